@@ -1,6 +1,15 @@
 #!/usr/bin/env node
-// Entry point installed as `cron-log-service`. The TypeScript sources are compiled to dist/ by
-// `npm run build`, which `npm ci` runs through the `prepare` script.
-import { main } from '../dist/cli/main.js';
+// Entry point installed as `cron-log-service`. In a checkout it runs the TypeScript sources
+// through tsx (installed by `npm ci`); in an installed package, the compiled dist/.
+import { existsSync } from 'node:fs';
 
+const source = new URL('../src/cli/main.ts', import.meta.url);
+let main;
+if (existsSync(source)) {
+  const { register } = await import('tsx/esm/api');
+  register();
+  ({ main } = await import(source.href));
+} else {
+  ({ main } = await import('../dist/cli/main.js'));
+}
 process.exitCode = await main(process.argv.slice(2));

@@ -1,0 +1,90 @@
+/**
+ * The capture checkpoint, one document in the `jobs` collection per watched namespace:
+ *   { _id: "capture:<db>.<collection>", kind: "capture", position, spool, dedupe?, updatedAt }
+ * `position` is where the change stream resumes: a resume token, or (first start, after a
+ * repair or --reset-from) a cluster time to start at. `spool` lists the open spool files with
+ * their durable offsets and line counts. It is written with journaled majority write concern,
+ * and only after the spool bytes it covers were fsynced.
+ */
+import type { Collection, Document, ResumeToken } from 'mongodb';
+import { Timestamp } from 'mongodb';
+import type { SpoolState } from '../spool/spool.js';
+
+export type StreamPosition =
+  | { kind: 'token'; token: ResumeToken; clusterTime?: Timestamp }
+  | { kind: 'time'; startAtOperationTime: Timestamp };
+
+/** After a repair from a query: events up to `until` may repeat documents the query wrote. */
+export interface DedupeWindow {
+  until: Timestamp;
+  /** Spool files of hours from here on hold the documents to compare against. */
+  fromHour: number;
+}
+
+export interface CaptureCheckpoint {
+  position: StreamPosition;
+  spool: SpoolState;
+  dedupe?: DedupeWindow | undefined;
+  updatedAt: Date;
+}
+
+interface CheckpointDoc extends Document {
+  _id: string;
+  kind: 'capture';
+  namespace: string;
+  position: { token?: ResumeToken; clusterTime?: Timestamp; startAtOperationTime?: Timestamp };
+  spool: { files: Array<{ hour: Date; part: number; offset: number; lines: number }> };
+  dedupe?: { until: Timestamp; fromHour: Date };
+  updatedAt: Date;
+}
+
+export class CheckpointStore {
+  private readonly jobs: Collection<CheckpointDoc>;
+  readonly id: string;
+  readonly namespace: string;
+
+  constructor(jobs: Collection<Document>, namespace: string) {
+    this.jobs = jobs as unknown as Collection<CheckpointDoc>;
+    this.namespace = namespace;
+    this.id = `capture:${namespace}`;
+  }
+
+  async load(): Promise<CaptureCheckpoint | undefined> {
+    const doc = await this.jobs.findOne({ _id: this.id });
+    if (!doc) return undefined;
+    const p = doc.position;
+    const position: StreamPosition =
+      p.token !== undefined && p.token !== null
+        ? { kind: 'token', token: p.token, ...(p.clusterTime ? { clusterTime: p.clusterTime } : {}) }
+        : { kind: 'time', startAtOperationTime: p.startAtOperationTime ?? Timestamp.fromNumber(0) };
+    return {
+      position,
+      spool: { files: (doc.spool?.files ?? []).map((f) => ({ hour: f.hour.getTime(), part: f.part, offset: f.offset, lines: f.lines })) },
+      dedupe: doc.dedupe ? { until: doc.dedupe.until, fromHour: doc.dedupe.fromHour.getTime() } : undefined,
+      updatedAt: doc.updatedAt,
+    };
+  }
+
+  async save(cp: Omit<CaptureCheckpoint, 'updatedAt'>): Promise<CaptureCheckpoint> {
+    const updatedAt = new Date();
+    const position: CheckpointDoc['position'] =
+      cp.position.kind === 'token'
+        ? { token: cp.position.token, ...(cp.position.clusterTime ? { clusterTime: cp.position.clusterTime } : {}) }
+        : { startAtOperationTime: cp.position.startAtOperationTime };
+    const doc: CheckpointDoc = {
+      _id: this.id,
+      kind: 'capture',
+      namespace: this.namespace,
+      position,
+      spool: { files: cp.spool.files.map((f) => ({ hour: new Date(f.hour), part: f.part, offset: f.offset, lines: f.lines })) },
+      ...(cp.dedupe ? { dedupe: { until: cp.dedupe.until, fromHour: new Date(cp.dedupe.fromHour) } } : {}),
+      updatedAt,
+    };
+    await this.jobs.replaceOne({ _id: this.id }, doc, { upsert: true, writeConcern: { w: 'majority', j: true } });
+    return { ...cp, updatedAt };
+  }
+
+  async clear(): Promise<void> {
+    await this.jobs.deleteOne({ _id: this.id });
+  }
+}

@@ -1,0 +1,393 @@
+/**
+ * The capture loop: change stream → hourly spool → checkpoint in `jobs`.
+ *
+ * - Each event's document is encoded as one JSON line and appended to the spool file of the
+ *   hour its timestamp falls in (src/source/event-time.ts, src/time/hours.ts).
+ * - Every `checkpointIntervalMs`, and whenever more than `maxPendingBytes` wait in memory, the
+ *   spool is flushed (gzip member + fsync) and then the checkpoint is saved: the resume token
+ *   read in the same tick as the spool buffers were taken, and the durable offsets. Reading
+ *   the stream waits while a backpressure flush runs, so memory stays bounded.
+ * - An idle stream's resume token advances (postBatchResumeToken) and is checkpointed too.
+ * - History lost (the token fell off the oplog): the gap is repaired from a query
+ *   (src/source/repair.ts), then the stream restarts from the cluster time taken before it.
+ */
+import type { ChangeStream, ChangeStreamDocument, Collection, Db, Document, MongoClient, ResumeToken, Timestamp } from 'mongodb';
+import { EJSON } from 'bson';
+import { CronLogError } from '../errors.js';
+import type { CaptureCheckpoint, DedupeWindow, StreamPosition } from '../ledger/checkpoints.js';
+import { CheckpointStore } from '../ledger/checkpoints.js';
+import type { JsonMode, LineEncoder } from '../spool/json-lines.js';
+import { lineEncoder } from '../spool/json-lines.js';
+import { Spool } from '../spool/spool.js';
+import { spoolLayout } from '../spool/spool-files.js';
+import type { SpoolFileId } from '../spool/spool-files.js';
+import { HourClock } from '../time/hours.js';
+import { clusterTimeNow } from './cluster-time.js';
+import type { IdKey } from './document-ids.js';
+import { idKeyOf } from './document-ids.js';
+import { eventTimeReader } from './event-time.js';
+import type { LogSink } from './log-sink.js';
+import { silentLog } from './log-sink.js';
+import { collectArchivedIds, repairFromQuery } from './repair.js';
+import { isChangeStreamUnsupported, isHistoryLost, isInvalidResumeToken } from './resume-policy.js';
+
+export type CaptureOperation = 'insert' | 'update' | 'replace' | 'delete';
+
+export interface TailerOptions {
+  client: MongoClient;
+  database: string;
+  collection: string;
+  jobsCollection: string;
+  spoolDirectory: string;
+  timestampField: string;
+  timezone: string;
+  jsonMode: JsonMode;
+  gzipLevel: number;
+  checkpointIntervalMs: number;
+  captureOperations: readonly CaptureOperation[];
+  /** Flush early when this many bytes wait in memory (default 8 MiB). */
+  maxPendingBytes?: number;
+  /** Longest a getMore waits for new events (default 1000 ms). */
+  maxAwaitTimeMS?: number;
+  /** Discard the checkpointed position and rebuild from a query from this instant on. */
+  resetFrom?: Date;
+  log?: LogSink;
+}
+
+export interface TailerStats {
+  captured: number;
+  duplicatesSkipped: number;
+  repaired: number;
+  checkpoints: number;
+  lastEventAt: Date | undefined;
+  lastCheckpointAt: Date | undefined;
+  streamOpen: boolean;
+}
+
+const TERMINAL_OPS = new Set(['drop', 'rename', 'dropDatabase', 'invalidate']);
+
+export class Tailer {
+  readonly options: Required<Pick<TailerOptions, 'maxPendingBytes' | 'maxAwaitTimeMS'>> & TailerOptions;
+  readonly spool: Spool;
+  readonly checkpoints: CheckpointStore;
+  readonly clock: HourClock;
+  private readonly db: Db;
+  private readonly coll: Collection<Document>;
+  private readonly log: LogSink;
+  private readonly encode: LineEncoder;
+  private readonly idKey: (id: unknown) => IdKey;
+  private readonly readTime: ReturnType<typeof eventTimeReader>;
+  private stream: ChangeStream<Document> | undefined;
+  private position: StreamPosition | undefined;
+  private savedPositionJson = '';
+  private savedSpoolJson = '';
+  private dedupe: { window: DedupeWindow; ids: Set<IdKey> } | undefined;
+  private checkpointChain: Promise<void> = Promise.resolve();
+  private timer: NodeJS.Timeout | undefined;
+  private stopping = false;
+  private running: Promise<void> | undefined;
+  private fatal: unknown;
+  private lastClusterTime: Timestamp | undefined;
+  private loadedAt: Date | undefined;
+  private readonly statsValue: TailerStats = {
+    captured: 0,
+    duplicatesSkipped: 0,
+    repaired: 0,
+    checkpoints: 0,
+    lastEventAt: undefined,
+    lastCheckpointAt: undefined,
+    streamOpen: false,
+  };
+
+  constructor(options: TailerOptions) {
+    this.options = { maxPendingBytes: 8 * 1024 * 1024, maxAwaitTimeMS: 1000, ...options };
+    this.db = options.client.db(options.database);
+    this.coll = this.db.collection(options.collection);
+    this.log = options.log ?? silentLog;
+    const namespace = `${options.database}.${options.collection}`;
+    this.spool = new Spool({ layout: spoolLayout(options.spoolDirectory, namespace), gzipLevel: options.gzipLevel });
+    this.checkpoints = new CheckpointStore(this.db.collection(options.jobsCollection), namespace);
+    this.clock = new HourClock(options.timezone);
+    this.encode = lineEncoder(options.jsonMode);
+    this.idKey = idKeyOf(options.jsonMode);
+    this.readTime = eventTimeReader(options.timestampField);
+  }
+
+  stats(): Readonly<TailerStats> {
+    return { ...this.statsValue };
+  }
+
+  /** Starts capturing; resolves once the spool is recovered and the stream is about to open. */
+  async start(): Promise<void> {
+    if (this.running) throw new CronLogError('INTERNAL', 'tailer already started');
+    const cp = await this.checkpoints.load();
+    await this.spool.open(cp?.spool);
+    this.position = cp?.position;
+    this.loadedAt = cp?.updatedAt;
+    if (cp?.dedupe) await this.armDedupe(cp.dedupe);
+    if (this.options.resetFrom) {
+      await this.repair(this.options.resetFrom.getTime(), 'reset');
+    } else if (!cp) {
+      // First start: persist a position before reading anything, so a crash before the first
+      // regular checkpoint resumes from here instead of from a later "now".
+      this.position = { kind: 'time', startAtOperationTime: await clusterTimeNow(this.db) };
+      await this.saveCheckpoint();
+    }
+    this.timer = setInterval(() => {
+      void this.checkpoint().catch((err: unknown) => {
+        // A spool write failure stops capture; a failed checkpoint write to MongoDB only
+        // delays the checkpoint (the next interval retries; nothing is lost meanwhile).
+        if (err instanceof CronLogError && (err.code === 'SPOOL_IO' || err.code === 'SPOOL_CORRUPT')) this.fail(err);
+        else this.log.warn('checkpoint not saved; retrying at the next interval', { error: (err as Error).message });
+      });
+    }, this.options.checkpointIntervalMs);
+    this.timer.unref();
+    this.running = this.loop().catch((err: unknown) => this.fail(err));
+  }
+
+  /** Resolves when capture ends: after stop(), or rejects with the error that stopped it. */
+  async done(): Promise<void> {
+    await this.running;
+    if (this.fatal !== undefined) throw this.fatal;
+  }
+
+  private fail(err: unknown): void {
+    if (this.fatal === undefined) this.fatal = err;
+    this.stopping = true;
+    void this.stream?.close().catch(() => undefined);
+  }
+
+  private async loop(): Promise<void> {
+    while (!this.stopping) {
+      const stream = this.openStream();
+      this.stream = stream;
+      let failure: unknown;
+      try {
+        for (;;) {
+          const ev = await stream.next();
+          if (this.stopping) break;
+          this.statsValue.streamOpen = true;
+          this.handle(ev);
+          if (this.spool.pendingBytes >= this.options.maxPendingBytes) await this.checkpoint();
+        }
+      } catch (err) {
+        failure = err;
+      }
+      this.statsValue.streamOpen = false;
+      // Checkpoint what this stream delivered, then forget it: a later checkpoint must not
+      // read a closed stream's token (after a repair the position is a cluster time).
+      if (!this.stopping || failure === undefined) await this.checkpoint().catch(() => undefined);
+      this.stream = undefined;
+      await stream.close().catch(() => undefined);
+      if (this.stopping) break;
+      if (failure === undefined) continue;
+      this.handleStreamError(failure);
+      this.log.warn('change stream history lost: the resume point is no longer in the oplog; repairing the gap from a query', {
+        code: (failure as { code?: number }).code,
+      });
+      await this.repair(this.gapStart(), 'history-lost');
+    }
+  }
+
+  /** Throws the typed error for a stream failure, unless it is history lost (repairable). */
+  private handleStreamError(err: unknown): void {
+    if (isHistoryLost(err)) return;
+    if (isChangeStreamUnsupported(err)) {
+      throw new CronLogError(
+        'CHANGE_STREAM_UNSUPPORTED',
+        'this MongoDB deployment does not support change streams (it is not a replica set or sharded cluster); ' +
+          'run a replica set (a one-member one is enough), or archive with `cron-log-service backfill` instead',
+        { cause: err },
+      );
+    }
+    if (isInvalidResumeToken(err)) {
+      throw new CronLogError(
+        'RESUME_TOKEN_INVALID',
+        `the checkpointed resume token cannot be used on this deployment (${(err as Error).message}); ` +
+          'restart capture with --reset-from TIME (ISO-8601) to rebuild from a query from that time on',
+        { cause: err },
+      );
+    }
+    throw err;
+  }
+
+  private openStream(): ChangeStream<Document> {
+    const ops: string[] = [...this.options.captureOperations, 'drop', 'rename', 'dropDatabase'];
+    const pipeline = [{ $match: { operationType: { $in: ops } } }];
+    const p = this.position;
+    const resume =
+      p === undefined ? {} : p.kind === 'token' ? { resumeAfter: p.token } : { startAtOperationTime: p.startAtOperationTime };
+    const types = this.options.jsonMode === 'ejson' ? { promoteValues: false } : { promoteLongs: false };
+    const fullDocument = this.options.captureOperations.includes('update') ? { fullDocument: 'updateLookup' as const } : {};
+    return this.coll.watch(pipeline, {
+      ...resume,
+      ...types,
+      ...fullDocument,
+      maxAwaitTimeMS: this.options.maxAwaitTimeMS,
+      batchSize: 1000,
+    });
+  }
+
+  private handle(ev: ChangeStreamDocument<Document>): void {
+    const op = ev.operationType;
+    if (TERMINAL_OPS.has(op)) {
+      throw new CronLogError(
+        'COLLECTION_MISSING',
+        `the watched collection ${this.options.database}.${this.options.collection} was ${op === 'rename' ? 'renamed' : 'dropped'} ` +
+          `(change event "${op}"); capture stopped. Once the collection exists again, restart with --reset-from TIME to archive from that time on`,
+      );
+    }
+    const clusterTime = 'clusterTime' in ev ? (ev.clusterTime as Timestamp | undefined) : undefined;
+    const wallTime = 'wallTime' in ev ? (ev.wallTime as Date | undefined) : undefined;
+    let doc: Record<string, unknown>;
+    let timeDoc: Record<string, unknown>;
+    if (op === 'insert') {
+      doc = ev.fullDocument as Record<string, unknown>;
+      timeDoc = doc;
+      const w = this.dedupe;
+      if (w) {
+        if (clusterTime !== undefined && clusterTime.comp(w.window.until) > 0) {
+          this.dedupe = undefined;
+        } else if (w.ids.has(this.idKey(doc._id))) {
+          this.statsValue.duplicatesSkipped++;
+          return;
+        }
+      }
+    } else {
+      // Non-insert operations (when enabled) are archived as change records in the hour of
+      // the operation itself.
+      const e = ev as unknown as Record<string, unknown>;
+      doc = { operationType: op, documentKey: e.documentKey, clusterTime, wallTime, fullDocument: e.fullDocument, updateDescription: e.updateDescription };
+      timeDoc = {};
+    }
+    const { ms } = op === 'insert' ? this.readTime(timeDoc, clusterTime, wallTime) : this.readTime({}, clusterTime, wallTime);
+    const slot = this.clock.slotOf(ms);
+    this.spool.append(this.fileFor(slot.start), this.encode(doc));
+    this.statsValue.captured++;
+    this.statsValue.lastEventAt = new Date();
+    if (clusterTime !== undefined) this.lastClusterTime = clusterTime;
+  }
+
+  /** The spool file for an hour. Late parts of sealed hours are routed by the seal step. */
+  private fileFor(hour: number): SpoolFileId {
+    return this.routeHour ? this.routeHour(hour) : { hour, part: 1 };
+  }
+
+  /** Set by the seal step to route events of closed hours to late parts. */
+  routeHour: ((hour: number) => SpoolFileId) | undefined;
+
+  /**
+   * Flushes the spool and saves a checkpoint. Serialized; the token is read in the same tick
+   * as the spool takes its pending buffers, so the checkpoint covers exactly the flushed lines.
+   */
+  checkpoint(): Promise<void> {
+    const run = this.checkpointChain.then(async () => {
+      const token = this.stream?.resumeToken as ResumeToken | undefined;
+      if (token !== undefined && token !== null) {
+        const previous = this.position;
+        const clusterTime = this.lastClusterTime ?? (previous?.kind === 'token' ? previous.clusterTime : previous?.startAtOperationTime);
+        this.position = { kind: 'token', token, ...(clusterTime ? { clusterTime } : {}) };
+      }
+      const position = this.position;
+      const dedupe = this.dedupe?.window;
+      await this.spool.flush();
+      if (position) await this.saveCheckpoint(position, dedupe);
+    });
+    this.checkpointChain = run.catch(() => undefined);
+    return run;
+  }
+
+  private async saveCheckpoint(position = this.position, dedupe = this.dedupe?.window): Promise<void> {
+    if (!position) return;
+    const spool = this.spool.state();
+    const posJson = EJSON.stringify({ position, dedupe: dedupe ?? null });
+    const spoolJson = JSON.stringify(spool);
+    if (posJson === this.savedPositionJson && spoolJson === this.savedSpoolJson) return;
+    const cp: Omit<CaptureCheckpoint, 'updatedAt'> = { position, spool, dedupe };
+    await this.checkpoints.save(cp);
+    this.savedPositionJson = posJson;
+    this.savedSpoolJson = spoolJson;
+    this.statsValue.checkpoints++;
+    this.statsValue.lastCheckpointAt = new Date();
+  }
+
+  /** Where a repair after history loss starts: the earliest open hour, or the checkpoint's hour. */
+  private gapStart(): number {
+    const open = this.spool.openFiles();
+    const p = this.position;
+    let t = Date.now();
+    if (p?.kind === 'time') t = p.startAtOperationTime.getHighBitsUnsigned() * 1000;
+    else if (p?.kind === 'token' && p.clusterTime) t = p.clusterTime.getHighBitsUnsigned() * 1000;
+    else if (this.loadedAt) t = this.loadedAt.getTime();
+    for (const f of open) t = Math.min(t, f.hour);
+    return this.clock.slotOf(t).start;
+  }
+
+  private async armDedupe(window: DedupeWindow): Promise<void> {
+    const ids = await collectArchivedIds(this.spool, window.fromHour);
+    this.dedupe = { window, ids };
+  }
+
+  /**
+   * Rebuilds everything from `fromMs` on from a query, skipping documents already in the
+   * spool, then positions the stream at the cluster time read before the query. Events up to
+   * the cluster time read after it are checked against the archived ids (dedupe window).
+   */
+  private async repair(fromMs: number, reason: 'history-lost' | 'reset'): Promise<void> {
+    const fromHour = this.clock.slotOf(fromMs).start;
+    const before = await clusterTimeNow(this.db);
+    const ids = await collectArchivedIds(this.spool, fromHour);
+    const started = Date.now();
+    const written = await repairFromQuery({
+      collection: this.coll,
+      fromMs: fromHour,
+      timestampField: this.options.timestampField,
+      ids,
+      idKey: this.idKey,
+      jsonMode: this.options.jsonMode,
+      onDocument: (doc) => {
+        const { ms } = this.readTime(doc, undefined, undefined);
+        this.spool.append(this.fileFor(this.clock.slotOf(ms).start), this.encode(doc));
+      },
+      shouldPause: () => this.spool.pendingBytes >= this.options.maxPendingBytes,
+      // Intermediate flushes keep memory bounded; they record the old position, so a crash
+      // mid-repair repeats the repair, which skips what is already in the spool.
+      flush: () => this.checkpoint(),
+    });
+    const after = await clusterTimeNow(this.db);
+    this.statsValue.repaired += written;
+    const window: DedupeWindow = { until: after, fromHour };
+    this.dedupe = { window, ids };
+    this.position = { kind: 'time', startAtOperationTime: before };
+    await this.spool.flush();
+    await this.saveCheckpoint(this.position, window);
+    this.log.info('repair from query complete', {
+      reason,
+      from: new Date(fromHour).toISOString(),
+      documentsWritten: written,
+      alreadyArchived: ids.size - written,
+      durationMs: Date.now() - started,
+    });
+  }
+
+  /** Stops reading, flushes, takes a final checkpoint. Idempotent. */
+  async stop(): Promise<void> {
+    if (this.timer) clearInterval(this.timer);
+    this.timer = undefined;
+    if (!this.stopping) {
+      this.stopping = true;
+      await this.stream?.close().catch(() => undefined);
+    }
+    await this.running;
+    if (this.fatal === undefined) {
+      await this.checkpoint();
+    } else {
+      await this.checkpointChain;
+    }
+    await this.spool.close();
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.stop();
+  }
+}

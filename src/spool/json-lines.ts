@@ -1,0 +1,125 @@
+/**
+ * Maps a BSON document (as deserialized by the driver) to one JSON line.
+ *
+ * `analytics` (default): JSON that DuckDB, Athena and jq read as is.
+ *   | BSON type                  | JSON                                                   |
+ *   |----------------------------|--------------------------------------------------------|
+ *   | string, bool, null         | same                                                   |
+ *   | int32, double              | number (NaN, Infinity, -Infinity as strings)           |
+ *   | int64 (Long)               | number when |v| <= 2^53 - 1, else a decimal string      |
+ *   | Decimal128                 | decimal string, e.g. "1234.50"                         |
+ *   | date                       | ISO-8601 string, UTC, milliseconds: "2024-01-15T00:00:00.000Z" |
+ *   | ObjectId                   | 24-character hex string                                |
+ *   | binary (UUID, subtype 4)   | canonical UUID string                                  |
+ *   | binary (other subtypes)    | base64 string                                          |
+ *   | timestamp                  | { "t": seconds, "i": increment }                       |
+ *   | regular expression         | "/pattern/flags" string                                |
+ *   | JavaScript code            | the code as a string                                   |
+ *   | DBRef                      | { "$ref", "$id", "$db"? } with $id mapped as above      |
+ *   | MinKey / MaxKey            | "MinKey" / "MaxKey"                                    |
+ *   | undefined (deprecated)     | null                                                   |
+ * `ejson`: canonical Extended JSON v2 (lossless; restore with EJSON.parse). Requires the
+ * document to be read with `promoteValues: false` so int32/double/int64 keep their types.
+ */
+import { EJSON } from 'bson';
+
+export type JsonMode = 'analytics' | 'ejson';
+
+const MAX_SAFE = BigInt(Number.MAX_SAFE_INTEGER);
+
+type BsonLike = { _bsontype?: string } & Record<string, unknown>;
+
+function mapNumber(n: number): number | string {
+  if (Number.isFinite(n)) return n;
+  return Number.isNaN(n) ? 'NaN' : n > 0 ? 'Infinity' : '-Infinity';
+}
+
+function mapBson(v: BsonLike): unknown {
+  switch (v._bsontype) {
+    case 'ObjectId':
+    case 'ObjectID':
+      return (v as unknown as { toHexString(): string }).toHexString();
+    case 'Long': {
+      const big = (v as unknown as { toBigInt(): bigint }).toBigInt();
+      return big <= MAX_SAFE && big >= -MAX_SAFE ? Number(big) : big.toString();
+    }
+    case 'Int32':
+    case 'Double':
+      return mapNumber((v as unknown as { valueOf(): number }).valueOf());
+    case 'Decimal128':
+      return (v as unknown as { toString(): string }).toString();
+    case 'Binary': {
+      const b = v as unknown as { sub_type: number; toString(enc: string): string; toUUID(): { toHexString(dashes: boolean): string } };
+      if (b.sub_type === 4) {
+        try {
+          return b.toUUID().toHexString(true);
+        } catch {
+          return b.toString('base64');
+        }
+      }
+      return b.toString('base64');
+    }
+    case 'Timestamp': {
+      const t = v as unknown as { t: number; i: number };
+      return { t: t.t, i: t.i };
+    }
+    case 'BSONRegExp': {
+      const r = v as unknown as { pattern: string; options: string };
+      return `/${r.pattern}/${r.options}`;
+    }
+    case 'Code':
+      return String((v as unknown as { code: unknown }).code);
+    case 'DBRef': {
+      const r = v as unknown as { collection: string; oid: unknown; db?: string };
+      const out: Record<string, unknown> = { $ref: r.collection, $id: toAnalytics(r.oid) };
+      if (r.db) out.$db = r.db;
+      return out;
+    }
+    case 'MinKey':
+      return 'MinKey';
+    case 'MaxKey':
+      return 'MaxKey';
+    case 'BSONSymbol':
+    case 'Symbol':
+      return String((v as unknown as { value: unknown }).value);
+    default:
+      return undefined;
+  }
+}
+
+/** Converts one value to its analytics JSON form (a tree of plain JSON values). */
+export function toAnalytics(value: unknown): unknown {
+  if (value === null || value === undefined) return null;
+  switch (typeof value) {
+    case 'string':
+    case 'boolean':
+      return value;
+    case 'number':
+      return mapNumber(value);
+    case 'bigint':
+      return value <= MAX_SAFE && value >= -MAX_SAFE ? Number(value) : value.toString();
+    case 'object':
+      break;
+    default:
+      return String(value);
+  }
+  if (Array.isArray(value)) return value.map(toAnalytics);
+  if (value instanceof Date) return Number.isNaN(value.getTime()) ? null : value.toISOString();
+  if (value instanceof RegExp) return `/${value.source}/${value.flags}`;
+  const obj = value as BsonLike;
+  if (typeof obj._bsontype === 'string') {
+    const mapped = mapBson(obj);
+    if (mapped !== undefined) return mapped;
+  }
+  const out: Record<string, unknown> = {};
+  for (const key of Object.keys(obj)) out[key] = toAnalytics(obj[key]);
+  return out;
+}
+
+export type LineEncoder = (doc: object) => string;
+
+/** Returns the encoder for a mode: document → one JSON line, without the trailing newline. */
+export function lineEncoder(mode: JsonMode): LineEncoder {
+  if (mode === 'ejson') return (doc) => EJSON.stringify(doc, { relaxed: false });
+  return (doc) => JSON.stringify(toAnalytics(doc));
+}

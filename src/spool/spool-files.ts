@@ -1,0 +1,45 @@
+/**
+ * Names and locations of spool files. One directory per watched namespace:
+ *   <spoolDirectory>/<db>.<collection>/open/    files still receiving events
+ *   <spoolDirectory>/<db>.<collection>/sealed/  closed files waiting for delivery
+ * A file is named after its hour's UTC start and its part:
+ *   2024-01-15T00-00Z.ndjson.gz, late parts 2024-01-15T00-00Z.p2.ndjson.gz
+ */
+import { join } from 'node:path';
+
+export interface SpoolFileId {
+  /** Hour start, UTC epoch ms. */
+  hour: number;
+  /** 1 for the hour's first file; late documents go to parts 2, 3, ... */
+  part: number;
+}
+
+const NAME = /^(\d{4})-(\d{2})-(\d{2})T(\d{2})-(\d{2})Z(?:\.p(\d+))?\.ndjson\.gz$/;
+
+export function spoolFileName(id: SpoolFileId): string {
+  const iso = new Date(id.hour).toISOString(); // 2024-01-15T00:00:00.000Z
+  const base = `${iso.slice(0, 13)}-${iso.slice(14, 16)}Z`;
+  return id.part === 1 ? `${base}.ndjson.gz` : `${base}.p${id.part}.ndjson.gz`;
+}
+
+export function parseSpoolFileName(name: string): SpoolFileId | undefined {
+  const m = NAME.exec(name);
+  if (!m) return undefined;
+  const hour = Date.UTC(Number(m[1]), Number(m[2]) - 1, Number(m[3]), Number(m[4]), Number(m[5]));
+  return { hour, part: m[6] === undefined ? 1 : Number(m[6]) };
+}
+
+export function fileKey(id: SpoolFileId): string {
+  return `${id.hour}:${id.part}`;
+}
+
+export interface SpoolLayout {
+  root: string;
+  open: string;
+  sealed: string;
+}
+
+export function spoolLayout(spoolDirectory: string, namespace: string): SpoolLayout {
+  const root = join(spoolDirectory, namespace.replace(/[^A-Za-z0-9._-]/g, '_'));
+  return { root, open: join(root, 'open'), sealed: join(root, 'sealed') };
+}

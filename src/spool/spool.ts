@@ -1,0 +1,248 @@
+/**
+ * The hourly spool: one gzip NDJSON file per hour (and per late part) under
+ * `<spoolDirectory>/<namespace>/open/`. Lines are buffered in memory between flushes; a flush
+ * compresses each file's pending lines into one complete gzip member, writes it at the file's
+ * durable offset and fsyncs it. Only then does `flush()` return the new SpoolState, which the
+ * caller persists as (part of) the checkpoint: a checkpoint never covers bytes that are not on
+ * disk (DESIGN invariant 3). On open, every file is cut back to its checkpointed offset; files
+ * the checkpoint does not know were created after it and are removed, since the change stream
+ * resumes from the checkpointed token and delivers their events again.
+ */
+import { constants, promises as fs } from 'node:fs';
+import type { FileHandle } from 'node:fs/promises';
+import { join } from 'node:path';
+import { CronLogError } from '../errors.js';
+import { gzipMember } from './gzip-members.js';
+import type { SpoolFileId, SpoolLayout } from './spool-files.js';
+import { fileKey, parseSpoolFileName, spoolFileName } from './spool-files.js';
+
+/** Durable state of one open spool file, as recorded in the checkpoint. */
+export interface SpoolFileState extends SpoolFileId {
+  /** Durable compressed bytes (a gzip member boundary). */
+  offset: number;
+  /** NDJSON lines in those bytes. */
+  lines: number;
+}
+
+export interface SpoolState {
+  files: SpoolFileState[];
+}
+
+interface OpenFile {
+  id: SpoolFileId;
+  path: string;
+  handle: FileHandle | undefined;
+  offset: number;
+  lines: number;
+  pending: string[];
+  pendingBytes: number;
+}
+
+export interface SpoolOptions {
+  layout: SpoolLayout;
+  gzipLevel: number;
+}
+
+function describeIoError(err: unknown): string {
+  const e = err as NodeJS.ErrnoException;
+  const hints: Record<string, string> = {
+    ENOSPC: 'the disk is full',
+    EDQUOT: 'the disk quota is exhausted',
+    EACCES: 'permission denied',
+    EPERM: 'operation not permitted',
+    EROFS: 'the file system is read-only',
+    ENOENT: 'the directory does not exist',
+  };
+  const hint = e.code ? hints[e.code] : undefined;
+  return hint ? `${e.code}: ${hint}` : e.message;
+}
+
+export function spoolIoError(action: string, path: string, err: unknown): CronLogError {
+  return new CronLogError('SPOOL_IO', `cannot ${action} spool file ${path} (${describeIoError(err)})`, { cause: err });
+}
+
+export class Spool {
+  readonly layout: SpoolLayout;
+  private readonly gzipLevel: number;
+  private readonly files = new Map<string, OpenFile>();
+  private bytesPending = 0;
+  private flushing: Promise<SpoolState> | undefined;
+  private closed = false;
+  /** Set by the first failed write: nothing may be flushed or checkpointed after it. */
+  private broken: CronLogError | undefined;
+
+  constructor(options: SpoolOptions) {
+    this.layout = options.layout;
+    this.gzipLevel = options.gzipLevel;
+  }
+
+  /** Creates the directories and cuts every open file back to the checkpointed state. */
+  async open(state: SpoolState | undefined): Promise<void> {
+    for (const dir of [this.layout.open, this.layout.sealed]) {
+      try {
+        await fs.mkdir(dir, { recursive: true });
+        await fs.access(dir, constants.W_OK);
+      } catch (err) {
+        throw new CronLogError('SPOOL_IO', `spool directory ${dir} is not writable (${describeIoError(err)})`, { cause: err });
+      }
+    }
+    const known = new Map<string, SpoolFileState>();
+    for (const f of state?.files ?? []) known.set(fileKey(f), f);
+    for (const name of await fs.readdir(this.layout.open)) {
+      const path = join(this.layout.open, name);
+      const id = parseSpoolFileName(name);
+      if (!id) continue;
+      const cp = known.get(fileKey(id));
+      if (!cp) {
+        await fs.rm(path, { force: true });
+        continue;
+      }
+      const { size } = await fs.stat(path);
+      if (size < cp.offset) {
+        throw new CronLogError(
+          'SPOOL_CORRUPT',
+          `spool file ${path} has ${size} bytes but the checkpoint recorded ${cp.offset} durable bytes; ` +
+            'the file was truncated or replaced outside cron-log-service. Restore it, or restart capture with --reset-from TIME to rebuild from a query',
+        );
+      }
+      if (size > cp.offset) await fs.truncate(path, cp.offset);
+    }
+    for (const cp of known.values()) {
+      const path = join(this.layout.open, spoolFileName(cp));
+      let size = 0;
+      try {
+        size = (await fs.stat(path)).size;
+      } catch {
+        if (cp.offset > 0) {
+          throw new CronLogError(
+            'SPOOL_CORRUPT',
+            `spool file ${path} is missing but the checkpoint recorded ${cp.offset} durable bytes in it; ` +
+              'restore it, or restart capture with --reset-from TIME to rebuild from a query',
+          );
+        }
+      }
+      this.files.set(fileKey(cp), {
+        id: { hour: cp.hour, part: cp.part },
+        path,
+        handle: undefined,
+        offset: Math.min(size, cp.offset),
+        lines: cp.lines,
+        pending: [],
+        pendingBytes: 0,
+      });
+    }
+  }
+
+  /** Bytes appended and not flushed yet (what backpressure watches). */
+  get pendingBytes(): number {
+    return this.bytesPending;
+  }
+
+  /** Appends one NDJSON line (without newline) to the file `id`. Synchronous; memory only. */
+  append(id: SpoolFileId, line: string): void {
+    if (this.closed) throw new CronLogError('INTERNAL', 'spool is closed');
+    const key = fileKey(id);
+    let f = this.files.get(key);
+    if (!f) {
+      f = { id: { hour: id.hour, part: id.part }, path: join(this.layout.open, spoolFileName(id)), handle: undefined, offset: 0, lines: 0, pending: [], pendingBytes: 0 };
+      this.files.set(key, f);
+    }
+    f.pending.push(line);
+    const n = line.length + 1;
+    f.pendingBytes += n;
+    this.bytesPending += n;
+  }
+
+  /** The durable state (what a checkpoint taken now may record). */
+  state(): SpoolState {
+    const files: SpoolFileState[] = [];
+    for (const f of this.files.values()) files.push({ hour: f.id.hour, part: f.id.part, offset: f.offset, lines: f.lines });
+    files.sort((a, b) => a.hour - b.hour || a.part - b.part);
+    return { files };
+  }
+
+  /** Open files known to the spool, with durable sizes. */
+  openFiles(): SpoolFileState[] {
+    return this.state().files;
+  }
+
+  /**
+   * Writes every pending line durably. The pending buffers are taken synchronously when this
+   * is called (so a caller can pair the result with a resume token read in the same tick);
+   * lines appended meanwhile wait for the next flush. Flushes run one at a time.
+   */
+  flush(): Promise<SpoolState> {
+    if (this.broken) return Promise.reject(this.broken);
+    const batch: Array<{ file: OpenFile; lines: string[]; bytes: number }> = [];
+    for (const f of this.files.values()) {
+      if (f.pending.length === 0) continue;
+      batch.push({ file: f, lines: f.pending, bytes: f.pendingBytes });
+      f.pending = [];
+      f.pendingBytes = 0;
+    }
+    const previous = this.flushing ?? Promise.resolve(this.state());
+    const run = previous.catch(() => undefined).then(() => {
+      if (this.broken) throw this.broken;
+      return this.writeBatch(batch);
+    });
+    this.flushing = run;
+    return run;
+  }
+
+  private async writeBatch(batch: Array<{ file: OpenFile; lines: string[]; bytes: number }>): Promise<SpoolState> {
+    for (const item of batch) {
+      const f = item.file;
+      const member = await gzipMember(item.lines.join('\n') + '\n', this.gzipLevel);
+      try {
+        f.handle ??= await fs.open(f.path, f.offset === 0 ? 'w' : 'r+');
+        let written = 0;
+        while (written < member.length) {
+          const r = await f.handle.write(member, written, member.length - written, f.offset + written);
+          written += r.bytesWritten;
+        }
+        await f.handle.sync();
+      } catch (err) {
+        // The bytes of this batch are lost from memory; the checkpoint is not advanced, so the
+        // change stream delivers them again after a restart. Capture must stop now.
+        this.bytesPending -= item.bytes;
+        this.broken = spoolIoError('write', f.path, err);
+        throw this.broken;
+      }
+      f.offset += member.length;
+      f.lines += item.lines.length;
+      this.bytesPending -= item.bytes;
+    }
+    return this.state();
+  }
+
+  /**
+   * Removes an open file from the spool after flushing it, and returns its final state. The
+   * caller (seal) must have stopped routing events to it. The file stays in `open/` until the
+   * caller moves it with `moveToSealed` after a checkpoint that no longer lists it as open.
+   */
+  async detach(id: SpoolFileId): Promise<SpoolFileState | undefined> {
+    await this.flush();
+    const key = fileKey(id);
+    const f = this.files.get(key);
+    if (!f) return undefined;
+    if (f.pending.length > 0) await this.flush();
+    this.files.delete(key);
+    await f.handle?.close();
+    f.handle = undefined;
+    return { hour: f.id.hour, part: f.id.part, offset: f.offset, lines: f.lines };
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    await this.flushing?.catch(() => undefined);
+    for (const f of this.files.values()) {
+      await f.handle?.close().catch(() => undefined);
+      f.handle = undefined;
+    }
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.close();
+  }
+}
