@@ -34,6 +34,7 @@ export type ErrorCode =
   | 'DELIVERY_FAILED'
   | 'DESTINATION_UNAVAILABLE'
   | 'RECONCILE_MISMATCH'
+  | 'LEASE_HELD'
   | 'ABORTED'
   | 'INTERNAL';
 
@@ -50,6 +51,7 @@ const exitCodes: Record<ErrorCode, ExitCode> = {
   DELIVERY_FAILED: ExitCode.runtime,
   DESTINATION_UNAVAILABLE: ExitCode.runtime,
   RECONCILE_MISMATCH: ExitCode.checkFailed,
+  LEASE_HELD: ExitCode.runtime,
   ABORTED: ExitCode.runtime,
   INTERNAL: ExitCode.runtime,
 };

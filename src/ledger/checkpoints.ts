@@ -25,16 +25,37 @@ export interface CaptureCheckpoint {
   position: StreamPosition;
   spool: SpoolState;
   dedupe?: DedupeWindow | undefined;
+  /** Hours already closed for sealing, with their last local part: later events go to the next part. */
+  closedHours: Array<{ hour: number; lastPart: number }>;
+  /** First hour this archiver captured (empty hours from here on still get a manifest). */
+  since: number;
   updatedAt: Date;
 }
+
+interface FileDoc {
+  hour: Date;
+  part: number;
+  offset: number;
+  lines: number;
+}
+
+const toDoc = (f: { hour: number; part: number; offset: number; lines: number }): FileDoc => ({
+  hour: new Date(f.hour),
+  part: f.part,
+  offset: f.offset,
+  lines: f.lines,
+});
+const fromDoc = (f: FileDoc) => ({ hour: f.hour.getTime(), part: f.part, offset: f.offset, lines: f.lines });
 
 interface CheckpointDoc extends Document {
   _id: string;
   kind: 'capture';
   namespace: string;
   position: { token?: ResumeToken; clusterTime?: Timestamp; startAtOperationTime?: Timestamp };
-  spool: { files: Array<{ hour: Date; part: number; offset: number; lines: number }> };
+  spool: { files: FileDoc[]; closing?: FileDoc[] };
   dedupe?: { until: Timestamp; fromHour: Date };
+  closedHours?: Array<{ hour: Date; lastPart: number }>;
+  since?: Date;
   updatedAt: Date;
 }
 
@@ -59,8 +80,10 @@ export class CheckpointStore {
         : { kind: 'time', startAtOperationTime: p.startAtOperationTime ?? Timestamp.fromNumber(0) };
     return {
       position,
-      spool: { files: (doc.spool?.files ?? []).map((f) => ({ hour: f.hour.getTime(), part: f.part, offset: f.offset, lines: f.lines })) },
+      spool: { files: (doc.spool?.files ?? []).map(fromDoc), closing: (doc.spool?.closing ?? []).map(fromDoc) },
       dedupe: doc.dedupe ? { until: doc.dedupe.until, fromHour: doc.dedupe.fromHour.getTime() } : undefined,
+      closedHours: (doc.closedHours ?? []).map((c) => ({ hour: c.hour.getTime(), lastPart: c.lastPart })),
+      since: (doc.since ?? doc.updatedAt).getTime(),
       updatedAt: doc.updatedAt,
     };
   }
@@ -76,8 +99,10 @@ export class CheckpointStore {
       kind: 'capture',
       namespace: this.namespace,
       position,
-      spool: { files: cp.spool.files.map((f) => ({ hour: new Date(f.hour), part: f.part, offset: f.offset, lines: f.lines })) },
+      spool: { files: cp.spool.files.map(toDoc), closing: (cp.spool.closing ?? []).map(toDoc) },
       ...(cp.dedupe ? { dedupe: { until: cp.dedupe.until, fromHour: new Date(cp.dedupe.fromHour) } } : {}),
+      closedHours: cp.closedHours.map((c) => ({ hour: new Date(c.hour), lastPart: c.lastPart })),
+      since: new Date(cp.since),
       updatedAt,
     };
     await this.jobs.replaceOne({ _id: this.id }, doc, { upsert: true, writeConcern: { w: 'majority', j: true } });

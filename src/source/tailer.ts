@@ -21,6 +21,7 @@ import { lineEncoder } from '../spool/json-lines.js';
 import { Spool } from '../spool/spool.js';
 import { spoolLayout } from '../spool/spool-files.js';
 import type { SpoolFileId } from '../spool/spool-files.js';
+import type { SpoolFileState } from '../spool/spool.js';
 import { HourClock } from '../time/hours.js';
 import { clusterTimeNow } from './cluster-time.js';
 import type { IdKey } from './document-ids.js';
@@ -89,6 +90,11 @@ export class Tailer {
   private fatal: unknown;
   private lastClusterTime: Timestamp | undefined;
   private loadedAt: Date | undefined;
+  /** Hours closed for sealing → their last local part (late events go to the next one). */
+  private readonly closedHours = new Map<number, number>();
+  /** Files detached for sealing, recorded until their move to sealed/ is done. */
+  private closing: SpoolFileState[] = [];
+  private since = 0;
   private readonly statsValue: TailerStats = {
     captured: 0,
     duplicatesSkipped: 0,
@@ -117,17 +123,35 @@ export class Tailer {
     return { ...this.statsValue };
   }
 
-  /** Starts capturing; resolves once the spool is recovered and the stream is about to open. */
-  async start(): Promise<void> {
-    if (this.running) throw new CronLogError('INTERNAL', 'tailer already started');
+  /**
+   * Loads the checkpoint and recovers the spool without opening the change stream (what the
+   * `seal` command needs to close due hours while no `run` is active). Returns whether a
+   * checkpoint existed.
+   */
+  async recover(): Promise<boolean> {
+    if (this.recovered) return this.hadCheckpoint;
     const cp = await this.checkpoints.load();
     await this.spool.open(cp?.spool);
     this.position = cp?.position;
     this.loadedAt = cp?.updatedAt;
+    for (const c of cp?.closedHours ?? []) this.closedHours.set(c.hour, c.lastPart);
+    this.since = cp?.since ?? this.clock.slotOf(Date.now()).start;
     if (cp?.dedupe) await this.armDedupe(cp.dedupe);
+    this.recovered = true;
+    this.hadCheckpoint = cp !== undefined;
+    return this.hadCheckpoint;
+  }
+
+  private recovered = false;
+  private hadCheckpoint = false;
+
+  /** Starts capturing; resolves once the spool is recovered and the stream is about to open. */
+  async start(): Promise<void> {
+    if (this.running) throw new CronLogError('INTERNAL', 'tailer already started');
+    const hadCheckpoint = await this.recover();
     if (this.options.resetFrom) {
       await this.repair(this.options.resetFrom.getTime(), 'reset');
-    } else if (!cp) {
+    } else if (!hadCheckpoint) {
       // First start: persist a position before reading anything, so a crash before the first
       // regular checkpoint resumes from here instead of from a later "now".
       this.position = { kind: 'time', startAtOperationTime: await clusterTimeNow(this.db) };
@@ -268,13 +292,48 @@ export class Tailer {
     if (clusterTime !== undefined) this.lastClusterTime = clusterTime;
   }
 
-  /** The spool file for an hour. Late parts of sealed hours are routed by the seal step. */
+  /** The spool file for an hour: part 1, or the next late part once the hour was closed. */
   private fileFor(hour: number): SpoolFileId {
-    return this.routeHour ? this.routeHour(hour) : { hour, part: 1 };
+    const last = this.closedHours.get(hour);
+    return { hour, part: last === undefined ? 1 : last + 1 };
   }
 
-  /** Set by the seal step to route events of closed hours to late parts. */
-  routeHour: ((hour: number) => SpoolFileId) | undefined;
+  /** First hour captured (UTC ms): hours from here on are sealed even when empty. */
+  get firstHour(): number {
+    return this.since;
+  }
+
+  /**
+   * Closes every open spool file whose hour ended before `dueBefore` and moves it to sealed/.
+   * From the moment this is called, events of those hours go to a new late part. Crash-safe:
+   * the closed files' final offsets are checkpointed (as `closing`) before they move.
+   */
+  closeDueHours(dueBefore: number): Promise<SpoolFileState[]> {
+    const run = this.checkpointChain.then(async () => {
+      const due = this.spool.openFiles().filter((f) => f.hour + 3_600_000 <= dueBefore);
+      if (due.length === 0) return [];
+      for (const f of due) this.closedHours.set(f.hour, Math.max(f.part, this.closedHours.get(f.hour) ?? 0));
+      const position = this.currentPosition();
+      const dedupe = this.dedupe?.window;
+      await this.spool.flush();
+      const closed: SpoolFileState[] = [];
+      for (const f of due) {
+        const state = await this.spool.detach(f);
+        if (state) closed.push(state);
+      }
+      this.closing = closed;
+      await this.saveCheckpoint(position, dedupe);
+      for (const f of closed) await this.spool.moveToSealed(f);
+      this.closing = [];
+      await this.saveCheckpoint(position, dedupe);
+      return closed;
+    });
+    this.checkpointChain = run.then(
+      () => undefined,
+      () => undefined,
+    );
+    return run;
+  }
 
   /**
    * Flushes the spool and saves a checkpoint. Serialized; the token is read in the same tick
@@ -282,13 +341,7 @@ export class Tailer {
    */
   checkpoint(): Promise<void> {
     const run = this.checkpointChain.then(async () => {
-      const token = this.stream?.resumeToken as ResumeToken | undefined;
-      if (token !== undefined && token !== null) {
-        const previous = this.position;
-        const clusterTime = this.lastClusterTime ?? (previous?.kind === 'token' ? previous.clusterTime : previous?.startAtOperationTime);
-        this.position = { kind: 'token', token, ...(clusterTime ? { clusterTime } : {}) };
-      }
-      const position = this.position;
+      const position = this.currentPosition();
       const dedupe = this.dedupe?.window;
       await this.spool.flush();
       if (position) await this.saveCheckpoint(position, dedupe);
@@ -297,13 +350,27 @@ export class Tailer {
     return run;
   }
 
+  /** The stream's position now (read in the same tick as the spool buffers are taken). */
+  private currentPosition(): StreamPosition | undefined {
+    const token = this.stream?.resumeToken as ResumeToken | undefined;
+    if (token !== undefined && token !== null) {
+      const previous = this.position;
+      const clusterTime = this.lastClusterTime ?? (previous?.kind === 'token' ? previous.clusterTime : previous?.startAtOperationTime);
+      this.position = { kind: 'token', token, ...(clusterTime ? { clusterTime } : {}) };
+    }
+    return this.position;
+  }
+
   private async saveCheckpoint(position = this.position, dedupe = this.dedupe?.window): Promise<void> {
     if (!position) return;
-    const spool = this.spool.state();
+    const spool = { ...this.spool.state(), closing: this.closing };
+    const weekAgo = Date.now() - 7 * 86_400_000;
+    for (const hour of this.closedHours.keys()) if (hour < weekAgo) this.closedHours.delete(hour);
+    const closedHours = [...this.closedHours].map(([hour, lastPart]) => ({ hour, lastPart }));
     const posJson = EJSON.stringify({ position, dedupe: dedupe ?? null });
-    const spoolJson = JSON.stringify(spool);
+    const spoolJson = JSON.stringify({ spool, closedHours });
     if (posJson === this.savedPositionJson && spoolJson === this.savedSpoolJson) return;
-    const cp: Omit<CaptureCheckpoint, 'updatedAt'> = { position, spool, dedupe };
+    const cp: Omit<CaptureCheckpoint, 'updatedAt'> = { position, spool, dedupe, closedHours, since: this.since };
     await this.checkpoints.save(cp);
     this.savedPositionJson = posJson;
     this.savedSpoolJson = spoolJson;
@@ -334,7 +401,17 @@ export class Tailer {
    * the cluster time read after it are checked against the archived ids (dedupe window).
    */
   private async repair(fromMs: number, reason: 'history-lost' | 'reset'): Promise<void> {
-    const fromHour = this.clock.slotOf(fromMs).start;
+    let fromHour = this.clock.slotOf(fromMs).start;
+    // Hours already closed for sealing are complete up to their close; documents of theirs
+    // written during the gap are found by reconcile (and rebuilt by reconcile --repair).
+    const lastClosed = Math.max(-Infinity, ...this.closedHours.keys());
+    if (lastClosed >= fromHour) {
+      this.log.warn('repair starts after the last sealed hour; run reconcile --repair for earlier hours', {
+        requested: new Date(fromHour).toISOString(),
+        lastSealedHour: new Date(lastClosed).toISOString(),
+      });
+      fromHour = this.clock.next(this.clock.slotOf(lastClosed)).start;
+    }
     const before = await clusterTimeNow(this.db);
     const ids = await collectArchivedIds(this.spool, fromHour);
     const started = Date.now();

@@ -26,6 +26,8 @@ export interface SpoolFileState extends SpoolFileId {
 
 export interface SpoolState {
   files: SpoolFileState[];
+  /** Files detached for sealing whose move to sealed/ may not have happened yet. */
+  closing?: SpoolFileState[];
 }
 
 interface OpenFile {
@@ -61,6 +63,15 @@ export function spoolIoError(action: string, path: string, err: unknown): CronLo
   return new CronLogError('SPOOL_IO', `cannot ${action} spool file ${path} (${describeIoError(err)})`, { cause: err });
 }
 
+async function fsyncDir(dir: string): Promise<void> {
+  const fh = await fs.open(dir, 'r');
+  try {
+    await fh.sync();
+  } finally {
+    await fh.close();
+  }
+}
+
 export class Spool {
   readonly layout: SpoolLayout;
   private readonly gzipLevel: number;
@@ -88,10 +99,19 @@ export class Spool {
     }
     const known = new Map<string, SpoolFileState>();
     for (const f of state?.files ?? []) known.set(fileKey(f), f);
+    const closing = new Map<string, SpoolFileState>();
+    for (const f of state?.closing ?? []) closing.set(fileKey(f), f);
     for (const name of await fs.readdir(this.layout.open)) {
       const path = join(this.layout.open, name);
       const id = parseSpoolFileName(name);
       if (!id) continue;
+      const done = closing.get(fileKey(id));
+      if (done) {
+        // Closed by the last checkpoint but not moved yet: finish the move.
+        if ((await fs.stat(path)).size > done.offset) await fs.truncate(path, done.offset);
+        await this.moveToSealed(done);
+        continue;
+      }
       const cp = known.get(fileKey(id));
       if (!cp) {
         await fs.rm(path, { force: true });
@@ -216,20 +236,50 @@ export class Spool {
   }
 
   /**
-   * Removes an open file from the spool after flushing it, and returns its final state. The
-   * caller (seal) must have stopped routing events to it. The file stays in `open/` until the
-   * caller moves it with `moveToSealed` after a checkpoint that no longer lists it as open.
+   * Removes an open file from the spool and returns its final state. The caller (seal) has
+   * stopped routing events to it and flushed. The file stays in `open/` until `moveToSealed`,
+   * which the caller runs after a checkpoint that lists it under `closing`.
    */
   async detach(id: SpoolFileId): Promise<SpoolFileState | undefined> {
-    await this.flush();
     const key = fileKey(id);
     const f = this.files.get(key);
     if (!f) return undefined;
-    if (f.pending.length > 0) await this.flush();
+    if (f.pending.length > 0) throw new CronLogError('INTERNAL', `spool file ${f.path} still has unflushed lines`);
     this.files.delete(key);
     await f.handle?.close();
     f.handle = undefined;
     return { hour: f.id.hour, part: f.id.part, offset: f.offset, lines: f.lines };
+  }
+
+  /** Moves a detached file from open/ to sealed/ (rename + directory fsync). Idempotent. */
+  async moveToSealed(id: SpoolFileId): Promise<string> {
+    const name = spoolFileName(id);
+    const from = join(this.layout.open, name);
+    const to = join(this.layout.sealed, name);
+    try {
+      await fs.rename(from, to);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw spoolIoError('seal', from, err);
+      try {
+        await fs.access(to);
+      } catch {
+        // Closed with no byte ever written (the file was never created): nothing to seal.
+        return to;
+      }
+    }
+    await fsyncDir(this.layout.sealed);
+    await fsyncDir(this.layout.open);
+    return to;
+  }
+
+  /** Files waiting in sealed/ for delivery, oldest hour first. */
+  async sealedFiles(): Promise<Array<SpoolFileId & { path: string; name: string }>> {
+    const out: Array<SpoolFileId & { path: string; name: string }> = [];
+    for (const name of await fs.readdir(this.layout.sealed)) {
+      const id = parseSpoolFileName(name);
+      if (id) out.push({ ...id, name, path: join(this.layout.sealed, name) });
+    }
+    return out.sort((a, b) => a.hour - b.hour || a.part - b.part);
   }
 
   async close(): Promise<void> {

@@ -1,0 +1,64 @@
+/**
+ * Builds, from a Config and a connected client, what every command shares: the destination,
+ * the key layout, the ledger collections, the hour clock.
+ */
+import type { Collection, Document, MongoClient } from 'mongodb';
+import type { Config } from './config/index.js';
+import { CronLogError } from './errors.js';
+import type { Destination } from './deliver/destination.js';
+import { createDestination } from './deliver/index.js';
+import { HourLedger } from './ledger/hour-states.js';
+import { OperationLog } from './ledger/operation-log.js';
+import { SealWatermark } from './ledger/seal-watermark.js';
+import { KeyLayout, validateKeyTemplate } from './seal/keys.js';
+import type { ArchiveContext } from './seal/rebuild.js';
+import type { LogSink } from './source/log-sink.js';
+import { HourClock } from './time/hours.js';
+
+export interface SharedContext extends ArchiveContext {
+  config: Config;
+  clock: HourClock;
+  watermark: SealWatermark;
+  jobs: Collection<Document>;
+  close(): Promise<void>;
+}
+
+export function keyLayoutOf(config: Config): KeyLayout {
+  const problems = validateKeyTemplate(config.keyTemplate);
+  if (problems.length > 0) {
+    throw new CronLogError('CONFIG_INVALID', `invalid configuration:\n  - keyTemplate (KEY_TEMPLATE): ${problems.join('; ')}`);
+  }
+  return new KeyLayout(config.keyTemplate, config.outputDirectory);
+}
+
+export function destinationOf(config: Config, log: LogSink): Destination {
+  if (config.uploadProvider === 'file') {
+    return createDestination({ kind: 'file', directory: config.localDirectory, retryAttempts: config.retryAttempts, logger: log });
+  }
+  return createDestination({ kind: 's3', s3: config.s3, retryAttempts: config.retryAttempts, logger: log });
+}
+
+export function openSharedContext(config: Config, client: MongoClient, log: LogSink): SharedContext {
+  const keys = keyLayoutOf(config);
+  const db = client.db(config.database);
+  const namespace = `${config.database}.${config.collections.apiLogsCollectionName}`;
+  const jobs = db.collection(config.collections.jobsCollectionName);
+  const destination = destinationOf(config, log);
+  return {
+    config,
+    clock: new HourClock(config.timezone),
+    collection: db.collection(config.collections.apiLogsCollectionName),
+    destination,
+    keys,
+    jobs,
+    ledger: new HourLedger(jobs, namespace),
+    operations: new OperationLog(db.collection(config.collections.logsCollectionName), namespace),
+    watermark: new SealWatermark(jobs, namespace),
+    namespace,
+    timestampField: config.timestampField,
+    jsonMode: config.jsonMode,
+    gzipLevel: config.gzipLevel,
+    workDirectory: config.spoolDirectory,
+    close: () => destination.close(),
+  };
+}

@@ -1,0 +1,184 @@
+/**
+ * The library API: `createArchiver(config)` wires the data path of one watched collection:
+ * change stream → spool → seal → deliver → reconcile, with every step recorded in the ledger.
+ * `start()` begins capture and the seal schedule; `sealNow()` runs one seal pass; resources
+ * close idempotently (`close()`, `await using`).
+ */
+import cron from 'node-cron';
+import type { ScheduledTask } from 'node-cron';
+import type { MongoClient } from 'mongodb';
+import type { SharedContext } from './archive-context.js';
+import { openSharedContext } from './archive-context.js';
+import type { Config, ConfigInput } from './config/index.js';
+import { parseConfig } from './config/index.js';
+import { CronLogError } from './errors.js';
+import { Lease } from './ledger/lease.js';
+import { createLogger } from './observe/logger.js';
+import type { SealReport } from './seal/sealer.js';
+import { Sealer } from './seal/sealer.js';
+import type { LogSink } from './source/log-sink.js';
+import { connectMongo } from './source/mongo-client.js';
+import type { TailerStats } from './source/tailer.js';
+import { Tailer } from './source/tailer.js';
+
+export interface ArchiverOptions {
+  /** A connected client to use instead of connecting to `config.dbUri` (not closed by close()). */
+  client?: MongoClient;
+  log?: LogSink;
+  /** Rebuild from a query from this instant on instead of resuming (see README: --reset-from). */
+  resetFrom?: Date;
+  /** Run the seal schedule (default true). */
+  schedule?: boolean;
+}
+
+export interface ArchiverStats {
+  capture: TailerStats;
+  seal: { runs: number; hoursDelivered: number; failures: number; lastRunAt: Date | undefined; lastReport: SealReport | undefined };
+}
+
+export interface Archiver {
+  readonly config: Config;
+  /** Recovers the spool, opens the change stream, starts the seal schedule. */
+  start(): Promise<void>;
+  /** Resolves when capture stops; rejects with the error that stopped it. */
+  done(): Promise<void>;
+  /** Seals, delivers and reconciles every due hour now. */
+  sealNow(now?: number): Promise<SealReport>;
+  stats(): ArchiverStats;
+  /** Stops the schedule and capture: flushes, checkpoints, closes. Idempotent. */
+  close(): Promise<void>;
+  [Symbol.asyncDispose](): Promise<void>;
+}
+
+function isConfig(value: Config | ConfigInput): value is Config {
+  return Object.isFrozen(value) && typeof (value as Config).database === 'string';
+}
+
+export function tailerFor(config: Config, client: MongoClient, log: LogSink, resetFrom?: Date): Tailer {
+  return new Tailer({
+    client,
+    database: config.database,
+    collection: config.collections.apiLogsCollectionName,
+    jobsCollection: config.collections.jobsCollectionName,
+    spoolDirectory: config.spoolDirectory,
+    timestampField: config.timestampField,
+    timezone: config.timezone,
+    jsonMode: config.jsonMode,
+    gzipLevel: config.gzipLevel,
+    checkpointIntervalMs: config.checkpointIntervalMs,
+    captureOperations: config.captureOperations,
+    log,
+    ...(resetFrom ? { resetFrom } : {}),
+  });
+}
+
+export function sealerFor(ctx: SharedContext, tailer: Tailer, log: LogSink): Sealer {
+  return new Sealer({
+    spool: tailer.spool,
+    clock: ctx.clock,
+    destination: ctx.destination,
+    keys: ctx.keys,
+    ledger: ctx.ledger,
+    operations: ctx.operations,
+    watermark: ctx.watermark,
+    collection: ctx.collection,
+    namespace: ctx.namespace,
+    timestampField: ctx.timestampField,
+    jsonMode: ctx.jsonMode,
+    gzipLevel: ctx.gzipLevel,
+    sealGraceSeconds: ctx.config.sealGraceSeconds,
+    closeDueHours: (dueBefore) => tailer.closeDueHours(dueBefore),
+    firstHour: () => tailer.firstHour,
+    log,
+  });
+}
+
+export async function createArchiver(input: Config | ConfigInput, options: ArchiverOptions = {}): Promise<Archiver> {
+  const config = isConfig(input) ? input : parseConfig(input);
+  const log = options.log ?? createLogger(config.logging, { name: 'archiver' });
+  const client = options.client ?? (await connectMongo(config.dbUri));
+  const ownsClient = options.client === undefined;
+  let ctx: SharedContext;
+  try {
+    ctx = openSharedContext(config, client, log);
+  } catch (err) {
+    if (ownsClient) await client.close().catch(() => undefined);
+    throw err;
+  }
+  const tailer = tailerFor(config, client, log, options.resetFrom);
+  const sealer = sealerFor(ctx, tailer, log);
+  const lease = new Lease(ctx.jobs, ctx.namespace, 'run');
+  const sealStats: ArchiverStats['seal'] = { runs: 0, hoursDelivered: 0, failures: 0, lastRunAt: undefined, lastReport: undefined };
+  let task: ScheduledTask | undefined;
+  let started = false;
+  let closing: Promise<void> | undefined;
+
+  async function sealNow(now?: number): Promise<SealReport> {
+    const report = await sealer.sealDue(now);
+    sealStats.runs++;
+    sealStats.lastRunAt = new Date();
+    sealStats.lastReport = report;
+    sealStats.failures += report.failed;
+    sealStats.hoursDelivered += report.hours.filter((h) => h.status !== 'failed').length;
+    if (report.hours.length > 0 || report.failed > 0) {
+      log.info('seal run finished', {
+        hours: report.hours.map((h) => `${h.hour}:${h.status}:${h.count}`),
+        failed: report.failed,
+        reconciled: report.reconciled.map((r) => `${r.hour}:${r.status}`),
+      });
+    }
+    return report;
+  }
+
+  const archiver: Archiver = {
+    config,
+    async start() {
+      if (started) throw new CronLogError('INTERNAL', 'archiver already started');
+      started = true;
+      await lease.acquire();
+      await ctx.ledger.ensureIndexes();
+      await ctx.operations.ensureIndexes();
+      await tailer.start();
+      if (options.schedule !== false) {
+        task = cron.schedule(
+          config.sealSchedule,
+          async () => {
+            await sealNow().catch((err: unknown) => log.error('seal run failed', { error: (err as Error).message }));
+          },
+          { timezone: config.timezone, noOverlap: true, name: `seal:${ctx.namespace}` },
+        );
+      }
+      log.info('archiver started', {
+        namespace: ctx.namespace,
+        spool: tailer.spool.layout.root,
+        destination: ctx.destination.describe(),
+        sealSchedule: config.sealSchedule,
+      });
+    },
+    async done() {
+      await tailer.done();
+    },
+    sealNow,
+    stats() {
+      return { capture: tailer.stats(), seal: { ...sealStats } };
+    },
+    close() {
+      closing ??= (async () => {
+        try {
+          if (task) await task.destroy();
+          await sealer.idle();
+          if (started) await tailer.stop();
+        } finally {
+          if (started) await lease.release();
+          await ctx.close().catch(() => undefined);
+          if (ownsClient) await client.close().catch(() => undefined);
+        }
+      })();
+      return closing;
+    },
+    async [Symbol.asyncDispose]() {
+      await archiver.close();
+    },
+  };
+  return archiver;
+}

@@ -1,0 +1,36 @@
+/** What every subcommand shares: config flags, loading, logging, error reporting. */
+import type { Command } from 'commander';
+import { Option } from 'commander';
+import type { Config } from '../config/index.js';
+import { loadConfig } from '../config/index.js';
+import { CronLogError } from '../errors.js';
+
+export interface ConfigFlags {
+  config?: string;
+  envFile?: string | false;
+}
+
+/** Adds --config and --env-file / --no-env-file. */
+export function withConfigFlags(cmd: Command): Command {
+  return cmd
+    .addOption(new Option('-c, --config <file>', 'configuration file (.json, or .js/.mjs/.cjs exporting the config object)'))
+    .addOption(new Option('--env-file <file>', 'dotenv file to read (default: .env in the working directory, if present)'))
+    .addOption(new Option('--no-env-file', 'do not read any .env file'));
+}
+
+export async function configFromFlags(flags: ConfigFlags, overrides: Record<string, unknown> = {}): Promise<Config> {
+  return loadConfig({
+    overrides,
+    ...(flags.config ? { configFile: flags.config } : {}),
+    ...(flags.envFile === false ? { envFile: false as const } : flags.envFile ? { envFile: flags.envFile } : {}),
+  });
+}
+
+/** Parses an ISO-8601 flag value, naming the flag when it is not one. */
+export function parseInstant(flag: string, value: string): Date {
+  const ms = Date.parse(value);
+  if (!/^\d{4}-\d{2}-\d{2}/.test(value) || Number.isNaN(ms)) {
+    throw new CronLogError('USAGE', `${flag}: expected an ISO-8601 date-time such as 2024-01-15T00:00:00Z, got "${value}"`);
+  }
+  return new Date(ms);
+}

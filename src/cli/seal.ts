@@ -1,0 +1,65 @@
+import { Command, Option } from 'commander';
+import { sealerFor, tailerFor } from '../archiver.js';
+import { CronLogError, ExitCode } from '../errors.js';
+import { Lease } from '../ledger/lease.js';
+import { withConfigFlags } from './common.js';
+import type { ConfigFlags } from './common.js';
+import { printJson, table } from './output.js';
+import { withSession } from './session.js';
+
+interface SealFlags extends ConfigFlags {
+  json?: boolean;
+}
+
+export function sealCommand(): Command {
+  const cmd = new Command('seal')
+    .summary('seal, deliver and reconcile every due hour once, then exit')
+    .description(
+      'Closes every spool hour whose end plus sealGraceSeconds has passed, delivers it (with its manifest) and ' +
+        'reconciles it against MongoDB, then exits. For cron-driven setups and operators; `run` does the same on ' +
+        'its sealSchedule. Refuses to run while a `run` process owns the namespace.',
+    )
+    .addOption(new Option('--json', 'print the report as JSON: { dueBefore, hours: [{hour, count, key, status, error?}], reconciled: [{hour, mongo, archived, status}], failed }'));
+  withConfigFlags(cmd);
+  cmd.addHelpText(
+    'after',
+    `
+Exit codes: 0 every due hour delivered; 3 a delivery failed (the hour stays sealed and is retried next time).
+
+Examples:
+  $ cron-log-service seal
+  $ cron-log-service seal --config ./cron-log-service.json --json`,
+  );
+  cmd.action(async (flags: SealFlags) => {
+    const failed = await withSession(flags, 'seal', async ({ config, client, log, ctx }) => {
+      const lease = new Lease(ctx.jobs, ctx.namespace, 'seal');
+      await lease.acquire();
+      const tailer = tailerFor(config, client, log);
+      try {
+        await tailer.recover();
+        const report = await sealerFor(ctx, tailer, log).sealDue();
+        await tailer.stop();
+        if (flags.json) printJson(report);
+        else {
+          process.stdout.write(
+            report.hours.length === 0
+              ? 'no hour was due\n'
+              : table(
+                  ['hour', 'documents', 'status', 'key / error'],
+                  report.hours.map((h) => [h.hour, h.count, h.status, h.error ?? h.key ?? '']),
+                ),
+          );
+          if (report.reconciled.length > 0) {
+            process.stdout.write(`\n${table(['hour', 'mongo', 'archived', 'status'], report.reconciled.map((r) => [r.hour, r.mongo, r.archived, r.status]))}`);
+          }
+        }
+        return report.failed;
+      } finally {
+        await lease.release();
+      }
+    });
+    if (failed > 0) throw new CronLogError('DELIVERY_FAILED', `${failed} hour(s) could not be delivered; see the logs collection`);
+    process.exitCode = ExitCode.ok;
+  });
+  return cmd;
+}

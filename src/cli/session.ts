@@ -1,0 +1,33 @@
+/** Opens what a one-shot command needs (config, logger, MongoDB, shared context) and closes it. */
+import type { MongoClient } from 'mongodb';
+import type { SharedContext } from '../archive-context.js';
+import { openSharedContext } from '../archive-context.js';
+import type { Config } from '../config/index.js';
+import type { Logger } from '../observe/logger.js';
+import { createLogger } from '../observe/logger.js';
+import { connectMongo } from '../source/mongo-client.js';
+import type { ConfigFlags } from './common.js';
+import { configFromFlags } from './common.js';
+
+export interface Session {
+  config: Config;
+  log: Logger;
+  client: MongoClient;
+  ctx: SharedContext;
+}
+
+export async function withSession<T>(flags: ConfigFlags, name: string, fn: (s: Session) => Promise<T>): Promise<T> {
+  const config = await configFromFlags(flags);
+  const log = createLogger(config.logging, { name });
+  const client = await connectMongo(config.dbUri);
+  try {
+    const ctx = openSharedContext(config, client, log);
+    try {
+      return await fn({ config, log, client, ctx });
+    } finally {
+      await ctx.close().catch(() => undefined);
+    }
+  } finally {
+    await client.close().catch(() => undefined);
+  }
+}

@@ -1,0 +1,96 @@
+/**
+ * Hour states in the `jobs` collection: one document per day (in the configured timezone) and
+ * watched namespace, `_id: "<db>.<collection>:<yyyy-MM-dd>"`, holding each hour's state:
+ *
+ *   hours.<hour id>: { start, state, count, bytes, parts[], manifestKey, reservations, lastError, reconcile, updatedAt }
+ *
+ * States: sealed (closed locally, delivery pending or failed) → delivered → verified, or
+ * mismatch. `reservations` pin the part number of a sealed file before its upload, so a retry
+ * after a crash uploads to the same key.
+ */
+import type { Collection, Document } from 'mongodb';
+import type { ManifestPart } from '../seal/manifest.js';
+import type { HourSlot } from '../time/hours.js';
+
+export type HourState = 'sealed' | 'delivered' | 'verified' | 'mismatch';
+
+export interface ReconcileRecord {
+  mongo: number;
+  archived: number;
+  status: string;
+  at: Date;
+}
+
+export interface HourRecord {
+  start: Date;
+  state: HourState;
+  count: number;
+  bytes: number;
+  parts: ManifestPart[];
+  manifestKey?: string;
+  reservations?: Record<string, { part: number; revision: number; sha256: string }>;
+  lastError?: string | null;
+  reconcile?: ReconcileRecord;
+  updatedAt: Date;
+}
+
+interface DayDoc extends Document {
+  _id: string;
+  kind: 'day';
+  namespace: string;
+  date: string;
+  timezone: string;
+  hours: Record<string, HourRecord>;
+}
+
+export class HourLedger {
+  private readonly jobs: Collection<DayDoc>;
+
+  constructor(
+    jobs: Collection<Document>,
+    readonly namespace: string,
+  ) {
+    this.jobs = jobs as unknown as Collection<DayDoc>;
+  }
+
+  private dayId(slot: HourSlot): string {
+    return `${this.namespace}:${slot.date}`;
+  }
+
+  async get(slot: HourSlot): Promise<HourRecord | undefined> {
+    const doc = await this.jobs.findOne({ _id: this.dayId(slot) }, { projection: { [`hours.${slot.id}`]: 1 } });
+    return doc?.hours?.[slot.id];
+  }
+
+  /** Sets fields of the hour's record (creating the day document when needed). */
+  async update(slot: HourSlot, fields: Partial<HourRecord>): Promise<void> {
+    const set: Record<string, unknown> = {
+      kind: 'day',
+      namespace: this.namespace,
+      date: slot.date,
+      timezone: slot.zone,
+      [`hours.${slot.id}.start`]: new Date(slot.start),
+      [`hours.${slot.id}.updatedAt`]: new Date(),
+    };
+    for (const [k, v] of Object.entries(fields)) if (k !== 'start' && k !== 'updatedAt') set[`hours.${slot.id}.${k}`] = v;
+    await this.jobs.updateOne({ _id: this.dayId(slot) }, { $set: set }, { upsert: true, writeConcern: { w: 'majority', j: true } });
+  }
+
+  /** Every hour record of the namespace whose start is in [from, to), ordered by start. */
+  async range(from: number, to: number): Promise<Array<{ id: string; record: HourRecord }>> {
+    const out: Array<{ id: string; record: HourRecord }> = [];
+    const days = this.jobs.find({ kind: 'day', namespace: this.namespace });
+    for await (const day of days) {
+      for (const [id, record] of Object.entries(day.hours ?? {})) {
+        const t = record.start.getTime();
+        if (t >= from && t < to) out.push({ id, record });
+      }
+    }
+    out.sort((a, b) => a.record.start.getTime() - b.record.start.getTime());
+    return out;
+  }
+
+  async ensureIndexes(): Promise<void> {
+    await this.jobs.createIndex({ kind: 1, namespace: 1, date: 1 });
+  }
+}

@@ -1,0 +1,44 @@
+/**
+ * The `logs` collection: one document per operation (seal, deliver, reconcile, repair,
+ * backfill) with its hour, counts, bytes, key, duration, attempts, outcome and error.
+ */
+import type { Collection, Document } from 'mongodb';
+import { redact } from '../observe/redact.js';
+
+export type Operation = 'seal' | 'deliver' | 'reconcile' | 'repair' | 'backfill';
+
+export interface OperationRecord {
+  op: Operation;
+  hour?: string;
+  hourStart?: Date;
+  outcome: 'ok' | 'error' | 'skipped';
+  count?: number;
+  bytes?: number;
+  key?: string;
+  durationMs?: number;
+  attempts?: number;
+  error?: string;
+  details?: Record<string, unknown>;
+}
+
+export class OperationLog {
+  constructor(
+    private readonly logs: Collection<Document>,
+    readonly namespace: string,
+  ) {}
+
+  async record(rec: OperationRecord): Promise<void> {
+    const doc: Document = { namespace: this.namespace, at: new Date(), ...rec };
+    if (rec.error !== undefined) doc.error = redact(rec.error);
+    await this.logs.insertOne(doc);
+  }
+
+  async recent(limit: number, filter: Document = {}): Promise<Document[]> {
+    return this.logs.find({ namespace: this.namespace, ...filter }).sort({ at: -1 }).limit(limit).toArray();
+  }
+
+  async ensureIndexes(): Promise<void> {
+    await this.logs.createIndex({ namespace: 1, at: -1 });
+    await this.logs.createIndex({ namespace: 1, hourStart: 1, op: 1 });
+  }
+}

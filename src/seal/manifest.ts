@@ -1,0 +1,92 @@
+/**
+ * The manifest of an archived hour, written beside its objects (see KeyLayout.manifestKey):
+ *
+ *   {
+ *     "format": "cron-log-service/manifest@1",
+ *     "hour": "2024-01-15T00:00+00:00",         // local start with offset (HourSlot.id)
+ *     "start": "2024-01-15T00:00:00.000Z",      // UTC, inclusive
+ *     "end": "2024-01-15T01:00:00.000Z",        // UTC, exclusive
+ *     "timezone": "UTC",
+ *     "namespace": "myapp.apilogs",
+ *     "timestampField": "createdAt",
+ *     "jsonMode": "analytics",
+ *     "count": 1234,                            // documents in all parts
+ *     "bytes": 56789,                           // compressed bytes in all parts
+ *     "parts": [ { "key", "part", "revision", "count", "bytes", "sha256",
+ *                  "firstTimestamp", "lastTimestamp", "duplicatesRemoved", "sealedAt" } ],
+ *     "tool": { "name": "cron-log-service", "version": "0.1.0" }
+ *   }
+ *
+ * An hour that received no document still gets a manifest with count 0 and no parts, so the
+ * archive shows the hour was processed.
+ */
+import { createRequire } from 'node:module';
+import type { HourSlot } from '../time/hours.js';
+
+const require = createRequire(import.meta.url);
+const { version } = require('../../package.json') as { version: string };
+
+export const MANIFEST_FORMAT = 'cron-log-service/manifest@1';
+export const TOOL = { name: 'cron-log-service', version } as const;
+
+export interface ManifestPart {
+  key: string;
+  part: number;
+  revision: number;
+  count: number;
+  bytes: number;
+  sha256: string;
+  firstTimestamp: string | null;
+  lastTimestamp: string | null;
+  duplicatesRemoved: number;
+  sealedAt: string;
+}
+
+export interface Manifest {
+  format: typeof MANIFEST_FORMAT;
+  hour: string;
+  start: string;
+  end: string;
+  timezone: string;
+  namespace: string;
+  timestampField: string;
+  jsonMode: string;
+  count: number;
+  bytes: number;
+  parts: ManifestPart[];
+  tool: { name: string; version: string };
+}
+
+export function buildManifest(
+  slot: HourSlot,
+  ctx: { namespace: string; timestampField: string; jsonMode: string },
+  parts: readonly ManifestPart[],
+): Manifest {
+  const sorted = [...parts].sort((a, b) => a.part - b.part || a.revision - b.revision);
+  return {
+    format: MANIFEST_FORMAT,
+    hour: slot.id,
+    start: new Date(slot.start).toISOString(),
+    end: new Date(slot.end).toISOString(),
+    timezone: slot.zone,
+    namespace: ctx.namespace,
+    timestampField: ctx.timestampField,
+    jsonMode: ctx.jsonMode,
+    count: sorted.reduce((n, p) => n + p.count, 0),
+    bytes: sorted.reduce((n, p) => n + p.bytes, 0),
+    parts: sorted,
+    tool: { ...TOOL },
+  };
+}
+
+export function manifestBytes(m: Manifest): Buffer {
+  return Buffer.from(`${JSON.stringify(m, null, 2)}\n`);
+}
+
+export function parseManifest(text: string, key: string): Manifest {
+  const m = JSON.parse(text) as Partial<Manifest>;
+  if (m.format !== MANIFEST_FORMAT || !Array.isArray(m.parts) || typeof m.count !== 'number') {
+    throw new Error(`${key} is not a cron-log-service manifest (format "${String(m.format)}")`);
+  }
+  return m as Manifest;
+}

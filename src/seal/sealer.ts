@@ -1,0 +1,305 @@
+/**
+ * The seal step: closes every finished hour (its end plus the grace has passed), checks and
+ * deduplicates its spool file, delivers it under its key, writes the hour's manifest, records
+ * everything in the ledger and reconciles the hour against MongoDB.
+ *
+ * Idempotent and crash-safe: a sealed file stays in sealed/ until its object and manifest are
+ * delivered and recorded; its part number is reserved in the ledger before the upload, so a
+ * retry after a crash uploads the same bytes to the same key (and skips the upload when the
+ * object is already there with the same SHA-256). An object is never overwritten by other
+ * content. A failed delivery leaves the hour `sealed` with the error in `logs`; the next run
+ * retries it.
+ */
+import { promises as fs } from 'node:fs';
+import type { Collection, Document } from 'mongodb';
+import { CronLogError } from '../errors.js';
+import type { Destination } from '../deliver/destination.js';
+import type { HourLedger, HourRecord } from '../ledger/hour-states.js';
+import type { OperationLog } from '../ledger/operation-log.js';
+import type { SealWatermark } from '../ledger/seal-watermark.js';
+import { countPerHour, ttlSeconds } from '../reconcile/mongo-counts.js';
+import type { LogSink } from '../source/log-sink.js';
+import type { HourClock, HourSlot } from '../time/hours.js';
+import type { Spool } from '../spool/spool.js';
+import type { SpoolFileId } from '../spool/spool-files.js';
+import { dropDuplicateLines } from './dedupe.js';
+import type { KeyLayout } from './keys.js';
+import type { ManifestPart } from './manifest.js';
+import { buildManifest, manifestBytes } from './manifest.js';
+import { scanSpoolFile } from './scan.js';
+
+export interface SealerContext {
+  spool: Spool;
+  clock: HourClock;
+  destination: Destination;
+  keys: KeyLayout;
+  ledger: HourLedger;
+  operations: OperationLog;
+  watermark: SealWatermark;
+  collection: Collection<Document>;
+  namespace: string;
+  timestampField: string;
+  jsonMode: string;
+  gzipLevel: number;
+  sealGraceSeconds: number;
+  /** Closes due open files (the tailer's closeDueHours). */
+  closeDueHours: (dueBefore: number) => Promise<unknown>;
+  /** First hour captured: empty hours from here on get a count-0 manifest. */
+  firstHour: () => number;
+  /** Hours re-reconciled on every run after their delivery (default 24). */
+  reconcileWindowHours?: number;
+  log: LogSink;
+}
+
+export interface HourOutcome {
+  hour: string;
+  start: number;
+  count: number;
+  key?: string;
+  status: 'delivered' | 'failed' | 'empty';
+  error?: string;
+}
+
+export interface SealReport {
+  dueBefore: number;
+  hours: HourOutcome[];
+  reconciled: Array<{ hour: string; mongo: number; archived: number; status: string }>;
+  failed: number;
+}
+
+function partKey(file: SpoolFileId): string {
+  return `${file.hour}-p${file.part}`;
+}
+
+export class Sealer {
+  private running: Promise<SealReport> | undefined;
+
+  constructor(private readonly ctx: SealerContext) {}
+
+  /** Resolves when no seal run is in progress. */
+  async idle(): Promise<void> {
+    await this.running?.catch(() => undefined);
+  }
+
+  /** Seals every due hour once. Concurrent calls share one run. */
+  sealDue(now = Date.now()): Promise<SealReport> {
+    this.running ??= this.run(now).finally(() => {
+      this.running = undefined;
+    });
+    return this.running;
+  }
+
+  private async run(now: number): Promise<SealReport> {
+    const { ctx } = this;
+    const dueBefore = now - ctx.sealGraceSeconds * 1000;
+    const report: SealReport = { dueBefore, hours: [], reconciled: [], failed: 0 };
+    await ctx.closeDueHours(dueBefore);
+    const delivered = new Set<number>();
+    for (const file of await ctx.spool.sealedFiles()) {
+      const slot = ctx.clock.slotAt(file.hour);
+      try {
+        const out = await this.deliverFile(slot, file);
+        report.hours.push(out);
+        delivered.add(slot.start);
+      } catch (err) {
+        report.failed++;
+        const message = (err as Error).message;
+        report.hours.push({ hour: slot.id, start: slot.start, count: 0, status: 'failed', error: message });
+        ctx.log.error('hour delivery failed; it stays sealed and is retried at the next run', { hour: slot.id, error: message });
+        await ctx.ledger.update(slot, { state: 'sealed', lastError: message }).catch(() => undefined);
+      }
+    }
+    // Empty hours: every finished hour since the first captured one gets a manifest.
+    const lastDue = ctx.clock.slotOf(dueBefore - 3_600_000);
+    if (lastDue.end <= dueBefore) {
+      const from = Math.max(ctx.firstHour(), (await ctx.watermark.get()) ?? -Infinity);
+      if (from <= lastDue.start) {
+        const known = new Set((await ctx.ledger.range(from, lastDue.end)).map((h) => h.record.start.getTime()));
+        let allDone = true;
+        for (const slot of ctx.clock.slotsBetween(from, lastDue.end)) {
+          if (known.has(slot.start) || delivered.has(slot.start)) continue;
+          try {
+            report.hours.push(await this.deliverEmpty(slot));
+            delivered.add(slot.start);
+          } catch (err) {
+            allDone = false;
+            report.failed++;
+            report.hours.push({ hour: slot.id, start: slot.start, count: 0, status: 'failed', error: (err as Error).message });
+          }
+        }
+        if (allDone && report.failed === 0) await ctx.watermark.set(ctx.clock.next(lastDue).start);
+      }
+    }
+    report.reconciled = await this.reconcileRecent(now);
+    return report;
+  }
+
+  private async deliverFile(slot: HourSlot, file: SpoolFileId & { path: string; name: string }): Promise<HourOutcome> {
+    const { ctx } = this;
+    const t0 = Date.now();
+    let scan = await scanSpoolFile(file.path, ctx.timestampField);
+    let removed = 0;
+    if (scan.duplicateLines > 0) {
+      removed = await dropDuplicateLines(file.path, scan.duplicateIds, ctx.gzipLevel);
+      ctx.log.warn('duplicate _id removed while sealing', { hour: slot.id, removed, ids: scan.duplicateIds.slice(0, 10) });
+      scan = await scanSpoolFile(file.path, ctx.timestampField);
+    }
+    await ctx.operations.record({
+      op: 'seal',
+      hour: slot.id,
+      hourStart: new Date(slot.start),
+      outcome: 'ok',
+      count: scan.lines,
+      bytes: scan.bytes,
+      durationMs: Date.now() - t0,
+      details: { duplicatesRemoved: removed, sha256: scan.sha256, file: file.name },
+    });
+    const record = await ctx.ledger.get(slot);
+    const reservation = record?.reservations?.[partKey(file)];
+    let part: number;
+    if (reservation && reservation.sha256 === scan.sha256) {
+      part = reservation.part;
+    } else {
+      const used = [...(record?.parts ?? []).map((p) => p.part), ...Object.values(record?.reservations ?? {}).filter(Boolean).map((r) => r.part)];
+      part = used.length === 0 ? 1 : Math.max(...used) + 1;
+      await ctx.ledger.update(slot, {
+        state: record?.state === 'verified' || record?.state === 'delivered' || record?.state === 'mismatch' ? record.state : 'sealed',
+        [`reservations.${partKey(file)}`]: { part, revision: 0, sha256: scan.sha256 },
+      } as Partial<HourRecord>);
+    }
+    const key = ctx.keys.dataKey(slot, { index: part, revision: 0 });
+    const t1 = Date.now();
+    let attempts = 0;
+    try {
+      const existing = await ctx.destination.head(key);
+      if (existing && existing.sha256 === scan.sha256 && existing.size === scan.bytes) {
+        attempts = 0; // already delivered by an earlier run that did not get to record it
+      } else if (existing) {
+        throw new CronLogError(
+          'DELIVERY_FAILED',
+          `refusing to overwrite ${key}: it holds other content (sha256 ${existing.sha256 ?? 'unknown'}, ${existing.size} bytes)`,
+        );
+      } else {
+        const put = await ctx.destination.put({
+          key,
+          source: { path: file.path },
+          size: scan.bytes,
+          sha256: scan.sha256,
+          contentType: 'application/x-ndjson',
+          metadata: { hour: slot.id, count: String(scan.lines) },
+        });
+        attempts = put.attempts;
+      }
+    } catch (err) {
+      await ctx.operations.record({
+        op: 'deliver',
+        hour: slot.id,
+        hourStart: new Date(slot.start),
+        outcome: 'error',
+        key,
+        bytes: scan.bytes,
+        count: scan.lines,
+        durationMs: Date.now() - t1,
+        attempts: (err as { attempts?: number }).attempts ?? attempts,
+        error: (err as Error).message,
+      });
+      throw err;
+    }
+    const newPart: ManifestPart = {
+      key,
+      part,
+      revision: 0,
+      count: scan.lines,
+      bytes: scan.bytes,
+      sha256: scan.sha256,
+      firstTimestamp: scan.firstTimestamp ?? null,
+      lastTimestamp: scan.lastTimestamp ?? null,
+      duplicatesRemoved: removed,
+      sealedAt: new Date().toISOString(),
+    };
+    const parts = [...(record?.parts ?? []).filter((p) => p.part !== part), newPart];
+    const manifestKey = await this.writeManifest(slot, parts);
+    await ctx.ledger.update(slot, {
+      state: 'delivered',
+      count: parts.reduce((n, p) => n + p.count, 0),
+      bytes: parts.reduce((n, p) => n + p.bytes, 0),
+      parts,
+      manifestKey,
+      lastError: null,
+      [`reservations.${partKey(file)}`]: null,
+    } as Partial<HourRecord>);
+    await ctx.operations.record({
+      op: 'deliver',
+      hour: slot.id,
+      hourStart: new Date(slot.start),
+      outcome: 'ok',
+      key,
+      bytes: scan.bytes,
+      count: scan.lines,
+      durationMs: Date.now() - t1,
+      attempts,
+    });
+    await fs.rm(file.path, { force: true });
+    return { hour: slot.id, start: slot.start, count: scan.lines, key, status: 'delivered' };
+  }
+
+  private async writeManifest(slot: HourSlot, parts: ManifestPart[]): Promise<string> {
+    const { ctx } = this;
+    const manifest = buildManifest(slot, { namespace: ctx.namespace, timestampField: ctx.timestampField, jsonMode: ctx.jsonMode }, parts);
+    const body = manifestBytes(manifest);
+    const key = ctx.keys.manifestKey(slot);
+    const { createHash } = await import('node:crypto');
+    await ctx.destination.put({
+      key,
+      source: { body },
+      size: body.length,
+      sha256: createHash('sha256').update(body).digest('hex'),
+      contentType: 'application/json',
+    });
+    return key;
+  }
+
+  private async deliverEmpty(slot: HourSlot): Promise<HourOutcome> {
+    const manifestKey = await this.writeManifest(slot, []);
+    await this.ctx.ledger.update(slot, { state: 'delivered', count: 0, bytes: 0, parts: [], manifestKey, lastError: null });
+    return { hour: slot.id, start: slot.start, count: 0, status: 'empty' };
+  }
+
+  /** Compares recent delivered hours with MongoDB (one aggregation) and records the verdicts. */
+  private async reconcileRecent(now: number): Promise<SealReport['reconciled']> {
+    const { ctx } = this;
+    const window = (ctx.reconcileWindowHours ?? 24) * 3_600_000;
+    const hours = (await ctx.ledger.range(now - window, now)).filter((h) => h.record.state === 'delivered' || h.record.state === 'mismatch');
+    if (hours.length === 0) return [];
+    const from = Math.min(...hours.map((h) => h.record.start.getTime()));
+    const to = Math.max(...hours.map((h) => h.record.start.getTime())) + 3_600_000;
+    const t0 = Date.now();
+    const counts = await countPerHour(ctx.collection, ctx.timestampField, from, to, ctx.clock.zone);
+    const ttl = await ttlSeconds(ctx.collection, ctx.timestampField);
+    const out: SealReport['reconciled'] = [];
+    for (const { id, record } of hours) {
+      const start = record.start.getTime();
+      const mongo = counts.get(start) ?? 0;
+      const archived = record.count;
+      const expired = ttl !== undefined && start + 3_600_000 <= now - ttl * 1000 && mongo < archived;
+      const status = mongo === archived ? 'ok' : expired ? 'expired-at-source' : 'mismatch';
+      const slot = ctx.clock.slotAt(start);
+      await ctx.ledger.update(slot, {
+        state: status === 'mismatch' ? 'mismatch' : 'verified',
+        reconcile: { mongo, archived, status, at: new Date() },
+      });
+      await ctx.operations.record({
+        op: 'reconcile',
+        hour: id,
+        hourStart: record.start,
+        outcome: status === 'mismatch' ? 'error' : 'ok',
+        count: archived,
+        durationMs: Date.now() - t0,
+        details: { mongo, archived, status },
+        ...(status === 'mismatch' ? { error: `MongoDB has ${mongo} documents for the hour, the archive ${archived}` } : {}),
+      });
+      out.push({ hour: id, mongo, archived, status });
+    }
+    return out;
+  }
+}
