@@ -7,6 +7,8 @@ import { Command, CommanderError } from 'commander';
 import { ExitCode, exitCodeOf, isCronLogError } from '../errors.js';
 import { redact } from '../observe/redact.js';
 import { backfillCommand } from './backfill.js';
+import { doctorCommand } from './doctor.js';
+import { statusCommand } from './status.js';
 import { reconcileCommand } from './reconcile.js';
 import { runCommand } from './run.js';
 import { sealCommand } from './seal.js';
@@ -25,6 +27,8 @@ export function program(): Command {
   p.addCommand(sealCommand());
   p.addCommand(reconcileCommand());
   p.addCommand(backfillCommand());
+  p.addCommand(statusCommand());
+  p.addCommand(doctorCommand());
   p.addHelpText(
     'after',
     `

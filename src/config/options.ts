@@ -13,6 +13,7 @@ import { validateDetailed } from 'node-cron';
 import { z } from 'zod';
 
 import { redact } from '../observe/redact.js';
+import { DEFAULT_KEY_TEMPLATE, validateKeyTemplate } from '../seal/keys.js';
 
 /** How an option's value is hidden when config is printed or a value is reported. */
 export type Sensitivity =
@@ -622,10 +623,20 @@ export const optionTable = {
   }),
   keyTemplate: text({
     env: 'KEY_TEMPLATE',
-    default: '{prefix}/{date}/{hour}-{nextHour}{part}.ndjson.gz',
+    default: DEFAULT_KEY_TEMPLATE,
     expected: 'a key template',
     type: 'template',
-    doc: 'Object key of an hour. Placeholders: `{prefix}` (outputDirectory), `{date}` (YYYY-MM-DD), `{hour}` and `{nextHour}` (00–24), `{part}` (empty for the first object of an hour, `-part2`… for late parts).',
+    checks: [(v) => {
+      const problems = validateKeyTemplate(v);
+      return problems.length > 0 ? problems.join('; ') : undefined;
+    }],
+    example: '{prefix}/dt={date}/hour={hour}/{date}-{hour}{fold}{part}.ndjson.gz',
+    doc:
+      'Object key of an hour\'s data objects; the manifest sits beside the first one as `….manifest.json`. Placeholders: `{prefix}` (outputDirectory), ' +
+      '`{date}` (yyyy-MM-dd), `{yyyy}` `{MM}` `{dd}`, `{hour}` and `{nextHour}` (`00`–`24`, so the last hour is `23-24`), `{offset}` (`+0100`), ' +
+      '`{fold}` (empty, or `.2` for the second occurrence of a local hour repeated by a DST fall-back), `{part}` (empty for the first object, ' +
+      '`.part2`, `.part3` for late parts, `.rev1`… appended for rebuilt revisions). Must contain `{date}` (or `{yyyy}{MM}{dd}`), `{hour}`, `{fold}` and `{part}`, ' +
+      'end with `.ndjson.gz`, and have no `..` or empty segment. Hive-style example: `{prefix}/dt={date}/hour={hour}/{date}-{hour}{fold}{part}.ndjson.gz`.',
   }),
   metricsPort: integer({
     env: 'METRICS_PORT',

@@ -67,7 +67,7 @@ describe('defaults', () => {
     assert.equal(c.shutdownGraceMs, 10000);
     assert.equal(c.sealSchedule, '5 * * * *');
     assert.equal(c.sealGraceSeconds, 120);
-    assert.equal(c.keyTemplate, '{prefix}/{date}/{hour}-{nextHour}{part}.ndjson.gz');
+    assert.equal(c.keyTemplate, '{prefix}/{date}/{hour}-{nextHour}{fold}{part}.ndjson.gz');
     assert.equal(c.metricsPort, undefined);
     assert.equal(c.webhookUrl, undefined);
   });
@@ -282,7 +282,7 @@ describe('environment coercion', () => {
       SHUTDOWN_GRACE_MS: '0',
       SEAL_SCHEDULE: '0 */10 * * * *',
       SEAL_GRACE_SECONDS: '0',
-      KEY_TEMPLATE: '{prefix}/{date}/{hour}{part}.ndjson.gz',
+      KEY_TEMPLATE: '{prefix}/dt={date}/hour={hour}/{date}-{hour}{fold}{part}.ndjson.gz',
       METRICS_PORT: '9464',
       WEBHOOK_URL: 'https://hooks.example.com/services/T1/B2/abcdef',
     };
@@ -323,7 +323,7 @@ describe('environment coercion', () => {
       shutdownGraceMs: 0,
       sealSchedule: '0 */10 * * * *',
       sealGraceSeconds: 0,
-      keyTemplate: '{prefix}/{date}/{hour}{part}.ndjson.gz',
+      keyTemplate: '{prefix}/dt={date}/hour={hour}/{date}-{hour}{fold}{part}.ndjson.gz',
       metricsPort: 9464,
       webhookUrl: 'https://hooks.example.com/services/T1/B2/abcdef',
     };
@@ -523,4 +523,16 @@ describe('safeConfigView', () => {
     assert.equal(view.database, 'myapp');
     assert.equal(view.gzipLevel, 6);
   });
+});
+
+test('keyTemplate is validated with the key layout rules', () => {
+  assert.throws(
+    () => parseConfig({}, { DB_URI: 'mongodb://localhost:27017/app', S3_BUCKET: 'logs', KEY_TEMPLATE: '../{date}/{hour}{part}.ndjson.gz' }),
+    (err: Error) => {
+      assert.match(err.message, /KEY_TEMPLATE \(keyTemplate\)/);
+      assert.match(err.message, /\.\./);
+      assert.match(err.message, /\{fold\}/);
+      return true;
+    },
+  );
 });

@@ -1,0 +1,57 @@
+import { Command, Option } from 'commander';
+import { ExitCode } from '../errors.js';
+import { buildStatus, STATUS_THRESHOLDS } from '../ops/status.js';
+import { withConfigFlags } from './common.js';
+import type { ConfigFlags } from './common.js';
+import { printJson, table } from './output.js';
+import { withSession } from './session.js';
+
+interface StatusFlags extends ConfigFlags {
+  json?: boolean;
+}
+
+export function statusCommand(): Command {
+  const cmd = new Command('status')
+    .summary('show capture progress, the oplog headroom, pending hours and recent failures')
+    .description(
+      'Reads the checkpoint, the ledger and the oplog and reports: the capture checkpoint (age, cluster time), the lag ' +
+        'behind the cluster, the oplog window and how far the checkpoint is from falling off it, the open hours with their ' +
+        'spool sizes, sealed files waiting for delivery, the last sealed, delivered and verified hour, and recent failures.',
+    )
+    .addOption(new Option('--json', 'print the report as JSON (fields documented in README)'));
+  withConfigFlags(cmd);
+  cmd.addHelpText(
+    'after',
+    `
+Exit codes: 0 healthy; 1 something needs attention (listed under "attention"):
+  no running archiver, checkpoint older than ${STATUS_THRESHOLDS.checkpointAgeSeconds}s or lag over ${STATUS_THRESHOLDS.lagSeconds}s while running,
+  oplog headroom under ${STATUS_THRESHOLDS.minHeadroomSeconds}s, hours that failed delivery or do not reconcile (last 24 h).
+
+Examples:
+  $ cron-log-service status
+  $ cron-log-service status --json | jq .checkpoint.lagSeconds`,
+  );
+  cmd.action(async (flags: StatusFlags) => {
+    const report = await withSession(flags, 'status', ({ ctx, client }) => buildStatus(ctx, client));
+    if (flags.json) printJson(report);
+    else {
+      const out: string[] = [];
+      out.push(`namespace        ${report.namespace}`);
+      out.push(`running          ${report.running ? `${report.running.command} (${report.running.owner}) since ${report.running.since}` : 'no'}`);
+      out.push(
+        `checkpoint       ${report.checkpoint ? `${report.checkpoint.ageSeconds}s old, at cluster time ${report.checkpoint.clusterTime ?? '?'}, lag ${report.checkpoint.lagSeconds ?? '?'}s` : 'none'}`,
+      );
+      out.push(`oplog            ${report.oplog ? `window ${report.oplog.windowSeconds}s, checkpoint headroom ${report.oplog.headroomSeconds ?? '?'}s` : 'unknown'}`);
+      out.push(`last sealed      ${report.lastSealed ?? '-'}`);
+      out.push(`last delivered   ${report.lastDelivered ?? '-'}`);
+      out.push(`last verified    ${report.lastVerified ?? '-'}`);
+      process.stdout.write(`${out.join('\n')}\n\n`);
+      if (report.openHours.length > 0) process.stdout.write(`open hours\n${table(['hour', 'part', 'bytes', 'documents'], report.openHours.map((h) => [h.hour, h.part, h.bytes, h.documents]))}\n`);
+      if (report.sealedPending.length > 0) process.stdout.write(`waiting for delivery\n${table(['file', 'bytes'], report.sealedPending.map((s) => [s.file, s.bytes]))}\n`);
+      if (report.recentFailures.length > 0) process.stdout.write(`recent failures\n${table(['at', 'op', 'hour', 'error'], report.recentFailures.map((f) => [f.at, f.op, f.hour, f.error]))}\n`);
+      process.stdout.write(report.attention.length === 0 ? 'attention        none\n' : `attention\n${report.attention.map((a) => `  - ${a}`).join('\n')}\n`);
+    }
+    process.exitCode = report.attention.length === 0 ? ExitCode.ok : ExitCode.checkFailed;
+  });
+  return cmd;
+}

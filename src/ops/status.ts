@@ -1,0 +1,122 @@
+/**
+ * `status`: where capture stands and what needs attention. Read-only; works from any host
+ * that reaches MongoDB (the spool sizes come from the checkpoint, sealed files from the local
+ * spool directory when it is there).
+ */
+import { promises as fs } from 'node:fs';
+import type { MongoClient } from 'mongodb';
+import type { SharedContext } from '../archive-context.js';
+import { CheckpointStore } from '../ledger/checkpoints.js';
+import { clusterTimeNow } from '../source/cluster-time.js';
+import { oplogWindow } from '../source/oplog-window.js';
+import { spoolLayout } from '../spool/spool-files.js';
+
+/** Documented thresholds: beyond them `status` exits 1. */
+export const STATUS_THRESHOLDS = {
+  /** The checkpoint of a running archiver is older than this. */
+  checkpointAgeSeconds: 300,
+  /** The checkpoint is further behind the cluster time than this. */
+  lagSeconds: 300,
+  /** The checkpoint is closer than this to falling off the oplog. */
+  minHeadroomSeconds: 3600,
+  /** Failures and mismatches within this window count. */
+  recentSeconds: 86_400,
+} as const;
+
+export interface StatusReport {
+  namespace: string;
+  running: { owner: string; command: string; since: string } | null;
+  checkpoint: {
+    updatedAt: string;
+    ageSeconds: number;
+    clusterTime: string | null;
+    lagSeconds: number | null;
+  } | null;
+  oplog: { windowSeconds: number; first: string; last: string; headroomSeconds: number | null } | null;
+  openHours: Array<{ hour: string; part: number; bytes: number; documents: number }>;
+  sealedPending: Array<{ file: string; bytes: number }>;
+  lastSealed: string | null;
+  lastDelivered: string | null;
+  lastVerified: string | null;
+  mismatches: Array<{ hour: string; mongo: number; archived: number }>;
+  recentFailures: Array<{ at: string; op: string; hour: string | null; error: string }>;
+  attention: string[];
+}
+
+function iso(t: number): string {
+  return new Date(t).toISOString();
+}
+
+export async function buildStatus(ctx: SharedContext, client: MongoClient, now = Date.now()): Promise<StatusReport> {
+  const { config } = ctx;
+  const attention: string[] = [];
+  const cp = await new CheckpointStore(ctx.jobs, ctx.namespace).load();
+  const lease = await ctx.jobs.findOne({ _id: `lease:${ctx.namespace}` as never });
+  const running =
+    lease && (lease.expiresAt as Date).getTime() > now
+      ? { owner: String(lease.owner), command: String(lease.command), since: (lease.acquiredAt as Date).toISOString() }
+      : null;
+  const clusterNow = await clusterTimeNow(client.db(config.database));
+  let checkpoint: StatusReport['checkpoint'] = null;
+  let cpSeconds: number | undefined;
+  if (cp) {
+    const ct = cp.position.kind === 'token' ? cp.position.clusterTime : cp.position.startAtOperationTime;
+    cpSeconds = ct?.getHighBitsUnsigned();
+    const ageSeconds = Math.round((now - cp.updatedAt.getTime()) / 1000);
+    const lagSeconds = cpSeconds === undefined ? null : Math.max(0, clusterNow.getHighBitsUnsigned() - cpSeconds);
+    checkpoint = { updatedAt: cp.updatedAt.toISOString(), ageSeconds, clusterTime: cpSeconds === undefined ? null : iso(cpSeconds * 1000), lagSeconds };
+    if (running && ageSeconds > STATUS_THRESHOLDS.checkpointAgeSeconds) attention.push(`the checkpoint is ${ageSeconds}s old although an archiver is running`);
+    if (lagSeconds !== null && running && lagSeconds > STATUS_THRESHOLDS.lagSeconds) attention.push(`capture lags ${lagSeconds}s behind the cluster`);
+  } else {
+    attention.push('no capture checkpoint: `run` has never started on this namespace');
+  }
+  if (!running) attention.push('no archiver is running (`run` holds a lease while it captures)');
+  let oplog: StatusReport['oplog'] = null;
+  try {
+    const w = await oplogWindow(client);
+    if (w) {
+      const firstS = w.first.getHighBitsUnsigned();
+      const headroomSeconds = cpSeconds === undefined ? null : cpSeconds - firstS;
+      oplog = { windowSeconds: w.seconds, first: iso(firstS * 1000), last: iso(w.last.getHighBitsUnsigned() * 1000), headroomSeconds };
+      if (headroomSeconds !== null && headroomSeconds < STATUS_THRESHOLDS.minHeadroomSeconds) {
+        attention.push(`the checkpoint is ${headroomSeconds}s from falling off the oplog (window ${w.seconds}s)`);
+      }
+    }
+  } catch {
+    // No access to `local` (e.g. a restricted user): the window is unknown.
+  }
+  const openHours = (cp?.spool.files ?? []).map((f) => ({ hour: ctx.clock.slotAt(f.hour).id, part: f.part, bytes: f.offset, documents: f.lines }));
+  const sealedPending: StatusReport['sealedPending'] = [];
+  const layout = spoolLayout(config.spoolDirectory, ctx.namespace);
+  try {
+    for (const name of (await fs.readdir(layout.sealed)).sort()) sealedPending.push({ file: name, bytes: (await fs.stat(`${layout.sealed}/${name}`)).size });
+  } catch {
+    // The spool is on another host, or nothing was sealed yet.
+  }
+  const hours = await ctx.ledger.range(0, now + 3_600_000);
+  const last = (pred: (s: string) => boolean): string | null => {
+    const h = hours.filter((x) => pred(x.record.state)).pop();
+    return h ? h.id : null;
+  };
+  const mismatches = hours
+    .filter((h) => h.record.state === 'mismatch' && h.record.start.getTime() > now - STATUS_THRESHOLDS.recentSeconds * 1000)
+    .map((h) => ({ hour: h.id, mongo: h.record.reconcile?.mongo ?? 0, archived: h.record.reconcile?.archived ?? h.record.count }));
+  if (mismatches.length > 0) attention.push(`${mismatches.length} hour(s) do not reconcile: run reconcile --deep, then --repair`);
+  const failedHours = hours.filter((h) => h.record.state === 'sealed' && h.record.lastError);
+  if (failedHours.length > 0) attention.push(`${failedHours.length} hour(s) failed delivery and wait for the next seal run`);
+  const failures = await ctx.operations.recent(10, { outcome: 'error', at: { $gt: new Date(now - STATUS_THRESHOLDS.recentSeconds * 1000) } });
+  return {
+    namespace: ctx.namespace,
+    running,
+    checkpoint,
+    oplog,
+    openHours,
+    sealedPending,
+    lastSealed: last(() => true),
+    lastDelivered: last((s) => s === 'delivered' || s === 'verified' || s === 'mismatch'),
+    lastVerified: last((s) => s === 'verified'),
+    mismatches,
+    recentFailures: failures.map((f) => ({ at: (f.at as Date).toISOString(), op: String(f.op), hour: (f.hour as string | undefined) ?? null, error: String(f.error ?? '') })),
+    attention,
+  };
+}

@@ -1,0 +1,106 @@
+/**
+ * Runs `cron-log-service <command>` as a real child process (bin/cron-log-service.js, the
+ * installed entry point) with a test environment, and collects its output.
+ */
+import { spawn } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { ConnectionString } from 'mongodb-connection-string-url';
+
+export const BIN = fileURLToPath(new URL('../../bin/cron-log-service.js', import.meta.url));
+export const ROOT = fileURLToPath(new URL('../..', import.meta.url));
+
+/** The URI with `db` as its database path (works for multi-host URIs too). */
+export function uriWithDb(uri: string, db: string): string {
+  const cs = new ConnectionString(uri);
+  cs.pathname = `/${db}`;
+  return cs.toString();
+}
+
+export interface CliResult {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  stdout: string;
+  stderr: string;
+}
+
+/** Environment with nothing inherited that could change the config (AWS_*, DB_URI, ...). */
+export function cleanEnv(extra: Record<string, string>): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = {};
+  for (const k of ['PATH', 'HOME', 'TMPDIR', 'NODE_OPTIONS', 'LANG']) if (process.env[k] !== undefined) env[k] = process.env[k];
+  return { ...env, LOG_FORMAT: 'json', ...extra };
+}
+
+/** Runs the CLI to completion. */
+export function runCli(args: readonly string[], env: Record<string, string>, opts: { timeoutMs?: number; cwd?: string } = {}): Promise<CliResult> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [BIN, ...args], { env: cleanEnv(env), cwd: opts.cwd ?? ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    const timer = setTimeout(() => child.kill('SIGKILL'), opts.timeoutMs ?? 60_000);
+    child.on('error', reject);
+    child.on('close', (code, signal) => {
+      clearTimeout(timer);
+      resolve({ code, signal, stdout, stderr });
+    });
+  });
+}
+
+export interface RunningCli {
+  child: ChildProcess;
+  output(): { stdout: string; stderr: string };
+  /** Resolves when a log line contains `text`. */
+  waitFor(text: string, timeoutMs?: number): Promise<void>;
+  exited: Promise<CliResult>;
+}
+
+/** Starts a long-running CLI command (e.g. `run`). */
+export function startCli(args: readonly string[], env: Record<string, string>): RunningCli {
+  const child = spawn(process.execPath, [BIN, ...args], { env: cleanEnv(env), cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+  let stdout = '';
+  let stderr = '';
+  const waiters: Array<{ text: string; resolve: () => void }> = [];
+  const check = (): void => {
+    for (const w of [...waiters]) {
+      if (stderr.includes(w.text) || stdout.includes(w.text)) {
+        waiters.splice(waiters.indexOf(w), 1);
+        w.resolve();
+      }
+    }
+  };
+  child.stdout?.on('data', (d: Buffer) => {
+    stdout += d.toString();
+    check();
+  });
+  child.stderr?.on('data', (d: Buffer) => {
+    stderr += d.toString();
+    check();
+  });
+  const exited = new Promise<CliResult>((resolve) => {
+    child.on('close', (code, signal) => resolve({ code, signal, stdout, stderr }));
+  });
+  return {
+    child,
+    output: () => ({ stdout, stderr }),
+    exited,
+    waitFor(text, timeoutMs = 30_000) {
+      return new Promise<void>((resolve, reject) => {
+        const timer = setTimeout(() => reject(new Error(`timed out waiting for "${text}"; stderr so far:\n${stderr.slice(-3000)}`)), timeoutMs);
+        waiters.push({
+          text,
+          resolve: () => {
+            clearTimeout(timer);
+            resolve();
+          },
+        });
+        exited.then(() => {
+          clearTimeout(timer);
+          reject(new Error(`process exited while waiting for "${text}"; stderr:\n${stderr.slice(-3000)}`));
+        }, reject);
+        check();
+      });
+    },
+  };
+}
