@@ -1,8 +1,9 @@
 /**
  * Inserts API-log documents continuously into a collection, for the crash tests and by hand:
  *   node --import tsx scripts/insert-traffic.ts --uri URI --collection apilogs \
- *     --count 5000 --batch 50 --interval-ms 20 --hours 3 [--seed 1] [--ids-out FILE]
- * createdAt is spread over the last `--hours` hours (so several hour files receive documents).
+ *     --count 5000 --batch 50 --interval-ms 20 --hours 3 [--until-hours-ago 0] [--seed 1] [--ids-out FILE]
+ * createdAt is spread over the last `--hours` hours (so several hour files receive documents),
+ * ending `--until-hours-ago` hours before now.
  * After each acknowledged insertMany, the inserted _ids are appended to --ids-out (one hex per
  * line), so a test knows exactly what MongoDB acknowledged. Prints a JSON summary at the end.
  */
@@ -20,6 +21,7 @@ const { values } = parseArgs({
     batch: { type: 'string', default: '50' },
     'interval-ms': { type: 'string', default: '20' },
     hours: { type: 'string', default: '3' },
+    'until-hours-ago': { type: 'string', default: '0' },
     seed: { type: 'string', default: '1' },
     'ids-out': { type: 'string' },
   },
@@ -32,6 +34,7 @@ const count = Number(values.count);
 const batch = Number(values.batch);
 const interval = Number(values['interval-ms']);
 const hours = Number(values.hours);
+const untilHoursAgo = Number(values['until-hours-ago']);
 const r = rng(Number(values.seed));
 const client = new MongoClient(values.uri);
 await client.connect();
@@ -41,7 +44,7 @@ let inserted = 0;
 const started = Date.now();
 while (inserted < count) {
   const n = Math.min(batch, count - inserted);
-  const docs = apiLogsBetween(r, n, now - hours * 3_600_000, now);
+  const docs = apiLogsBetween(r, n, now - hours * 3_600_000, now - untilHoursAgo * 3_600_000);
   await coll.insertMany(docs, { ordered: true });
   inserted += n;
   if (values['ids-out']) appendFileSync(values['ids-out'], docs.map((d) => `${d._id.toHexString()} ${d.createdAt.toISOString()}\n`).join(''));

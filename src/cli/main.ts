@@ -7,6 +7,7 @@ import { Command, CommanderError } from 'commander';
 import { ExitCode, exitCodeOf, isCronLogError } from '../errors.js';
 import { redact } from '../observe/redact.js';
 import { backfillCommand } from './backfill.js';
+import { demoCommand } from './demo.js';
 import { doctorCommand } from './doctor.js';
 import { statusCommand } from './status.js';
 import { reconcileCommand } from './reconcile.js';
@@ -29,6 +30,7 @@ export function program(): Command {
   p.addCommand(backfillCommand());
   p.addCommand(statusCommand());
   p.addCommand(doctorCommand());
+  p.addCommand(demoCommand());
   p.addHelpText(
     'after',
     `

@@ -155,6 +155,12 @@ export class Sealer {
       details: { duplicatesRemoved: removed, sha256: scan.sha256, file: file.name },
     });
     const record = await ctx.ledger.get(slot);
+    const done = (record?.parts ?? []).find((p) => p.sha256 === scan.sha256 && p.count === scan.lines);
+    if (done) {
+      // Delivered and recorded by a run that stopped before removing the local file.
+      await fs.rm(file.path, { force: true });
+      return { hour: slot.id, start: slot.start, count: scan.lines, key: done.key, status: 'delivered' };
+    }
     const reservation = record?.reservations?.[partKey(file)];
     let part: number;
     if (reservation && reservation.sha256 === scan.sha256) {

@@ -89,6 +89,8 @@ export class Tailer {
   private running: Promise<void> | undefined;
   private fatal: unknown;
   private lastClusterTime: Timestamp | undefined;
+  /** The last resume token read from an open stream (covers every event handled). */
+  private observedToken: ResumeToken | undefined;
   private loadedAt: Date | undefined;
   /** Hours closed for sealing → their last local part (late events go to the next one). */
   private readonly closedHours = new Map<number, number>();
@@ -189,20 +191,27 @@ export class Tailer {
       try {
         for (;;) {
           const ev = await stream.next();
-          if (this.stopping) break;
+          // An event the driver returned has moved its resume token: always archive it, even
+          // when stopping, so a checkpoint never covers an event that is not in the spool.
           this.statsValue.streamOpen = true;
           this.handle(ev);
+          this.observedToken = stream.resumeToken as ResumeToken | undefined;
+          if (this.stopping) break;
           if (this.spool.pendingBytes >= this.options.maxPendingBytes) await this.checkpoint();
         }
       } catch (err) {
         failure = err;
       }
       this.statsValue.streamOpen = false;
-      // Checkpoint what this stream delivered, then forget it: a later checkpoint must not
-      // read a closed stream's token (after a repair the position is a cluster time).
-      if (!this.stopping || failure === undefined) await this.checkpoint().catch(() => undefined);
+      if (failure === undefined || !this.stopping) {
+        const t = stream.resumeToken as ResumeToken | undefined;
+        if (t !== undefined && t !== null) this.observedToken = t;
+      }
       this.stream = undefined;
       await stream.close().catch(() => undefined);
+      // Checkpoint what this stream delivered (a later checkpoint must not read a closed
+      // stream: after a repair the position is a cluster time).
+      await this.checkpoint().catch(() => undefined);
       if (this.stopping) break;
       if (failure === undefined) continue;
       this.handleStreamError(failure);
@@ -352,7 +361,12 @@ export class Tailer {
 
   /** The stream's position now (read in the same tick as the spool buffers are taken). */
   private currentPosition(): StreamPosition | undefined {
-    const token = this.stream?.resumeToken as ResumeToken | undefined;
+    const live = this.stream?.resumeToken as ResumeToken | undefined;
+    if (live !== undefined && live !== null) {
+      this.observedToken = live;
+      this.statsValue.streamOpen = true;
+    }
+    const token = this.observedToken;
     if (token !== undefined && token !== null) {
       const previous = this.position;
       const clusterTime = this.lastClusterTime ?? (previous?.kind === 'token' ? previous.clusterTime : previous?.startAtOperationTime);
@@ -435,6 +449,8 @@ export class Tailer {
     this.statsValue.repaired += written;
     const window: DedupeWindow = { until: after, fromHour };
     this.dedupe = { window, ids };
+    this.observedToken = undefined;
+    this.lastClusterTime = undefined;
     this.position = { kind: 'time', startAtOperationTime: before };
     await this.spool.flush();
     await this.saveCheckpoint(this.position, window);

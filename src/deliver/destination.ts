@@ -1,0 +1,145 @@
+/**
+ * Delivery destinations: where sealed hours (and their manifests) end up. Two implementations
+ * share this interface: S3 (src/deliver/s3.ts, multipart through @aws-sdk/lib-storage) and a local
+ * directory (src/deliver/file.ts). The seal step only talks to `Destination`.
+ *
+ * Contract of `put` (DESIGN.md invariants 5 and 6):
+ *  - atomic: nothing is visible at `key` unless the whole object is (S3: an aborted multipart
+ *    upload never becomes an object; file: temp name + fsync + rename + directory fsync);
+ *  - verified: the bytes read from the source must hash to `sha256` and count `size`, otherwise the
+ *    write is abandoned; after the write, the stored object is checked (size, our `sha256`
+ *    metadata, and the server checksum where the server reports one) before `put` resolves;
+ *  - idempotent: putting the same key with the same bytes again yields the same object (S3 skips
+ *    the upload when an object with the same size and sha256 is already there);
+ *  - bounded memory whatever the object size (S3: partSize × (queueSize + 1); file: stream copy).
+ */
+/** A local file (streamed, bounded memory) or small in-memory bytes (manifests). */
+export type ObjectSource = { path: string } | { body: Buffer };
+
+export interface PutInput {
+  key: string;
+  source: ObjectSource;
+  /** Exact byte length of the object. */
+  size: number;
+  /** Lowercase hex SHA-256 of the whole object. */
+  sha256: string;
+  contentType?: string;
+  /** User metadata (ASCII keys and values). `sha256` is reserved: the destination sets it. */
+  metadata?: Record<string, string>;
+  signal?: AbortSignal;
+}
+
+export interface PutResult {
+  key: string;
+  size: number;
+  sha256: string;
+  /**
+   * 1 + every retry the put needed (request-level retries of any S3 request it made, plus
+   * whole-upload restarts). 1 means everything succeeded at the first try.
+   */
+  attempts: number;
+  etag?: string;
+  versionId?: string;
+  /** True when an identical object (same size and sha256) was already at `key`; nothing was written. */
+  alreadyPresent?: boolean;
+}
+
+export interface ObjectInfo {
+  key: string;
+  size: number;
+  /** Hex SHA-256 of the object, from our metadata (S3) or computed (file). Absent in `list()`. */
+  sha256?: string;
+}
+
+export type ProbeStepName = 'bucket' | 'directory' | 'put' | 'get' | 'delete';
+
+export interface ProbeStep {
+  name: ProbeStepName;
+  status: 'ok' | 'failed' | 'skipped';
+  /** One line, for humans: what was checked, or what is wrong and what to do about it. */
+  message: string;
+  /** Stable classification of a failure (e.g. `access-denied`, `no-such-bucket`, `network`). */
+  reason?: string;
+}
+
+export interface ProbeResult {
+  ok: boolean;
+  /** `describe()` of the destination. */
+  destination: string;
+  steps: ProbeStep[];
+}
+
+export interface Destination {
+  readonly kind: 's3' | 'file';
+  /** e.g. `s3://bucket` or `file:///abs/dir`; never contains a secret. */
+  describe(): string;
+  put(input: PutInput): Promise<PutResult>;
+  /** `undefined` when there is no object at `key`. */
+  head(key: string): Promise<ObjectInfo | undefined>;
+  /** Throws an ObjectNotFoundError (a CronLogError) when missing. */
+  get(key: string): Promise<NodeJS.ReadableStream>;
+  /** Deleting a missing key is not an error. */
+  delete(key: string): Promise<void>;
+  /** Every object whose key starts with `prefix`, in key order. */
+  list(prefix: string): AsyncIterable<ObjectInfo>;
+  /** For `doctor`: reachability and put/get/delete of a probe object under `prefix`. */
+  probe(prefix: string): Promise<ProbeResult>;
+  /** Idempotent; waits for running operations to stop. */
+  close(): Promise<void>;
+  [Symbol.asyncDispose](): Promise<void>;
+}
+
+export interface DestinationLogger {
+  debug(msg: string, meta?: object): void;
+  info(msg: string, meta?: object): void;
+  warn(msg: string, meta?: object): void;
+  error(msg: string, meta?: object): void;
+}
+
+export const silentLogger: DestinationLogger = {
+  debug() {},
+  info() {},
+  warn() {},
+  error() {},
+};
+
+/** Metadata key (S3 user metadata `x-amz-meta-sha256`) holding the whole-object hex SHA-256. */
+export const SHA256_METADATA_KEY = 'sha256';
+
+const SHA256_HEX = /^[0-9a-f]{64}$/;
+// eslint-disable-next-line no-control-regex
+const CONTROL_CHARS = /[\u0000-\u001f\u007f]/;
+
+/**
+ * Why `key` cannot be used as an object key (both destinations use the same rules, so a layout
+ * that works on one works on the other), or undefined when it is fine.
+ */
+export function objectKeyProblem(key: string): string | undefined {
+  if (typeof key !== 'string' || key.length === 0) return 'the key is empty';
+  if (Buffer.byteLength(key) > 1024) return 'the key is longer than 1024 bytes';
+  if (key.startsWith('/')) return 'the key starts with "/"';
+  if (key.includes('\\')) return 'the key contains "\\"';
+  if (CONTROL_CHARS.test(key)) return 'the key contains a control character';
+  const segments = key.split('/');
+  if (segments.some((s) => s === '')) return 'the key has an empty path segment';
+  if (segments.some((s) => s === '.' || s === '..')) return 'the key has a "." or ".." segment';
+  return undefined;
+}
+
+/** Validates the fields of a PutInput that do not depend on the destination; returns problems. */
+export function putInputProblems(input: PutInput): string[] {
+  const problems: string[] = [];
+  const keyProblem = objectKeyProblem(input.key);
+  if (keyProblem !== undefined) problems.push(`invalid key ${JSON.stringify(input.key)}: ${keyProblem}`);
+  if (!Number.isSafeInteger(input.size) || input.size < 0) problems.push(`size must be a non-negative integer, got ${String(input.size)}`);
+  if (typeof input.sha256 !== 'string' || !SHA256_HEX.test(input.sha256)) problems.push('sha256 must be 64 lowercase hex digits');
+  const src = input.source as Partial<{ path: unknown; body: unknown }> | undefined;
+  if (src === undefined || (typeof src.path !== 'string' && !Buffer.isBuffer(src.body))) {
+    problems.push('source must be { path: string } or { body: Buffer }');
+  }
+  for (const [k, v] of Object.entries(input.metadata ?? {})) {
+    if (!/^[a-z0-9][a-z0-9-]*$/.test(k)) problems.push(`metadata key ${JSON.stringify(k)} must be lowercase letters, digits and "-"`);
+    if (typeof v !== 'string' || !/^[\u0020-\u007e]*$/.test(v)) problems.push(`metadata value of ${JSON.stringify(k)} must be printable ASCII`);
+  }
+  return problems;
+}

@@ -1,0 +1,380 @@
+/**
+ * Local-directory destination: the same key layout under `directory` (a key `a/b/c.ndjson.gz`
+ * is the file `directory/a/b/c.ndjson.gz`).
+ *
+ * put() is atomic and durable: the bytes go to a temp file `.<name>.tmp-<pid>-<random>` in the
+ * target directory (same file system, so the rename is atomic), are hashed on the way and compared
+ * with the declared size and sha256, fsynced, renamed over the final name, and the directory is
+ * fsynced (as are the parents of directories it had to create). A crash leaves at most a temp file,
+ * which list() never reports; a reader never sees a partial object at the key. Memory is one
+ * 1 MiB read buffer whatever the size. Re-putting the same bytes replaces the file with identical
+ * content.
+ *
+ * head() computes the SHA-256 of the file (no sidecar files that consumers of the directory would
+ * have to skip, and the answer is always the truth about the bytes on disk); the result is cached
+ * per (device, inode, size, mtime, ctime), and put() seeds the cache, so the usual
+ * put-then-head costs nothing extra.
+ */
+import { createHash, randomBytes } from 'node:crypto';
+import { constants as fsConstants, createReadStream } from 'node:fs';
+import { access, lstat, mkdir, open, readdir, rename, rm, stat, unlink } from 'node:fs/promises';
+import type { BigIntStats } from 'node:fs';
+import { basename, dirname, join, resolve, sep } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { CronLogError } from '../errors.js';
+import {
+  objectKeyProblem,
+  putInputProblems,
+  silentLogger,
+  type Destination,
+  type DestinationLogger,
+  type ObjectInfo,
+  type ProbeResult,
+  type ProbeStep,
+  type PutInput,
+  type PutResult,
+} from './destination.js';
+import { IntegrityError, ObjectNotFoundError, describeFsError } from './errors.js';
+import { abortReason, errorCode, retryPolicy, withRetry, type RetryPolicy } from './retry.js';
+
+export interface FileDestinationOptions {
+  /** Root directory of the archive; created when missing. */
+  directory: string;
+  /** Retries of a put that failed with a transient file-system error (EAGAIN, EBUSY, EMFILE...). Default 2. */
+  retryAttempts?: number;
+  logger?: DestinationLogger;
+  tuning?: { retryBaseDelayMs?: number; retryMaxDelayMs?: number };
+}
+
+const MiB = 1024 * 1024;
+const TEMP_NAME = /^\..+\.tmp-\d+-[0-9a-f]{12}$/;
+const PROBE_BODY = Buffer.from('cron-log-service probe file: safe to delete\n');
+const SHA_CACHE_LIMIT = 4096;
+
+function isMissing(err: unknown): boolean {
+  const code = errorCode(err);
+  return code === 'ENOENT' || code === 'ENOTDIR';
+}
+
+async function fsyncDir(dir: string): Promise<void> {
+  const fh = await open(dir, 'r');
+  try {
+    await fh.sync();
+  } catch (err) {
+    // Some platforms/file systems refuse fsync on a directory; the rename is still atomic there.
+    const code = errorCode(err);
+    if (code !== 'EINVAL' && code !== 'EISDIR' && code !== 'EPERM' && code !== 'ENOTSUP') throw err;
+  } finally {
+    await fh.close();
+  }
+}
+
+export class FileDestination implements Destination {
+  readonly kind = 'file' as const;
+  readonly directory: string;
+  private readonly policy: RetryPolicy;
+  private readonly logger: DestinationLogger;
+  private readonly shaCache = new Map<string, string>();
+  private readonly closing = new AbortController();
+  private readonly inflight = new Set<Promise<unknown>>();
+  private closePromise: Promise<void> | undefined;
+
+  constructor(options: FileDestinationOptions) {
+    if (typeof options.directory !== 'string' || options.directory.trim() === '') {
+      throw new CronLogError('CONFIG_INVALID', 'directory: expected the path of the archive directory');
+    }
+    this.directory = resolve(options.directory);
+    this.policy = retryPolicy(options.retryAttempts ?? 2, {
+      ...(options.tuning?.retryBaseDelayMs !== undefined ? { baseDelayMs: options.tuning.retryBaseDelayMs } : {}),
+      ...(options.tuning?.retryMaxDelayMs !== undefined ? { maxDelayMs: options.tuning.retryMaxDelayMs } : {}),
+    });
+    this.logger = options.logger ?? silentLogger;
+  }
+
+  describe(): string {
+    return pathToFileURL(this.directory).href;
+  }
+
+  private pathOf(key: string): string {
+    const problem = objectKeyProblem(key);
+    if (problem !== undefined) throw new CronLogError('USAGE', `invalid key ${JSON.stringify(key)}: ${problem}`);
+    const p = join(this.directory, ...key.split('/'));
+    const base = this.directory.endsWith(sep) ? this.directory : this.directory + sep;
+    if (!p.startsWith(base)) throw new CronLogError('USAGE', `invalid key ${JSON.stringify(key)}: it leaves the directory`);
+    return p;
+  }
+
+  private run<T>(fn: (signal: AbortSignal) => Promise<T>, signal?: AbortSignal): Promise<T> {
+    if (this.closePromise !== undefined) {
+      return Promise.reject(new CronLogError('DESTINATION_UNAVAILABLE', `${this.describe()} is closed`));
+    }
+    const s = signal !== undefined ? AbortSignal.any([signal, this.closing.signal]) : this.closing.signal;
+    const p = fn(s);
+    this.inflight.add(p);
+    const forget = (): void => {
+      this.inflight.delete(p);
+    };
+    p.then(forget, forget);
+    return p;
+  }
+
+  private cacheKey(st: BigIntStats): string {
+    return `${st.dev}:${st.ino}:${st.size}:${st.mtimeNs}:${st.ctimeNs}`;
+  }
+
+  private remember(st: BigIntStats, sha256: string): void {
+    const k = this.cacheKey(st);
+    this.shaCache.delete(k);
+    this.shaCache.set(k, sha256);
+    if (this.shaCache.size > SHA_CACHE_LIMIT) {
+      const oldest = this.shaCache.keys().next().value;
+      if (oldest !== undefined) this.shaCache.delete(oldest);
+    }
+  }
+
+  async put(input: PutInput): Promise<PutResult> {
+    const problems = putInputProblems(input);
+    if (problems.length > 0) throw new CronLogError('USAGE', `invalid put of ${String(input.key)}: ${problems.join('; ')}`);
+    const target = this.pathOf(input.key);
+    return this.run(async (signal) => {
+      try {
+        const { attempts } = await withRetry(() => this.writeAtomically(target, input, signal), this.policy, {
+          signal,
+          onRetry: ({ retry, delayMs, error }) => {
+            this.logger.warn('retrying a local write', { key: input.key, retry, delayMs, error: describeFsError(error, target) });
+          },
+        });
+        this.logger.info('delivered', { key: input.key, size: input.size, attempts });
+        return { key: input.key, size: input.size, sha256: input.sha256, attempts };
+      } catch (err) {
+        if (signal.aborted) throw new CronLogError('ABORTED', `delivery of ${input.key} to ${this.describe()} was aborted: ${abortReason(signal).message}`, { cause: err });
+        const why = err instanceof IntegrityError ? err.message : describeFsError(err, target);
+        throw new CronLogError('DELIVERY_FAILED', `cannot deliver ${input.key} to ${this.describe()}: ${why}`, { cause: err });
+      }
+    }, input.signal);
+  }
+
+  private async writeAtomically(target: string, input: PutInput, signal: AbortSignal): Promise<void> {
+    if ('path' in input.source) {
+      // Fail fast on a size mismatch; the hash is checked while copying.
+      const size = (await stat(input.source.path)).size;
+      if (size !== input.size) {
+        throw new IntegrityError('source', `${input.source.path} has ${size} bytes, expected ${input.size}: the source changed after it was sealed`);
+      }
+    }
+    const dir = dirname(target);
+    const firstCreated = await mkdir(dir, { recursive: true });
+    if (firstCreated !== undefined) {
+      // Make the new directory entries durable: fsync the parent of every directory created.
+      for (let d = dir; ; d = dirname(d)) {
+        await fsyncDir(dirname(d));
+        if (d === firstCreated || dirname(d) === d) break;
+      }
+    }
+    const tmp = join(dir, `.${basename(target)}.tmp-${process.pid}-${randomBytes(6).toString('hex')}`);
+    const fh = await open(tmp, 'wx', 0o644);
+    let renamed = false;
+    try {
+      const hash = createHash('sha256');
+      let size = 0;
+      try {
+        if ('body' in input.source) {
+          hash.update(input.source.body);
+          size = input.source.body.length;
+          await fh.writeFile(input.source.body);
+        } else {
+          for await (const chunk of createReadStream(input.source.path, { highWaterMark: MiB, signal })) {
+            const buf = chunk as Buffer;
+            hash.update(buf);
+            size += buf.length;
+            await fh.write(buf);
+          }
+        }
+        await fh.sync();
+      } finally {
+        await fh.close();
+      }
+      if (signal.aborted) throw abortReason(signal);
+      const sha = hash.digest('hex');
+      const label = 'path' in input.source ? input.source.path : `the body of ${input.key}`;
+      if (size !== input.size) throw new IntegrityError('source', `${label} has ${size} bytes, expected ${input.size}: the source changed after it was sealed`);
+      if (sha !== input.sha256) throw new IntegrityError('source', `${label} has sha256 ${sha}, expected ${input.sha256}: the source changed after it was sealed`);
+      await rename(tmp, target);
+      renamed = true;
+      await fsyncDir(dir);
+      const st = await stat(target, { bigint: true });
+      if (Number(st.size) !== input.size) throw new IntegrityError('stored', `${target} has ${st.size} bytes after the rename, expected ${input.size}`);
+      this.remember(st, input.sha256);
+    } finally {
+      if (!renamed) await rm(tmp, { force: true });
+    }
+  }
+
+  async head(key: string): Promise<ObjectInfo | undefined> {
+    const path = this.pathOf(key);
+    return this.run(async () => {
+      let st: BigIntStats;
+      try {
+        st = await stat(path, { bigint: true });
+      } catch (err) {
+        if (isMissing(err)) return undefined;
+        throw new CronLogError('DESTINATION_UNAVAILABLE', `cannot inspect ${key} in ${this.describe()}: ${describeFsError(err, path)}`, { cause: err });
+      }
+      if (!st.isFile()) return undefined;
+      let sha = this.shaCache.get(this.cacheKey(st));
+      if (sha === undefined) {
+        const hash = createHash('sha256');
+        try {
+          for await (const chunk of createReadStream(path, { highWaterMark: MiB })) hash.update(chunk as Buffer);
+        } catch (err) {
+          if (isMissing(err)) return undefined;
+          throw new CronLogError('DESTINATION_UNAVAILABLE', `cannot read ${key} in ${this.describe()}: ${describeFsError(err, path)}`, { cause: err });
+        }
+        sha = hash.digest('hex');
+        // Only cache when the file did not change while it was read.
+        const after = await stat(path, { bigint: true }).catch(() => undefined);
+        if (after !== undefined && this.cacheKey(after) === this.cacheKey(st)) this.remember(st, sha);
+      }
+      return { key, size: Number(st.size), sha256: sha };
+    });
+  }
+
+  async get(key: string): Promise<NodeJS.ReadableStream> {
+    const path = this.pathOf(key);
+    return this.run(async () => {
+      let fh;
+      try {
+        fh = await open(path, 'r');
+      } catch (err) {
+        if (isMissing(err)) throw new ObjectNotFoundError(this.describe(), key, { cause: err });
+        throw new CronLogError('DESTINATION_UNAVAILABLE', `cannot read ${key} from ${this.describe()}: ${describeFsError(err, path)}`, { cause: err });
+      }
+      const st = await fh.stat();
+      if (!st.isFile()) {
+        await fh.close();
+        throw new ObjectNotFoundError(this.describe(), key);
+      }
+      return fh.createReadStream({ highWaterMark: MiB });
+    });
+  }
+
+  async delete(key: string): Promise<void> {
+    const path = this.pathOf(key);
+    await this.run(async () => {
+      try {
+        await unlink(path);
+        await fsyncDir(dirname(path));
+      } catch (err) {
+        if (isMissing(err)) return;
+        throw new CronLogError('DESTINATION_UNAVAILABLE', `cannot delete ${key} from ${this.describe()}: ${describeFsError(err, path)}`, { cause: err });
+      }
+    });
+  }
+
+  async *list(prefix: string): AsyncIterable<ObjectInfo> {
+    if (this.closePromise !== undefined) throw new CronLogError('DESTINATION_UNAVAILABLE', `${this.describe()} is closed`);
+    // Start at the deepest directory the prefix names completely ("a/b/c" → "a/b").
+    const cut = prefix.lastIndexOf('/');
+    const startKey = cut < 0 ? '' : prefix.slice(0, cut);
+    if (startKey !== '' && objectKeyProblem(startKey) !== undefined) return;
+    const start = startKey === '' ? this.directory : join(this.directory, ...startKey.split('/'));
+    const found: ObjectInfo[] = [];
+    const walk = async (dir: string, keyPrefix: string): Promise<void> => {
+      let entries;
+      try {
+        entries = await readdir(dir, { withFileTypes: true });
+      } catch (err) {
+        if (isMissing(err)) return;
+        throw new CronLogError('DESTINATION_UNAVAILABLE', `cannot list ${prefix} in ${this.describe()}: ${describeFsError(err, dir)}`, { cause: err });
+      }
+      for (const e of entries) {
+        const key = `${keyPrefix}${e.name}`;
+        if (e.isDirectory()) {
+          // Only descend where keys can still match the prefix.
+          const asDir = `${key}/`;
+          if (asDir.startsWith(prefix) || prefix.startsWith(asDir)) await walk(join(dir, e.name), asDir);
+        } else if (e.isFile() && !TEMP_NAME.test(e.name) && key.startsWith(prefix)) {
+          const st = await lstat(join(dir, e.name)).catch(() => undefined);
+          if (st !== undefined) found.push({ key, size: st.size });
+        }
+      }
+    };
+    await walk(start, startKey === '' ? '' : `${startKey}/`);
+    // S3 order: by the UTF-8 bytes of the key.
+    found.sort((a, b) => Buffer.compare(Buffer.from(a.key), Buffer.from(b.key)));
+    yield* found;
+  }
+
+  async probe(prefix: string): Promise<ProbeResult> {
+    const steps: ProbeStep[] = [];
+    const clean = prefix.replace(/^\/+|\/+$/g, '');
+    const key = `${clean === '' ? '' : `${clean}/`}.cron-log-service-probe-${process.pid}-${randomBytes(4).toString('hex')}`;
+    const failed = (name: ProbeStep['name'], err: unknown, path: string): void => {
+      const cause = err instanceof CronLogError && err.cause !== undefined && !(err instanceof IntegrityError) ? err.cause : err;
+      steps.push({
+        name,
+        status: 'failed',
+        message: err instanceof IntegrityError ? err.message : `cannot ${name === 'directory' ? 'use' : name} ${path}: ${describeFsError(cause, path)}`,
+        reason: (errorCode(cause) ?? 'error').toLowerCase(),
+      });
+    };
+    const skipAll = (from: ProbeStep['name'][]): void => {
+      for (const name of from) steps.push({ name, status: 'skipped', message: 'skipped: an earlier step failed' });
+    };
+    const problem = objectKeyProblem(key);
+    if (problem !== undefined) {
+      steps.push({ name: 'directory', status: 'failed', message: `invalid prefix ${JSON.stringify(prefix)}: ${problem}`, reason: 'invalid-prefix' });
+      return { ok: false, destination: this.describe(), steps };
+    }
+    const probeDir = dirname(join(this.directory, ...key.split('/')));
+    try {
+      await mkdir(probeDir, { recursive: true });
+      await access(probeDir, fsConstants.W_OK | fsConstants.X_OK);
+      steps.push({ name: 'directory', status: 'ok', message: `${probeDir} exists and is writable` });
+    } catch (err) {
+      failed('directory', err, probeDir);
+      skipAll(['put', 'get', 'delete']);
+      return { ok: false, destination: this.describe(), steps };
+    }
+    const target = join(this.directory, ...key.split('/'));
+    try {
+      const sha256 = createHash('sha256').update(PROBE_BODY).digest('hex');
+      await this.put({ key, source: { body: PROBE_BODY }, size: PROBE_BODY.length, sha256 });
+      const info = await this.head(key);
+      if (info?.sha256 !== sha256) throw new IntegrityError('stored', `${target} does not hold the probe bytes after the write`);
+      steps.push({ name: 'put', status: 'ok', message: `wrote and verified ${target}` });
+    } catch (err) {
+      failed('put', err, target);
+      skipAll(['get', 'delete']);
+      return { ok: false, destination: this.describe(), steps };
+    }
+    try {
+      const chunks: Buffer[] = [];
+      for await (const c of await this.get(key)) chunks.push(Buffer.isBuffer(c) ? c : Buffer.from(c));
+      if (!Buffer.concat(chunks).equals(PROBE_BODY)) throw new IntegrityError('stored', `reading ${target} back returned different bytes`);
+      steps.push({ name: 'get', status: 'ok', message: `read ${target} back` });
+    } catch (err) {
+      failed('get', err, target);
+    }
+    try {
+      await this.delete(key);
+      if ((await this.head(key)) !== undefined) throw new IntegrityError('stored', `${target} is still there after the delete`);
+      steps.push({ name: 'delete', status: 'ok', message: `deleted ${target}` });
+    } catch (err) {
+      failed('delete', err, target);
+    }
+    return { ok: steps.every((s) => s.status === 'ok'), destination: this.describe(), steps };
+  }
+
+  close(): Promise<void> {
+    this.closePromise ??= (async () => {
+      this.closing.abort(new CronLogError('ABORTED', `${this.describe()} was closed`));
+      await Promise.allSettled([...this.inflight]);
+    })();
+    return this.closePromise;
+  }
+
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.close();
+  }
+}

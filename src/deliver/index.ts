@@ -1,0 +1,40 @@
+/**
+ * Delivery destinations. `createDestination(options)` builds the S3 or the local-directory
+ * destination; both implement `Destination` (see destination.ts for the contract).
+ */
+import { FileDestination, type FileDestinationOptions } from './file.js';
+import { S3Destination, type S3DestinationOptions } from './s3.js';
+import type { Destination } from './destination.js';
+
+export type DestinationOptions = ({ kind: 's3' } & S3DestinationOptions) | ({ kind: 'file' } & FileDestinationOptions);
+
+/** Throws a ConfigError (CONFIG_INVALID) listing every invalid option. */
+export function createDestination(options: DestinationOptions): Destination {
+  switch (options.kind) {
+    case 's3':
+      return new S3Destination(options);
+    case 'file':
+      return new FileDestination(options);
+    default: {
+      const kind: unknown = (options as { kind?: unknown }).kind;
+      throw new TypeError(`unknown destination kind ${JSON.stringify(kind)}: expected "s3" or "file"`);
+    }
+  }
+}
+
+export type {
+  Destination,
+  DestinationLogger,
+  ObjectInfo,
+  ObjectSource,
+  ProbeResult,
+  ProbeStep,
+  ProbeStepName,
+  PutInput,
+  PutResult,
+} from './destination.js';
+export { SHA256_METADATA_KEY, objectKeyProblem, putInputProblems, silentLogger } from './destination.js';
+export { FileDestination, type FileDestinationOptions } from './file.js';
+export { S3Destination, s3OptionProblems, type DestinationTuning, type S3DestinationOptions, type S3Options } from './s3.js';
+export { IntegrityError, ObjectNotFoundError, classifyS3Error, describeS3Error, isObjectNotFound, type S3ErrorKind } from './errors.js';
+export { backoffDelay, isRetryableError, retryPolicy, withRetry, type RetryPolicy } from './retry.js';

@@ -1,0 +1,395 @@
+/**
+ * Prometheus metrics of one archiver (prom-client). Every `Metrics` owns a private `Registry`
+ * unless it is handed one: never prom-client's global registry, so tests and several archivers
+ * in one process do not collide. Archivers that share a registry (one `/metrics` endpoint for
+ * several watched collections) share the metric objects and differ by their `namespace` label.
+ *
+ * Inputs are what the data path already reports:
+ *  - `observeCapture(sample)`: a sample of the tailer's cumulative `TailerStats` (plus spool bytes
+ *    and, when known, the cluster time of the stream position). Counters advance by the delta
+ *    since the previous sample; totals that went down (a new Tailer) count as a counter reset.
+ *    A sampler set with `setCaptureSampler` is also read at every scrape, so gauges are fresh.
+ *  - `observeSeal(report, durationMs)` after each seal run (`observeSealError` when it threw).
+ *  - `observeDelivery(...)` per destination `put`; `instrumentDestination` does it for you.
+ */
+import type { Registry as RegistryType } from 'prom-client';
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+
+import type { Destination, PutInput, PutResult } from '../deliver/destination.js';
+import { CronLogError } from '../errors.js';
+import type { SealReport } from '../seal/sealer.js';
+import type { TailerStats } from '../source/tailer.js';
+
+/** What `observeCapture` reads: the tailer's stats plus optional spool and stream figures. */
+export interface CaptureSample extends Readonly<TailerStats> {
+  /**
+   * Cluster time of the stream position: the last event read, or an idle stream's
+   * (post-batch) resume token. When absent, capture lag falls back to the wall-clock time since
+   * the tailer last made progress (last event or last checkpoint).
+   */
+  readonly clusterTime?: Date | undefined;
+  /** Bytes appended to the spool but not yet flushed (`spool.pendingBytes`). */
+  readonly pendingBytes?: number | undefined;
+  /** Durable compressed bytes of the open (not yet sealed) spool files. */
+  readonly openSpoolBytes?: number | undefined;
+}
+
+/** One destination `put`: its wall time and its attempts (1 = no retry). */
+export interface DeliveryObservation {
+  durationMs: number;
+  /** `PutResult.attempts` (or the failed put's error `attempts`); retries = attempts - 1. */
+  attempts: number;
+  ok: boolean;
+  /** `data` for an hour's object (streamed from a spool file), `manifest` for in-memory bodies. */
+  object?: 'data' | 'manifest';
+}
+
+export interface MetricsOptions {
+  /** Value of the `namespace` label (`database.collection`). */
+  namespace: string;
+  /** Share a registry between archivers (one endpoint); default: a new private registry. */
+  registry?: RegistryType;
+  /** Also collect prom-client's default process/Node.js metrics into the registry (once per registry). */
+  defaultMetrics?: boolean;
+}
+
+export interface Readiness {
+  ready: boolean;
+  /** Why not ready (present when `ready` is false). */
+  reason?: string;
+  [detail: string]: unknown;
+}
+
+export const METRIC_PREFIX = 'cronlog_';
+
+const SEAL_BUCKETS = [0.1, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600, 1800, 3600];
+const DELIVERY_BUCKETS = [0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600, 1800];
+
+type Label = 'namespace';
+
+function instrumentsFor(registry: RegistryType) {
+  const registers = [registry];
+  const labelNames = ['namespace'] as const;
+  const counter = (name: string, help: string) =>
+    new Counter<Label>({ name: METRIC_PREFIX + name, help, labelNames, registers });
+  const gauge = (name: string, help: string) => new Gauge<Label>({ name: METRIC_PREFIX + name, help, labelNames, registers });
+  return {
+    eventsCaptured: counter('events_captured_total', 'Change events appended to the spool.'),
+    duplicatesSkipped: counter('duplicates_skipped_total', 'Change events skipped because their _id was already archived (after a repair).'),
+    documentsRepaired: counter('documents_repaired_total', 'Documents written to the spool by a query repair (history lost or --reset-from).'),
+    checkpoints: counter('checkpoints_total', 'Checkpoints (resume token + durable spool offsets) saved.'),
+    captureLag: gauge('capture_lag_seconds', 'Now minus the cluster time of the stream position (falls back to the time since the last event or checkpoint).'),
+    checkpointAge: gauge('checkpoint_age_seconds', 'Seconds since the last checkpoint was saved.'),
+    spoolPendingBytes: gauge('spool_pending_bytes', 'Bytes appended to the spool and not yet flushed (gzip member + fsync).'),
+    spoolOpenBytes: gauge('spool_open_bytes', 'Durable compressed bytes in open (not yet sealed) spool files.'),
+    streamOpen: gauge('stream_open', '1 while the change stream is open and delivering, else 0.'),
+    hoursSealed: counter('hours_sealed_total', 'Hours finished by a seal run: data hours delivered plus empty hours (manifest only).'),
+    hoursDelivered: counter('hours_delivered_total', 'Hour objects delivered (a late part of an hour counts again).'),
+    documentsArchived: counter('documents_archived_total', 'Documents in delivered hour objects.'),
+    hoursVerified: counter('hours_verified_total', 'Reconcile verdicts ok (or expired-at-source): archived count equals MongoDB count.'),
+    deliveryFailures: counter('delivery_failures_total', 'Hours whose delivery failed past its retries in a seal run (retried at the next run).'),
+    uploadRetries: counter('upload_retries_total', 'Retries of destination puts (attempts - 1, summed).'),
+    reconcileMismatches: counter('reconcile_mismatches_total', 'Reconcile verdicts "mismatch" (a persisting mismatch counts once per seal run).'),
+    mismatchedHours: gauge('reconcile_mismatched_hours', 'Hours found mismatched by the last seal run.'),
+    sealRunFailures: counter('seal_run_failures_total', 'Seal runs that threw before producing a report.'),
+    lastSealRun: gauge('last_seal_run_timestamp_seconds', 'Unix time at which the last seal run finished with a report.'),
+    sealRunDuration: new Histogram<Label>({
+      name: `${METRIC_PREFIX}seal_run_duration_seconds`,
+      help: 'Duration of seal runs (close due hours, deliver, reconcile).',
+      labelNames,
+      buckets: SEAL_BUCKETS,
+      registers,
+    }),
+    deliveryDuration: new Histogram<Label | 'outcome' | 'object'>({
+      name: `${METRIC_PREFIX}delivery_duration_seconds`,
+      help: 'Duration of destination puts (data objects and manifests), retries included.',
+      labelNames: ['namespace', 'outcome', 'object'] as const,
+      buckets: DELIVERY_BUCKETS,
+      registers,
+    }),
+    /** Every Metrics bound to this registry, for scrape-time sampling. */
+    members: new Set<Metrics>(),
+    defaultMetrics: false,
+  };
+}
+
+type Instruments = ReturnType<typeof instrumentsFor>;
+
+const shared = new WeakMap<RegistryType, Instruments>();
+
+const TOTALS = ['captured', 'duplicatesSkipped', 'repaired', 'checkpoints'] as const;
+type TotalKey = (typeof TOTALS)[number];
+
+function finiteNonNegative(value: number | undefined): value is number {
+  return typeof value === 'number' && Number.isFinite(value) && value >= 0;
+}
+
+function time(value: Date | undefined): number | undefined {
+  const t = value?.getTime();
+  return t === undefined || Number.isNaN(t) ? undefined : t;
+}
+
+/**
+ * Capture lag in seconds (≥ 0): now minus the sample's cluster time; without one, now minus the
+ * later of the last event and the last checkpoint. `undefined` before anything happened.
+ */
+export function captureLagSeconds(sample: CaptureSample, now = Date.now()): number | undefined {
+  let ref = time(sample.clusterTime);
+  if (ref === undefined) {
+    const event = time(sample.lastEventAt);
+    const checkpoint = time(sample.lastCheckpointAt);
+    if (event === undefined && checkpoint === undefined) return undefined;
+    ref = Math.max(event ?? -Infinity, checkpoint ?? -Infinity);
+  }
+  return Math.max(0, (now - ref) / 1000);
+}
+
+/**
+ * Readiness of capture: the change stream is open and the capture lag is at most
+ * `maxLagSeconds`. Meant as the `ready` callback of the HTTP server.
+ */
+export function captureReadiness(sample: CaptureSample, options: { maxLagSeconds: number; now?: number }): Readiness {
+  const lag = captureLagSeconds(sample, options.now ?? Date.now());
+  const details = { streamOpen: sample.streamOpen, lagSeconds: lag === undefined ? null : Math.round(lag * 1000) / 1000, maxLagSeconds: options.maxLagSeconds };
+  if (!sample.streamOpen) return { ready: false, reason: 'the change stream is not open', ...details };
+  if (lag === undefined) return { ready: false, reason: 'no event or checkpoint yet', ...details };
+  if (lag > options.maxLagSeconds) {
+    return { ready: false, reason: `capture lag ${lag.toFixed(1)}s exceeds ${options.maxLagSeconds}s`, ...details };
+  }
+  return { ready: true, ...details };
+}
+
+/** Spool figures for a `CaptureSample` from the tailer's spool (`tailer.spool`). */
+export function spoolSample(spool: {
+  readonly pendingBytes: number;
+  openFiles(): ReadonlyArray<{ readonly offset: number }>;
+}): { pendingBytes: number; openSpoolBytes: number } {
+  return { pendingBytes: spool.pendingBytes, openSpoolBytes: spool.openFiles().reduce((n, f) => n + f.offset, 0) };
+}
+
+export class Metrics {
+  readonly registry: RegistryType;
+  readonly namespace: string;
+  private readonly m: Instruments;
+  private readonly labels: { namespace: string };
+  private readonly last: Record<TotalKey, number> = { captured: 0, duplicatesSkipped: 0, repaired: 0, checkpoints: 0 };
+  private sampler: (() => CaptureSample | undefined) | undefined;
+
+  constructor(options: MetricsOptions) {
+    this.namespace = options.namespace;
+    this.labels = { namespace: options.namespace };
+    this.registry = options.registry ?? new Registry();
+    let m = shared.get(this.registry);
+    if (m === undefined) {
+      m = instrumentsFor(this.registry);
+      shared.set(this.registry, m);
+    }
+    for (const other of m.members) {
+      if (other.namespace === options.namespace) {
+        throw new CronLogError('INTERNAL', `metrics for namespace ${options.namespace} are already registered in this registry (close() the other Metrics first)`);
+      }
+    }
+    this.m = m;
+    if (options.defaultMetrics === true && !m.defaultMetrics) {
+      collectDefaultMetrics({ register: this.registry });
+      m.defaultMetrics = true;
+    }
+    m.members.add(this);
+    // Every series exists from the start (0), so rate() and absent() work before the first event.
+    for (const c of [
+      m.eventsCaptured,
+      m.duplicatesSkipped,
+      m.documentsRepaired,
+      m.checkpoints,
+      m.hoursSealed,
+      m.hoursDelivered,
+      m.documentsArchived,
+      m.hoursVerified,
+      m.deliveryFailures,
+      m.uploadRetries,
+      m.reconcileMismatches,
+      m.sealRunFailures,
+    ]) {
+      c.inc(this.labels, 0);
+    }
+    m.streamOpen.set(this.labels, 0);
+    m.spoolPendingBytes.set(this.labels, 0);
+    m.spoolOpenBytes.set(this.labels, 0);
+    m.mismatchedHours.set(this.labels, 0);
+    m.sealRunDuration.zero(this.labels);
+  }
+
+  /** `text/plain; version=0.0.4; charset=utf-8` (the registry's exposition format). */
+  get contentType(): string {
+    return this.registry.contentType;
+  }
+
+  /**
+   * Records a sample of the capture stats. Counters advance by the growth of the cumulative
+   * totals since the previous sample; a total lower than before (a new tailer) counts whole.
+   */
+  observeCapture(sample: CaptureSample, now = Date.now()): void {
+    const { m, labels } = this;
+    const counters: Record<TotalKey, Counter<Label>> = {
+      captured: m.eventsCaptured,
+      duplicatesSkipped: m.duplicatesSkipped,
+      repaired: m.documentsRepaired,
+      checkpoints: m.checkpoints,
+    };
+    for (const key of TOTALS) {
+      const total = sample[key];
+      if (!finiteNonNegative(total)) continue;
+      const previous = this.last[key];
+      const delta = total >= previous ? total - previous : total;
+      if (delta > 0) counters[key].inc(labels, delta);
+      this.last[key] = total;
+    }
+    m.streamOpen.set(labels, sample.streamOpen ? 1 : 0);
+    const lag = captureLagSeconds(sample, now);
+    if (lag !== undefined) m.captureLag.set(labels, lag);
+    const checkpointAt = time(sample.lastCheckpointAt);
+    if (checkpointAt !== undefined) m.checkpointAge.set(labels, Math.max(0, (now - checkpointAt) / 1000));
+    if (finiteNonNegative(sample.pendingBytes)) m.spoolPendingBytes.set(labels, sample.pendingBytes);
+    if (finiteNonNegative(sample.openSpoolBytes)) m.spoolOpenBytes.set(labels, sample.openSpoolBytes);
+  }
+
+  /** Records one seal run's report and wall time. */
+  observeSeal(report: SealReport, durationMs: number, now = Date.now()): void {
+    const { m, labels } = this;
+    let sealed = 0;
+    let delivered = 0;
+    let documents = 0;
+    let failed = 0;
+    for (const h of report.hours) {
+      if (h.status === 'failed') {
+        failed++;
+        continue;
+      }
+      sealed++;
+      if (h.status === 'delivered') {
+        delivered++;
+        documents += h.count;
+      }
+    }
+    let verified = 0;
+    let mismatched = 0;
+    for (const r of report.reconciled) {
+      if (r.status === 'mismatch') mismatched++;
+      else verified++;
+    }
+    m.hoursSealed.inc(labels, sealed);
+    m.hoursDelivered.inc(labels, delivered);
+    m.documentsArchived.inc(labels, documents);
+    // `failed` also counts hours that failed before they had an outcome entry.
+    m.deliveryFailures.inc(labels, Math.max(failed, report.failed));
+    m.hoursVerified.inc(labels, verified);
+    m.reconcileMismatches.inc(labels, mismatched);
+    m.mismatchedHours.set(labels, mismatched);
+    m.sealRunDuration.observe(labels, Math.max(0, durationMs) / 1000);
+    m.lastSealRun.set(labels, now / 1000);
+  }
+
+  /** Records a seal run that threw (no report). */
+  observeSealError(durationMs: number): void {
+    this.m.sealRunFailures.inc(this.labels, 1);
+    this.m.sealRunDuration.observe(this.labels, Math.max(0, durationMs) / 1000);
+  }
+
+  /** Records one destination put (see `instrumentDestination`). */
+  observeDelivery(d: DeliveryObservation): void {
+    const retries = Number.isFinite(d.attempts) ? Math.max(0, Math.floor(d.attempts) - 1) : 0;
+    if (retries > 0) this.m.uploadRetries.inc(this.labels, retries);
+    this.m.deliveryDuration.observe(
+      { ...this.labels, outcome: d.ok ? 'ok' : 'error', object: d.object ?? 'data' },
+      Math.max(0, d.durationMs) / 1000,
+    );
+  }
+
+  /** A function read at every scrape (e.g. `() => ({ ...tailer.stats(), ...spoolSample(tailer.spool) })`). */
+  setCaptureSampler(sampler: (() => CaptureSample | undefined) | undefined): void {
+    this.sampler = sampler;
+  }
+
+  /** The Prometheus text exposition of the registry, after sampling every bound archiver. */
+  async metricsText(): Promise<string> {
+    for (const member of this.m.members) member.sample();
+    return this.registry.metrics();
+  }
+
+  private sample(): void {
+    if (this.sampler === undefined) return;
+    try {
+      const s = this.sampler();
+      if (s !== undefined) this.observeCapture(s);
+    } catch {
+      // A failing sampler must not break the scrape; the gauges keep their last values.
+    }
+  }
+
+  /**
+   * Stops scrape-time sampling and removes this archiver's series (but the delivery histogram's,
+   * which carry more labels) from the registry. Idempotent.
+   */
+  close(): void {
+    const { m } = this;
+    if (!m.members.delete(this)) return;
+    this.sampler = undefined;
+    for (const metric of [
+      m.eventsCaptured,
+      m.duplicatesSkipped,
+      m.documentsRepaired,
+      m.checkpoints,
+      m.captureLag,
+      m.checkpointAge,
+      m.spoolPendingBytes,
+      m.spoolOpenBytes,
+      m.streamOpen,
+      m.hoursSealed,
+      m.hoursDelivered,
+      m.documentsArchived,
+      m.hoursVerified,
+      m.deliveryFailures,
+      m.uploadRetries,
+      m.reconcileMismatches,
+      m.mismatchedHours,
+      m.sealRunFailures,
+      m.lastSealRun,
+      m.sealRunDuration,
+    ]) {
+      metric.remove(this.labels);
+    }
+  }
+}
+
+/**
+ * The same destination with every `put` timed and its retries counted in `metrics`
+ * (`PutResult.attempts`, or an `attempts` property on a failed put's error). Every other member
+ * is passed through unchanged (methods bound to the original).
+ */
+export function instrumentDestination<D extends Pick<Destination, 'put'>>(destination: D, metrics: Metrics): D {
+  const put = async (input: PutInput): Promise<PutResult> => {
+    const object = 'body' in input.source ? 'manifest' : 'data';
+    const started = performance.now();
+    try {
+      const result = await destination.put(input);
+      metrics.observeDelivery({ durationMs: performance.now() - started, attempts: result.attempts, ok: true, object });
+      return result;
+    } catch (err) {
+      const attempts = (err as { attempts?: unknown } | null)?.attempts;
+      metrics.observeDelivery({
+        durationMs: performance.now() - started,
+        attempts: typeof attempts === 'number' ? attempts : 1,
+        ok: false,
+        object,
+      });
+      throw err;
+    }
+  };
+  return new Proxy(destination, {
+    get(target, prop) {
+      if (prop === 'put') return put;
+      const value: unknown = Reflect.get(target, prop, target);
+      return typeof value === 'function' ? (value as (...args: unknown[]) => unknown).bind(target) : value;
+    },
+  });
+}

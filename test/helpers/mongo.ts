@@ -1,0 +1,91 @@
+/**
+ * The MongoDB of the tests. With MONGODB_URI set, tests use that real replica set (each test
+ * works in its own database: `uniqueDbName()`); otherwise every call starts the project's
+ * emulator in-process on a free port.
+ *
+ * Emulator-only features (a tiny oplog, restarting on a dbpath, standalone mode) have no
+ * equivalent on a shared real server; tests that need them pass `needsEmulator` as their
+ * `skip` option, so they are skipped, not failed, against a real server:
+ *
+ *   test('history lost', { skip: needsEmulator }, async () => { ... });
+ */
+import { randomBytes } from 'node:crypto';
+import { startEmulator } from '../../src/emulator/index.js';
+import type { EmulatorHandle } from '../../src/emulator/index.js';
+
+/** The real replica set under test, if any. */
+export const realMongoUri: string | undefined = process.env.MONGODB_URI?.trim() || undefined;
+
+/** True when the tests run against the emulator. */
+export const usingEmulator: boolean = realMongoUri === undefined;
+
+/** Which emulator-only features are available in this run. */
+export const emulatorFeatures = Object.freeze({
+  /** `oplogSize`: a small capped oplog, to provoke ChangeStreamHistoryLost. */
+  smallOplog: usingEmulator,
+  /** `dbpath`: persistence across a restart of the server. */
+  restartWithDbpath: usingEmulator,
+  /** `standalone`: a server without replica set. */
+  standalone: usingEmulator,
+});
+
+/** `skip` value for tests that need emulator-only features: a reason, or false. */
+export const needsEmulator: string | false = usingEmulator
+  ? false
+  : 'needs the MongoDB emulator (MONGODB_URI points at a real server)';
+
+export interface TestMongoOptions {
+  /** Emulator only: keep at most this many oplog entries. */
+  oplogSize?: number;
+  /** Emulator only: present a standalone mongod. */
+  standalone?: boolean;
+  /** Emulator only: persist to this directory. */
+  dbpath?: string;
+  /** Emulator only: replica set name (default rs0). */
+  replSet?: string;
+}
+
+export interface TestMongo {
+  /** Connection string for the official driver. */
+  readonly uri: string;
+  /** The in-process emulator, when the tests run against it. */
+  readonly emulator?: EmulatorHandle;
+  readonly isEmulator: boolean;
+  /** Stops the emulator (no-op for a real server). Idempotent. */
+  close(): Promise<void>;
+  [Symbol.asyncDispose](): Promise<void>;
+}
+
+/**
+ * A MongoDB for one test file: the real replica set of MONGODB_URI, or a fresh emulator.
+ * Asking for emulator-only options against a real server throws; guard such tests with
+ * `needsEmulator`.
+ */
+export async function startTestMongo(opts: TestMongoOptions = {}): Promise<TestMongo> {
+  if (realMongoUri !== undefined) {
+    const emulatorOnly = (Object.keys(opts) as (keyof TestMongoOptions)[]).filter((k) => opts[k] !== undefined);
+    if (emulatorOnly.length > 0) {
+      throw new Error(`startTestMongo: ${emulatorOnly.join(', ')} need the emulator; skip this test with needsEmulator`);
+    }
+    const close = async (): Promise<void> => {};
+    return { uri: realMongoUri, isEmulator: false, close, [Symbol.asyncDispose]: close };
+  }
+  const emulator = await startEmulator({
+    port: 0,
+    ...(opts.oplogSize !== undefined ? { oplogSize: opts.oplogSize } : {}),
+    ...(opts.standalone !== undefined ? { standalone: opts.standalone } : {}),
+    ...(opts.dbpath !== undefined ? { dbpath: opts.dbpath } : {}),
+    ...(opts.replSet !== undefined ? { replSet: opts.replSet } : {}),
+  });
+  const close = (): Promise<void> => emulator.close();
+  return { uri: emulator.uri, emulator, isEmulator: true, close, [Symbol.asyncDispose]: close };
+}
+
+/**
+ * A database name no other test (or test run) uses: `<prefix>_<pid>_<time>_<random>`, within
+ * MongoDB's 63-character limit.
+ */
+export function uniqueDbName(prefix = 'test'): string {
+  const clean = prefix.replace(/[^A-Za-z0-9_]/g, '_').slice(0, 30) || 'test';
+  return `${clean}_${process.pid}_${Date.now().toString(36)}_${randomBytes(3).toString('hex')}`;
+}

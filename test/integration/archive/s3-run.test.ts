@@ -1,0 +1,123 @@
+/**
+ * End to end on S3 over real HTTP: `cron-log-service run` (a child process) with a seconds seal
+ * schedule delivers every finished hour to s3rver; a fault-injecting proxy in front of s3rver
+ * makes deliveries fail past retryAttempts (the hour stays sealed, the error is in `logs`) and
+ * then succeed on the next run.
+ */
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { createGunzip } from 'node:zlib';
+import split2 from 'split2';
+import { ObjectId } from 'mongodb';
+import { createArchiver } from '../../../src/archiver.js';
+import { createDestination } from '../../../src/deliver/index.js';
+import { archiveEnv, waitFor } from '../../helpers/archive-env.js';
+import { runCli, startCli } from '../../helpers/archiver-process.js';
+import { startFaultProxy } from '../../helpers/fault-proxy.js';
+import { startTestMongo } from '../../helpers/mongo.js';
+import type { TestMongo } from '../../helpers/mongo.js';
+import { startTestS3 } from '../../helpers/s3.js';
+import type { TestS3 } from '../../helpers/s3.js';
+
+const HOUR = 3_600_000;
+let mongo: TestMongo;
+let s3: TestS3;
+before(async () => {
+  mongo = await startTestMongo();
+  s3 = await startTestS3();
+});
+after(async () => {
+  await s3.close();
+  await mongo.close();
+});
+
+function s3Env(endpoint: string): Record<string, string> {
+  return {
+    UPLOAD_PROVIDER: 's3',
+    S3_BUCKET: s3.bucket,
+    S3_ENDPOINT: endpoint,
+    S3_FORCE_PATH_STYLE: 'true',
+    AWS_REGION: s3.region,
+    AWS_ACCESS_KEY_ID: s3.accessKeyId,
+    AWS_SECRET_ACCESS_KEY: s3.secretAccessKey,
+  };
+}
+
+test('run with a seconds schedule delivers every finished hour to S3; reconcile --deep passes', { timeout: 120_000 }, async () => {
+  const env = await archiveEnv(mongo);
+  try {
+    const prefix = `it-${env.db}`;
+    const vars = env.env({ ...s3Env(s3.endpoint), OUTPUT_DIRECTORY: prefix, SEAL_SCHEDULE: '*/2 * * * * *' });
+    const run = startCli(['run', '--no-env-file'], vars);
+    await run.waitFor('archiver started', 60_000);
+    const h0 = Math.floor(Date.now() / HOUR) * HOUR - 2 * HOUR;
+    const docs = Array.from({ length: 200 }, (_, i) => ({ _id: new ObjectId(), createdAt: new Date(h0 + Math.floor((i * 2 * HOUR) / 200)), i }));
+    await env.client.db(env.db).collection('apilogs').insertMany(docs);
+    const dest = createDestination({ kind: 's3', s3: { bucket: s3.bucket, region: s3.region, endpoint: s3.endpoint, forcePathStyle: true, accessKeyId: s3.accessKeyId, secretAccessKey: s3.secretAccessKey, partSizeMB: 5, queueSize: 2, checksumAlgorithm: 'SHA256' }, retryAttempts: 2 });
+    const keys = async (): Promise<string[]> => {
+      const out: string[] = [];
+      for await (const o of dest.list(`${prefix}/`)) out.push(o.key);
+      return out;
+    };
+    await waitFor(async () => (await keys()).filter((k) => k.endsWith('.manifest.json')).length >= 2, 60_000, 'two manifests in S3');
+    run.child.kill('SIGTERM');
+    const res = await run.exited;
+    assert.equal(res.code, 0, res.stderr.slice(-2000));
+    const d0 = new Date(h0).toISOString();
+    const d1 = new Date(h0 + HOUR).toISOString();
+    const expected = [
+      `${prefix}/${d0.slice(0, 10)}/${d0.slice(11, 13)}-${String(Number(d0.slice(11, 13)) + 1).padStart(2, '0')}.ndjson.gz`,
+      `${prefix}/${d1.slice(0, 10)}/${d1.slice(11, 13)}-${String(Number(d1.slice(11, 13)) + 1).padStart(2, '0')}.ndjson.gz`,
+    ];
+    const all = await keys();
+    for (const k of expected) assert.ok(all.includes(k), `${k} in ${all.join(', ')}`);
+    let lines = 0;
+    for (const k of expected) {
+      for await (const line of (await dest.get(k)).pipe(createGunzip()).pipe(split2()) as AsyncIterable<string>) if (line) lines++;
+    }
+    assert.equal(lines, 200);
+    await dest.close();
+    const rec = await runCli(['reconcile', '--no-env-file', '--from', d0, '--to', new Date(h0 + 2 * HOUR).toISOString(), '--deep', '--json'], { ...vars });
+    assert.equal(rec.code, 0, rec.stdout + rec.stderr);
+    assert.deepEqual(JSON.parse(rec.stdout).map((r: { status: string }) => r.status), ['ok', 'ok']);
+  } finally {
+    await env.close();
+  }
+});
+
+test('S3 failures past retryAttempts leave the hour sealed with the error in logs; the next run delivers it', { timeout: 120_000 }, async () => {
+  const env = await archiveEnv(mongo);
+  const proxy = await startFaultProxy(s3.endpoint);
+  try {
+    const config = env.config({
+      uploadProvider: 's3',
+      outputDirectory: `faults-${env.db}`,
+      retryAttempts: 1,
+      s3: { bucket: s3.bucket, endpoint: proxy.endpoint, forcePathStyle: true, region: s3.region, accessKeyId: s3.accessKeyId, secretAccessKey: s3.secretAccessKey },
+    });
+    const archiver = await createArchiver(config, { schedule: false });
+    await archiver.start();
+    const h0 = Math.floor(Date.now() / HOUR) * HOUR - 2 * HOUR;
+    await env.client.db(env.db).collection('apilogs').insertMany(Array.from({ length: 30 }, (_, i) => ({ createdAt: new Date(h0 + i * 1000) })));
+    await waitFor(() => archiver.stats().capture.captured === 30);
+    const rule = proxy.rule({ op: ['PutObject', 'UploadPart', 'CreateMultipartUpload'], fault: { type: 'error', status: 503, code: 'SlowDown' } });
+    const failed = await archiver.sealNow();
+    assert.equal(failed.failed, 1);
+    assert.ok(rule.faulted >= 2, `retried (${rule.faulted} faulted requests)`);
+    const day = await env.client.db(env.db).collection('jobs').findOne({ kind: 'day' });
+    const hour = Object.values(day!.hours as Record<string, { state: string; lastError: string }>)[0]!;
+    assert.equal(hour.state, 'sealed');
+    const log = await env.client.db(env.db).collection('logs').findOne({ op: 'deliver', outcome: 'error' });
+    assert.ok(log?.error, 'the delivery error is recorded');
+    assert.ok(!String(log.error).includes(s3.secretAccessKey) || s3.secretAccessKey.length < 4);
+    rule.remove();
+    const ok = await archiver.sealNow();
+    assert.equal(ok.failed, 0, JSON.stringify(ok));
+    assert.deepEqual(ok.hours.map((h) => h.status), ['delivered']);
+    assert.ok(ok.reconciled.some((r) => r.status === 'ok'));
+    await archiver.close();
+  } finally {
+    await proxy.close();
+    await env.close();
+  }
+});

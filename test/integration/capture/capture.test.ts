@@ -1,0 +1,141 @@
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { promises as fs } from 'node:fs';
+import { join } from 'node:path';
+import { Decimal128, Long, ObjectId } from 'mongodb';
+import { createArchiver } from '../../../src/archiver.js';
+import { toAnalytics } from '../../../src/spool/json-lines.js';
+import { spoolFileName } from '../../../src/spool/spool-files.js';
+import { archiveEnv, waitFor } from '../../helpers/archive-env.js';
+import type { ArchiveEnv } from '../../helpers/archive-env.js';
+import { startTestMongo } from '../../helpers/mongo.js';
+import type { TestMongo } from '../../helpers/mongo.js';
+import { readSpool } from '../../helpers/spool-reader.js';
+
+let mongo: TestMongo;
+before(async () => {
+  mongo = await startTestMongo();
+});
+after(async () => {
+  await mongo.close();
+});
+
+const HOUR = 3_600_000;
+
+function hourStart(ms: number): number {
+  return Math.floor(ms / HOUR) * HOUR;
+}
+
+test('inserts land in the spool file of their hour and decode to what was inserted', async () => {
+  const env: ArchiveEnv = await archiveEnv(mongo);
+  try {
+    const archiver = await createArchiver(env.config(), { schedule: false });
+    await archiver.start();
+    const coll = env.client.db(env.db).collection('apilogs');
+    const base = hourStart(Date.now()) - 3 * HOUR;
+    const docs = [
+      { _id: new ObjectId(), createdAt: new Date(base + 5 * 60_000), method: 'GET', status: 200, latency: Long.fromString('9007199254740993'), price: Decimal128.fromString('9.99') },
+      { _id: new ObjectId(), createdAt: new Date(base + HOUR + 1), method: 'POST', status: 201, tags: ['a', 'b'], nested: { at: new Date(0) } },
+      { _id: new ObjectId(), createdAt: new Date(base + 2 * HOUR + 59 * 60_000), method: 'DELETE', status: 204 },
+      // no date in createdAt: the ObjectId time decides the hour
+      { _id: ObjectId.createFromTime(Math.floor((base + HOUR + 30 * 60_000) / 1000)), createdAt: 'yesterday', method: 'GET', status: 404 },
+    ];
+    await coll.insertMany(docs);
+    await waitFor(() => archiver.stats().capture.captured === docs.length, 20_000, 'all events captured');
+    await archiver.close();
+
+    const spooled = await readSpool(env.spoolDirectory, `${env.db}.apilogs`);
+    assert.equal(spooled.length, docs.length);
+    const expectedHour = [base, base + HOUR, base + 2 * HOUR, base + HOUR];
+    for (const [i, d] of docs.entries()) {
+      const found = spooled.filter((s) => s.doc._id === d._id.toHexString());
+      assert.equal(found.length, 1, `document ${i} archived once`);
+      assert.equal(found[0]!.hour, expectedHour[i], `document ${i} in the file of its hour`);
+      assert.deepEqual(found[0]!.doc, toAnalytics(d));
+    }
+    assert.equal(spooled.find((s) => s.doc._id === docs[0]!._id.toHexString())!.doc.latency, '9007199254740993');
+
+    // The checkpoint records the resume token and, per file, the durable size and line count.
+    const cp = await env.client.db(env.db).collection('jobs').findOne({ _id: `capture:${env.db}.apilogs` as never });
+    assert.ok(cp?.position?.token, 'resume token checkpointed');
+    for (const f of cp!.spool.files as Array<{ hour: Date; part: number; offset: number; lines: number }>) {
+      const path = join(env.spoolDirectory, `${env.db}.apilogs`, 'open', spoolFileName({ hour: f.hour.getTime(), part: f.part }));
+      assert.equal((await fs.stat(path)).size, f.offset, 'checkpointed offset = durable file size after a clean stop');
+    }
+    assert.equal((cp!.spool.files as Array<{ lines: number }>).reduce((n, f) => n + f.lines, 0), docs.length);
+  } finally {
+    await env.close();
+  }
+});
+
+test('a restart resumes from the checkpoint: nothing lost, nothing repeated', async () => {
+  const env = await archiveEnv(mongo);
+  try {
+    const coll = env.client.db(env.db).collection('apilogs');
+    const first = await createArchiver(env.config(), { schedule: false });
+    await first.start();
+    await coll.insertMany(Array.from({ length: 50 }, (_, i) => ({ createdAt: new Date(), n: i })));
+    await waitFor(() => first.stats().capture.captured === 50);
+    await first.close();
+    // Written while no archiver runs: the change stream delivers them after the restart.
+    await coll.insertMany(Array.from({ length: 30 }, (_, i) => ({ createdAt: new Date(), n: 50 + i })));
+    const second = await createArchiver(env.config(), { schedule: false });
+    await second.start();
+    await waitFor(() => second.stats().capture.captured === 30, 20_000, 'the 30 documents written while stopped');
+    await coll.insertOne({ createdAt: new Date(), n: 80 });
+    await waitFor(() => second.stats().capture.captured === 31);
+    await second.close();
+    const ns = (await readSpool(env.spoolDirectory, `${env.db}.apilogs`)).map((s) => s.doc.n as number).sort((a, b) => a - b);
+    assert.deepEqual(ns, Array.from({ length: 81 }, (_, i) => i));
+  } finally {
+    await env.close();
+  }
+});
+
+test('an idle stream still advances its checkpointed resume token', async () => {
+  const env = await archiveEnv(mongo);
+  try {
+    const archiver = await createArchiver(env.config(), { schedule: false });
+    await archiver.start();
+    const jobs = env.client.db(env.db).collection('jobs');
+    const id = `capture:${env.db}.apilogs`;
+    await waitFor(async () => Boolean((await jobs.findOne({ _id: id as never }))?.position?.token), 20_000, 'a first token');
+    const before = JSON.stringify((await jobs.findOne({ _id: id as never }))!.position.token);
+    // Activity elsewhere in the cluster moves the oplog on; the watched collection stays quiet.
+    const other = env.client.db(env.db).collection('unrelated');
+    await waitFor(
+      async () => {
+        await other.insertOne({ at: new Date() });
+        return JSON.stringify((await jobs.findOne({ _id: id as never }))!.position.token) !== before;
+      },
+      20_000,
+      'the idle resume token to advance',
+    );
+    assert.equal(archiver.stats().capture.captured, 0);
+    await archiver.close();
+  } finally {
+    await env.close();
+  }
+});
+
+test('ejson mode writes canonical Extended JSON', async () => {
+  const env = await archiveEnv(mongo);
+  try {
+    const archiver = await createArchiver(env.config({ jsonMode: 'ejson' }), { schedule: false });
+    await archiver.start();
+    const _id = new ObjectId();
+    await env.client.db(env.db).collection('apilogs').insertOne({ _id, createdAt: new Date('2024-01-15T00:30:00Z'), n: 1.5, big: Long.fromNumber(7) });
+    await waitFor(() => archiver.stats().capture.captured === 1);
+    await archiver.close();
+    const [s] = await readSpool(env.spoolDirectory, `${env.db}.apilogs`);
+    assert.deepEqual(s!.doc, {
+      _id: { $oid: _id.toHexString() },
+      createdAt: { $date: { $numberLong: String(Date.parse('2024-01-15T00:30:00Z')) } },
+      n: { $numberDouble: '1.5' },
+      big: { $numberLong: '7' },
+    });
+    assert.equal(s!.hour, Date.parse('2024-01-15T00:00:00Z'));
+  } finally {
+    await env.close();
+  }
+});

@@ -1,0 +1,305 @@
+/**
+ * The S3 destination against s3rver over real HTTP, through the fault proxy (no faults here:
+ * it records the requests, so the tests can check what was sent).
+ */
+import { after, before, beforeEach, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { createHash, randomBytes } from 'node:crypto';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { CronLogError } from '../../../src/errors.js';
+import { createDestination, isObjectNotFound, type Destination, type DestinationTuning, type S3Options } from '../../../src/deliver/index.js';
+import { startFaultProxy, type FaultProxy } from '../../helpers/fault-proxy.js';
+import { startTestS3, type TestS3 } from '../../helpers/s3.js';
+
+const MiB = 1024 * 1024;
+let s3: TestS3;
+let proxy: FaultProxy;
+let dir: string;
+let big: { path: string; size: number; sha256: string; data: Buffer };
+const open: Destination[] = [];
+
+const sha256 = (b: Buffer): string => createHash('sha256').update(b).digest('hex');
+const b64sha = (b: Buffer): string => createHash('sha256').update(b).digest('base64');
+
+function dest(over: Partial<S3Options> = {}, retryAttempts = 2, tuning: DestinationTuning = {}): Destination {
+  const d = createDestination({
+    kind: 's3',
+    s3: {
+      bucket: s3.bucket,
+      region: s3.region,
+      endpoint: proxy.endpoint,
+      forcePathStyle: true,
+      accessKeyId: s3.accessKeyId,
+      secretAccessKey: s3.secretAccessKey,
+      partSizeMB: 5,
+      ...over,
+    },
+    retryAttempts,
+    tuning: { retryBaseDelayMs: 5, retryMaxDelayMs: 50, socketTimeoutMs: 10_000, ...tuning },
+  });
+  open.push(d);
+  return d;
+}
+
+async function readAll(stream: NodeJS.ReadableStream): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  for await (const c of stream) chunks.push(Buffer.isBuffer(c) ? c : Buffer.from(c));
+  return Buffer.concat(chunks);
+}
+
+async function keys(d: Destination, prefix: string): Promise<string[]> {
+  const out: string[] = [];
+  for await (const o of d.list(prefix)) out.push(o.key);
+  return out;
+}
+
+before(async () => {
+  s3 = await startTestS3();
+  proxy = await startFaultProxy(s3.endpoint);
+  dir = await mkdtemp(join(tmpdir(), 'cls-s3-test-'));
+  const data = randomBytes(12 * MiB);
+  const path = join(dir, 'hour.ndjson.gz');
+  await writeFile(path, data);
+  big = { path, size: data.length, sha256: sha256(data), data };
+});
+
+after(async () => {
+  await Promise.all(open.map((d) => d.close()));
+  await proxy.close();
+  await s3.close();
+  await rm(dir, { recursive: true, force: true });
+});
+
+beforeEach(() => {
+  proxy.clearRules();
+  proxy.clearLog();
+});
+
+test('a 12 MiB file goes up in 5 MiB parts with header checksums; bytes, size and sha256 verified', async () => {
+  const d = dest();
+  const key = 'api-logs/2024-01-15/00-01.ndjson.gz';
+  const r = await d.put({ key, source: { path: big.path }, size: big.size, sha256: big.sha256, metadata: { 'cls-count': '42' } });
+  assert.deepEqual({ key: r.key, size: r.size, sha256: r.sha256, attempts: r.attempts }, { key, size: big.size, sha256: big.sha256, attempts: 1 });
+  assert.equal(r.alreadyPresent, undefined);
+  assert.match(r.etag ?? '', /^"[0-9a-f]{32}"$/);
+
+  const create = proxy.requests.filter((x) => x.op === 'CreateMultipartUpload');
+  assert.equal(create.length, 1);
+  assert.equal(create[0]?.headers['x-amz-checksum-algorithm'], 'SHA256');
+  assert.equal(create[0]?.headers['x-amz-meta-sha256'], big.sha256);
+  assert.equal(create[0]?.headers['x-amz-meta-cls-count'], '42');
+  assert.equal(create[0]?.headers['content-type'], 'application/gzip');
+  const parts = proxy.requests.filter((x) => x.op === 'UploadPart').sort((a, b) => Number(a.query['partNumber']) - Number(b.query['partNumber']));
+  assert.deepEqual(parts.map((p) => p.bodyBytes), [5 * MiB, 5 * MiB, 2 * MiB]);
+  for (const [i, p] of parts.entries()) {
+    // The checksum travels as a plain header over the raw part bytes: no aws-chunked framing.
+    assert.equal(p.headers['content-encoding'], undefined);
+    assert.equal(p.headers['x-amz-trailer'], undefined);
+    assert.equal(p.headers['x-amz-checksum-sha256'], p.bodySha256);
+    assert.equal(p.bodySha256, b64sha(big.data.subarray(i * 5 * MiB, (i + 1) * 5 * MiB)));
+  }
+  assert.equal(proxy.count('CompleteMultipartUpload'), 1);
+  assert.equal(proxy.count('HeadObject'), 2, 'one HEAD for idempotency, one to verify');
+
+  assert.ok((await readAll(await d.get(key))).equals(big.data));
+  assert.deepEqual(await d.head(key), { key, size: big.size, sha256: big.sha256 });
+  assert.deepEqual(await s3.openUploads(), []);
+});
+
+test('re-putting the same bytes is a no-op that reports the existing object', async () => {
+  const d = dest();
+  const key = 'api-logs/2024-01-15/01-02.ndjson.gz';
+  const first = await d.put({ key, source: { path: big.path }, size: big.size, sha256: big.sha256 });
+  proxy.clearLog();
+  const again = await d.put({ key, source: { path: big.path }, size: big.size, sha256: big.sha256 });
+  assert.equal(again.alreadyPresent, true);
+  assert.equal(again.etag, first.etag);
+  assert.equal(again.attempts, 1);
+  assert.equal(proxy.count('UploadPart') + proxy.count('PutObject') + proxy.count('CreateMultipartUpload'), 0);
+  // Different bytes at the same key replace the object.
+  const other = Buffer.from('{"a":1}\n');
+  const replaced = await d.put({ key, source: { body: other }, size: other.length, sha256: sha256(other) });
+  assert.equal(replaced.alreadyPresent, undefined);
+  assert.deepEqual(await d.head(key), { key, size: other.length, sha256: sha256(other) });
+});
+
+test('small bodies go up as one PutObject; list pages in key order; get/delete', async () => {
+  const d = dest({}, 2, { listPageSize: 2 });
+  const names = ['list-test/2024-01-15/b.manifest.json', 'list-test/2024-01-15/a.manifest.json', 'list-test/2024-01-16/c.json', 'list-test/x.json', 'list-test-other/y.json'];
+  for (const [i, key] of names.entries()) {
+    const body = Buffer.from(JSON.stringify({ i, key }));
+    await d.put({ key, source: { body }, size: body.length, sha256: sha256(body) });
+  }
+  const puts = proxy.requests.filter((x) => x.op === 'PutObject');
+  assert.equal(puts.length, names.length);
+  assert.equal(proxy.count('CreateMultipartUpload'), 0);
+  for (const p of puts) {
+    assert.equal(p.headers['x-amz-checksum-sha256'], p.bodySha256);
+    assert.equal(p.headers['content-type'], 'application/json');
+  }
+  assert.deepEqual(await keys(d, 'list-test/'), [
+    'list-test/2024-01-15/a.manifest.json',
+    'list-test/2024-01-15/b.manifest.json',
+    'list-test/2024-01-16/c.json',
+    'list-test/x.json',
+  ]);
+  assert.ok(proxy.count('ListObjectsV2') >= 2, 'paginated');
+  assert.deepEqual(await keys(d, 'list-test/2024-01-15/b'), ['list-test/2024-01-15/b.manifest.json']);
+  assert.deepEqual(await keys(d, 'nothing-here/'), []);
+  const sizes: number[] = [];
+  for await (const o of d.list('list-test/x')) sizes.push(o.size);
+  assert.deepEqual(sizes, [JSON.stringify({ i: 3, key: 'list-test/x.json' }).length]);
+
+  const empty = Buffer.alloc(0);
+  await d.put({ key: 'list-test/empty.json', source: { body: empty }, size: 0, sha256: sha256(empty) });
+  assert.deepEqual(await d.head('list-test/empty.json'), { key: 'list-test/empty.json', size: 0, sha256: sha256(empty) });
+  assert.equal((await readAll(await d.get('list-test/empty.json'))).length, 0);
+  await d.delete('list-test/empty.json');
+
+  const key = 'list-test/x.json';
+  assert.equal((await readAll(await d.get(key))).toString(), JSON.stringify({ i: 3, key }));
+  await d.delete(key);
+  assert.equal(await d.head(key), undefined);
+  await d.delete(key); // idempotent
+  await assert.rejects(d.get(key), (e: unknown) => isObjectNotFound(e) && e instanceof CronLogError && /no object at list-test\/x\.json/.test(e.message));
+});
+
+test('CRC32C: every part carries an x-amz-checksum-crc32c of its bytes', async () => {
+  const d = dest({ checksumAlgorithm: 'CRC32C', queueSize: 1 });
+  const key = 'crc/2024-01-15/00-01.ndjson.gz';
+  await d.put({ key, source: { path: big.path }, size: big.size, sha256: big.sha256 });
+  assert.equal(proxy.requests.find((x) => x.op === 'CreateMultipartUpload')?.headers['x-amz-checksum-algorithm'], 'CRC32C');
+  const parts = proxy.requests.filter((x) => x.op === 'UploadPart');
+  assert.equal(parts.length, 3);
+  for (const p of parts) assert.equal(p.headers['x-amz-checksum-crc32c'], p.bodyCrc32c);
+  assert.ok((await readAll(await d.get(key))).equals(big.data));
+});
+
+test('SSE-KMS, storage class and Object Lock retention are sent as request parameters', async () => {
+  const d = dest({ serverSideEncryption: 'aws:kms', kmsKeyId: 'alias/api-logs', storageClass: 'STANDARD_IA', objectLockMode: 'GOVERNANCE', objectLockDays: 7 });
+  const key = 'sse/2024-01-15/00-01.ndjson.gz';
+  const before = Date.now();
+  await d.put({ key, source: { path: big.path }, size: big.size, sha256: big.sha256 });
+  const create = proxy.requests.find((x) => x.op === 'CreateMultipartUpload');
+  assert.ok(create);
+  assert.equal(create.headers['x-amz-server-side-encryption'], 'aws:kms');
+  assert.equal(create.headers['x-amz-server-side-encryption-aws-kms-key-id'], 'alias/api-logs');
+  assert.equal(create.headers['x-amz-storage-class'], 'STANDARD_IA');
+  assert.equal(create.headers['x-amz-object-lock-mode'], 'GOVERNANCE');
+  const until = Date.parse(String(create.headers['x-amz-object-lock-retain-until-date']));
+  assert.ok(Math.abs(until - (before + 7 * 86_400_000)) < 60_000, `retain-until ${String(create.headers['x-amz-object-lock-retain-until-date'])}`);
+  for (const p of proxy.requests.filter((x) => x.op === 'UploadPart')) {
+    assert.equal(p.headers['x-amz-server-side-encryption'], undefined, 'UploadPart must not repeat the SSE header');
+  }
+  assert.deepEqual(await d.head(key), { key, size: big.size, sha256: big.sha256 });
+});
+
+test('a source that does not match its declared size or sha256 is never completed', async () => {
+  const d = dest();
+  const key = 'bad/2024-01-15/00-01.ndjson.gz';
+  await assert.rejects(
+    d.put({ key, source: { path: big.path }, size: big.size, sha256: 'f'.repeat(64) }),
+    (e: unknown) => e instanceof CronLogError && e.code === 'DELIVERY_FAILED' && e.message.includes(key) && /the source changed after it was sealed/.test(e.message),
+  );
+  assert.ok(proxy.count('UploadPart') >= 1, 'parts were sent before the mismatch was known');
+  assert.equal(proxy.count('CompleteMultipartUpload'), 0);
+  assert.equal(await d.head(key), undefined);
+  assert.deepEqual(await s3.openUploads(), []);
+  proxy.clearLog();
+  await assert.rejects(d.put({ key, source: { path: big.path }, size: big.size - 1, sha256: big.sha256 }), /has 12582912 bytes, expected 12582911/);
+  assert.equal(proxy.count('CreateMultipartUpload') + proxy.count('PutObject'), 0);
+  await assert.rejects(d.put({ key, source: { path: join(dir, 'missing') }, size: 1, sha256: 'a'.repeat(64) }), /cannot read the source: .*missing does not exist \(ENOENT\)/);
+  await assert.rejects(d.put({ key: '/abs', source: { body: Buffer.alloc(0) }, size: 0, sha256: sha256(Buffer.alloc(0)) }), (e: unknown) => e instanceof CronLogError && e.code === 'USAGE');
+});
+
+test('abort mid-upload: rejects with ABORTED, no object, no open multipart upload', async () => {
+  const d = dest({ queueSize: 1 });
+  const key = 'abort/2024-01-15/00-01.ndjson.gz';
+  const ac = new AbortController();
+  proxy.rule({
+    op: 'UploadPart',
+    when: (r) => {
+      if (r.query['partNumber'] === '2') ac.abort(new Error('shutting down'));
+      return false;
+    },
+    fault: { type: 'error', status: 500 },
+  });
+  await assert.rejects(
+    d.put({ key, source: { path: big.path }, size: big.size, sha256: big.sha256, signal: ac.signal }),
+    (e: unknown) => e instanceof CronLogError && e.code === 'ABORTED' && e.message.includes(key),
+  );
+  assert.equal(proxy.count('CompleteMultipartUpload'), 0);
+  assert.equal(proxy.count('UploadPart'), 2, 'no part is started after the abort');
+  assert.equal(proxy.count('AbortMultipartUpload') >= 1, true);
+  assert.equal(await d.head(key), undefined);
+  assert.deepEqual(await s3.openUploads(), []);
+});
+
+test('probe: bucket, put, get, delete all OK and nothing left behind', async () => {
+  const d = dest();
+  const r = await d.probe('api-logs');
+  assert.equal(r.ok, true, JSON.stringify(r));
+  assert.deepEqual(r.steps.map((s) => [s.name, s.status]), [['bucket', 'ok'], ['put', 'ok'], ['get', 'ok'], ['delete', 'ok']]);
+  assert.match(r.destination, /^s3:\/\/test-[0-9a-f]+ \(endpoint http:\/\/127\.0\.0\.1:\d+\)$/);
+  assert.deepEqual((await keys(d, 'api-logs/')).filter((k) => k.includes('probe')), []);
+});
+
+test('probe of a missing bucket: "bucket X does not exist in region R"', async () => {
+  const d = dest({ bucket: 'no-such-bucket' }, 0);
+  const r = await d.probe('api-logs');
+  assert.equal(r.ok, false);
+  assert.equal(r.steps[0]?.status, 'failed');
+  assert.equal(r.steps[0]?.reason, 'no-such-bucket');
+  assert.match(r.steps[0]?.message ?? '', /^bucket no-such-bucket does not exist in region us-east-1 \(endpoint http:\/\/127\.0\.0\.1:\d+\)$/);
+  assert.deepEqual(r.steps.map((s) => s.status), ['failed', 'failed', 'skipped', 'skipped']);
+});
+
+test('probe with an unknown access key id: "the AWS credentials are invalid" (s3rver does not verify SigV4 signatures)', async () => {
+  const d = dest({ accessKeyId: 'AKIDUNKNOWN', secretAccessKey: 'wJalrXUtnFEMI-very-secret' }, 0);
+  const r = await d.probe('api-logs');
+  assert.equal(r.ok, false);
+  assert.equal(r.steps[0]?.message, 'the AWS credentials are invalid: the access key id is not known to S3');
+  assert.equal(r.steps[0]?.reason, 'invalid-credentials');
+  assert.ok(!JSON.stringify(r).includes('wJalrXUtnFEMI-very-secret'));
+  // s3rver accepts any secret for a known key id (it does not check V4 signatures), so a wrong
+  // secret can only be shown through an injected SignatureDoesNotMatch:
+  const lax = await dest({ secretAccessKey: 'not-the-secret' }, 0).probe('api-logs');
+  assert.equal(lax.ok, true, 's3rver does not verify signatures');
+  proxy.rule({ op: 'ListObjectsV2', times: 1, fault: { type: 'error', status: 403, code: 'SignatureDoesNotMatch' } });
+  const sig = await dest({}, 0).probe('api-logs');
+  assert.equal(sig.steps[0]?.message, 'the AWS credentials are invalid: the request signature does not match: check the secret access key');
+});
+
+test('probe with PutObject denied: "access denied to bucket X ... (s3:PutObject on X/prefix/*)"', async () => {
+  proxy.rule({ op: 'PutObject', fault: { type: 'error', status: 403, code: 'AccessDenied', message: 'Access Denied' } });
+  const r = await dest({}, 0).probe('api-logs');
+  assert.equal(r.ok, false);
+  assert.deepEqual(r.steps.map((s) => s.status), ['ok', 'failed', 'skipped', 'skipped']);
+  assert.equal(
+    r.steps[1]?.message,
+    `access denied to bucket ${s3.bucket}: check the credentials and the IAM policy (s3:PutObject on ${s3.bucket}/api-logs/*)`,
+  );
+});
+
+test('probe of an unreachable endpoint: "cannot reach S3 endpoint ..."', async () => {
+  const d = createDestination({
+    kind: 's3',
+    s3: { bucket: s3.bucket, region: s3.region, endpoint: 'http://127.0.0.1:1', forcePathStyle: true, accessKeyId: 'x', secretAccessKey: 'y' },
+    retryAttempts: 0,
+  });
+  open.push(d);
+  const r = await d.probe('api-logs');
+  assert.equal(r.ok, false);
+  assert.equal(r.steps[0]?.message, 'cannot reach S3 endpoint http://127.0.0.1:1: ECONNREFUSED');
+  assert.equal(r.steps[0]?.reason, 'network');
+});
+
+test('close() is idempotent and later calls fail clearly', async () => {
+  const d = dest();
+  await d.close();
+  await d.close();
+  await d[Symbol.asyncDispose]();
+  await assert.rejects(d.head('a/b'), (e: unknown) => e instanceof CronLogError && e.code === 'DESTINATION_UNAVAILABLE' && /is closed/.test(e.message));
+});
