@@ -13,7 +13,12 @@ import type { Config, ConfigInput } from './config/index.js';
 import { parseConfig } from './config/index.js';
 import { CronLogError } from './errors.js';
 import { Lease } from './ledger/lease.js';
+import type { HttpServerHandle } from './observe/http-server.js';
+import { startHttpServer } from './observe/http-server.js';
 import { createLogger } from './observe/logger.js';
+import { Metrics, captureReadiness, instrumentDestination, spoolSample } from './observe/metrics.js';
+import { createNotifier, sealReportEvents } from './observe/webhook.js';
+import { oplogWindow } from './source/oplog-window.js';
 import type { SealReport } from './seal/sealer.js';
 import { Sealer } from './seal/sealer.js';
 import type { LogSink } from './source/log-sink.js';
@@ -31,6 +36,11 @@ export interface ArchiverOptions {
   schedule?: boolean;
 }
 
+/** /readyz answers 503 when capture lags more than this behind the cluster. */
+export const READY_MAX_LAG_SECONDS = 300;
+/** How often the oplog headroom of the checkpoint is checked (webhook `oplog-headroom`). */
+const HEADROOM_CHECK_MS = 5 * 60_000;
+
 export interface ArchiverStats {
   capture: TailerStats;
   seal: { runs: number; hoursDelivered: number; failures: number; lastRunAt: Date | undefined; lastReport: SealReport | undefined };
@@ -44,6 +54,10 @@ export interface Archiver {
   done(): Promise<void>;
   /** Seals, delivers and reconciles every due hour now. */
   sealNow(now?: number): Promise<SealReport>;
+  /** Prometheus metrics of this archiver. */
+  readonly metrics: Metrics;
+  /** URL of the metrics/health server when `metricsPort` is set and started. */
+  readonly metricsUrl: string | undefined;
   stats(): ArchiverStats;
   /** Stops the schedule and capture: flushes, checkpoints, closes. Idempotent. */
   close(): Promise<void>;
@@ -106,15 +120,40 @@ export async function createArchiver(input: Config | ConfigInput, options: Archi
     throw err;
   }
   const tailer = tailerFor(config, client, log, options.resetFrom);
-  const sealer = sealerFor(ctx, tailer, log);
+  const metrics = new Metrics({ namespace: ctx.namespace, defaultMetrics: true });
+  metrics.setCaptureSampler(() => ({ ...tailer.stats(), ...spoolSample(tailer.spool) }));
+  const notifier = createNotifier(config.webhookUrl, log, { namespace: ctx.namespace });
+  const sealer = sealerFor({ ...ctx, destination: instrumentDestination(ctx.destination, metrics) }, tailer, log);
+  let http: HttpServerHandle | undefined;
+  let headroomTimer: NodeJS.Timeout | undefined;
   const lease = new Lease(ctx.jobs, ctx.namespace, 'run');
   const sealStats: ArchiverStats['seal'] = { runs: 0, hoursDelivered: 0, failures: 0, lastRunAt: undefined, lastReport: undefined };
   let task: ScheduledTask | undefined;
   let started = false;
   let closing: Promise<void> | undefined;
 
+  async function checkHeadroom(): Promise<void> {
+    const w = await oplogWindow(client);
+    const ct = tailer.stats().clusterTime;
+    if (!w || !ct || !w.full) return;
+    const headroom = Math.round(ct.getTime() / 1000 - w.first.getHighBitsUnsigned());
+    if (headroom < Math.max(3600, w.seconds * 0.25)) {
+      log.warn('the checkpoint nears the end of the oplog window', { headroomSeconds: headroom, windowSeconds: w.seconds });
+      void notifier.notify({ kind: 'oplog-headroom', headroomSeconds: headroom, windowSeconds: w.seconds });
+    }
+  }
+
   async function sealNow(now?: number): Promise<SealReport> {
-    const report = await sealer.sealDue(now);
+    const t0 = performance.now();
+    let report: SealReport;
+    try {
+      report = await sealer.sealDue(now);
+    } catch (err) {
+      metrics.observeSealError(performance.now() - t0);
+      throw err;
+    }
+    metrics.observeSeal(report, performance.now() - t0);
+    for (const e of sealReportEvents(report)) void notifier.notify(e);
     sealStats.runs++;
     sealStats.lastRunAt = new Date();
     sealStats.lastReport = report;
@@ -132,6 +171,10 @@ export async function createArchiver(input: Config | ConfigInput, options: Archi
 
   const archiver: Archiver = {
     config,
+    metrics,
+    get metricsUrl() {
+      return http?.url;
+    },
     async start() {
       if (started) throw new CronLogError('INTERNAL', 'archiver already started');
       started = true;
@@ -148,6 +191,16 @@ export async function createArchiver(input: Config | ConfigInput, options: Archi
           { timezone: config.timezone, noOverlap: true, name: `seal:${ctx.namespace}` },
         );
       }
+      if (config.metricsPort !== undefined) {
+        http = await startHttpServer({
+          port: config.metricsPort,
+          metrics,
+          ready: () => captureReadiness(tailer.stats(), { maxLagSeconds: READY_MAX_LAG_SECONDS }),
+        });
+        log.info('metrics endpoint listening', { url: http.url });
+      }
+      headroomTimer = setInterval(() => void checkHeadroom().catch(() => undefined), HEADROOM_CHECK_MS);
+      headroomTimer.unref();
       log.info('archiver started', {
         namespace: ctx.namespace,
         spool: tailer.spool.layout.root,
@@ -165,10 +218,13 @@ export async function createArchiver(input: Config | ConfigInput, options: Archi
     close() {
       closing ??= (async () => {
         try {
+          if (headroomTimer) clearInterval(headroomTimer);
           if (task) await task.destroy();
           await sealer.idle();
           if (started) await tailer.stop();
         } finally {
+          await http?.close().catch(() => undefined);
+          metrics.close();
           if (started) await lease.release();
           await ctx.close().catch(() => undefined);
           if (ownsClient) await client.close().catch(() => undefined);

@@ -542,7 +542,9 @@ export class S3Destination implements Destination {
     for (const [id, why] of op.abortFailures) {
       message += `; multipart upload ${id} could not be aborted (${this.describeError(why, 'abort', { key: input.key })}): nothing is visible at the key, and a bucket lifecycle rule AbortIncompleteMultipartUpload removes its parts`;
     }
-    return new CronLogError('DELIVERY_FAILED', this.redact(message), { cause });
+    const failure = new CronLogError('DELIVERY_FAILED', this.redact(message), { cause });
+    // The operation log records how many attempts a failed delivery made.
+    return Object.assign(failure, { attempts });
   }
 
   /** One lib-storage upload of the source; resolves with the digest of the bytes sent. */

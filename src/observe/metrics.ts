@@ -21,7 +21,7 @@ import type { SealReport } from '../seal/sealer.js';
 import type { TailerStats } from '../source/tailer.js';
 
 /** What `observeCapture` reads: the tailer's stats plus optional spool and stream figures. */
-export interface CaptureSample extends Readonly<TailerStats> {
+export interface CaptureSample extends Readonly<Omit<TailerStats, 'clusterTime'>> {
   /**
    * Cluster time of the stream position: the last event read, or an idle stream's
    * (post-batch) resume token. When absent, capture lag falls back to the wall-clock time since

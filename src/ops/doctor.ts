@@ -67,7 +67,13 @@ export async function checkMongo(config: Config, client: MongoClient): Promise<D
       const w = await oplogWindow(client);
       const need = DOCTOR_LIMITS.minOplogWindowSeconds(config);
       if (!w) checks.push({ name: 'oplog window', ok: false, message: 'the oplog is empty or unreadable' });
-      else if (w.seconds >= need) checks.push({ name: 'oplog window', ok: true, message: `the oplog keeps ${(w.seconds / 3600).toFixed(1)} h (needed: ${(need / 3600).toFixed(1)} h)` });
+      else if (!w.full) {
+        checks.push({
+          name: 'oplog window',
+          ok: true,
+          message: `the oplog is ${Math.round((w.usedFraction ?? 0) * 100)}% full: nothing has fallen off yet (window so far ${(w.seconds / 3600).toFixed(2)} h; needed: ${(need / 3600).toFixed(1)} h)`,
+        });
+      } else if (w.seconds >= need) checks.push({ name: 'oplog window', ok: true, message: `the oplog keeps ${(w.seconds / 3600).toFixed(1)} h (needed: ${(need / 3600).toFixed(1)} h)` });
       else {
         checks.push({
           name: 'oplog window',

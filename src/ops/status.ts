@@ -32,7 +32,8 @@ export interface StatusReport {
     clusterTime: string | null;
     lagSeconds: number | null;
   } | null;
-  oplog: { windowSeconds: number; first: string; last: string; headroomSeconds: number | null } | null;
+  /** `full`: false while nothing has fallen off the oplog yet (the window still grows). */
+  oplog: { windowSeconds: number; first: string; last: string; headroomSeconds: number | null; full: boolean } | null;
   openHours: Array<{ hour: string; part: number; bytes: number; documents: number }>;
   sealedPending: Array<{ file: string; bytes: number }>;
   lastSealed: string | null;
@@ -77,8 +78,8 @@ export async function buildStatus(ctx: SharedContext, client: MongoClient, now =
     if (w) {
       const firstS = w.first.getHighBitsUnsigned();
       const headroomSeconds = cpSeconds === undefined ? null : cpSeconds - firstS;
-      oplog = { windowSeconds: w.seconds, first: iso(firstS * 1000), last: iso(w.last.getHighBitsUnsigned() * 1000), headroomSeconds };
-      if (headroomSeconds !== null && headroomSeconds < STATUS_THRESHOLDS.minHeadroomSeconds) {
+      oplog = { windowSeconds: w.seconds, first: iso(firstS * 1000), last: iso(w.last.getHighBitsUnsigned() * 1000), headroomSeconds, full: w.full };
+      if (w.full && headroomSeconds !== null && headroomSeconds < STATUS_THRESHOLDS.minHeadroomSeconds) {
         attention.push(`the checkpoint is ${headroomSeconds}s from falling off the oplog (window ${w.seconds}s)`);
       }
     }

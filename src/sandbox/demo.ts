@@ -49,11 +49,13 @@ const HOUR = 3_600_000;
 
 function sleep(ms: number, signal?: AbortSignal): Promise<void> {
   return new Promise((res) => {
-    const t = setTimeout(res, ms);
-    signal?.addEventListener('abort', () => {
+    const done = (): void => {
       clearTimeout(t);
+      signal?.removeEventListener('abort', done);
       res();
-    });
+    };
+    const t = setTimeout(done, ms);
+    signal?.addEventListener('abort', done, { once: true });
   });
 }
 

@@ -23,7 +23,7 @@ import { spoolLayout } from '../spool/spool-files.js';
 import type { SpoolFileId } from '../spool/spool-files.js';
 import type { SpoolFileState } from '../spool/spool.js';
 import { HourClock } from '../time/hours.js';
-import { clusterTimeNow } from './cluster-time.js';
+import { clusterTimeNow, tokenClusterTime } from './cluster-time.js';
 import type { IdKey } from './document-ids.js';
 import { idKeyOf } from './document-ids.js';
 import { eventTimeReader } from './event-time.js';
@@ -56,6 +56,8 @@ export interface TailerOptions {
 }
 
 export interface TailerStats {
+  /** Cluster time of the stream position (last event, or the idle resume token). */
+  clusterTime: Date | undefined;
   captured: number;
   duplicatesSkipped: number;
   repaired: number;
@@ -98,6 +100,7 @@ export class Tailer {
   private closing: SpoolFileState[] = [];
   private since = 0;
   private readonly statsValue: TailerStats = {
+    clusterTime: undefined,
     captured: 0,
     duplicatesSkipped: 0,
     repaired: 0,
@@ -298,7 +301,10 @@ export class Tailer {
     this.spool.append(this.fileFor(slot.start), this.encode(doc));
     this.statsValue.captured++;
     this.statsValue.lastEventAt = new Date();
-    if (clusterTime !== undefined) this.lastClusterTime = clusterTime;
+    if (clusterTime !== undefined) {
+      this.lastClusterTime = clusterTime;
+      this.statsValue.clusterTime = new Date(clusterTime.getHighBitsUnsigned() * 1000);
+    }
   }
 
   /** The spool file for an hour: part 1, or the next late part once the hour was closed. */
@@ -369,7 +375,10 @@ export class Tailer {
     const token = this.observedToken;
     if (token !== undefined && token !== null) {
       const previous = this.position;
-      const clusterTime = this.lastClusterTime ?? (previous?.kind === 'token' ? previous.clusterTime : previous?.startAtOperationTime);
+      const fromToken = tokenClusterTime(token);
+      const clusterTime =
+        fromToken ?? this.lastClusterTime ?? (previous?.kind === 'token' ? previous.clusterTime : previous?.startAtOperationTime);
+      if (clusterTime) this.statsValue.clusterTime = new Date(clusterTime.getHighBitsUnsigned() * 1000);
       this.position = { kind: 'token', token, ...(clusterTime ? { clusterTime } : {}) };
     }
     return this.position;
