@@ -1,5 +1,6 @@
 /** Reads back what the archiver wrote: spool files and delivered objects, decoded. */
 import { createReadStream, promises as fs } from 'node:fs';
+import type { Dirent } from 'node:fs';
 import { join } from 'node:path';
 import { createGunzip } from 'node:zlib';
 import split2 from 'split2';
@@ -44,7 +45,7 @@ export async function readSpool(spoolDirectory: string, namespace: string): Prom
 export async function readArchiveDir(root: string): Promise<Array<{ key: string; lines: string[] }>> {
   const out: Array<{ key: string; lines: string[] }> = [];
   async function walk(dir: string): Promise<void> {
-    let entries: import('node:fs').Dirent[] = [];
+    let entries: Dirent[] = [];
     try {
       entries = await fs.readdir(dir, { withFileTypes: true });
     } catch {
