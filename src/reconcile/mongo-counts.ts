@@ -5,7 +5,7 @@
  * by cluster time, which no query can reproduce, and are not counted here).
  */
 import type { Collection, Document } from 'mongodb';
-import { ObjectId } from 'mongodb';
+import { timeRangeFilter } from '../source/time-filter.js';
 import { DateTime } from 'luxon';
 
 /** Minutes past the UTC hour at which local hours start in `zone` (30 for Asia/Kolkata). */
@@ -24,17 +24,7 @@ export async function countPerHour(
   const phase = hourPhaseMs(zone, from);
   const field = `$${timestampField}`;
   const pipeline: Document[] = [
-    {
-      $match: {
-        $or: [
-          { [timestampField]: { $gte: new Date(from), $lt: new Date(to) } },
-          {
-            [timestampField]: { $not: { $type: 'date' } },
-            _id: { $gte: ObjectId.createFromTime(Math.floor(from / 1000)), $lt: ObjectId.createFromTime(Math.ceil(to / 1000)) },
-          },
-        ],
-      },
-    },
+    { $match: timeRangeFilter(timestampField, from, to) },
     {
       $project: {
         _id: 0,

@@ -20,8 +20,11 @@
  * An hour that received no document still gets a manifest with count 0 and no parts, so the
  * archive shows the hour was processed.
  */
+import { createHash } from 'node:crypto';
 import { createRequire } from 'node:module';
+import type { Destination } from '../deliver/destination.js';
 import type { HourSlot } from '../time/hours.js';
+import type { KeyLayout } from './keys.js';
 
 const require = createRequire(import.meta.url);
 const { version } = require('../../package.json') as { version: string };
@@ -89,4 +92,26 @@ export function parseManifest(text: string, key: string): Manifest {
     throw new Error(`${key} is not a cron-log-service manifest (format "${String(m.format)}")`);
   }
   return m as Manifest;
+}
+
+export interface ManifestContext {
+  destination: Destination;
+  keys: KeyLayout;
+  namespace: string;
+  timestampField: string;
+  jsonMode: string;
+}
+
+/** Writes (or replaces, in one put) the manifest of an hour; returns its key. */
+export async function writeManifest(ctx: ManifestContext, slot: HourSlot, parts: readonly ManifestPart[]): Promise<string> {
+  const body = manifestBytes(buildManifest(slot, ctx, parts));
+  const key = ctx.keys.manifestKey(slot);
+  await ctx.destination.put({
+    key,
+    source: { body },
+    size: body.length,
+    sha256: createHash('sha256').update(body).digest('hex'),
+    contentType: 'application/json',
+  });
+  return key;
 }

@@ -5,7 +5,6 @@
  * to list only that revision. Older objects stay in place, unreferenced. Used by backfill and
  * by reconcile --repair. Streams: bounded memory whatever the hour's size.
  */
-import { createHash } from 'node:crypto';
 import { createWriteStream, promises as fs } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -13,13 +12,13 @@ import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { createGzip } from 'node:zlib';
 import type { Collection, Document } from 'mongodb';
-import { ObjectId } from 'mongodb';
 import type { Destination } from '../deliver/destination.js';
+import { timeRangeFilter } from '../source/time-filter.js';
 import type { HourLedger } from '../ledger/hour-states.js';
 import type { Operation, OperationLog } from '../ledger/operation-log.js';
 import type { KeyLayout } from './keys.js';
 import type { Manifest, ManifestPart } from './manifest.js';
-import { buildManifest, manifestBytes, parseManifest } from './manifest.js';
+import { parseManifest, writeManifest } from './manifest.js';
 import { scanSpoolFile } from './scan.js';
 import type { JsonMode } from '../spool/json-lines.js';
 import { lineEncoder } from '../spool/json-lines.js';
@@ -39,31 +38,12 @@ export interface ArchiveContext {
   workDirectory?: string;
 }
 
-export function hourFilter(timestampField: string, slot: HourSlot): Document {
-  return {
-    $or: [
-      { [timestampField]: { $gte: new Date(slot.start), $lt: new Date(slot.end) } },
-      {
-        [timestampField]: { $not: { $type: 'date' } },
-        _id: { $gte: ObjectId.createFromTime(Math.floor(slot.start / 1000)), $lt: ObjectId.createFromTime(Math.floor(slot.end / 1000)) },
-      },
-    ],
-  };
-}
-
 /** Reads the hour's manifest from the destination; undefined when there is none. */
 export async function readManifest(destination: Destination, key: string): Promise<Manifest | undefined> {
   if (!(await destination.head(key))) return undefined;
   const chunks: Buffer[] = [];
   for await (const chunk of await destination.get(key)) chunks.push(Buffer.from(chunk as Buffer));
   return parseManifest(Buffer.concat(chunks).toString('utf8'), key);
-}
-
-export async function putManifest(ctx: ArchiveContext, slot: HourSlot, parts: ManifestPart[]): Promise<string> {
-  const body = manifestBytes(buildManifest(slot, { namespace: ctx.namespace, timestampField: ctx.timestampField, jsonMode: ctx.jsonMode }, parts));
-  const key = ctx.keys.manifestKey(slot);
-  await ctx.destination.put({ key, source: { body }, size: body.length, sha256: createHash('sha256').update(body).digest('hex'), contentType: 'application/json' });
-  return key;
 }
 
 export interface RebuildResult {
@@ -85,7 +65,7 @@ export async function rebuildHour(ctx: ArchiveContext, slot: HourSlot, op: Opera
   const tmp = join(dir, `rebuild-${slot.start}-${process.pid}-${Date.now()}.ndjson.gz`);
   const types = ctx.jsonMode === 'ejson' ? { promoteValues: false } : { promoteLongs: false };
   const encode = lineEncoder(ctx.jsonMode);
-  const cursor = ctx.collection.find(hourFilter(ctx.timestampField, slot), { ...types, batchSize: 1000 }).sort({ [ctx.timestampField]: 1, _id: 1 });
+  const cursor = ctx.collection.find(timeRangeFilter(ctx.timestampField, slot.start, slot.end), { ...types, batchSize: 1000 }).sort({ [ctx.timestampField]: 1, _id: 1 });
   try {
     async function* lines(): AsyncGenerator<string> {
       for await (const doc of cursor) yield `${encode(doc)}\n`;
@@ -132,7 +112,7 @@ export async function rebuildHour(ctx: ArchiveContext, slot: HourSlot, op: Opera
     } else {
       await ctx.operations.record({ op, hour: slot.id, hourStart: new Date(slot.start), outcome: 'ok', count: 0, durationMs: Date.now() - t0 });
     }
-    const mkey = await putManifest(ctx, slot, parts);
+    const mkey = await writeManifest(ctx, slot, parts);
     await ctx.ledger.update(slot, {
       state: 'delivered',
       count: scan.lines,

@@ -25,7 +25,7 @@ import type { SpoolFileId } from '../spool/spool-files.js';
 import { dropDuplicateLines } from './dedupe.js';
 import type { KeyLayout } from './keys.js';
 import type { ManifestPart } from './manifest.js';
-import { buildManifest, manifestBytes } from './manifest.js';
+import { writeManifest } from './manifest.js';
 import { scanSpoolFile } from './scan.js';
 
 export interface SealerContext {
@@ -224,7 +224,7 @@ export class Sealer {
       sealedAt: new Date().toISOString(),
     };
     const parts = [...(record?.parts ?? []).filter((p) => p.part !== part), newPart];
-    const manifestKey = await this.writeManifest(slot, parts);
+    const manifestKey = await writeManifest(ctx, slot, parts);
     await ctx.ledger.update(slot, {
       state: 'delivered',
       count: parts.reduce((n, p) => n + p.count, 0),
@@ -249,24 +249,8 @@ export class Sealer {
     return { hour: slot.id, start: slot.start, count: scan.lines, key, status: 'delivered' };
   }
 
-  private async writeManifest(slot: HourSlot, parts: ManifestPart[]): Promise<string> {
-    const { ctx } = this;
-    const manifest = buildManifest(slot, { namespace: ctx.namespace, timestampField: ctx.timestampField, jsonMode: ctx.jsonMode }, parts);
-    const body = manifestBytes(manifest);
-    const key = ctx.keys.manifestKey(slot);
-    const { createHash } = await import('node:crypto');
-    await ctx.destination.put({
-      key,
-      source: { body },
-      size: body.length,
-      sha256: createHash('sha256').update(body).digest('hex'),
-      contentType: 'application/json',
-    });
-    return key;
-  }
-
   private async deliverEmpty(slot: HourSlot): Promise<HourOutcome> {
-    const manifestKey = await this.writeManifest(slot, []);
+    const manifestKey = await writeManifest(this.ctx, slot, []);
     await this.ctx.ledger.update(slot, { state: 'delivered', count: 0, bytes: 0, parts: [], manifestKey, lastError: null });
     return { hour: slot.id, start: slot.start, count: 0, status: 'empty' };
   }

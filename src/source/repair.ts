@@ -5,13 +5,13 @@
  * of archived ids of the repaired hours.
  */
 import type { Collection, Document } from 'mongodb';
-import { ObjectId } from 'mongodb';
 import type { JsonMode } from '../spool/json-lines.js';
 import { readGzipLines } from '../spool/gzip-members.js';
 import type { Spool } from '../spool/spool.js';
 import { join } from 'node:path';
 import { spoolFileName } from '../spool/spool-files.js';
 import type { IdKey } from './document-ids.js';
+import { timeRangeFilter } from './time-filter.js';
 import { idKeyOfLine } from './document-ids.js';
 
 /** The `_id` keys of every line archived in the spool's open files of hours >= fromHour. */
@@ -38,13 +38,7 @@ export interface RepairQuery {
 
 /** Returns how many documents were written. Adds their ids to `ids`. */
 export async function repairFromQuery(q: RepairQuery): Promise<number> {
-  const from = new Date(q.fromMs);
-  const filter = {
-    $or: [
-      { [q.timestampField]: { $gte: from } },
-      { [q.timestampField]: { $not: { $type: 'date' } }, _id: { $gte: ObjectId.createFromTime(Math.floor(q.fromMs / 1000)) } },
-    ],
-  };
+  const filter = timeRangeFilter(q.timestampField, q.fromMs);
   const types = q.jsonMode === 'ejson' ? { promoteValues: false } : { promoteLongs: false };
   const cursor = q.collection.find(filter, { batchSize: 1000, ...types });
   let written = 0;
