@@ -12,6 +12,8 @@
  * from MongoDB, so the archive holding more is expected).
  */
 import { createHash } from 'node:crypto';
+import { Transform } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
 import { createGunzip } from 'node:zlib';
 import split2 from 'split2';
 import type { Manifest } from '../seal/manifest.js';
@@ -51,10 +53,15 @@ async function deepCheck(ctx: ArchiveContext, manifest: Manifest): Promise<strin
     let lines = 0;
     let dup: string | undefined;
     const body = await ctx.destination.get(part.key);
-    const gunzip = createGunzip();
-    const tee = (body as NodeJS.ReadableStream & AsyncIterable<Buffer>);
+    const tap = new Transform({
+      transform(chunk: Buffer, _enc, cb) {
+        hash.update(chunk);
+        cb(null, chunk);
+      },
+    });
+    const split = split2();
     const counting = (async () => {
-      for await (const line of gunzip.pipe(split2()) as AsyncIterable<string>) {
+      for await (const line of split as AsyncIterable<string>) {
         if (line.length === 0) continue;
         lines++;
         const key = idKeyOfLine(line);
@@ -63,14 +70,8 @@ async function deepCheck(ctx: ArchiveContext, manifest: Manifest): Promise<strin
       }
     })();
     try {
-      for await (const chunk of tee) {
-        hash.update(chunk);
-        if (!gunzip.write(chunk)) await new Promise((r) => gunzip.once('drain', r));
-      }
-      gunzip.end();
-      await counting;
+      await Promise.all([pipeline(body as NodeJS.ReadableStream, tap, createGunzip(), split), counting]);
     } catch (err) {
-      gunzip.destroy();
       await counting.catch(() => undefined);
       return `${part.key} does not decode: ${(err as Error).message}`;
     }

@@ -5,6 +5,7 @@
  */
 import { createReadStream } from 'node:fs';
 import { promisify } from 'node:util';
+import { pipeline } from 'node:stream/promises';
 import { createGunzip, gzip as gzipCb } from 'node:zlib';
 import split2 from 'split2';
 
@@ -22,9 +23,12 @@ export function gzipMember(data: Buffer | string, level: number): Promise<Buffer
 export async function* readGzipLines(path: string, end?: number): AsyncGenerator<string> {
   if (end === 0) return;
   const input = createReadStream(path, end === undefined ? {} : { start: 0, end: end - 1 });
-  const lines = input.pipe(createGunzip()).pipe(split2());
-  input.on('error', (err) => lines.destroy(err));
+  const lines = split2();
+  // pipeline forwards an error of any stage (a torn or corrupt member) to `lines`.
+  const done = pipeline(input, createGunzip(), lines);
+  done.catch(() => undefined);
   for await (const line of lines as AsyncIterable<string>) {
     if (line.length > 0) yield line;
   }
+  await done;
 }

@@ -123,3 +123,10 @@ test('an unwritable spool directory is refused at open', async () => {
     return true;
   });
 });
+
+test('a corrupt file makes reading fail with an error instead of crashing the process', async () => {
+  const { dir } = await tempSpool();
+  const path = join(dir, 'bad.ndjson.gz');
+  await fs.writeFile(path, Buffer.from([0x1f, 0x8b, 0x08, 0x00, 0, 0, 0, 0, 0, 3, 0xde, 0xad, 0xbe, 0xef]));
+  await assert.rejects(lines(path), /unexpected end of file|invalid|incorrect/i);
+});
