@@ -19,6 +19,7 @@ export function isInvalidResumeToken(err: unknown): boolean {
   if (!(err instanceof MongoServerError)) return false;
   if (err.code === 260 || err.codeName === 'InvalidResumeToken') return true;
   if (err.code === 50811 || err.code === 50795) return true; // KeyString / token format errors
+  if (err.code === 9 && /resume token/i.test(err.message)) return true; // FailedToParse: "resume token string was not a valid hex string"
   return err.code === 280 || err.codeName === 'ChangeStreamFatalError';
 }
 

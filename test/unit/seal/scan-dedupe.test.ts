@@ -1,0 +1,65 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
+import { promises as fs } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { gzipSync } from 'node:zlib';
+import { dropDuplicateLines } from '../../../src/seal/dedupe.js';
+import { scanSpoolFile } from '../../../src/seal/scan.js';
+import { readGzipLines } from '../../../src/spool/gzip-members.js';
+
+async function file(members: string[][]): Promise<string> {
+  const dir = await fs.mkdtemp(join(tmpdir(), 'scan-'));
+  const path = join(dir, 'h.ndjson.gz');
+  await fs.writeFile(path, Buffer.concat(members.map((lines) => gzipSync(lines.map((l) => `${l}\n`).join('')))));
+  return path;
+}
+
+async function lines(path: string): Promise<string[]> {
+  const out: string[] = [];
+  for await (const l of readGzipLines(path)) out.push(l);
+  return out;
+}
+
+test('scan counts lines across gzip members, finds first/last timestamps and hashes the bytes', async () => {
+  const path = await file([
+    ['{"_id":"a","createdAt":"2024-01-15T00:10:00.000Z"}', '{"_id":"b","createdAt":"2024-01-15T00:05:00.000Z"}'],
+    ['{"_id":{"$oid":"65a4f0c2e4b0a1b2c3d4e5f6"},"createdAt":{"$date":{"$numberLong":"1705277400000"}}}'],
+  ]);
+  const r = await scanSpoolFile(path, 'createdAt');
+  assert.equal(r.lines, 3);
+  assert.equal(r.duplicateLines, 0);
+  assert.equal(r.firstTimestamp, '2024-01-15T00:05:00.000Z');
+  assert.equal(r.lastTimestamp, '2024-01-15T00:10:00.000Z');
+  const bytes = await fs.readFile(path);
+  assert.equal(r.bytes, bytes.length);
+  assert.equal(r.sha256, createHash('sha256').update(bytes).digest('hex'));
+});
+
+test('duplicate _ids are found and removed, keeping the first occurrence', async () => {
+  const path = await file([
+    ['{"_id":"a","n":1}', '{"_id":"b","n":2}', '{"_id":"a","n":3}'],
+    ['{"_id":"c","n":4}', '{"_id":"b","n":5}', '{"_id":"a","n":6}'],
+  ]);
+  const r = await scanSpoolFile(path, 'createdAt');
+  assert.equal(r.lines, 6);
+  assert.deepEqual(r.duplicateIds.sort(), ['"a"', '"b"']);
+  assert.equal(r.duplicateLines, 3);
+  assert.equal(await dropDuplicateLines(path, r.duplicateIds, 6), 3);
+  assert.deepEqual(await lines(path), ['{"_id":"a","n":1}', '{"_id":"b","n":2}', '{"_id":"c","n":4}']);
+  const again = await scanSpoolFile(path, 'createdAt');
+  assert.equal(again.lines, 3);
+  assert.equal(again.duplicateLines, 0);
+});
+
+test('a file that does not decode is reported as SPOOL_CORRUPT', async () => {
+  const dir = await fs.mkdtemp(join(tmpdir(), 'scan-'));
+  const path = join(dir, 'bad.ndjson.gz');
+  await fs.writeFile(path, Buffer.concat([gzipSync('{"_id":1}\n'), Buffer.from('garbage that is not gzip')]));
+  await assert.rejects(scanSpoolFile(path, 'createdAt'), (err: Error & { code?: string }) => {
+    assert.equal(err.code, 'SPOOL_CORRUPT');
+    assert.match(err.message, /does not decode/);
+    return true;
+  });
+});
