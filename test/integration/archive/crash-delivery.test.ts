@@ -43,15 +43,26 @@ test(`SIGKILL ${KILLS} times during capture, seal and upload: every _id in exact
   await run.waitFor('archiver started', 60_000);
   const inserter = spawn(
     process.execPath,
-    ['--import', 'tsx', 'scripts/insert-traffic.ts', '--uri', env.uri, '--count', String(DOCS), '--batch', '25', '--interval-ms', '20', '--hours', '3', '--until-hours-ago', '1', '--ids-out', idsFile],
+    ['--import', 'tsx', 'scripts/insert-traffic.ts', '--uri', env.uri, '--count', String(DOCS), '--batch', '10', '--interval-ms', '60', '--hours', '3', '--until-hours-ago', '1', '--ids-out', idsFile],
     { cwd: ROOT, env: cleanEnv({}), stdio: ['ignore', 'ignore', 'inherit'] },
   );
   const inserterDone = new Promise<number | null>((res) => inserter.on('close', res));
   let kills = 0;
   let killedWhileSealing = 0;
   for (;;) {
-    await new Promise((r) => setTimeout(r, 800 + Math.floor(Math.random() * 2200)));
-    if (run.output().stderr.includes('seal run finished')) killedWhileSealing++;
+    if (kills % 2 === 1) {
+      // Every other kill lands while the process is sealing and delivering: after it finished
+      // a seal run (late parts keep every run busy while the inserter runs), at a random
+      // moment of the next one.
+      const sealed = await run.waitFor('seal run finished', 8_000).then(
+        () => true,
+        () => false,
+      );
+      if (sealed) killedWhileSealing++;
+      await new Promise((r) => setTimeout(r, Math.floor(Math.random() * 1000)));
+    } else {
+      await new Promise((r) => setTimeout(r, 200 + Math.floor(Math.random() * 1300)));
+    }
     run.child.kill('SIGKILL');
     await run.exited;
     kills++;
@@ -83,8 +94,8 @@ test(`SIGKILL ${KILLS} times during capture, seal and upload: every _id in exact
     const keys = where.get(id);
     return keys !== undefined && hourOfKey(keys[0]!) !== Math.floor(Date.parse(at) / HOUR) * HOUR;
   }).length;
-  console.log(JSON.stringify({ crashDeliveryTest: { kills, killedAfterASealRun: killedWhileSealing, documents: DOCS, objects: objects.length, duplicates, missing, wrongHour } }));
-  assert.ok(killedWhileSealing >= 2, 'some kills hit processes that were sealing and delivering');
+  console.log(JSON.stringify({ crashDeliveryTest: { kills, killedDuringSealing: killedWhileSealing, documents: DOCS, objects: objects.length, duplicates, missing, wrongHour } }));
+  assert.ok(killedWhileSealing >= 2, `kills during seal runs: ${killedWhileSealing}`);
   assert.equal(missing, 0);
   assert.equal(duplicates, 0);
   assert.equal(wrongHour, 0);
