@@ -27,12 +27,22 @@ export const emulatorFeatures = Object.freeze({
   restartWithDbpath: usingEmulator,
   /** `standalone`: a server without replica set. */
   standalone: usingEmulator,
+  /** `ttlMonitorSleepSecs`: a faster TTL monitor. */
+  fastTtlMonitor: usingEmulator,
 });
 
 /** `skip` value for tests that need emulator-only features: a reason, or false. */
 export const needsEmulator: string | false = usingEmulator
   ? false
   : 'needs the MongoDB emulator (MONGODB_URI points at a real server)';
+
+/**
+ * `skip` value naming the emulator feature a test needs (e.g. '--oplog-size'): false with the
+ * emulator, a reason against a real server.
+ */
+export function emulatorOnly(feature: string): string | false {
+  return usingEmulator ? false : `needs the MongoDB emulator's ${feature} (MONGODB_URI points at a real server)`;
+}
 
 export interface TestMongoOptions {
   /** Emulator only: keep at most this many oplog entries. */
@@ -43,6 +53,8 @@ export interface TestMongoOptions {
   dbpath?: string;
   /** Emulator only: replica set name (default rs0). */
   replSet?: string;
+  /** Emulator only: seconds between TTL monitor passes (mongod default 60). */
+  ttlMonitorSleepSecs?: number;
 }
 
 export interface TestMongo {
@@ -76,6 +88,7 @@ export async function startTestMongo(opts: TestMongoOptions = {}): Promise<TestM
     ...(opts.standalone !== undefined ? { standalone: opts.standalone } : {}),
     ...(opts.dbpath !== undefined ? { dbpath: opts.dbpath } : {}),
     ...(opts.replSet !== undefined ? { replSet: opts.replSet } : {}),
+    ...(opts.ttlMonitorSleepSecs !== undefined ? { ttlMonitorSleepSecs: opts.ttlMonitorSleepSecs } : {}),
   });
   const close = (): Promise<void> => emulator.close();
   return { uri: emulator.uri, emulator, isEmulator: true, close, [Symbol.asyncDispose]: close };

@@ -1,0 +1,233 @@
+/**
+ * Query, projection, aggregation and update semantics come from mingo. This module builds one
+ * mingo context with every operator, replaces `$dateTrunc` for sub-day units (mingo ignores the
+ * timezone there, which is wrong for zones with a non-whole-hour offset), and translates mingo's
+ * failures into the errors mongod reports.
+ */
+import type { Document } from 'bson';
+import { Aggregator } from 'mingo/aggregator';
+import { Context, OpType, ProcessingMode, evalExpr } from 'mingo/core';
+import * as accumulatorOperators from 'mingo/operators/accumulator';
+import * as expressionOperators from 'mingo/operators/expression';
+import * as pipelineOperators from 'mingo/operators/pipeline';
+import * as projectionOperators from 'mingo/operators/projection';
+import * as queryOperators from 'mingo/operators/query';
+import * as windowOperators from 'mingo/operators/window';
+import { Query } from 'mingo/query';
+import type { Options as MingoOptions } from 'mingo/types';
+import { update as mingoUpdate } from 'mingo/updater';
+import { Code, CommandError } from './errors.js';
+
+type ExpressionFn = (obj: unknown, expr: unknown, options: MingoOptions) => unknown;
+
+const originalDateTrunc = (expressionOperators as unknown as Record<string, ExpressionFn>).$dateTrunc!;
+const offsetFormatters = new Map<string, Intl.DateTimeFormat>();
+
+/** Offset of `timezone` from UTC at `date`, in milliseconds (Olson name or ±HH[:MM]). */
+export function timezoneOffsetMs(date: Date, timezone: string): number {
+  const fixed = /^([+-])(\d{2}):?(\d{2})?$/.exec(timezone);
+  if (fixed) {
+    const ms = (Number(fixed[2]) * 60 + Number(fixed[3] ?? 0)) * 60_000;
+    return fixed[1] === '-' ? -ms : ms;
+  }
+  if (timezone === 'UTC' || timezone === 'GMT' || timezone === 'Z') return 0;
+  let fmt = offsetFormatters.get(timezone);
+  if (!fmt) {
+    try {
+      fmt = new Intl.DateTimeFormat('en-US', {
+        timeZone: timezone,
+        hourCycle: 'h23',
+        year: 'numeric',
+        month: 'numeric',
+        day: 'numeric',
+        hour: 'numeric',
+        minute: 'numeric',
+        second: 'numeric',
+      });
+    } catch {
+      throw new CommandError(40485, `unrecognized time zone identifier: "${timezone}"`);
+    }
+    offsetFormatters.set(timezone, fmt);
+  }
+  const parts: Record<string, number> = {};
+  for (const p of fmt.formatToParts(date)) if (p.type !== 'literal') parts[p.type] = Number(p.value);
+  const local = Date.UTC(parts.year!, parts.month! - 1, parts.day!, parts.hour!, parts.minute!, parts.second!);
+  const utc = Math.floor(date.getTime() / 1000) * 1000;
+  return local - utc;
+}
+
+const SUB_DAY_UNITS = new Set(['hour', 'minute', 'second', 'millisecond']);
+const REFERENCE_POINT = new Date(Date.UTC(2000, 0, 1));
+
+/**
+ * `$dateTrunc` that bins sub-day units in the given timezone, as mongod does: bins are aligned
+ * to the reference point 2000-01-01T00:00 in that timezone (mongod's truncateDateMillis).
+ */
+const $dateTrunc: ExpressionFn = (obj, expr, options) => {
+  const args = evalExpr(obj, expr, options) as Document | null;
+  if (
+    args &&
+    typeof args === 'object' &&
+    args.date instanceof Date &&
+    typeof args.timezone === 'string' &&
+    SUB_DAY_UNITS.has(args.unit as string)
+  ) {
+    const offset = timezoneOffsetMs(REFERENCE_POINT, args.timezone);
+    const shifted = new Date(args.date.getTime() + offset);
+    const { timezone: _tz, ...rest } = args;
+    const truncated = originalDateTrunc(obj, { ...rest, date: { $literal: shifted } }, options);
+    return truncated instanceof Date ? new Date(truncated.getTime() - offset) : truncated;
+  }
+  return originalDateTrunc(obj, expr, options);
+};
+
+const context = Context.init({
+  accumulator: accumulatorOperators,
+  expression: { ...(expressionOperators as unknown as Record<string, ExpressionFn>), $dateTrunc } as never,
+  pipeline: pipelineOperators,
+  projection: projectionOperators,
+  query: queryOperators,
+  window: windowOperators,
+});
+
+export interface QueryOptions {
+  collation?: Document;
+  variables?: Document;
+  collectionResolver?: (name: string) => Document[];
+  /** Clone input documents because the pipeline may write into nested objects. */
+  cloneInput?: boolean;
+}
+
+function mingoOptions(opts?: QueryOptions): Partial<MingoOptions> {
+  const out: Record<string, unknown> = { context, useStrictMode: true, scriptEnabled: false };
+  if (opts?.collation) out.collation = opts.collation;
+  if (opts?.variables) out.variables = opts.variables;
+  if (opts?.collectionResolver) out.collectionResolver = opts.collectionResolver;
+  out.processingMode = opts?.cloneInput ? ProcessingMode.CLONE_INPUT : ProcessingMode.CLONE_OFF;
+  return out as Partial<MingoOptions>;
+}
+
+/** Runs `fn`, turning mingo's failures into mongod-style command errors. */
+export function withQueryErrors<T>(fn: () => T): T {
+  try {
+    return fn();
+  } catch (err) {
+    throw translateError(err);
+  }
+}
+
+export function translateError(err: unknown): unknown {
+  if (err instanceof CommandError || !(err instanceof Error)) return err;
+  const msg = err.message;
+  let m = /unregistered pipeline operator (\$\w+)/.exec(msg);
+  if (m) return new CommandError(Code.Location40324, `Unrecognized pipeline stage name: '${m[1]}'`);
+  m = /unknown (?:top level |query )?operator:? (\$\w+)/.exec(msg);
+  if (m) return new CommandError(Code.BadValue, `unknown operator: ${m[1]}`);
+  m = /accumulator '(\$\w+)' is not registered/.exec(msg);
+  if (m) return new CommandError(Code.InvalidPipelineOperator, `Unrecognized expression '${m[1]}'`);
+  m = /Unknown update operator: '(\$?\w+)'/.exec(msg);
+  if (m) {
+    return new CommandError(
+      Code.FailedToParse,
+      `Unknown modifier: ${m[1]}. Expected a valid update modifier or pipeline-style update specified as an array`,
+    );
+  }
+  if (/immutable field '_id'/.test(msg)) {
+    return new CommandError(Code.ImmutableField, "Performing an update on the path '_id' would modify the immutable field '_id'");
+  }
+  if (err.name === 'MingoError' || err instanceof TypeError || err instanceof RangeError) {
+    return new CommandError(Code.BadValue, msg);
+  }
+  return err;
+}
+
+/** A compiled filter predicate. */
+export function compileFilter(filter: Document, opts?: QueryOptions): (doc: Document) => boolean {
+  if (Object.keys(filter).length === 0) return () => true;
+  const q = withQueryErrors(() => new Query(filter, mingoOptions(opts)));
+  return (doc) => withQueryErrors(() => q.test(doc));
+}
+
+export interface FindSpec {
+  filter?: Document;
+  sort?: Document;
+  projection?: Document;
+  skip?: number;
+  limit?: number;
+}
+
+/** Filter, sort, skip, limit and project documents with find semantics. */
+export function findDocuments(source: Iterable<Document>, spec: FindSpec, opts?: QueryOptions): Document[] {
+  return withQueryErrors(() => {
+    const q = new Query(spec.filter ?? {}, mingoOptions(opts));
+    const projection = spec.projection && Object.keys(spec.projection).length > 0 ? spec.projection : undefined;
+    let cursor = q.find<Document>(source, projection);
+    if (spec.sort && Object.keys(spec.sort).length > 0) cursor = cursor.sort(spec.sort as never);
+    if (spec.skip) cursor = cursor.skip(spec.skip);
+    if (spec.limit) cursor = cursor.limit(spec.limit);
+    return cursor.all();
+  });
+}
+
+/** Stages that never write into the objects they receive. */
+const NON_MUTATING_STAGES = new Set([
+  '$match', '$sort', '$limit', '$skip', '$count', '$group', '$project', '$sortByCount', '$bucket',
+  '$bucketAuto', '$sample', '$facet', '$documents', '$replaceRoot', '$replaceWith', '$unwind',
+]);
+
+export function pipelineMayMutate(pipeline: Document[]): boolean {
+  return pipeline.some((stage) => !NON_MUTATING_STAGES.has(Object.keys(stage)[0] ?? ''));
+}
+
+/** A compiled aggregation pipeline (without `$changeStream`). */
+export class Pipeline {
+  readonly #agg: Aggregator;
+
+  constructor(stages: Document[], opts?: QueryOptions) {
+    for (const stage of stages) {
+      const keys = Object.keys(stage);
+      if (keys.length !== 1) {
+        throw new CommandError(40323, 'A pipeline stage specification object must contain exactly one field.');
+      }
+      const name = keys[0]!;
+      if (!context.getOperator(OpType.PIPELINE, name)) {
+        throw new CommandError(Code.Location40324, `Unrecognized pipeline stage name: '${name}'`);
+      }
+    }
+    this.#agg = withQueryErrors(
+      () => new Aggregator(stages, mingoOptions({ ...opts, cloneInput: opts?.cloneInput ?? pipelineMayMutate(stages) })),
+    );
+  }
+
+  run(source: Iterable<Document>): Document[] {
+    return withQueryErrors(() => this.#agg.run<Document>(source));
+  }
+}
+
+/**
+ * Applies update operators to `doc` in place (the caller passes a private copy) and returns
+ * the paths mingo reports as modified (empty when nothing changed).
+ */
+export function applyUpdateOperators(doc: Document, modifier: Document, arrayFilters?: Document[], opts?: QueryOptions): string[] {
+  return withQueryErrors(() =>
+    mingoUpdate(doc, modifier as never, arrayFilters, undefined, { cloneMode: 'copy', queryOptions: mingoOptions(opts) }),
+  );
+}
+
+/** Runs a pipeline-style update on a private copy of a document. */
+export function applyUpdatePipeline(doc: Document, stages: Document[], opts?: QueryOptions): Document {
+  const allowed = new Set(['$addFields', '$set', '$project', '$unset', '$replaceRoot', '$replaceWith']);
+  for (const stage of stages) {
+    const name = Object.keys(stage)[0] ?? '';
+    if (!allowed.has(name)) {
+      throw new CommandError(
+        Code.InvalidOptions,
+        `${name} is not allowed to be used within an update`,
+      );
+    }
+  }
+  const out = new Pipeline(stages, { ...opts, cloneInput: false }).run([doc]);
+  const result = out[0];
+  if (!result) throw new CommandError(Code.BadValue, 'the update pipeline returned no document');
+  return result;
+}
