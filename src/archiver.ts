@@ -43,6 +43,8 @@ const HEADROOM_CHECK_MS = 5 * 60_000;
 
 export interface ArchiverStats {
   capture: TailerStats;
+  /** Durable compressed bytes of the open spool files, and bytes waiting for the next flush. */
+  spool: { openBytes: number; pendingBytes: number };
   seal: { runs: number; hoursDelivered: number; failures: number; lastRunAt: Date | undefined; lastReport: SealReport | undefined };
 }
 
@@ -213,7 +215,8 @@ export async function createArchiver(input: Config | ConfigInput, options: Archi
     },
     sealNow,
     stats() {
-      return { capture: tailer.stats(), seal: { ...sealStats } };
+      const sample = spoolSample(tailer.spool);
+      return { capture: tailer.stats(), spool: { openBytes: sample.openSpoolBytes, pendingBytes: sample.pendingBytes }, seal: { ...sealStats } };
     },
     close() {
       closing ??= (async () => {

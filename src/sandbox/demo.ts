@@ -107,8 +107,8 @@ export async function runDemo(opts: DemoOptions, log: Logger = createLogger({ le
     const report = (final = false): void => {
       const s = archiver.stats();
       progress(
-        `inserted ${inserted}  captured ${s.capture.captured}  checkpoints ${s.capture.checkpoints}  ` +
-          `seal runs ${s.seal.runs}  hours delivered ${s.seal.hoursDelivered}`,
+        `inserted ${inserted}  captured ${s.capture.captured}  spooled ${(s.spool.openBytes / 1024).toFixed(0)} KiB  ` +
+          `checkpoints ${s.capture.checkpoints}  seal runs ${s.seal.runs}  hours sealed+delivered ${s.seal.hoursDelivered}`,
         final,
       );
     };
