@@ -1,0 +1,196 @@
+/**
+ * deliver: sealing and uploading a large hour (>= 200 MB of NDJSON) to s3rver.
+ *
+ * The hour's spool file is built once with the Spool class (one gzip member per 8 MiB flush, as
+ * the tailer writes it). s3rver runs in its own process (test/helpers/s3.ts), the emulator in
+ * another (the archiver's ledger lives in MongoDB).
+ *
+ * Measured: `archiver.sealNow()` of a real archiver (createArchiver, S3 destination, default
+ * part size 8 MiB and queue size 4, SHA-256 part checksums) with the file waiting in sealed/:
+ * scan (decode, count, duplicate check, SHA-256), ledger reservation, multipart upload with
+ * verification, HEAD check, manifest, ledger update. MB/s = object bytes / seconds.
+ * Baseline: a raw lib-storage `Upload` of the same file (file read stream) to the same server,
+ * same part size and queue size, no checksums.
+ */
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { copyFile, mkdir, rm, stat } from 'node:fs/promises';
+import { createReadStream } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { S3Client } from '@aws-sdk/client-s3';
+import { Upload } from '@aws-sdk/lib-storage';
+import { MongoClient } from 'mongodb';
+import { createArchiver } from '../src/archiver.js';
+import { Spool } from '../src/spool/spool.js';
+import { spoolFileName, spoolLayout } from '../src/spool/spool-files.js';
+import { lineEncoder } from '../src/spool/json-lines.js';
+import { scanSpoolFile } from '../src/seal/scan.js';
+import type { Benchmark, BenchContext, BenchOutput, RunSample } from './lib/types.js';
+import { BENCH_HOUR, HOUR, benchConfig, freshDir, makeDocs, quietLog } from './lib/common.js';
+import { startEmulatorProcess } from './lib/emulator-process.js';
+
+const PART_MIB = 8;
+const QUEUE = 4;
+const S3RVER = fileURLToPath(new URL('./children/s3rver.ts', import.meta.url));
+
+interface S3Info {
+  endpoint: string;
+  bucket: string;
+  accessKeyId: string;
+  secretAccessKey: string;
+  region: string;
+}
+
+async function startS3rver(): Promise<{ info: S3Info; close(): Promise<void> }> {
+  const child = spawn(process.execPath, ['--import', 'tsx', S3RVER], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const exited = once(child, 'exit');
+  let out = '';
+  const info = await new Promise<S3Info>((resolve, reject) => {
+    child.stdout.on('data', (d: Buffer) => {
+      out += d.toString();
+      if (out.includes('\n')) resolve(JSON.parse(out.split('\n')[0] as string) as S3Info);
+    });
+    child.once('exit', (code) => reject(new Error(`s3rver exited (${String(code)}) before starting`)));
+  });
+  return {
+    info,
+    async close() {
+      child.kill('SIGTERM');
+      await exited;
+    },
+  };
+}
+
+/** Writes `count` documents of one hour into a spool file as the tailer would; returns its path and sizes. */
+async function buildHourFile(dir: string, count: number): Promise<{ path: string; name: string; uncompressed: number; bytes: number }> {
+  const spool = new Spool({ layout: spoolLayout(dir, 'build'), gzipLevel: 6 });
+  await spool.open(undefined);
+  const encode = lineEncoder('analytics');
+  const id = { hour: BENCH_HOUR, part: 1 };
+  let uncompressed = 0;
+  for (let i = 0; i < count; i += 10_000) {
+    for (const doc of makeDocs(Math.min(10_000, count - i), BENCH_HOUR, BENCH_HOUR + HOUR, 100 + i)) {
+      const line = encode(doc);
+      uncompressed += Buffer.byteLength(line) + 1;
+      spool.append(id, line);
+    }
+    if (spool.pendingBytes >= 8 * 1024 * 1024) await spool.flush();
+  }
+  const state = await spool.flush();
+  await spool.close();
+  const name = spoolFileName(id);
+  return { path: join(spool.layout.open, name), name, uncompressed, bytes: state.files[0]?.offset ?? 0 };
+}
+
+export const deliverBenchmark: Benchmark = {
+  name: 'deliver',
+  title: 'seal + upload a large hour to s3rver',
+  unit: 'MB/s',
+  better: 'higher',
+  figure: 'MB/s (object bytes) of archiver.sealNow() delivering the hour: scan + multipart upload (8 MiB parts, queue 4, SHA-256) + verification + manifest + ledger',
+  baseline: 'MB/s of a raw lib-storage Upload of the same file to the same s3rver (8 MiB parts, queue 4, no checksums)',
+  target: { text: 'ratio >= 0.8', checks: [{ on: 'ratio', op: '>=', value: 0.8 }] },
+  async run(ctx: BenchContext): Promise<BenchOutput> {
+    const count = ctx.profile === 'quick' ? 5_000 : 520_000;
+    ctx.log(`deliver: building an hour file of ${count} documents`);
+    const built = await buildHourFile(ctx.dir, count);
+    ctx.log(`deliver: ${(built.uncompressed / 1e6).toFixed(0)} MB NDJSON, ${(built.bytes / 1e6).toFixed(1)} MB gzip`);
+    const s3 = await startS3rver();
+    const emu = await startEmulatorProcess({ ...(ctx.cpuProfDir ? { cpuProfDir: ctx.cpuProfDir } : {}) });
+    const client = new MongoClient(emu.uri);
+    await client.connect();
+    const raw = new S3Client({
+      endpoint: s3.info.endpoint,
+      region: s3.info.region,
+      forcePathStyle: true,
+      credentials: { accessKeyId: s3.info.accessKeyId, secretAccessKey: s3.info.secretAccessKey },
+      requestChecksumCalculation: 'WHEN_REQUIRED',
+      responseChecksumValidation: 'WHEN_REQUIRED',
+    });
+    const samples: RunSample[] = [];
+    try {
+      for (let i = 0; i < ctx.runs; i++) {
+        let archiverSeconds = 0;
+        let baselineSeconds = 0;
+        for (const which of i % 2 === 0 ? ['archiver', 'baseline'] : ['baseline', 'archiver']) {
+          if (which === 'baseline') {
+            const t0 = performance.now();
+            const upload = new Upload({
+              client: raw,
+              params: { Bucket: s3.info.bucket, Key: `raw/run${i}/${built.name}`, Body: createReadStream(built.path, { highWaterMark: 1024 * 1024 }), ContentLength: built.bytes },
+              partSize: PART_MIB * 1024 * 1024,
+              queueSize: QUEUE,
+              leavePartsOnError: false,
+            });
+            await upload.done();
+            baselineSeconds = (performance.now() - t0) / 1000;
+            continue;
+          }
+          const dir = await freshDir(ctx.dir, `deliver-${i}`);
+          const db = `bench_deliver_${i}`;
+          const config = benchConfig(emu.uri, db, dir, {
+            uploadProvider: 's3',
+            outputDirectory: `run${i}`,
+            s3: {
+              bucket: s3.info.bucket,
+              region: s3.info.region,
+              endpoint: s3.info.endpoint,
+              forcePathStyle: true,
+              accessKeyId: s3.info.accessKeyId,
+              secretAccessKey: s3.info.secretAccessKey,
+              partSizeMB: PART_MIB,
+              queueSize: QUEUE,
+            },
+          });
+          const archiver = await createArchiver(config, { client, log: quietLog, schedule: false });
+          try {
+            await archiver.start();
+            const sealed = spoolLayout(config.spoolDirectory, `${db}.${config.collections.apiLogsCollectionName}`).sealed;
+            await mkdir(sealed, { recursive: true });
+            await copyFile(built.path, join(sealed, built.name));
+            const t0 = performance.now();
+            const report = await archiver.sealNow();
+            archiverSeconds = (performance.now() - t0) / 1000;
+            const hour = report.hours[0];
+            if (report.failed > 0 || hour?.status !== 'delivered' || hour.count !== count) {
+              throw new Error(`seal did not deliver the hour: ${JSON.stringify(report.hours)}`);
+            }
+          } finally {
+            await archiver.close();
+          }
+          await client.db(db).dropDatabase();
+          await rm(dir, { recursive: true, force: true });
+        }
+        // Where the seal's time goes: the seal step's scan of the file alone (untimed for the figures).
+        const s0 = performance.now();
+        const scan = await scanSpoolFile(built.path, 'createdAt');
+        const scanOnlySeconds = (performance.now() - s0) / 1000;
+        if (scan.lines !== count) throw new Error(`scan counted ${scan.lines} lines, expected ${count}`);
+        const mb = built.bytes / 1e6;
+        samples.push({ figure: mb / archiverSeconds, baseline: mb / baselineSeconds, details: { archiverSeconds, baselineSeconds, scanOnlySeconds } });
+        ctx.log(`deliver: run ${i + 1}/${ctx.runs}: ${(mb / archiverSeconds).toFixed(1)} vs ${(mb / baselineSeconds).toFixed(1)} MB/s`);
+      }
+    } finally {
+      raw.destroy();
+      await client.close();
+      await emu.close();
+      await s3.close();
+    }
+    return {
+      samples,
+      sizes: {
+        documents: count,
+        uncompressedBytes: built.uncompressed,
+        objectBytes: built.bytes,
+        partSizeMiB: PART_MIB,
+        queueSize: QUEUE,
+        fileSize: (await stat(built.path)).size,
+      },
+      notes: [
+        'MB/s = gzip object bytes (10^6) per second. s3rver runs in its own process and stores parts on the local disk.',
+        'scanOnlySeconds (details): the seal step\'s scanSpoolFile alone (decode, parse every line, SHA-256), measured in each run after the pair, to show how much of the seal time it takes.',
+      ],
+    };
+  },
+};

@@ -1,0 +1,99 @@
+/** Helpers shared by the benchmarks: documents, inserts, configs, timing. */
+import { mkdir } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { Collection, Document, MongoClient } from 'mongodb';
+import type { Config, ConfigInput } from '../../src/config/index.js';
+import { parseConfig } from '../../src/config/index.js';
+import type { LogSink } from '../../src/source/log-sink.js';
+import type { ApiLogDocument } from '../../src/sandbox/traffic.js';
+import { apiLogsBetween, rng } from '../../src/sandbox/traffic.js';
+
+export const HOUR = 3_600_000;
+/** The hour most benchmarks fill: a fixed past hour (2024-01-15T10:00Z). */
+export const BENCH_HOUR = Date.UTC(2024, 0, 15, 10);
+export const BENCH_DAY = Date.UTC(2024, 0, 15);
+
+export function uriWithDb(uri: string, db: string): string {
+  const u = new URL(uri);
+  u.pathname = `/${db}`;
+  return u.toString();
+}
+
+/** `count` realistic API-log documents (~400 bytes) with createdAt in [from, to). */
+export function makeDocs(count: number, from: number, to: number, seed = 1): ApiLogDocument[] {
+  return apiLogsBetween(rng(seed), count, from, to);
+}
+
+/** Bytes of the documents as JSON lines (what the spool stores, uncompressed). */
+export function jsonBytes(docs: readonly object[]): number {
+  let n = 0;
+  for (const d of docs) n += Buffer.byteLength(JSON.stringify(d)) + 1;
+  return n;
+}
+
+/**
+ * Inserts `count` generated documents with insertMany in batches, generating each batch just in
+ * time (bounded memory for a million documents). Returns the seconds spent.
+ */
+export async function insertGenerated(
+  coll: Collection<Document>,
+  count: number,
+  from: number,
+  to: number,
+  opts: { seed?: number; batch?: number; onProgress?: (done: number) => void } = {},
+): Promise<number> {
+  const r = rng(opts.seed ?? 1);
+  const batch = opts.batch ?? 10_000;
+  const t0 = performance.now();
+  for (let i = 0; i < count; i += batch) {
+    await coll.insertMany(apiLogsBetween(r, Math.min(batch, count - i), from, to), { ordered: false });
+    opts.onProgress?.(Math.min(count, i + batch));
+  }
+  return (performance.now() - t0) / 1000;
+}
+
+/** Config of an archiver against `uri`/`db`, spool and archive under `dir`, no schedule. */
+export function benchConfig(uri: string, db: string, dir: string, overrides: ConfigInput = {}): Config {
+  return parseConfig(
+    {
+      dbUri: uriWithDb(uri, db),
+      uploadProvider: 'file',
+      localDirectory: join(dir, 'archive'),
+      spoolDirectory: join(dir, 'spool'),
+      sealSchedule: '0 0 1 1 *',
+      logging: { level: 'error', enableConsole: false },
+      ...overrides,
+    } as ConfigInput,
+    {},
+  );
+}
+
+export const quietLog: LogSink = {
+  debug: () => undefined,
+  info: () => undefined,
+  warn: () => undefined,
+  error: (message: string, fields?: Record<string, unknown>) => process.stderr.write(`  [archiver error] ${message} ${JSON.stringify(fields ?? {})}\n`),
+};
+
+export async function freshDir(base: string, name: string): Promise<string> {
+  const d = join(base, name);
+  await mkdir(d, { recursive: true });
+  return d;
+}
+
+export function sleep(ms: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, ms));
+}
+
+/** Polls `cond` every `everyMs` until it holds; rejects after `timeoutMs`. */
+export async function until(cond: () => boolean | Promise<boolean>, what: string, timeoutMs = 120_000, everyMs = 2): Promise<void> {
+  const deadline = performance.now() + timeoutMs;
+  while (!(await cond())) {
+    if (performance.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await sleep(everyMs);
+  }
+}
+
+export async function dropDb(client: MongoClient, db: string): Promise<void> {
+  await client.db(db).dropDatabase().catch(() => undefined);
+}

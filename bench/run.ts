@@ -1,0 +1,132 @@
+/**
+ * The benchmark harness: runs each benchmark (default 3 paired runs: the figure and its baseline
+ * back to back, on this machine, in this run) and prints one JSON object (`--json`) or a table.
+ *
+ *   npm run bench -- [--json] [--quick | --full] [--only spool,capture] [--runs N] [--cpu-prof DIR]
+ *
+ *   --quick      tiny sizes, seconds (what test/unit/bench/bench-quick.test.ts runs)
+ *   --full       the sizes of the issue where the default ones are reduced to fit ~5 minutes
+ *                (reconcile: a day of 1,000,000 documents instead of 240,000)
+ *   --only       comma-separated benchmark names: spool, capture, latency, memory, deliver,
+ *                reconcile, backfill
+ *   --runs N     paired runs per benchmark (default 3; 1 with --quick)
+ *   --cpu-prof D child processes (the emulator, the memory benchmark's archiver) write V8 CPU
+ *                profiles to D; profile this process with `node --cpu-prof --import tsx bench/run.ts`.
+ *                Summarize a profile with `node --import tsx bench/profile-summary.ts FILE`.
+ *
+ * Progress goes to stderr; stdout carries only the JSON (or the table) — npm itself prints a
+ * "> cron-log-service@… bench" banner on stdout, so pipe `npm run -s bench -- --json` (or
+ * `node --import tsx bench/run.ts --json`). The exit code is 1 when a benchmark failed to run (not
+ * when a target is missed). Results and their analysis: docs/performance.md.
+ */
+import { mkdtemp, rm } from 'node:fs/promises';
+import { cpus, freemem, loadavg, tmpdir, totalmem } from 'node:os';
+import { join, resolve } from 'node:path';
+import { parseArgs } from 'node:util';
+import { buildReport, renderTable } from './lib/report.js';
+import type { Benchmark, BenchmarkReport, SizeProfile } from './lib/types.js';
+import { backfillBenchmark } from './backfill.js';
+import { captureBenchmark } from './capture.js';
+import { deliverBenchmark } from './deliver.js';
+import { latencyBenchmark } from './latency.js';
+import { memoryBenchmark } from './memory.js';
+import { reconcileBenchmark } from './reconcile.js';
+import { spoolBenchmark } from './spool.js';
+
+const ALL: Benchmark[] = [spoolBenchmark, captureBenchmark, latencyBenchmark, memoryBenchmark, deliverBenchmark, reconcileBenchmark, backfillBenchmark];
+
+function usage(message: string): never {
+  process.stderr.write(`bench: ${message}\nusage: npm run bench -- [--json] [--quick|--full] [--only ${ALL.map((b) => b.name).join(',')}] [--runs N] [--cpu-prof DIR]\n`);
+  process.exit(2);
+}
+
+let parsed;
+try {
+  parsed = parseArgs({
+    options: {
+      json: { type: 'boolean', default: false },
+      quick: { type: 'boolean', default: false },
+      full: { type: 'boolean', default: false },
+      only: { type: 'string' },
+      runs: { type: 'string' },
+      'cpu-prof': { type: 'string' },
+    },
+    strict: true,
+    allowPositionals: false,
+  });
+} catch (err) {
+  usage((err as Error).message);
+}
+const opts = parsed.values;
+if (opts.quick && opts.full) usage('--quick and --full exclude each other');
+const profile: SizeProfile = opts.quick ? 'quick' : opts.full ? 'full' : 'default';
+const runs = opts.runs !== undefined ? Number(opts.runs) : profile === 'quick' ? 1 : 3;
+if (!Number.isInteger(runs) || runs < 1 || runs > 50) usage(`--runs expects an integer 1-50, got ${String(opts.runs)}`);
+const names = opts.only?.split(',').map((s) => s.trim()).filter(Boolean);
+const unknown = names?.filter((n) => !ALL.some((b) => b.name === n)) ?? [];
+if (unknown.length > 0) usage(`unknown benchmark ${unknown.join(', ')}`);
+const selected = names ? ALL.filter((b) => names.includes(b.name)) : ALL;
+const cpuProfDir = opts['cpu-prof'] !== undefined ? resolve(opts['cpu-prof']) : undefined;
+
+const cpu = cpus();
+const started = new Date();
+const load0 = loadavg();
+const t0 = performance.now();
+const log = (m: string): void => void process.stderr.write(`[bench ${((performance.now() - t0) / 1000).toFixed(1)}s] ${m}\n`);
+
+const reports: BenchmarkReport[] = [];
+let failed = false;
+for (const b of selected) {
+  const dir = await mkdtemp(join(tmpdir(), `cls-bench-${b.name}-`));
+  const bt = performance.now();
+  log(`${b.name}: start (${profile}, ${runs} run${runs === 1 ? '' : 's'})`);
+  try {
+    const out = await b.run({ runs, profile, dir, cpuProfDir, log });
+    const report = buildReport(b, out, (performance.now() - bt) / 1000);
+    reports.push(report);
+    log(`${b.name}: ${report.figure} vs ${report.baseline} ${b.unit}, ratio ${report.ratio}, target ${report.target.met ? 'met' : 'missed'} (${report.seconds}s)`);
+  } catch (err) {
+    failed = true;
+    log(`${b.name}: FAILED: ${(err as Error).stack ?? String(err)}`);
+    reports.push({
+      ...buildReport(b, { samples: [], sizes: {} }, (performance.now() - bt) / 1000),
+      error: (err as Error).message,
+    });
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
+const result = {
+  harness: 'cron-log-service benchmarks',
+  startedAt: started.toISOString(),
+  seconds: Math.round((performance.now() - t0) / 100) / 10,
+  machine: {
+    cores: cpu.length,
+    cpuModel: cpu[0]?.model.trim() ?? 'unknown',
+    node: process.version,
+    platform: `${process.platform} ${process.arch}`,
+    memoryMiB: Math.round(totalmem() / 2 ** 20),
+    freeMemoryMiB: Math.round(freemem() / 2 ** 20),
+    loadAverage: { start: load0.map((v) => Math.round(v * 100) / 100), end: loadavg().map((v) => Math.round(v * 100) / 100) },
+  },
+  options: { profile, runs, only: selected.map((b) => b.name) },
+  sizes: Object.fromEntries(reports.map((r) => [r.name, r.sizes])),
+  summary: {
+    met: reports.filter((r) => r.error === undefined && r.target.met).map((r) => r.name),
+    missed: reports.filter((r) => r.error === undefined && !r.target.met).map((r) => r.name),
+    failed: reports.filter((r) => r.error !== undefined).map((r) => r.name),
+  },
+  benchmarks: Object.fromEntries(reports.map((r) => [r.name, r])),
+};
+
+if (opts.json) {
+  process.stdout.write(`${JSON.stringify(result, null, 2)}\n`);
+} else {
+  const m = result.machine;
+  process.stdout.write(
+    `cron-log-service benchmarks — ${m.cores} cores, ${m.cpuModel}, Node ${m.node}, load ${m.loadAverage.start.join(' ')}; ` +
+      `${profile} sizes, ${runs} run(s) each, ${result.seconds}s\n\n${renderTable(reports)}\n`,
+  );
+}
+process.exitCode = failed ? 1 : 0;
