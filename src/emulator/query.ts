@@ -81,9 +81,35 @@ const $dateTrunc: ExpressionFn = (obj, expr, options) => {
   return originalDateTrunc(obj, expr, options);
 };
 
+function objectIdTime(value: unknown): Date | undefined {
+  if (value !== null && typeof value === 'object' && (value as { _bsontype?: string })._bsontype === 'ObjectId') {
+    return (value as { getTimestamp(): Date }).getTimestamp();
+  }
+  return undefined;
+}
+
+const originalToDate = (expressionOperators as unknown as Record<string, ExpressionFn>).$toDate!;
+const originalConvert = (expressionOperators as unknown as Record<string, ExpressionFn>).$convert!;
+
+/** `$toDate` of an ObjectId is its creation time, as in mongod (mingo does not know bson's ObjectId). */
+const $toDate: ExpressionFn = (obj, expr, options) => {
+  const oidTime = objectIdTime(evalExpr(obj, expr, options));
+  return oidTime ?? originalToDate(obj, expr, options);
+};
+
+/** `$convert` to date of an ObjectId: its creation time, as in mongod. */
+const $convert: ExpressionFn = (obj, expr, options) => {
+  const spec = expr as Document | null;
+  if (spec && typeof spec === 'object' && (spec.to === 'date' || spec.to === 9)) {
+    const oidTime = objectIdTime(evalExpr(obj, spec.input, options));
+    if (oidTime) return oidTime;
+  }
+  return originalConvert(obj, expr, options);
+};
+
 const context = Context.init({
   accumulator: accumulatorOperators,
-  expression: { ...(expressionOperators as unknown as Record<string, ExpressionFn>), $dateTrunc } as never,
+  expression: { ...(expressionOperators as unknown as Record<string, ExpressionFn>), $dateTrunc, $toDate, $convert } as never,
   pipeline: pipelineOperators,
   projection: projectionOperators,
   query: queryOperators,

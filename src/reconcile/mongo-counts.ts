@@ -1,6 +1,7 @@
 /**
  * MongoDB's side of reconcile: how many documents of the collection belong to each hour of a
- * range, in ONE aggregation. A document belongs to the hour of its timestamp field when that
+ * range: one aggregation for the whole range (plus one, usually empty, for documents whose hour
+ * comes from their ObjectId), never one query per hour. A document belongs to the hour of its timestamp field when that
  * is a date, else of its ObjectId time (the tailer's rule; documents with neither are archived
  * by cluster time, which no query can reproduce, and are not counted here).
  */
@@ -23,22 +24,33 @@ export async function countPerHour(
 ): Promise<Map<number, number>> {
   const phase = hourPhaseMs(zone, from);
   const field = `$${timestampField}`;
-  const pipeline: Document[] = [
-    { $match: timeRangeFilter(timestampField, from, to) },
-    {
-      $project: {
-        _id: 0,
-        t: { $toLong: { $cond: [{ $eq: [{ $type: field }, 'date'] }, field, { $convert: { input: '$_id', to: 'date', onError: null, onNull: null } }] } },
-      },
-    },
-    { $match: { t: { $gte: from, $lt: to } } },
-    { $group: { _id: { $subtract: ['$t', { $mod: [{ $subtract: ['$t', phase] }, 3_600_000] }] }, n: { $sum: 1 } } },
+  // The hour start of an instant `t` (a date expression). Local hours of every zone start at
+  // the same minute past each UTC hour (`phase`), so the UTC truncation is exact for zones with
+  // whole-hour offsets (DST included), and an arithmetic shift covers :30 and :45 zones.
+  const hourOf = (t: unknown): Document =>
+    phase === 0
+      ? { $dateTrunc: { date: t, unit: 'hour' } }
+      : { $subtract: [{ $toLong: t }, { $mod: [{ $subtract: [{ $toLong: t }, phase] }, 3_600_000] }] };
+  const filter = timeRangeFilter(timestampField, from, to);
+  const [byField, byObjectId] = filter.$or as [Document, Document];
+  const pipelines: Document[][] = [
+    // Documents with a date in the timestamp field: a plain range match (index-friendly).
+    [{ $match: byField }, { $group: { _id: hourOf(field), n: { $sum: 1 } } }],
+    // Documents without one: the hour of their ObjectId time (usually none).
+    [
+      { $match: byObjectId },
+      { $project: { _id: 0, t: { $convert: { input: '$_id', to: 'date', onError: null, onNull: null } } } },
+      { $match: { t: { $gte: new Date(from), $lt: new Date(to) } } },
+      { $group: { _id: hourOf('$t'), n: { $sum: 1 } } },
+    ],
   ];
   const out = new Map<number, number>();
-  for await (const row of coll.aggregate<{ _id: number | bigint | { toNumber(): number }; n: number }>(pipeline, { allowDiskUse: true })) {
-    const k = row._id;
-    const start = typeof k === 'number' ? k : typeof k === 'bigint' ? Number(k) : k.toNumber();
-    out.set(start, (out.get(start) ?? 0) + Number(row.n));
+  for (const pipeline of pipelines) {
+    for await (const row of coll.aggregate<{ _id: Date | number | bigint | { toNumber(): number }; n: number }>(pipeline, { allowDiskUse: true })) {
+      const k = row._id;
+      const start = k instanceof Date ? k.getTime() : typeof k === 'number' ? k : typeof k === 'bigint' ? Number(k) : k.toNumber();
+      out.set(start, (out.get(start) ?? 0) + Number(row.n));
+    }
   }
   return out;
 }

@@ -67,8 +67,17 @@ export async function rebuildHour(ctx: ArchiveContext, slot: HourSlot, op: Opera
   const encode = lineEncoder(ctx.jsonMode);
   const cursor = ctx.collection.find(timeRangeFilter(ctx.timestampField, slot.start, slot.end), { ...types, batchSize: 1000 }).sort({ [ctx.timestampField]: 1, _id: 1 });
   try {
+    // Lines go to gzip in chunks of ~1000: one write per line costs more than the encoding.
     async function* lines(): AsyncGenerator<string> {
-      for await (const doc of cursor) yield `${encode(doc)}\n`;
+      let chunk: string[] = [];
+      for await (const doc of cursor) {
+        chunk.push(encode(doc));
+        if (chunk.length >= 1000) {
+          yield `${chunk.join('\n')}\n`;
+          chunk = [];
+        }
+      }
+      if (chunk.length > 0) yield `${chunk.join('\n')}\n`;
     }
     await pipeline(Readable.from(lines()), createGzip({ level: ctx.gzipLevel }), createWriteStream(tmp));
     const scan = await scanSpoolFile(tmp, ctx.timestampField);

@@ -7,6 +7,10 @@
  */
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
+import { Transform } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { createGunzip } from 'node:zlib';
+import split2 from 'split2';
 import { CronLogError } from '../errors.js';
 import { readGzipLines } from '../spool/gzip-members.js';
 import type { IdKey } from '../source/document-ids.js';
@@ -72,33 +76,88 @@ export function lineTimestamp(doc: Record<string, unknown>, path: readonly strin
   return undefined;
 }
 
-async function sha256File(path: string): Promise<{ sha256: string; bytes: number }> {
-  const h = createHash('sha256');
-  let bytes = 0;
-  for await (const chunk of createReadStream(path)) {
-    h.update(chunk as Buffer);
-    bytes += (chunk as Buffer).length;
+/**
+ * The `_id` key of a line without parsing it, for the shapes our encoder writes first:
+ * `{"_id":"<string without escapes>"...` (analytics) and `{"_id":{"$oid":"<hex>"}...` (ejson).
+ * Equal to idKeyOfLine(line) whenever it returns a value.
+ */
+export function fastIdKey(line: string): string | undefined {
+  if (line.startsWith('{"_id":"')) {
+    const end = line.indexOf('"', 8);
+    if (end > 0 && !line.slice(8, end).includes('\\')) return line.slice(7, end + 1);
+    return undefined;
   }
-  return { sha256: h.digest('hex'), bytes };
+  if (line.startsWith('{"_id":{"$oid":"') && line.charCodeAt(41) === 125 /* } */ && line.charCodeAt(40) === 34 /* " */) {
+    return line.slice(7, 42);
+  }
+  return undefined;
+}
+
+/**
+ * The top-level ISO timestamp string of `field` in an analytics line, without parsing it:
+ * found only where the key sits at depth 1 (outside strings and nested objects).
+ */
+export function fastTimestamp(line: string, field: string): string | undefined {
+  const needle = `"${field}":"`;
+  const at = line.indexOf(needle);
+  if (at < 0) return undefined;
+  let depth = 0;
+  let inString = false;
+  for (let k = 0; k < at; k++) {
+    const c = line.charCodeAt(k);
+    if (inString) {
+      if (c === 92 /* \ */) k++;
+      else if (c === 34) inString = false;
+    } else if (c === 34) inString = true;
+    else if (c === 123 || c === 91) depth++;
+    else if (c === 125 || c === 93) depth--;
+  }
+  if (depth !== 1 || inString) return undefined;
+  const v = line.slice(at + needle.length, at + needle.length + 24);
+  return /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/.test(v) ? v : undefined;
 }
 
 export async function scanSpoolFile(path: string, timestampField: string): Promise<ScanResult> {
   const tsPath = timestampField.split('.');
+  const topLevel = tsPath.length === 1;
   const hashes = new HashList();
+  const hash = createHash('sha256');
+  let bytes = 0;
   let lines = 0;
   let first: string | undefined;
   let last: string | undefined;
+  // One read: the compressed bytes are hashed on their way to gunzip.
+  const tap = new Transform({
+    transform(chunk: Buffer, _enc, cb) {
+      hash.update(chunk);
+      bytes += chunk.length;
+      cb(null, chunk);
+    },
+  });
+  const split = split2();
+  const done = pipeline(createReadStream(path), tap, createGunzip(), split);
+  done.catch(() => undefined);
   try {
-    for await (const line of readGzipLines(path)) {
-      const doc = JSON.parse(line) as Record<string, unknown>;
-      hashes.push(hash64(JSON.stringify(doc._id ?? null)));
-      const ts = lineTimestamp(doc, tsPath);
+    for await (const line of split as AsyncIterable<string>) {
+      if (line.length === 0) continue;
+      let key = fastIdKey(line);
+      let ts = topLevel ? fastTimestamp(line, timestampField) : undefined;
+      if (key === undefined || (ts === undefined && !line.includes('"$date"'))) {
+        // Uncommon shapes: parse the line (also checks it is JSON).
+        const doc = JSON.parse(line) as Record<string, unknown>;
+        key ??= JSON.stringify(doc._id ?? null);
+        ts ??= lineTimestamp(doc, tsPath);
+      } else if (ts === undefined) {
+        ts = lineTimestamp(JSON.parse(line) as Record<string, unknown>, tsPath);
+      }
+      hashes.push(hash64(key));
       if (ts !== undefined) {
         if (first === undefined || ts < first) first = ts;
         if (last === undefined || ts > last) last = ts;
       }
       lines++;
     }
+    await done;
   } catch (err) {
     throw new CronLogError('SPOOL_CORRUPT', `spool file ${path} does not decode (${(err as Error).message}); it is kept for inspection and the hour is rebuilt from MongoDB by reconcile --repair`, { cause: err });
   }
@@ -119,6 +178,5 @@ export async function scanSpoolFile(path: string, timestampField: string): Promi
       }
     }
   }
-  const { sha256, bytes } = await sha256File(path);
-  return { lines, bytes, sha256, duplicateIds, duplicateLines, firstTimestamp: first, lastTimestamp: last };
+  return { lines, bytes, sha256: hash.digest('hex'), duplicateIds, duplicateLines, firstTimestamp: first, lastTimestamp: last };
 }

@@ -200,7 +200,7 @@ export class Tailer {
           this.handle(ev);
           this.observedToken = stream.resumeToken as ResumeToken | undefined;
           if (this.stopping) break;
-          if (this.spool.pendingBytes >= this.options.maxPendingBytes) await this.checkpoint();
+          if (this.spool.pendingBytes >= this.options.maxPendingBytes) await this.relieve();
         }
       } catch (err) {
         failure = err;
@@ -306,6 +306,30 @@ export class Tailer {
       this.statsValue.clusterTime = new Date(clusterTime.getHighBitsUnsigned() * 1000);
     }
   }
+
+  /**
+   * Backpressure. Past `maxPendingBytes` a checkpoint starts (it takes the pending lines at
+   * once) and reading goes on while it writes; past twice that, reading waits for it. Memory
+   * stays under about 2 × maxPendingBytes plus one driver batch.
+   */
+  private async relieve(): Promise<void> {
+    if (!this.relieving) {
+      const run = this.checkpoint();
+      this.relieving = run;
+      run.then(
+        () => {
+          if (this.relieving === run) this.relieving = undefined;
+        },
+        (err: unknown) => {
+          if (this.relieving === run) this.relieving = undefined;
+          this.fail(err);
+        },
+      );
+    }
+    if (this.spool.pendingBytes >= 2 * this.options.maxPendingBytes) await this.relieving?.catch(() => undefined);
+  }
+
+  private relieving: Promise<void> | undefined;
 
   /** The spool file for an hour: part 1, or the next late part once the hour was closed. */
   private fileFor(hour: number): SpoolFileId {

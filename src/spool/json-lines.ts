@@ -116,10 +116,42 @@ export function toAnalytics(value: unknown): unknown {
   return out;
 }
 
+/**
+ * True when JSON.stringify alone already gives the analytics form: only strings, booleans,
+ * null, finite numbers, valid Dates and ObjectIds (whose toJSON is the hex string), in plain
+ * objects and arrays. Most API-log documents are like this; skipping the copy through
+ * toAnalytics saves an allocation per value on the capture path.
+ */
+export function isPlainJson(v: unknown): boolean {
+  if (v === null) return true;
+  switch (typeof v) {
+    case 'string':
+    case 'boolean':
+      return true;
+    case 'number':
+      return Number.isFinite(v);
+    case 'object':
+      break;
+    default:
+      return false;
+  }
+  if (Array.isArray(v)) {
+    for (const x of v) if (!isPlainJson(x)) return false;
+    return true;
+  }
+  if (v instanceof Date) return !Number.isNaN(v.getTime());
+  const t = (v as BsonLike)._bsontype;
+  if (t !== undefined) return t === 'ObjectId';
+  if (Object.getPrototypeOf(v) !== Object.prototype) return false;
+  const o = v as Record<string, unknown>;
+  for (const k in o) if (!isPlainJson(o[k])) return false;
+  return true;
+}
+
 export type LineEncoder = (doc: object) => string;
 
 /** Returns the encoder for a mode: document → one JSON line, without the trailing newline. */
 export function lineEncoder(mode: JsonMode): LineEncoder {
   if (mode === 'ejson') return (doc) => EJSON.stringify(doc, { relaxed: false });
-  return (doc) => JSON.stringify(toAnalytics(doc));
+  return (doc) => JSON.stringify(isPlainJson(doc) ? doc : toAnalytics(doc));
 }

@@ -63,3 +63,23 @@ test('a file that does not decode is reported as SPOOL_CORRUPT', async () => {
     return true;
   });
 });
+
+test('the fast _id and timestamp readers agree with a full parse, and decline what they cannot read', async () => {
+  const { fastIdKey, fastTimestamp } = await import('../../../src/seal/scan.js');
+  const { idKeyOfLine } = await import('../../../src/source/document-ids.js');
+  const lines = [
+    '{"_id":"65a4f0c2e4b0a1b2c3d4e5f6","createdAt":"2024-01-15T00:10:00.000Z","n":1}',
+    '{"_id":{"$oid":"65a4f0c2e4b0a1b2c3d4e5f6"},"createdAt":{"$date":{"$numberLong":"1"}}}',
+    '{"_id":"a\\"b","createdAt":"2024-01-15T00:10:00.000Z"}',
+    '{"_id":7,"meta":{"createdAt":"2024-01-15T09:00:00.000Z"},"createdAt":"2024-01-15T00:10:00.000Z"}',
+    '{"_id":"x","note":"\\"createdAt\\":\\"2024-01-15T09:00:00.000Z","createdAt":"2024-01-15T00:11:00.000Z"}',
+  ];
+  assert.equal(fastIdKey(lines[0]!), idKeyOfLine(lines[0]!));
+  assert.equal(fastIdKey(lines[1]!), idKeyOfLine(lines[1]!));
+  assert.equal(fastIdKey(lines[2]!), undefined, 'escaped strings are parsed instead');
+  assert.equal(fastIdKey(lines[3]!), undefined);
+  assert.equal(fastTimestamp(lines[0]!, 'createdAt'), '2024-01-15T00:10:00.000Z');
+  assert.equal(fastTimestamp(lines[1]!, 'createdAt'), undefined);
+  assert.equal(fastTimestamp(lines[3]!, 'createdAt'), undefined, 'a nested key first: declined, parsed instead');
+  assert.equal(fastTimestamp(lines[4]!, 'createdAt'), '2024-01-15T00:11:00.000Z', 'text inside strings is skipped');
+});

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import {
   Binary, BSONRegExp, BSON, Code, DBRef, Decimal128, Double, EJSON, Int32, Long, MaxKey, MinKey, ObjectId, Timestamp, UUID,
 } from 'bson';
-import { lineEncoder, toAnalytics } from '../../../src/spool/json-lines.js';
+import { isPlainJson, lineEncoder, toAnalytics } from '../../../src/spool/json-lines.js';
 
 const oid = new ObjectId('65a4f0c2e4b0a1b2c3d4e5f6');
 const uuid = new UUID('0e4f2a8c-3b1d-4e5f-9a6b-7c8d9e0f1a2b');
@@ -83,4 +83,14 @@ test('ejson mode is canonical Extended JSON and restores losslessly', () => {
   assert.match(line, /"\$numberLong":"9007199254740993"/);
   const restored = EJSON.parse(line, { relaxed: false });
   assert.ok(Buffer.from(BSON.serialize(restored)).equals(Buffer.from(bytes)), 'BSON bytes round-trip exactly');
+});
+
+test('plain documents take the fast path and encode exactly like the general mapping', () => {
+  const plain = { _id: oid, createdAt: new Date('2024-01-15T00:00:00.5Z'), path: '/a "quoted" \u2028 path', status: 200, ok: true, tags: ['x', { y: null }], n: -1.5 };
+  assert.ok(isPlainJson(plain));
+  assert.equal(lineEncoder('analytics')(plain), JSON.stringify(toAnalytics(plain)));
+  for (const odd of [{ a: NaN }, { a: Long.fromNumber(1) }, { a: undefined }, { a: [new Decimal128('1')] }, { a: new Date(NaN) }, { a: new Map() }]) {
+    assert.ok(!isPlainJson(odd));
+    assert.equal(lineEncoder('analytics')(odd), JSON.stringify(toAnalytics(odd)));
+  }
 });

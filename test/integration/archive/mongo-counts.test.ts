@@ -1,0 +1,58 @@
+/**
+ * Reconcile's MongoDB count per hour agrees with the tailer's hour rule (HourClock +
+ * event-time fallbacks) in UTC, across a DST fall-back (two local 02:00 hours) and in a
+ * half-hour zone.
+ */
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { MongoClient, ObjectId } from 'mongodb';
+import { countPerHour } from '../../../src/reconcile/mongo-counts.js';
+import { eventTimeReader } from '../../../src/source/event-time.js';
+import { HourClock } from '../../../src/time/hours.js';
+import { startTestMongo, uniqueDbName } from '../../helpers/mongo.js';
+import type { TestMongo } from '../../helpers/mongo.js';
+import { uriWithDb } from '../../helpers/archiver-process.js';
+
+let mongo: TestMongo;
+let client: MongoClient;
+before(async () => {
+  mongo = await startTestMongo();
+  client = new MongoClient(uriWithDb(mongo.uri, uniqueDbName('counts')));
+  await client.connect();
+});
+after(async () => {
+  await client.db().dropDatabase();
+  await client.close();
+  await mongo.close();
+});
+
+const from = Date.parse('2024-10-26T20:00:00Z');
+const to = Date.parse('2024-10-27T06:00:00Z');
+
+test('counts per hour match the tailer bucketing in UTC, Europe/Berlin (fall-back) and Asia/Kolkata', async () => {
+  const coll = client.db().collection('apilogs');
+  const docs: Array<Record<string, unknown>> = [];
+  for (let t = from - 1_800_000; t < to + 1_800_000; t += 7 * 60_000) docs.push({ _id: new ObjectId(), createdAt: new Date(t) });
+  // No date in the timestamp field: the ObjectId time decides.
+  docs.push({ _id: ObjectId.createFromTime(Date.parse('2024-10-27T01:10:00Z') / 1000), createdAt: 'n/a' });
+  docs.push({ _id: ObjectId.createFromTime(Date.parse('2024-10-27T00:40:00Z') / 1000) });
+  await coll.insertMany(docs);
+  const read = eventTimeReader('createdAt');
+  for (const zone of ['UTC', 'Europe/Berlin', 'Asia/Kolkata']) {
+    const clock = new HourClock(zone);
+    const start = clock.slotOf(from).start;
+    const end = clock.slotOf(to).start;
+    const expected = new Map<number, number>();
+    for (const d of docs) {
+      const { ms } = read(d);
+      if (ms < start || ms >= end) continue;
+      const h = clock.slotOf(ms).start;
+      expected.set(h, (expected.get(h) ?? 0) + 1);
+    }
+    const got = await countPerHour(coll, 'createdAt', start, end, zone);
+    assert.deepEqual(new Map([...got].sort()), new Map([...expected].sort()), zone);
+  }
+  const berlin = await countPerHour(coll, 'createdAt', from, to, 'Europe/Berlin');
+  // 2024-10-27 local 02:00 happens twice: 00:00Z and 01:00Z are two distinct hours.
+  assert.ok(berlin.has(Date.parse('2024-10-27T00:00:00Z')) && berlin.has(Date.parse('2024-10-27T01:00:00Z')));
+});
