@@ -6,7 +6,7 @@
  * by cluster time, which no query can reproduce, and are not counted here).
  */
 import type { Collection, Document } from 'mongodb';
-import { timeRangeFilter } from '../source/time-filter.js';
+import { timeRangeFilters } from '../source/time-filter.js';
 import { DateTime } from 'luxon';
 
 /** Minutes past the UTC hour at which local hours start in `zone` (30 for Asia/Kolkata). */
@@ -31,8 +31,7 @@ export async function countPerHour(
     phase === 0
       ? { $dateTrunc: { date: t, unit: 'hour' } }
       : { $subtract: [{ $toLong: t }, { $mod: [{ $subtract: [{ $toLong: t }, phase] }, 3_600_000] }] };
-  const filter = timeRangeFilter(timestampField, from, to);
-  const [byField, byObjectId] = filter.$or as [Document, Document];
+  const { byField, byObjectId } = timeRangeFilters(timestampField, from, to);
   const pipelines: Document[][] = [
     // Documents with a date in the timestamp field: a plain range match (index-friendly).
     [{ $match: byField }, { $group: { _id: hourOf(field), n: { $sum: 1 } } }],

@@ -5,21 +5,24 @@
  * to list only that revision. Older objects stay in place, unreferenced. Used by backfill and
  * by reconcile --repair. Streams: bounded memory whatever the hour's size.
  */
+import { createHash } from 'node:crypto';
 import { createWriteStream, promises as fs } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Readable } from 'node:stream';
+import { Readable, Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { createGzip } from 'node:zlib';
 import type { Collection, Document } from 'mongodb';
 import type { Destination } from '../deliver/destination.js';
-import { timeRangeFilter } from '../source/time-filter.js';
+import { idKeyOf } from '../source/document-ids.js';
+import { timeRangeFilters } from '../source/time-filter.js';
 import type { HourLedger } from '../ledger/hour-states.js';
 import type { Operation, OperationLog } from '../ledger/operation-log.js';
 import type { KeyLayout } from './keys.js';
 import type { Manifest, ManifestPart } from './manifest.js';
 import { parseManifest, writeManifest } from './manifest.js';
-import { scanSpoolFile } from './scan.js';
+import { dropDuplicateLines } from './dedupe.js';
+import { HashList, hash64, scanSpoolFile } from './scan.js';
 import type { JsonMode } from '../spool/json-lines.js';
 import { lineEncoder } from '../spool/json-lines.js';
 import type { HourSlot } from '../time/hours.js';
@@ -65,22 +68,60 @@ export async function rebuildHour(ctx: ArchiveContext, slot: HourSlot, op: Opera
   const tmp = join(dir, `rebuild-${slot.start}-${process.pid}-${Date.now()}.ndjson.gz`);
   const types = ctx.jsonMode === 'ejson' ? { promoteValues: false } : { promoteLongs: false };
   const encode = lineEncoder(ctx.jsonMode);
-  const cursor = ctx.collection.find(timeRangeFilter(ctx.timestampField, slot.start, slot.end), { ...types, batchSize: 1000 }).sort({ [ctx.timestampField]: 1, _id: 1 });
+  // One query, unsorted: each clause of the $or is served by an index on a real server (the
+  // timestamp index, the _id index), and no blocking sort can hit the server's memory limit.
+  const filters = timeRangeFilters(ctx.timestampField, slot.start, slot.end);
+  const cursors = [ctx.collection.find({ $or: [filters.byField, filters.byObjectId] }, { ...types, batchSize: 1000 })];
   try {
-    // Lines go to gzip in chunks of ~1000: one write per line costs more than the encoding.
+    // What the seal scan would find is collected on the way (count, _id hashes, timestamps,
+    // SHA-256 of the bytes), so the file is not decoded again. Lines go to gzip in chunks of
+    // ~1000: one write per line costs more than the encoding.
+    const idKey = idKeyOf(ctx.jsonMode);
+    const ids = new HashList();
+    let count = 0;
+    let first: string | undefined;
+    let last: string | undefined;
+    const field = ctx.timestampField.split('.');
     async function* lines(): AsyncGenerator<string> {
       let chunk: string[] = [];
-      for await (const doc of cursor) {
-        chunk.push(encode(doc));
-        if (chunk.length >= 1000) {
-          yield `${chunk.join('\n')}\n`;
-          chunk = [];
+      for (const cursor of cursors) {
+        for await (const doc of cursor) {
+          chunk.push(encode(doc));
+          ids.push(hash64(idKey(doc._id)));
+          count++;
+          let v: unknown = doc;
+          for (const k of field) v = v !== null && typeof v === 'object' ? (v as Record<string, unknown>)[k] : undefined;
+          if (v instanceof Date && !Number.isNaN(v.getTime())) {
+            const iso = v.toISOString();
+            if (first === undefined || iso < first) first = iso;
+            if (last === undefined || iso > last) last = iso;
+          }
+          if (chunk.length >= 1000) {
+            yield `${chunk.join('\n')}\n`;
+            chunk = [];
+          }
         }
       }
       if (chunk.length > 0) yield `${chunk.join('\n')}\n`;
     }
-    await pipeline(Readable.from(lines()), createGzip({ level: ctx.gzipLevel }), createWriteStream(tmp));
-    const scan = await scanSpoolFile(tmp, ctx.timestampField);
+    const hash = createHash('sha256');
+    let bytes = 0;
+    const tap = new Transform({
+      transform(chunk: Buffer, _enc, cb) {
+        hash.update(chunk);
+        bytes += chunk.length;
+        cb(null, chunk);
+      },
+    });
+    await pipeline(Readable.from(lines()), createGzip({ level: ctx.gzipLevel }), tap, createWriteStream(tmp));
+    let scan = { lines: count, bytes, sha256: hash.digest('hex'), firstTimestamp: first, lastTimestamp: last };
+    let duplicatesRemoved = 0;
+    if (ids.repeated().size > 0) {
+      // A document returned twice by the cursor (it moved during the scan): drop the repeats.
+      const full = await scanSpoolFile(tmp, ctx.timestampField);
+      duplicatesRemoved = await dropDuplicateLines(tmp, full.duplicateIds, ctx.gzipLevel);
+      scan = await scanSpoolFile(tmp, ctx.timestampField);
+    }
     let key: string | undefined;
     const parts: ManifestPart[] = [];
     if (scan.lines > 0) {
@@ -103,7 +144,7 @@ export async function rebuildHour(ctx: ArchiveContext, slot: HourSlot, op: Opera
         sha256: scan.sha256,
         firstTimestamp: scan.firstTimestamp ?? null,
         lastTimestamp: scan.lastTimestamp ?? null,
-        duplicatesRemoved: 0,
+        duplicatesRemoved,
         sealedAt: new Date().toISOString(),
       });
       await ctx.operations.record({
@@ -132,7 +173,7 @@ export async function rebuildHour(ctx: ArchiveContext, slot: HourSlot, op: Opera
     });
     return { hour: slot.id, count: scan.lines, key: key ?? mkey, revision };
   } finally {
-    await cursor.close().catch(() => undefined);
+    for (const cursor of cursors) await cursor.close().catch(() => undefined);
     await fs.rm(tmp, { force: true });
   }
 }

@@ -29,7 +29,7 @@ export interface ScanResult {
 }
 
 /** FNV-1a 64-bit over the UTF-16 code units, as a bigint. */
-function hash64(s: string): bigint {
+export function hash64(s: string): bigint {
   let h1 = 0x811c9dc5;
   let h2 = 0x84222325;
   for (let i = 0; i < s.length; i++) {
@@ -40,7 +40,7 @@ function hash64(s: string): bigint {
   return (BigInt(h1) << 32n) | BigInt(h2);
 }
 
-class HashList {
+export class HashList {
   private data = new BigUint64Array(1024);
   length = 0;
   push(v: bigint): void {
