@@ -255,3 +255,17 @@ export async function startTestS3(options: { bucket?: string } = {}): Promise<Te
     },
   };
 }
+
+/** The environment variables that point the archiver's `s3` provider at this server. */
+export function s3EnvVars(s3: TestS3, over: Record<string, string> = {}): Record<string, string> {
+  return {
+    UPLOAD_PROVIDER: 's3',
+    S3_BUCKET: s3.bucket,
+    S3_ENDPOINT: s3.endpoint,
+    S3_FORCE_PATH_STYLE: 'true',
+    AWS_REGION: s3.region,
+    AWS_ACCESS_KEY_ID: s3.accessKeyId,
+    AWS_SECRET_ACCESS_KEY: s3.secretAccessKey,
+    ...over,
+  };
+}

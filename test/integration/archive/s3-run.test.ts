@@ -16,7 +16,7 @@ import { runCli, startCli } from '../../helpers/archiver-process.js';
 import { startFaultProxy } from '../../helpers/fault-proxy.js';
 import { startTestMongo } from '../../helpers/mongo.js';
 import type { TestMongo } from '../../helpers/mongo.js';
-import { startTestS3 } from '../../helpers/s3.js';
+import { s3EnvVars, startTestS3 } from '../../helpers/s3.js';
 import type { TestS3 } from '../../helpers/s3.js';
 
 const HOUR = 3_600_000;
@@ -31,23 +31,11 @@ after(async () => {
   await mongo.close();
 });
 
-function s3Env(endpoint: string): Record<string, string> {
-  return {
-    UPLOAD_PROVIDER: 's3',
-    S3_BUCKET: s3.bucket,
-    S3_ENDPOINT: endpoint,
-    S3_FORCE_PATH_STYLE: 'true',
-    AWS_REGION: s3.region,
-    AWS_ACCESS_KEY_ID: s3.accessKeyId,
-    AWS_SECRET_ACCESS_KEY: s3.secretAccessKey,
-  };
-}
-
 test('run with a seconds schedule delivers every finished hour to S3; reconcile --deep passes', { timeout: 120_000 }, async () => {
   const env = await archiveEnv(mongo);
   try {
     const prefix = `it-${env.db}`;
-    const vars = env.env({ ...s3Env(s3.endpoint), OUTPUT_DIRECTORY: prefix, SEAL_SCHEDULE: '*/2 * * * * *' });
+    const vars = env.env({ ...s3EnvVars(s3), OUTPUT_DIRECTORY: prefix, SEAL_SCHEDULE: '*/2 * * * * *' });
     const run = startCli(['run', '--no-env-file'], vars);
     await run.waitFor('archiver started', 60_000);
     const h0 = Math.floor(Date.now() / HOUR) * HOUR - 2 * HOUR;

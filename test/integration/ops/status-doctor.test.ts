@@ -7,7 +7,7 @@ import { archiveEnv, waitFor } from '../../helpers/archive-env.js';
 import { runCli, startCli, uriWithDb } from '../../helpers/archiver-process.js';
 import { emulatorOnly, startTestMongo } from '../../helpers/mongo.js';
 import type { TestMongo } from '../../helpers/mongo.js';
-import { startTestS3 } from '../../helpers/s3.js';
+import { s3EnvVars, startTestS3 } from '../../helpers/s3.js';
 import type { TestS3 } from '../../helpers/s3.js';
 
 let mongo: TestMongo;
@@ -20,19 +20,6 @@ after(async () => {
   await s3.close();
   await mongo.close();
 });
-
-function s3Vars(over: Record<string, string> = {}): Record<string, string> {
-  return {
-    UPLOAD_PROVIDER: 's3',
-    S3_BUCKET: s3.bucket,
-    S3_ENDPOINT: s3.endpoint,
-    S3_FORCE_PATH_STYLE: 'true',
-    AWS_REGION: s3.region,
-    AWS_ACCESS_KEY_ID: s3.accessKeyId,
-    AWS_SECRET_ACCESS_KEY: s3.secretAccessKey,
-    ...over,
-  };
-}
 
 test('run serves /metrics, /healthz and /readyz; status --json reports the checkpoint and hours', { timeout: 120_000 }, async () => {
   const env = await archiveEnv(mongo);
@@ -77,7 +64,7 @@ test('doctor passes against the emulator and s3rver', async () => {
   try {
     const coll = env.client.db(env.db).collection('apilogs');
     await coll.createIndex({ createdAt: 1 });
-    const r = await runCli(['doctor', '--no-env-file'], env.env(s3Vars()));
+    const r = await runCli(['doctor', '--no-env-file'], env.env(s3EnvVars(s3)));
     assert.equal(r.code, 0, r.stdout + r.stderr);
     for (const name of ['configuration', 'mongodb', 'replica set', 'collection', 'timestamp index', 'oplog window', 'destination put', 'spool directory', 'clock']) {
       assert.match(r.stdout, new RegExp(`^ok\\s+${name}`, 'm'));
@@ -91,11 +78,11 @@ test('doctor fails with clear messages: wrong bucket, bad credentials, unreachab
   const env = await archiveEnv(mongo);
   try {
     await env.client.db(env.db).collection('apilogs').createIndex({ createdAt: 1 });
-    const bucket = await runCli(['doctor', '--no-env-file', '--json'], env.env(s3Vars({ S3_BUCKET: 'no-such-bucket-here' })));
+    const bucket = await runCli(['doctor', '--no-env-file', '--json'], env.env(s3EnvVars(s3, { S3_BUCKET: 'no-such-bucket-here' })));
     assert.equal(bucket.code, 1);
     const b = JSON.parse(bucket.stdout) as { checks: Array<{ name: string; ok: boolean; message: string }> };
     assert.match(b.checks.find((c) => !c.ok)!.message, /bucket no-such-bucket-here does not exist/);
-    const creds = await runCli(['doctor', '--no-env-file', '--json'], env.env(s3Vars({ AWS_ACCESS_KEY_ID: 'AKIAUNKNOWNKEY000000', AWS_SECRET_ACCESS_KEY: 'topsecret-value-123' })));
+    const creds = await runCli(['doctor', '--no-env-file', '--json'], env.env(s3EnvVars(s3, { AWS_ACCESS_KEY_ID: 'AKIAUNKNOWNKEY000000', AWS_SECRET_ACCESS_KEY: 'topsecret-value-123' })));
     assert.equal(creds.code, 1);
     assert.match(creds.stdout, /credentials are invalid|access key/i);
     assert.ok(!creds.stdout.includes('topsecret-value-123'));
