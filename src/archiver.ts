@@ -34,6 +34,8 @@ export interface ArchiverOptions {
   resetFrom?: Date;
   /** Run the seal schedule (default true). */
   schedule?: boolean;
+  /** Lifetime of the namespace lease, renewed every third of it (default 30 s). */
+  leaseTtlMs?: number;
 }
 
 /** /readyz answers 503 when capture lags more than this behind the cluster. */
@@ -128,7 +130,11 @@ export async function createArchiver(input: Config | ConfigInput, options: Archi
   const sealer = sealerFor({ ...ctx, destination: instrumentDestination(ctx.destination, metrics) }, tailer, log);
   let http: HttpServerHandle | undefined;
   let headroomTimer: NodeJS.Timeout | undefined;
-  const lease = new Lease(ctx.jobs, ctx.namespace, 'run');
+  const lease = new Lease(ctx.jobs, ctx.namespace, 'run', options.leaseTtlMs);
+  lease.onLost = (err) => {
+    log.error(err.message);
+    tailer.fail(err);
+  };
   const sealStats: ArchiverStats['seal'] = { runs: 0, hoursDelivered: 0, failures: 0, lastRunAt: undefined, lastReport: undefined };
   let task: ScheduledTask | undefined;
   let started = false;

@@ -33,6 +33,8 @@ export class Lease {
   private readonly id: string;
   readonly owner = `${hostname()}:${process.pid}:${Math.random().toString(36).slice(2, 8)}`;
   private timer: NodeJS.Timeout | undefined;
+  /** Called once if a renewal finds the lease taken by another process (e.g. after a long outage). */
+  onLost: ((err: CronLogError) => void) | undefined;
 
   constructor(
     jobs: Collection<Document>,
@@ -76,12 +78,24 @@ export class Lease {
       if ((err as { code?: number }).code === 11000) throw new CronLogError('LEASE_HELD', `another process took the lease ${this.id} at the same moment; retry`);
       throw err;
     }
-    this.timer = setInterval(() => void this.renew().catch(() => undefined), Math.max(1000, Math.floor(this.ttlMs / 3)));
+    this.timer = setInterval(() => void this.renew().catch(() => undefined), Math.max(100, Math.floor(this.ttlMs / 3)));
     this.timer.unref();
   }
 
   private async renew(): Promise<void> {
-    await this.jobs.updateOne({ _id: this.id, owner: this.owner }, { $set: { expiresAt: new Date(Date.now() + this.ttlMs) } });
+    const r = await this.jobs.updateOne({ _id: this.id, owner: this.owner }, { $set: { expiresAt: new Date(Date.now() + this.ttlMs) } });
+    if (r.matchedCount === 0 && this.timer) {
+      clearInterval(this.timer);
+      this.timer = undefined;
+      const holder = await this.jobs.findOne({ _id: this.id }).catch(() => null);
+      this.onLost?.(
+        new CronLogError(
+          'LEASE_HELD',
+          `lost the lease on ${this.id.slice(6)}${holder ? ` to "${holder.command}" on ${holder.host} (pid ${holder.pid})` : ''}: ` +
+            'it expired while this process could not renew it; stopping so two processes never write the same spool',
+        ),
+      );
+    }
   }
 
   async release(): Promise<void> {

@@ -180,7 +180,8 @@ export class Tailer {
     if (this.fatal !== undefined) throw this.fatal;
   }
 
-  private fail(err: unknown): void {
+  /** Stops capture with `err` (done() rejects with it). */
+  fail(err: unknown): void {
     if (this.fatal === undefined) this.fatal = err;
     this.stopping = true;
     void this.stream?.close().catch(() => undefined);

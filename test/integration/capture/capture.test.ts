@@ -139,3 +139,24 @@ test('ejson mode writes canonical Extended JSON', async () => {
     await env.close();
   }
 });
+
+test('an archiver that loses its lease to another process stops capturing', async () => {
+  const env = await archiveEnv(mongo);
+  try {
+    const archiver = await createArchiver(env.config(), { schedule: false, leaseTtlMs: 600 });
+    await archiver.start();
+    // Another process took over (the lease had expired during an outage, say).
+    await env.client
+      .db(env.db)
+      .collection('jobs')
+      .updateOne({ _id: `lease:${env.db}.apilogs` as never }, { $set: { owner: 'elsewhere:1:x', host: 'elsewhere', pid: 1, command: 'run' } });
+    await assert.rejects(archiver.done(), (err: Error & { code?: string }) => {
+      assert.equal(err.code, 'LEASE_HELD');
+      assert.match(err.message, /lost the lease on .*apilogs to "run" on elsewhere \(pid 1\)/);
+      return true;
+    });
+    await archiver.close();
+  } finally {
+    await env.close();
+  }
+});
