@@ -650,7 +650,7 @@ export const optionTable = {
     expected: 'an http(s) URL',
     type: 'URL',
     checks: [checkHttpUrl('an http(s) URL', true)],
-    example: 'https://hooks.slack.com/services/T000/B000/XXXX',
+    example: 'https://hooks.slack.com/services/T0123ABCD/B0456EFGH/abcdefghijklmnopqrstuvwx',
     doc: 'Receives a JSON POST when an hour fails or does not reconcile. Its path and query are treated as secret (webhook URLs embed tokens).',
   }),
 } as const satisfies OptionTree;

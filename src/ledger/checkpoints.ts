@@ -39,13 +39,13 @@ interface FileDoc {
   lines: number;
 }
 
-const toDoc = (f: { hour: number; part: number; offset: number; lines: number }): FileDoc => ({
+const fileStateToDoc = (f: { hour: number; part: number; offset: number; lines: number }): FileDoc => ({
   hour: new Date(f.hour),
   part: f.part,
   offset: f.offset,
   lines: f.lines,
 });
-const fromDoc = (f: FileDoc) => ({ hour: f.hour.getTime(), part: f.part, offset: f.offset, lines: f.lines });
+const fileStateFromDoc = (f: FileDoc) => ({ hour: f.hour.getTime(), part: f.part, offset: f.offset, lines: f.lines });
 
 interface CheckpointDoc extends Document {
   _id: string;
@@ -80,7 +80,7 @@ export class CheckpointStore {
         : { kind: 'time', startAtOperationTime: p.startAtOperationTime ?? Timestamp.fromNumber(0) };
     return {
       position,
-      spool: { files: (doc.spool?.files ?? []).map(fromDoc), closing: (doc.spool?.closing ?? []).map(fromDoc) },
+      spool: { files: (doc.spool?.files ?? []).map(fileStateFromDoc), closing: (doc.spool?.closing ?? []).map(fileStateFromDoc) },
       dedupe: doc.dedupe ? { until: doc.dedupe.until, fromHour: doc.dedupe.fromHour.getTime() } : undefined,
       closedHours: (doc.closedHours ?? []).map((c) => ({ hour: c.hour.getTime(), lastPart: c.lastPart })),
       since: (doc.since ?? doc.updatedAt).getTime(),
@@ -99,7 +99,7 @@ export class CheckpointStore {
       kind: 'capture',
       namespace: this.namespace,
       position,
-      spool: { files: cp.spool.files.map(toDoc), closing: (cp.spool.closing ?? []).map(toDoc) },
+      spool: { files: cp.spool.files.map(fileStateToDoc), closing: (cp.spool.closing ?? []).map(fileStateToDoc) },
       ...(cp.dedupe ? { dedupe: { until: cp.dedupe.until, fromHour: new Date(cp.dedupe.fromHour) } } : {}),
       closedHours: cp.closedHours.map((c) => ({ hour: new Date(c.hour), lastPart: c.lastPart })),
       since: new Date(cp.since),
