@@ -6,7 +6,9 @@
  *
  * A cursor keeps the sequence number of the next oplog entry to read, so a getMore costs the
  * number of new entries, not the oplog length. Events are encoded straight from the stored
- * bytes of the documents; only a user pipeline after `$changeStream` decodes them.
+ * bytes of the documents; only a user pipeline after `$changeStream` decodes them, except for
+ * `$match` conditions on operationType and ns, which are tested on the oplog entry
+ * (change-stream-match.ts).
  */
 import { BSON, UUID } from 'bson';
 import type { Document } from 'bson';
@@ -17,6 +19,8 @@ import type { Batch, BatchWriter, ServerCursor } from './cursors.js';
 import { MAX_BATCH_BYTES } from './cursors.js';
 import type { Engine } from './engine.js';
 import { Code, CommandError, typeMismatch } from './errors.js';
+import { splitMatch } from './change-stream-match.js';
+import type { MetaPredicate } from './change-stream-match.js';
 import type { OplogEntry } from './oplog.js';
 import { Pipeline, compileFilter } from './query.js';
 import { EVENT_TOKEN, eventToken, highWaterMarkToken, parseResumeToken } from './resume-token.js';
@@ -227,8 +231,10 @@ export class ChangeStreamCursor implements ServerCursor {
   readonly abort = new AbortController();
   readonly scope: StreamScope;
   readonly options: ChangeStreamOptions;
-  /** Leading `$match` stages of the user pipeline, as predicates (the common case, cheap). */
-  readonly #filters: ((event: Document) => boolean)[];
+  /** Conditions of the leading `$match` stages on operationType and ns, tested before the event is built. */
+  readonly #meta: MetaPredicate[] = [];
+  /** The other conditions of the leading `$match` stages, tested on the event object. */
+  readonly #filters: ((event: Document) => boolean)[] = [];
   /** The rest of the user pipeline, run per event. */
   readonly #pipeline: Pipeline | undefined;
   /** Sequence number of the next oplog entry to read. */
@@ -249,13 +255,15 @@ export class ChangeStreamCursor implements ServerCursor {
     this.options = init.options;
     validateChangeStreamPipeline(init.pipeline);
     let i = 0;
-    this.#filters = [];
     for (; i < init.pipeline.length; i++) {
       const stage = init.pipeline[i]!;
       if (Object.keys(stage)[0] !== '$match') break;
       const filter = stage.$match;
       if (!filter || typeof filter !== 'object' || Array.isArray(filter)) throw typeMismatch('$match', filter, 'object');
-      this.#filters.push(compileFilter(filter as Document));
+      // consecutive $match stages and the top-level conditions of each are all ANDed
+      const { meta, rest } = splitMatch(filter as Document);
+      this.#meta.push(...meta);
+      if (rest) this.#filters.push(compileFilter(rest));
     }
     const rest = init.pipeline.slice(i);
     this.#pipeline = rest.length > 0 ? new Pipeline(rest) : undefined;
@@ -372,8 +380,12 @@ export class ChangeStreamCursor implements ServerCursor {
     return highWaterMarkToken(ts > this.#minTs ? ts : this.#minTs);
   }
 
-  /** Appends the event to `out` unless the user pipeline filters it out. */
+  /**
+   * Appends the event to `out` unless the user pipeline filters it out. Conditions on the
+   * metadata come first, before any image lookup (mongod rewrites them into its oplog scan).
+   */
   #render(engine: Engine, ev: PendingEvent, out: BatchWriter): void {
+    for (const test of this.#meta) if (!test(ev)) return;
     const images = this.#images(engine, ev);
     const expanded = this.options.showExpandedEvents;
     if (this.#filters.length === 0 && !this.#pipeline) {
