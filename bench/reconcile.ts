@@ -147,7 +147,7 @@ export const reconcileBenchmark: Benchmark = {
         ctx.profile === 'default'
           ? 'Default size: 240,000 documents (10,000 per hour), not 1,000,000: the emulator aggregates by scanning every document (~25 µs each for countPerHour), so a million-document day would take several minutes of the ~5-minute budget. `--full` runs the 1,000,000-document day.'
           : `Day of ${count} documents.`,
-        'The emulator answers aggregations by scanning the collection with mingo (no index use), so both sides scale with the collection size.',
+        'The emulator serves the ObjectId-fallback aggregation from its `_id` index (the day\'s `_id` range holds none of these documents, inserted now), as mongod does; the date branch and the baseline scan the collection with mingo (no index on createdAt here), so both scale with the collection size.',
         'countPerHourOnlySeconds (details, first run): reconcile\'s own aggregation timed alone; reconcile minus it is the client side (24 manifest reads + HEADs, ledger updates, operation records).',
       ],
     };

@@ -9,6 +9,7 @@ import type { Document } from 'bson';
 import { ClusterClock } from './clock.js';
 import type { Ts } from './clock.js';
 import { Code, CommandError } from './errors.js';
+import { documentsWithDateUpTo } from './index-scan.js';
 import { keyOf } from './keys.js';
 import { Oplog } from './oplog.js';
 import type { OplogCommand, OplogEntry, UpdateDescription } from './oplog.js';
@@ -167,7 +168,7 @@ export class Engine {
         const field = idx.fields[0]!;
         const cutoff = now - secs * 1000;
         const expired: StoredDoc[] = [];
-        for (const d of coll.docs.values()) {
+        for (const d of documentsWithDateUpTo(coll, field, cutoff)) {
           const dates = valuesAtPath(d.obj, field).filter((x): x is Date => x instanceof Date);
           if (dates.length > 0 && Math.min(...dates.map((x) => x.getTime())) <= cutoff) expired.push(d);
         }

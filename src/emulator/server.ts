@@ -120,6 +120,7 @@ class EmulatorServer {
       me: `${advertisedHost(config.host)}:${config.port}`,
       connections: { current: 0, totalCreated: 0 },
       opcounters: { insert: 0, query: 0, update: 0, delete: 0, getmore: 0, command: 0 },
+      queryExecutor: { scanned: 0, scannedObjects: 0, collectionScans: 0 },
       closing: this.#closing.signal,
     };
     this.#server = createServer((socket) => this.#onConnection(socket));

@@ -10,8 +10,12 @@ import type { UUID } from 'bson';
 import type { Document } from 'bson';
 import { documentFromElements, firstIdElement } from './bson-raw.js';
 import { Code, CommandError } from './errors.js';
+import { OrderedKeys } from './index-scan.js';
 import { formatValue, keyOf } from './keys.js';
 import { compileFilter } from './query.js';
+
+/** Source of `StoredDoc.seq`: increasing over all collections. */
+let lastSeq = 0;
 
 /** Decoded stored objects back to their encoded bytes, to reply without re-encoding. */
 const rawOfObject = new WeakMap<object, Uint8Array>();
@@ -25,6 +29,11 @@ export class StoredDoc {
   #obj: Document | undefined;
   readonly id: unknown;
   readonly idKey: string;
+  /**
+   * Position in the natural order of the collection holding the document (set by
+   * `Collection.put`; a new version of a document keeps the position of the one it replaces).
+   */
+  seq = 0;
 
   private constructor(raw: Uint8Array | undefined, obj: Document | undefined, id: unknown) {
     this.#raw = raw;
@@ -70,6 +79,16 @@ export class StoredDoc {
       rawOfObject.set(this.#obj, this.#raw!);
     }
     return this.#obj;
+  }
+
+  /** The decoded object, if decoded already. */
+  get cachedObj(): Document | undefined {
+    return this.#obj;
+  }
+
+  /** The encoded bytes, if encoded already. */
+  get cachedRaw(): Uint8Array | undefined {
+    return this.#raw;
   }
 
   get size(): number {
@@ -210,6 +229,8 @@ export class Collection {
   /** Indexes by name, `_id_` first. Change them through addIndex/adoptIndex/dropIndex only. */
   readonly indexes = new Map<string, Index>();
   #unique: Index[] = [];
+  /** Sorted keys of indexed paths (index-scan.ts), built when a query first needs them. */
+  readonly #ordered = new Map<string, OrderedKeys>();
   /** Sum of the encoded sizes of the documents. */
   dataSize = 0;
 
@@ -232,6 +253,24 @@ export class Collection {
 
   #indexesChanged(): void {
     this.#unique = [...this.indexes.values()].filter((idx) => idx.unique && idx.name !== '_id_');
+    const paths = new Set([...this.indexes.values()].map((idx) => idx.fields[0]));
+    for (const path of this.#ordered.keys()) if (!paths.has(path)) this.#ordered.delete(path);
+  }
+
+  /** The current version of the document with this `_id` key (keyOf). */
+  docByIdKey(idKey: string): StoredDoc | undefined {
+    return this.docs.get(idKey);
+  }
+
+  /** The sorted keys of an indexed path, up to date with the documents. */
+  orderedKeys(path: string): OrderedKeys {
+    let keys = this.#ordered.get(path);
+    if (!keys) {
+      keys = new OrderedKeys(path, this.docs.values());
+      this.#ordered.set(path, keys);
+    }
+    keys.refresh((d) => this.docs.get(d.idKey) === d);
+    return keys;
   }
 
   /** Takes over an index built for another collection object (rename). */
@@ -265,6 +304,15 @@ export class Collection {
     if (old) this.#unindex(old);
     this.docs.set(doc.idKey, doc);
     this.dataSize += doc.size;
+    doc.seq = old ? old.seq : ++lastSeq;
+    if (this.#ordered.size > 0 && old !== doc) {
+      for (const [path, keys] of this.#ordered) {
+        keys.added(doc);
+        if (old) keys.removed();
+        // Never queried while written a lot: rebuilt from the documents when next needed.
+        if (keys.backlog > 100_000 && keys.backlog > this.docs.size) this.#ordered.delete(path);
+      }
+    }
     for (const idx of this.uniqueIndexes()) {
       for (const { key } of idx.keysOf(doc.obj)) idx.entries.set(key, doc.idKey);
     }
@@ -275,6 +323,7 @@ export class Collection {
     if (!old) return;
     this.#unindex(old);
     this.docs.delete(doc.idKey);
+    for (const keys of this.#ordered.values()) keys.removed();
   }
 
   #unindex(doc: StoredDoc): void {

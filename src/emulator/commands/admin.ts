@@ -21,7 +21,7 @@ function optime(ctx: CommandContext): { opTime: Document; wall: Date } {
 }
 
 export function serverStatusCommand(ctx: CommandContext): CommandResult {
-  const { config, connections, opcounters, engine, cursors, me } = ctx.server;
+  const { config, connections, opcounters, engine, cursors, me, queryExecutor } = ctx.server;
   const uptimeMs = Date.now() - config.startedAt.getTime();
   const mem = process.memoryUsage();
   const reply: Document = {
@@ -42,7 +42,14 @@ export function serverStatusCommand(ctx: CommandContext): CommandResult {
     opcounters: { ...opcounters },
     storageEngine: { name: 'emulator', supportsCommittedReads: true, persistent: config.dbpath !== undefined },
     mem: { bits: 64, resident: Math.round(mem.rss / 1048576), virtual: Math.round(mem.rss / 1048576), supported: true },
-    metrics: { cursor: { open: { total: Long.fromNumber(cursors.size) } } },
+    metrics: {
+      cursor: { open: { total: Long.fromNumber(cursors.size) } },
+      queryExecutor: {
+        scanned: Long.fromNumber(queryExecutor.scanned),
+        scannedObjects: Long.fromNumber(queryExecutor.scannedObjects),
+        collectionScans: { total: Long.fromNumber(queryExecutor.collectionScans), nonTailable: Long.fromNumber(queryExecutor.collectionScans) },
+      },
+    },
   };
   if (isReplicaSet(ctx)) {
     const { opTime, wall } = optime(ctx);

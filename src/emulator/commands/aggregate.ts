@@ -9,6 +9,7 @@ import { ChangeStreamCursor, parseChangeStreamStage } from '../change-stream.js'
 import { BatchWriter, DEFAULT_FIRST_BATCH, ResultCursor } from '../cursors.js';
 import { validateNamespace } from '../engine.js';
 import { Code, CommandError, typeMismatch } from '../errors.js';
+import { documentsToExamine, isNaturalHint, objectsOf } from '../index-scan.js';
 import { oplogDocuments } from '../oplog-view.js';
 import { Pipeline } from '../query.js';
 import type { QueryOptions } from '../query.js';
@@ -95,7 +96,13 @@ export function aggregateCommand(ctx: CommandContext): CommandResult {
     if (ctx.db === 'local' && target === 'oplog.rs' && isReplicaSet(ctx)) {
       source = oplogDocuments(engine.oplog, engine.oplog.startSeq, engine.oplog.endSeq, false);
     } else {
-      source = engine.collection(ctx.db, target)?.objects() ?? [];
+      // The leading `$match` may use an index; mingo still applies it to every candidate.
+      const coll = engine.collection(ctx.db, target);
+      const match = first && '$match' in first ? (first.$match as unknown) : undefined;
+      const filter = match !== null && typeof match === 'object' && !Array.isArray(match) ? (match as Document) : {};
+      source = coll
+        ? objectsOf(documentsToExamine(coll, filter, { collation, natural: isNaturalHint(ctx.cmd.hint), stats: ctx.server.queryExecutor }))
+        : [];
     }
   } else {
     ns = `${ctx.db}.$cmd.aggregate`;

@@ -9,6 +9,7 @@ import type { BatchWriter, CursorRegistry } from '../cursors.js';
 import type { Engine } from '../engine.js';
 import { Code, CommandError, typeMismatch } from '../errors.js';
 import type { FailPoints } from '../failpoints.js';
+import type { ScanStats } from '../index-scan.js';
 import type { RetryableWrites } from '../sessions.js';
 
 export interface ServerConfig {
@@ -33,6 +34,8 @@ export interface ServerState {
   readonly me: string;
   readonly connections: { current: number; totalCreated: number };
   readonly opcounters: { insert: number; query: number; update: number; delete: number; getmore: number; command: number };
+  /** serverStatus `metrics.queryExecutor`: index keys and documents examined by reads. */
+  readonly queryExecutor: ScanStats;
   /** Aborted when the server shuts down. */
   readonly closing: AbortSignal;
 }

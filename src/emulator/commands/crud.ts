@@ -12,6 +12,8 @@ import { BatchWriter, DEFAULT_FIRST_BATCH, ResultCursor, cursorIdFrom } from '..
 import type { Batch } from '../cursors.js';
 import { validateNamespace } from '../engine.js';
 import { Code, CommandError, typeMismatch } from '../errors.js';
+import { documentsToExamine, isNaturalHint, objectsOf } from '../index-scan.js';
+import type { ScanStats } from '../index-scan.js';
 import { keyOf } from '../keys.js';
 import { oplogDocuments, oplogRange } from '../oplog-view.js';
 import { compileFilter, findDocuments } from '../query.js';
@@ -157,22 +159,30 @@ function idEquality(filter: Document): { value: unknown } | undefined {
   return { value: v };
 }
 
-/** Documents matching a filter, in natural order or by `sort`; `limit` 0 means all. */
+/**
+ * Documents matching a filter, in natural order or by `sort`; `limit` 0 means all. Indexes
+ * narrow the documents examined (index-scan.ts); `hint` `{ $natural: ±1 }` scans them all.
+ */
 export function matchingDocs(
   coll: Collection,
   filter: Document,
-  opts: { limit?: number; sort?: Document; query?: QueryOptions },
+  opts: { limit?: number; sort?: Document; query?: QueryOptions; hint?: unknown; stats?: ScanStats },
 ): StoredDoc[] {
   const eq = idEquality(filter);
   if (eq) {
     const d = coll.docs.get(keyOf(eq.value));
+    if (opts.stats) {
+      opts.stats.scanned++;
+      if (d) opts.stats.scannedObjects++;
+    }
     return d ? [d] : [];
   }
   const test = compileFilter(filter, opts.query);
   const limit = opts.limit ?? 0;
   const sort = opts.sort && Object.keys(opts.sort).length > 0 ? opts.sort : undefined;
   const out: StoredDoc[] = [];
-  for (const d of coll.docs.values()) {
+  const examined = documentsToExamine(coll, filter, { collation: opts.query?.collation, natural: isNaturalHint(opts.hint), stats: opts.stats });
+  for (const d of examined) {
     if (!test(d.obj)) continue;
     out.push(d);
     if (!sort && limit > 0 && out.length >= limit) break;
@@ -214,7 +224,9 @@ function runUpdate(ctx: CommandContext, name: string, spec: Document): UpdateOut
   const uc = updateContext(ctx, spec.arrayFilters, query);
   const coll = engine.collection(ctx.db, name);
   const sort = spec.sort as Document | undefined;
-  const docs = coll ? matchingDocs(coll, filter as Document, { limit: multi ? 0 : 1, query, ...(sort ? { sort } : {}) }) : [];
+  const docs = coll
+    ? matchingDocs(coll, filter as Document, { limit: multi ? 0 : 1, query, hint: spec.hint, stats: ctx.server.queryExecutor, ...(sort ? { sort } : {}) })
+    : [];
   const outcome: UpdateOutcome = { matched: 0, modified: 0 };
   for (const doc of docs) {
     const before = doc.obj;
@@ -286,7 +298,7 @@ export function deleteCommand(ctx: CommandContext): CommandResult {
       if (spec.collation) query.collation = spec.collation as Document;
       const coll = engine.collection(ctx.db, name);
       if (!coll) continue;
-      for (const doc of matchingDocs(coll, filter as Document, { limit, query })) {
+      for (const doc of matchingDocs(coll, filter as Document, { limit, query, hint: spec.hint, stats: ctx.server.queryExecutor })) {
         ctx.operationTime = engine.remove(coll, doc).ts;
         n++;
       }
@@ -323,7 +335,9 @@ export function findAndModifyCommand(ctx: CommandContext): CommandResult {
   }
   const query = queryOptions(ctx);
   const coll = engine.collection(ctx.db, name);
-  const found = coll ? matchingDocs(coll, filter, { limit: 1, query, ...(sort ? { sort } : {}) })[0] : undefined;
+  const found = coll
+    ? matchingDocs(coll, filter, { limit: 1, query, hint: ctx.cmd.hint, stats: ctx.server.queryExecutor, ...(sort ? { sort } : {}) })[0]
+    : undefined;
   if (remove) {
     ctx.server.opcounters.delete++;
     if (!found) return { lastErrorObject: { n: 0 }, value: null };
@@ -367,17 +381,19 @@ function nonNegative(ctx: CommandContext, field: string): number | undefined {
 }
 
 /** `{ $natural: ±1 }` in sort or hint: the scan direction; other sort keys are kept. */
-function naturalOrder(sort: Document | undefined, hint: unknown): { reverse: boolean; sort: Document | undefined } {
+function naturalOrder(sort: Document | undefined, hint: unknown): { reverse: boolean; natural: boolean; sort: Document | undefined } {
   let reverse = false;
+  let natural = false;
   let rest = sort;
   if (sort && '$natural' in sort) {
+    natural = true;
     reverse = Number(sort.$natural) < 0;
     rest = { ...sort };
     delete rest.$natural;
     if (Object.keys(rest).length === 0) rest = undefined;
   }
   if (hint && typeof hint === 'object' && '$natural' in (hint as Document)) reverse = Number((hint as Document).$natural) < 0;
-  return { reverse, sort: rest };
+  return { reverse, natural, sort: rest };
 }
 
 export function findCommand(ctx: CommandContext): CommandResult {
@@ -416,10 +432,15 @@ export function findCommand(ctx: CommandContext): CommandResult {
       const eq = !natural.sort && !projection && skip === 0 ? idEquality(filter) : undefined;
       if (eq) {
         const d = coll.docs.get(keyOf(eq.value));
+        ctx.server.queryExecutor.scanned++;
+        if (d) ctx.server.queryExecutor.scannedObjects++;
         results = d ? [d.obj] : [];
       } else {
-        let source: Iterable<Document> = coll.objects();
-        if (natural.reverse) source = [...coll.objects()].reverse();
+        // A `$natural` sort or hint asks for a collection scan.
+        const scan = natural.natural || isNaturalHint(ctx.cmd.hint);
+        const examined = documentsToExamine(coll, filter, { collation: query.collation, natural: scan, stats: ctx.server.queryExecutor });
+        let source: Iterable<Document> = objectsOf(examined);
+        if (natural.reverse) source = [...source].reverse();
         const spec = { filter, skip, limit, ...(projection ? { projection } : {}), ...(natural.sort ? { sort: natural.sort } : {}) };
         results = findDocuments(source, spec, query);
       }
@@ -530,7 +551,7 @@ export function countCommand(ctx: CommandContext): CommandResult {
     const coll = engine.collection(ctx.db, name);
     if (!coll) n = 0;
     else if (Object.keys(filter).length === 0) n = coll.docs.size;
-    else n = matchingDocs(coll, filter, { query: queryOptions(ctx) }).length;
+    else n = matchingDocs(coll, filter, { query: queryOptions(ctx), hint: ctx.cmd.hint, stats: ctx.server.queryExecutor }).length;
   }
   n = Math.max(0, n - skip);
   if (limit > 0) n = Math.min(n, limit);
@@ -546,7 +567,7 @@ export function distinctCommand(ctx: CommandContext): CommandResult {
   const values: unknown[] = [];
   const seen = new Set<string>();
   if (coll) {
-    for (const doc of matchingDocs(coll, filter, { query: queryOptions(ctx) })) {
+    for (const doc of matchingDocs(coll, filter, { query: queryOptions(ctx), stats: ctx.server.queryExecutor })) {
       for (const v of valuesAtPath(doc.obj, key)) {
         if (v === undefined) continue;
         const k = keyOf(v);
