@@ -43,7 +43,7 @@ async function writeCheckpoint(path: string, state: unknown): Promise<void> {
 }
 
 async function archiverRun(docs: readonly object[], dir: string): Promise<{ seconds: number; lines: number; bytes: number; flushes: number }> {
-  const spool = new Spool({ layout: spoolLayout(dir, 'bench.apilogs'), gzipLevel: GZIP_LEVEL });
+  const spool = new Spool({ layout: spoolLayout(dir, 'bench.apilogs'), gzipLevel: GZIP_LEVEL, timestampField: 'createdAt' });
   await spool.open(undefined);
   const encode = lineEncoder('analytics');
   const clock = new HourClock('UTC');

@@ -94,7 +94,7 @@ export interface ObjectDigest {
   sha256: string;
   partSize: number;
   algorithm: PartChecksumAlgorithm;
-  /** Raw digest of each part, in order (at least one, for an empty object too). */
+  /** Raw digest of each part, in order (at least one, for an empty object too); empty when not computed. */
   parts: Buffer[];
 }
 
@@ -106,9 +106,14 @@ export class ObjectDigester {
   private readonly parts: Buffer[] = [];
   private result: ObjectDigest | undefined;
 
+  /**
+   * @param withParts also digest each part (what S3's multipart checksum is made of). Without,
+   *   only the size and SHA-256 of all bytes are computed, and `parts` is empty.
+   */
   constructor(
     readonly partSize: number,
     readonly algorithm: PartChecksumAlgorithm,
+    private readonly withParts = true,
   ) {
     if (!Number.isSafeInteger(partSize) || partSize <= 0) throw new RangeError(`invalid part size ${partSize}`);
     this.part = newPartHasher(algorithm);
@@ -118,6 +123,7 @@ export class ObjectDigester {
     if (this.result !== undefined) throw new Error('ObjectDigester: update after finish');
     this.whole.update(chunk);
     this.size += chunk.length;
+    if (!this.withParts) return;
     let off = 0;
     while (off < chunk.length) {
       const take = Math.min(this.partSize - this.partFill, chunk.length - off);
@@ -134,7 +140,7 @@ export class ObjectDigester {
 
   finish(): ObjectDigest {
     if (this.result === undefined) {
-      if (this.partFill > 0 || this.parts.length === 0) this.parts.push(this.part.digest());
+      if (this.withParts && (this.partFill > 0 || this.parts.length === 0)) this.parts.push(this.part.digest());
       this.result = {
         size: this.size,
         sha256: this.whole.digest('hex'),

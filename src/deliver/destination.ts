@@ -13,6 +13,8 @@
  *    the upload when an object with the same size and sha256 is already there);
  *  - bounded memory whatever the object size (S3: partSize × (queueSize + 1); file: stream copy).
  */
+import { CronLogError } from '../errors.js';
+
 /** A local file (streamed, bounded memory) or small in-memory bytes (manifests). */
 export type ObjectSource = { path: string } | { body: Buffer };
 
@@ -26,7 +28,17 @@ export interface PutInput {
   contentType?: string;
   /** User metadata (ASCII keys and values). `sha256` is reserved: the destination sets it. */
   metadata?: Record<string, string>;
+  /**
+   * Never replace an object with other content: when `key` holds different bytes (by size and
+   * sha256), fail with DELIVERY_FAILED. An identical object counts as delivered (`alreadyPresent`).
+   */
+  noOverwrite?: boolean;
   signal?: AbortSignal;
+}
+
+/** The error of a put with `noOverwrite` that found other content at its key. */
+export function overwriteRefused(key: string, existing: { size: number; sha256?: string | undefined }): CronLogError {
+  return new CronLogError('DELIVERY_FAILED', `refusing to overwrite ${key}: it holds other content (sha256 ${existing.sha256 ?? 'unknown'}, ${existing.size} bytes)`);
 }
 
 export interface PutResult {

@@ -24,6 +24,7 @@ import { pathToFileURL } from 'node:url';
 import { CronLogError } from '../errors.js';
 import {
   objectKeyProblem,
+  overwriteRefused,
   putInputProblems,
   silentLogger,
   type Destination,
@@ -137,6 +138,13 @@ export class FileDestination implements Destination {
     if (problems.length > 0) throw new CronLogError('USAGE', `invalid put of ${String(input.key)}: ${problems.join('; ')}`);
     const target = this.pathOf(input.key);
     return this.run(async (signal) => {
+      if (input.noOverwrite === true) {
+        const existing = await this.head(input.key);
+        if (existing && existing.size === input.size && existing.sha256 === input.sha256) {
+          return { key: input.key, size: input.size, sha256: input.sha256, attempts: 1, alreadyPresent: true };
+        }
+        if (existing) throw overwriteRefused(input.key, existing);
+      }
       try {
         const { attempts } = await withRetry(() => this.writeAtomically(target, input, signal), this.policy, {
           signal,

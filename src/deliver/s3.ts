@@ -78,6 +78,7 @@ import {
 import {
   SHA256_METADATA_KEY,
   objectKeyProblem,
+  overwriteRefused,
   putInputProblems,
   silentLogger,
   type Destination,
@@ -464,13 +465,16 @@ export class S3Destination implements Destination {
       try {
         existing = await this.headRaw(key);
       } catch (err) {
-        if (op.signal?.aborted === true) throw err;
+        if (op.signal?.aborted === true || input.noOverwrite === true) throw err;
         // e.g. no s3:ListBucket (HEAD of a missing key is then 403): the upload may still be allowed.
         this.logger.warn('cannot check for an existing object before uploading', { key, error: this.describeError(err, 'head', { key }) });
       }
       if (existing !== undefined && existing.ContentLength === size && existing.Metadata?.[SHA256_METADATA_KEY] === sha256) {
         this.logger.info('object already delivered', { key, size });
         return { ...this.putResult(base, op.retries, existing), alreadyPresent: true };
+      }
+      if (existing !== undefined && input.noOverwrite === true) {
+        throw overwriteRefused(key, { size: existing.ContentLength ?? 0, sha256: existing.Metadata?.[SHA256_METADATA_KEY] });
       }
       if (existing !== undefined) {
         this.logger.warn('replacing an object with different content', { key, size: existing.ContentLength, sha256: existing.Metadata?.[SHA256_METADATA_KEY] });
@@ -483,7 +487,7 @@ export class S3Destination implements Destination {
         op.lastCommand = undefined;
         try {
           const digest = await this.uploadOnce(input, partSize, op);
-          const stored = await this.verifyStored(key, digest);
+          const stored = await this.verifyStored(key, digest, input.source);
           await this.cleanupOrphans(key, op, started);
           this.logger.info('delivered', { key, size, attempts: 1 + op.retries + restarts, ms: Date.now() - started });
           return this.putResult(base, op.retries + restarts, stored);
@@ -551,7 +555,8 @@ export class S3Destination implements Destination {
   private async uploadOnce(input: PutInput, partSize: number, op: OpContext): Promise<ObjectDigest> {
     const label = 'path' in input.source ? input.source.path : `the body of ${input.key}`;
     const expected = { size: input.size, sha256: input.sha256, label };
-    const digester = new ObjectDigester(partSize, this.algorithm);
+    // Part digests are computed only if the server reports a checksum to compare (verifyStored).
+    const digester = new ObjectDigester(partSize, this.algorithm, 'body' in input.source);
     let body: Buffer | Readable;
     let stream: Readable | undefined;
     if ('body' in input.source) {
@@ -602,19 +607,24 @@ export class S3Destination implements Destination {
     return digester.finish();
   }
 
-  /** HEAD the object and compare it with what we uploaded. */
-  private async verifyStored(key: string, digest: ObjectDigest): Promise<HeadObjectCommandOutput> {
+  /**
+   * HEAD the object and compare it with what we uploaded. When the server reports a checksum
+   * (real S3 does, s3rver does not) and the upload did not digest its parts, the source is read
+   * again to compute them.
+   */
+  private async verifyStored(key: string, uploaded: ObjectDigest, source?: PutInput['source']): Promise<HeadObjectCommandOutput> {
     const h = await this.client.send(new HeadObjectCommand({ Bucket: this.bucket, Key: key, ChecksumMode: 'ENABLED' }));
     const where = `s3://${this.bucket}/${key}`;
-    if (h.ContentLength !== digest.size) {
-      throw new IntegrityError('stored', `${where} has ${String(h.ContentLength)} bytes after the upload, expected ${digest.size}`);
+    if (h.ContentLength !== uploaded.size) {
+      throw new IntegrityError('stored', `${where} has ${String(h.ContentLength)} bytes after the upload, expected ${uploaded.size}`);
     }
     const metaSha = h.Metadata?.[SHA256_METADATA_KEY];
-    if (metaSha !== digest.sha256) {
-      throw new IntegrityError('stored', `${where} has sha256 metadata ${String(metaSha)} after the upload, expected ${digest.sha256}`);
+    if (metaSha !== uploaded.sha256) {
+      throw new IntegrityError('stored', `${where} has sha256 metadata ${String(metaSha)} after the upload, expected ${uploaded.sha256}`);
     }
     const serverChecksum = this.algorithm === 'SHA256' ? h.ChecksumSHA256 : h.ChecksumCRC32C;
     if (serverChecksum !== undefined) {
+      const digest = uploaded.parts.length > 0 || source === undefined ? uploaded : await this.partDigests(source, uploaded);
       const want = expectedS3Checksum(digest, h.ChecksumType);
       if (want === undefined) {
         this.logger.debug('the server checksum type cannot be predicted; size and sha256 verified', { key, type: h.ChecksumType });
@@ -623,6 +633,21 @@ export class S3Destination implements Destination {
       }
     }
     return h;
+  }
+
+  /** The part digests of an uploaded source, read again; it must still be the bytes uploaded. */
+  private async partDigests(source: PutInput['source'], uploaded: ObjectDigest): Promise<ObjectDigest> {
+    const d = new ObjectDigester(uploaded.partSize, uploaded.algorithm);
+    if ('body' in source) {
+      d.update(source.body);
+    } else {
+      for await (const chunk of createReadStream(source.path, { highWaterMark: MiB }) as AsyncIterable<Buffer>) d.update(chunk);
+    }
+    const digest = d.finish();
+    const label = 'path' in source ? source.path : 'the body';
+    const mismatch = sourceMismatch(digest, { size: uploaded.size, sha256: uploaded.sha256, label });
+    if (mismatch !== null) throw mismatch;
+    return digest;
   }
 
   /** After an unknown outcome of the completion: is the right object at the key anyway? */

@@ -8,7 +8,7 @@
  */
 import type { Collection, Document, ResumeToken } from 'mongodb';
 import { Timestamp } from 'mongodb';
-import type { SpoolState } from '../spool/spool.js';
+import type { SpoolFileState, SpoolState } from '../spool/spool.js';
 
 export type StreamPosition =
   | { kind: 'token'; token: ResumeToken; clusterTime?: Timestamp }
@@ -37,15 +37,24 @@ interface FileDoc {
   part: number;
   offset: number;
   lines: number;
+  /** Durable bytes of the file's facts sidecar (absent: none). */
+  facts?: number;
 }
 
-const fileStateToDoc = (f: { hour: number; part: number; offset: number; lines: number }): FileDoc => ({
+const fileStateToDoc = (f: SpoolFileState): FileDoc => ({
   hour: new Date(f.hour),
   part: f.part,
   offset: f.offset,
   lines: f.lines,
+  ...(f.facts === undefined ? {} : { facts: f.facts }),
 });
-const fileStateFromDoc = (f: FileDoc) => ({ hour: f.hour.getTime(), part: f.part, offset: f.offset, lines: f.lines });
+const fileStateFromDoc = (f: FileDoc): SpoolFileState => ({
+  hour: f.hour.getTime(),
+  part: f.part,
+  offset: f.offset,
+  lines: f.lines,
+  ...(typeof f.facts === 'number' ? { facts: f.facts } : {}),
+});
 
 interface CheckpointDoc extends Document {
   _id: string;

@@ -9,7 +9,7 @@ import type { SharedContext } from '../archive-context.js';
 import { CheckpointStore } from '../ledger/checkpoints.js';
 import { clusterTimeNow } from '../source/cluster-time.js';
 import { oplogWindow } from '../source/oplog-window.js';
-import { spoolLayout } from '../spool/spool-files.js';
+import { parseSpoolFileName, spoolLayout } from '../spool/spool-files.js';
 
 /** Documented thresholds: beyond them `status` exits 1. */
 export const STATUS_THRESHOLDS = {
@@ -90,7 +90,9 @@ export async function buildStatus(ctx: SharedContext, client: MongoClient, now =
   const sealedPending: StatusReport['sealedPending'] = [];
   const layout = spoolLayout(config.spoolDirectory, ctx.namespace);
   try {
-    for (const name of (await fs.readdir(layout.sealed)).sort()) sealedPending.push({ file: name, bytes: (await fs.stat(`${layout.sealed}/${name}`)).size });
+    for (const name of (await fs.readdir(layout.sealed)).sort()) {
+      if (parseSpoolFileName(name)) sealedPending.push({ file: name, bytes: (await fs.stat(`${layout.sealed}/${name}`)).size });
+    }
   } catch {
     // The spool is on another host, or nothing was sealed yet.
   }

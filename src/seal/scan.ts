@@ -1,18 +1,23 @@
 /**
- * Reads a closed spool file once, streaming, and tells what sealing needs: that it decodes, its
- * line count, duplicate `_id`s, the first and last document timestamps, and the SHA-256 of its
- * bytes. Duplicate detection keeps 8 bytes per line (a 64-bit hash of the `_id` key) rather
- * than the keys themselves, so memory stays small for any hour size; only hash collisions are
- * re-checked exactly, in a second pass.
+ * Tells what sealing needs of a closed spool file: its line count, duplicate `_id`s, the first
+ * and last document timestamps, and the SHA-256 of its bytes.
+ *
+ * `sealScan` reads the spool's facts sidecar (facts-file.ts) and checksums the file against it,
+ * which costs a read of the compressed bytes. When there is no usable sidecar, or it shows a
+ * possible duplicate, `scanSpoolFile` decodes the file instead: it reads it once, streaming, and
+ * keeps 8 bytes per line (a 64-bit hash of the `_id` key); only hash collisions are re-checked
+ * exactly, in a second pass.
  */
 import { createHash } from 'node:crypto';
-import { createReadStream } from 'node:fs';
+import { createReadStream, promises as fs } from 'node:fs';
 import { Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { createGunzip } from 'node:zlib';
+import { crc32, createGunzip } from 'node:zlib';
 import split2 from 'split2';
 import { CronLogError } from '../errors.js';
+import { factsPath, readFactsFile } from '../spool/facts-file.js';
 import { readGzipLines } from '../spool/gzip-members.js';
+import { HashList, hash64, lineFacts } from '../spool/line-facts.js';
 import type { IdKey } from '../source/document-ids.js';
 import { idKeyOfLine } from '../source/document-ids.js';
 
@@ -28,98 +33,8 @@ export interface ScanResult {
   lastTimestamp: string | undefined;
 }
 
-/** FNV-1a 64-bit over the UTF-16 code units, as a bigint. */
-export function hash64(s: string): bigint {
-  let h1 = 0x811c9dc5;
-  let h2 = 0x84222325;
-  for (let i = 0; i < s.length; i++) {
-    const c = s.charCodeAt(i);
-    h1 = Math.imul(h1 ^ c, 0x01000193) >>> 0;
-    h2 = Math.imul(h2 ^ c, 0x100001b3) >>> 0;
-  }
-  return (BigInt(h1) << 32n) | BigInt(h2);
-}
-
-export class HashList {
-  private data = new BigUint64Array(1024);
-  length = 0;
-  push(v: bigint): void {
-    if (this.length === this.data.length) {
-      const next = new BigUint64Array(this.data.length * 2);
-      next.set(this.data);
-      this.data = next;
-    }
-    this.data[this.length++] = v;
-  }
-  /** Hashes that occur more than once. */
-  repeated(): Set<bigint> {
-    const sorted = this.data.subarray(0, this.length).sort();
-    const out = new Set<bigint>();
-    for (let i = 1; i < sorted.length; i++) if (sorted[i] === sorted[i - 1]) out.add(sorted[i] as bigint);
-    return out;
-  }
-}
-
-/** Reads the timestamp of a decoded line: ISO string (analytics) or {$date} (ejson). */
-export function lineTimestamp(doc: Record<string, unknown>, path: readonly string[]): string | undefined {
-  let v: unknown = doc;
-  for (const k of path) {
-    if (v === null || typeof v !== 'object') return undefined;
-    v = (v as Record<string, unknown>)[k];
-  }
-  if (typeof v === 'string' && /^\d{4}-\d{2}-\d{2}T/.test(v)) return v;
-  if (v !== null && typeof v === 'object' && '$date' in v) {
-    const d = (v as { $date: unknown }).$date;
-    if (typeof d === 'string') return d;
-    if (d !== null && typeof d === 'object' && '$numberLong' in d) return new Date(Number((d as { $numberLong: string }).$numberLong)).toISOString();
-  }
-  return undefined;
-}
-
-/**
- * The `_id` key of a line without parsing it, for the shapes our encoder writes first:
- * `{"_id":"<string without escapes>"...` (analytics) and `{"_id":{"$oid":"<hex>"}...` (ejson).
- * Equal to idKeyOfLine(line) whenever it returns a value.
- */
-export function fastIdKey(line: string): string | undefined {
-  if (line.startsWith('{"_id":"')) {
-    const end = line.indexOf('"', 8);
-    if (end > 0 && !line.slice(8, end).includes('\\')) return line.slice(7, end + 1);
-    return undefined;
-  }
-  if (line.startsWith('{"_id":{"$oid":"') && line.charCodeAt(41) === 125 /* } */ && line.charCodeAt(40) === 34 /* " */) {
-    return line.slice(7, 42);
-  }
-  return undefined;
-}
-
-/**
- * The top-level ISO timestamp string of `field` in an analytics line, without parsing it:
- * found only where the key sits at depth 1 (outside strings and nested objects).
- */
-export function fastTimestamp(line: string, field: string): string | undefined {
-  const needle = `"${field}":"`;
-  const at = line.indexOf(needle);
-  if (at < 0) return undefined;
-  let depth = 0;
-  let inString = false;
-  for (let k = 0; k < at; k++) {
-    const c = line.charCodeAt(k);
-    if (inString) {
-      if (c === 92 /* \ */) k++;
-      else if (c === 34) inString = false;
-    } else if (c === 34) inString = true;
-    else if (c === 123 || c === 91) depth++;
-    else if (c === 125 || c === 93) depth--;
-  }
-  if (depth !== 1 || inString) return undefined;
-  const v = line.slice(at + needle.length, at + needle.length + 24);
-  return /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/.test(v) ? v : undefined;
-}
-
 export async function scanSpoolFile(path: string, timestampField: string): Promise<ScanResult> {
   const tsPath = timestampField.split('.');
-  const topLevel = tsPath.length === 1;
   const hashes = new HashList();
   const hash = createHash('sha256');
   let bytes = 0;
@@ -140,17 +55,8 @@ export async function scanSpoolFile(path: string, timestampField: string): Promi
   try {
     for await (const line of split as AsyncIterable<string>) {
       if (line.length === 0) continue;
-      let key = fastIdKey(line);
-      let ts = topLevel ? fastTimestamp(line, timestampField) : undefined;
-      if (key === undefined || (ts === undefined && !line.includes('"$date"'))) {
-        // Uncommon shapes: parse the line (also checks it is JSON).
-        const doc = JSON.parse(line) as Record<string, unknown>;
-        key ??= JSON.stringify(doc._id ?? null);
-        ts ??= lineTimestamp(doc, tsPath);
-      } else if (ts === undefined) {
-        ts = lineTimestamp(JSON.parse(line) as Record<string, unknown>, tsPath);
-      }
-      hashes.push(hash64(key));
+      const { key, ts } = lineFacts(line, tsPath);
+      hashes.pushKey(key);
       if (ts !== undefined) {
         if (first === undefined || ts < first) first = ts;
         if (last === undefined || ts > last) last = ts;
@@ -179,4 +85,89 @@ export async function scanSpoolFile(path: string, timestampField: string): Promi
     }
   }
   return { lines, bytes, sha256: hash.digest('hex'), duplicateIds, duplicateLines, firstTimestamp: first, lastTimestamp: last };
+}
+
+/**
+ * The scan result from the file's facts sidecar. With a closing record (the spool hashed the
+ * file as it wrote it), the file is not read: the upload verifies its SHA-256. Otherwise the
+ * file is read once to check every member's CRC-32 against its record and to hash it; and the
+ * SHA-256 is verified again by the upload. Returns why not instead when the sidecar
+ * is missing or does not match the file, or when it shows a possible duplicate `_id` (then
+ * the file is decoded, which finds and removes duplicates exactly).
+ */
+export async function scanWithFacts(path: string): Promise<ScanResult | { unusable: string }> {
+  let size: number;
+  try {
+    size = (await fs.stat(path)).size;
+  } catch (err) {
+    throw new CronLogError('SPOOL_IO', `cannot read spool file ${path} (${(err as Error).message})`, { cause: err });
+  }
+  const facts = await readFactsFile(factsPath(path), size);
+  if ('unusable' in facts) return facts;
+  if (facts.hashes.repeated().size > 0) return { unusable: 'the facts show a possible duplicate _id' };
+  if (facts.sha256 !== undefined) {
+    // Hashed as it was written: the upload checks the file's bytes against it as they stream.
+    return { lines: facts.lines, bytes: size, sha256: facts.sha256, duplicateIds: [], duplicateLines: 0, firstTimestamp: facts.first, lastTimestamp: facts.last };
+  }
+  const hash = createHash('sha256');
+  let member = 0;
+  let memberCrc = 0;
+  let memberLeft = facts.members[0]?.length ?? 0;
+  let bad: string | undefined;
+  const check = (chunk: Buffer): void => {
+    let at = 0;
+    while (at < chunk.length && bad === undefined) {
+      const m = facts.members[member];
+      if (!m) {
+        bad = 'the file is longer than its facts';
+        return;
+      }
+      const take = Math.min(memberLeft, chunk.length - at);
+      memberCrc = crc32(chunk.subarray(at, at + take), memberCrc);
+      memberLeft -= take;
+      at += take;
+      if (memberLeft === 0) {
+        if (memberCrc !== m.crc32) bad = `member ${member + 1} at byte ${m.offset} does not match its facts (CRC-32)`;
+        member++;
+        memberCrc = 0;
+        memberLeft = facts.members[member]?.length ?? 0;
+      }
+    }
+  };
+  let bytes = 0;
+  try {
+    for await (const chunk of createReadStream(path, { highWaterMark: 1024 * 1024 }) as AsyncIterable<Buffer>) {
+      hash.update(chunk);
+      bytes += chunk.length;
+      check(chunk);
+    }
+  } catch (err) {
+    throw new CronLogError('SPOOL_IO', `cannot read spool file ${path} (${(err as Error).message})`, { cause: err });
+  }
+  if (bad === undefined && (member !== facts.members.length || bytes !== size)) bad = 'the file changed while it was read';
+  if (bad !== undefined) return { unusable: bad };
+  return {
+    lines: facts.lines,
+    bytes,
+    sha256: hash.digest('hex'),
+    duplicateIds: [],
+    duplicateLines: 0,
+    firstTimestamp: facts.first,
+    lastTimestamp: facts.last,
+  };
+}
+
+export interface SealScan {
+  scan: ScanResult;
+  /** How the file was checked: from its facts sidecar, or by decoding every line. */
+  method: 'facts' | 'decode';
+  /** Why the facts were not used (method `decode`). */
+  reason?: string;
+}
+
+/** What the seal needs of a closed spool file: from its facts when they match it, else decoded. */
+export async function sealScan(path: string, timestampField: string): Promise<SealScan> {
+  const fast = await scanWithFacts(path);
+  if (!('unusable' in fast)) return { scan: fast, method: 'facts' };
+  return { scan: await scanSpoolFile(path, timestampField), method: 'decode', reason: fast.unusable };
 }

@@ -12,8 +12,8 @@
  */
 import { promises as fs } from 'node:fs';
 import type { Collection, Document } from 'mongodb';
-import { CronLogError } from '../errors.js';
 import type { Destination } from '../deliver/destination.js';
+import { IntegrityError } from '../deliver/errors.js';
 import type { HourLedger, HourRecord } from '../ledger/hour-states.js';
 import type { OperationLog } from '../ledger/operation-log.js';
 import type { SealWatermark } from '../ledger/seal-watermark.js';
@@ -26,7 +26,8 @@ import { dropDuplicateLines } from './dedupe.js';
 import type { KeyLayout } from './keys.js';
 import type { ManifestPart } from './manifest.js';
 import { writeManifest } from './manifest.js';
-import { scanSpoolFile } from './scan.js';
+import { factsPath } from '../spool/facts-file.js';
+import { scanSpoolFile, sealScan } from './scan.js';
 
 export interface SealerContext {
   spool: Spool;
@@ -69,6 +70,20 @@ export interface SealReport {
 
 function partKey(file: SpoolFileId): string {
   return `${file.hour}-p${file.part}`;
+}
+
+/** Whether a delivery failed because the source file's bytes differ from what the seal declared. */
+function isSourceMismatch(err: unknown): boolean {
+  for (let e = err; e instanceof Error; e = e.cause) {
+    if (e instanceof IntegrityError) return e.phase === 'source';
+  }
+  return false;
+}
+
+/** Removes a delivered spool file and its facts sidecar (the file last: it is what marks the work). */
+async function removeSealedFile(path: string): Promise<void> {
+  await fs.rm(factsPath(path), { force: true });
+  await fs.rm(path, { force: true });
 }
 
 export class Sealer {
@@ -137,9 +152,13 @@ export class Sealer {
   private async deliverFile(slot: HourSlot, file: SpoolFileId & { path: string; name: string }): Promise<HourOutcome> {
     const { ctx } = this;
     const t0 = Date.now();
-    let scan = await scanSpoolFile(file.path, ctx.timestampField);
+    const checked = await sealScan(file.path, ctx.timestampField);
+    let scan = checked.scan;
+    if (checked.method === 'decode') ctx.log.debug('spool file decoded to seal it', { hour: slot.id, file: file.name, reason: checked.reason });
     let removed = 0;
     if (scan.duplicateLines > 0) {
+      // The rewritten file no longer matches its facts.
+      await fs.rm(factsPath(file.path), { force: true });
       removed = await dropDuplicateLines(file.path, scan.duplicateIds, ctx.gzipLevel);
       ctx.log.warn('duplicate _id removed while sealing', { hour: slot.id, removed, ids: scan.duplicateIds.slice(0, 10) });
       scan = await scanSpoolFile(file.path, ctx.timestampField);
@@ -152,13 +171,13 @@ export class Sealer {
       count: scan.lines,
       bytes: scan.bytes,
       durationMs: Date.now() - t0,
-      details: { duplicatesRemoved: removed, sha256: scan.sha256, file: file.name },
+      details: { duplicatesRemoved: removed, sha256: scan.sha256, file: file.name, checkedBy: checked.method },
     });
     const record = await ctx.ledger.get(slot);
     const done = (record?.parts ?? []).find((p) => p.sha256 === scan.sha256 && p.count === scan.lines);
     if (done) {
       // Delivered and recorded by a run that stopped before removing the local file.
-      await fs.rm(file.path, { force: true });
+      await removeSealedFile(file.path);
       return { hour: slot.id, start: slot.start, count: scan.lines, key: done.key, status: 'delivered' };
     }
     const reservation = record?.reservations?.[partKey(file)];
@@ -167,7 +186,11 @@ export class Sealer {
       part = reservation.part;
     } else {
       const used = [...(record?.parts ?? []).map((p) => p.part), ...Object.values(record?.reservations ?? {}).filter(Boolean).map((r) => r.part)];
-      part = used.length === 0 ? 1 : Math.max(...used) + 1;
+      // The file's bytes differ from those it reserved its part for (its facts were wrong, or it
+      // was deduplicated): it keeps that part unless an object was completed there meanwhile.
+      const stale = reservation?.part;
+      const free = stale !== undefined && !(await ctx.destination.head(ctx.keys.dataKey(slot, { index: stale, revision: 0 })));
+      part = free ? stale : used.length === 0 ? 1 : Math.max(...used) + 1;
       await ctx.ledger.update(slot, {
         state: record?.state === 'verified' || record?.state === 'delivered' || record?.state === 'mismatch' ? record.state : 'sealed',
         [`reservations.${partKey(file)}`]: { part, revision: 0, sha256: scan.sha256 },
@@ -177,26 +200,24 @@ export class Sealer {
     const t1 = Date.now();
     let attempts = 0;
     try {
-      const existing = await ctx.destination.head(key);
-      if (existing && existing.sha256 === scan.sha256 && existing.size === scan.bytes) {
-        attempts = 0; // already delivered by an earlier run that did not get to record it
-      } else if (existing) {
-        throw new CronLogError(
-          'DELIVERY_FAILED',
-          `refusing to overwrite ${key}: it holds other content (sha256 ${existing.sha256 ?? 'unknown'}, ${existing.size} bytes)`,
-        );
-      } else {
-        const put = await ctx.destination.put({
-          key,
-          source: { path: file.path },
-          size: scan.bytes,
-          sha256: scan.sha256,
-          contentType: 'application/x-ndjson',
-          metadata: { hour: slot.id, count: String(scan.lines) },
-        });
-        attempts = put.attempts;
-      }
+      // An identical object may be there already (delivered by a run that stopped before
+      // recording it); an object with other content is never replaced.
+      const put = await ctx.destination.put({
+        key,
+        source: { path: file.path },
+        size: scan.bytes,
+        sha256: scan.sha256,
+        contentType: 'application/x-ndjson',
+        metadata: { hour: slot.id, count: String(scan.lines) },
+        noOverwrite: true,
+      });
+      attempts = put.alreadyPresent === true ? 0 : put.attempts;
     } catch (err) {
+      if (checked.method === 'facts' && isSourceMismatch(err)) {
+        // The file's bytes are not what its facts describe: check it by decoding next time.
+        await fs.rm(factsPath(file.path), { force: true });
+        ctx.log.warn('spool file does not match its facts; it is decoded at the next seal run', { hour: slot.id, file: file.name });
+      }
       await ctx.operations.record({
         op: 'deliver',
         hour: slot.id,
@@ -245,7 +266,7 @@ export class Sealer {
       durationMs: Date.now() - t1,
       attempts,
     });
-    await fs.rm(file.path, { force: true });
+    await removeSealedFile(file.path);
     return { hour: slot.id, start: slot.start, count: scan.lines, key, status: 'delivered' };
   }
 

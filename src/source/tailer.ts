@@ -116,7 +116,7 @@ export class Tailer {
     this.coll = this.db.collection(options.collection);
     this.log = options.log ?? silentLog;
     const namespace = `${options.database}.${options.collection}`;
-    this.spool = new Spool({ layout: spoolLayout(options.spoolDirectory, namespace), gzipLevel: options.gzipLevel });
+    this.spool = new Spool({ layout: spoolLayout(options.spoolDirectory, namespace), gzipLevel: options.gzipLevel, timestampField: options.timestampField });
     this.checkpoints = new CheckpointStore(this.db.collection(options.jobsCollection), namespace);
     this.clock = new HourClock(options.timezone);
     this.encode = lineEncoder(options.jsonMode);

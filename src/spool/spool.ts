@@ -7,12 +7,23 @@
  * disk (DESIGN invariant 3). On open, every file is cut back to its checkpointed offset; files
  * the checkpoint does not know were created after it and are removed, since the change stream
  * resumes from the checkpointed token and delivers their events again.
+ *
+ * With `timestampField` set, each flush also appends a facts record for the member it wrote to
+ * the file's sidecar (facts-file.ts), so the seal can check the hour without decoding it. The
+ * checkpoint records the sidecar's length with the file's offset; a sidecar that cannot match
+ * its file any more (an older checkpoint, a shorter sidecar after a crash) is removed, and the
+ * seal then decodes that file.
  */
+import { createHash } from 'node:crypto';
+import type { Hash } from 'node:crypto';
 import { constants, promises as fs } from 'node:fs';
 import type { FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import { CronLogError } from '../errors.js';
+import { encodeClosingRecord, encodeFactsRecord, factsPath, spoolPathOfFacts } from './facts-file.js';
 import { gzipMember } from './gzip-members.js';
+import { BufferPool, PendingLines } from './pending-lines.js';
+import type { TakenLines } from './pending-lines.js';
 import type { SpoolFileId, SpoolLayout } from './spool-files.js';
 import { fileKey, parseSpoolFileName, spoolFileName } from './spool-files.js';
 
@@ -22,6 +33,8 @@ export interface SpoolFileState extends SpoolFileId {
   offset: number;
   /** NDJSON lines in those bytes. */
   lines: number;
+  /** Bytes of the facts sidecar describing them; absent when the file has no usable sidecar. */
+  facts?: number;
 }
 
 export interface SpoolState {
@@ -36,13 +49,22 @@ interface OpenFile {
   handle: FileHandle | undefined;
   offset: number;
   lines: number;
-  pending: string[];
-  pendingBytes: number;
+  pending: PendingLines;
+  /** Durable length of the sidecar; undefined when the file records no facts. */
+  facts: number | undefined;
+  factsHandle: FileHandle | undefined;
+  /** SHA-256 of the file's bytes so far, when this process wrote all of them. */
+  digest: Hash | undefined;
 }
 
 export interface SpoolOptions {
   layout: SpoolLayout;
   gzipLevel: number;
+  /**
+   * The documents' timestamp field: when given, facts of every member are recorded in a
+   * sidecar for the seal (see facts-file.ts).
+   */
+  timestampField?: string;
 }
 
 function describeIoError(err: unknown): string {
@@ -72,9 +94,38 @@ async function fsyncDir(dir: string): Promise<void> {
   }
 }
 
+async function writeAll(handle: FileHandle, data: Uint8Array, at: number): Promise<void> {
+  let written = 0;
+  while (written < data.length) {
+    const r = await handle.write(data, written, data.length - written, at + written);
+    written += r.bytesWritten;
+  }
+}
+
+/**
+ * Cuts a sidecar back to the checkpointed length `facts`. Returns that length, or undefined
+ * (sidecar removed) when there is none to keep: not recorded, or shorter than recorded.
+ */
+async function cutFacts(path: string, facts: number | undefined): Promise<number | undefined> {
+  let size: number;
+  try {
+    size = (await fs.stat(path)).size;
+  } catch {
+    return undefined;
+  }
+  if (facts === undefined || size < facts) {
+    await fs.rm(path, { force: true });
+    return undefined;
+  }
+  if (size > facts) await fs.truncate(path, facts);
+  return facts;
+}
+
 export class Spool {
   readonly layout: SpoolLayout;
   private readonly gzipLevel: number;
+  private readonly timestampPath: readonly string[] | undefined;
+  private readonly pool = new BufferPool();
   private readonly files = new Map<string, OpenFile>();
   private bytesPending = 0;
   private flushing: Promise<SpoolState> | undefined;
@@ -85,6 +136,22 @@ export class Spool {
   constructor(options: SpoolOptions) {
     this.layout = options.layout;
     this.gzipLevel = options.gzipLevel;
+    this.timestampPath = options.timestampField?.split('.');
+  }
+
+  private openFile(id: SpoolFileId, offset: number, lines: number, facts: number | undefined): OpenFile {
+    const recordFacts = facts !== undefined && this.timestampPath !== undefined;
+    return {
+      id: { hour: id.hour, part: id.part },
+      path: join(this.layout.open, spoolFileName(id)),
+      handle: undefined,
+      offset,
+      lines,
+      pending: new PendingLines(this.pool, recordFacts ? this.timestampPath : undefined),
+      facts: recordFacts ? facts : undefined,
+      factsHandle: undefined,
+      digest: recordFacts && offset === 0 ? createHash('sha256') : undefined,
+    };
   }
 
   /** Creates the directories and cuts every open file back to the checkpointed state. */
@@ -103,18 +170,27 @@ export class Spool {
     for (const f of state?.closing ?? []) closing.set(fileKey(f), f);
     for (const name of await fs.readdir(this.layout.open)) {
       const path = join(this.layout.open, name);
+      const ofFacts = spoolPathOfFacts(name);
+      const factsOf = ofFacts === undefined ? undefined : parseSpoolFileName(ofFacts);
+      if (factsOf) {
+        // A sidecar without its file's checkpoint entry (handled with its file otherwise).
+        if (!known.has(fileKey(factsOf)) && !closing.has(fileKey(factsOf))) await fs.rm(path, { force: true });
+        continue;
+      }
       const id = parseSpoolFileName(name);
       if (!id) continue;
       const done = closing.get(fileKey(id));
       if (done) {
         // Closed by the last checkpoint but not moved yet: finish the move.
         if ((await fs.stat(path)).size > done.offset) await fs.truncate(path, done.offset);
+        await cutFacts(factsPath(path), done.facts);
         await this.moveToSealed(done);
         continue;
       }
       const cp = known.get(fileKey(id));
       if (!cp) {
         await fs.rm(path, { force: true });
+        await fs.rm(factsPath(path), { force: true });
         continue;
       }
       const { size } = await fs.stat(path);
@@ -141,15 +217,11 @@ export class Spool {
           );
         }
       }
-      this.files.set(fileKey(cp), {
-        id: { hour: cp.hour, part: cp.part },
-        path,
-        handle: undefined,
-        offset: Math.min(size, cp.offset),
-        lines: cp.lines,
-        pending: [],
-        pendingBytes: 0,
-      });
+      const offset = Math.min(size, cp.offset);
+      // A file starting empty records facts from its first member; otherwise its sidecar must
+      // match the checkpoint exactly, or the file records none (its seal decodes it).
+      const facts = offset === 0 ? await cutFacts(factsPath(path), 0) ?? 0 : await cutFacts(factsPath(path), cp.facts);
+      this.files.set(fileKey(cp), this.openFile(cp, offset, cp.lines, facts));
     }
   }
 
@@ -164,19 +236,18 @@ export class Spool {
     const key = fileKey(id);
     let f = this.files.get(key);
     if (!f) {
-      f = { id: { hour: id.hour, part: id.part }, path: join(this.layout.open, spoolFileName(id)), handle: undefined, offset: 0, lines: 0, pending: [], pendingBytes: 0 };
+      f = this.openFile(id, 0, 0, 0);
       this.files.set(key, f);
     }
-    f.pending.push(line);
-    const n = line.length + 1;
-    f.pendingBytes += n;
-    this.bytesPending += n;
+    this.bytesPending += f.pending.append(line);
   }
 
   /** The durable state (what a checkpoint taken now may record). */
   state(): SpoolState {
     const files: SpoolFileState[] = [];
-    for (const f of this.files.values()) files.push({ hour: f.id.hour, part: f.id.part, offset: f.offset, lines: f.lines });
+    for (const f of this.files.values()) {
+      files.push({ hour: f.id.hour, part: f.id.part, offset: f.offset, lines: f.lines, ...(f.facts === undefined ? {} : { facts: f.facts }) });
+    }
     files.sort((a, b) => a.hour - b.hour || a.part - b.part);
     return { files };
   }
@@ -193,12 +264,10 @@ export class Spool {
    */
   flush(): Promise<SpoolState> {
     if (this.broken) return Promise.reject(this.broken);
-    const batch: Array<{ file: OpenFile; lines: string[]; bytes: number }> = [];
+    const batch: Array<{ file: OpenFile; taken: TakenLines }> = [];
     for (const f of this.files.values()) {
-      if (f.pending.length === 0) continue;
-      batch.push({ file: f, lines: f.pending, bytes: f.pendingBytes });
-      f.pending = [];
-      f.pendingBytes = 0;
+      const taken = f.pending.take();
+      if (taken) batch.push({ file: f, taken });
     }
     const previous = this.flushing ?? Promise.resolve(this.state());
     const run = previous.catch(() => undefined).then(() => {
@@ -209,30 +278,51 @@ export class Spool {
     return run;
   }
 
-  private async writeBatch(batch: Array<{ file: OpenFile; lines: string[]; bytes: number }>): Promise<SpoolState> {
-    for (const item of batch) {
-      const f = item.file;
-      const member = await gzipMember(item.lines.join('\n') + '\n', this.gzipLevel);
+  private async writeBatch(batch: Array<{ file: OpenFile; taken: TakenLines }>): Promise<SpoolState> {
+    for (const { file: f, taken } of batch) {
+      const member = await gzipMember(taken.bytes, this.gzipLevel);
+      this.pool.give(taken.buffer);
+      const record = f.facts !== undefined && taken.facts ? encodeFactsRecord(member, f.offset, taken.facts) : undefined;
       try {
         f.handle ??= await fs.open(f.path, f.offset === 0 ? 'w' : 'r+');
-        let written = 0;
-        while (written < member.length) {
-          const r = await f.handle.write(member, written, member.length - written, f.offset + written);
-          written += r.bytesWritten;
-        }
+        await writeAll(f.handle, member, f.offset);
         await f.handle.sync();
       } catch (err) {
         // The bytes of this batch are lost from memory; the checkpoint is not advanced, so the
         // change stream delivers them again after a restart. Capture must stop now.
-        this.bytesPending -= item.bytes;
+        this.bytesPending -= taken.bytes.length;
         this.broken = spoolIoError('write', f.path, err);
         throw this.broken;
       }
       f.offset += member.length;
-      f.lines += item.lines.length;
-      this.bytesPending -= item.bytes;
+      f.lines += taken.lines;
+      f.digest?.update(member);
+      this.bytesPending -= taken.bytes.length;
+      if (f.facts !== undefined) await this.writeFacts(f, record);
     }
     return this.state();
+  }
+
+  /**
+   * Appends a member's facts record to the file's sidecar. Not fsynced: the sidecar only
+   * speeds the seal up, which checks every record against the file's bytes. A record that
+   * cannot be written (or encoded) ends the file's facts; capture goes on.
+   */
+  private async writeFacts(f: OpenFile, record: Buffer | undefined): Promise<void> {
+    const path = factsPath(f.path);
+    try {
+      if (!record) throw new Error('the member has no facts');
+      f.factsHandle ??= await fs.open(path, f.facts === 0 ? 'w' : 'r+');
+      await writeAll(f.factsHandle, record, f.facts as number);
+      f.facts = (f.facts as number) + record.length;
+    } catch {
+      f.facts = undefined;
+      f.digest = undefined;
+      f.pending.stopFacts();
+      await f.factsHandle?.close().catch(() => undefined);
+      f.factsHandle = undefined;
+      await fs.rm(path, { force: true }).catch(() => undefined);
+    }
   }
 
   /**
@@ -244,18 +334,25 @@ export class Spool {
     const key = fileKey(id);
     const f = this.files.get(key);
     if (!f) return undefined;
-    if (f.pending.length > 0) throw new CronLogError('INTERNAL', `spool file ${f.path} still has unflushed lines`);
+    if (f.pending.lines > 0) throw new CronLogError('INTERNAL', `spool file ${f.path} still has unflushed lines`);
+    if (f.facts !== undefined && f.digest && f.offset > 0) await this.writeFacts(f, encodeClosingRecord(f.offset, f.lines, f.digest.digest()));
     this.files.delete(key);
     await f.handle?.close();
     f.handle = undefined;
-    return { hour: f.id.hour, part: f.id.part, offset: f.offset, lines: f.lines };
+    await f.factsHandle?.close();
+    f.factsHandle = undefined;
+    return { hour: f.id.hour, part: f.id.part, offset: f.offset, lines: f.lines, ...(f.facts === undefined ? {} : { facts: f.facts }) };
   }
 
-  /** Moves a detached file from open/ to sealed/ (rename + directory fsync). Idempotent. */
+  /** Moves a detached file (and its sidecar) from open/ to sealed/ (rename + directory fsync). Idempotent. */
   async moveToSealed(id: SpoolFileId): Promise<string> {
     const name = spoolFileName(id);
     const from = join(this.layout.open, name);
     const to = join(this.layout.sealed, name);
+    // The sidecar first: once the file is in sealed/, nothing looks for its sidecar in open/.
+    await fs.rename(factsPath(from), factsPath(to)).catch((err: NodeJS.ErrnoException) => {
+      if (err.code !== 'ENOENT') throw spoolIoError('seal', factsPath(from), err);
+    });
     try {
       await fs.rename(from, to);
     } catch (err) {
@@ -289,6 +386,8 @@ export class Spool {
     for (const f of this.files.values()) {
       await f.handle?.close().catch(() => undefined);
       f.handle = undefined;
+      await f.factsHandle?.close().catch(() => undefined);
+      f.factsHandle = undefined;
     }
   }
 

@@ -4,6 +4,7 @@ import { promises as fs } from 'node:fs';
 import { join } from 'node:path';
 import { ObjectId } from 'mongodb';
 import { createArchiver } from '../../../src/archiver.js';
+import { encodeClosingRecord, factsPath } from '../../../src/spool/facts-file.js';
 import { toAnalytics } from '../../../src/spool/json-lines.js';
 import { archiveEnv, waitFor } from '../../helpers/archive-env.js';
 import type { ArchiveEnv } from '../../helpers/archive-env.js';
@@ -73,6 +74,8 @@ test('sealed hours are delivered at the seed keys, decode to the inserted docume
     assert.ok(Object.values(day!.hours as Record<string, { state: string }>).every((h) => h.state === 'verified'));
     const ops = await env.client.db(env.db).collection('logs').distinct('op');
     assert.deepEqual(ops.sort(), ['deliver', 'reconcile', 'seal']);
+    // Each hour was checked from the facts the spool recorded while capturing, not decoded.
+    assert.deepEqual(await env.client.db(env.db).collection('logs').distinct('details.checkedBy', { op: 'seal' }), ['facts']);
 
     // A late document for a sealed hour makes a second part; reconcile still says ok.
     await env.client.db(env.db).collection('apilogs').insertOne({ createdAt: new Date(h0 + 30 * 60_000), path: '/late' });
@@ -96,6 +99,44 @@ test('sealed hours are delivered at the seed keys, decode to the inserted docume
       JSON.parse(deep.stdout).map((r: { mongo: number; archived: number; status: string }) => [r.mongo, r.archived, r.status]),
       [[121, 121, 'ok'], [120, 120, 'ok'], [120, 120, 'ok']],
     );
+  } finally {
+    await env.close();
+  }
+});
+
+test('a sealed file whose facts do not match its bytes is not delivered from them; the next run decodes and delivers it', async () => {
+  const env = await archiveEnv(mongo);
+  try {
+    const h0 = Math.floor(Date.now() / HOUR) * HOUR - 2 * HOUR;
+    const archiver = await createArchiver(env.config(), { schedule: false });
+    await archiver.start();
+    const byHour = await seedHours(env, [h0], 50);
+    await waitFor(() => archiver.stats().capture.captured === 50);
+    // First run: the destination is unusable (a file where its directory should be), so the
+    // hour stays in sealed/ with its facts.
+    await fs.writeFile(env.archiveDirectory, 'not a directory');
+    const first = await archiver.sealNow();
+    assert.equal(first.failed, 1, JSON.stringify(first));
+    const sealed = join(env.spoolDirectory, `${env.db}.apilogs`, 'sealed');
+    const name = (await fs.readdir(sealed)).find((n) => n.endsWith('.ndjson.gz'))!;
+    // The facts now claim another SHA-256 (a valid closing record with a wrong digest).
+    const sidecar = await fs.readFile(factsPath(join(sealed, name)));
+    const size = (await fs.stat(join(sealed, name))).size;
+    const wrong = encodeClosingRecord(size, 50, Buffer.alloc(32, 7));
+    await fs.writeFile(factsPath(join(sealed, name)), Buffer.concat([sidecar.subarray(0, sidecar.length - wrong.length), wrong]));
+    await fs.rm(env.archiveDirectory);
+    const second = await archiver.sealNow();
+    assert.equal(second.failed, 1, 'the upload found the bytes differ from the facts and did not complete');
+    assert.match(second.hours[0]!.error ?? '', /source changed after it was sealed/);
+    await assert.rejects(fs.stat(factsPath(join(sealed, name))), { code: 'ENOENT' }, 'the facts are dropped');
+    await assert.rejects(fs.stat(join(env.archiveDirectory, keyOf(h0))), { code: 'ENOENT' }, 'nothing was delivered');
+    const third = await archiver.sealNow();
+    assert.equal(third.failed, 0, JSON.stringify(third));
+    const lines = await gunzipLines(join(env.archiveDirectory, keyOf(h0)));
+    assert.deepEqual(lines.sort(), byHour.get(h0)!.map((d) => JSON.stringify(toAnalytics(d))).sort());
+    const checks = await env.client.db(env.db).collection('logs').find({ op: 'seal' }).sort({ at: 1 }).toArray();
+    assert.deepEqual(checks.map((c) => (c.details as { checkedBy: string }).checkedBy), ['facts', 'facts', 'decode']);
+    await archiver.close();
   } finally {
     await env.close();
   }

@@ -1,0 +1,162 @@
+/**
+ * The facts file of a spool file (`<name>.ndjson.gz.facts`, next to it): one binary record per
+ * gzip member, written by the spool as it flushes the member. A record tells what sealing needs
+ * to know about the member's lines (line count, the 64-bit hash of every `_id` key, first and
+ * last timestamp, see line-facts.ts) and identifies the bytes it describes (offset, length and
+ * CRC-32 of the compressed member). With it, the seal checks an hour by reading the sidecar and
+ * checksumming the spool file instead of decoding every line.
+ *
+ * It is an accelerator, never the only copy of anything: records are not fsynced (the spool file
+ * is), each carries its own CRC-32, and the seal falls back to decoding the spool file whenever
+ * the records do not cover exactly its bytes or their checksums disagree.
+ *
+ * When the spool wrote the whole file in one process, closing the file appends a closing record
+ * with the SHA-256 of all its bytes (hashed as the members were written), so the seal need not
+ * read the file before uploading it; the upload verifies that SHA-256 as the bytes stream.
+ *
+ * Member record (little-endian):
+ *   u32 magic "CLSF" | u32 record bytes | f64 member offset | u32 member bytes | u32 lines
+ *   | u32 CRC-32 of the member | u16 first-timestamp bytes | u16 last-timestamp bytes
+ *   | first, last (UTF-8), zero-padded to a multiple of 8 | lines × u64 `_id` hashes
+ *   | u32 CRC-32 of everything before it
+ * Closing record:
+ *   u32 magic "CLSE" | u32 record bytes (60) | f64 file bytes | u32 lines | u32 zero
+ *   | 32 bytes SHA-256 of the file | u32 CRC-32 of everything before it
+ */
+import { promises as fs } from 'node:fs';
+import { crc32 } from 'node:zlib';
+import { HashList } from './line-facts.js';
+
+const MAGIC = 0x46534c43; // "CLSF" read as a little-endian u32
+const CLOSING_MAGIC = 0x45534c43; // "CLSE"
+const CLOSING_BYTES = 60;
+const HEADER = 32;
+const MAX_TIMESTAMP_BYTES = 0xffff;
+
+/** The sidecar path of a spool file. */
+export function factsPath(spoolPath: string): string {
+  return `${spoolPath}.facts`;
+}
+
+/** The spool file path of a sidecar path, or undefined when `path` is not one. */
+export function spoolPathOfFacts(path: string): string | undefined {
+  return path.endsWith('.facts') ? path.slice(0, -'.facts'.length) : undefined;
+}
+
+export interface MemberFacts {
+  lines: number;
+  /** The lines' `_id` hashes, little-endian u64 each. */
+  hashes: Uint8Array;
+  first: string | undefined;
+  last: string | undefined;
+}
+
+/** Encodes the record of a member written at `offset`. Undefined when it cannot be recorded. */
+export function encodeFactsRecord(member: Uint8Array, offset: number, facts: MemberFacts): Buffer | undefined {
+  const first = Buffer.from(facts.first ?? '', 'utf8');
+  const last = Buffer.from(facts.last ?? '', 'utf8');
+  if (first.length > MAX_TIMESTAMP_BYTES || last.length > MAX_TIMESTAMP_BYTES) return undefined;
+  const text = Math.ceil((first.length + last.length) / 8) * 8;
+  const size = HEADER + text + facts.hashes.length + 4;
+  const out = Buffer.alloc(size);
+  out.writeUInt32LE(MAGIC, 0);
+  out.writeUInt32LE(size, 4);
+  out.writeDoubleLE(offset, 8);
+  out.writeUInt32LE(member.length, 16);
+  out.writeUInt32LE(facts.lines, 20);
+  out.writeUInt32LE(crc32(member), 24);
+  out.writeUInt16LE(first.length, 28);
+  out.writeUInt16LE(last.length, 30);
+  first.copy(out, HEADER);
+  last.copy(out, HEADER + first.length);
+  out.set(facts.hashes, HEADER + text);
+  out.writeUInt32LE(crc32(out.subarray(0, size - 4)), size - 4);
+  return out;
+}
+
+/** Encodes the closing record of a file of `bytes` bytes and `lines` lines with this SHA-256. */
+export function encodeClosingRecord(bytes: number, lines: number, sha256: Buffer): Buffer {
+  const out = Buffer.alloc(CLOSING_BYTES);
+  out.writeUInt32LE(CLOSING_MAGIC, 0);
+  out.writeUInt32LE(CLOSING_BYTES, 4);
+  out.writeDoubleLE(bytes, 8);
+  out.writeUInt32LE(lines, 16);
+  sha256.copy(out, 24, 0, 32);
+  out.writeUInt32LE(crc32(out.subarray(0, CLOSING_BYTES - 4)), CLOSING_BYTES - 4);
+  return out;
+}
+
+export interface MemberRange {
+  offset: number;
+  length: number;
+  crc32: number;
+}
+
+/** What the records say about a whole spool file. */
+export interface FileFacts {
+  lines: number;
+  hashes: HashList;
+  first: string | undefined;
+  last: string | undefined;
+  members: MemberRange[];
+  /** SHA-256 (hex) of the whole file, from a closing record that matches it. */
+  sha256?: string;
+}
+
+/**
+ * Reads the facts of a spool file of `fileSize` bytes. Returns the reason instead when they
+ * cannot be used: missing, damaged, or not covering exactly the file's bytes. Records past the
+ * file's end (members cut off by a recovery) are ignored.
+ */
+export async function readFactsFile(path: string, fileSize: number): Promise<FileFacts | { unusable: string }> {
+  let data: Buffer;
+  try {
+    data = await fs.readFile(path);
+  } catch (err) {
+    return { unusable: (err as NodeJS.ErrnoException).code === 'ENOENT' ? 'no facts file' : `facts file unreadable (${(err as Error).message})` };
+  }
+  const out: FileFacts = { lines: 0, hashes: new HashList(), first: undefined, last: undefined, members: [] };
+  out.hashes.reserve(Math.floor(data.length / 8));
+  let at = 0;
+  let covered = 0;
+  while (covered < fileSize) {
+    if (at + HEADER + 4 > data.length) return { unusable: `facts cover ${covered} of ${fileSize} bytes` };
+    const size = data.readUInt32LE(at + 4);
+    if (data.readUInt32LE(at) !== MAGIC || size < HEADER + 4 || at + size > data.length) return { unusable: `damaged facts record at byte ${at}` };
+    const record = data.subarray(at, at + size);
+    if (crc32(record.subarray(0, size - 4)) !== record.readUInt32LE(size - 4)) return { unusable: `facts record at byte ${at} fails its checksum` };
+    const offset = record.readDoubleLE(8);
+    if (offset !== covered) return { unusable: `facts record at byte ${at} describes offset ${offset}, expected ${covered}` };
+    const length = record.readUInt32LE(16);
+    const lines = record.readUInt32LE(20);
+    const firstLen = record.readUInt16LE(28);
+    const lastLen = record.readUInt16LE(30);
+    const text = Math.ceil((firstLen + lastLen) / 8) * 8;
+    if (HEADER + text + lines * 8 + 4 !== size) return { unusable: `damaged facts record at byte ${at}` };
+    out.members.push({ offset, length, crc32: record.readUInt32LE(24) });
+    out.lines += lines;
+    out.hashes.pushBytes(record.subarray(HEADER + text, HEADER + text + lines * 8));
+    if (firstLen > 0) {
+      const first = record.toString('utf8', HEADER, HEADER + firstLen);
+      if (out.first === undefined || first < out.first) out.first = first;
+    }
+    if (lastLen > 0) {
+      const last = record.toString('utf8', HEADER + firstLen, HEADER + firstLen + lastLen);
+      if (out.last === undefined || last > out.last) out.last = last;
+    }
+    covered += length;
+    at += size;
+  }
+  if (covered !== fileSize) return { unusable: `facts describe ${covered} bytes, the file has ${fileSize}` };
+  if (at + CLOSING_BYTES <= data.length && data.readUInt32LE(at) === CLOSING_MAGIC && data.readUInt32LE(at + 4) === CLOSING_BYTES) {
+    const record = data.subarray(at, at + CLOSING_BYTES);
+    if (
+      crc32(record.subarray(0, CLOSING_BYTES - 4)) === record.readUInt32LE(CLOSING_BYTES - 4) &&
+      record.readDoubleLE(8) === fileSize &&
+      record.readUInt32LE(16) === out.lines
+    ) {
+      out.sha256 = record.toString('hex', 24, 56);
+    }
+  }
+  return out;
+}
