@@ -1,5 +1,5 @@
 /**
- * A spool file is a sequence of complete gzip members, one per flush (multi-member gzip is
+ * A spool file is a sequence of complete gzip members, of about 1 MiB of lines each (multi-member gzip is
  * standard: gunzip, zcat, Python, DuckDB and Athena read it). Every checkpointed offset is
  * a member boundary, so the file decodes up to any checkpoint even if a crash tore the tail.
  */

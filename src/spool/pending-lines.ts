@@ -1,70 +1,76 @@
 /**
- * The lines of one spool file waiting for the next flush, kept as UTF-8 in one growing Buffer
- * rather than as an array of strings: each line's string is garbage as soon as it is copied in
- * (it dies young instead of surviving until the flush and being promoted to V8's old
- * generation), and the flush compresses the bytes as they are, with no join or conversion.
+ * The lines of one spool file waiting for the next flush. They are copied as UTF-8 into slabs of
+ * about 1 MiB, and each full slab is compressed right away, on libuv's thread pool, into a gzip
+ * member of its own. So:
+ *  - a line's string is garbage as soon as it is copied (it dies young instead of surviving until
+ *    the flush and being promoted to V8's old generation);
+ *  - what waits for the flush is mostly compressed (about 1/7 of the lines' bytes), and the
+ *    compression runs while capture goes on instead of all at the flush;
+ *  - a flush compresses only the last, partial slab and writes the members in order.
+ * Deflate looks back 32 KiB at most, so 1 MiB members compress as well as one large member.
  *
- * When the spool records facts, each appended line's facts (see line-facts.ts) are collected
- * too, for the member the next flush writes.
+ * When the spool records facts, each slab's lines' facts (see line-facts.ts) are collected
+ * too, for that slab's member.
  */
 import type { MemberFacts } from './facts-file.js';
+import { gzipMember } from './gzip-members.js';
 import { HashList, lineFacts } from './line-facts.js';
 
-const INITIAL_BYTES = 64 * 1024;
+/** Lines are compressed in members of about this many bytes. */
+export const SLAB_BYTES = 1024 * 1024;
 
-/** Buffers handed back after a flush, reused by the next batches (a few MiB each). */
-export class BufferPool {
+/** Slabs handed back after their compression, reused by the next ones. */
+export class SlabPool {
   private readonly free: Buffer[] = [];
   constructor(private readonly max = 4) {}
-  /** The largest free buffer if it holds `min` bytes, else a new one. */
   take(min: number): Buffer {
-    this.free.sort((a, b) => a.length - b.length);
-    const largest = this.free.at(-1);
-    if (largest && largest.length >= min) return this.free.pop() as Buffer;
-    return Buffer.allocUnsafeSlow(Math.max(min, INITIAL_BYTES));
+    if (min <= SLAB_BYTES) return this.free.pop() ?? Buffer.allocUnsafeSlow(SLAB_BYTES);
+    return Buffer.allocUnsafeSlow(min);
   }
-  /** Keeps the `max` largest buffers given back. */
   give(buf: Buffer): void {
-    this.free.push(buf);
-    if (this.free.length > this.max) {
-      this.free.sort((a, b) => a.length - b.length);
-      this.free.shift();
-    }
+    if (buf.length === SLAB_BYTES && this.free.length < this.max) this.free.push(buf);
   }
 }
 
-/** One batch taken for a flush. */
-export interface TakenLines {
-  /** The lines, each followed by "\n" (a view of `buffer`). */
-  bytes: Buffer;
-  /** The whole buffer, to give back to the pool once the bytes are written. */
-  buffer: Buffer;
+/** One compressed slab: a complete gzip member. */
+export interface CompressedMember {
+  member: Buffer;
   lines: number;
+  /** Uncompressed bytes of its lines. */
+  bytes: number;
   facts: MemberFacts | undefined;
 }
 
+/** Everything taken by a flush: members in append order (compressed, or being compressed). */
+export interface TakenLines {
+  members: Array<Promise<CompressedMember>>;
+  lines: number;
+  bytes: number;
+}
+
 export class PendingLines {
-  private buf: Buffer | undefined;
+  private slab: Buffer | undefined;
   private used = 0;
   private count = 0;
   private hashes: HashList | undefined;
   private first: string | undefined;
   private last: string | undefined;
+  private members: Array<Promise<CompressedMember>> = [];
+  private takenLines = 0;
+  private takenBytes = 0;
 
   /**
    * @param timestampPath the timestamp field's path when facts are recorded, else undefined.
    */
   constructor(
-    private readonly pool: BufferPool,
+    private readonly pool: SlabPool,
+    private readonly gzipLevel: number,
     private timestampPath: readonly string[] | undefined,
   ) {}
 
+  /** Lines appended since the last take. */
   get lines(): number {
-    return this.count;
-  }
-
-  get bytes(): number {
-    return this.used;
+    return this.takenLines + this.count;
   }
 
   /** Whether facts are still being recorded for this file. */
@@ -81,21 +87,14 @@ export class PendingLines {
   /** Appends one line (without newline). Returns the bytes it took. */
   append(line: string): number {
     const worst = line.length * 3 + 1;
-    let buf = this.buf;
-    if (!buf || buf.length - this.used < worst) {
-      const next = this.pool.take(Math.max(this.used + worst, (buf?.length ?? 0) * 2));
-      if (buf) {
-        buf.copy(next, 0, 0, this.used);
-        this.pool.give(buf);
-      }
-      buf = next;
-      this.buf = next;
-    }
-    const n = buf.write(line, this.used, 'utf8');
-    buf[this.used + n] = 10;
+    if (this.slab && this.slab.length - this.used < worst) this.compressSlab();
+    const slab = (this.slab ??= this.pool.take(worst));
+    const n = slab.write(line, this.used, 'utf8');
+    slab[this.used + n] = 10;
     this.used += n + 1;
     this.count++;
     if (this.timestampPath) this.addFacts(line, this.timestampPath);
+    if (this.used >= SLAB_BYTES) this.compressSlab();
     return n + 1;
   }
 
@@ -116,23 +115,40 @@ export class PendingLines {
     }
   }
 
-  /** Takes every pending line (and its facts) for a flush; the file starts an empty batch. */
-  take(): TakenLines | undefined {
-    if (this.count === 0 || !this.buf) return undefined;
-    const out: TakenLines = {
-      bytes: this.buf.subarray(0, this.used),
-      buffer: this.buf,
-      lines: this.count,
-      facts: this.timestampPath
-        ? { lines: this.count, hashes: this.hashes?.bytes() ?? new Uint8Array(0), first: this.first, last: this.last }
-        : undefined,
-    };
-    this.buf = undefined;
+  /** Starts compressing the current slab into a member; the next line starts a new slab. */
+  private compressSlab(): void {
+    const slab = this.slab;
+    if (!slab || this.count === 0) return;
+    const lines = this.count;
+    const bytes = this.used;
+    const facts: MemberFacts | undefined = this.timestampPath
+      ? { lines, hashes: this.hashes?.bytes() ?? new Uint8Array(0), first: this.first, last: this.last }
+      : undefined;
+    const member = gzipMember(slab.subarray(0, bytes), this.gzipLevel).then((m) => {
+      this.pool.give(slab);
+      return { member: m, lines, bytes, facts };
+    });
+    // Awaited by the flush that takes it; never an unhandled rejection meanwhile.
+    member.catch(() => undefined);
+    this.members.push(member);
+    this.takenLines += lines;
+    this.takenBytes += bytes;
+    this.slab = undefined;
     this.used = 0;
     this.count = 0;
     this.hashes = undefined;
     this.first = undefined;
     this.last = undefined;
+  }
+
+  /** Takes every pending line (as members) for a flush; the file starts an empty batch. */
+  take(): TakenLines | undefined {
+    this.compressSlab();
+    if (this.members.length === 0) return undefined;
+    const out: TakenLines = { members: this.members, lines: this.takenLines, bytes: this.takenBytes };
+    this.members = [];
+    this.takenLines = 0;
+    this.takenBytes = 0;
     return out;
   }
 }

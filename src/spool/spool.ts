@@ -1,8 +1,8 @@
 /**
  * The hourly spool: one gzip NDJSON file per hour (and per late part) under
- * `<spoolDirectory>/<namespace>/open/`. Lines are buffered in memory between flushes; a flush
- * compresses each file's pending lines into one complete gzip member, writes it at the file's
- * durable offset and fsyncs it. Only then does `flush()` return the new SpoolState, which the
+ * `<spoolDirectory>/<namespace>/open/`. Lines wait in memory for the next flush, compressed into
+ * complete gzip members of about 1 MiB as they accumulate (pending-lines.ts); a flush writes a
+ * file's pending members at its durable offset and fsyncs it. Only then does `flush()` return the new SpoolState, which the
  * caller persists as (part of) the checkpoint: a checkpoint never covers bytes that are not on
  * disk (DESIGN invariant 3). On open, every file is cut back to its checkpointed offset; files
  * the checkpoint does not know were created after it and are removed, since the change stream
@@ -21,9 +21,8 @@ import type { FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import { CronLogError } from '../errors.js';
 import { encodeClosingRecord, encodeFactsRecord, factsPath, spoolPathOfFacts } from './facts-file.js';
-import { gzipMember } from './gzip-members.js';
-import { BufferPool, PendingLines } from './pending-lines.js';
-import type { TakenLines } from './pending-lines.js';
+import { PendingLines, SlabPool } from './pending-lines.js';
+import type { CompressedMember, TakenLines } from './pending-lines.js';
 import type { SpoolFileId, SpoolLayout } from './spool-files.js';
 import { fileKey, parseSpoolFileName, spoolFileName } from './spool-files.js';
 
@@ -125,7 +124,7 @@ export class Spool {
   readonly layout: SpoolLayout;
   private readonly gzipLevel: number;
   private readonly timestampPath: readonly string[] | undefined;
-  private readonly pool = new BufferPool();
+  private readonly pool = new SlabPool();
   private readonly files = new Map<string, OpenFile>();
   private bytesPending = 0;
   private flushing: Promise<SpoolState> | undefined;
@@ -147,7 +146,7 @@ export class Spool {
       handle: undefined,
       offset,
       lines,
-      pending: new PendingLines(this.pool, recordFacts ? this.timestampPath : undefined),
+      pending: new PendingLines(this.pool, this.gzipLevel, recordFacts ? this.timestampPath : undefined),
       facts: recordFacts ? facts : undefined,
       factsHandle: undefined,
       digest: recordFacts && offset === 0 ? createHash('sha256') : undefined,
@@ -280,38 +279,54 @@ export class Spool {
 
   private async writeBatch(batch: Array<{ file: OpenFile; taken: TakenLines }>): Promise<SpoolState> {
     for (const { file: f, taken } of batch) {
-      const member = await gzipMember(taken.bytes, this.gzipLevel);
-      this.pool.give(taken.buffer);
-      const record = f.facts !== undefined && taken.facts ? encodeFactsRecord(member, f.offset, taken.facts) : undefined;
+      let members: CompressedMember[];
+      try {
+        members = await Promise.all(taken.members);
+      } catch (err) {
+        this.bytesPending -= taken.bytes;
+        this.broken = spoolIoError('compress lines for', f.path, err);
+        throw this.broken;
+      }
+      // One facts record per member, each naming the offset it is written at.
+      const records: Buffer[] = [];
+      let recordsComplete = f.facts !== undefined;
+      let at = f.offset;
+      for (const m of members) {
+        const record = recordsComplete && m.facts ? encodeFactsRecord(m.member, at, m.facts) : undefined;
+        if (record) records.push(record);
+        else recordsComplete = false;
+        at += m.member.length;
+      }
+      const data = members.length === 1 ? (members[0] as CompressedMember).member : Buffer.concat(members.map((m) => m.member));
       try {
         f.handle ??= await fs.open(f.path, f.offset === 0 ? 'w' : 'r+');
-        await writeAll(f.handle, member, f.offset);
+        await writeAll(f.handle, data, f.offset);
         await f.handle.sync();
       } catch (err) {
         // The bytes of this batch are lost from memory; the checkpoint is not advanced, so the
         // change stream delivers them again after a restart. Capture must stop now.
-        this.bytesPending -= taken.bytes.length;
+        this.bytesPending -= taken.bytes;
         this.broken = spoolIoError('write', f.path, err);
         throw this.broken;
       }
-      f.offset += member.length;
+      f.offset += data.length;
       f.lines += taken.lines;
-      f.digest?.update(member);
-      this.bytesPending -= taken.bytes.length;
-      if (f.facts !== undefined) await this.writeFacts(f, record);
+      f.digest?.update(data);
+      this.bytesPending -= taken.bytes;
+      if (f.facts !== undefined) await this.writeFacts(f, recordsComplete ? Buffer.concat(records) : undefined);
     }
     return this.state();
   }
 
   /**
-   * Appends a member's facts record to the file's sidecar. Not fsynced: the sidecar only
+   * Appends the facts records of a flush's members to the file's sidecar. Not fsynced: the sidecar only
    * speeds the seal up, which checks every record against the file's bytes. A record that
    * cannot be written (or encoded) ends the file's facts; capture goes on.
    */
   private async writeFacts(f: OpenFile, record: Buffer | undefined): Promise<void> {
     const path = factsPath(f.path);
     try {
-      if (!record) throw new Error('the member has no facts');
+      if (!record) throw new Error('a member has no facts');
       f.factsHandle ??= await fs.open(path, f.facts === 0 ? 'w' : 'r+');
       await writeAll(f.factsHandle, record, f.facts as number);
       f.facts = (f.facts as number) + record.length;
