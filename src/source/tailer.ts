@@ -77,6 +77,9 @@ const TERMINAL_OPS = new Set(['drop', 'rename', 'dropDatabase', 'invalidate']);
  */
 const CHANGE_BATCH_SIZE = 250;
 
+/** Slabs (~1 MiB of lines each) being compressed at once before reading waits for them. */
+const MAX_COMPRESSING = 4;
+
 export class Tailer {
   readonly options: Required<Pick<TailerOptions, 'maxPendingBytes' | 'maxAwaitTimeMS'>> & TailerOptions;
   readonly spool: Spool;
@@ -210,6 +213,8 @@ export class Tailer {
           this.observedToken = stream.resumeToken as ResumeToken | undefined;
           if (this.stopping) break;
           if (this.spool.pendingBytes >= this.options.maxPendingBytes) await this.relieve();
+          // Compression keeps up or reading waits: uncompressed lines stay within a few MiB.
+          if (this.spool.compressing > MAX_COMPRESSING) await this.spool.compressed(MAX_COMPRESSING);
         }
       } catch (err) {
         failure = err;

@@ -22,6 +22,8 @@ export const SLAB_BYTES = 1024 * 1024;
 /** Slabs handed back after their compression, reused by the next ones. */
 export class SlabPool {
   private readonly free: Buffer[] = [];
+  /** Compressions running (or queued on the thread pool), oldest first. */
+  readonly compressing = new Set<Promise<unknown>>();
   constructor(private readonly max = 4) {}
   take(min: number): Buffer {
     if (min <= SLAB_BYTES) return this.free.pop() ?? Buffer.allocUnsafeSlow(SLAB_BYTES);
@@ -129,7 +131,11 @@ export class PendingLines {
       return { member: m, lines, bytes, facts };
     });
     // Awaited by the flush that takes it; never an unhandled rejection meanwhile.
-    member.catch(() => undefined);
+    const settled: Promise<unknown> = member.then(
+      (): boolean => this.pool.compressing.delete(settled),
+      (): boolean => this.pool.compressing.delete(settled),
+    );
+    this.pool.compressing.add(settled);
     this.members.push(member);
     this.takenLines += lines;
     this.takenBytes += bytes;

@@ -229,6 +229,16 @@ export class Spool {
     return this.bytesPending;
   }
 
+  /** Slabs of lines being compressed (each about 1 MiB of lines). */
+  get compressing(): number {
+    return this.pool.compressing.size;
+  }
+
+  /** Resolves once at most `max` slabs are being compressed. */
+  async compressed(max: number): Promise<void> {
+    while (this.pool.compressing.size > max) await this.pool.compressing.values().next().value;
+  }
+
   /** Appends one NDJSON line (without newline) to the file `id`. Synchronous; memory only. */
   append(id: SpoolFileId, line: string): void {
     if (this.closed) throw new CronLogError('INTERNAL', 'spool is closed');
