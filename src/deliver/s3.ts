@@ -19,7 +19,14 @@
  * hashed as they stream: a source whose size or SHA-256 differs from what the seal step declared
  * fails before its last part is sent, so it is never completed. After the upload, a HEAD checks
  * the size, our `sha256` user metadata and, when the server reports one (real S3 does, s3rver
- * does not), its checksum against the one predicted from our part digests.
+ * does not), its checksum against the one predicted from our part digests. With SHA256, one
+ * SHA-256 of each part body gives both its `x-amz-checksum-sha256` and the SigV4 payload hash
+ * (`x-amz-content-sha256`), which the SDK would otherwise compute separately.
+ *
+ * Existing objects: a HEAD of the key decides whether the put is a no-op (the same size and
+ * sha256 are there), refused (other content and `noOverwrite`) or goes ahead. It runs while
+ * lib-storage reads the first part (which it does before its first request); CreateMultipartUpload
+ * or the single PutObject waits for it, so nothing is created at the key before it has answered.
  *
  * Retries: one policy (src/deliver/retry.ts) drives the SDK's retry middleware through a custom
  * retry strategy, so every S3 request (CreateMultipartUpload, each UploadPart, Complete, Head,
@@ -45,7 +52,7 @@
  * retention (mode + retain-until = now + objectLockDays) are sent as request parameters.
  */
 import { AsyncLocalStorage } from 'node:async_hooks';
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { stat } from 'node:fs/promises';
 import { hostname } from 'node:os';
@@ -240,7 +247,15 @@ interface OpContext {
   sentComplete: boolean;
   /** A CreateMultipartUpload needed a retry: an upload we never heard of may exist. */
   createRetried: boolean;
+  /**
+   * CreateMultipartUpload and PutObject wait for this before they are sent (the check for an
+   * existing object, which runs while the upload reads its first part); a rejection stops them.
+   */
+  gate?: Promise<void>;
 }
+
+/** Stops an upload whose pre-upload check found the same object at the key already. */
+class AlreadyPresent extends Error {}
 
 function newOpContext(signal?: AbortSignal, maxRetries?: number): OpContext {
   return {
@@ -260,6 +275,31 @@ type RetryErrorInfo = Parameters<RetryStrategyV2['refreshRetryTokenForRetry']>[1
 
 function retryToken(count: number): RetryToken {
   return { getRetryCount: () => count, getRetryDelay: () => 0 };
+}
+
+/**
+ * For a request with a byte body that asks for a SHA256 checksum (UploadPart and PutObject with
+ * `ChecksumAlgorithm: 'SHA256'`; lib-storage always sends part bodies as Buffers), sets both
+ * `x-amz-checksum-sha256` (base64) and `x-amz-content-sha256` (hex) from one SHA-256 of the body.
+ * The SDK leaves both alone when present: its checksum middleware skips a request that already
+ * carries an `x-amz-checksum-*` header, and the SigV4 signer signs an `x-amz-content-sha256` it
+ * finds instead of hashing the body again. The server checks the body against both, as before.
+ * Runs in the build step, before the SDK's checksum middleware and before signing (each retry
+ * re-signs the same headers and body).
+ */
+function bodySha256Headers(input: unknown, request: unknown): void {
+  if ((input as { ChecksumAlgorithm?: unknown } | undefined)?.ChecksumAlgorithm !== 'SHA256') return;
+  const req = request as { headers?: Record<string, string>; body?: unknown } | undefined;
+  const headers = req?.headers;
+  const body = req?.body;
+  if (headers === undefined || !(body instanceof Uint8Array)) return;
+  for (const name of Object.keys(headers)) {
+    const lower = name.toLowerCase();
+    if (lower.startsWith('x-amz-checksum-') || lower === 'x-amz-content-sha256') return;
+  }
+  const digest = createHash('sha256').update(body).digest();
+  headers['x-amz-checksum-sha256'] = digest.toString('base64');
+  headers['x-amz-content-sha256'] = digest.toString('hex');
 }
 
 function attemptsOf(x: unknown): number {
@@ -337,6 +377,11 @@ export class S3Destination implements Destination {
         const command = context.commandName ?? 'S3Command';
         const input = args.input as { UploadId?: string };
         if (op.signal?.aborted === true && command !== 'AbortMultipartUploadCommand') throw abortReason(op.signal);
+        if (op.gate !== undefined && (command === 'CreateMultipartUploadCommand' || command === 'PutObjectCommand')) {
+          // Not a request failure: not recorded as the last error, never retried.
+          await op.gate;
+          if (op.signal?.aborted === true) throw abortReason(op.signal);
+        }
         if (command === 'CompleteMultipartUploadCommand' || command === 'PutObjectCommand') op.sentComplete = true;
         try {
           const result = await next(args);
@@ -365,6 +410,17 @@ export class S3Destination implements Destination {
       },
       { step: 'initialize', name: 'cronLogOperationTracker' },
     );
+    if (this.algorithm === 'SHA256') {
+      // One SHA-256 of each body serves as both its part checksum and the SigV4 payload hash
+      // (the SDK would otherwise hash every part twice, see bodySha256Headers).
+      this.client.middlewareStack.add(
+        (next) => async (args) => {
+          bodySha256Headers(args.input, args.request);
+          return next(args);
+        },
+        { step: 'build', name: 'cronLogBodySha256', priority: 'high' },
+      );
+    }
   }
 
   describe(): string {
@@ -461,24 +517,16 @@ export class S3Destination implements Destination {
     const base = { key, size, sha256 };
     let restarts = 0;
     try {
-      let existing: HeadObjectCommandOutput | undefined;
-      try {
-        existing = await this.headRaw(key);
-      } catch (err) {
-        if (op.signal?.aborted === true || input.noOverwrite === true) throw err;
-        // e.g. no s3:ListBucket (HEAD of a missing key is then 403): the upload may still be allowed.
-        this.logger.warn('cannot check for an existing object before uploading', { key, error: this.describeError(err, 'head', { key }) });
-      }
-      if (existing !== undefined && existing.ContentLength === size && existing.Metadata?.[SHA256_METADATA_KEY] === sha256) {
-        this.logger.info('object already delivered', { key, size });
-        return { ...this.putResult(base, op.retries, existing), alreadyPresent: true };
-      }
-      if (existing !== undefined && input.noOverwrite === true) {
-        throw overwriteRefused(key, { size: existing.ContentLength ?? 0, sha256: existing.Metadata?.[SHA256_METADATA_KEY] });
-      }
-      if (existing !== undefined) {
-        this.logger.warn('replacing an object with different content', { key, size: existing.ContentLength, sha256: existing.Metadata?.[SHA256_METADATA_KEY] });
-      }
+      // The check for an object already at the key runs while the upload reads (and hashes) its
+      // first part, which it does before its first request; the request that would create
+      // anything at the key (CreateMultipartUpload, or PutObject for a single part) waits for the
+      // check (op.gate), so its outcome decides exactly as if it had run first.
+      const precheck = this.checkExisting(input, op);
+      precheck.catch(() => {});
+      op.gate = precheck.then((same) => {
+        if (same !== undefined) throw new AlreadyPresent('already delivered');
+      });
+      op.gate.catch(() => {});
 
       const partSize = this.partSizeFor(size);
       for (;;) {
@@ -493,6 +541,9 @@ export class S3Destination implements Destination {
           return this.putResult(base, op.retries + restarts, stored);
         } catch (err) {
           await this.abortOpenUploads(key, op);
+          // The check's outcome comes first: an identical object, a refusal, or its own failure.
+          const same = await precheck;
+          if (same !== undefined) return { ...this.putResult(base, op.retries, same), alreadyPresent: true };
           if (op.signal?.aborted === true) throw err;
           if (err instanceof IntegrityError && err.phase === 'source') throw err;
           if (op.sentComplete && !(err instanceof IntegrityError)) {
@@ -521,6 +572,43 @@ export class S3Destination implements Destination {
       await this.cleanupOrphans(key, op, started);
       throw this.putFailure(input, err, op, restarts);
     }
+  }
+
+  /**
+   * HEAD of the key before an upload: resolves with the object when the same bytes are there
+   * already, undefined when the upload may go ahead; rejects when it must not (an object with
+   * other content and noOverwrite, or the check failed and noOverwrite or aborted).
+   */
+  private async checkExisting(input: PutInput, op: OpContext): Promise<HeadObjectCommandOutput | undefined> {
+    const { key, size, sha256 } = input;
+    let existing: HeadObjectCommandOutput | undefined;
+    try {
+      existing = await this.headRaw(key);
+    } catch (err) {
+      if (op.signal?.aborted === true || input.noOverwrite === true) {
+        op.lastError = err;
+        op.lastCommand = 'HeadObject';
+        throw err;
+      }
+      // e.g. no s3:ListBucket (HEAD of a missing key is then 403): the upload may still be allowed.
+      // The upload is under way already: this tolerated failure is not its "last error".
+      if (op.lastError === err) {
+        op.lastError = undefined;
+        op.lastCommand = undefined;
+      }
+      this.logger.warn('cannot check for an existing object before uploading', { key, error: this.describeError(err, 'head', { key }) });
+      return undefined;
+    }
+    if (existing === undefined) return undefined;
+    if (existing.ContentLength === size && existing.Metadata?.[SHA256_METADATA_KEY] === sha256) {
+      this.logger.info('object already delivered', { key, size });
+      return existing;
+    }
+    if (input.noOverwrite === true) {
+      throw overwriteRefused(key, { size: existing.ContentLength ?? 0, sha256: existing.Metadata?.[SHA256_METADATA_KEY] });
+    }
+    this.logger.warn('replacing an object with different content', { key, size: existing.ContentLength, sha256: existing.Metadata?.[SHA256_METADATA_KEY] });
+    return undefined;
   }
 
   private putResult(base: { key: string; size: number; sha256: string }, retries: number, stored: HeadObjectCommandOutput): PutResult {

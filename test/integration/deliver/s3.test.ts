@@ -99,6 +99,8 @@ test('a 12 MiB file goes up in 5 MiB parts with header checksums; bytes, size an
     assert.equal(p.headers['x-amz-trailer'], undefined);
     assert.equal(p.headers['x-amz-checksum-sha256'], p.bodySha256);
     assert.equal(p.bodySha256, b64sha(big.data.subarray(i * 5 * MiB, (i + 1) * 5 * MiB)));
+    // The signed payload hash is the same digest (computed once per part), in hex.
+    assert.equal(p.headers['x-amz-content-sha256'], Buffer.from(p.bodySha256 ?? '', 'base64').toString('hex'));
   }
   assert.equal(proxy.count('CompleteMultipartUpload'), 1);
   assert.equal(proxy.count('HeadObject'), 2, 'one HEAD for idempotency, one to verify');
@@ -125,6 +127,65 @@ test('re-putting the same bytes is a no-op that reports the existing object', as
   assert.deepEqual(await d.head(key), { key, size: other.length, sha256: sha256(other) });
 });
 
+test('the check for an existing object overlaps reading the source: nothing is created at the key before it answers', async () => {
+  const d = dest();
+  const key = 'api-logs/2024-01-15/02-03.ndjson.gz';
+  const arrivals: { op: string; at: number }[] = [];
+  const record = (): void => {
+    proxy.rule({ when: (r) => (arrivals.push({ op: r.op, at: performance.now() }), false), fault: { type: 'error', status: 500 } });
+  };
+  const slowHead = (): void => {
+    proxy.rule({ op: 'HeadObject', times: 1, fault: { type: 'stall', ms: 300 } });
+  };
+  const created = (): number => proxy.count('CreateMultipartUpload') + proxy.count('UploadPart') + proxy.count('PutObject');
+  record();
+  slowHead();
+  await d.put({ key, source: { path: big.path }, size: big.size, sha256: big.sha256, noOverwrite: true });
+  const head = arrivals.find((a) => a.op === 'HeadObject');
+  const create = arrivals.find((a) => a.op === 'CreateMultipartUpload');
+  assert.ok(head !== undefined && create !== undefined);
+  assert.ok(create.at - head.at >= 290, `CreateMultipartUpload waited for the HEAD (${(create.at - head.at).toFixed(0)} ms)`);
+
+  // Other content at the key, noOverwrite, a slow check: refused, and nothing was sent.
+  for (const other of [randomBytes(6 * MiB), Buffer.from('{"other":true}\n')]) {
+    proxy.clearRules();
+    proxy.clearLog();
+    slowHead();
+    await assert.rejects(
+      d.put({ key, source: { body: other }, size: other.length, sha256: sha256(other), noOverwrite: true }),
+      (e: unknown) => e instanceof CronLogError && /refusing to overwrite/.test(e.message),
+    );
+    assert.equal(created(), 0);
+  }
+  // The same bytes with a slow check: reported as present, nothing sent.
+  proxy.clearRules();
+  proxy.clearLog();
+  slowHead();
+  const again = await d.put({ key, source: { path: big.path }, size: big.size, sha256: big.sha256, noOverwrite: true });
+  assert.equal(again.alreadyPresent, true);
+  assert.equal(created(), 0);
+  assert.deepEqual(await d.head(key), { key, size: big.size, sha256: big.sha256 });
+  assert.deepEqual(await s3.openUploads(), []);
+});
+
+test('a failed check for an existing object: tolerated without noOverwrite, fatal with it (nothing created)', async () => {
+  const d = dest();
+  const body = randomBytes(6 * MiB);
+  proxy.rule({ op: 'HeadObject', times: 1, fault: { type: 'error', status: 403, code: 'AccessDenied' } });
+  const r = await d.put({ key: 'api-logs/2024-01-15/03-04.ndjson.gz', source: { body }, size: body.length, sha256: sha256(body) });
+  assert.equal(r.attempts, 1);
+  assert.deepEqual(await d.head('api-logs/2024-01-15/03-04.ndjson.gz'), { key: 'api-logs/2024-01-15/03-04.ndjson.gz', size: body.length, sha256: sha256(body) });
+  proxy.clearRules();
+  proxy.clearLog();
+  proxy.rule({ op: 'HeadObject', times: 1, fault: { type: 'error', status: 403, code: 'AccessDenied' } });
+  await assert.rejects(
+    d.put({ key: 'api-logs/2024-01-15/04-05.ndjson.gz', source: { body }, size: body.length, sha256: sha256(body), noOverwrite: true }),
+    (e: unknown) => e instanceof CronLogError && /HeadObject: /.test(e.message),
+  );
+  assert.equal(proxy.count('CreateMultipartUpload') + proxy.count('UploadPart') + proxy.count('PutObject'), 0);
+  assert.equal(await d.head('api-logs/2024-01-15/04-05.ndjson.gz'), undefined);
+});
+
 test('small bodies go up as one PutObject; list pages in key order; get/delete', async () => {
   const d = dest({}, 2, { listPageSize: 2 });
   const names = ['list-test/2024-01-15/b.manifest.json', 'list-test/2024-01-15/a.manifest.json', 'list-test/2024-01-16/c.json', 'list-test/x.json', 'list-test-other/y.json'];
@@ -137,6 +198,7 @@ test('small bodies go up as one PutObject; list pages in key order; get/delete',
   assert.equal(proxy.count('CreateMultipartUpload'), 0);
   for (const p of puts) {
     assert.equal(p.headers['x-amz-checksum-sha256'], p.bodySha256);
+    assert.equal(p.headers['x-amz-content-sha256'], Buffer.from(p.bodySha256 ?? '', 'base64').toString('hex'));
     assert.equal(p.headers['content-type'], 'application/json');
   }
   assert.deepEqual(await keys(d, 'list-test/'), [
