@@ -70,12 +70,12 @@ export interface TailerStats {
 const TERMINAL_OPS = new Set(['drop', 'rename', 'dropDatabase', 'invalidate']);
 
 /**
- * Events per getMore. A batch is decoded at once and stays alive while it is consumed; with
- * 1,000 the memory benchmark's archiver promoted most batches to V8's old generation and
- * peaked at 265 MiB (1M-document hour), with 250 it promoted almost nothing (187 MiB for a
- * 300,000-document hour against 254 MiB). See docs/performance.md.
+ * Events per getMore. Measured with the memory benchmark (catching up a 1,000,000-document
+ * hour): with 1,000 the archiver's peak RSS was 265 MiB (V8 heap 141 MiB), with 500 it was
+ * 185 MiB (91 MiB). On the emulator each getMore has a fixed cost, so capture from it is
+ * slower with smaller batches; see docs/performance.md.
  */
-const CHANGE_BATCH_SIZE = 250;
+export const CHANGE_STREAM_BATCH_SIZE = 500;
 
 /** Slabs (~1 MiB of lines each) being compressed at once before reading waits for them. */
 const MAX_COMPRESSING = 4;
@@ -274,7 +274,7 @@ export class Tailer {
       ...types,
       ...fullDocument,
       maxAwaitTimeMS: this.options.maxAwaitTimeMS,
-      batchSize: CHANGE_BATCH_SIZE,
+      batchSize: CHANGE_STREAM_BATCH_SIZE,
     });
   }
 
