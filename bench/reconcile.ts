@@ -102,6 +102,13 @@ export const reconcileBenchmark: Benchmark = {
       const day = await insertDay(coll, count, ctx.log);
       insertSeconds = day.seconds;
       await writeArchive(shared, day.perHour);
+      // Untimed warm-up of the emulator: it decodes a stored document on first access and builds
+      // an index on the first query that needs it, two costs a real server does not have (its
+      // documents are stored decoded, its indexes maintained on write).
+      const w0 = performance.now();
+      await rawCount(coll);
+      await countPerHour(coll, 'createdAt', BENCH_DAY, BENCH_DAY + 24 * HOUR, 'UTC');
+      const warmupSeconds = (performance.now() - w0) / 1000;
       for (let i = 0; i < ctx.runs; i++) {
         let archiverSeconds = 0;
         let baselineSeconds = 0;
@@ -123,6 +130,7 @@ export const reconcileBenchmark: Benchmark = {
         // aggregation (countPerHour) alone; the rest is manifests, HEADs, ledger and operation log.
         const details: Record<string, number> = {};
         if (i === 0) {
+          details.warmupSeconds = warmupSeconds;
           const t0 = performance.now();
           await countPerHour(coll, 'createdAt', BENCH_DAY, BENCH_DAY + 24 * HOUR, 'UTC');
           details.countPerHourOnlySeconds = (performance.now() - t0) / 1000;
@@ -145,6 +153,7 @@ export const reconcileBenchmark: Benchmark = {
       notes: [
         `Day of ${count} documents.`,
         'The emulator serves the ObjectId-fallback aggregation from its `_id` index (the day\'s `_id` range holds none of these documents, inserted now), as mongod does; the date branch and the baseline scan the collection with mingo (no index on createdAt here), so both scale with the collection size.',
+        'warmupSeconds (details): one untimed raw aggregation and one countPerHour before the timed runs, so the emulator has decoded every stored document and built its _id index (a real server has neither cost).',
         'countPerHourOnlySeconds (details, first run): reconcile\'s own aggregation timed alone; reconcile minus it is the client side (24 manifest reads + HEADs, ledger updates, operation records).',
       ],
     };
