@@ -148,10 +148,12 @@ export function fastIdKey(line: string): string | undefined {
 }
 
 const ISO_MS = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/;
+const CANONICAL_DATE = '{"$date":{"$numberLong":"';
 
 /**
  * The top-level timestamp of `field` in a line our encoder wrote, without parsing it: an ISO
- * string `"field":"…Z"` (analytics) or `"field":{"$date":"…Z"}` (relaxed Extended JSON). Found
+ * string `"field":"…Z"` (analytics), `"field":{"$date":"…Z"}` (relaxed Extended JSON) or
+ * `"field":{"$date":{"$numberLong":"…"}}` (canonical Extended JSON, the ejson mode). Found
  * only where the key sits at depth 1 (outside strings and nested objects); undefined otherwise.
  */
 export function fastTimestamp(line: string, field: string): string | undefined {
@@ -171,6 +173,14 @@ export function fastTimestamp(line: string, field: string): string | undefined {
   }
   if (depth !== 1 || inString) return undefined;
   let v = at + needle.length;
+  if (line.startsWith(CANONICAL_DATE, v)) {
+    // Canonical Extended JSON: {"$date":{"$numberLong":"<ms>"}}, as lineTimestamp reads it.
+    const from = v + CANONICAL_DATE.length;
+    const end = line.indexOf('"}}', from);
+    if (end < 0 || end - from > 20 || !/^-?\d+$/.test(line.slice(from, end))) return undefined;
+    const date = new Date(Number(line.slice(from, end)));
+    return Number.isNaN(date.getTime()) ? undefined : date.toISOString();
+  }
   if (line.charCodeAt(v) === 34) {
     v += 1;
   } else if (line.startsWith('{"$date":"', v) && line.startsWith('"}', v + 34)) {

@@ -79,7 +79,8 @@ test('the fast _id and timestamp readers agree with a full parse, and decline wh
   assert.equal(fastIdKey(lines[2]!), undefined, 'escaped strings are parsed instead');
   assert.equal(fastIdKey(lines[3]!), undefined);
   assert.equal(fastTimestamp(lines[0]!, 'createdAt'), '2024-01-15T00:10:00.000Z');
-  assert.equal(fastTimestamp(lines[1]!, 'createdAt'), undefined);
+  assert.equal(fastTimestamp(lines[1]!, 'createdAt'), '1970-01-01T00:00:00.001Z', 'canonical Extended JSON, read as lineTimestamp reads it');
+  assert.equal(fastTimestamp('{"_id":1,"createdAt":{"$date":{"$numberLong":"99999999999999999999"}}}', 'createdAt'), undefined, 'out of range: parsed instead');
   assert.equal(fastTimestamp(lines[3]!, 'createdAt'), undefined, 'a nested key first: declined, parsed instead');
   assert.equal(fastTimestamp(lines[4]!, 'createdAt'), '2024-01-15T00:11:00.000Z', 'text inside strings is skipped');
 });
