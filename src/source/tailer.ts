@@ -4,9 +4,10 @@
  * - Each event's document is encoded as one JSON line and appended to the spool file of the
  *   hour its timestamp falls in (src/source/event-time.ts, src/time/hours.ts).
  * - Every `checkpointIntervalMs`, and whenever more than `maxPendingBytes` wait in memory, the
- *   spool is flushed (gzip member + fsync) and then the checkpoint is saved: the resume token
- *   read in the same tick as the spool buffers were taken, and the durable offsets. Reading
- *   the stream waits while a backpressure flush runs, so memory stays bounded.
+ *   spool is flushed (its gzip members written + fsync) and then the checkpoint is saved: the
+ *   resume token read in the same tick as the spool buffers were taken, and the durable offsets.
+ *   Reading the stream waits when twice `maxPendingBytes` wait, or when more than
+ *   MAX_COMPRESSING slabs of lines are being compressed, so memory stays bounded.
  * - An idle stream's resume token advances (postBatchResumeToken) and is checkpointed too.
  * - History lost (the token fell off the oplog): the gap is repaired from a query
  *   (src/source/repair.ts), then the stream restarts from the cluster time taken before it.

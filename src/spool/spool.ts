@@ -2,13 +2,14 @@
  * The hourly spool: one gzip NDJSON file per hour (and per late part) under
  * `<spoolDirectory>/<namespace>/open/`. Lines wait in memory for the next flush, compressed into
  * complete gzip members of about 1 MiB as they accumulate (pending-lines.ts); a flush writes a
- * file's pending members at its durable offset and fsyncs it. Only then does `flush()` return the new SpoolState, which the
- * caller persists as (part of) the checkpoint: a checkpoint never covers bytes that are not on
+ * file's pending members at its durable offset and fsyncs it. Only then does `flush()` return
+ * the new SpoolState, which the caller persists as (part of) the checkpoint: a checkpoint never
+ * covers bytes that are not on
  * disk (DESIGN invariant 3). On open, every file is cut back to its checkpointed offset; files
  * the checkpoint does not know were created after it and are removed, since the change stream
  * resumes from the checkpointed token and delivers their events again.
  *
- * With `timestampField` set, each flush also appends a facts record for the member it wrote to
+ * With `timestampField` set, each flush also appends a facts record for each member it wrote to
  * the file's sidecar (facts-file.ts), so the seal can check the hour without decoding it. The
  * checkpoint records the sidecar's length with the file's offset; a sidecar that cannot match
  * its file any more (an older checkpoint, a shorter sidecar after a crash) is removed, and the
