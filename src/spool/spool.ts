@@ -4,10 +4,10 @@
  * complete gzip members of about 1 MiB as they accumulate (pending-lines.ts); a flush writes a
  * file's pending members at its durable offset and fsyncs it. Only then does `flush()` return
  * the new SpoolState, which the caller persists as (part of) the checkpoint: a checkpoint never
- * covers bytes that are not on
- * disk (DESIGN invariant 3). On open, every file is cut back to its checkpointed offset; files
- * the checkpoint does not know were created after it and are removed, since the change stream
- * resumes from the checkpointed token and delivers their events again.
+ * covers bytes that are not on disk (DESIGN invariant 3). On open, every file is cut back to its
+ * checkpointed offset; files the checkpoint does not know were created after it and are
+ * removed, since the change stream resumes from the checkpointed token and delivers their
+ * events again.
  *
  * With `timestampField` set, each flush also appends a facts record for each member it wrote to
  * the file's sidecar (facts-file.ts), so the seal can check the hour without decoding it. The
