@@ -4,33 +4,15 @@
  * streams, postBatchResumeToken on every batch (advancing while idle), and awaitData getMore
  * waiting for events without polling.
  */
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { ObjectId, Timestamp } from 'mongodb';
-import type { ChangeStream, Collection, Db, Document, MongoClient , MongoServerError} from 'mongodb';
-import { startTestMongo, uniqueDbName } from '../helpers/mongo.js';
-import type { TestMongo } from '../helpers/mongo.js';
-import { connect } from './support.js';
+import { Timestamp } from 'mongodb';
+import type { ChangeStream, Collection, Document, MongoServerError } from 'mongodb';
+import { uniqueDbName } from '../helpers/mongo.js';
+import { emulatorSuite } from './support.js';
 
-let mongo: TestMongo;
-let client: MongoClient;
-let db: Db;
-
-before(async () => {
-  mongo = await startTestMongo();
-  client = await connect(mongo.uri);
-  db = client.db(uniqueDbName('streams'));
-});
-
-after(async () => {
-  await db?.dropDatabase();
-  await client?.close();
-  await mongo?.close();
-});
-
-function fresh(name: string): Collection<Document> {
-  return db.collection(`${name}_${new ObjectId().toHexString()}`);
-}
+const suite = emulatorSuite('streams');
+const { fresh } = suite;
 
 /** Opens the stream's cursor now, so every later write is seen. */
 async function opened<T extends Document>(stream: ChangeStream<T>): Promise<ChangeStream<T>> {
@@ -55,7 +37,7 @@ test('events have the shape of the server: insert, update, replace, delete, drop
   await c.deleteOne({ _id: 1 as never });
   await c.drop();
   const [ins, upd, rep, del, drop, inv] = await take(stream, 6);
-  const ns = { db: db.databaseName, coll: c.collectionName };
+  const ns = { db: suite.db.databaseName, coll: c.collectionName };
 
   for (const ev of [ins, upd, rep, del, drop, inv]) {
     assert.equal(typeof (ev!._id as Document)._data, 'string');
@@ -159,9 +141,9 @@ test('$match and $project after $changeStream', async () => {
 });
 
 test('database and deployment streams; dropDatabase events', async () => {
-  const other = client.db(uniqueDbName('streamdb'));
+  const other = suite.client.db(uniqueDbName('streamdb'));
   const dbStream = await opened(other.watch([], { maxAwaitTimeMS: 100 }));
-  const clusterStream = await opened(client.watch([{ $match: { 'ns.db': other.databaseName } }], { maxAwaitTimeMS: 100 }));
+  const clusterStream = await opened(suite.client.watch([{ $match: { 'ns.db': other.databaseName } }], { maxAwaitTimeMS: 100 }));
   await other.collection('one').insertOne({ n: 1 });
   await other.collection('two').insertOne({ n: 2 });
   await other.dropDatabase();
@@ -186,15 +168,15 @@ test('renameCollection: a rename event, then invalidate', async () => {
   await c.rename(target);
   const [rename, inv] = await take(stream, 2);
   assert.equal(rename!.operationType, 'rename');
-  assert.deepEqual(rename!.ns, { db: db.databaseName, coll: c.collectionName });
-  assert.deepEqual(rename!.to, { db: db.databaseName, coll: target });
+  assert.deepEqual(rename!.ns, { db: suite.db.databaseName, coll: c.collectionName });
+  assert.deepEqual(rename!.to, { db: suite.db.databaseName, coll: target });
   assert.equal(inv!.operationType, 'invalidate');
-  assert.equal(await db.collection(target).countDocuments(), 1);
+  assert.equal(await suite.db.collection(target).countDocuments(), 1);
   await stream.close();
 });
 
 async function openRaw(coll: Collection<Document>, spec: Document = {}): Promise<Document> {
-  const reply = await db.command(
+  const reply = await suite.db.command(
     { aggregate: coll.collectionName, pipeline: [{ $changeStream: spec }], cursor: {} },
     { promoteLongs: false },
   );
@@ -202,7 +184,7 @@ async function openRaw(coll: Collection<Document>, spec: Document = {}): Promise
 }
 
 async function getMore(coll: Collection<Document>, id: unknown, maxTimeMS: number): Promise<Document> {
-  const reply = await db.command({ getMore: id, collection: coll.collectionName, maxTimeMS }, { promoteLongs: false });
+  const reply = await suite.db.command({ getMore: id, collection: coll.collectionName, maxTimeMS }, { promoteLongs: false });
   return reply.cursor as Document;
 }
 
@@ -224,7 +206,7 @@ test('every batch carries a postBatchResumeToken that advances while the stream 
   assert.equal(ev!.operationType, 'insert');
   const pbrt2 = (withEvent.postBatchResumeToken as Document)._data as string;
   assert.ok(pbrt2 >= ((ev!._id as Document)._data as string));
-  await db.command({ killCursors: watched.collectionName, cursors: [first.id] });
+  await suite.db.command({ killCursors: watched.collectionName, cursors: [first.id] });
 
   // The driver keeps the idle token as its resume token, and resuming from it loses nothing.
   const stream = await opened(watched.watch([], { maxAwaitTimeMS: 100 }));
@@ -254,5 +236,5 @@ test('a getMore waits for new events (awaitData) and returns as soon as one arri
   const waited = performance.now() - t;
   assert.deepEqual(empty.nextBatch, []);
   assert.ok(waited >= 600 && waited < 3000, `an idle getMore waits about maxTimeMS (waited ${waited.toFixed(0)} ms)`);
-  await db.command({ killCursors: c.collectionName, cursors: [cursor.id] });
+  await suite.db.command({ killCursors: c.collectionName, cursors: [cursor.id] });
 });

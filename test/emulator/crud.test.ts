@@ -4,34 +4,16 @@
  * with a timezone), indexes (unique: E11000), catalog commands, the oplog window through
  * local.oplog.rs, CommandNotFound, and transactions refused without applying writes.
  */
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { ObjectId, Timestamp } from 'mongodb';
-import type { Collection, Db, Document, MongoClient , MongoBulkWriteError, MongoServerError} from 'mongodb';
+import type { Document, MongoBulkWriteError, MongoServerError } from 'mongodb';
 import { startEmulator } from '../../src/emulator/index.js';
-import { needsEmulator, startTestMongo, uniqueDbName } from '../helpers/mongo.js';
-import type { TestMongo } from '../helpers/mongo.js';
-import { connect, waitUntil } from './support.js';
+import { needsEmulator, uniqueDbName } from '../helpers/mongo.js';
+import { connect, emulatorSuite, waitUntil } from './support.js';
 
-let mongo: TestMongo;
-let client: MongoClient;
-let db: Db;
-
-before(async () => {
-  mongo = await startTestMongo();
-  client = await connect(mongo.uri);
-  db = client.db(uniqueDbName('crud'));
-});
-
-after(async () => {
-  await db?.dropDatabase();
-  await client?.close();
-  await mongo?.close();
-});
-
-function fresh(name: string): Collection<Document> {
-  return db.collection(`${name}_${new ObjectId().toHexString()}`);
-}
+const suite = emulatorSuite('crud');
+const { fresh } = suite;
 
 test('insert and find with filter, sort, skip, limit, projection', async () => {
   const c = fresh('find');
@@ -59,17 +41,17 @@ test('cursors: batchSize, getMore, singleBatch, killCursors', async () => {
   await c.insertMany(Array.from({ length: 250 }, (_, i) => ({ i })));
   const all = await c.find({}, { batchSize: 7 }).sort({ i: 1 }).toArray();
   assert.deepEqual(all.map((d) => d.i), Array.from({ length: 250 }, (_, i) => i));
-  const first = await db.command({ find: c.collectionName, batchSize: 5, sort: { i: 1 } });
+  const first = await suite.db.command({ find: c.collectionName, batchSize: 5, sort: { i: 1 } });
   const cursor = first.cursor as Document;
   assert.equal((cursor.firstBatch as Document[]).length, 5);
   assert.notEqual(Number(cursor.id), 0);
-  assert.equal(cursor.ns, `${db.databaseName}.${c.collectionName}`);
-  const more = await db.command({ getMore: cursor.id, collection: c.collectionName, batchSize: 10 });
+  assert.equal(cursor.ns, `${suite.db.databaseName}.${c.collectionName}`);
+  const more = await suite.db.command({ getMore: cursor.id, collection: c.collectionName, batchSize: 10 });
   assert.deepEqual(((more.cursor as Document).nextBatch as Document[]).map((d) => d.i), [5, 6, 7, 8, 9, 10, 11, 12, 13, 14]);
-  const killed = await db.command({ killCursors: c.collectionName, cursors: [cursor.id] });
+  const killed = await suite.db.command({ killCursors: c.collectionName, cursors: [cursor.id] });
   assert.equal((killed.cursorsKilled as unknown[]).length, 1);
-  await assert.rejects(db.command({ getMore: cursor.id, collection: c.collectionName }), { code: 43, codeName: 'CursorNotFound' });
-  const single = await db.command({ find: c.collectionName, batchSize: 5, singleBatch: true });
+  await assert.rejects(suite.db.command({ getMore: cursor.id, collection: c.collectionName }), { code: 43, codeName: 'CursorNotFound' });
+  const single = await suite.db.command({ find: c.collectionName, batchSize: 5, singleBatch: true });
   assert.equal(Number((single.cursor as Document).id), 0);
 });
 
@@ -223,7 +205,7 @@ test('createIndexes keeps options, listIndexes shows them, dropIndexes removes t
 });
 
 test('create, listCollections, listDatabases, drop, dropDatabase', async () => {
-  const other = client.db(uniqueDbName('catalog'));
+  const other = suite.client.db(uniqueDbName('catalog'));
   await other.createCollection('explicit');
   await other.createCollection('explicit'); // identical options: success
   await other.collection('implicit').insertOne({ a: 1 });
@@ -231,33 +213,33 @@ test('create, listCollections, listDatabases, drop, dropDatabase', async () => {
   assert.deepEqual(names, ['explicit', 'implicit']);
   const full = await other.listCollections({ name: 'implicit' }).toArray();
   assert.equal(full[0]?.type, 'collection');
-  const dbs = await client.db('admin').admin().listDatabases();
+  const dbs = await suite.client.db('admin').admin().listDatabases();
   assert.ok(dbs.databases.some((d) => d.name === other.databaseName));
   assert.equal(await other.collection('implicit').drop(), true);
   assert.deepEqual((await other.listCollections().toArray()).map((c) => c.name), ['explicit']);
   assert.equal(await other.dropDatabase(), true);
-  const after = await client.db('admin').admin().listDatabases();
+  const after = await suite.client.db('admin').admin().listDatabases();
   assert.ok(!after.databases.some((d) => d.name === other.databaseName));
 });
 
 test('the oplog window: first and last entries of local.oplog.rs in $natural order', async () => {
   const c = fresh('oplog');
   await c.insertOne({ mark: 1 });
-  const oplog = client.db('local').collection('oplog.rs');
+  const oplog = suite.client.db('local').collection('oplog.rs');
   const [first] = await oplog.find({}, { projection: { ts: 1, wall: 1 } }).sort({ $natural: 1 }).limit(1).toArray();
   const [last] = await oplog.find({}).sort({ $natural: -1 }).limit(1).toArray();
   assert.ok(first?.ts instanceof Timestamp && last?.ts instanceof Timestamp);
   assert.ok(first.wall instanceof Date && last.wall instanceof Date);
   assert.ok(first.ts.lessThanOrEqual(last.ts));
-  const ping = await db.command({ ping: 1 });
+  const ping = await suite.db.command({ ping: 1 });
   assert.ok(last.ts.lessThanOrEqual(ping.operationTime as Timestamp), 'the last entry is not newer than the cluster time');
-  const mine = await oplog.find({ ns: `${db.databaseName}.${c.collectionName}`, op: 'i' }).toArray();
+  const mine = await oplog.find({ ns: `${suite.db.databaseName}.${c.collectionName}`, op: 'i' }).toArray();
   assert.equal(mine.length, 1);
   assert.equal((mine[0]!.o as Document).mark, 1);
 });
 
 test('an unknown command fails with CommandNotFound (59)', async () => {
-  await assert.rejects(db.command({ frobnicate: 1 }), (err: MongoServerError) => {
+  await assert.rejects(suite.db.command({ frobnicate: 1 }), (err: MongoServerError) => {
     assert.equal(err.code, 59);
     assert.equal(err.codeName, 'CommandNotFound');
     assert.match(err.message, /no such command: 'frobnicate'/);
@@ -268,7 +250,7 @@ test('an unknown command fails with CommandNotFound (59)', async () => {
 test('transactions are refused and apply nothing', { skip: needsEmulator }, async () => {
   const c = fresh('txn');
   await c.insertOne({ before: true });
-  const session = client.startSession();
+  const session = suite.client.startSession();
   try {
     session.startTransaction();
     await assert.rejects(c.insertOne({ inTxn: true }, { session }), (err: MongoServerError) => {

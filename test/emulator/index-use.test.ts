@@ -5,33 +5,15 @@
  * deletes, values of mixed types and arrays. Every expectation is computed here from the
  * documents written, so an index that returns too few (or wrong) candidates fails a test.
  */
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { ObjectId } from 'mongodb';
-import type { Collection, Db, Document, MongoClient } from 'mongodb';
-import { needsEmulator, startTestMongo, uniqueDbName } from '../helpers/mongo.js';
-import type { TestMongo } from '../helpers/mongo.js';
-import { connect } from './support.js';
+import type { Document } from 'mongodb';
+import { needsEmulator } from '../helpers/mongo.js';
+import { emulatorSuite } from './support.js';
 
-let mongo: TestMongo;
-let client: MongoClient;
-let db: Db;
-
-before(async () => {
-  mongo = await startTestMongo();
-  client = await connect(mongo.uri);
-  db = client.db(uniqueDbName('index_use'));
-});
-
-after(async () => {
-  await db?.dropDatabase();
-  await client?.close();
-  await mongo?.close();
-});
-
-function fresh(name: string): Collection<Document> {
-  return db.collection(`${name}_${new ObjectId().toHexString()}`);
-}
+const suite = emulatorSuite('index_use');
+const { fresh } = suite;
 
 const DAY = Date.UTC(2024, 0, 15);
 const MIN = 60_000;
@@ -245,7 +227,7 @@ test('dotted paths, $or unions and $and on indexed fields', async () => {
 
 /** serverStatus counters of documents examined and collection scans. */
 async function scanCounters(): Promise<{ scannedObjects: number; collectionScans: number }> {
-  const status = await client.db('admin').command({ serverStatus: 1 });
+  const status = await suite.client.db('admin').command({ serverStatus: 1 });
   const qe = (status.metrics as Document).queryExecutor as Document;
   return { scannedObjects: Number(qe.scannedObjects), collectionScans: Number((qe.collectionScans as Document).total) };
 }

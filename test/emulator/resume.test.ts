@@ -4,34 +4,15 @@
  * older than the oplog fails with ChangeStreamHistoryLost, and the driver's automatic resume
  * after a dropped connection or a resumable error loses and repeats nothing.
  */
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { ObjectId } from 'mongodb';
-import type { ChangeStream, Collection, Db, Document, MongoClient, ResumeToken , MongoServerError, Timestamp } from 'mongodb';
-import { needsEmulator, startTestMongo, uniqueDbName } from '../helpers/mongo.js';
-import type { TestMongo } from '../helpers/mongo.js';
-import { connect, lockFailCommand } from './support.js';
+import type { ChangeStream, Document, ResumeToken, MongoServerError, Timestamp } from 'mongodb';
+import { needsEmulator, startTestMongo } from '../helpers/mongo.js';
+import { connect, emulatorSuite, lockFailCommand } from './support.js';
 
-let mongo: TestMongo;
-let client: MongoClient;
-let db: Db;
-
-before(async () => {
-  mongo = await startTestMongo();
-  client = await connect(mongo.uri);
-  db = client.db(uniqueDbName('resume'));
-});
-
-after(async () => {
-  await db?.dropDatabase();
-  await client?.close();
-  await mongo?.close();
-});
-
-function fresh(name: string, database: Db = db): Collection<Document> {
-  return database.collection(`${name}_${new ObjectId().toHexString()}`);
-}
+const suite = emulatorSuite('resume');
+const { fresh } = suite;
 
 async function opened(stream: ChangeStream<Document>): Promise<ChangeStream<Document>> {
   assert.equal(await stream.tryNext(), null);
@@ -146,14 +127,14 @@ test('a token older than the oplog fails with ChangeStreamHistoryLost', { skip: 
 test('the driver resumes by itself after a dropped connection or a resumable error, losing and repeating nothing', async () => {
   const appName = `resume-${randomBytes(4).toString('hex')}`;
   const aggregates: Document[] = [];
-  const own = await connect(mongo.uri, { appName, monitorCommands: true });
+  const own = await connect(suite.mongo.uri, { appName, monitorCommands: true });
   own.on('commandStarted', (e) => {
     if (e.commandName === 'aggregate') aggregates.push(e.command);
   });
   const failCommand = (mode: unknown, data?: Document): Promise<Document> =>
-    client.db('admin').command({ configureFailPoint: 'failCommand', mode, ...(data ? { data: { appName, ...data } } : {}) });
-  const c = fresh('auto', own.db(db.databaseName));
-  const unlock = await lockFailCommand(client);
+    suite.client.db('admin').command({ configureFailPoint: 'failCommand', mode, ...(data ? { data: { appName, ...data } } : {}) });
+  const c = fresh('auto', own.db(suite.db.databaseName));
+  const unlock = await lockFailCommand(suite.client);
   const stream = await opened(c.watch([], { maxAwaitTimeMS: 200 }));
   try {
     const received: number[] = [];

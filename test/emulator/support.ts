@@ -5,9 +5,12 @@
 import { spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
+import { after, before } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { MongoClient } from 'mongodb';
-import type { MongoClientOptions } from 'mongodb';
+import { MongoClient, ObjectId } from 'mongodb';
+import type { Collection, Db, Document, MongoClientOptions } from 'mongodb';
+import { startTestMongo, uniqueDbName } from '../helpers/mongo.js';
+import type { TestMongo } from '../helpers/mongo.js';
 
 export const EMULATOR_SCRIPT = fileURLToPath(new URL('../../scripts/mongo-emulator', import.meta.url));
 
@@ -15,6 +18,56 @@ export async function connect(uri: string, options: MongoClientOptions = {}): Pr
   const client = new MongoClient(uri, { serverSelectionTimeoutMS: 10_000, ...options });
   await client.connect();
   return client;
+}
+
+/** What `emulatorSuite` sets up for a test file; `mongo`, `client` and `db` are there once its `before` hook ran. */
+export interface EmulatorSuite {
+  readonly mongo: TestMongo;
+  readonly client: MongoClient;
+  /** The file's own database, dropped by the `after` hook. */
+  readonly db: Db;
+  /** A collection of its own, `<name>_<ObjectId>`, in `database` (by default the file's). */
+  fresh(name: string, database?: Db): Collection<Document>;
+}
+
+/**
+ * The setup of a test file: registers a `before` hook that starts the test MongoDB, connects a
+ * client and picks a database of its own (`uniqueDbName(name)`), and an `after` hook that drops
+ * the database and closes the client and the MongoDB.
+ */
+export function emulatorSuite(name: string): EmulatorSuite {
+  let mongo: TestMongo | undefined;
+  let client: MongoClient | undefined;
+  let db: Db | undefined;
+
+  before(async () => {
+    mongo = await startTestMongo();
+    client = await connect(mongo.uri);
+    db = client.db(uniqueDbName(name));
+  });
+
+  after(async () => {
+    await db?.dropDatabase();
+    await client?.close();
+    await mongo?.close();
+  });
+
+  const ready = <T>(value: T | undefined, what: string): T => {
+    if (value === undefined) throw new Error(`emulatorSuite('${name}'): ${what} is set in the before hook, not yet run`);
+    return value;
+  };
+  return {
+    get mongo() {
+      return ready(mongo, 'mongo');
+    },
+    get client() {
+      return ready(client, 'client');
+    },
+    get db() {
+      return ready(db, 'db');
+    },
+    fresh: (collection, database = ready(db, 'db')) => database.collection(`${collection}_${new ObjectId().toHexString()}`),
+  };
 }
 
 export interface EmulatorProcess {
