@@ -33,6 +33,13 @@ export interface PutInput {
    * sha256), fail with DELIVERY_FAILED. An identical object counts as delivered (`alreadyPresent`).
    */
   noOverwrite?: boolean;
+  /**
+   * Nothing is created at `key` before this settles: the put may read its source and check the
+   * key meanwhile. When it rejects, the put rejects with the same error and creates nothing.
+   * (The seal step passes the ledger write that reserves the key, so that write and the upload's
+   * first reads run at once.)
+   */
+  after?: Promise<unknown>;
   signal?: AbortSignal;
 }
 

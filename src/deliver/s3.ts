@@ -516,6 +516,7 @@ export class S3Destination implements Destination {
     const started = Date.now();
     const base = { key, size, sha256 };
     let restarts = 0;
+    let afterFailed: { error: unknown } | undefined;
     try {
       // The check for an object already at the key runs while the upload reads (and hashes) its
       // first part, which it does before its first request; the request that would create
@@ -523,7 +524,12 @@ export class S3Destination implements Destination {
       // check (op.gate), so its outcome decides exactly as if it had run first.
       const precheck = this.checkExisting(input, op);
       precheck.catch(() => {});
-      op.gate = precheck.then((same) => {
+      // The caller's condition (input.after) gates creation too; its failure is the put's.
+      const after = input.after?.catch((error: unknown) => {
+        afterFailed = { error };
+        throw error;
+      });
+      op.gate = Promise.all([precheck, after]).then(([same]) => {
         if (same !== undefined) throw new AlreadyPresent('already delivered');
       });
       op.gate.catch(() => {});
@@ -541,6 +547,7 @@ export class S3Destination implements Destination {
           return this.putResult(base, op.retries + restarts, stored);
         } catch (err) {
           await this.abortOpenUploads(key, op);
+          if (afterFailed !== undefined) throw afterFailed.error;
           // The check's outcome comes first: an identical object, a refusal, or its own failure.
           const same = await precheck;
           if (same !== undefined) return { ...this.putResult(base, op.retries, same), alreadyPresent: true };
@@ -570,6 +577,7 @@ export class S3Destination implements Destination {
       }
     } catch (err) {
       await this.cleanupOrphans(key, op, started);
+      if (afterFailed !== undefined) throw afterFailed.error;
       throw this.putFailure(input, err, op, restarts);
     }
   }

@@ -4,10 +4,11 @@
  * everything in the ledger and reconciles the hour against MongoDB.
  *
  * Idempotent and crash-safe: a sealed file stays in sealed/ until its object and manifest are
- * delivered and recorded; its part number is reserved in the ledger before the upload, so a
- * retry after a crash uploads the same bytes to the same key (and skips the upload when the
- * object is already there with the same SHA-256). An object is never overwritten by other
- * content. A failed delivery leaves the hour `sealed` with the error in `logs`; the next run
+ * delivered and recorded; its part number is reserved in the ledger before the upload creates
+ * anything at the key (the upload reads its first part and checks the key meanwhile: the put's
+ * `after`), so a retry after a crash uploads the same bytes to the same key (and skips the
+ * upload when the object is already there with the same SHA-256). An object is never
+ * overwritten by other content. A failed delivery leaves the hour `sealed` with the error in `logs`; the next run
  * retries it.
  */
 import { promises as fs } from 'node:fs';
@@ -152,7 +153,8 @@ export class Sealer {
   private async deliverFile(slot: HourSlot, file: SpoolFileId & { path: string; name: string }): Promise<HourOutcome> {
     const { ctx } = this;
     const t0 = Date.now();
-    const checked = await sealScan(file.path, ctx.timestampField);
+    // The ledger read does not depend on the check: both run at once.
+    const [checked, record] = await Promise.all([sealScan(file.path, ctx.timestampField), ctx.ledger.get(slot)]);
     let scan = checked.scan;
     if (checked.method === 'decode') ctx.log.debug('spool file decoded to seal it', { hour: slot.id, file: file.name, reason: checked.reason });
     let removed = 0;
@@ -163,7 +165,9 @@ export class Sealer {
       ctx.log.warn('duplicate _id removed while sealing', { hour: slot.id, removed, ids: scan.duplicateIds.slice(0, 10) });
       scan = await scanSpoolFile(file.path, ctx.timestampField);
     }
-    await ctx.operations.record({
+    // The record of the check is written while the part is reserved (it is not part of the
+    // crash-safety protocol; a failure to write it still fails this hour's delivery).
+    const sealRecorded = ctx.operations.record({
       op: 'seal',
       hour: slot.id,
       hourStart: new Date(slot.start),
@@ -173,15 +177,17 @@ export class Sealer {
       durationMs: Date.now() - t0,
       details: { duplicatesRemoved: removed, sha256: scan.sha256, file: file.name, checkedBy: checked.method },
     });
-    const record = await ctx.ledger.get(slot);
+    sealRecorded.catch(() => undefined);
     const done = (record?.parts ?? []).find((p) => p.sha256 === scan.sha256 && p.count === scan.lines);
     if (done) {
       // Delivered and recorded by a run that stopped before removing the local file.
+      await sealRecorded;
       await removeSealedFile(file.path);
       return { hour: slot.id, start: slot.start, count: scan.lines, key: done.key, status: 'delivered' };
     }
     const reservation = record?.reservations?.[partKey(file)];
     let part: number;
+    let reserved: Promise<unknown> = Promise.resolve();
     if (reservation && reservation.sha256 === scan.sha256) {
       part = reservation.part;
     } else {
@@ -191,7 +197,7 @@ export class Sealer {
       const stale = reservation?.part;
       const free = stale !== undefined && !(await ctx.destination.head(ctx.keys.dataKey(slot, { index: stale, revision: 0 })));
       part = free ? stale : used.length === 0 ? 1 : Math.max(...used) + 1;
-      await ctx.ledger.update(slot, {
+      reserved = ctx.ledger.update(slot, {
         state: record?.state === 'verified' || record?.state === 'delivered' || record?.state === 'mismatch' ? record.state : 'sealed',
         [`reservations.${partKey(file)}`]: { part, revision: 0, sha256: scan.sha256 },
       } as Partial<HourRecord>);
@@ -210,6 +216,9 @@ export class Sealer {
         contentType: 'application/x-ndjson',
         metadata: { hour: slot.id, count: String(scan.lines) },
         noOverwrite: true,
+        // Nothing is created at the key before its reservation is in the ledger; the upload reads
+        // its first part and checks the key meanwhile.
+        after: Promise.all([reserved, sealRecorded]),
       });
       attempts = put.alreadyPresent === true ? 0 : put.attempts;
     } catch (err) {
@@ -246,26 +255,30 @@ export class Sealer {
     };
     const parts = [...(record?.parts ?? []).filter((p) => p.part !== part), newPart];
     const manifestKey = await writeManifest(ctx, slot, parts);
-    await ctx.ledger.update(slot, {
-      state: 'delivered',
-      count: parts.reduce((n, p) => n + p.count, 0),
-      bytes: parts.reduce((n, p) => n + p.bytes, 0),
-      parts,
-      manifestKey,
-      lastError: null,
-      [`reservations.${partKey(file)}`]: null,
-    } as Partial<HourRecord>);
-    await ctx.operations.record({
-      op: 'deliver',
-      hour: slot.id,
-      hourStart: new Date(slot.start),
-      outcome: 'ok',
-      key,
-      bytes: scan.bytes,
-      count: scan.lines,
-      durationMs: Date.now() - t1,
-      attempts,
-    });
+    // The ledger update is what records the delivery; the log record is written alongside it.
+    // The spool file is removed only after both.
+    await Promise.all([
+      ctx.ledger.update(slot, {
+        state: 'delivered',
+        count: parts.reduce((n, p) => n + p.count, 0),
+        bytes: parts.reduce((n, p) => n + p.bytes, 0),
+        parts,
+        manifestKey,
+        lastError: null,
+        [`reservations.${partKey(file)}`]: null,
+      } as Partial<HourRecord>),
+      ctx.operations.record({
+        op: 'deliver',
+        hour: slot.id,
+        hourStart: new Date(slot.start),
+        outcome: 'ok',
+        key,
+        bytes: scan.bytes,
+        count: scan.lines,
+        durationMs: Date.now() - t1,
+        attempts,
+      }),
+    ]);
     await removeSealedFile(file.path);
     return { hour: slot.id, start: slot.start, count: scan.lines, key, status: 'delivered' };
   }
@@ -285,8 +298,10 @@ export class Sealer {
     const from = Math.min(...hours.map((h) => h.record.start.getTime()));
     const to = Math.max(...hours.map((h) => h.record.start.getTime())) + 3_600_000;
     const t0 = Date.now();
-    const counts = await countPerHour(ctx.collection, ctx.timestampField, from, to, ctx.clock.zone);
-    const ttl = await ttlSeconds(ctx.collection, ctx.timestampField);
+    const [counts, ttl] = await Promise.all([
+      countPerHour(ctx.collection, ctx.timestampField, from, to, ctx.clock.zone),
+      ttlSeconds(ctx.collection, ctx.timestampField),
+    ]);
     const out: SealReport['reconciled'] = [];
     for (const { id, record } of hours) {
       const start = record.start.getTime();
@@ -295,20 +310,22 @@ export class Sealer {
       const expired = ttl !== undefined && start + 3_600_000 <= now - ttl * 1000 && mongo < archived;
       const status = mongo === archived ? 'ok' : expired ? 'expired-at-source' : 'mismatch';
       const slot = ctx.clock.slotAt(start);
-      await ctx.ledger.update(slot, {
-        state: status === 'mismatch' ? 'mismatch' : 'verified',
-        reconcile: { mongo, archived, status, at: new Date() },
-      });
-      await ctx.operations.record({
-        op: 'reconcile',
-        hour: id,
-        hourStart: record.start,
-        outcome: status === 'mismatch' ? 'error' : 'ok',
-        count: archived,
-        durationMs: Date.now() - t0,
-        details: { mongo, archived, status },
-        ...(status === 'mismatch' ? { error: `MongoDB has ${mongo} documents for the hour, the archive ${archived}` } : {}),
-      });
+      await Promise.all([
+        ctx.ledger.update(slot, {
+          state: status === 'mismatch' ? 'mismatch' : 'verified',
+          reconcile: { mongo, archived, status, at: new Date() },
+        }),
+        ctx.operations.record({
+          op: 'reconcile',
+          hour: id,
+          hourStart: record.start,
+          outcome: status === 'mismatch' ? 'error' : 'ok',
+          count: archived,
+          durationMs: Date.now() - t0,
+          details: { mongo, archived, status },
+          ...(status === 'mismatch' ? { error: `MongoDB has ${mongo} documents for the hour, the archive ${archived}` } : {}),
+        }),
+      ]);
       out.push({ hour: id, mongo, archived, status });
     }
     return out;

@@ -8,7 +8,8 @@ import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createGunzip } from 'node:zlib';
 import split2 from 'split2';
-import { ObjectId } from 'mongodb';
+import { MongoClient, ObjectId } from 'mongodb';
+import type { ChangeStreamDocument, Document } from 'mongodb';
 import { createArchiver } from '../../../src/archiver.js';
 import { createDestination } from '../../../src/deliver/index.js';
 import { archiveEnv, waitFor } from '../../helpers/archive-env.js';
@@ -105,6 +106,60 @@ test('S3 failures past retryAttempts leave the hour sealed with the error in log
     assert.ok(ok.reconciled.some((r) => r.status === 'ok'));
     await archiver.close();
   } finally {
+    await proxy.close();
+    await env.close();
+  }
+});
+
+test('the part is reserved in the ledger before anything is created at its key; the upload reads and checks the key meanwhile', { timeout: 60_000 }, async () => {
+  const env = await archiveEnv(mongo);
+  const proxy = await startFaultProxy(s3.endpoint);
+  const appName = `reserve-${env.db}`.slice(0, 100);
+  const client = new MongoClient(env.uri, { appName });
+  await client.connect();
+  const changes = env.client.db(env.db).collection('jobs').watch([{ $match: { operationType: { $in: ['insert', 'update'] } } }]);
+  try {
+    const config = env.config({
+      uploadProvider: 's3',
+      outputDirectory: `reserve-${env.db}`,
+      s3: { bucket: s3.bucket, endpoint: proxy.endpoint, forcePathStyle: true, region: s3.region, accessKeyId: s3.accessKeyId, secretAccessKey: s3.secretAccessKey },
+    });
+    const archiver = await createArchiver(config, { client, schedule: false });
+    await archiver.start();
+    const h0 = Math.floor(Date.now() / HOUR) * HOUR - 2 * HOUR;
+    await env.client.db(env.db).collection('apilogs').insertMany(Array.from({ length: 30 }, (_, i) => ({ createdAt: new Date(h0 + i * 1000) })));
+    await waitFor(() => archiver.stats().capture.captured === 30);
+    await changes.tryNext(); // opens the stream (it starts when its first batch is read)
+    const arrivals: Array<{ op: string; at: number }> = [];
+    proxy.rule({ when: (r) => (arrivals.push({ op: r.op, at: Date.now() }), false), fault: { type: 'error', status: 500 } });
+    // Every write of the archiver's client to MongoDB now waits 400 ms before it runs.
+    const admin = env.client.db('admin');
+    await admin.command({ configureFailPoint: 'failCommand', mode: 'alwaysOn', data: { failCommands: ['update'], appName, blockConnection: true, blockTimeMS: 400 } });
+    let report;
+    try {
+      report = await archiver.sealNow();
+    } finally {
+      await admin.command({ configureFailPoint: 'failCommand', mode: 'off' });
+    }
+    assert.equal(report.failed, 0, JSON.stringify(report));
+    assert.deepEqual(report.hours.map((h) => h.status), ['delivered']);
+    // The first write that mentions a reservation is the reservation: its time in the oplog.
+    let reservedAt: number | undefined;
+    while (reservedAt === undefined) {
+      const ev = (await changes.next()) as ChangeStreamDocument<Document> & { wallTime?: Date; updateDescription?: { updatedFields?: Document }; fullDocument?: Document };
+      if (JSON.stringify(ev.updateDescription?.updatedFields ?? ev.fullDocument ?? {}).includes('"reservations')) reservedAt = ev.wallTime?.getTime();
+      else if (ev.wallTime === undefined) assert.fail('change events carry no wallTime');
+    }
+    const creating = arrivals.filter((a) => a.op === 'CreateMultipartUpload' || a.op === 'PutObject' || a.op === 'UploadPart');
+    const head = arrivals.find((a) => a.op === 'HeadObject');
+    assert.ok(creating.length > 0 && head !== undefined, JSON.stringify(arrivals));
+    assert.ok(reservedAt !== undefined);
+    assert.ok(creating[0]!.at >= reservedAt, `nothing created before the reservation (${creating[0]!.op} ${creating[0]!.at - reservedAt} ms after it)`);
+    assert.ok(head.at < reservedAt, `the key was checked while the reservation waited (${reservedAt - head.at} ms before it)`);
+    await archiver.close();
+  } finally {
+    await changes.close();
+    await client.close();
     await proxy.close();
     await env.close();
   }

@@ -92,6 +92,22 @@ test('a mismatching source never replaces the object at the key, and leaves no t
   await assert.rejects(d.put({ key: '../escape', source: { body: v1 }, size: v1.length, sha256: sha256(v1) }), (e: unknown) => e instanceof CronLogError && e.code === 'USAGE');
 });
 
+test('`after` gates the write: nothing at the key until it resolves; a rejection fails the put with its error', async () => {
+  await using d = fileDest('g');
+  const body = Buffer.from('{"a":1}\n');
+  const key = 'api-logs/2024-01-15/06-07.ndjson.gz';
+  let release!: () => void;
+  const put = d.put({ key, source: { body }, size: body.length, sha256: sha256(body), after: new Promise<void>((r) => (release = r)) });
+  await new Promise((r) => setTimeout(r, 50));
+  assert.equal(await d.head(key), undefined);
+  release();
+  await put;
+  assert.ok((await readFile(join(root, 'g', key))).equals(body));
+  const failure = new Error('the ledger write failed');
+  await assert.rejects(d.put({ key: 'api-logs/x.ndjson.gz', source: { body }, size: body.length, sha256: sha256(body), after: Promise.reject(failure) }), (e: unknown) => e === failure);
+  assert.deepEqual(await tree(join(root, 'g')), [key]);
+});
+
 test('list in key order with prefix filtering (temp files never listed), get and delete', async () => {
   await using d = fileDest('d');
   const keys = ['api-logs/2024-01-16/00-01.ndjson.gz', 'api-logs/2024-01-15/01-02.ndjson.gz', 'api-logs/2024-01-15/00-01.ndjson.gz', 'api-logs/2024-01-15/00-01.manifest.json', 'other/x.json'];

@@ -168,6 +168,36 @@ test('the check for an existing object overlaps reading the source: nothing is c
   assert.deepEqual(await s3.openUploads(), []);
 });
 
+test('`after` gates creation: the source is read meanwhile; a rejected `after` fails the put with its error and creates nothing', async () => {
+  const d = dest();
+  const key = 'api-logs/2024-01-15/05-06.ndjson.gz';
+  const created = (): number => proxy.count('CreateMultipartUpload') + proxy.count('UploadPart') + proxy.count('PutObject');
+  let release!: () => void;
+  const reserved = new Promise<void>((r) => (release = r));
+  const put = d.put({ key, source: { path: big.path }, size: big.size, sha256: big.sha256, noOverwrite: true, after: reserved });
+  await new Promise((r) => setTimeout(r, 300));
+  assert.equal(proxy.count('HeadObject'), 1, 'the key was checked while waiting');
+  assert.equal(created(), 0, 'nothing created before `after` resolved');
+  release();
+  const r = await put;
+  assert.equal(r.alreadyPresent, undefined);
+  assert.deepEqual(await d.head(key), { key, size: big.size, sha256: big.sha256 });
+
+  // Rejected, for a multipart and a single-PUT source: that error, nothing at the keys.
+  for (const [k, source, size, sha] of [
+    ['api-logs/2024-01-15/06-07.ndjson.gz', { path: big.path }, big.size, big.sha256],
+    ['api-logs/2024-01-15/07-08.ndjson.gz', { body: Buffer.from('{"a":1}\n') }, 8, sha256(Buffer.from('{"a":1}\n'))],
+  ] as const) {
+    proxy.clearLog();
+    const failure = new Error('the ledger write failed');
+    const rejected = new Promise<void>((_, reject) => setTimeout(() => reject(failure), 100));
+    await assert.rejects(d.put({ key: k, source, size, sha256: sha, noOverwrite: true, after: rejected }), (e: unknown) => e === failure);
+    assert.equal(created(), 0);
+    assert.equal(await d.head(k), undefined);
+  }
+  assert.deepEqual(await s3.openUploads(), []);
+});
+
 test('a failed check for an existing object: tolerated without noOverwrite, fatal with it (nothing created)', async () => {
   const d = dest();
   const body = randomBytes(6 * MiB);
