@@ -17,7 +17,7 @@ import split2 from 'split2';
 import { CronLogError } from '../errors.js';
 import { factsPath, readFactsFile } from '../spool/facts-file.js';
 import { readGzipLines } from '../spool/gzip-members.js';
-import { HashList, hash64, lineFacts } from '../spool/line-facts.js';
+import { HashList, hash64, lineFacts, repeatedHashes } from '../spool/line-facts.js';
 import type { IdKey } from '../source/document-ids.js';
 import { idKeyOfLine } from '../source/document-ids.js';
 
@@ -104,7 +104,7 @@ export async function scanWithFacts(path: string): Promise<ScanResult | { unusab
   }
   const facts = await readFactsFile(factsPath(path), size);
   if ('unusable' in facts) return facts;
-  if (facts.hashes.repeated().size > 0) return { unusable: 'the facts show a possible duplicate _id' };
+  if (repeatedHashes(facts.hashes.words, facts.hashes.ranges).size > 0) return { unusable: 'the facts show a possible duplicate _id' };
   if (facts.sha256 !== undefined) {
     // Hashed as it was written: the upload checks the file's bytes against it as they stream.
     return { lines: facts.lines, bytes: size, sha256: facts.sha256, duplicateIds: [], duplicateLines: 0, firstTimestamp: facts.first, lastTimestamp: facts.last };

@@ -25,7 +25,6 @@
  */
 import { promises as fs } from 'node:fs';
 import { crc32 } from 'node:zlib';
-import { HashList } from './line-facts.js';
 
 const MAGIC = 0x46534c43; // "CLSF" read as a little-endian u32
 const CLOSING_MAGIC = 0x45534c43; // "CLSE"
@@ -95,7 +94,12 @@ export interface MemberRange {
 /** What the records say about a whole spool file. */
 export interface FileFacts {
   lines: number;
-  hashes: HashList;
+  /**
+   * The lines' `_id` hashes, where the sidecar holds them (not copied): `words` views the sidecar
+   * as 32-bit words, `ranges` lists [first hash's word index, number of hashes] per record. For
+   * `repeatedHashes`.
+   */
+  hashes: { words: Uint32Array; ranges: number[] };
   first: string | undefined;
   last: string | undefined;
   members: MemberRange[];
@@ -115,8 +119,14 @@ export async function readFactsFile(path: string, fileSize: number): Promise<Fil
   } catch (err) {
     return { unusable: (err as NodeJS.ErrnoException).code === 'ENOENT' ? 'no facts file' : `facts file unreadable (${(err as Error).message})` };
   }
-  const out: FileFacts = { lines: 0, hashes: new HashList(), first: undefined, last: undefined, members: [] };
-  out.hashes.reserve(Math.floor(data.length / 8));
+  if (data.byteOffset % 4 !== 0) {
+    // Records (and the hashes in them) are 4-byte aligned in the file; the view must be too.
+    const aligned = Buffer.allocUnsafeSlow(data.length);
+    data.copy(aligned);
+    data = aligned;
+  }
+  const words = new Uint32Array(data.buffer, data.byteOffset, Math.floor(data.length / 4));
+  const out: FileFacts = { lines: 0, hashes: { words, ranges: [] }, first: undefined, last: undefined, members: [] };
   let at = 0;
   let covered = 0;
   while (covered < fileSize) {
@@ -135,7 +145,7 @@ export async function readFactsFile(path: string, fileSize: number): Promise<Fil
     if (HEADER + text + lines * 8 + 4 !== size) return { unusable: `damaged facts record at byte ${at}` };
     out.members.push({ offset, length, crc32: record.readUInt32LE(24) });
     out.lines += lines;
-    out.hashes.pushBytes(record.subarray(HEADER + text, HEADER + text + lines * 8));
+    out.hashes.ranges.push((at + HEADER + text) / 4, lines);
     if (firstLen > 0) {
       const first = record.toString('utf8', HEADER, HEADER + firstLen);
       if (out.first === undefined || first < out.first) out.first = first;

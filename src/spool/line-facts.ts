@@ -59,14 +59,6 @@ export class HashList {
     this.length++;
   }
 
-  /** Appends hashes stored as little-endian u64 bytes (a facts record's list). */
-  pushBytes(bytes: Uint8Array): void {
-    const n = bytes.length / 8;
-    while (this.length + n > this.data.length) this.grow();
-    new Uint8Array(this.data.buffer, this.length * 8, bytes.length).set(bytes);
-    this.length += n;
-  }
-
   /** The hashes as little-endian u64 bytes (a view, valid until the next push). */
   bytes(): Uint8Array {
     return new Uint8Array(this.data.buffer, 0, this.length * 8);
@@ -76,42 +68,49 @@ export class HashList {
     this.length = 0;
   }
 
-  /** Makes room for `n` more hashes. */
-  reserve(n: number): void {
-    if (this.length + n <= this.data.length) return;
-    const next = new BigUint64Array(this.length + n);
-    next.set(this.data.subarray(0, this.length));
-    this.data = next;
-    this.words = new Uint32Array(next.buffer);
-  }
-
-  /** Hashes that occur more than once (an open-addressing table of indexes, 4 bytes per slot). */
+  /** Hashes that occur more than once. */
   repeated(): Set<bigint> {
-    const words = this.words;
-    let size = 1024;
-    while (size < this.length * 2) size *= 2;
-    const mask = size - 1;
-    const table = new Int32Array(size).fill(-1);
-    const out = new Set<bigint>();
-    for (let i = 0; i < this.length; i++) {
-      const lo = words[2 * i] as number;
-      const hi = words[2 * i + 1] as number;
+    return repeatedHashes(this.words, [0, this.length]);
+  }
+}
+
+/**
+ * The hashes that occur more than once among those stored in `words` (little-endian u64 hashes as
+ * pairs of 32-bit words, low word first) at the `ranges` given as flat pairs [first hash's word
+ * index, number of hashes, ...]. The hashes are read where they are (the facts file's buffer, or a
+ * HashList), never copied. An open-addressing table of word indexes, 4 bytes per slot.
+ */
+export function repeatedHashes(words: Uint32Array, ranges: readonly number[]): Set<bigint> {
+  const out = new Set<bigint>();
+  let n = 0;
+  for (let r = 1; r < ranges.length; r += 2) n += ranges[r] as number;
+  if (n < 2) return out;
+  let size = 1024;
+  while (size < n * 2) size *= 2;
+  const mask = size - 1;
+  const table = new Int32Array(size).fill(-1);
+  for (let r = 0; r < ranges.length; r += 2) {
+    const from = ranges[r] as number;
+    const to = from + 2 * (ranges[r + 1] as number);
+    for (let w = from; w < to; w += 2) {
+      const lo = words[w] as number;
+      const hi = words[w + 1] as number;
       let slot = (lo ^ Math.imul(hi, 0x9e3779b1)) & mask;
       for (;;) {
         const j = table[slot] as number;
         if (j < 0) {
-          table[slot] = i;
+          table[slot] = w;
           break;
         }
-        if (words[2 * j] === lo && words[2 * j + 1] === hi) {
-          out.add(this.data[i] as bigint);
+        if (words[j] === lo && words[j + 1] === hi) {
+          out.add((BigInt(hi) << 32n) | BigInt(lo));
           break;
         }
         slot = (slot + 1) & mask;
       }
     }
-    return out;
   }
+  return out;
 }
 
 /** Reads the timestamp of a decoded line: ISO string (analytics) or {$date} (ejson). */
