@@ -14,6 +14,7 @@
  * advances only after gzip + write + fsync, reaches N).
  * Baseline: a bare driver `watch()` loop on the same emulator and the same load that only counts
  * events; time from the first insert until it has counted N.
+ * Before the paired runs, each variant runs once untimed on a smaller load (warm-up).
  * Also reported (details, not the baseline): the same bare loop with the tailer's own pipeline
  * ($match on operationType), which the emulator serves on a slower path than an unfiltered
  * stream: it separates the emulator's share of the gap from the archiver process's share.
@@ -36,15 +37,15 @@ const INSERT_BATCH = 1000;
 const LOADER = fileURLToPath(new URL('./children/loader.ts', import.meta.url));
 
 interface Loader {
-  /** Starts inserting into db.apilogs; returns performance.now() of the signal. */
-  go(db: string): number;
+  /** Starts inserting the first `count` documents into db.apilogs; returns performance.now() of the signal. */
+  go(db: string, count: number): number;
   /** Resolves with the loader's own insert time once every document is inserted. */
   done(): Promise<{ insertSeconds: number }>;
   close(): Promise<void>;
 }
 
 /** Starts the load generator (it generates the documents once) and waits until it is ready. */
-async function startLoader(uri: string, count: number): Promise<Loader> {
+export async function startLoader(uri: string, count: number): Promise<Loader> {
   const args = { uri, collection: 'apilogs', count, batch: INSERT_BATCH, seed: 2, from: BENCH_HOUR, to: BENCH_HOUR + HOUR };
   const child = spawn(process.execPath, ['--import', 'tsx', LOADER, JSON.stringify(args)], { stdio: ['pipe', 'pipe', 'inherit'] });
   const exited = once(child, 'exit');
@@ -52,9 +53,9 @@ async function startLoader(uri: string, count: number): Promise<Loader> {
   const first = await it.next();
   if (first.done === true || first.value !== 'ready') throw new Error(`the load generator did not start: ${String(first.value)}`);
   return {
-    go(db) {
+    go(db, n) {
       const t = performance.now();
-      child.stdin.write(`go ${db}\n`);
+      child.stdin.write(`go ${db} ${n}\n`);
       return t;
     },
     async done() {
@@ -85,13 +86,20 @@ function busy(c0: { elu: EventLoopUtilization }): number {
   return performance.eventLoopUtilization(c0.elu).utilization;
 }
 
-async function archiverRun(loader: Loader, uri: string, emuPid: number, client: MongoClient, db: string, dir: string, count: number) {
+/**
+ * `phase` (0-1): where in the tailer's checkpoint interval the load starts. The last lines wait
+ * for the next checkpoint tick (up to one interval), so with a fixed start the wait would be the
+ * same in every run, short or long depending on how the run's length falls against the ticks;
+ * the paired runs spread their starts over the interval instead.
+ */
+export async function archiverRun(loader: Loader, uri: string, emuPid: number, client: MongoClient, db: string, dir: string, count: number, phase = 0) {
   const config = benchConfig(uri, db, dir);
   const tailer = tailerFor(config, client, quietLog);
   await tailer.start();
-  await sleep(200); // let the loop open its change stream before the clock starts
+  // Let the loop open its change stream before the clock starts, then start at `phase`.
+  await sleep(200 + phase * config.checkpointIntervalMs);
   const c0 = await cpuMark(emuPid);
-  const t0 = loader.go(db);
+  const t0 = loader.go(db, count);
   let capturedAt = 0;
   await until(() => {
     if (capturedAt === 0 && tailer.stats().captured >= count) capturedAt = performance.now();
@@ -108,11 +116,11 @@ async function archiverRun(loader: Loader, uri: string, emuPid: number, client: 
 /** The tailer's change-stream pipeline with the default captureOperations (see Tailer.openStream); its batch size is CHANGE_STREAM_BATCH_SIZE. */
 const TAILER_PIPELINE: Document[] = [{ $match: { operationType: { $in: ['insert', 'drop', 'rename', 'dropDatabase'] } } }];
 
-async function baselineRun(loader: Loader, emuPid: number, client: MongoClient, db: string, count: number, pipeline: Document[] = [], batchSize = 1000) {
+export async function baselineRun(loader: Loader, emuPid: number, client: MongoClient, db: string, count: number, pipeline: Document[] = [], batchSize = 1000) {
   const stream = client.db(db).collection('apilogs').watch(pipeline, { batchSize });
   if ((await stream.tryNext()) !== null) throw new Error('unexpected change event before the load');
   const c0 = await cpuMark(emuPid);
-  const t0 = loader.go(db);
+  const t0 = loader.go(db, count);
   for (let n = 0; n < count; n++) await stream.next();
   const done = performance.now();
   const elu = busy(c0);
@@ -131,7 +139,10 @@ export const captureBenchmark: Benchmark = {
   baseline: 'events/s from the first insert until a bare driver watch() loop has counted every event (same emulator, same load)',
   target: { text: 'ratio >= 0.8', checks: [{ on: 'ratio', op: '>=', value: 0.8 }] },
   async run(ctx: BenchContext): Promise<BenchOutput> {
-    const count = ctx.profile === 'quick' ? 3_000 : 80_000;
+    // Long enough (about 6 s per variant here) that the wait for the checkpoint after the last
+    // event (0-1 s with the default 1000 ms interval) is a smaller share of the figure.
+    const count = ctx.profile === 'quick' ? 3_000 : 150_000;
+    const warmCount = ctx.profile === 'quick' ? 1_000 : 20_000;
     // Each variant inserts `count` documents: keep a few variants' worth of oplog, no more.
     const emu = await startEmulatorProcess({ oplogSize: Math.max(4 * count, 10_000), ...(ctx.cpuProfDir ? { cpuProfDir: ctx.cpuProfDir } : {}) });
     const client = new MongoClient(emu.uri);
@@ -139,6 +150,15 @@ export const captureBenchmark: Benchmark = {
     const samples: RunSample[] = [];
     const loader = await startLoader(emu.uri, count);
     try {
+      // Untimed warm-up: each variant once on a smaller load, so that no measured run pays for
+      // compiling the tailer's, the driver's and the emulator's code (a running archiver is past
+      // that; without it, whichever variant ran first was up to 40% slower).
+      const warmDir = await freshDir(ctx.dir, 'capture-warm-up');
+      await archiverRun(loader, emu.uri, emu.pid, client, 'bench_capture_warm_a', warmDir, warmCount);
+      await baselineRun(loader, emu.pid, client, 'bench_capture_warm_b', warmCount);
+      await baselineRun(loader, emu.pid, client, 'bench_capture_warm_m', warmCount, TAILER_PIPELINE, CHANGE_STREAM_BATCH_SIZE);
+      for (const db of ['a', 'b', 'm']) await client.db(`bench_capture_warm_${db}`).dropDatabase();
+      await rm(warmDir, { recursive: true, force: true });
       for (let i = 0; i < ctx.runs; i++) {
         const dir = await freshDir(ctx.dir, `capture-${i}`);
         const dbs = [`bench_capture_a${i}`, `bench_capture_b${i}`, `bench_capture_m${i}`];
@@ -148,7 +168,7 @@ export const captureBenchmark: Benchmark = {
         let b: Awaited<ReturnType<typeof baselineRun>> | undefined;
         let m: Awaited<ReturnType<typeof baselineRun>> | undefined;
         for (const which of order) {
-          if (which === 'archiver') a = await archiverRun(loader, emu.uri, emu.pid, client, dbs[0] as string, dir, count);
+          if (which === 'archiver') a = await archiverRun(loader, emu.uri, emu.pid, client, dbs[0] as string, dir, count, (i + 0.5) / ctx.runs);
           else if (which === 'baseline') b = await baselineRun(loader, emu.pid, client, dbs[1] as string, count);
           else m = await baselineRun(loader, emu.pid, client, dbs[2] as string, count, TAILER_PIPELINE, CHANGE_STREAM_BATCH_SIZE);
         }
@@ -192,11 +212,13 @@ export const captureBenchmark: Benchmark = {
     }
     return {
       samples,
-      sizes: { documents: count, insertBatch: INSERT_BATCH, checkpointIntervalMs: 1000 },
+      sizes: { documents: count, warmUpDocuments: warmCount, insertBatch: INSERT_BATCH, checkpointIntervalMs: 1000 },
       notes: [
         'Three processes: the emulator, the load generator, and this one (the tailer, or the bare watch loop). insertSeconds (details) is the load generator\'s own insert time; ProcessCpuSeconds the CPU this process used (all threads: zlib runs on the libuv pool), EmulatorCpuSeconds the emulator\'s, over the timed window.',
         `tailerPipeline* (details, first run only): the same bare watch loop with the tailer's stream options ($match on operationType, batchSize ${CHANGE_STREAM_BATCH_SIZE}; the baseline uses batchSize 1000): what the emulator delivers for the tailer's stream without any archiving.`,
-        'The figure includes waiting for the next checkpoint after the last event (checkpoint interval 1000 ms, or earlier when 8 MiB are pending).',
+        'The figure includes waiting for the next checkpoint after the last event (checkpoint interval 1000 ms, or earlier when 8 MiB are pending); archiverCapturedSeconds (details) is when the tailer had read the last event.',
+        `Before the paired runs, each variant ran once untimed with ${warmCount} documents (warm-up: the JIT compiles the tailer's, the driver's and the emulator's hot code).`,
+        'The load starts at a different point of the checkpoint interval in each run ((run + 0.5) / runs of it after the tailer started), so the wait for the last checkpoint is not the same in every run.',
       ],
     };
   },
