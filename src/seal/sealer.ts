@@ -8,8 +8,8 @@
  * anything at the key (the upload reads its first part and checks the key meanwhile: the put's
  * `after`), so a retry after a crash uploads the same bytes to the same key (and skips the
  * upload when the object is already there with the same SHA-256). An object is never
- * overwritten by other content. A failed delivery leaves the hour `sealed` with the error in `logs`; the next run
- * retries it.
+ * overwritten by other content. A failed delivery leaves the hour `sealed` with the error in
+ * `logs`; the next run retries it.
  */
 import { promises as fs } from 'node:fs';
 import type { Collection, Document } from 'mongodb';
@@ -202,6 +202,11 @@ export class Sealer {
         [`reservations.${partKey(file)}`]: { part, revision: 0, sha256: scan.sha256 },
       } as Partial<HourRecord>);
     }
+    // Nothing is created at the key before its reservation is in the ledger; the upload reads
+    // its first part and checks the key meanwhile. (A put that fails before it awaits this must
+    // not leave its rejection unhandled.)
+    const reservedAndRecorded = Promise.all([reserved, sealRecorded]);
+    reservedAndRecorded.catch(() => undefined);
     const key = ctx.keys.dataKey(slot, { index: part, revision: 0 });
     const t1 = Date.now();
     let attempts = 0;
@@ -216,9 +221,7 @@ export class Sealer {
         contentType: 'application/x-ndjson',
         metadata: { hour: slot.id, count: String(scan.lines) },
         noOverwrite: true,
-        // Nothing is created at the key before its reservation is in the ledger; the upload reads
-        // its first part and checks the key meanwhile.
-        after: Promise.all([reserved, sealRecorded]),
+        after: reservedAndRecorded,
       });
       attempts = put.alreadyPresent === true ? 0 : put.attempts;
     } catch (err) {
