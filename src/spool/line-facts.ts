@@ -149,29 +149,69 @@ export function fastIdKey(line: string): string | undefined {
 const ISO_MS = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/;
 const CANONICAL_DATE = '{"$date":{"$numberLong":"';
 
-/**
- * The top-level timestamp of `field` in a line our encoder wrote, without parsing it: an ISO
- * string `"field":"…Z"` (analytics), `"field":{"$date":"…Z"}` (relaxed Extended JSON) or
- * `"field":{"$date":{"$numberLong":"…"}}` (canonical Extended JSON, the ejson mode). Found
- * only where the key sits at depth 1 (outside strings and nested objects); undefined otherwise.
- */
-export function fastTimestamp(line: string, field: string): string | undefined {
-  const needle = `"${field}":`;
-  const at = line.indexOf(needle);
-  if (at < 0) return undefined;
-  let depth = 0;
-  let inString = false;
-  for (let k = 0; k < at; k++) {
-    const c = line.charCodeAt(k);
-    if (inString) {
-      if (c === 92 /* \ */) k++;
-      else if (c === 34) inString = false;
-    } else if (c === 34) inString = true;
-    else if (c === 123 || c === 91) depth++;
-    else if (c === 125 || c === 93) depth--;
+/** The index of the quote that closes the string opening at `open`, or -1. */
+function stringEnd(line: string, open: number): number {
+  for (let e = line.indexOf('"', open + 1); e > 0; e = line.indexOf('"', e + 1)) {
+    let backslashes = 0;
+    for (let j = e - 1; line.charCodeAt(j) === 92 /* \ */; j--) backslashes++;
+    if (backslashes % 2 === 0) return e;
   }
-  if (depth !== 1 || inString) return undefined;
-  let v = at + needle.length;
+  return -1;
+}
+
+/**
+ * Where the value of member `key` of the object that opens at `open` (the index of its `{`)
+ * starts, or -1 when the object has no such member. Occurrences of `"key":` inside strings or in
+ * nested objects and arrays are skipped: the line is read once up to the member, tracking depth
+ * and jumping over strings whole.
+ */
+function memberValue(line: string, open: number, key: string): number {
+  const needle = `"${key}":`;
+  let depth = 1;
+  let k = open + 1;
+  for (let at = line.indexOf(needle, k); at >= 0; at = line.indexOf(needle, Math.max(k, at + 1))) {
+    while (k < at) {
+      const c = line.charCodeAt(k);
+      if (c === 34) {
+        const e = stringEnd(line, k);
+        if (e < 0) return -1;
+        k = e + 1;
+        continue;
+      }
+      if (c === 123 || c === 91) depth++;
+      else if (c === 125 || c === 93) {
+        depth--;
+        if (depth === 0) return -1;
+      }
+      k++;
+    }
+    // k > at: that occurrence was inside a string; depth > 1: in a nested object or array.
+    if (k === at && depth === 1) return at + needle.length;
+  }
+  return -1;
+}
+
+/**
+ * The timestamp at `path` (a top-level field, or a dotted path split into its keys) in a line our
+ * encoder wrote, without parsing it: an ISO string `"field":"…Z"` (analytics),
+ * `"field":{"$date":"…Z"}` (relaxed Extended JSON) or `"field":{"$date":{"$numberLong":"…"}}`
+ * (canonical Extended JSON, the ejson mode). Each key is found only as a member of the object
+ * the path leads to (not inside strings or other nested objects); undefined when the path or the
+ * value is not there in one of these forms (the caller then parses the line).
+ */
+export function fastTimestamp(line: string, path: string | readonly string[]): string | undefined {
+  const keys = typeof path === 'string' ? [path] : path;
+  if (keys.length === 0 || line.charCodeAt(0) !== 123 /* { */) return undefined;
+  let v = -1;
+  let open = 0;
+  for (let i = 0; i < keys.length; i++) {
+    v = memberValue(line, open, keys[i] as string);
+    if (v < 0) return undefined;
+    if (i < keys.length - 1) {
+      if (line.charCodeAt(v) !== 123) return undefined;
+      open = v;
+    }
+  }
   if (line.startsWith(CANONICAL_DATE, v)) {
     // Canonical Extended JSON: {"$date":{"$numberLong":"<ms>"}}, as lineTimestamp reads it.
     const from = v + CANONICAL_DATE.length;
@@ -204,7 +244,7 @@ export interface LineFacts {
  */
 export function lineFacts(line: string, timestampPath: readonly string[]): LineFacts {
   let key = fastIdKey(line);
-  let ts = timestampPath.length === 1 ? fastTimestamp(line, timestampPath[0] as string) : undefined;
+  let ts = fastTimestamp(line, timestampPath);
   if (key === undefined || ts === undefined) {
     // Uncommon shapes (or no timestamp in the line): parse it.
     const doc = JSON.parse(line) as Record<string, unknown>;

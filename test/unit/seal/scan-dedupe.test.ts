@@ -81,6 +81,40 @@ test('the fast _id and timestamp readers agree with a full parse, and decline wh
   assert.equal(fastTimestamp(lines[0]!, 'createdAt'), '2024-01-15T00:10:00.000Z');
   assert.equal(fastTimestamp(lines[1]!, 'createdAt'), '1970-01-01T00:00:00.001Z', 'canonical Extended JSON, read as lineTimestamp reads it');
   assert.equal(fastTimestamp('{"_id":1,"createdAt":{"$date":{"$numberLong":"99999999999999999999"}}}', 'createdAt'), undefined, 'out of range: parsed instead');
-  assert.equal(fastTimestamp(lines[3]!, 'createdAt'), undefined, 'a nested key first: declined, parsed instead');
+  assert.equal(fastTimestamp(lines[3]!, 'createdAt'), '2024-01-15T00:10:00.000Z', 'a nested key of the same name first: skipped');
   assert.equal(fastTimestamp(lines[4]!, 'createdAt'), '2024-01-15T00:11:00.000Z', 'text inside strings is skipped');
+});
+
+test('the fast timestamp reader follows a nested timestampField as a full parse does, and declines what it cannot read', async () => {
+  const { fastTimestamp, lineTimestamp } = await import('../../../src/spool/line-facts.js');
+  const { lineEncoder } = await import('../../../src/spool/json-lines.js');
+  const path = ['meta', 'createdAt'];
+  const at = (line: string): string | undefined => lineTimestamp(JSON.parse(line) as Record<string, unknown>, path);
+  // Lines as the encoders write them, in both modes: read without parsing, equal to a full parse.
+  const docs = Array.from({ length: 200 }, (_, i) => ({
+    _id: `id${i}`,
+    ...(i % 3 === 0 ? { createdAt: new Date(Date.UTC(2024, 0, 1)) } : {}),
+    ...(i % 4 === 0 ? { tags: [{ meta: { createdAt: 'not this one' } }] } : {}),
+    meta: { ...(i % 5 === 0 ? { note: '"createdAt":"2020-01-01T00:00:00.000Z"', inner: { createdAt: 'nor this' } } : {}), createdAt: new Date(Date.UTC(2024, 0, 15, 10, 0, i)), n: i },
+    after: { meta: { createdAt: 'nor this' } },
+  }));
+  for (const mode of ['analytics', 'ejson'] as const) {
+    const encode = lineEncoder(mode);
+    for (const doc of docs) {
+      const line = encode(doc);
+      const fast = fastTimestamp(line, path);
+      assert.equal(fast, at(line), line);
+      assert.notEqual(fast, undefined, `read without parsing: ${line}`);
+    }
+  }
+  // Keys found only as members of the object the path leads to.
+  assert.equal(fastTimestamp('{"x":{"meta":{"createdAt":"2024-01-15T00:10:00.000Z"}},"meta":{"createdAt":"2024-01-15T00:11:00.000Z"}}', path), '2024-01-15T00:11:00.000Z', 'a nested "meta" first: skipped');
+  assert.equal(fastTimestamp('{"s":"\\\\","meta":{"createdAt":"2024-01-15T00:12:00.000Z"}}', path), '2024-01-15T00:12:00.000Z', 'an escaped backslash ends no string early');
+  assert.equal(fastTimestamp('{"s":"\\"meta\\":{","meta":{"createdAt":"2024-01-15T00:13:00.000Z"}}', path), '2024-01-15T00:13:00.000Z', 'a key-like text inside a string is skipped');
+  assert.equal(fastTimestamp('{"meta":{"a":1},"createdAt":"2024-01-15T00:10:00.000Z"}', path), undefined, 'not inside meta: declined');
+  assert.equal(fastTimestamp('{"meta":[{"createdAt":"2024-01-15T00:10:00.000Z"}]}', path), undefined, 'meta is an array');
+  assert.equal(fastTimestamp('{"meta":"x","createdAt":"2024-01-15T00:10:00.000Z"}', path), undefined, 'meta is not an object');
+  assert.equal(fastTimestamp('{"meta":{"createdAt":{"$date":"2024-01-15T00:10:00.000Z"}}}', path), '2024-01-15T00:10:00.000Z', 'relaxed Extended JSON');
+  assert.equal(fastTimestamp('{"meta":{"b":"}","createdAt":"2024-01-15T00:10:00.000Z"}}', path), '2024-01-15T00:10:00.000Z', 'braces inside strings are skipped');
+  assert.equal(fastTimestamp('{"a":{"meta":1}}', ['a', 'meta', 'createdAt']), undefined);
 });
