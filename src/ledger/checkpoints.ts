@@ -41,7 +41,7 @@ interface FileDoc {
   facts?: number;
 }
 
-const fileStateToDoc = (f: SpoolFileState): FileDoc => ({
+const fileStateAsDoc = (f: SpoolFileState): FileDoc => ({
   hour: new Date(f.hour),
   part: f.part,
   offset: f.offset,
@@ -108,7 +108,7 @@ export class CheckpointStore {
       kind: 'capture',
       namespace: this.namespace,
       position,
-      spool: { files: cp.spool.files.map(fileStateToDoc), closing: (cp.spool.closing ?? []).map(fileStateToDoc) },
+      spool: { files: cp.spool.files.map(fileStateAsDoc), closing: (cp.spool.closing ?? []).map(fileStateAsDoc) },
       ...(cp.dedupe ? { dedupe: { until: cp.dedupe.until, fromHour: new Date(cp.dedupe.fromHour) } } : {}),
       closedHours: cp.closedHours.map((c) => ({ hour: new Date(c.hour), lastPart: c.lastPart })),
       since: new Date(cp.since),
