@@ -45,7 +45,7 @@ interface Loader {
 }
 
 /** Starts the load generator (it generates the documents once) and waits until it is ready. */
-export async function startLoader(uri: string, count: number): Promise<Loader> {
+async function startLoader(uri: string, count: number): Promise<Loader> {
   const args = { uri, collection: 'apilogs', count, batch: INSERT_BATCH, seed: 2, from: BENCH_HOUR, to: BENCH_HOUR + HOUR };
   const child = spawn(process.execPath, ['--import', 'tsx', LOADER, JSON.stringify(args)], { stdio: ['pipe', 'pipe', 'inherit'] });
   const exited = once(child, 'exit');
@@ -92,7 +92,7 @@ function busy(c0: { elu: EventLoopUtilization }): number {
  * same in every run, short or long depending on how the run's length falls against the ticks;
  * the paired runs spread their starts over the interval instead.
  */
-export async function archiverRun(loader: Loader, uri: string, emuPid: number, client: MongoClient, db: string, dir: string, count: number, phase = 0) {
+async function archiverRun(loader: Loader, uri: string, emuPid: number, client: MongoClient, db: string, dir: string, count: number, phase = 0) {
   const config = benchConfig(uri, db, dir);
   const tailer = tailerFor(config, client, quietLog);
   await tailer.start();
@@ -116,7 +116,7 @@ export async function archiverRun(loader: Loader, uri: string, emuPid: number, c
 /** The tailer's change-stream pipeline with the default captureOperations (see Tailer.openStream); its batch size is CHANGE_STREAM_BATCH_SIZE. */
 const TAILER_PIPELINE: Document[] = [{ $match: { operationType: { $in: ['insert', 'drop', 'rename', 'dropDatabase'] } } }];
 
-export async function baselineRun(loader: Loader, emuPid: number, client: MongoClient, db: string, count: number, pipeline: Document[] = [], batchSize = 1000) {
+async function baselineRun(loader: Loader, emuPid: number, client: MongoClient, db: string, count: number, pipeline: Document[] = [], batchSize = 1000) {
   const stream = client.db(db).collection('apilogs').watch(pipeline, { batchSize });
   if ((await stream.tryNext()) !== null) throw new Error('unexpected change event before the load');
   const c0 = await cpuMark(emuPid);
