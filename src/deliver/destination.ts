@@ -34,10 +34,11 @@ export interface PutInput {
    */
   noOverwrite?: boolean;
   /**
-   * Nothing is created at `key` before this settles: the put may read its source and check the
-   * key meanwhile. When it rejects, the put rejects with the same error and creates nothing.
-   * (The seal step passes the ledger write that reserves the key, so that write and the upload's
-   * first reads run at once.)
+   * Nothing is created at `key` before this settles: the put may read its source, check the key
+   * and stage its bytes meanwhile (S3: create the multipart upload and send its parts, which are
+   * not an object until completed; file: nothing). When it rejects, the put stops, rejects with
+   * the same error and creates nothing. (The seal step passes the check of the file's facts and
+   * the ledger write that reserves the key, so they run while the upload sends the file.)
    */
   after?: Promise<unknown>;
   signal?: AbortSignal;

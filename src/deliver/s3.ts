@@ -248,10 +248,17 @@ interface OpContext {
   /** A CreateMultipartUpload needed a retry: an upload we never heard of may exist. */
   createRetried: boolean;
   /**
-   * CreateMultipartUpload and PutObject wait for this before they are sent (the check for an
-   * existing object, which runs while the upload reads its first part); a rejection stops them.
+   * CreateMultipartUpload waits for this before it is sent (the check for an existing object,
+   * which runs while the upload reads its first part); a rejection stops it.
    */
   gate?: Promise<void>;
+  /**
+   * The requests that create the object (CompleteMultipartUpload, PutObject) wait for this: the
+   * gate and the caller's `after`. Parts are uploaded meanwhile; they are not an object.
+   */
+  commitGate?: Promise<void>;
+  /** Settles once the last CreateMultipartUpload sent has been answered (or failed). */
+  creating?: Promise<void>;
 }
 
 /** Stops an upload whose pre-upload check found the same object at the key already. */
@@ -377,12 +384,17 @@ export class S3Destination implements Destination {
         const command = context.commandName ?? 'S3Command';
         const input = args.input as { UploadId?: string };
         if (op.signal?.aborted === true && command !== 'AbortMultipartUploadCommand') throw abortReason(op.signal);
-        if (op.gate !== undefined && (command === 'CreateMultipartUploadCommand' || command === 'PutObjectCommand')) {
+        const gate = command === 'CreateMultipartUploadCommand' ? op.gate : command === 'CompleteMultipartUploadCommand' || command === 'PutObjectCommand' ? op.commitGate : undefined;
+        if (gate !== undefined) {
           // Not a request failure: not recorded as the last error, never retried.
-          await op.gate;
+          await gate;
           if (op.signal?.aborted === true) throw abortReason(op.signal);
         }
         if (command === 'CompleteMultipartUploadCommand' || command === 'PutObjectCommand') op.sentComplete = true;
+        // An upload that fails while its CreateMultipartUpload is in flight learns its id only
+        // after that: abortOpenUploads waits for this so that the upload is aborted too.
+        let created: (() => void) | undefined;
+        if (command === 'CreateMultipartUploadCommand') op.creating = new Promise<void>((resolve) => (created = resolve));
         try {
           const result = await next(args);
           op.retries += attemptsOf(result.output) - 1;
@@ -406,6 +418,8 @@ export class S3Destination implements Destination {
             op.lastCommand = command.replace(/Command$/, '');
           }
           throw err;
+        } finally {
+          created?.();
         }
       },
       { step: 'initialize', name: 'cronLogOperationTracker' },
@@ -508,7 +522,14 @@ export class S3Destination implements Destination {
   async put(input: PutInput): Promise<PutResult> {
     const problems = putInputProblems(input);
     if (problems.length > 0) throw new CronLogError('USAGE', `invalid put of ${String(input.key)}: ${problems.join('; ')}`);
-    return this.run((op) => this.putOp(input, op), input.signal !== undefined ? { signal: input.signal } : {});
+    // A rejected `after` stops the upload at once (its parts are aborted), not only its completion.
+    let signal = input.signal;
+    if (input.after !== undefined) {
+      const stop = new AbortController();
+      input.after.catch((err: unknown) => stop.abort(err));
+      signal = signal !== undefined ? AbortSignal.any([signal, stop.signal]) : stop.signal;
+    }
+    return this.run((op) => this.putOp(input, op), signal !== undefined ? { signal } : {});
   }
 
   private async putOp(input: PutInput, op: OpContext): Promise<PutResult> {
@@ -519,20 +540,23 @@ export class S3Destination implements Destination {
     let afterFailed: { error: unknown } | undefined;
     try {
       // The check for an object already at the key runs while the upload reads (and hashes) its
-      // first part, which it does before its first request; the request that would create
-      // anything at the key (CreateMultipartUpload, or PutObject for a single part) waits for the
-      // check (op.gate), so its outcome decides exactly as if it had run first.
+      // first part, which it does before its first request; CreateMultipartUpload (or PutObject
+      // for a single part) waits for the check (op.gate), so its outcome decides exactly as if it
+      // had run first.
       const precheck = this.checkExisting(input, op);
       precheck.catch(() => {});
-      // The caller's condition (input.after) gates creation too; its failure is the put's.
+      op.gate = precheck.then((same) => {
+        if (same !== undefined) throw new AlreadyPresent('already delivered');
+      });
+      op.gate.catch(() => {});
+      // The caller's condition (input.after) gates the request that creates the object
+      // (CompleteMultipartUpload or PutObject); its failure is the put's.
       const after = input.after?.catch((error: unknown) => {
         afterFailed = { error };
         throw error;
       });
-      op.gate = Promise.all([precheck, after]).then(([same]) => {
-        if (same !== undefined) throw new AlreadyPresent('already delivered');
-      });
-      op.gate.catch(() => {});
+      op.commitGate = Promise.all([op.gate, after]).then(() => undefined);
+      op.commitGate.catch(() => {});
 
       const partSize = this.partSizeFor(size);
       for (;;) {
@@ -763,6 +787,7 @@ export class S3Destination implements Destination {
 
   /** Aborts every upload id this operation created and did not complete (outside the abort signal). */
   private async abortOpenUploads(key: string, op: OpContext): Promise<void> {
+    await op.creating;
     for (const [id, state] of op.uploads) {
       if (state !== 'open') continue;
       const ok = await this.abortUpload(key, id, op);

@@ -15,9 +15,10 @@ import { pipeline } from 'node:stream/promises';
 import { crc32, createGunzip } from 'node:zlib';
 import split2 from 'split2';
 import { CronLogError } from '../errors.js';
-import { factsPath, readFactsFile } from '../spool/facts-file.js';
+import type { ClosingClaim } from '../spool/facts-file.js';
+import { factsPath, readClosingClaim, readFactsFile } from '../spool/facts-file.js';
 import { readGzipLines } from '../spool/gzip-members.js';
-import { HashList, hash64, lineFacts, repeatedHashes } from '../spool/line-facts.js';
+import { HashList, hash64, lineFacts, repeatedHashesYielding } from '../spool/line-facts.js';
 import type { IdKey } from '../source/document-ids.js';
 import { idKeyOfLine } from '../source/document-ids.js';
 
@@ -104,7 +105,7 @@ export async function scanWithFacts(path: string): Promise<ScanResult | { unusab
   }
   const facts = await readFactsFile(factsPath(path), size);
   if ('unusable' in facts) return facts;
-  if (repeatedHashes(facts.hashes.words, facts.hashes.ranges).size > 0) return { unusable: 'the facts show a possible duplicate _id' };
+  if ((await repeatedHashesYielding(facts.hashes.words, facts.hashes.ranges)).size > 0) return { unusable: 'the facts show a possible duplicate _id' };
   if (facts.sha256 !== undefined) {
     // Hashed as it was written: the upload checks the file's bytes against it as they stream.
     return { lines: facts.lines, bytes: size, sha256: facts.sha256, duplicateIds: [], duplicateLines: 0, firstTimestamp: facts.first, lastTimestamp: facts.last };
@@ -170,4 +171,20 @@ export async function sealScan(path: string, timestampField: string): Promise<Se
   const fast = await scanWithFacts(path);
   if (!('unusable' in fast)) return { scan: fast, method: 'facts' };
   return { scan: await scanSpoolFile(path, timestampField), method: 'decode', reason: fast.unusable };
+}
+
+/**
+ * What the spool claimed about a closed file when it closed it (size, lines, SHA-256: the facts'
+ * closing record), read without checking the facts; undefined when there is no such claim. The
+ * seal starts the upload on it while `sealScan` checks the facts, and completes the upload only
+ * once they confirm it.
+ */
+export async function factsClaim(path: string): Promise<ClosingClaim | undefined> {
+  let size: number;
+  try {
+    size = (await fs.stat(path)).size;
+  } catch (err) {
+    throw new CronLogError('SPOOL_IO', `cannot read spool file ${path} (${(err as Error).message})`, { cause: err });
+  }
+  return readClosingClaim(factsPath(path), size);
 }

@@ -3,13 +3,18 @@
  * deduplicates its spool file, delivers it under its key, writes the hour's manifest, records
  * everything in the ledger and reconciles the hour against MongoDB.
  *
+ * When the spool recorded the file's size, line count and SHA-256 on closing it (its facts'
+ * closing record), the upload starts on that claim while the facts are checked; the `seal`
+ * record and the part reservation wait for the check, and the object is completed only after
+ * both (the put's `after`). A claim the check does not confirm creates and records nothing; the
+ * hour then goes on from what the check found.
+ *
  * Idempotent and crash-safe: a sealed file stays in sealed/ until its object and manifest are
  * delivered and recorded; its part number is reserved in the ledger before the upload creates
- * anything at the key (the upload reads its first part and checks the key meanwhile: the put's
- * `after`), so a retry after a crash uploads the same bytes to the same key (and skips the
- * upload when the object is already there with the same SHA-256). An object is never
- * overwritten by other content. A failed delivery leaves the hour `sealed` with the error in
- * `logs`; the next run retries it.
+ * the object at the key (the upload checks the key and sends its parts meanwhile), so a retry
+ * after a crash uploads the same bytes to the same key (and skips the upload when the object is
+ * already there with the same SHA-256). An object is never overwritten by other content. A
+ * failed delivery leaves the hour `sealed` with the error in `logs`; the next run retries it.
  */
 import { promises as fs } from 'node:fs';
 import type { Collection, Document } from 'mongodb';
@@ -28,7 +33,9 @@ import type { KeyLayout } from './keys.js';
 import type { ManifestPart } from './manifest.js';
 import { writeManifest } from './manifest.js';
 import { factsPath } from '../spool/facts-file.js';
-import { scanSpoolFile, sealScan } from './scan.js';
+import type { SealScan } from './scan.js';
+import { factsClaim, scanSpoolFile, sealScan } from './scan.js';
+import type { ClosingClaim } from '../spool/facts-file.js';
 
 export interface SealerContext {
   spool: Spool;
@@ -69,6 +76,15 @@ export interface SealReport {
   failed: number;
 }
 
+type SealedFile = SpoolFileId & { path: string; name: string };
+
+/** The check of a sealed file did not confirm what its facts' closing record claimed. */
+class ClaimNotConfirmed extends Error {
+  constructor(readonly checked: SealScan) {
+    super(`the facts check did not confirm the closing record (${checked.reason ?? 'it found other figures'})`);
+  }
+}
+
 function partKey(file: SpoolFileId): string {
   return `${file.hour}-p${file.part}`;
 }
@@ -106,6 +122,16 @@ export class Sealer {
   }
 
   private async run(now: number): Promise<SealReport> {
+    try {
+      return await this.sealAndReconcile(now);
+    } finally {
+      const removals = this.removals;
+      this.removals = [];
+      await Promise.all(removals);
+    }
+  }
+
+  private async sealAndReconcile(now: number): Promise<SealReport> {
     const { ctx } = this;
     const dueBefore = now - ctx.sealGraceSeconds * 1000;
     const report: SealReport = { dueBefore, hours: [], reconciled: [], failed: 0 };
@@ -150,11 +176,30 @@ export class Sealer {
     return report;
   }
 
-  private async deliverFile(slot: HourSlot, file: SpoolFileId & { path: string; name: string }): Promise<HourOutcome> {
+  private async deliverFile(slot: HourSlot, file: SealedFile): Promise<HourOutcome> {
     const { ctx } = this;
     const t0 = Date.now();
-    // The ledger read does not depend on the check: both run at once.
-    const [checked, record] = await Promise.all([sealScan(file.path, ctx.timestampField), ctx.ledger.get(slot)]);
+    // The check, the ledger read and the facts' claim run at once.
+    const checking = sealScan(file.path, ctx.timestampField);
+    checking.catch(() => undefined);
+    const [claim, record] = await Promise.all([factsClaim(file.path), ctx.ledger.get(slot)]);
+    if (claim !== undefined) {
+      // The upload starts on what the spool recorded when it closed the file, while the facts
+      // are checked; the object is completed only once the check confirms it (see deliverChecked).
+      const confirmed = checking.then((c) => {
+        if (c.method !== 'facts' || c.scan.sha256 !== claim.sha256 || c.scan.lines !== claim.lines || c.scan.bytes !== claim.bytes) {
+          throw new ClaimNotConfirmed(c);
+        }
+        return c;
+      });
+      try {
+        return await this.deliverChecked(slot, file, record, t0, claim, confirmed, 0);
+      } catch (err) {
+        // Nothing was recorded or created on the claim: go on with what the check found.
+        if (!(err instanceof ClaimNotConfirmed)) throw err;
+      }
+    }
+    const checked = await checking;
     let scan = checked.scan;
     if (checked.method === 'decode') ctx.log.debug('spool file decoded to seal it', { hour: slot.id, file: file.name, reason: checked.reason });
     let removed = 0;
@@ -165,30 +210,54 @@ export class Sealer {
       ctx.log.warn('duplicate _id removed while sealing', { hour: slot.id, removed, ids: scan.duplicateIds.slice(0, 10) });
       scan = await scanSpoolFile(file.path, ctx.timestampField);
     }
-    // The record of the check is written while the part is reserved (it is not part of the
+    const final: SealScan = { ...checked, scan };
+    return this.deliverChecked(slot, file, record, t0, { bytes: scan.bytes, lines: scan.lines, sha256: scan.sha256 }, Promise.resolve(final), removed);
+  }
+
+  /**
+   * Delivers a sealed file whose size, line count and SHA-256 are `claim`, once `confirmed`
+   * resolves with the check of the file. The `seal` record and the part reservation wait for the
+   * check; the upload does not, but it creates nothing at the key before both are written. When
+   * the check does not confirm the claim, this rejects with ClaimNotConfirmed and has created and
+   * recorded nothing.
+   */
+  private async deliverChecked(
+    slot: HourSlot,
+    file: SealedFile,
+    record: HourRecord | undefined,
+    t0: number,
+    claim: ClosingClaim,
+    confirmed: Promise<SealScan>,
+    removed: number,
+  ): Promise<HourOutcome> {
+    const { ctx } = this;
+    confirmed.catch(() => undefined);
+    // The record of the check is written while the upload starts (it is not part of the
     // crash-safety protocol; a failure to write it still fails this hour's delivery).
-    const sealRecorded = ctx.operations.record({
-      op: 'seal',
-      hour: slot.id,
-      hourStart: new Date(slot.start),
-      outcome: 'ok',
-      count: scan.lines,
-      bytes: scan.bytes,
-      durationMs: Date.now() - t0,
-      details: { duplicatesRemoved: removed, sha256: scan.sha256, file: file.name, checkedBy: checked.method },
-    });
+    const sealRecorded = confirmed.then((checked) =>
+      ctx.operations.record({
+        op: 'seal',
+        hour: slot.id,
+        hourStart: new Date(slot.start),
+        outcome: 'ok',
+        count: checked.scan.lines,
+        bytes: checked.scan.bytes,
+        durationMs: Date.now() - t0,
+        details: { duplicatesRemoved: removed, sha256: checked.scan.sha256, file: file.name, checkedBy: checked.method },
+      }),
+    );
     sealRecorded.catch(() => undefined);
-    const done = (record?.parts ?? []).find((p) => p.sha256 === scan.sha256 && p.count === scan.lines);
+    const done = (record?.parts ?? []).find((p) => p.sha256 === claim.sha256 && p.count === claim.lines);
     if (done) {
       // Delivered and recorded by a run that stopped before removing the local file.
       await sealRecorded;
-      await removeSealedFile(file.path);
-      return { hour: slot.id, start: slot.start, count: scan.lines, key: done.key, status: 'delivered' };
+      this.removeLater(slot, file);
+      return { hour: slot.id, start: slot.start, count: claim.lines, key: done.key, status: 'delivered' };
     }
     const reservation = record?.reservations?.[partKey(file)];
     let part: number;
     let reserved: Promise<unknown> = Promise.resolve();
-    if (reservation && reservation.sha256 === scan.sha256) {
+    if (reservation && reservation.sha256 === claim.sha256) {
       part = reservation.part;
     } else {
       const used = [...(record?.parts ?? []).map((p) => p.part), ...Object.values(record?.reservations ?? {}).filter(Boolean).map((r) => r.part)];
@@ -197,14 +266,16 @@ export class Sealer {
       const stale = reservation?.part;
       const free = stale !== undefined && !(await ctx.destination.head(ctx.keys.dataKey(slot, { index: stale, revision: 0 })));
       part = free ? stale : used.length === 0 ? 1 : Math.max(...used) + 1;
-      reserved = ctx.ledger.update(slot, {
-        state: record?.state === 'verified' || record?.state === 'delivered' || record?.state === 'mismatch' ? record.state : 'sealed',
-        [`reservations.${partKey(file)}`]: { part, revision: 0, sha256: scan.sha256 },
-      } as Partial<HourRecord>);
+      reserved = confirmed.then(() =>
+        ctx.ledger.update(slot, {
+          state: record?.state === 'verified' || record?.state === 'delivered' || record?.state === 'mismatch' ? record.state : 'sealed',
+          [`reservations.${partKey(file)}`]: { part, revision: 0, sha256: claim.sha256 },
+        } as Partial<HourRecord>),
+      );
     }
-    // Nothing is created at the key before its reservation is in the ledger; the upload reads
-    // its first part and checks the key meanwhile. (A put that fails before it awaits this must
-    // not leave its rejection unhandled.)
+    // Nothing is created at the key before its reservation is in the ledger; the upload checks
+    // the key and sends its parts meanwhile. (A put that fails before it awaits this must not
+    // leave its rejection unhandled.)
     const reservedAndRecorded = Promise.all([reserved, sealRecorded]);
     reservedAndRecorded.catch(() => undefined);
     const key = ctx.keys.dataKey(slot, { index: part, revision: 0 });
@@ -216,16 +287,18 @@ export class Sealer {
       const put = await ctx.destination.put({
         key,
         source: { path: file.path },
-        size: scan.bytes,
-        sha256: scan.sha256,
+        size: claim.bytes,
+        sha256: claim.sha256,
         contentType: 'application/x-ndjson',
-        metadata: { hour: slot.id, count: String(scan.lines) },
+        metadata: { hour: slot.id, count: String(claim.lines) },
         noOverwrite: true,
         after: reservedAndRecorded,
       });
       attempts = put.alreadyPresent === true ? 0 : put.attempts;
     } catch (err) {
-      if (checked.method === 'facts' && isSourceMismatch(err)) {
+      if (err instanceof ClaimNotConfirmed) throw err;
+      const checked = await confirmed.catch(() => undefined);
+      if (checked?.method === 'facts' && isSourceMismatch(err)) {
         // The file's bytes are not what its facts describe: check it by decoding next time.
         await fs.rm(factsPath(file.path), { force: true });
         ctx.log.warn('spool file does not match its facts; it is decoded at the next seal run', { hour: slot.id, file: file.name });
@@ -236,14 +309,15 @@ export class Sealer {
         hourStart: new Date(slot.start),
         outcome: 'error',
         key,
-        bytes: scan.bytes,
-        count: scan.lines,
+        bytes: claim.bytes,
+        count: claim.lines,
         durationMs: Date.now() - t1,
         attempts: (err as { attempts?: number }).attempts ?? attempts,
         error: (err as Error).message,
       });
       throw err;
     }
+    const { scan } = await confirmed;
     const newPart: ManifestPart = {
       key,
       part,
@@ -282,9 +356,23 @@ export class Sealer {
         attempts,
       }),
     ]);
-    await removeSealedFile(file.path);
+    this.removeLater(slot, file);
     return { hour: slot.id, start: slot.start, count: scan.lines, key, status: 'delivered' };
   }
+
+  /**
+   * Removes a delivered file while the run goes on (the run waits for it before it ends). The
+   * hour stays delivered if that fails: the next run finds the file recorded and removes it.
+   */
+  private removeLater(slot: HourSlot, file: SealedFile): void {
+    this.removals.push(
+      removeSealedFile(file.path).catch((err: unknown) => {
+        this.ctx.log.warn('cannot remove a delivered spool file; the next seal run removes it', { hour: slot.id, file: file.name, error: (err as Error).message });
+      }),
+    );
+  }
+
+  private removals: Array<Promise<void>> = [];
 
   private async deliverEmpty(slot: HourSlot): Promise<HourOutcome> {
     const manifestKey = await writeManifest(this.ctx, slot, []);

@@ -3,9 +3,10 @@
  *
  * - Each event's document is encoded as one JSON line and appended to the spool file of the
  *   hour its timestamp falls in (src/source/event-time.ts, src/time/hours.ts).
- * - Every `checkpointIntervalMs`, and whenever more than `maxPendingBytes` wait in memory, the
- *   spool is flushed (its gzip members written + fsync) and then the checkpoint is saved: the
- *   resume token read in the same tick as the spool buffers were taken, and the durable offsets.
+ * - Every `checkpointIntervalMs`, whenever more than `maxPendingBytes` wait in memory, and as
+ *   soon as the stream goes quiet after delivering events (none for QUIET_MS), the spool is
+ *   flushed (its gzip members written + fsync) and then the checkpoint is saved: the resume
+ *   token read in the same tick as the spool buffers were taken, and the durable offsets.
  *   Reading the stream waits when twice `maxPendingBytes` wait, or when more than
  *   MAX_COMPRESSING slabs of lines are being compressed, so memory stays bounded.
  * - An idle stream's resume token advances (postBatchResumeToken) and is checkpointed too.
@@ -81,6 +82,13 @@ export const CHANGE_STREAM_BATCH_SIZE = 500;
 /** Slabs (~1 MiB of lines each) being compressed at once before reading waits for them. */
 const MAX_COMPRESSING = 4;
 
+/**
+ * A stream that delivered no event for this long (checked on a timer of this period) has its
+ * events made durable at once, instead of at the next `checkpointIntervalMs`: when the stream
+ * goes quiet, the last events are durable within about 2 × this, plus the flush.
+ */
+const QUIET_MS = 20;
+
 export class Tailer {
   readonly options: Required<Pick<TailerOptions, 'maxPendingBytes' | 'maxAwaitTimeMS'>> & TailerOptions;
   readonly spool: Spool;
@@ -98,7 +106,12 @@ export class Tailer {
   private savedSpoolJson = '';
   private dedupe: { window: DedupeWindow; ids: Set<IdKey> } | undefined;
   private checkpointChain: Promise<void> = Promise.resolve();
+  private checkpointsRunning = 0;
   private timer: NodeJS.Timeout | undefined;
+  private quietTimer: NodeJS.Timeout | undefined;
+  /** Events read (archived or skipped) at the last quiet check, and when the last checkpoint took its lines. */
+  private eventsAtQuietCheck = 0;
+  private eventsAtCheckpoint = 0;
   private stopping = false;
   private running: Promise<void> | undefined;
   private fatal: unknown;
@@ -174,16 +187,33 @@ export class Tailer {
       this.position = { kind: 'time', startAtOperationTime: await clusterTimeNow(this.db) };
       await this.saveCheckpoint();
     }
-    this.timer = setInterval(() => {
-      void this.checkpoint().catch((err: unknown) => {
-        // A spool write failure stops capture; a failed checkpoint write to MongoDB only
-        // delays the checkpoint (the next interval retries; nothing is lost meanwhile).
-        if (err instanceof CronLogError && (err.code === 'SPOOL_IO' || err.code === 'SPOOL_CORRUPT')) this.fail(err);
-        else this.log.warn('checkpoint not saved; retrying at the next interval', { error: (err as Error).message });
-      });
-    }, this.options.checkpointIntervalMs);
+    this.timer = setInterval(() => this.checkpointInBackground(), this.options.checkpointIntervalMs);
     this.timer.unref();
+    this.quietTimer = setInterval(() => this.checkpointIfQuiet(), QUIET_MS);
+    this.quietTimer.unref();
     this.running = this.loop().catch((err: unknown) => this.fail(err));
+  }
+
+  private checkpointInBackground(): void {
+    void this.checkpoint().catch((err: unknown) => {
+      // A spool write failure stops capture; a failed checkpoint write to MongoDB only
+      // delays the checkpoint (the next interval retries; nothing is lost meanwhile).
+      if (err instanceof CronLogError && (err.code === 'SPOOL_IO' || err.code === 'SPOOL_CORRUPT')) this.fail(err);
+      else this.log.warn('checkpoint not saved; retrying at the next interval', { error: (err as Error).message });
+    });
+  }
+
+  /**
+   * Checkpoints now when the stream delivered events since the last checkpoint and then none for
+   * a whole QUIET_MS period: the stream has caught up, so its last events need not wait for the
+   * interval. While events keep arriving, the interval alone decides.
+   */
+  private checkpointIfQuiet(): void {
+    const seen = this.statsValue.captured + this.statsValue.duplicatesSkipped;
+    const arriving = seen !== this.eventsAtQuietCheck;
+    this.eventsAtQuietCheck = seen;
+    if (arriving || this.stopping || this.checkpointsRunning > 0 || seen === this.eventsAtCheckpoint) return;
+    this.checkpointInBackground();
   }
 
   /** Resolves when capture ends: after stop(), or rejects with the error that stopped it. */
@@ -394,13 +424,16 @@ export class Tailer {
    * as the spool takes its pending buffers, so the checkpoint covers exactly the flushed lines.
    */
   checkpoint(): Promise<void> {
+    this.checkpointsRunning++;
     const run = this.checkpointChain.then(async () => {
       const position = this.currentPosition();
       const dedupe = this.dedupe?.window;
+      this.eventsAtCheckpoint = this.statsValue.captured + this.statsValue.duplicatesSkipped;
       await this.spool.flush();
       if (position) await this.saveCheckpoint(position, dedupe);
     });
     this.checkpointChain = run.catch(() => undefined);
+    void this.checkpointChain.then(() => this.checkpointsRunning--);
     return run;
   }
 
@@ -515,6 +548,8 @@ export class Tailer {
   async stop(): Promise<void> {
     if (this.timer) clearInterval(this.timer);
     this.timer = undefined;
+    if (this.quietTimer) clearInterval(this.quietTimer);
+    this.quietTimer = undefined;
     if (!this.stopping) {
       this.stopping = true;
       await this.stream?.close().catch(() => undefined);

@@ -6,11 +6,15 @@
  */
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { readdir, readFile, stat, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import { createGunzip } from 'node:zlib';
 import split2 from 'split2';
 import { MongoClient, ObjectId } from 'mongodb';
 import type { ChangeStreamDocument, Document } from 'mongodb';
+import { HeadObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { createArchiver } from '../../../src/archiver.js';
+import { encodeClosingRecord, factsPath } from '../../../src/spool/facts-file.js';
 import { createDestination } from '../../../src/deliver/index.js';
 import { archiveEnv, waitFor } from '../../helpers/archive-env.js';
 import { runCli, startCli } from '../../helpers/archiver-process.js';
@@ -111,7 +115,7 @@ test('S3 failures past retryAttempts leave the hour sealed with the error in log
   }
 });
 
-test('the part is reserved in the ledger before anything is created at its key; the upload reads and checks the key meanwhile', { timeout: 60_000 }, async () => {
+test('the part is reserved in the ledger before the object is created at its key; the upload checks the key meanwhile', { timeout: 60_000 }, async () => {
   const env = await archiveEnv(mongo);
   const proxy = await startFaultProxy(s3.endpoint);
   const appName = `reserve-${env.db}`.slice(0, 100);
@@ -150,9 +154,10 @@ test('the part is reserved in the ledger before anything is created at its key; 
       if (JSON.stringify(ev.updateDescription?.updatedFields ?? ev.fullDocument ?? {}).includes('"reservations')) reservedAt = ev.wallTime?.getTime();
       else if (ev.wallTime === undefined) assert.fail('change events carry no wallTime');
     }
-    const creating = arrivals.filter((a) => a.op === 'CreateMultipartUpload' || a.op === 'PutObject' || a.op === 'UploadPart');
+    const creating = arrivals.filter((a) => a.op === 'CompleteMultipartUpload' || a.op === 'PutObject');
     const head = arrivals.find((a) => a.op === 'HeadObject');
-    assert.ok(creating.length > 0 && head !== undefined, JSON.stringify(arrivals));
+    const sending = arrivals.find((a) => a.op === 'UploadPart' || a.op === 'PutObject');
+    assert.ok(creating.length > 0 && head !== undefined && sending !== undefined, JSON.stringify(arrivals));
     assert.ok(reservedAt !== undefined);
     assert.ok(creating[0]!.at >= reservedAt, `nothing created before the reservation (${creating[0]!.op} ${creating[0]!.at - reservedAt} ms after it)`);
     assert.ok(head.at < reservedAt, `the key was checked while the reservation waited (${reservedAt - head.at} ms before it)`);
@@ -160,6 +165,68 @@ test('the part is reserved in the ledger before anything is created at its key; 
   } finally {
     await changes.close();
     await client.close();
+    await proxy.close();
+    await env.close();
+  }
+});
+
+test('a closing record the facts check does not confirm: nothing is reserved, recorded or completed on it; the hour goes up from the check in the same run', { timeout: 60_000 }, async () => {
+  const env = await archiveEnv(mongo);
+  const proxy = await startFaultProxy(s3.endpoint);
+  let archiver: Awaited<ReturnType<typeof createArchiver>> | undefined;
+  try {
+    const prefix = `claim-${env.db}`;
+    const config = env.config({
+      uploadProvider: 's3',
+      outputDirectory: prefix,
+      retryAttempts: 1,
+      s3: { bucket: s3.bucket, endpoint: proxy.endpoint, forcePathStyle: true, region: s3.region, accessKeyId: s3.accessKeyId, secretAccessKey: s3.secretAccessKey },
+    });
+    const a = await createArchiver(config, { schedule: false });
+    archiver = a;
+    await a.start();
+    const h0 = Math.floor(Date.now() / HOUR) * HOUR - 2 * HOUR;
+    const docs = Array.from({ length: 50 }, (_, i) => ({ _id: new ObjectId(), createdAt: new Date(h0 + i * 1000), i }));
+    await env.client.db(env.db).collection('apilogs').insertMany(docs);
+    await waitFor(() => a.stats().capture.captured === 50);
+    // A first run that cannot upload leaves the hour in sealed/ with its facts.
+    const rule = proxy.rule({ op: ['PutObject', 'UploadPart', 'CreateMultipartUpload'], fault: { type: 'error', status: 403, code: 'AccessDenied' } });
+    assert.equal((await a.sealNow()).failed, 1);
+    rule.remove();
+    const sealed = join(env.spoolDirectory, `${env.db}.apilogs`, 'sealed');
+    const name = (await readdir(sealed)).find((n) => n.endsWith('.ndjson.gz'))!;
+    // The closing record now claims 49 lines (its own checksum is valid); the member records say 50.
+    const sidecar = await readFile(factsPath(join(sealed, name)));
+    const size = (await stat(join(sealed, name))).size;
+    const claim = encodeClosingRecord(size, 49, Buffer.from(sidecar.subarray(sidecar.length - 36, sidecar.length - 4)));
+    await writeFile(factsPath(join(sealed, name)), Buffer.concat([sidecar.subarray(0, sidecar.length - claim.length), claim]));
+    const logs = env.client.db(env.db).collection('logs');
+    const before = await logs.countDocuments();
+    proxy.clearLog();
+    const report = await a.sealNow();
+    assert.equal(report.failed, 0, JSON.stringify(report));
+    assert.equal(report.hours[0]?.count, 50);
+    // One object, created once, carrying the checked count.
+    assert.equal(proxy.count('PutObject', (r) => r.key?.endsWith('.ndjson.gz') === true) + proxy.count('CompleteMultipartUpload'), 1);
+    const key = report.hours[0]!.key!;
+    const raw = new S3Client({ endpoint: s3.endpoint, region: s3.region, forcePathStyle: true, credentials: { accessKeyId: s3.accessKeyId, secretAccessKey: s3.secretAccessKey } });
+    try {
+      const head = await raw.send(new HeadObjectCommand({ Bucket: s3.bucket, Key: key }));
+      assert.equal(head.Metadata?.count, '50');
+    } finally {
+      raw.destroy();
+    }
+    assert.deepEqual(await s3.openUploads(), []);
+    // One seal record and one delivery, with the checked figures; the reservation is released.
+    const records = await logs.find({}).sort({ _id: 1 }).skip(before).toArray();
+    assert.deepEqual(records.filter((r) => r.op === 'seal').map((r) => [r.count, (r.details as { checkedBy: string }).checkedBy]), [[50, 'facts']]);
+    assert.deepEqual(records.filter((r) => r.op === 'deliver').map((r) => [r.outcome, r.count]), [['ok', 50]]);
+    const day = await env.client.db(env.db).collection('jobs').findOne({ kind: 'day' });
+    const hour = Object.values(day!.hours as Record<string, { parts: Array<{ part: number; count: number }>; reservations?: Record<string, unknown> }>)[0]!;
+    assert.deepEqual(hour.parts.map((p) => [p.part, p.count]), [[1, 50]]);
+    assert.ok(Object.values(hour.reservations ?? {}).every((r) => r === null), JSON.stringify(hour.reservations));
+  } finally {
+    await archiver?.close();
     await proxy.close();
     await env.close();
   }

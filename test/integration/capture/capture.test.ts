@@ -118,6 +118,33 @@ test('an idle stream still advances its checkpointed resume token', async () => 
   }
 });
 
+test('when the stream goes quiet, its last events are made durable at once, not at the next interval', async () => {
+  const env = await archiveEnv(mongo);
+  try {
+    // An interval far longer than the test: only the quiet-stream checkpoint can make them durable.
+    const archiver = await createArchiver(env.config({ checkpointIntervalMs: 60_000 }), { schedule: false });
+    await archiver.start();
+    const jobs = env.client.db(env.db).collection('jobs');
+    const durable = async (): Promise<number> => {
+      const cp = await jobs.findOne({ _id: `capture:${env.db}.apilogs` as never });
+      return ((cp?.spool?.files ?? []) as Array<{ lines: number }>).reduce((n, f) => n + f.lines, 0);
+    };
+    const coll = env.client.db(env.db).collection('apilogs');
+    for (const round of [1, 2]) {
+      await coll.insertMany(Array.from({ length: 20 }, (_, i) => ({ createdAt: new Date(), round, i })));
+      await waitFor(async () => (await durable()) === 20 * round, 10_000, `the events of round ${round} durable in the checkpoint`);
+    }
+    // Nothing new: no further checkpoints.
+    const saved = archiver.stats().capture.checkpoints;
+    await new Promise((r) => setTimeout(r, 500));
+    assert.equal(archiver.stats().capture.checkpoints, saved);
+    await archiver.close();
+    assert.equal((await readSpool(env.spoolDirectory, `${env.db}.apilogs`)).length, 40);
+  } finally {
+    await env.close();
+  }
+});
+
 test('ejson mode writes canonical Extended JSON', async () => {
   const env = await archiveEnv(mongo);
   try {

@@ -168,22 +168,28 @@ test('the check for an existing object overlaps reading the source: nothing is c
   assert.deepEqual(await s3.openUploads(), []);
 });
 
-test('`after` gates creation: the source is read meanwhile; a rejected `after` fails the put with its error and creates nothing', async () => {
+test('`after` gates the object: the parts are sent meanwhile; a rejected `after` fails the put with its error, stops the upload and creates nothing', async () => {
   const d = dest();
   const key = 'api-logs/2024-01-15/05-06.ndjson.gz';
-  const created = (): number => proxy.count('CreateMultipartUpload') + proxy.count('UploadPart') + proxy.count('PutObject');
+  const completing = (): number => proxy.count('CompleteMultipartUpload') + proxy.count('PutObject');
   let release!: () => void;
   const reserved = new Promise<void>((r) => (release = r));
   const put = d.put({ key, source: { path: big.path }, size: big.size, sha256: big.sha256, noOverwrite: true, after: reserved });
-  await new Promise((r) => setTimeout(r, 300));
+  for (let waited = 0; proxy.count('UploadPart') < 3; waited += 20) {
+    assert.ok(waited < 10_000, `the 3 parts were not sent while \`after\` was pending (${proxy.count('UploadPart')} sent)`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  await new Promise((r) => setTimeout(r, 100));
   assert.equal(proxy.count('HeadObject'), 1, 'the key was checked while waiting');
-  assert.equal(created(), 0, 'nothing created before `after` resolved');
+  assert.equal(completing(), 0, 'the object is not completed before `after` resolved');
+  assert.equal(await d.head(key), undefined, 'nothing at the key before `after` resolved');
   release();
   const r = await put;
   assert.equal(r.alreadyPresent, undefined);
   assert.deepEqual(await d.head(key), { key, size: big.size, sha256: big.sha256 });
 
-  // Rejected, for a multipart and a single-PUT source: that error, nothing at the keys.
+  // Rejected, for a multipart and a single-PUT source: that error, nothing at the keys, no
+  // upload left open.
   for (const [k, source, size, sha] of [
     ['api-logs/2024-01-15/06-07.ndjson.gz', { path: big.path }, big.size, big.sha256],
     ['api-logs/2024-01-15/07-08.ndjson.gz', { body: Buffer.from('{"a":1}\n') }, 8, sha256(Buffer.from('{"a":1}\n'))],
@@ -192,9 +198,31 @@ test('`after` gates creation: the source is read meanwhile; a rejected `after` f
     const failure = new Error('the ledger write failed');
     const rejected = new Promise<void>((_, reject) => setTimeout(() => reject(failure), 100));
     await assert.rejects(d.put({ key: k, source, size, sha256: sha, noOverwrite: true, after: rejected }), (e: unknown) => e === failure);
-    assert.equal(created(), 0);
+    assert.equal(completing(), 0);
     assert.equal(await d.head(k), undefined);
   }
+  assert.deepEqual(await s3.openUploads(), []);
+
+  // Rejected while the parts are still being sent (one at a time, each held 300 ms): the upload
+  // stops there instead of sending the rest, and is aborted.
+  const one = dest({ queueSize: 1 });
+  proxy.clearLog();
+  proxy.rule({ op: 'UploadPart', fault: { type: 'stall', ms: 300 } });
+  const k = 'api-logs/2024-01-15/08-09.ndjson.gz';
+  const failure = new Error('the facts check failed');
+  let reject!: (e: unknown) => void;
+  const pending = new Promise<void>((_, rj) => (reject = rj));
+  const stopped = one.put({ key: k, source: { path: big.path }, size: big.size, sha256: big.sha256, noOverwrite: true, after: pending });
+  for (let waited = 0; proxy.count('UploadPart') === 0; waited += 10) {
+    assert.ok(waited < 10_000, 'no part was started');
+    await new Promise((r) => setTimeout(r, 10));
+  }
+  reject(failure);
+  await assert.rejects(stopped, (e: unknown) => e === failure);
+  proxy.clearRules();
+  assert.ok(proxy.count('UploadPart') < 3, `${proxy.count('UploadPart')} of 3 parts were sent`);
+  assert.equal(completing(), 0);
+  assert.equal(await d.head(k), undefined);
   assert.deepEqual(await s3.openUploads(), []);
 });
 
