@@ -9,7 +9,8 @@
  * the next insertMany on the shared event loop and the figure would measure that coupling.)
  *
  * Measured: a real Tailer (built by `tailerFor`, exactly as `createArchiver` builds it, default
- * config: checkpoint every 1000 ms, gzip level 6) watching the collection; time from the first
+ * config: checkpoint every 1000 ms while events arrive and once the stream is quiet for 20 ms,
+ * gzip level 6) watching the collection; time from the first
  * insert until every document is durable in the spool (the spool's durable line count, which
  * advances only after gzip + write + fsync, reaches N).
  * Baseline: a bare driver `watch()` loop on the same emulator and the same load that only counts
@@ -87,10 +88,9 @@ function busy(c0: { elu: EventLoopUtilization }): number {
 }
 
 /**
- * `phase` (0-1): where in the tailer's checkpoint interval the load starts. The last lines wait
- * for the next checkpoint tick (up to one interval), so with a fixed start the wait would be the
- * same in every run, short or long depending on how the run's length falls against the ticks;
- * the paired runs spread their starts over the interval instead.
+ * `phase` (0-1): where in the tailer's checkpoint interval the load starts. The paired runs
+ * spread their starts over the interval, so that whatever the interval's ticks add (a checkpoint
+ * in progress when the stream goes quiet) is not the same in every run.
  */
 async function archiverRun(loader: Loader, uri: string, emuPid: number, client: MongoClient, db: string, dir: string, count: number, phase = 0) {
   const config = benchConfig(uri, db, dir);
@@ -216,7 +216,7 @@ export const captureBenchmark: Benchmark = {
       notes: [
         'Three processes: the emulator, the load generator, and this one (the tailer, or the bare watch loop). insertSeconds (details) is the load generator\'s own insert time; ProcessCpuSeconds the CPU this process used (all threads: zlib runs on the libuv pool), EmulatorCpuSeconds the emulator\'s, over the timed window.',
         `tailerPipeline* (details, first run only): the same bare watch loop with the tailer's stream options ($match on operationType, batchSize ${CHANGE_STREAM_BATCH_SIZE}; the baseline uses batchSize 1000): what the emulator delivers for the tailer's stream without any archiving.`,
-        'The figure includes waiting for the next checkpoint after the last event (checkpoint interval 1000 ms, or earlier when 8 MiB are pending); archiverCapturedSeconds (details) is when the tailer had read the last event.',
+        'The figure includes waiting for the checkpoint after the last event (the tailer checkpoints once the stream has been quiet for 20 ms; while events arrive, every 1000 ms or when 8 MiB are pending); archiverCapturedSeconds (details) is when the tailer had read the last event.',
         `Before the paired runs, each variant ran once untimed with ${warmCount} documents (warm-up: the JIT compiles the tailer's, the driver's and the emulator's hot code).`,
         'The load starts at a different point of the checkpoint interval in each run ((run + 0.5) / runs of it after the tailer started), so the wait for the last checkpoint is not the same in every run.',
       ],

@@ -8,11 +8,13 @@
  * pending line at once, so the durable lines are always the first k documents inserted: when the
  * count goes from k1 to k2, documents k1..k2-1 became durable at that poll.
  *
- * Measured: a real Tailer (default config: checkpoint every 1000 ms).
- * Baseline: the same durability policy done by hand: a bare driver watch() loop that
+ * Measured: a real Tailer (default config: checkpoint every 1000 ms while events keep arriving,
+ * and as soon as the stream goes quiet for 20 ms; at this load the stream is quiet between most
+ * batches).
+ * Baseline: the flush policy a script written by hand would use: a bare driver watch() loop that
  * JSON.stringifies each event's document into memory and, every 1000 ms, gzips what it holds
  * (same level), writes and fsyncs it — observed the same way. Its p99 is what the 1000 ms
- * cadence alone costs; the figure/baseline ratio is the archiver's overhead over it. The details
+ * cadence costs; a ratio below 1 is how much sooner the archiver makes documents durable. The details
  * also give the raw change-stream delivery latency (insert → event received by the bare loop).
  */
 import { open } from 'node:fs/promises';
@@ -24,6 +26,7 @@ import { MongoClient } from 'mongodb';
 import type { Document } from 'mongodb';
 import { rm } from 'node:fs/promises';
 import { tailerFor } from '../src/archiver.js';
+import { gzipOptions } from '../src/spool/gzip-members.js';
 import { apiLog, rng } from '../src/sandbox/traffic.js';
 import type { Benchmark, BenchContext, BenchOutput, RunSample } from './lib/types.js';
 import { benchConfig, freshDir, quietLog, sleep } from './lib/common.js';
@@ -126,7 +129,7 @@ async function baselineRun(client: MongoClient, db: string, dir: string, seconds
     pending = [];
     chain = chain.then(async () => {
       if (lines.length === 0) return;
-      const member = await gzipAsync(lines.join('\n') + '\n', { level: 6 });
+      const member = await gzipAsync(lines.join('\n') + '\n', gzipOptions(6));
       await fh.write(member, 0, member.length, offset);
       offset += member.length;
       await fh.sync();
@@ -160,8 +163,8 @@ export const latencyBenchmark: Benchmark = {
   title: 'insert → durable in the spool at 2,000 inserts/s (p99)',
   unit: 'ms',
   better: 'lower',
-  figure: 'p99 ms from the insertMany carrying a document to the spool flush (fsync) that makes it durable, Tailer with the default 1000 ms checkpoint interval',
-  baseline: 'p99 ms of the same policy by hand: bare watch() + JSON.stringify, gzip + write + fsync every 1000 ms',
+  figure: 'p99 ms from the insertMany carrying a document to the spool flush (fsync) that makes it durable, Tailer with the default config (1000 ms checkpoint interval, checkpoint when the stream goes quiet)',
+  baseline: 'p99 ms of a 1000 ms flush cadence by hand: bare watch() + JSON.stringify, gzip + write + fsync every 1000 ms',
   target: { text: 'p99 <= 1500 ms', checks: [{ on: 'figure', op: '<=', value: 1500 }] },
   async run(ctx: BenchContext): Promise<BenchOutput> {
     const seconds = ctx.profile === 'quick' ? 1 : 5;

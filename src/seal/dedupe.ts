@@ -6,6 +6,7 @@ import { createWriteStream, promises as fs } from 'node:fs';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { createGzip } from 'node:zlib';
+import { gzipOptions } from '../spool/gzip-members.js';
 import { readGzipLines } from '../spool/gzip-members.js';
 import type { IdKey } from '../source/document-ids.js';
 import { idKeyOfLine } from '../source/document-ids.js';
@@ -28,7 +29,7 @@ export async function dropDuplicateLines(path: string, duplicateIds: readonly Id
     }
   }
   const tmp = `${path}.dedupe.tmp`;
-  await pipeline(Readable.from(kept()), createGzip({ level: gzipLevel }), createWriteStream(tmp));
+  await pipeline(Readable.from(kept()), createGzip(gzipOptions(gzipLevel)), createWriteStream(tmp));
   const fh = await fs.open(tmp, 'r+');
   await fh.sync();
   await fh.close();

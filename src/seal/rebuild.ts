@@ -12,6 +12,7 @@ import { join } from 'node:path';
 import { Readable, Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { createGzip } from 'node:zlib';
+import { gzipOptions } from '../spool/gzip-members.js';
 import type { Collection, Document } from 'mongodb';
 import type { Destination } from '../deliver/destination.js';
 import { idKeyOf } from '../source/document-ids.js';
@@ -114,7 +115,7 @@ export async function rebuildHour(ctx: ArchiveContext, slot: HourSlot, op: Opera
         cb(null, chunk);
       },
     });
-    await pipeline(Readable.from(lines()), createGzip({ level: ctx.gzipLevel }), tap, createWriteStream(tmp));
+    await pipeline(Readable.from(lines()), createGzip(gzipOptions(ctx.gzipLevel)), tap, createWriteStream(tmp));
     let scan = { lines: count, bytes, sha256: hash.digest('hex'), firstTimestamp: first, lastTimestamp: last };
     let duplicatesRemoved = 0;
     if (ids.repeated().size > 0) {
