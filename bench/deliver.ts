@@ -1,14 +1,16 @@
 /**
  * deliver: sealing and uploading a large hour (>= 200 MB of NDJSON) to s3rver.
  *
- * The hour's spool file is built once with the Spool class (one gzip member per 8 MiB flush, as
- * the tailer writes it). s3rver runs in its own process (test/helpers/s3.ts), the emulator in
+ * The hour's spool file is built once with the Spool class (gzip members of about 1 MiB of
+ * lines, and its facts sidecar, as the tailer writes them). s3rver runs in its own process (test/helpers/s3.ts), the emulator in
  * another (the archiver's ledger lives in MongoDB).
  *
  * Measured: `archiver.sealNow()` of a real archiver (createArchiver, S3 destination, default
  * part size 8 MiB and queue size 4, SHA-256 part checksums) with the file and its facts sidecar
- * waiting in sealed/: check (sidecar read, member CRC-32s, duplicate-hash check, SHA-256), ledger reservation, multipart upload with
- * verification, HEAD check, manifest, ledger update. MB/s = object bytes / seconds.
+ * waiting in sealed/: the multipart upload, started on the facts' closing record (size, lines,
+ * SHA-256), while the facts are checked (sidecar read, record CRC-32s, duplicate-hash check)
+ * and the part is reserved in the ledger (the upload completes only after both); verification
+ * HEAD, manifest, ledger update. MB/s = object bytes / seconds.
  * Baseline: a raw lib-storage `Upload` of the same file (file read stream) to the same server,
  * same part size and queue size, no checksums.
  */
@@ -212,7 +214,7 @@ export const deliverBenchmark: Benchmark = {
       notes: [
         'MB/s = gzip object bytes (10^6) per second. s3rver runs in its own process and stores parts on the local disk.',
         'Before the paired runs, one untimed pair (warm-up): the first seal and the first raw upload of the process pay for compiling their code and opening connections.',
-        'sealCheckSeconds / sealUploadSeconds (details): durationMs of the seal step\'s own `seal` and `deliver` records in the logs collection: the check before the upload (with the ledger reservation), and the upload with its verification.',
+        'sealCheckSeconds / sealUploadSeconds (details): durationMs of the seal step\'s own `seal` and `deliver` records in the logs collection: from the start of the hour until its facts check confirmed the closing record (the check runs while the upload sends the file, yielding to it), and the upload with its verification and the manifest.',
         'factsCheckSeconds (details): the seal step\'s check of the file from its facts sidecar alone (read the sidecar, CRC-32 of every member, SHA-256, duplicate-hash check), measured in each run after the pair.',
         'scanOnlySeconds (details): the full decode the seal falls back to when a file has no usable sidecar (decode, parse every line, SHA-256), measured the same way; not part of the figure.',
       ],
