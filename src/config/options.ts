@@ -578,7 +578,7 @@ export const optionTable = {
     min: 50,
     max: 60000,
     unit: 'ms',
-    doc: 'How often the spool is flushed (fsync, one gzip member) and the resume token checkpointed while events keep arriving; when the stream goes quiet (no event for 20 ms), its last events are flushed and checkpointed at once. Lower: less to re-read after a crash; higher: fewer fsyncs.',
+    doc: 'How often the spool is flushed (fsync, one gzip member) and the resume token checkpointed while events keep arriving; when the stream goes quiet (no event for 20 ms), its last events are flushed and checkpointed at once, at most every quarter of this interval. Lower: less to re-read after a crash; higher: fewer fsyncs.',
   }),
   gzipLevel: integer({
     env: 'GZIP_LEVEL',

@@ -85,9 +85,13 @@ const MAX_COMPRESSING = 4;
 /**
  * A stream that delivered no event for this long (checked on a timer of this period) has its
  * events made durable at once, instead of at the next `checkpointIntervalMs`: when the stream
- * goes quiet, the last events are durable within about 2 × this, plus the flush.
+ * goes quiet, the last events are durable within about 2 × this, plus the flush. Such a
+ * checkpoint starts at least QUIET_GAP_SHARE × checkpointIntervalMs after the previous one of its
+ * kind, so a trickle of events does not turn into a checkpoint (an fsync and a write to MongoDB,
+ * which the oplog keeps) per event: at most 4 per second by default, besides the interval's.
  */
 const QUIET_MS = 20;
+const QUIET_GAP_SHARE = 0.25;
 
 export class Tailer {
   readonly options: Required<Pick<TailerOptions, 'maxPendingBytes' | 'maxAwaitTimeMS'>> & TailerOptions;
@@ -112,6 +116,7 @@ export class Tailer {
   /** Events read (archived or skipped) at the last quiet check, and when the last checkpoint took its lines. */
   private eventsAtQuietCheck = 0;
   private eventsAtCheckpoint = 0;
+  private quietCheckpointAt = -Infinity;
   private stopping = false;
   private running: Promise<void> | undefined;
   private fatal: unknown;
@@ -205,14 +210,18 @@ export class Tailer {
 
   /**
    * Checkpoints now when the stream delivered events since the last checkpoint and then none for
-   * a whole QUIET_MS period: the stream has caught up, so its last events need not wait for the
-   * interval. While events keep arriving, the interval alone decides.
+   * a whole QUIET_MS period (and the last such checkpoint started long enough ago): the stream has
+   * caught up, so its last events need not wait for the interval. While events keep arriving,
+   * the interval alone decides.
    */
   private checkpointIfQuiet(): void {
     const seen = this.statsValue.captured + this.statsValue.duplicatesSkipped;
     const arriving = seen !== this.eventsAtQuietCheck;
     this.eventsAtQuietCheck = seen;
     if (arriving || this.stopping || this.checkpointsRunning > 0 || seen === this.eventsAtCheckpoint) return;
+    const now = performance.now();
+    if (now - this.quietCheckpointAt < QUIET_GAP_SHARE * this.options.checkpointIntervalMs) return;
+    this.quietCheckpointAt = now;
     this.checkpointInBackground();
   }
 

@@ -118,12 +118,14 @@ test('an idle stream still advances its checkpointed resume token', async () => 
   }
 });
 
-test('when the stream goes quiet, its last events are made durable at once, not at the next interval', async () => {
+test('when the stream goes quiet, its last events are made durable before the next interval; a trickle of events does not checkpoint each one', async () => {
   const env = await archiveEnv(mongo);
   try {
-    // An interval far longer than the test: only the quiet-stream checkpoint can make them durable.
-    const archiver = await createArchiver(env.config({ checkpointIntervalMs: 60_000 }), { schedule: false });
+    // Interval 8 s: quiet-stream checkpoints at most every 2 s, and none of the waits below
+    // reaches the first interval tick.
+    const archiver = await createArchiver(env.config({ checkpointIntervalMs: 8_000 }), { schedule: false });
     await archiver.start();
+    const started = Date.now();
     const jobs = env.client.db(env.db).collection('jobs');
     const durable = async (): Promise<number> => {
       const cp = await jobs.findOne({ _id: `capture:${env.db}.apilogs` as never });
@@ -133,13 +135,24 @@ test('when the stream goes quiet, its last events are made durable at once, not 
     for (const round of [1, 2]) {
       await coll.insertMany(Array.from({ length: 20 }, (_, i) => ({ createdAt: new Date(), round, i })));
       await waitFor(async () => (await durable()) === 20 * round, 10_000, `the events of round ${round} durable in the checkpoint`);
+      assert.ok(Date.now() - started < 6_000, `round ${round} durable ${Date.now() - started} ms after the start, before the first interval tick`);
     }
     // Nothing new: no further checkpoints.
-    const saved = archiver.stats().capture.checkpoints;
+    const quiet = archiver.stats().capture.checkpoints;
     await new Promise((r) => setTimeout(r, 500));
-    assert.equal(archiver.stats().capture.checkpoints, saved);
+    assert.equal(archiver.stats().capture.checkpoints, quiet);
+    // One event every 60 ms for 1.5 s: the stream is quiet after each, but checkpoints start at
+    // most every 2 s.
+    await new Promise((r) => setTimeout(r, 2_000));
+    const before = archiver.stats().capture.checkpoints;
+    for (let i = 0; i < 25; i++) {
+      await coll.insertOne({ createdAt: new Date(), trickle: i });
+      await new Promise((r) => setTimeout(r, 60));
+    }
+    const during = archiver.stats().capture.checkpoints - before;
+    assert.ok(during <= 2, `${during} checkpoints for 25 events 60 ms apart`);
     await archiver.close();
-    assert.equal((await readSpool(env.spoolDirectory, `${env.db}.apilogs`)).length, 40);
+    assert.equal((await readSpool(env.spoolDirectory, `${env.db}.apilogs`)).length, 65);
   } finally {
     await env.close();
   }
