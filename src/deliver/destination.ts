@@ -41,6 +41,14 @@ export interface PutInput {
    * the ledger write that reserves the key, so they run while the upload sends the file.)
    */
   after?: Promise<unknown>;
+  /**
+   * Called once when the put has read its first part and is about to send its first request
+   * that carries the object (S3: CreateMultipartUpload or PutObject, before they wait for
+   * `after`; file: at once). The seal starts its check of the file's facts here, so that the
+   * check's CPU work does not delay the upload's first reads. Not called when the put fails
+   * before that point.
+   */
+  onSending?: () => void;
   signal?: AbortSignal;
 }
 

@@ -259,6 +259,8 @@ interface OpContext {
   commitGate?: Promise<void>;
   /** Settles once the last CreateMultipartUpload sent has been answered (or failed). */
   creating?: Promise<void>;
+  /** The put's `onSending`, until it has been called. */
+  onSending?: (() => void) | undefined;
 }
 
 /** Stops an upload whose pre-upload check found the same object at the key already. */
@@ -384,6 +386,15 @@ export class S3Destination implements Destination {
         const command = context.commandName ?? 'S3Command';
         const input = args.input as { UploadId?: string };
         if (op.signal?.aborted === true && command !== 'AbortMultipartUploadCommand') throw abortReason(op.signal);
+        if (command === 'CreateMultipartUploadCommand' || command === 'PutObjectCommand') {
+          const sending = op.onSending;
+          op.onSending = undefined;
+          try {
+            sending?.();
+          } catch (err) {
+            this.logger.warn('the onSending callback of a put failed', { error: (err as Error).message });
+          }
+        }
         const gate = command === 'CreateMultipartUploadCommand' ? op.gate : command === 'CompleteMultipartUploadCommand' || command === 'PutObjectCommand' ? op.commitGate : undefined;
         if (gate !== undefined) {
           // Not a request failure: not recorded as the last error, never retried.
@@ -557,6 +568,7 @@ export class S3Destination implements Destination {
       });
       op.commitGate = Promise.all([op.gate, after]).then(() => undefined);
       op.commitGate.catch(() => {});
+      op.onSending = input.onSending;
 
       const partSize = this.partSizeFor(size);
       for (;;) {

@@ -179,8 +179,10 @@ export class Sealer {
   private async deliverFile(slot: HourSlot, file: SealedFile): Promise<HourOutcome> {
     const { ctx } = this;
     const t0 = Date.now();
-    // The check, the ledger read and the facts' claim run at once.
-    const checking = sealScan(file.path, ctx.timestampField);
+    // The check of the file starts once the upload has read its first part (or at once without
+    // an upload to wait for): its CPU work must not delay the upload's first reads.
+    let startCheck!: () => void;
+    const checking = new Promise<void>((resolve) => (startCheck = resolve)).then(() => sealScan(file.path, ctx.timestampField));
     checking.catch(() => undefined);
     const [claim, record] = await Promise.all([factsClaim(file.path), ctx.ledger.get(slot)]);
     if (claim !== undefined) {
@@ -193,12 +195,13 @@ export class Sealer {
         return c;
       });
       try {
-        return await this.deliverChecked(slot, file, record, t0, claim, confirmed, 0);
+        return await this.deliverChecked(slot, file, record, t0, claim, confirmed, 0, startCheck);
       } catch (err) {
         // Nothing was recorded or created on the claim: go on with what the check found.
         if (!(err instanceof ClaimNotConfirmed)) throw err;
       }
     }
+    startCheck();
     const checked = await checking;
     let scan = checked.scan;
     if (checked.method === 'decode') ctx.log.debug('spool file decoded to seal it', { hour: slot.id, file: file.name, reason: checked.reason });
@@ -211,15 +214,16 @@ export class Sealer {
       scan = await scanSpoolFile(file.path, ctx.timestampField);
     }
     const final: SealScan = { ...checked, scan };
-    return this.deliverChecked(slot, file, record, t0, { bytes: scan.bytes, lines: scan.lines, sha256: scan.sha256 }, Promise.resolve(final), removed);
+    return this.deliverChecked(slot, file, record, t0, { bytes: scan.bytes, lines: scan.lines, sha256: scan.sha256 }, Promise.resolve(final), removed, () => undefined);
   }
 
   /**
    * Delivers a sealed file whose size, line count and SHA-256 are `claim`, once `confirmed`
-   * resolves with the check of the file. The `seal` record and the part reservation wait for the
-   * check; the upload does not, but it creates nothing at the key before both are written. When
-   * the check does not confirm the claim, this rejects with ClaimNotConfirmed and has created and
-   * recorded nothing.
+   * resolves with the check of the file, which `startCheck` starts (when the upload has read its
+   * first part, or when nothing else is left to wait for). The `seal` record and the part
+   * reservation wait for the check; the upload does not, but it creates nothing at the key before
+   * both are written. When the check does not confirm the claim, this rejects with
+   * ClaimNotConfirmed and has created and recorded nothing.
    */
   private async deliverChecked(
     slot: HourSlot,
@@ -229,6 +233,7 @@ export class Sealer {
     claim: ClosingClaim,
     confirmed: Promise<SealScan>,
     removed: number,
+    startCheck: () => void,
   ): Promise<HourOutcome> {
     const { ctx } = this;
     confirmed.catch(() => undefined);
@@ -250,6 +255,7 @@ export class Sealer {
     const done = (record?.parts ?? []).find((p) => p.sha256 === claim.sha256 && p.count === claim.lines);
     if (done) {
       // Delivered and recorded by a run that stopped before removing the local file.
+      startCheck();
       await sealRecorded;
       this.removeLater(slot, file);
       return { hour: slot.id, start: slot.start, count: claim.lines, key: done.key, status: 'delivered' };
@@ -293,9 +299,11 @@ export class Sealer {
         metadata: { hour: slot.id, count: String(claim.lines) },
         noOverwrite: true,
         after: reservedAndRecorded,
+        onSending: startCheck,
       });
       attempts = put.alreadyPresent === true ? 0 : put.attempts;
     } catch (err) {
+      startCheck();
       if (err instanceof ClaimNotConfirmed) throw err;
       const checked = await confirmed.catch(() => undefined);
       if (checked?.method === 'facts' && isSourceMismatch(err)) {
@@ -317,6 +325,7 @@ export class Sealer {
       });
       throw err;
     }
+    startCheck();
     const { scan } = await confirmed;
     const newPart: ManifestPart = {
       key,

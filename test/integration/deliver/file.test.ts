@@ -97,11 +97,14 @@ test('`after` gates the write: nothing at the key until it resolves; a rejection
   const body = Buffer.from('{"a":1}\n');
   const key = 'api-logs/2024-01-15/06-07.ndjson.gz';
   let release!: () => void;
-  const put = d.put({ key, source: { body }, size: body.length, sha256: sha256(body), after: new Promise<void>((r) => (release = r)) });
+  let sending = 0;
+  const put = d.put({ key, source: { body }, size: body.length, sha256: sha256(body), after: new Promise<void>((r) => (release = r)), onSending: () => sending++ });
   await new Promise((r) => setTimeout(r, 50));
   assert.equal(await d.head(key), undefined);
+  assert.equal(sending, 1, 'onSending is called while `after` is pending (a file put has nothing to read first)');
   release();
   await put;
+  assert.equal(sending, 1);
   assert.ok((await readFile(join(root, 'g', key))).equals(body));
   const failure = new Error('the ledger write failed');
   await assert.rejects(d.put({ key: 'api-logs/x.ndjson.gz', source: { body }, size: body.length, sha256: sha256(body), after: Promise.reject(failure) }), (e: unknown) => e === failure);

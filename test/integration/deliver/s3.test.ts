@@ -168,13 +168,15 @@ test('the check for an existing object overlaps reading the source: nothing is c
   assert.deepEqual(await s3.openUploads(), []);
 });
 
-test('`after` gates the object: the parts are sent meanwhile; a rejected `after` fails the put with its error, stops the upload and creates nothing', async () => {
+test('`after` gates the object: the parts are sent meanwhile (onSending says when they start); a rejected `after` fails the put with its error, stops the upload and creates nothing', async () => {
   const d = dest();
   const key = 'api-logs/2024-01-15/05-06.ndjson.gz';
   const completing = (): number => proxy.count('CompleteMultipartUpload') + proxy.count('PutObject');
   let release!: () => void;
   const reserved = new Promise<void>((r) => (release = r));
-  const put = d.put({ key, source: { path: big.path }, size: big.size, sha256: big.sha256, noOverwrite: true, after: reserved });
+  let sending = 0;
+  const put = d.put({ key, source: { path: big.path }, size: big.size, sha256: big.sha256, noOverwrite: true, after: reserved, onSending: () => sending++ });
+  assert.equal(sending, 0, 'onSending waits for the first part to be read');
   for (let waited = 0; proxy.count('UploadPart') < 3; waited += 20) {
     assert.ok(waited < 10_000, `the 3 parts were not sent while \`after\` was pending (${proxy.count('UploadPart')} sent)`);
     await new Promise((r) => setTimeout(r, 20));
@@ -183,8 +185,10 @@ test('`after` gates the object: the parts are sent meanwhile; a rejected `after`
   assert.equal(proxy.count('HeadObject'), 1, 'the key was checked while waiting');
   assert.equal(completing(), 0, 'the object is not completed before `after` resolved');
   assert.equal(await d.head(key), undefined, 'nothing at the key before `after` resolved');
+  assert.equal(sending, 1, 'onSending was called once, while `after` was pending');
   release();
   const r = await put;
+  assert.equal(sending, 1);
   assert.equal(r.alreadyPresent, undefined);
   assert.deepEqual(await d.head(key), { key, size: big.size, sha256: big.sha256 });
 
