@@ -34,6 +34,14 @@ export interface ScanResult {
   lastTimestamp: string | undefined;
 }
 
+async function spoolFileSize(path: string): Promise<number> {
+  try {
+    return (await fs.stat(path)).size;
+  } catch (err) {
+    throw new CronLogError('SPOOL_IO', `cannot read spool file ${path} (${(err as Error).message})`, { cause: err });
+  }
+}
+
 export async function scanSpoolFile(path: string, timestampField: string): Promise<ScanResult> {
   const tsPath = timestampField.split('.');
   const hashes = new HashList();
@@ -97,12 +105,7 @@ export async function scanSpoolFile(path: string, timestampField: string): Promi
  * the file is decoded, which finds and removes duplicates exactly).
  */
 export async function scanWithFacts(path: string): Promise<ScanResult | { unusable: string }> {
-  let size: number;
-  try {
-    size = (await fs.stat(path)).size;
-  } catch (err) {
-    throw new CronLogError('SPOOL_IO', `cannot read spool file ${path} (${(err as Error).message})`, { cause: err });
-  }
+  const size = await spoolFileSize(path);
   const facts = await readFactsFile(factsPath(path), size);
   if ('unusable' in facts) return facts;
   if ((await repeatedHashesYielding(facts.hashes.words, facts.hashes.ranges)).size > 0) return { unusable: 'the facts show a possible duplicate _id' };
@@ -180,11 +183,6 @@ export async function sealScan(path: string, timestampField: string): Promise<Se
  * once they confirm it.
  */
 export async function factsClaim(path: string): Promise<ClosingClaim | undefined> {
-  let size: number;
-  try {
-    size = (await fs.stat(path)).size;
-  } catch (err) {
-    throw new CronLogError('SPOOL_IO', `cannot read spool file ${path} (${(err as Error).message})`, { cause: err });
-  }
+  const size = await spoolFileSize(path);
   return readClosingClaim(factsPath(path), size);
 }

@@ -80,8 +80,8 @@ type SealedFile = SpoolFileId & { path: string; name: string };
 
 /** The check of a sealed file did not confirm what its facts' closing record claimed. */
 class ClaimNotConfirmed extends Error {
-  constructor(readonly checked: SealScan) {
-    super(`the facts check did not confirm the closing record (${checked.reason ?? 'it found other figures'})`);
+  constructor(reason: string | undefined) {
+    super(`the facts check did not confirm the closing record (${reason ?? 'it found other figures'})`);
   }
 }
 
@@ -190,7 +190,7 @@ export class Sealer {
       // are checked; the object is completed only once the check confirms it (see deliverChecked).
       const confirmed = checking.then((c) => {
         if (c.method !== 'facts' || c.scan.sha256 !== claim.sha256 || c.scan.lines !== claim.lines || c.scan.bytes !== claim.bytes) {
-          throw new ClaimNotConfirmed(c);
+          throw new ClaimNotConfirmed(c.reason);
         }
         return c;
       });

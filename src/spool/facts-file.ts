@@ -25,14 +25,13 @@
  */
 import { promises as fs } from 'node:fs';
 import { crc32 } from 'node:zlib';
+import { TimeSlices } from './time-slices.js';
 
 const MAGIC = 0x46534c43; // "CLSF" read as a little-endian u32
 const CLOSING_MAGIC = 0x45534c43; // "CLSE"
 const CLOSING_BYTES = 60;
 const HEADER = 32;
 const MAX_TIMESTAMP_BYTES = 0xffff;
-/** readFactsFile yields to the event loop after this much work. */
-const YIELD_MS = 2;
 
 /** The sidecar path of a spool file. */
 export function factsPath(spoolPath: string): string {
@@ -165,13 +164,10 @@ export async function readFactsFile(path: string, fileSize: number): Promise<Fil
   const out: FileFacts = { lines: 0, hashes: { words, ranges: [] }, first: undefined, last: undefined, members: [] };
   let at = 0;
   let covered = 0;
-  let since = performance.now();
+  // Checking a large hour's records takes tens of ms: let other work (the upload) run.
+  const slices = new TimeSlices();
   while (covered < fileSize) {
-    if (performance.now() - since >= YIELD_MS) {
-      // Checking a large hour's records takes tens of ms: let other work (the upload) run.
-      await new Promise<void>((resolve) => setImmediate(resolve));
-      since = performance.now();
-    }
+    await slices.pause();
     if (at + HEADER + 4 > data.length) return { unusable: `facts cover ${covered} of ${fileSize} bytes` };
     const size = data.readUInt32LE(at + 4);
     if (data.readUInt32LE(at) !== MAGIC || size < HEADER + 4 || at + size > data.length) return { unusable: `damaged facts record at byte ${at}` };

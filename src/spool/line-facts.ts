@@ -9,6 +9,8 @@
  * keys, so memory stays small for any hour size; only hash collisions are re-checked exactly.
  */
 
+import { TimeSlices } from './time-slices.js';
+
 /** FNV-1a 64-bit (two 32-bit lanes) over the UTF-16 code units; `out[0]` high, `out[1]` low. */
 function fnv64(s: string, out: Uint32Array): void {
   let h1 = 0x811c9dc5;
@@ -89,35 +91,28 @@ const PARTITION_HASHES = 131_072;
  * once would be a large new allocation, which costs more in page faults (about 30 ms for the
  * 8 MiB of a 520,000-line hour here) than reading the hashes once per partition.
  */
-export function repeatedHashes(hashWords: Uint32Array, ranges: readonly number[]): Set<bigint> {
+export function repeatedHashes(words: Uint32Array, ranges: readonly number[]): Set<bigint> {
   const out = new Set<bigint>();
-  for (const _ of findRepeated(hashWords, ranges, out));
+  for (const _ of findRepeated(words, ranges, out));
   return out;
 }
 
 /**
- * `repeatedHashes` that lets other work run: it yields to the event loop (setImmediate) whenever
- * it has run for `sliceMs`. The seal checks an hour's facts this way while its upload reads the
- * file, so the check does not hold up the upload's reads.
+ * `repeatedHashes` that lets other work run (see TimeSlices). The seal checks an hour's facts
+ * this way while its upload reads the file, so the check does not hold up the upload's reads.
  */
-export async function repeatedHashesYielding(hashWords: Uint32Array, ranges: readonly number[], sliceMs = 2): Promise<Set<bigint>> {
+export async function repeatedHashesYielding(hashWords: Uint32Array, ranges: readonly number[]): Promise<Set<bigint>> {
   const out = new Set<bigint>();
-  let since = performance.now();
-  for (const _ of findRepeated(hashWords, ranges, out)) {
-    if (performance.now() - since < sliceMs) continue;
-    await new Promise<void>((resolve) => setImmediate(resolve));
-    since = performance.now();
-  }
+  const slices = new TimeSlices();
+  for (const _ of findRepeated(hashWords, ranges, out)) await slices.pause();
   return out;
 }
 
 /** The work of `repeatedHashes`, adding to `out`; it pauses (yields) after every range. */
-function* findRepeated(hashWords: Uint32Array, ranges: readonly number[], out: Set<bigint>): Generator<void> {
+function* findRepeated(words: Uint32Array, ranges: readonly number[], out: Set<bigint>): Generator<void> {
   let n = 0;
   for (let r = 1; r < ranges.length; r += 2) n += ranges[r] as number;
   if (n < 2) return;
-  // Signed view: V8 keeps int32 values unboxed (a Uint32Array's values above 2^31 are not).
-  const words = new Int32Array(hashWords.buffer, hashWords.byteOffset, hashWords.length);
   let bits = 0;
   while (bits < 16 && n / (1 << bits) > PARTITION_HASHES) bits++;
   const shift = 32 - bits;
