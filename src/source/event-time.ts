@@ -3,6 +3,7 @@
  * that is a date; else the ObjectId time of its `_id`; else the change event's cluster time.
  */
 import type { Timestamp } from 'bson';
+import { findMember, int32, keyBytes } from './change-event.js';
 
 export type TimeSource = 'field' | 'objectId' | 'clusterTime' | 'wallTime';
 
@@ -40,3 +41,40 @@ export function eventTimeReader(field: string): (doc: Record<string, unknown>, c
     return { ms: Date.now(), source: 'wallTime' };
   }
 }
+
+/**
+ * `eventTimeReader` for a document as BSON bytes at `b[at]` (the capture path, which does not
+ * decode documents): the same rule, returning the instant in ms. `clusterSeconds` is -1 and
+ * `wallMs` NaN when the event has none.
+ */
+export function rawEventTimeReader(field: string): (b: Uint8Array, at: number, clusterSeconds: number, wallMs: number) => number {
+  const path = field.split('.').map(keyBytes);
+  const found = { type: 0 };
+  return (b, at, clusterSeconds, wallMs) => {
+    let doc = at;
+    for (let k = 0; k < path.length; k++) {
+      const v = findMember(b, doc, path[k] as Uint8Array, found);
+      if (v < 0) break;
+      if (k < path.length - 1) {
+        if (found.type !== 0x03) break;
+        doc = v;
+        continue;
+      }
+      if (found.type === 0x09) {
+        const ms = int32(b, v + 4) * 4294967296 + (int32(b, v) >>> 0);
+        if (Math.abs(ms) <= 8.64e15) return ms;
+      }
+    }
+    const id = findMember(b, at, ID_KEY, found);
+    // ObjectId: its first 4 bytes are the creation time in seconds, big-endian.
+    if (id >= 0 && found.type === 0x07) {
+      const seconds = (b[id] as number) * 0x1000000 + (((b[id + 1] as number) << 16) | ((b[id + 2] as number) << 8) | (b[id + 3] as number));
+      return seconds * 1000;
+    }
+    if (clusterSeconds >= 0) return clusterSeconds * 1000;
+    if (!Number.isNaN(wallMs)) return wallMs;
+    return Date.now();
+  };
+}
+
+const ID_KEY = keyBytes('_id');

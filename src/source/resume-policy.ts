@@ -1,7 +1,8 @@
 /**
  * What to do with an error from the change stream. Resumable errors (network errors, errors
- * labelled ResumableChangeStreamError) are retried by the driver itself; what reaches the
- * tailer is decided here, by pure predicates on the server error code.
+ * labelled ResumableChangeStreamError) are resumed from by the stream itself
+ * (raw-change-stream.ts); what reaches the tailer is decided here, by pure predicates on the
+ * server error code.
  */
 import { MongoServerError } from 'mongodb';
 

@@ -2,7 +2,10 @@
  * The capture loop: change stream → hourly spool → checkpoint in `jobs`.
  *
  * - Each event's document is encoded as one JSON line and appended to the spool file of the
- *   hour its timestamp falls in (src/source/event-time.ts, src/time/hours.ts).
+ *   hour its timestamp falls in (src/source/event-time.ts, src/time/hours.ts). Events arrive as
+ *   BSON bytes (src/source/raw-change-stream.ts); an insert's line is written from its
+ *   document's bytes straight into the spool (src/spool/bson-lines.ts), other events and
+ *   documents that writer does not map are decoded and encoded (src/spool/json-lines.ts).
  * - Every `checkpointIntervalMs`, whenever more than `maxPendingBytes` wait in memory, and as
  *   soon as the stream goes quiet after delivering events (none for QUIET_MS), the spool is
  *   flushed (its gzip members written + fsync) and then the checkpoint is saved: the resume
@@ -13,11 +16,12 @@
  * - History lost (the token fell off the oplog): the gap is repaired from a query
  *   (src/source/repair.ts), then the stream restarts from the cluster time taken before it.
  */
-import type { ChangeStream, ChangeStreamDocument, Collection, Db, Document, MongoClient, ResumeToken, Timestamp } from 'mongodb';
-import { EJSON } from 'bson';
+import type { ChangeStreamDocument, Collection, Db, Document, MongoClient, ResumeToken } from 'mongodb';
+import { EJSON, Timestamp } from 'bson';
 import { CronLogError } from '../errors.js';
 import type { CaptureCheckpoint, DedupeWindow, StreamPosition } from '../ledger/checkpoints.js';
 import { CheckpointStore } from '../ledger/checkpoints.js';
+import { BsonLineWriter } from '../spool/bson-lines.js';
 import type { JsonMode, LineEncoder } from '../spool/json-lines.js';
 import { lineEncoder } from '../spool/json-lines.js';
 import { Spool } from '../spool/spool.js';
@@ -28,9 +32,11 @@ import { HourClock } from '../time/hours.js';
 import { clusterTimeNow, tokenClusterTime } from './cluster-time.js';
 import type { IdKey } from './document-ids.js';
 import { idKeyOf } from './document-ids.js';
-import { eventTimeReader } from './event-time.js';
+import type { ChangeEvent } from './change-event.js';
+import { eventTimeReader, rawEventTimeReader } from './event-time.js';
 import type { LogSink } from './log-sink.js';
 import { silentLog } from './log-sink.js';
+import { RawChangeStream } from './raw-change-stream.js';
 import { collectArchivedIds, repairFromQuery } from './repair.js';
 import { isChangeStreamUnsupported, isHistoryLost, isInvalidResumeToken } from './resume-policy.js';
 
@@ -104,7 +110,11 @@ export class Tailer {
   private readonly encode: LineEncoder;
   private readonly idKey: (id: unknown) => IdKey;
   private readonly readTime: ReturnType<typeof eventTimeReader>;
-  private stream: ChangeStream<Document> | undefined;
+  private readonly readRawTime: ReturnType<typeof rawEventTimeReader>;
+  /** Writes inserted documents' lines from their BSON (analytics mode); undefined in ejson mode. */
+  private readonly bsonWriter: BsonLineWriter | undefined;
+  private readonly decodeOptions: { promoteValues: false } | { promoteLongs: false };
+  private stream: RawChangeStream | undefined;
   private position: StreamPosition | undefined;
   private savedPositionJson = '';
   private savedSpoolJson = '';
@@ -120,7 +130,12 @@ export class Tailer {
   private stopping = false;
   private running: Promise<void> | undefined;
   private fatal: unknown;
-  private lastClusterTime: Timestamp | undefined;
+  /** Cluster time of the last event handled (seconds, increment); -1 before any. */
+  private clusterSeconds = -1;
+  private clusterIncrement = 0;
+  /** Cluster time of the stream position, for stats (seconds; -1 when unknown). */
+  private positionSeconds = -1;
+  private lastEventMs = -1;
   /** The last resume token read from an open stream (covers every event handled). */
   private observedToken: ResumeToken | undefined;
   private loadedAt: Date | undefined;
@@ -152,10 +167,17 @@ export class Tailer {
     this.encode = lineEncoder(options.jsonMode);
     this.idKey = idKeyOf(options.jsonMode);
     this.readTime = eventTimeReader(options.timestampField);
+    this.readRawTime = rawEventTimeReader(options.timestampField);
+    this.bsonWriter = options.jsonMode === 'analytics' ? new BsonLineWriter() : undefined;
+    this.decodeOptions = options.jsonMode === 'ejson' ? { promoteValues: false } : { promoteLongs: false };
   }
 
   stats(): Readonly<TailerStats> {
-    return { ...this.statsValue };
+    return {
+      ...this.statsValue,
+      clusterTime: this.positionSeconds < 0 ? undefined : new Date(this.positionSeconds * 1000),
+      lastEventAt: this.lastEventMs < 0 ? undefined : new Date(this.lastEventMs),
+    };
   }
 
   /**
@@ -183,6 +205,13 @@ export class Tailer {
   /** Starts capturing; resolves once the spool is recovered and the stream is about to open. */
   async start(): Promise<void> {
     if (this.running) throw new CronLogError('INTERNAL', 'tailer already started');
+    if (this.options.client.options.loadBalanced) {
+      throw new CronLogError(
+        'CONFIG_INVALID',
+        'mongodb.uri: loadBalanced=true is not supported for capture (each getMore of its change stream must reach the mongos that holds the cursor); ' +
+          'connect to the replica set or the mongos routers without loadBalanced, or archive with `cron-log-service backfill`',
+      );
+    }
     const hadCheckpoint = await this.recover();
     if (this.options.resetFrom) {
       await this.repair(this.options.resetFrom.getTime(), 'reset');
@@ -244,26 +273,28 @@ export class Tailer {
       this.stream = stream;
       let failure: unknown;
       try {
-        for (;;) {
-          const ev = await stream.next();
-          // An event the driver returned has moved its resume token: always archive it, even
+        reading: for (;;) {
+          // An event the stream returned has moved its resume token: always archive it, even
           // when stopping, so a checkpoint never covers an event that is not in the spool.
-          this.statsValue.streamOpen = true;
-          this.handle(ev);
-          this.observedToken = stream.resumeToken as ResumeToken | undefined;
+          for (let ev = stream.read(); ev !== undefined; ev = stream.read()) {
+            this.handleEvent(ev);
+            if (this.stopping) break reading;
+            if (this.spool.pendingBytes >= this.options.maxPendingBytes) await this.relieve();
+            // Compression keeps up or reading waits: uncompressed lines stay within a few MiB.
+            if (this.spool.compressing > MAX_COMPRESSING) await this.spool.compressed(MAX_COMPRESSING);
+          }
           if (this.stopping) break;
-          if (this.spool.pendingBytes >= this.options.maxPendingBytes) await this.relieve();
-          // Compression keeps up or reading waits: uncompressed lines stay within a few MiB.
-          if (this.spool.compressing > MAX_COMPRESSING) await this.spool.compressed(MAX_COMPRESSING);
+          // The server ended the stream (no event said why): open it again from its position.
+          if (!(await stream.fetch())) break;
+          this.statsValue.streamOpen = true;
         }
       } catch (err) {
         failure = err;
       }
       this.statsValue.streamOpen = false;
-      if (failure === undefined || !this.stopping) {
-        const t = stream.resumeToken as ResumeToken | undefined;
-        if (t !== undefined && t !== null) this.observedToken = t;
-      }
+      // The token covers exactly the events returned (an interrupted fetch does not move it).
+      const t = stream.resumeToken;
+      if (t !== undefined && t !== null) this.observedToken = t;
       this.stream = undefined;
       await stream.close().catch(() => undefined);
       // Checkpoint what this stream delivered (a later checkpoint must not read a closed
@@ -301,21 +332,52 @@ export class Tailer {
     throw err;
   }
 
-  private openStream(): ChangeStream<Document> {
+  private openStream(): RawChangeStream {
     const ops: string[] = [...this.options.captureOperations, 'drop', 'rename', 'dropDatabase'];
     const pipeline = [{ $match: { operationType: { $in: ops } } }];
     const p = this.position;
     const resume =
       p === undefined ? {} : p.kind === 'token' ? { resumeAfter: p.token } : { startAtOperationTime: p.startAtOperationTime };
-    const types = this.options.jsonMode === 'ejson' ? { promoteValues: false } : { promoteLongs: false };
     const fullDocument = this.options.captureOperations.includes('update') ? { fullDocument: 'updateLookup' as const } : {};
-    return this.coll.watch(pipeline, {
+    return new RawChangeStream({
+      client: this.options.client,
+      db: this.db,
+      collection: this.options.collection,
+      changeStream: fullDocument,
       ...resume,
-      ...types,
-      ...fullDocument,
-      maxAwaitTimeMS: this.options.maxAwaitTimeMS,
+      pipeline,
       batchSize: CHANGE_STREAM_BATCH_SIZE,
+      maxAwaitTimeMS: this.options.maxAwaitTimeMS,
     });
+  }
+
+  /**
+   * One change event as bytes. An insert (analytics mode, no duplicate check running) has its
+   * line written straight from its fullDocument's BSON; any other event, or a document the BSON
+   * writer leaves to the encoder, is decoded (as the driver would) and handled by `handle`.
+   */
+  private handleEvent(ev: ChangeEvent): void {
+    this.statsValue.streamOpen = true;
+    const writer = this.bsonWriter;
+    if (writer !== undefined && ev.operationType === 'insert' && ev.fullDocumentAt >= 0 && this.dedupe === undefined) {
+      const ms = this.readRawTime(ev.src, ev.fullDocumentAt, ev.clusterSeconds, ev.wallMs);
+      if (this.spool.appendBson(this.fileFor(this.clock.slotOf(ms).start), ev.src, ev.fullDocumentAt, writer)) {
+        this.counted(ev.clusterSeconds, ev.clusterIncrement);
+        return;
+      }
+    }
+    this.handle(ev.decode(this.decodeOptions) as ChangeStreamDocument<Document>);
+  }
+
+  /** Counts one archived event at this cluster time (seconds -1: the event had none). */
+  private counted(seconds: number, increment: number): void {
+    this.statsValue.captured++;
+    this.lastEventMs = Date.now();
+    if (seconds >= 0) {
+      this.clusterSeconds = seconds;
+      this.clusterIncrement = increment;
+      this.positionSeconds = seconds;
+    }
   }
 
   private handle(ev: ChangeStreamDocument<Document>): void {
@@ -353,12 +415,7 @@ export class Tailer {
     const { ms } = op === 'insert' ? this.readTime(timeDoc, clusterTime, wallTime) : this.readTime({}, clusterTime, wallTime);
     const slot = this.clock.slotOf(ms);
     this.spool.append(this.fileFor(slot.start), this.encode(doc));
-    this.statsValue.captured++;
-    this.statsValue.lastEventAt = new Date();
-    if (clusterTime !== undefined) {
-      this.lastClusterTime = clusterTime;
-      this.statsValue.clusterTime = new Date(clusterTime.getHighBitsUnsigned() * 1000);
-    }
+    this.counted(clusterTime === undefined ? -1 : clusterTime.getHighBitsUnsigned(), clusterTime === undefined ? 0 : clusterTime.getLowBitsUnsigned());
   }
 
   /**
@@ -448,7 +505,7 @@ export class Tailer {
 
   /** The stream's position now (read in the same tick as the spool buffers are taken). */
   private currentPosition(): StreamPosition | undefined {
-    const live = this.stream?.resumeToken as ResumeToken | undefined;
+    const live = this.stream?.resumeToken;
     if (live !== undefined && live !== null) {
       this.observedToken = live;
       this.statsValue.streamOpen = true;
@@ -457,9 +514,9 @@ export class Tailer {
     if (token !== undefined && token !== null) {
       const previous = this.position;
       const fromToken = tokenClusterTime(token);
-      const clusterTime =
-        fromToken ?? this.lastClusterTime ?? (previous?.kind === 'token' ? previous.clusterTime : previous?.startAtOperationTime);
-      if (clusterTime) this.statsValue.clusterTime = new Date(clusterTime.getHighBitsUnsigned() * 1000);
+      const lastEvent = this.clusterSeconds < 0 ? undefined : new Timestamp({ t: this.clusterSeconds, i: this.clusterIncrement });
+      const clusterTime = fromToken ?? lastEvent ?? (previous?.kind === 'token' ? previous.clusterTime : previous?.startAtOperationTime);
+      if (clusterTime) this.positionSeconds = clusterTime.getHighBitsUnsigned();
       this.position = { kind: 'token', token, ...(clusterTime ? { clusterTime } : {}) };
     }
     return this.position;
@@ -540,7 +597,7 @@ export class Tailer {
     const window: DedupeWindow = { until: after, fromHour };
     this.dedupe = { window, ids };
     this.observedToken = undefined;
-    this.lastClusterTime = undefined;
+    this.clusterSeconds = -1;
     this.position = { kind: 'time', startAtOperationTime: before };
     await this.spool.flush();
     await this.saveCheckpoint(this.position, window);

@@ -12,6 +12,8 @@
  * When the spool records facts, each slab's lines' facts (see line-facts.ts) are collected
  * too, for that slab's member.
  */
+import type { BsonLineWriter } from './bson-lines.js';
+import { MAX_JSON_BYTES_PER_BSON_BYTE } from './bson-lines.js';
 import type { MemberFacts } from './facts-file.js';
 import { gzipMember } from './gzip-members.js';
 import { HashList, lineFacts } from './line-facts.js';
@@ -98,6 +100,27 @@ export class PendingLines {
     if (this.timestampPath) this.addFacts(line, this.timestampPath);
     if (this.used >= SLAB_BYTES) this.compressSlab();
     return n + 1;
+  }
+
+  /**
+   * Appends the JSON line `writer` writes for the BSON document at `src[at]`, straight into the
+   * slab. Returns the bytes it took, or -1 (nothing appended) when the writer leaves that
+   * document to the caller.
+   */
+  appendBson(src: Uint8Array, at: number, writer: BsonLineWriter): number {
+    const size = (src[at] as number) | ((src[at + 1] as number) << 8) | ((src[at + 2] as number) << 16) | ((src[at + 3] as number) << 24);
+    const worst = size * MAX_JSON_BYTES_PER_BSON_BYTE + 1;
+    if (this.slab && this.slab.length - this.used < worst) this.compressSlab();
+    const slab = (this.slab ??= this.pool.take(worst));
+    const end = writer.write(src, at, slab, this.used);
+    if (end < 0) return -1;
+    slab[end] = 10;
+    const n = end + 1 - this.used;
+    if (this.timestampPath) this.addFacts(slab.toString('utf8', this.used, end), this.timestampPath);
+    this.used += n;
+    this.count++;
+    if (this.used >= SLAB_BYTES) this.compressSlab();
+    return n;
   }
 
   private addFacts(line: string, path: readonly string[]): void {

@@ -21,6 +21,7 @@ import { constants, promises as fs } from 'node:fs';
 import type { FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import { CronLogError } from '../errors.js';
+import type { BsonLineWriter } from './bson-lines.js';
 import { encodeClosingRecord, encodeFactsRecord, factsPath, spoolPathOfFacts } from './facts-file.js';
 import { PendingLines, SlabPool } from './pending-lines.js';
 import type { CompressedMember, TakenLines } from './pending-lines.js';
@@ -242,6 +243,10 @@ export class Spool {
 
   /** Appends one NDJSON line (without newline) to the file `id`. Synchronous; memory only. */
   append(id: SpoolFileId, line: string): void {
+    this.bytesPending += this.fileOf(id).pending.append(line);
+  }
+
+  private fileOf(id: SpoolFileId): OpenFile {
     if (this.closed) throw new CronLogError('INTERNAL', 'spool is closed');
     const key = fileKey(id);
     let f = this.files.get(key);
@@ -249,7 +254,20 @@ export class Spool {
       f = this.openFile(id, 0, 0, 0);
       this.files.set(key, f);
     }
-    this.bytesPending += f.pending.append(line);
+    return f;
+  }
+
+  /**
+   * Appends the JSON line of the BSON document at `src[at]` (written by `writer`, see
+   * bson-lines.ts) to the file `id`. Returns false, appending nothing, when the writer leaves the
+   * document to the caller (who then decodes it and calls `append`).
+   */
+  appendBson(id: SpoolFileId, src: Uint8Array, at: number, writer: BsonLineWriter): boolean {
+    const f = this.fileOf(id);
+    const n = f.pending.appendBson(src, at, writer);
+    if (n < 0) return false;
+    this.bytesPending += n;
+    return true;
   }
 
   /** The durable state (what a checkpoint taken now may record). */

@@ -55,6 +55,27 @@ test('cursors: batchSize, getMore, singleBatch, killCursors', async () => {
   assert.equal(Number((single.cursor as Document).id), 0);
 });
 
+test('a cursor opened in a session is continued in that session only (as mongod)', async () => {
+  const c = fresh('cursor-session');
+  await c.insertMany(Array.from({ length: 20 }, (_, i) => ({ i })));
+  const a = suite.client.startSession();
+  const b = suite.client.startSession();
+  try {
+    const first = await suite.db.command({ find: c.collectionName, batchSize: 5 }, { session: a });
+    const id = (first.cursor as Document).id as unknown;
+    await assert.rejects(suite.db.command({ getMore: id, collection: c.collectionName }, { session: b }), (err: MongoServerError) => {
+      assert.equal(err.code, 50738);
+      assert.match(err.message, /which was created in session .* in session/);
+      return true;
+    });
+    const more = await suite.db.command({ getMore: id, collection: c.collectionName, batchSize: 5 }, { session: a });
+    assert.equal(((more.cursor as Document).nextBatch as Document[]).length, 5);
+  } finally {
+    await a.endSession();
+    await b.endSession();
+  }
+});
+
 test('updates: operators, replacement, upsert, multi, no-op', async () => {
   const c = fresh('update');
   await c.insertMany([{ k: 'a', n: 1, arr: [1] }, { k: 'b', n: 2, arr: [] }, { k: 'c', n: 3 }]);

@@ -468,6 +468,18 @@ function takeRange(source: Iterable<Document>, skip: number, limit: number): Doc
 /** How long an awaitData getMore waits when the client gives no maxTimeMS (mongod: 1 second). */
 const DEFAULT_AWAIT_MS = 1000;
 
+/** As mongod: a cursor opened in a session is continued in that session only, and the reverse. */
+function checkCursorSession(id: bigint, cursorLsid: string | undefined, lsid: string | undefined): void {
+  if (cursorLsid === lsid) return;
+  if (lsid === undefined) {
+    throw new CommandError(50737, `Cannot run getMore on cursor ${id}, which was created in session ${cursorLsid}, without an lsid`);
+  }
+  if (cursorLsid === undefined) {
+    throw new CommandError(50736, `Cannot run getMore on cursor ${id}, which was not created in a session, in session ${lsid}`);
+  }
+  throw new CommandError(50738, `Cannot run getMore on cursor ${id}, which was created in session ${cursorLsid}, in session ${lsid}`);
+}
+
 export async function getMoreCommand(ctx: CommandContext): Promise<CommandResult> {
   const id = cursorIdFrom(ctx.cmd.getMore);
   if (id === undefined) throw typeMismatch('getMore.getMore', ctx.cmd.getMore, 'long');
@@ -480,6 +492,7 @@ export async function getMoreCommand(ctx: CommandContext): Promise<CommandResult
   if (cursor.ns !== ns) {
     throw new CommandError(Code.Unauthorized, `Requested getMore on namespace '${ns}', but cursor belongs to a different namespace ${cursor.ns}`);
   }
+  checkCursorSession(id, cursor.lsid, ctx.lsid);
   if (cursor.busy) throw new CommandError(Code.CursorInUse, `cursor id ${id} is already in use`);
   const batchSize = nonNegative(ctx, 'batchSize') ?? 0;
   ctx.server.opcounters.getmore++;

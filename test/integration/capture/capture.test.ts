@@ -2,7 +2,7 @@ import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { promises as fs } from 'node:fs';
 import { join } from 'node:path';
-import { Decimal128, Long, ObjectId } from 'mongodb';
+import { Decimal128, Long, MongoClient, ObjectId } from 'mongodb';
 import { createArchiver } from '../../../src/archiver.js';
 import { toAnalytics } from '../../../src/spool/json-lines.js';
 import { spoolFileName } from '../../../src/spool/spool-files.js';
@@ -11,6 +11,7 @@ import type { ArchiveEnv } from '../../helpers/archive-env.js';
 import { startTestMongo } from '../../helpers/mongo.js';
 import type { TestMongo } from '../../helpers/mongo.js';
 import { readSpool } from '../../helpers/spool-reader.js';
+import { lockFailCommand } from '../../emulator/support.js';
 
 let mongo: TestMongo;
 before(async () => {
@@ -88,6 +89,41 @@ test('a restart resumes from the checkpoint: nothing lost, nothing repeated', as
     const ns = (await readSpool(env.spoolDirectory, `${env.db}.apilogs`)).map((s) => s.doc.n as number).sort((a, b) => a - b);
     assert.deepEqual(ns, Array.from({ length: 81 }, (_, i) => i));
   } finally {
+    await env.close();
+  }
+});
+
+test('capture goes on by itself after a dropped connection and a resumable server error: every document once', async () => {
+  const env = await archiveEnv(mongo);
+  const appName = `capture-resume-${env.db}`.slice(0, 100);
+  const client = new MongoClient(env.uri, { appName });
+  await client.connect();
+  const admin = env.client.db('admin');
+  const unlock = await lockFailCommand(env.client);
+  try {
+    const archiver = await createArchiver(env.config(), { client, schedule: false });
+    await archiver.start();
+    const coll = env.client.db(env.db).collection('apilogs');
+    const round = async (n: number): Promise<void> => {
+      await coll.insertMany(Array.from({ length: 100 }, (_, i) => ({ createdAt: new Date(), n: n * 100 + i })));
+      await waitFor(() => archiver.stats().capture.captured === (n + 1) * 100, 20_000, `round ${n} captured`);
+    };
+    await round(0);
+    await admin.command({ configureFailPoint: 'failCommand', mode: { times: 1 }, data: { failCommands: ['getMore'], appName, closeConnection: true } });
+    await round(1);
+    await admin.command({ configureFailPoint: 'failCommand', mode: { times: 1 }, data: { failCommands: ['getMore'], appName, errorCode: 91 } });
+    await round(2);
+    await archiver.close();
+    const spooled = await readSpool(env.spoolDirectory, `${env.db}.apilogs`);
+    assert.deepEqual(
+      spooled.map((s) => s.doc.n as number).sort((a, b) => a - b),
+      Array.from({ length: 300 }, (_, i) => i),
+      'every document once',
+    );
+  } finally {
+    await admin.command({ configureFailPoint: 'failCommand', mode: 'off' });
+    await unlock();
+    await client.close();
     await env.close();
   }
 });

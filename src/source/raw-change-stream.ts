@@ -1,0 +1,219 @@
+/**
+ * A change stream whose events stay BSON bytes: the tailer reads what it needs from each event
+ * (change-event.ts) and writes the inserted document's JSON line straight from its bytes
+ * (spool/bson-lines.ts), instead of the driver decoding every event into objects.
+ *
+ * It runs the change stream's commands itself through the driver (`aggregate` with a
+ * `$changeStream` stage, `getMore`, `killCursors`; `db.command` with `raw: true`, so the reply's
+ * cursor document comes back as bytes), in one explicit session, on the primary, and follows the
+ * change streams specification (mongodb/specifications, source/change-streams) where the driver's
+ * ChangeStream would:
+ *  - resume token: the `_id` of the last event returned, or the batch's postBatchResumeToken
+ *    once every event of the batch was returned (and for an empty batch);
+ *  - resume: after a resumable error (a network error, CursorNotFound, or a server error labelled
+ *    ResumableChangeStreamError) on a getMore, the cursor is killed and the stream reopened once,
+ *    after the resume token (or at the start time, or the first aggregate's operationTime, when
+ *    no token was seen yet); the initial aggregate is retried once after a network error;
+ *  - an event without `_id` is an error (the stream could not resume past it).
+ */
+import { BSON, Long, MongoNetworkError, MongoServerError, ReadPreference, Timestamp } from 'mongodb';
+import type { ClientSession, Db, Document, MongoClient, ResumeToken } from 'mongodb';
+import { CronLogError } from '../errors.js';
+import { ChangeEvent, readDocumentMembers } from './change-event.js';
+
+export interface RawChangeStreamOptions {
+  client: MongoClient;
+  db: Db;
+  collection: string;
+  /** Options of the `$changeStream` stage, without the resume point (fullDocument…). */
+  changeStream: Document;
+  /** Where to start: after this token, or at this cluster time (else: now). */
+  resumeAfter?: ResumeToken;
+  startAtOperationTime?: Timestamp;
+  /** Stages after `$changeStream`. */
+  pipeline: Document[];
+  batchSize: number;
+  /** How long a getMore waits for new events. */
+  maxAwaitTimeMS: number;
+}
+
+/** Whether the stream may resume after `err` from a getMore (the driver's rule, servers >= 4.4). */
+export function isResumableChangeStreamError(err: unknown): boolean {
+  if (err instanceof MongoNetworkError) return true;
+  if (!(err instanceof MongoServerError)) return false;
+  if (err.hasErrorLabel('NonResumableChangeStreamError')) return false;
+  return err.code === 43 || err.hasErrorLabel('ResumableChangeStreamError');
+}
+
+export class RawChangeStream {
+  private session: ClientSession | undefined;
+  private cursorId: bigint | undefined;
+  private closed = false;
+  private readonly abort = new AbortController();
+  /** The reply's cursor document, and where in it the batch's next event is. */
+  private reply: Uint8Array | undefined;
+  private next = 0;
+  private batchEnd = 0;
+  private postBatchToken = -1;
+  /** The resume token: bytes and offset of its document, decoded when asked for. */
+  private tokenSrc: Uint8Array | undefined;
+  private tokenAt = 0;
+  private tokenValue: ResumeToken | undefined;
+  private startAt: Timestamp | undefined;
+  private readonly event = new ChangeEvent();
+
+  constructor(private readonly options: RawChangeStreamOptions) {
+    this.startAt = options.startAtOperationTime;
+    if (options.resumeAfter !== undefined) this.tokenValue = options.resumeAfter;
+  }
+
+  /** The token to resume after every event returned so far (undefined before the first batch). */
+  get resumeToken(): ResumeToken | undefined {
+    if (this.tokenValue === undefined && this.tokenSrc !== undefined) {
+      const size = new DataView(this.tokenSrc.buffer, this.tokenSrc.byteOffset + this.tokenAt, 4).getInt32(0, true);
+      this.tokenValue = BSON.deserialize(this.tokenSrc.subarray(this.tokenAt, this.tokenAt + size), { promoteValues: false, promoteLongs: false }) as ResumeToken;
+    }
+    return this.tokenValue;
+  }
+
+  /**
+   * The next event of the current batch, or undefined when the batch is used up (then call
+   * `fetch`). The returned view is reused by the next call; the resume token covers it.
+   */
+  read(): ChangeEvent | undefined {
+    const b = this.reply;
+    if (b === undefined) return undefined;
+    if (this.next >= this.batchEnd) {
+      this.batchDone();
+      return undefined;
+    }
+    const type = b[this.next] as number;
+    let i = this.next + 1;
+    while (b[i] !== 0) i++;
+    i++;
+    const size = (b[i] as number) | ((b[i + 1] as number) << 8) | ((b[i + 2] as number) << 16) | ((b[i + 3] as number) << 24);
+    this.next = i + size;
+    if (type !== 0x03) throw new CronLogError('INTERNAL', `a change stream batch holds a BSON value of type ${type}, not a document`);
+    const ev = this.event;
+    ev.read(b, i);
+    if (ev.tokenAt < 0) {
+      throw new CronLogError('INTERNAL', 'A change stream document has been received that lacks a resume token (_id); the pipeline must keep _id');
+    }
+    this.tokenSrc = b;
+    this.tokenAt = ev.tokenAt;
+    this.tokenValue = undefined;
+    if (this.next >= this.batchEnd) this.batchDone();
+    return ev;
+  }
+
+  /** Every event of the batch was returned: the postBatchResumeToken covers them. */
+  private batchDone(): void {
+    if (this.reply !== undefined && this.postBatchToken >= 0) {
+      this.tokenSrc = this.reply;
+      this.tokenAt = this.postBatchToken;
+      this.tokenValue = undefined;
+    }
+    this.reply = undefined;
+  }
+
+  /**
+   * Gets the next batch: opens the stream the first time, then a getMore (which waits up to
+   * maxAwaitTimeMS for events). Returns false when the server ended the stream (cursor id 0).
+   */
+  async fetch(): Promise<boolean> {
+    if (this.closed) throw new CronLogError('INTERNAL', 'the change stream is closed');
+    if (this.reply !== undefined) throw new CronLogError('INTERNAL', 'fetch() before the batch was read');
+    if (this.cursorId === undefined) {
+      await this.open(true);
+      return true;
+    }
+    if (this.cursorId === 0n) return false;
+    try {
+      const reply = await this.options.db.command(
+        {
+          getMore: Long.fromBigInt(this.cursorId),
+          collection: this.options.collection,
+          batchSize: this.options.batchSize,
+          maxTimeMS: this.options.maxAwaitTimeMS,
+        },
+        this.commandOptions(),
+      );
+      this.take(reply);
+    } catch (err) {
+      if (this.closed || !isResumableChangeStreamError(err)) throw err;
+      await this.killCursor();
+      await this.open(false);
+    }
+    return true;
+  }
+
+  private commandOptions() {
+    this.session ??= this.options.client.startSession({ causalConsistency: false });
+    return { session: this.session, raw: true, readPreference: ReadPreference.primary, signal: this.abort.signal } as const;
+  }
+
+  /** Runs the aggregate that opens (or reopens) the stream at the current resume point. */
+  private async open(first: boolean): Promise<void> {
+    const token = this.resumeToken;
+    const start = token !== undefined ? { resumeAfter: token } : this.startAt !== undefined ? { startAtOperationTime: this.startAt } : {};
+    const command = {
+      aggregate: this.options.collection,
+      pipeline: [{ $changeStream: { ...this.options.changeStream, ...start } }, ...this.options.pipeline],
+      cursor: { batchSize: this.options.batchSize },
+    };
+    let reply: Document;
+    try {
+      reply = await this.options.db.command(command, this.commandOptions());
+    } catch (err) {
+      // Like a retryable read: the first aggregate is tried once more after a network error.
+      if (!first || this.closed || !(err instanceof MongoNetworkError)) throw err;
+      reply = await this.options.db.command(command, this.commandOptions());
+    }
+    if (token === undefined && this.startAt === undefined && reply.operationTime instanceof Timestamp) this.startAt = reply.operationTime;
+    this.take(reply);
+  }
+
+  /** Takes a reply's cursor: its id, its batch, its postBatchResumeToken. */
+  private take(reply: Document): void {
+    const cursor = reply.cursor as unknown;
+    if (!(cursor instanceof Uint8Array)) throw new CronLogError('INTERNAL', 'the server replied without a cursor document');
+    const types: number[] = [];
+    const members = readDocumentMembers(cursor, 0, ['id', 'firstBatch', 'nextBatch', 'postBatchResumeToken'], types);
+    const [id = -1, first = -1, next = -1, pbrt = -1] = members;
+    const batch = first >= 0 ? first : next;
+    const batchType = first >= 0 ? types[1] : types[2];
+    if (id < 0 || batch < 0 || batchType !== 0x04 || (types[0] !== 0x12 && types[0] !== 0x10)) {
+      throw new CronLogError('INTERNAL', 'the server replied with a cursor document without an id or a batch');
+    }
+    const view = new DataView(cursor.buffer, cursor.byteOffset, cursor.byteLength);
+    this.cursorId = types[0] === 0x12 ? view.getBigInt64(id, true) : BigInt(view.getInt32(id, true));
+    const size = view.getInt32(batch, true);
+    this.reply = cursor;
+    this.next = batch + 4;
+    this.batchEnd = batch + size - 1;
+    this.postBatchToken = pbrt >= 0 && types[3] === 0x03 ? pbrt : -1;
+    if (this.next >= this.batchEnd) this.batchDone();
+  }
+
+  private async killCursor(): Promise<void> {
+    const id = this.cursorId;
+    this.cursorId = undefined;
+    this.reply = undefined;
+    if (id === undefined || id === 0n) return;
+    await this.options.db
+      .command(
+        { killCursors: this.options.collection, cursors: [Long.fromBigInt(id)] },
+        { session: this.session, readPreference: ReadPreference.primary, signal: AbortSignal.timeout(2000) },
+      )
+      .catch(() => undefined);
+  }
+
+  /** Stops the stream: interrupts a waiting getMore, kills the cursor, ends the session. */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    this.abort.abort();
+    await this.killCursor();
+    await this.session?.endSession().catch(() => undefined);
+  }
+}

@@ -1,0 +1,338 @@
+/**
+ * Writes the analytics JSON line of a BSON document straight from its bytes, without decoding it
+ * into JavaScript objects first (the capture path: a change event's `fullDocument` as the server
+ * sent it → bytes in a spool slab). The output is byte for byte what `lineEncoder('analytics')`
+ * (json-lines.ts) writes for the same document decoded by the driver; documents holding anything
+ * this writer does not map itself return -1, and the caller decodes them and uses that encoder:
+ *
+ *  - supported: double, string, document, array, binary (subtypes 0 and 4), undefined, ObjectId,
+ *    boolean, date, null, int32, timestamp, int64;
+ *  - returned to the caller (-1): other BSON types (regular expression, Decimal128, code, symbol,
+ *    DBPointer, MinKey, MaxKey, other binary subtypes), keys a JavaScript object would reorder or
+ *    treat specially (starting with a digit or `$`, and `__proto__`), and strings that are not
+ *    valid UTF-8 (the driver rejects those; so does the caller's decode).
+ *
+ * JSON strings: UTF-8 bytes are copied as they are; `"`, `\` and control characters are escaped
+ * the way JSON.stringify does (`\b \t \n \f \r`, else `\u00xx`).
+ */
+import { isUtf8 } from 'node:buffer';
+
+/** The most bytes one BSON byte can become: a control character written as `\u00xx`. */
+export const MAX_JSON_BYTES_PER_BSON_BYTE = 6;
+
+const HEX = new Uint8Array(512);
+for (let i = 0; i < 256; i++) {
+  const h = i.toString(16).padStart(2, '0');
+  HEX[2 * i] = h.charCodeAt(0);
+  HEX[2 * i + 1] = h.charCodeAt(1);
+}
+const BASE64 = new TextEncoder().encode('ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/');
+const ESCAPES: Record<number, number> = { 8: 0x62, 9: 0x74, 10: 0x6e, 12: 0x66, 13: 0x72 };
+
+const f64 = new Float64Array(1);
+const f64Bytes = new Uint8Array(f64.buffer);
+
+/** Signals a document the caller must encode (thrown inside, turned into -1). */
+const UNSUPPORTED = Symbol('unsupported');
+
+const MAX_DEPTH = 100;
+
+function int32(b: Uint8Array, i: number): number {
+  return (b[i] as number) | ((b[i + 1] as number) << 8) | ((b[i + 2] as number) << 16) | ((b[i + 3] as number) << 24);
+}
+
+function uint32(b: Uint8Array, i: number): number {
+  return int32(b, i) >>> 0;
+}
+
+/**
+ * Writes BSON documents as analytics JSON. One instance per caller; not reentrant.
+ * `write(src, at, out, pos)` writes the document that starts at `src[at]` into `out` from `pos`
+ * and returns the position after it (or -1, with `out` from `pos` on undefined). `out` must have
+ * room for MAX_JSON_BYTES_PER_BSON_BYTE × the document's length bytes.
+ */
+export class BsonLineWriter {
+  private out: Uint8Array = new Uint8Array(0);
+  private p = 0;
+
+  write(src: Uint8Array, at: number, out: Uint8Array, pos: number): number {
+    this.out = out;
+    this.p = pos;
+    try {
+      this.document(src, at, false, 0);
+    } catch (err) {
+      if (err === UNSUPPORTED) return -1;
+      throw err;
+    }
+    return this.p;
+  }
+
+  private document(b: Uint8Array, at: number, isArray: boolean, depth: number): void {
+    if (depth > MAX_DEPTH) throw UNSUPPORTED;
+    const out = this.out;
+    const size = int32(b, at);
+    if (size < 5 || at + size > b.length || b[at + size - 1] !== 0) throw UNSUPPORTED;
+    const end = at + size - 1;
+    let i = at + 4;
+    out[this.p++] = isArray ? 0x5b : 0x7b;
+    let first = true;
+    while (i < end) {
+      const type = b[i++] as number;
+      const keyStart = i;
+      while (i < end && b[i] !== 0) i++;
+      if (i >= end) throw UNSUPPORTED;
+      const keyEnd = i++;
+      if (!first) out[this.p++] = 0x2c;
+      first = false;
+      if (!isArray) {
+        const c0 = b[keyStart] as number;
+        // JavaScript objects list integer-like keys first; `$` keys may make a DBRef.
+        if ((c0 >= 0x30 && c0 <= 0x39) || c0 === 0x24) throw UNSUPPORTED;
+        if (keyEnd - keyStart === 9 && c0 === 0x5f && isProtoKey(b, keyStart)) throw UNSUPPORTED;
+        this.string(b, keyStart, keyEnd);
+        out[this.p++] = 0x3a;
+      }
+      i = this.value(type, b, i, end, depth);
+    }
+    out[this.p++] = isArray ? 0x5d : 0x7d;
+  }
+
+  /** Writes the value of type `type` at `b[i]`; returns the index after it. */
+  private value(type: number, b: Uint8Array, i: number, end: number, depth: number): number {
+    switch (type) {
+      case 0x01: {
+        for (let k = 0; k < 8; k++) f64Bytes[k] = b[i + k] as number;
+        this.number(f64[0] as number);
+        return i + 8;
+      }
+      case 0x02: {
+        const n = int32(b, i);
+        if (n < 1 || i + 4 + n > end || b[i + 3 + n] !== 0) throw UNSUPPORTED;
+        this.string(b, i + 4, i + 3 + n);
+        return i + 4 + n;
+      }
+      case 0x03:
+      case 0x04: {
+        this.document(b, i, type === 0x04, depth + 1);
+        return i + int32(b, i);
+      }
+      case 0x05:
+        return this.binary(b, i, end);
+      case 0x06:
+      case 0x0a:
+        this.ascii('null');
+        return i;
+      case 0x07: {
+        const out = this.out;
+        out[this.p++] = 0x22;
+        for (let k = 0; k < 12; k++) {
+          const h = 2 * (b[i + k] as number);
+          out[this.p++] = HEX[h] as number;
+          out[this.p++] = HEX[h + 1] as number;
+        }
+        out[this.p++] = 0x22;
+        return i + 12;
+      }
+      case 0x08:
+        this.ascii(b[i] === 1 ? 'true' : 'false');
+        return i + 1;
+      case 0x09: {
+        this.date(int32(b, i + 4) * 4294967296 + uint32(b, i));
+        return i + 8;
+      }
+      case 0x10:
+        this.integer(int32(b, i));
+        return i + 4;
+      case 0x11: {
+        this.ascii('{"t":');
+        this.integer(uint32(b, i + 4));
+        this.ascii(',"i":');
+        this.integer(uint32(b, i));
+        this.out[this.p++] = 0x7d;
+        return i + 8;
+      }
+      case 0x12: {
+        const lo = uint32(b, i);
+        const hi = int32(b, i + 4);
+        const v = hi * 4294967296 + lo;
+        if (Number.isSafeInteger(v)) this.integer(v);
+        else this.ascii(`"${BigInt.asIntN(64, (BigInt(hi) << 32n) | BigInt(lo)).toString()}"`);
+        return i + 8;
+      }
+      default:
+        throw UNSUPPORTED;
+    }
+  }
+
+  /** Binary: UUID (subtype 4, 16 bytes) as its canonical string, subtype 0 as base64. */
+  private binary(b: Uint8Array, i: number, end: number): number {
+    const n = int32(b, i);
+    const sub = b[i + 4];
+    const from = i + 5;
+    if (n < 0 || from + n > end) throw UNSUPPORTED;
+    const out = this.out;
+    if (sub === 4 && n === 16) {
+      out[this.p++] = 0x22;
+      for (let k = 0; k < 16; k++) {
+        if (k === 4 || k === 6 || k === 8 || k === 10) out[this.p++] = 0x2d;
+        const h = 2 * (b[from + k] as number);
+        out[this.p++] = HEX[h] as number;
+        out[this.p++] = HEX[h + 1] as number;
+      }
+      out[this.p++] = 0x22;
+    } else if (sub === 0) {
+      out[this.p++] = 0x22;
+      this.base64(b, from, from + n);
+      out[this.p++] = 0x22;
+    } else {
+      throw UNSUPPORTED;
+    }
+    return from + n;
+  }
+
+  private base64(b: Uint8Array, from: number, to: number): void {
+    const out = this.out;
+    let k = from;
+    for (; k + 3 <= to; k += 3) {
+      const v = ((b[k] as number) << 16) | ((b[k + 1] as number) << 8) | (b[k + 2] as number);
+      out[this.p++] = BASE64[v >>> 18] as number;
+      out[this.p++] = BASE64[(v >>> 12) & 63] as number;
+      out[this.p++] = BASE64[(v >>> 6) & 63] as number;
+      out[this.p++] = BASE64[v & 63] as number;
+    }
+    const rest = to - k;
+    if (rest > 0) {
+      const v = ((b[k] as number) << 16) | (rest === 2 ? (b[k + 1] as number) << 8 : 0);
+      out[this.p++] = BASE64[v >>> 18] as number;
+      out[this.p++] = BASE64[(v >>> 12) & 63] as number;
+      out[this.p++] = rest === 2 ? (BASE64[(v >>> 6) & 63] as number) : 0x3d;
+      out[this.p++] = 0x3d;
+    }
+  }
+
+  /** A JSON string of the UTF-8 bytes b[from, to). */
+  private string(b: Uint8Array, from: number, to: number): void {
+    const out = this.out;
+    out[this.p++] = 0x22;
+    let checked = false;
+    for (let k = from; k < to; k++) {
+      const c = b[k] as number;
+      if (c >= 0x20 && c !== 0x22 && c !== 0x5c) {
+        if (c >= 0x80 && !checked) {
+          if (!isUtf8(b.subarray(from, to))) throw UNSUPPORTED;
+          checked = true;
+        }
+        out[this.p++] = c;
+      } else if (c === 0) {
+        // A NUL inside a string (only a string value can hold one).
+        this.ascii('\\u0000');
+      } else {
+        out[this.p++] = 0x5c;
+        const short = ESCAPES[c];
+        if (short !== undefined) {
+          out[this.p++] = short;
+        } else if (c === 0x22 || c === 0x5c) {
+          out[this.p++] = c;
+        } else {
+          this.ascii('u00');
+          out[this.p++] = HEX[2 * c] as number;
+          out[this.p++] = HEX[2 * c + 1] as number;
+        }
+      }
+    }
+    out[this.p++] = 0x22;
+  }
+
+  private ascii(s: string): void {
+    const out = this.out;
+    for (let k = 0; k < s.length; k++) out[this.p++] = s.charCodeAt(k);
+  }
+
+  /** A safe integer in decimal. */
+  private integer(v: number): void {
+    if (v < 0) {
+      this.out[this.p++] = 0x2d;
+      v = -v;
+    }
+    if (v < 10) {
+      this.out[this.p++] = 0x30 + v;
+      return;
+    }
+    this.ascii(String(v));
+  }
+
+  /** A double as JSON.stringify writes it; NaN and ±Infinity as strings (analytics mode). */
+  private number(n: number): void {
+    if (Number.isFinite(n)) {
+      if (Number.isInteger(n) && Math.abs(n) <= Number.MAX_SAFE_INTEGER && !Object.is(n, -0)) this.integer(n);
+      else this.ascii(Object.is(n, -0) ? '0' : String(n));
+    } else {
+      this.ascii(Number.isNaN(n) ? '"NaN"' : n > 0 ? '"Infinity"' : '"-Infinity"');
+    }
+  }
+
+  /** A date as Date.prototype.toISOString writes it; null when out of the Date range. */
+  private date(ms: number): void {
+    if (!(Math.abs(ms) <= 8.64e15)) {
+      this.ascii('null');
+      return;
+    }
+    const days = Math.floor(ms / 86_400_000);
+    let rest = ms - days * 86_400_000;
+    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
+    const z = days + 719_468;
+    const era = Math.floor(z / 146_097);
+    const doe = z - era * 146_097;
+    const yoe = Math.floor((doe - Math.floor(doe / 1460) + Math.floor(doe / 36_524) - Math.floor(doe / 146_096)) / 365);
+    const doy = doe - (365 * yoe + Math.floor(yoe / 4) - Math.floor(yoe / 100));
+    const mp = Math.floor((5 * doy + 2) / 153);
+    const day = doy - Math.floor((153 * mp + 2) / 5) + 1;
+    const month = mp < 10 ? mp + 3 : mp - 9;
+    const year = yoe + era * 400 + (month <= 2 ? 1 : 0);
+    if (year < 0 || year > 9999) {
+      this.ascii(`"${new Date(ms).toISOString()}"`);
+      return;
+    }
+    const h = Math.floor(rest / 3_600_000);
+    rest -= h * 3_600_000;
+    const m = Math.floor(rest / 60_000);
+    rest -= m * 60_000;
+    const s = Math.floor(rest / 1000);
+    const milli = rest - s * 1000;
+    const out = this.out;
+    let p = this.p;
+    out[p++] = 0x22;
+    out[p++] = 0x30 + Math.floor(year / 1000);
+    out[p++] = 0x30 + (Math.floor(year / 100) % 10);
+    out[p++] = 0x30 + (Math.floor(year / 10) % 10);
+    out[p++] = 0x30 + (year % 10);
+    out[p++] = 0x2d;
+    out[p++] = 0x30 + Math.floor(month / 10);
+    out[p++] = 0x30 + (month % 10);
+    out[p++] = 0x2d;
+    out[p++] = 0x30 + Math.floor(day / 10);
+    out[p++] = 0x30 + (day % 10);
+    out[p++] = 0x54;
+    out[p++] = 0x30 + Math.floor(h / 10);
+    out[p++] = 0x30 + (h % 10);
+    out[p++] = 0x3a;
+    out[p++] = 0x30 + Math.floor(m / 10);
+    out[p++] = 0x30 + (m % 10);
+    out[p++] = 0x3a;
+    out[p++] = 0x30 + Math.floor(s / 10);
+    out[p++] = 0x30 + (s % 10);
+    out[p++] = 0x2e;
+    out[p++] = 0x30 + Math.floor(milli / 100);
+    out[p++] = 0x30 + (Math.floor(milli / 10) % 10);
+    out[p++] = 0x30 + (milli % 10);
+    out[p++] = 0x5a;
+    out[p++] = 0x22;
+    this.p = p;
+  }
+}
+
+function isProtoKey(b: Uint8Array, at: number): boolean {
+  const key = '__proto__';
+  for (let k = 0; k < 9; k++) if (b[at + k] !== key.charCodeAt(k)) return false;
+  return true;
+}

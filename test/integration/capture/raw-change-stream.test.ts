@@ -1,0 +1,157 @@
+/**
+ * The tailer's change stream (src/source/raw-change-stream.ts) runs the change stream's commands
+ * itself and keeps events as BSON bytes. It must behave as the driver's ChangeStream does where
+ * capture depends on it: every event once across resumable failures, errors it cannot resume
+ * from reach the caller, the resume token advances while idle, and close() ends a waiting read.
+ */
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { MongoClient, Timestamp } from 'mongodb';
+import type { Document, MongoServerError } from 'mongodb';
+import { RawChangeStream } from '../../../src/source/raw-change-stream.js';
+import { clusterTimeNow, tokenClusterTime } from '../../../src/source/cluster-time.js';
+import { startTestMongo, uniqueDbName } from '../../helpers/mongo.js';
+import type { TestMongo } from '../../helpers/mongo.js';
+import { lockFailCommand } from '../../emulator/support.js';
+
+let mongo: TestMongo;
+let client: MongoClient;
+before(async () => {
+  mongo = await startTestMongo();
+  client = await MongoClient.connect(mongo.uri);
+});
+after(async () => {
+  await client.close();
+  await mongo.close();
+});
+
+/** Reads events (fetching batches as needed) until `n` were returned; their decoded documents. */
+async function take(stream: RawChangeStream, n: number): Promise<Document[]> {
+  const out: Document[] = [];
+  while (out.length < n) {
+    for (let ev = stream.read(); ev !== undefined && out.length < n; ev = out.length < n ? stream.read() : undefined) out.push(ev.decode({}));
+    if (out.length < n) assert.equal(await stream.fetch(), true, 'the stream stays open');
+  }
+  return out;
+}
+
+test('every event once across a dropped connection and a resumable error; other errors reach the caller', async () => {
+  const appName = `raw-stream-${Math.random().toString(36).slice(2, 8)}`;
+  const own = await MongoClient.connect(mongo.uri, { appName, monitorCommands: true });
+  const aggregates: Document[] = [];
+  own.on('commandStarted', (e) => {
+    if (e.commandName === 'aggregate') aggregates.push(e.command);
+  });
+  const dbName = uniqueDbName('raw_stream');
+  const coll = client.db(dbName).collection('logs');
+  await coll.insertOne({ n: -1 });
+  const admin = client.db('admin');
+  const failCommand = (mode: unknown, data?: Document): Promise<Document> =>
+    admin.command({ configureFailPoint: 'failCommand', mode, ...(data ? { data: { appName, ...data } } : {}) });
+  const unlock = await lockFailCommand(client);
+  const stream = new RawChangeStream({
+    client: own,
+    db: own.db(dbName),
+    collection: 'logs',
+    changeStream: {},
+    startAtOperationTime: await clusterTimeNow(client.db(dbName)),
+    pipeline: [{ $match: { operationType: 'insert' } }],
+    batchSize: 2,
+    maxAwaitTimeMS: 200,
+  });
+  try {
+    const received: number[] = [];
+    const pull = async (n: number): Promise<void> => {
+      for (const e of await take(stream, n)) received.push((e.fullDocument as { n: number }).n);
+    };
+    await coll.insertMany([0, 1, 2].map((n) => ({ n })));
+    await pull(3);
+
+    await failCommand({ times: 1 }, { failCommands: ['getMore'], closeConnection: true });
+    await coll.insertMany([3, 4, 5].map((n) => ({ n })));
+    await pull(3);
+    assert.equal(aggregates.length, 2, 'one resume after the closed connection');
+    const resumedWith = (aggregates[1]!.pipeline as Document[])[0]!.$changeStream as Document;
+    assert.ok(resumedWith.resumeAfter, 'resumed after the last token');
+    assert.equal(resumedWith.startAtOperationTime, undefined);
+
+    await failCommand({ times: 1 }, { failCommands: ['getMore'], errorCode: 91 });
+    await coll.insertMany([6, 7].map((n) => ({ n })));
+    await pull(2);
+    assert.equal(aggregates.length, 3, 'one resume after ShutdownInProgress (ResumableChangeStreamError)');
+    assert.deepEqual(received, [0, 1, 2, 3, 4, 5, 6, 7], 'nothing lost, nothing repeated');
+
+    await failCommand({ times: 1 }, { failCommands: ['getMore'], errorCode: 280 });
+    await coll.insertOne({ n: 8 });
+    await assert.rejects(take(stream, 1), (err: MongoServerError) => err.code === 280);
+  } finally {
+    await failCommand('off');
+    await unlock();
+    await stream.close();
+    await own.close();
+    await client.db(dbName).dropDatabase();
+  }
+});
+
+test('an idle stream advances its resume token; close() ends a waiting read and kills the cursor', async () => {
+  const appName = `raw-idle-${Math.random().toString(36).slice(2, 8)}`;
+  const own = await MongoClient.connect(mongo.uri, { appName, monitorCommands: true });
+  const killed: Document[] = [];
+  own.on('commandStarted', (e) => {
+    if (e.commandName === 'killCursors') killed.push(e.command);
+  });
+  const dbName = uniqueDbName('raw_idle');
+  const db = client.db(dbName);
+  await db.collection('logs').insertOne({ n: 0 });
+  const stream = new RawChangeStream({
+    client: own,
+    db: own.db(dbName),
+    collection: 'logs',
+    changeStream: {},
+    startAtOperationTime: await clusterTimeNow(db),
+    pipeline: [],
+    batchSize: 10,
+    maxAwaitTimeMS: 300,
+  });
+  try {
+    assert.equal(stream.resumeToken, undefined, 'no token before the stream opened');
+    assert.equal(await stream.fetch(), true);
+    // The insert above (at the start time, which is inclusive) may be in the first batch.
+    while (stream.read() !== undefined);
+    const t0 = tokenClusterTime(stream.resumeToken!);
+    assert.ok(t0 instanceof Timestamp, 'once the batch is read, the token is its postBatchResumeToken');
+    // Writes elsewhere move the cluster time; the idle stream's token follows.
+    for (let i = 0; i < 5; i++) await db.collection('other').insertOne({ i });
+    let t1 = t0;
+    for (let i = 0; i < 20 && t1.equals(t0); i++) {
+      await stream.fetch();
+      assert.equal(stream.read(), undefined, 'still no event of the watched collection');
+      t1 = tokenClusterTime(stream.resumeToken!)!;
+    }
+    assert.ok(t1.greaterThan(t0), `token advanced while idle (${t0.toString()} → ${t1.toString()})`);
+
+    // A read waiting for events (up to a minute) ends when the stream is closed.
+    const slow = new RawChangeStream({ ...streamOptions(own, dbName), maxAwaitTimeMS: 60_000 });
+    await slow.fetch();
+    const waiting = slow.fetch();
+    const settled = waiting.then(
+      () => 'resolved',
+      () => 'rejected',
+    );
+    await new Promise((r) => setTimeout(r, 100));
+    const closedAt = Date.now();
+    await slow.close();
+    const outcome = await Promise.race([settled, new Promise((r) => setTimeout(() => r('still waiting'), 10_000))]);
+    assert.equal(outcome, 'rejected', 'the waiting read ends with the close');
+    assert.ok(Date.now() - closedAt < 10_000);
+    assert.equal(killed.length, 1, 'its cursor is killed');
+  } finally {
+    await stream.close();
+    await own.close();
+    await db.dropDatabase();
+  }
+});
+
+function streamOptions(own: MongoClient, dbName: string) {
+  return { client: own, db: own.db(dbName), collection: 'logs', changeStream: {}, pipeline: [], batchSize: 10, maxAwaitTimeMS: 300 };
+}
