@@ -194,6 +194,40 @@ test('when the stream goes quiet, its last events are made durable before the ne
   }
 });
 
+test('with captureOperations update and delete, those changes are archived as change records in the hour of the change', async () => {
+  const env = await archiveEnv(mongo);
+  try {
+    const archiver = await createArchiver(env.config({ captureOperations: ['insert', 'update', 'delete'] }), { schedule: false });
+    await archiver.start();
+    const coll = env.client.db(env.db).collection('apilogs');
+    const old = new Date(hourStart(Date.now()) - 5 * HOUR);
+    const { insertedId } = await coll.insertOne({ createdAt: old, status: 200, price: Decimal128.fromString('1.50') });
+    await coll.updateOne({ _id: insertedId }, { $set: { status: 500 } });
+    await coll.deleteOne({ _id: insertedId });
+    await waitFor(() => archiver.stats().capture.captured === 3, 20_000, 'three changes captured');
+    await archiver.close();
+    const spooled = await readSpool(env.spoolDirectory, `${env.db}.apilogs`);
+    assert.equal(spooled.length, 3);
+    const insert = spooled.find((s) => s.doc._id === insertedId.toHexString());
+    assert.deepEqual(insert?.doc, { _id: insertedId.toHexString(), createdAt: old.toISOString(), status: 200, price: '1.50' });
+    assert.equal(insert?.hour, hourStart(old.getTime()), 'the insert in the hour of its createdAt');
+    const update = spooled.find((s) => s.doc.operationType === 'update');
+    const del = spooled.find((s) => s.doc.operationType === 'delete');
+    assert.ok(update && del, JSON.stringify(spooled.map((s) => s.doc)));
+    assert.deepEqual(update.doc.documentKey, { _id: insertedId.toHexString() });
+    assert.deepEqual((update.doc.updateDescription as { updatedFields: unknown }).updatedFields, { status: 500 });
+    assert.equal((update.doc.fullDocument as { status: number }).status, 500, 'updateLookup: the document after the update');
+    assert.deepEqual(del.doc.documentKey, { _id: insertedId.toHexString() });
+    assert.equal(del.doc.fullDocument, null);
+    for (const change of [update, del]) {
+      assert.equal(change.hour, hourStart((change.doc.clusterTime as { t: number }).t * 1000), 'a change in the hour of its cluster time');
+      assert.deepEqual(Object.keys(change.doc.clusterTime as object), ['t', 'i']);
+    }
+  } finally {
+    await env.close();
+  }
+});
+
 test('ejson mode writes canonical Extended JSON', async () => {
   const env = await archiveEnv(mongo);
   try {
