@@ -109,11 +109,26 @@ export class PendingLines {
    */
   appendBson(src: Uint8Array, at: number, writer: BsonLineWriter): number {
     const size = (src[at] as number) | ((src[at + 1] as number) << 8) | ((src[at + 2] as number) << 16) | ((src[at + 3] as number) << 24);
-    const worst = size * MAX_JSON_BYTES_PER_BSON_BYTE + 1;
-    if (this.slab && this.slab.length - this.used < worst) this.compressSlab();
-    const slab = (this.slab ??= this.pool.take(worst));
-    const end = writer.write(src, at, slab, this.used);
-    if (end < 0) return -1;
+    // Room for the usual line (JSON is rarely more than twice its BSON); a line that does not fit
+    // (the writer's writes past the end are dropped, and it returns where it would have ended) is
+    // written again into a slab with room for the worst case.
+    let room = Math.min(size * 2 + 64, size * MAX_JSON_BYTES_PER_BSON_BYTE + 1);
+    let end: number;
+    let slab: Buffer;
+    for (;;) {
+      if (this.slab && this.slab.length - this.used < room + 1) this.compressSlab();
+      slab = this.slab ??= this.pool.take(room + 1);
+      end = writer.write(src, at, slab, this.used);
+      if (end < 0) return -1;
+      if (end < slab.length) break;
+      room = size * MAX_JSON_BYTES_PER_BSON_BYTE + 1;
+      if (this.count > 0) {
+        this.compressSlab();
+      } else {
+        this.pool.give(slab);
+        this.slab = undefined;
+      }
+    }
     slab[end] = 10;
     const n = end + 1 - this.used;
     if (this.timestampPath) this.addFacts(slab.toString('utf8', this.used, end), this.timestampPath);

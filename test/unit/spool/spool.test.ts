@@ -4,7 +4,10 @@ import { execFileSync } from 'node:child_process';
 import { promises as fs } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { BSON, Decimal128, ObjectId } from 'bson';
+import { BsonLineWriter } from '../../../src/spool/bson-lines.js';
 import { readGzipLines } from '../../../src/spool/gzip-members.js';
+import { lineEncoder } from '../../../src/spool/json-lines.js';
 import { Spool } from '../../../src/spool/spool.js';
 import { spoolFileName, spoolLayout, parseSpoolFileName } from '../../../src/spool/spool-files.js';
 
@@ -129,4 +132,29 @@ test('a corrupt file makes reading fail with an error instead of crashing the pr
   const path = join(dir, 'bad.ndjson.gz');
   await fs.writeFile(path, Buffer.from([0x1f, 0x8b, 0x08, 0x00, 0, 0, 0, 0, 0, 3, 0xde, 0xad, 0xbe, 0xef]));
   await assert.rejects(lines(path), /unexpected end of file|invalid|incorrect/i);
+});
+
+test('lines written from BSON: the same lines as the encoder, a long expanding line included, and facts recorded', async () => {
+  const dir = await fs.mkdtemp(join(tmpdir(), 'spool-bson-'));
+  const layout = spoolLayout(dir, 'app.apilogs');
+  const spool = new Spool({ layout, gzipLevel: 6, timestampField: 'createdAt' });
+  await spool.open(undefined);
+  const writer = new BsonLineWriter();
+  const encode = lineEncoder('analytics');
+  const docs = [
+    { _id: new ObjectId(), createdAt: new Date(H0 + 1000), path: '/a' },
+    // Control characters: each becomes 6 bytes of JSON, more than the room usually left for a line.
+    { _id: new ObjectId(), createdAt: new Date(H0 + 2000), blob: '\u0001'.repeat(300_000) },
+    { _id: new ObjectId(), createdAt: new Date(H0 + 3000), path: '/b' },
+  ];
+  const id = { hour: H0, part: 1 };
+  for (const d of docs) assert.equal(spool.appendBson(id, BSON.serialize(d), 0, writer), true);
+  assert.equal(spool.appendBson(id, BSON.serialize({ v: new Decimal128('1.5') }), 0, writer), false, 'left to the caller');
+  const state = await spool.flush();
+  await spool.close();
+  const f = state.files[0]!;
+  assert.equal(f.lines, 3);
+  assert.deepEqual(await lines(join(layout.open, spoolFileName(f))), docs.map((d) => encode(d)));
+  assert.equal(f.facts !== undefined, true, 'facts recorded for the lines');
+  await fs.rm(dir, { recursive: true, force: true });
 });
