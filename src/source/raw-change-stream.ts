@@ -15,16 +15,18 @@
  *    after the resume token (or at the start time, or the first aggregate's operationTime, when
  *    no token was seen yet); the initial aggregate is retried once after a network error;
  *  - an event without `_id` is an error (the stream could not resume past it).
+ * Each command selects its server: on a replica set that is the primary, which holds the cursor
+ * (after a failover the getMore fails with CursorNotFound and the stream resumes on the new
+ * primary). Behind mongos routers or a load balancer a command may reach another server than the
+ * one holding the cursor: the tailer uses DriverChangeStream there (driver-change-stream.ts).
  */
 import { BSON, Long, MongoNetworkError, MongoServerError, ReadPreference, Timestamp } from 'mongodb';
 import type { ClientSession, Db, Document, MongoClient, ResumeToken } from 'mongodb';
 import { CronLogError } from '../errors.js';
 import { ChangeEvent, readDocumentMembers } from './change-event.js';
 
-export interface RawChangeStreamOptions {
-  client: MongoClient;
-  db: Db;
-  collection: string;
+/** What a change stream of the tailer reads (either client). */
+export interface ChangeStreamSpec {
   /** Options of the `$changeStream` stage, without the resume point (fullDocument…). */
   changeStream: Document;
   /** Where to start: after this token, or at this cluster time (else: now). */
@@ -35,6 +37,12 @@ export interface RawChangeStreamOptions {
   batchSize: number;
   /** How long a getMore waits for new events. */
   maxAwaitTimeMS: number;
+}
+
+export interface RawChangeStreamOptions extends ChangeStreamSpec {
+  client: MongoClient;
+  db: Db;
+  collection: string;
 }
 
 /** Whether the stream may resume after `err` from a getMore (the driver's rule, servers >= 4.4). */

@@ -36,11 +36,28 @@ import type { ChangeEvent } from './change-event.js';
 import { eventTimeReader, rawEventTimeReader } from './event-time.js';
 import type { LogSink } from './log-sink.js';
 import { silentLog } from './log-sink.js';
+import { DriverChangeStream } from './driver-change-stream.js';
 import { RawChangeStream } from './raw-change-stream.js';
 import { collectArchivedIds, repairFromQuery } from './repair.js';
 import { isChangeStreamUnsupported, isHistoryLost, isInvalidResumeToken } from './resume-policy.js';
 
 export type CaptureOperation = 'insert' | 'update' | 'replace' | 'delete';
+
+/**
+ * `raw`: RawChangeStream (events as bytes; its commands go to the primary). `driver`: the driver's
+ * ChangeStream (DriverChangeStream), which keeps its cursor on the server that holds it.
+ */
+export type StreamClient = 'raw' | 'driver';
+
+/**
+ * The change-stream client for a deployment: the driver's where a command may reach another
+ * server than the one holding the cursor (a load-balanced connection, or mongos routers: each
+ * command selects a router anew), else the raw one. `hello` is the server's hello reply.
+ */
+export function changeStreamClientFor(client: { loadBalanced: boolean }, hello: Document): StreamClient {
+  if (client.loadBalanced) return 'driver';
+  return hello.msg === 'isdbgrid' ? 'driver' : 'raw';
+}
 
 export interface TailerOptions {
   client: MongoClient;
@@ -60,6 +77,8 @@ export interface TailerOptions {
   maxAwaitTimeMS?: number;
   /** Discard the checkpointed position and rebuild from a query from this instant on. */
   resetFrom?: Date;
+  /** Which change-stream client reads events (default: chosen at start, see changeStreamClientFor). */
+  streamClient?: StreamClient;
   log?: LogSink;
 }
 
@@ -114,7 +133,8 @@ export class Tailer {
   /** Writes inserted documents' lines from their BSON (analytics mode); undefined in ejson mode. */
   private readonly bsonWriter: BsonLineWriter | undefined;
   private readonly decodeOptions: { promoteValues: false } | { promoteLongs: false };
-  private stream: RawChangeStream | undefined;
+  private stream: RawChangeStream | DriverChangeStream | undefined;
+  private streamClient: StreamClient = 'raw';
   private position: StreamPosition | undefined;
   private savedPositionJson = '';
   private savedSpoolJson = '';
@@ -199,20 +219,22 @@ export class Tailer {
     return this.hadCheckpoint;
   }
 
+  /** The server's hello reply (none needed for a load-balanced connection). */
+  private async hello(): Promise<Document> {
+    if (this.options.client.options.loadBalanced) return {};
+    const admin = this.db.admin();
+    return admin.command({ hello: 1 }).catch(() => admin.command({ isMaster: 1 }));
+  }
+
   private recovered = false;
   private hadCheckpoint = false;
 
   /** Starts capturing; resolves once the spool is recovered and the stream is about to open. */
   async start(): Promise<void> {
     if (this.running) throw new CronLogError('INTERNAL', 'tailer already started');
-    if (this.options.client.options.loadBalanced) {
-      throw new CronLogError(
-        'CONFIG_INVALID',
-        'mongodb.uri: loadBalanced=true is not supported for capture (each getMore of its change stream must reach the mongos that holds the cursor); ' +
-          'connect to the replica set or the mongos routers without loadBalanced, or archive with `cron-log-service backfill`',
-      );
-    }
     const hadCheckpoint = await this.recover();
+    this.streamClient = this.options.streamClient ?? changeStreamClientFor(this.options.client.options, await this.hello());
+    if (this.streamClient === 'driver') this.log.info('capture reads its change stream through the driver (mongos or load-balanced connection)');
     if (this.options.resetFrom) {
       await this.repair(this.options.resetFrom.getTime(), 'reset');
     } else if (!hadCheckpoint) {
@@ -332,13 +354,24 @@ export class Tailer {
     throw err;
   }
 
-  private openStream(): RawChangeStream {
+  private openStream(): RawChangeStream | DriverChangeStream {
     const ops: string[] = [...this.options.captureOperations, 'drop', 'rename', 'dropDatabase'];
     const pipeline = [{ $match: { operationType: { $in: ops } } }];
     const p = this.position;
     const resume =
       p === undefined ? {} : p.kind === 'token' ? { resumeAfter: p.token } : { startAtOperationTime: p.startAtOperationTime };
     const fullDocument = this.options.captureOperations.includes('update') ? { fullDocument: 'updateLookup' as const } : {};
+    if (this.streamClient === 'driver') {
+      return new DriverChangeStream({
+        collection: this.coll,
+        changeStream: fullDocument,
+        ...resume,
+        pipeline,
+        batchSize: CHANGE_STREAM_BATCH_SIZE,
+        maxAwaitTimeMS: this.options.maxAwaitTimeMS,
+        decode: this.decodeOptions,
+      });
+    }
     return new RawChangeStream({
       client: this.options.client,
       db: this.db,
