@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { ObjectId, Timestamp } from 'bson';
-import { eventTimeReader } from '../../../src/source/event-time.js';
+import { BSON, ObjectId, Timestamp } from 'bson';
+import { eventTimeReader, rawEventTimeReader } from '../../../src/source/event-time.js';
 
 const read = eventTimeReader('createdAt');
 
@@ -29,4 +29,36 @@ test('dotted field paths reach into sub-documents', () => {
   const at = new Date('2024-05-05T05:05:05Z');
   assert.equal(r({ _id: 1, meta: { at } }).ms, at.getTime());
   assert.equal(r({ _id: 1, meta: 'x' }, undefined, at).source, 'wallTime');
+});
+
+test('the reader of BSON bytes gives the same instant as the reader of decoded documents', () => {
+  const ct = new Timestamp({ t: Date.parse('2024-03-01T00:00:05Z') / 1000, i: 7 });
+  const wall = new Date('2024-03-01T00:00:09Z');
+  const highBitId = ObjectId.createFromTime(0xf0000000);
+  const docs: Array<Record<string, unknown>> = [
+    { _id: new ObjectId(), createdAt: new Date('2024-01-15T10:20:30.400Z') },
+    { _id: ObjectId.createFromTime(1_706_749_323), createdAt: 'not a date' },
+    { _id: highBitId, createdAt: null },
+    { _id: 'custom-id', createdAt: 12345 },
+    { _id: 42 },
+    { _id: new ObjectId(), meta: { at: new Date('2024-05-05T05:05:05Z') }, createdAt: new Date(0) },
+    { _id: new ObjectId(), meta: 'flat', createdAt: new Date(-1) },
+    { createdAt: new Date(8.64e15) },
+  ];
+  for (const field of ['createdAt', 'meta.at']) {
+    const decoded = eventTimeReader(field);
+    const raw = rawEventTimeReader(field);
+    for (const doc of docs) {
+      const bytes = BSON.serialize(doc);
+      const back = BSON.deserialize(bytes);
+      for (const [c, w] of [[ct, wall], [undefined, wall], [undefined, undefined]] as const) {
+        if (c === undefined && w === undefined && typeof doc._id !== 'object') continue; // falls back to the time of the call
+        assert.equal(
+          raw(bytes, 0, c === undefined ? -1 : c.getHighBitsUnsigned(), w === undefined ? Number.NaN : w.getTime()),
+          decoded(back, c, w).ms,
+          `${field} in ${JSON.stringify(doc)}`,
+        );
+      }
+    }
+  }
 });
