@@ -67,25 +67,45 @@ function keyIs(b: Uint8Array, from: number, to: number, key: Uint8Array): boolea
   return true;
 }
 
+/** One member of a document, as `nextMember` reads it. */
+interface Member {
+  type: number;
+  /** Its key: b[keyFrom, keyTo). */
+  keyFrom: number;
+  keyTo: number;
+  /** Where its value starts. */
+  value: number;
+}
+
+/**
+ * Reads the member that starts at `b[i]` into `m`; returns where the next one starts, or -1
+ * when its type is one this reader cannot size.
+ */
+function nextMember(b: Uint8Array, i: number, m: Member): number {
+  m.type = b[i++] as number;
+  m.keyFrom = i;
+  while (b[i] !== 0) i++;
+  m.keyTo = i++;
+  m.value = i;
+  const size = valueSize(m.type, b, i);
+  return size < 0 ? -1 : i + size;
+}
+
+const member: Member = { type: 0, keyFrom: 0, keyTo: 0, value: 0 };
+
 /**
  * Finds member `key` of the document at `b[at]`: returns the offset of its value and sets
  * `found.type` to its BSON type, or returns -1 when the document has no such member.
  */
 export function findMember(b: Uint8Array, at: number, key: Uint8Array, found: { type: number }): number {
   const end = at + int32(b, at) - 1;
-  let i = at + 4;
-  while (i < end) {
-    const type = b[i++] as number;
-    const from = i;
-    while (b[i] !== 0) i++;
-    const to = i++;
-    if (keyIs(b, from, to, key)) {
-      found.type = type;
-      return i;
+  for (let i = at + 4; i >= 0 && i < end; ) {
+    const next = nextMember(b, i, member);
+    if (keyIs(b, member.keyFrom, member.keyTo, key)) {
+      found.type = member.type;
+      return member.value;
     }
-    const size = valueSize(type, b, i);
-    if (size < 0) return -1;
-    i += size;
+    i = next;
   }
   return -1;
 }
@@ -138,22 +158,18 @@ export class ChangeEvent {
     this.wallMs = Number.NaN;
     this.fullDocumentAt = -1;
     const end = at + int32(b, at) - 1;
-    let i = at + 4;
-    while (i < end) {
-      const type = b[i++] as number;
-      const from = i;
-      while (b[i] !== 0) i++;
-      const to = i++;
-      if (type === 0x03 && keyIs(b, from, to, K_ID)) this.tokenAt = i;
-      else if (type === 0x02 && keyIs(b, from, to, K_OPERATION_TYPE)) this.operationType = operationTypeAt(b, i);
+    const m = member;
+    for (let i = at + 4; i >= 0 && i < end; ) {
+      const next = nextMember(b, i, m);
+      const { type, keyFrom: from, keyTo: to, value: v } = m;
+      if (type === 0x03 && keyIs(b, from, to, K_ID)) this.tokenAt = v;
+      else if (type === 0x02 && keyIs(b, from, to, K_OPERATION_TYPE)) this.operationType = operationTypeAt(b, v);
       else if (type === 0x11 && keyIs(b, from, to, K_CLUSTER_TIME)) {
-        this.clusterIncrement = (int32(b, i) >>> 0);
-        this.clusterSeconds = int32(b, i + 4) >>> 0;
-      } else if (type === 0x09 && keyIs(b, from, to, K_WALL_TIME)) this.wallMs = int32(b, i + 4) * 4294967296 + (int32(b, i) >>> 0);
-      else if (type === 0x03 && keyIs(b, from, to, K_FULL_DOCUMENT)) this.fullDocumentAt = i;
-      const size = valueSize(type, b, i);
-      if (size < 0) break;
-      i += size;
+        this.clusterIncrement = int32(b, v) >>> 0;
+        this.clusterSeconds = int32(b, v + 4) >>> 0;
+      } else if (type === 0x09 && keyIs(b, from, to, K_WALL_TIME)) this.wallMs = int32(b, v + 4) * 4294967296 + (int32(b, v) >>> 0);
+      else if (type === 0x03 && keyIs(b, from, to, K_FULL_DOCUMENT)) this.fullDocumentAt = v;
+      i = next;
     }
   }
 
