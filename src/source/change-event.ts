@@ -5,11 +5,7 @@
  */
 import { BSON } from 'mongodb';
 import type { Document } from 'mongodb';
-
-/** The little-endian int32 at `b[i]`. */
-export function int32(b: Uint8Array, i: number): number {
-  return (b[i] as number) | ((b[i + 1] as number) << 8) | ((b[i + 2] as number) << 16) | ((b[i + 3] as number) << 24);
-}
+import { int32 } from '../spool/bson-lines.js';
 
 /** Bytes a value of BSON type `type` at `b[i]` takes; -1 for a type this reader does not know. */
 export function valueSize(type: number, b: Uint8Array, i: number): number {
@@ -68,7 +64,7 @@ function keyIs(b: Uint8Array, from: number, to: number, key: Uint8Array): boolea
 }
 
 /** One member of a document, as `nextMember` reads it. */
-interface Member {
+export interface Member {
   type: number;
   /** Its key: b[keyFrom, keyTo). */
   keyFrom: number;
@@ -81,7 +77,7 @@ interface Member {
  * Reads the member that starts at `b[i]` into `m`; returns where the next one starts, or -1
  * when its type is one this reader cannot size.
  */
-function nextMember(b: Uint8Array, i: number, m: Member): number {
+export function nextMember(b: Uint8Array, i: number, m: Member): number {
   m.type = b[i++] as number;
   m.keyFrom = i;
   while (b[i] !== 0) i++;

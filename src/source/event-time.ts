@@ -3,7 +3,8 @@
  * that is a date; else the ObjectId time of its `_id`; else the change event's cluster time.
  */
 import type { Timestamp } from 'bson';
-import { findMember, int32, keyBytes } from './change-event.js';
+import { int32 } from '../spool/bson-lines.js';
+import { findMember, keyBytes } from './change-event.js';
 
 export type TimeSource = 'field' | 'objectId' | 'clusterTime' | 'wallTime';
 

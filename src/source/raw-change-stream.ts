@@ -23,7 +23,8 @@
 import { BSON, Long, MongoNetworkError, MongoServerError, ReadPreference, Timestamp } from 'mongodb';
 import type { ClientSession, Db, Document, MongoClient, ResumeToken } from 'mongodb';
 import { CronLogError } from '../errors.js';
-import { ChangeEvent, readDocumentMembers } from './change-event.js';
+import { ChangeEvent, nextMember, readDocumentMembers } from './change-event.js';
+import type { Member } from './change-event.js';
 
 /** What a change stream of the tailer reads (either client). */
 export interface ChangeStreamSpec {
@@ -69,6 +70,7 @@ export class RawChangeStream {
   private tokenValue: ResumeToken | undefined;
   private startAt: Timestamp | undefined;
   private readonly event = new ChangeEvent();
+  private readonly member: Member = { type: 0, keyFrom: 0, keyTo: 0, value: 0 };
 
   constructor(private readonly options: RawChangeStreamOptions) {
     this.startAt = options.startAtOperationTime;
@@ -95,15 +97,11 @@ export class RawChangeStream {
       this.batchDone();
       return undefined;
     }
-    const type = b[this.next] as number;
-    let i = this.next + 1;
-    while (b[i] !== 0) i++;
-    i++;
-    const size = (b[i] as number) | ((b[i + 1] as number) << 8) | ((b[i + 2] as number) << 16) | ((b[i + 3] as number) << 24);
-    this.next = i + size;
-    if (type !== 0x03) throw new CronLogError('INTERNAL', `a change stream batch holds a BSON value of type ${type}, not a document`);
+    const m = this.member;
+    this.next = nextMember(b, this.next, m);
+    if (m.type !== 0x03) throw new CronLogError('INTERNAL', `a change stream batch holds a BSON value of type ${m.type}, not a document`);
     const ev = this.event;
-    ev.read(b, i);
+    ev.read(b, m.value);
     if (ev.tokenAt < 0) {
       throw new CronLogError('INTERNAL', 'A change stream document has been received that lacks a resume token (_id); the pipeline must keep _id');
     }

@@ -37,7 +37,8 @@ const UNSUPPORTED = Symbol('unsupported');
 
 const MAX_DEPTH = 100;
 
-function int32(b: Uint8Array, i: number): number {
+/** The little-endian int32 at `b[i]` (BSON's lengths and int32 values). */
+export function int32(b: Uint8Array, i: number): number {
   return (b[i] as number) | ((b[i + 1] as number) << 8) | ((b[i + 2] as number) << 16) | ((b[i + 3] as number) << 24);
 }
 
@@ -299,35 +300,27 @@ export class BsonLineWriter {
     rest -= m * 60_000;
     const s = Math.floor(rest / 1000);
     const milli = rest - s * 1000;
+    // "YYYY-MM-DDTHH:MM:SS.mmmZ"
+    this.out[this.p++] = 0x22;
+    this.digits(year, 4, 0x2d);
+    this.digits(month, 2, 0x2d);
+    this.digits(day, 2, 0x54);
+    this.digits(h, 2, 0x3a);
+    this.digits(m, 2, 0x3a);
+    this.digits(s, 2, 0x2e);
+    this.digits(milli, 3, 0x5a);
+    this.out[this.p++] = 0x22;
+  }
+
+  /** `v` in `n` decimal digits (zero-padded), then the character `after`. */
+  private digits(v: number, n: number, after: number): void {
     const out = this.out;
-    let p = this.p;
-    out[p++] = 0x22;
-    out[p++] = 0x30 + Math.floor(year / 1000);
-    out[p++] = 0x30 + (Math.floor(year / 100) % 10);
-    out[p++] = 0x30 + (Math.floor(year / 10) % 10);
-    out[p++] = 0x30 + (year % 10);
-    out[p++] = 0x2d;
-    out[p++] = 0x30 + Math.floor(month / 10);
-    out[p++] = 0x30 + (month % 10);
-    out[p++] = 0x2d;
-    out[p++] = 0x30 + Math.floor(day / 10);
-    out[p++] = 0x30 + (day % 10);
-    out[p++] = 0x54;
-    out[p++] = 0x30 + Math.floor(h / 10);
-    out[p++] = 0x30 + (h % 10);
-    out[p++] = 0x3a;
-    out[p++] = 0x30 + Math.floor(m / 10);
-    out[p++] = 0x30 + (m % 10);
-    out[p++] = 0x3a;
-    out[p++] = 0x30 + Math.floor(s / 10);
-    out[p++] = 0x30 + (s % 10);
-    out[p++] = 0x2e;
-    out[p++] = 0x30 + Math.floor(milli / 100);
-    out[p++] = 0x30 + (Math.floor(milli / 10) % 10);
-    out[p++] = 0x30 + (milli % 10);
-    out[p++] = 0x5a;
-    out[p++] = 0x22;
-    this.p = p;
+    for (let k = n - 1; k >= 0; k--) {
+      out[this.p + k] = 0x30 + (v % 10);
+      v = Math.floor(v / 10);
+    }
+    this.p += n;
+    out[this.p++] = after;
   }
 }
 

@@ -13,7 +13,7 @@
  * too, for that slab's member.
  */
 import type { BsonLineWriter } from './bson-lines.js';
-import { MAX_JSON_BYTES_PER_BSON_BYTE } from './bson-lines.js';
+import { MAX_JSON_BYTES_PER_BSON_BYTE, int32 } from './bson-lines.js';
 import type { MemberFacts } from './facts-file.js';
 import { gzipMember } from './gzip-members.js';
 import { HashList, lineFacts } from './line-facts.js';
@@ -108,7 +108,7 @@ export class PendingLines {
    * document to the caller.
    */
   appendBson(src: Uint8Array, at: number, writer: BsonLineWriter): number {
-    const size = (src[at] as number) | ((src[at + 1] as number) << 8) | ((src[at + 2] as number) << 16) | ((src[at + 3] as number) << 24);
+    const size = int32(src, at);
     // Room for the usual line (JSON is rarely more than twice its BSON); a line that does not fit
     // (the writer's writes past the end are dropped, and it returns where it would have ended) is
     // written again into a slab with room for the worst case.

@@ -10,7 +10,7 @@ import { MongoNetworkError, ObjectId } from 'mongodb';
 import type { Collection, Document, MongoClient , MongoServerError} from 'mongodb';
 import { startTestMongo, uniqueDbName } from '../helpers/mongo.js';
 import type { TestMongo } from '../helpers/mongo.js';
-import { connect, lockFailCommand } from './support.js';
+import { connect, lockFailCommand, setFailCommand } from './support.js';
 
 let mongo: TestMongo;
 let admin: MongoClient;
@@ -41,7 +41,7 @@ after(async () => {
 });
 
 function failCommand(mode: unknown, data?: Document): Promise<Document> {
-  return admin.db('admin').command({ configureFailPoint: 'failCommand', mode, ...(data ? { data: { appName, ...data } } : {}) });
+  return setFailCommand(admin, appName, mode, data);
 }
 
 function fresh(): Collection<Document> {

@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import type { ChangeStream, Document, ResumeToken, MongoServerError, Timestamp } from 'mongodb';
 import { needsEmulator, startTestMongo } from '../helpers/mongo.js';
-import { connect, emulatorSuite, lockFailCommand } from './support.js';
+import { connect, emulatorSuite, lockFailCommand, setFailCommand } from './support.js';
 
 const suite = emulatorSuite('resume');
 const { fresh } = suite;
@@ -131,8 +131,7 @@ test('the driver resumes by itself after a dropped connection or a resumable err
   own.on('commandStarted', (e) => {
     if (e.commandName === 'aggregate') aggregates.push(e.command);
   });
-  const failCommand = (mode: unknown, data?: Document): Promise<Document> =>
-    suite.client.db('admin').command({ configureFailPoint: 'failCommand', mode, ...(data ? { data: { appName, ...data } } : {}) });
+  const failCommand = (mode: unknown, data?: Document): Promise<Document> => setFailCommand(suite.client, appName, mode, data);
   const c = fresh('auto', own.db(suite.db.databaseName));
   const unlock = await lockFailCommand(suite.client);
   const stream = await opened(c.watch([], { maxAwaitTimeMS: 200 }));

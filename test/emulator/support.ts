@@ -132,6 +132,14 @@ export async function waitUntil(check: () => boolean | Promise<boolean>, timeout
 }
 
 /**
+ * Sets the server's `failCommand` fail point (`mode`: 'alwaysOn', 'off', { times: n }, …) for the
+ * commands of clients named `appName`; resolves with the server's reply.
+ */
+export function setFailCommand(client: MongoClient, appName: string, mode: unknown, data?: Document): Promise<Document> {
+  return client.db('admin').command({ configureFailPoint: 'failCommand', mode, ...(data ? { data: { appName, ...data } } : {}) });
+}
+
+/**
  * The failCommand fail point is one per server. Test files that configure it hold this lock
  * (a document in the server itself), so files running in parallel against one shared server
  * (MONGODB_URI) do not switch each other's fail point off.

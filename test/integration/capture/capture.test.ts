@@ -11,7 +11,7 @@ import type { ArchiveEnv } from '../../helpers/archive-env.js';
 import { startTestMongo } from '../../helpers/mongo.js';
 import type { TestMongo } from '../../helpers/mongo.js';
 import { readSpool } from '../../helpers/spool-reader.js';
-import { lockFailCommand } from '../../emulator/support.js';
+import { lockFailCommand, setFailCommand } from '../../emulator/support.js';
 
 let mongo: TestMongo;
 before(async () => {
@@ -98,7 +98,6 @@ test('capture goes on by itself after a dropped connection and a resumable serve
   const appName = `capture-resume-${env.db}`.slice(0, 100);
   const client = new MongoClient(env.uri, { appName });
   await client.connect();
-  const admin = env.client.db('admin');
   const unlock = await lockFailCommand(env.client);
   try {
     const archiver = await createArchiver(env.config(), { client, schedule: false });
@@ -109,9 +108,9 @@ test('capture goes on by itself after a dropped connection and a resumable serve
       await waitFor(() => archiver.stats().capture.captured === (n + 1) * 100, 20_000, `round ${n} captured`);
     };
     await round(0);
-    await admin.command({ configureFailPoint: 'failCommand', mode: { times: 1 }, data: { failCommands: ['getMore'], appName, closeConnection: true } });
+    await setFailCommand(env.client, appName, { times: 1 }, { failCommands: ['getMore'], closeConnection: true });
     await round(1);
-    await admin.command({ configureFailPoint: 'failCommand', mode: { times: 1 }, data: { failCommands: ['getMore'], appName, errorCode: 91 } });
+    await setFailCommand(env.client, appName, { times: 1 }, { failCommands: ['getMore'], errorCode: 91 });
     await round(2);
     await archiver.close();
     const spooled = await readSpool(env.spoolDirectory, `${env.db}.apilogs`);
@@ -121,7 +120,7 @@ test('capture goes on by itself after a dropped connection and a resumable serve
       'every document once',
     );
   } finally {
-    await admin.command({ configureFailPoint: 'failCommand', mode: 'off' });
+    await setFailCommand(env.client, appName, 'off');
     await unlock();
     await client.close();
     await env.close();

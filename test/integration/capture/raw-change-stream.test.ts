@@ -9,10 +9,11 @@ import assert from 'node:assert/strict';
 import { MongoClient, Timestamp } from 'mongodb';
 import type { Document, MongoServerError } from 'mongodb';
 import { RawChangeStream } from '../../../src/source/raw-change-stream.js';
+import type { RawChangeStreamOptions } from '../../../src/source/raw-change-stream.js';
 import { clusterTimeNow, tokenClusterTime } from '../../../src/source/cluster-time.js';
 import { startTestMongo, uniqueDbName } from '../../helpers/mongo.js';
 import type { TestMongo } from '../../helpers/mongo.js';
-import { lockFailCommand } from '../../emulator/support.js';
+import { lockFailCommand, setFailCommand } from '../../emulator/support.js';
 
 let mongo: TestMongo;
 let client: MongoClient;
@@ -45,15 +46,10 @@ test('every event once across a dropped connection and a resumable error; other 
   const dbName = uniqueDbName('raw_stream');
   const coll = client.db(dbName).collection('logs');
   await coll.insertOne({ n: -1 });
-  const admin = client.db('admin');
-  const failCommand = (mode: unknown, data?: Document): Promise<Document> =>
-    admin.command({ configureFailPoint: 'failCommand', mode, ...(data ? { data: { appName, ...data } } : {}) });
+  const failCommand = (mode: unknown, data?: Document): Promise<Document> => setFailCommand(client, appName, mode, data);
   const unlock = await lockFailCommand(client);
   const stream = new RawChangeStream({
-    client: own,
-    db: own.db(dbName),
-    collection: 'logs',
-    changeStream: {},
+    ...streamOptions(own, dbName),
     startAtOperationTime: await clusterTimeNow(client.db(dbName)),
     pipeline: [{ $match: { operationType: 'insert' } }],
     batchSize: 2,
@@ -103,16 +99,7 @@ test('an idle stream advances its resume token; close() ends a waiting read and 
   const dbName = uniqueDbName('raw_idle');
   const db = client.db(dbName);
   await db.collection('logs').insertOne({ n: 0 });
-  const stream = new RawChangeStream({
-    client: own,
-    db: own.db(dbName),
-    collection: 'logs',
-    changeStream: {},
-    startAtOperationTime: await clusterTimeNow(db),
-    pipeline: [],
-    batchSize: 10,
-    maxAwaitTimeMS: 300,
-  });
+  const stream = new RawChangeStream({ ...streamOptions(own, dbName), startAtOperationTime: await clusterTimeNow(db) });
   try {
     assert.equal(stream.resumeToken, undefined, 'no token before the stream opened');
     assert.equal(await stream.fetch(), true);
@@ -152,6 +139,7 @@ test('an idle stream advances its resume token; close() ends a waiting read and 
   }
 });
 
-function streamOptions(own: MongoClient, dbName: string) {
+/** A stream on `dbName`.logs through `own`, from now (or the start given), every event. */
+function streamOptions(own: MongoClient, dbName: string): RawChangeStreamOptions {
   return { client: own, db: own.db(dbName), collection: 'logs', changeStream: {}, pipeline: [], batchSize: 10, maxAwaitTimeMS: 300 };
 }
