@@ -1,5 +1,7 @@
 /** Helpers shared by the benchmarks: documents, inserts, configs, timing. */
 import { mkdir } from 'node:fs/promises';
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 import { join } from 'node:path';
 import type { Collection, Document, MongoClient } from 'mongodb';
 import type { Config, ConfigInput } from '../../src/config/index.js';
@@ -96,4 +98,18 @@ export async function until(cond: () => boolean | Promise<boolean>, what: string
 
 export async function dropDb(client: MongoClient, db: string): Promise<void> {
   await client.db(db).dropDatabase().catch(() => undefined);
+}
+
+// The collector, whatever flags the process was started with.
+setFlagsFromString('--expose-gc');
+const collectGarbage = runInNewContext('gc') as () => void;
+
+/**
+ * Call right before a timed section: collects the garbage left by what ran before it (untimed
+ * set-up, checks, the other side of a pair), so that neither side of a pair pays for a
+ * collection of garbage it did not make. Garbage made inside the timed section is still its own.
+ */
+export async function settle(): Promise<void> {
+  collectGarbage();
+  await new Promise((resolve) => setImmediate(resolve));
 }

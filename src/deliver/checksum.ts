@@ -2,14 +2,13 @@
  * Checksums of the bytes we deliver, computed while they stream by (never a second read):
  *  - the whole-object SHA-256, compared with the sha256 the seal step declared before anything
  *    is made visible (a changed or truncated spool file is never delivered);
- *  - per-part SHA-256 or CRC32C digests at the exact part boundaries lib-storage uses
- *    (every part is `partSize` bytes except the last; one part when size <= partSize, which
- *    lib-storage sends as a single PutObject), from which the checksum S3 reports for the object
+ *  - per-part SHA-256 or CRC32C digests at the part boundaries of part-upload.ts (every part is
+ *    `partSize` bytes except the last; one part when size <= partSize, sent as a single
+ *    PutObject), sent as each part's checksum and from which the checksum S3 reports for the object
  *    is predicted: FULL_OBJECT for a single PUT (the digest of the bytes), COMPOSITE for multipart
  *    (digest of the concatenated binary part digests, then "-<number of parts>").
  */
 import { createHash, type Hash } from 'node:crypto';
-import { Transform, type TransformCallback } from 'node:stream';
 import { IntegrityError } from './errors.js';
 
 export type PartChecksumAlgorithm = 'SHA256' | 'CRC32C';
@@ -94,7 +93,7 @@ export interface ObjectDigest {
   sha256: string;
   partSize: number;
   algorithm: PartChecksumAlgorithm;
-  /** Raw digest of each part, in order (at least one, for an empty object too); empty when not computed. */
+  /** Raw digest of each part, in order (at least one, for an empty object too). */
   parts: Buffer[];
 }
 
@@ -106,14 +105,9 @@ export class ObjectDigester {
   private readonly parts: Buffer[] = [];
   private result: ObjectDigest | undefined;
 
-  /**
-   * @param withParts also digest each part (what S3's multipart checksum is made of). Without,
-   *   only the size and SHA-256 of all bytes are computed, and `parts` is empty.
-   */
   constructor(
     readonly partSize: number,
     readonly algorithm: PartChecksumAlgorithm,
-    private readonly withParts = true,
   ) {
     if (!Number.isSafeInteger(partSize) || partSize <= 0) throw new RangeError(`invalid part size ${partSize}`);
     this.part = newPartHasher(algorithm);
@@ -123,7 +117,6 @@ export class ObjectDigester {
     if (this.result !== undefined) throw new Error('ObjectDigester: update after finish');
     this.whole.update(chunk);
     this.size += chunk.length;
-    if (!this.withParts) return;
     let off = 0;
     while (off < chunk.length) {
       const take = Math.min(this.partSize - this.partFill, chunk.length - off);
@@ -138,9 +131,14 @@ export class ObjectDigester {
     }
   }
 
+  /** The digests of the parts completed so far (all of them after `finish`). */
+  get partDigests(): readonly Buffer[] {
+    return this.parts;
+  }
+
   finish(): ObjectDigest {
     if (this.result === undefined) {
-      if (this.withParts && (this.partFill > 0 || this.parts.length === 0)) this.parts.push(this.part.digest());
+      if (this.partFill > 0 || this.parts.length === 0) this.parts.push(this.part.digest());
       this.result = {
         size: this.size,
         sha256: this.whole.digest('hex'),
@@ -159,7 +157,7 @@ export function digestBuffer(body: Buffer, partSize: number, algorithm: PartChec
   return d.finish();
 }
 
-/** Whether lib-storage uploads an object of `size` bytes as multipart (else one PutObject). */
+/** Whether an object of `size` bytes is uploaded as multipart (else one PutObject). */
 export function isMultipart(size: number, partSize: number): boolean {
   return size > partSize;
 }
@@ -175,30 +173,6 @@ export function expectedS3Checksum(d: ObjectDigest, checksumType?: string): stri
   const outer = newPartHasher(d.algorithm);
   outer.update(combined);
   return `${outer.digest().toString('base64')}-${d.parts.length}`;
-}
-
-/**
- * A pass-through stream that digests what flows through it and, at the end, fails instead of
- * ending when the bytes do not match the declared size and sha256. Because the check runs in
- * `flush` (before 'end'), lib-storage never receives the last part of a mismatching source, so
- * the upload fails and is aborted: a wrong source is never completed.
- */
-export class VerifyingStream extends Transform {
-  constructor(
-    private readonly digester: ObjectDigester,
-    private readonly expected: { size: number; sha256: string; label: string },
-  ) {
-    super();
-  }
-
-  override _transform(chunk: Buffer, _enc: BufferEncoding, cb: TransformCallback): void {
-    this.digester.update(chunk);
-    cb(null, chunk);
-  }
-
-  override _flush(cb: TransformCallback): void {
-    cb(sourceMismatch(this.digester.finish(), this.expected));
-  }
 }
 
 export function sourceMismatch(d: ObjectDigest, expected: { size: number; sha256: string; label: string }): IntegrityError | null {

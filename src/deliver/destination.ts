@@ -1,6 +1,6 @@
 /**
  * Delivery destinations: where sealed hours (and their manifests) end up. Two implementations
- * share this interface: S3 (src/deliver/s3.ts, multipart through @aws-sdk/lib-storage) and a local
+ * share this interface: S3 (src/deliver/s3.ts, multipart uploads) and a local
  * directory (src/deliver/file.ts). The seal step only talks to `Destination`.
  *
  * Contract of `put` (DESIGN.md invariants 5 and 6):
@@ -34,6 +34,12 @@ export interface PutInput {
    */
   noOverwrite?: boolean;
   /**
+   * Replace whatever is at `key` without looking first (S3: no HEAD of the key before the
+   * upload, one request less). For objects rewritten whole each time, like an hour's manifest.
+   * Cannot be combined with `noOverwrite`; `alreadyPresent` is then never reported.
+   */
+  replace?: boolean;
+  /**
    * Nothing is created at `key` before this settles: the put may read its source, check the key
    * and stage its bytes meanwhile (S3: create the multipart upload and send its parts, which are
    * not an object until completed; file: nothing). When it rejects, the put stops, rejects with
@@ -42,13 +48,13 @@ export interface PutInput {
    */
   after?: Promise<unknown>;
   /**
-   * Called once when the put has read its first part and is about to send its first request
-   * that carries the object (S3: CreateMultipartUpload or PutObject, before they wait for
-   * `after`; file: at once). The seal starts its check of the file's facts here, so that the
-   * check's CPU work does not delay the upload's first reads. Not called when the put fails
-   * before that point.
+   * Called once when the put has read all of its source (S3 with a file source: its last byte
+   * was read and the size and sha256 matched, while the last parts may still be in flight; a
+   * body source, or the file destination: at once, before `after` is awaited). The seal starts
+   * its check of the file's facts here, so that the check's CPU work does not delay the reads
+   * and hashing of the parts. Not called when the put fails before that point.
    */
-  onSending?: () => void;
+  onSourceRead?: () => void;
   signal?: AbortSignal;
 }
 
@@ -165,6 +171,7 @@ export function putInputProblems(input: PutInput): string[] {
   if (src === undefined || (typeof src.path !== 'string' && !Buffer.isBuffer(src.body))) {
     problems.push('source must be { path: string } or { body: Buffer }');
   }
+  if (input.replace === true && input.noOverwrite === true) problems.push('replace and noOverwrite cannot be combined');
   for (const [k, v] of Object.entries(input.metadata ?? {})) {
     if (!/^[a-z0-9][a-z0-9-]*$/.test(k)) problems.push(`metadata key ${JSON.stringify(k)} must be lowercase letters, digits and "-"`);
     if (typeof v !== 'string' || !/^[\u0020-\u007e]*$/.test(v)) problems.push(`metadata value of ${JSON.stringify(k)} must be printable ASCII`);

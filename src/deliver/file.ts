@@ -138,7 +138,7 @@ export class FileDestination implements Destination {
     if (problems.length > 0) throw new CronLogError('USAGE', `invalid put of ${String(input.key)}: ${problems.join('; ')}`);
     const target = this.pathOf(input.key);
     return this.run(async (signal) => {
-      input.onSending?.();
+      input.onSourceRead?.();
       await input.after;
       if (input.noOverwrite === true) {
         const existing = await this.head(input.key);

@@ -1,32 +1,35 @@
 /**
- * S3 destination: multipart uploads through @aws-sdk/lib-storage `Upload`, verified, retried,
- * aborted on failure.
+ * S3 destination: multipart uploads (src/deliver/part-upload.ts), verified, retried, aborted on
+ * failure.
  *
- * Memory: lib-storage reads the source stream into part buffers of `partSize` bytes and runs at
- * most `queueSize` part uploads at once, so a put holds at most about partSize × (queueSize + 1)
- * bytes (the parts in flight plus the one being filled) plus the file stream's 1 MiB read buffer,
- * whatever the object size. The source is a file read stream, never read whole. For objects larger
- * than partSize × 10,000 (the S3 part limit) the part size grows to size / 10,000 (rounded up to
- * 1 MiB), and the bound grows with it.
+ * Memory: a file is read part by part, with positioned reads straight into part buffers of
+ * `partSize` bytes that the put reuses, and at most `queueSize` part uploads run at once, so a
+ * put holds at most partSize × (queueSize + 1) bytes whatever the object size; the file is never
+ * read whole. For objects larger than partSize × 10,000 (the S3 part limit) the part size grows
+ * to size / 10,000 (rounded up to 1 MiB), and the bound grows with it.
+ * (This replaced @aws-sdk/lib-storage's `Upload`, which joins the chunks of a read stream into
+ * each part; docs/performance.md has the measurements. The deliver benchmark still uses `Upload`
+ * as its baseline.)
  *
  * Checksums: the client runs with `requestChecksumCalculation: 'WHEN_REQUIRED'` and every upload
- * request names `ChecksumAlgorithm` (SHA256 or CRC32C) explicitly. lib-storage always hands the
- * SDK part bodies as Buffers, so the SDK sends the part checksum as a plain `x-amz-checksum-*`
- * header (no `aws-chunked` encoding with trailers, which the default WHEN_SUPPORTED mode uses for
+ * request names `ChecksumAlgorithm` (SHA256 or CRC32C) explicitly. Each part's checksum is
+ * computed as the part is read and sent as a plain `x-amz-checksum-*` header with a Buffer body
+ * (no `aws-chunked` encoding with trailers, which the default WHEN_SUPPORTED mode uses for
  * streaming bodies and which s3rver would store verbatim, corrupting the object). Real S3 verifies
  * each part against its header (BadDigest on mismatch, which we retry) and the part list at
  * CompleteMultipartUpload; s3rver ignores the headers. Independently of the server, the bytes are
- * hashed as they stream: a source whose size or SHA-256 differs from what the seal step declared
- * fails before its last part is sent, so it is never completed. After the upload, a HEAD checks
- * the size, our `sha256` user metadata and, when the server reports one (real S3 does, s3rver
- * does not), its checksum against the one predicted from our part digests. With SHA256, one
- * SHA-256 of each part body gives both its `x-amz-checksum-sha256` and the SigV4 payload hash
- * (`x-amz-content-sha256`), which the SDK would otherwise compute separately.
+ * hashed as they are read: a source whose size or SHA-256 differs from what the seal step
+ * declared fails before its last part is sent, so it is never completed. After the upload, a HEAD
+ * checks the size, our `sha256` user metadata and, when the server reports one (real S3 does,
+ * s3rver does not), its checksum against the one predicted from our part digests. With SHA256,
+ * the part's SHA-256 is also the SigV4 payload hash (`x-amz-content-sha256`), which the SDK would
+ * otherwise compute with a second pass over the part.
  *
  * Existing objects: a HEAD of the key decides whether the put is a no-op (the same size and
- * sha256 are there), refused (other content and `noOverwrite`) or goes ahead. It runs while
- * lib-storage reads the first part (which it does before its first request); CreateMultipartUpload
- * or the single PutObject waits for it, so nothing is created at the key before it has answered.
+ * sha256 are there), refused (other content and `noOverwrite`) or goes ahead. It runs while the
+ * first part is read; CreateMultipartUpload or the single PutObject waits for it, so nothing is
+ * created at the key (and no part sent) before it has answered.
+ * A put with `replace` (the manifests) skips this check.
  *
  * Retries: one policy (src/deliver/retry.ts) drives the SDK's retry middleware through a custom
  * retry strategy, so every S3 request (CreateMultipartUpload, each UploadPart, Complete, Head,
@@ -38,14 +41,14 @@
  * the connection dropped before the response), a HEAD decides: the right size and sha256 at the key
  * means the object is complete. `PutResult.attempts` = 1 + all request retries + restarts.
  *
- * Abort: lib-storage aborts the multipart upload when a part or the completion fails; as a safety
- * net every upload id this put created and did not complete is aborted again here (NoSuchUpload
+ * Abort: when a part or the completion fails, no new part is sent, the parts in flight are waited
+ * for, and every upload id this put created and did not complete is aborted (NoSuchUpload
  * counts as done), and when a CreateMultipartUpload had to be retried (its first response may have
  * been lost, leaving an upload we never saw), uploads of the same key initiated during this put are
  * looked up with ListMultipartUploads and aborted. An upload that cannot be aborted (S3
  * unreachable) is invisible anyway; a bucket lifecycle rule AbortIncompleteMultipartUpload removes
- * its parts eventually. On `signal` abort, no new request is started, the source is destroyed, and
- * the requests in flight finish before the upload is aborted and `put` rejects with ABORTED.
+ * its parts eventually. On `signal` abort, no new request is started, no more of the source is read,
+ * and the requests in flight finish before the upload is aborted and `put` rejects with ABORTED.
  *
  * Credentials: from the options when given, else the AWS default provider chain. Any region; any
  * S3-compatible endpoint (with forcePathStyle). SSE-S3 / SSE-KMS, storage class and Object Lock
@@ -53,10 +56,9 @@
  */
 import { AsyncLocalStorage } from 'node:async_hooks';
 import { createHash, randomBytes } from 'node:crypto';
-import { createReadStream } from 'node:fs';
 import { stat } from 'node:fs/promises';
 import { hostname } from 'node:os';
-import { Readable, pipeline } from 'node:stream';
+import { Readable } from 'node:stream';
 import {
   AbortMultipartUploadCommand,
   DeleteObjectCommand,
@@ -71,11 +73,9 @@ import {
   type PutObjectCommandInput,
   type S3ClientConfig,
 } from '@aws-sdk/client-s3';
-import { Upload } from '@aws-sdk/lib-storage';
 import { ConfigError, CronLogError } from '../errors.js';
+import { uploadParts } from './part-upload.js';
 import {
-  ObjectDigester,
-  VerifyingStream,
   digestBuffer,
   expectedS3Checksum,
   sourceMismatch,
@@ -259,8 +259,8 @@ interface OpContext {
   commitGate?: Promise<void>;
   /** Settles once the last CreateMultipartUpload sent has been answered (or failed). */
   creating?: Promise<void>;
-  /** The put's `onSending`, until it has been called. */
-  onSending?: (() => void) | undefined;
+  /** The put's `onSourceRead`, until it has been called. */
+  onSourceRead?: (() => void) | undefined;
 }
 
 /** Stops an upload whose pre-upload check found the same object at the key already. */
@@ -288,8 +288,9 @@ function retryToken(count: number): RetryToken {
 
 /**
  * For a request with a byte body that asks for a SHA256 checksum (UploadPart and PutObject with
- * `ChecksumAlgorithm: 'SHA256'`; lib-storage always sends part bodies as Buffers), sets both
- * `x-amz-checksum-sha256` (base64) and `x-amz-content-sha256` (hex) from one SHA-256 of the body.
+ * `ChecksumAlgorithm: 'SHA256'`; part bodies are always Buffers), sets `x-amz-content-sha256`
+ * (hex) from its `x-amz-checksum-sha256` (base64, the part digest part-upload.ts sends), or both
+ * from one SHA-256 of the body when the request has no checksum yet.
  * The SDK leaves both alone when present: its checksum middleware skips a request that already
  * carries an `x-amz-checksum-*` header, and the SigV4 signer signs an `x-amz-content-sha256` it
  * finds instead of hashing the body again. The server checks the body against both, as before.
@@ -302,12 +303,17 @@ function bodySha256Headers(input: unknown, request: unknown): void {
   const headers = req?.headers;
   const body = req?.body;
   if (headers === undefined || !(body instanceof Uint8Array)) return;
+  let checksum: string | undefined;
   for (const name of Object.keys(headers)) {
     const lower = name.toLowerCase();
-    if (lower.startsWith('x-amz-checksum-') || lower === 'x-amz-content-sha256') return;
+    if (lower === 'x-amz-content-sha256') return;
+    if (lower === 'x-amz-checksum-sha256') checksum = headers[name];
+    else if (lower.startsWith('x-amz-checksum-')) return;
   }
-  const digest = createHash('sha256').update(body).digest();
-  headers['x-amz-checksum-sha256'] = digest.toString('base64');
+  // The checksum the request carries already (the part digests of part-upload.ts) is the body's
+  // SHA-256: it is the payload hash too.
+  const digest = checksum !== undefined ? Buffer.from(checksum, 'base64') : createHash('sha256').update(body).digest();
+  if (checksum === undefined) headers['x-amz-checksum-sha256'] = digest.toString('base64');
   headers['x-amz-content-sha256'] = digest.toString('hex');
 }
 
@@ -386,15 +392,6 @@ export class S3Destination implements Destination {
         const command = context.commandName ?? 'S3Command';
         const input = args.input as { UploadId?: string };
         if (op.signal?.aborted === true && command !== 'AbortMultipartUploadCommand') throw abortReason(op.signal);
-        if (command === 'CreateMultipartUploadCommand' || command === 'PutObjectCommand') {
-          const sending = op.onSending;
-          op.onSending = undefined;
-          try {
-            sending?.();
-          } catch (err) {
-            this.logger.warn('the onSending callback of a put failed', { error: (err as Error).message });
-          }
-        }
         const gate = command === 'CreateMultipartUploadCommand' ? op.gate : command === 'CompleteMultipartUploadCommand' || command === 'PutObjectCommand' ? op.commitGate : undefined;
         if (gate !== undefined) {
           // Not a request failure: not recorded as the last error, never retried.
@@ -554,7 +551,7 @@ export class S3Destination implements Destination {
       // first part, which it does before its first request; CreateMultipartUpload (or PutObject
       // for a single part) waits for the check (op.gate), so its outcome decides exactly as if it
       // had run first.
-      const precheck = this.checkExisting(input, op);
+      const precheck = input.replace === true ? Promise.resolve(undefined) : this.checkExisting(input, op);
       precheck.catch(() => {});
       op.gate = precheck.then((same) => {
         if (same !== undefined) throw new AlreadyPresent('already delivered');
@@ -568,7 +565,7 @@ export class S3Destination implements Destination {
       });
       op.commitGate = Promise.all([op.gate, after]).then(() => undefined);
       op.commitGate.catch(() => {});
-      op.onSending = input.onSending;
+      op.onSourceRead = input.onSourceRead;
 
       const partSize = this.partSizeFor(size);
       for (;;) {
@@ -577,7 +574,7 @@ export class S3Destination implements Destination {
         op.lastCommand = undefined;
         try {
           const digest = await this.uploadOnce(input, partSize, op);
-          const stored = await this.verifyStored(key, digest, input.source);
+          const stored = await this.verifyStored(key, digest);
           await this.cleanupOrphans(key, op, started);
           this.logger.info('delivered', { key, size, attempts: 1 + op.retries + restarts, ms: Date.now() - started });
           return this.putResult(base, op.retries + restarts, stored);
@@ -683,19 +680,25 @@ export class S3Destination implements Destination {
     return Object.assign(failure, { attempts });
   }
 
-  /** One lib-storage upload of the source; resolves with the digest of the bytes sent. */
+  /** Calls the put's `onSourceRead` the first time its source has been read whole. */
+  private sourceRead(op: OpContext): void {
+    const callback = op.onSourceRead;
+    op.onSourceRead = undefined;
+    try {
+      callback?.();
+    } catch (err) {
+      this.logger.warn('the onSourceRead callback of a put failed', { error: (err as Error).message });
+    }
+  }
+
+  /** One upload of the source (src/deliver/part-upload.ts); resolves with the digest of the bytes sent. */
   private async uploadOnce(input: PutInput, partSize: number, op: OpContext): Promise<ObjectDigest> {
     const label = 'path' in input.source ? input.source.path : `the body of ${input.key}`;
     const expected = { size: input.size, sha256: input.sha256, label };
-    // Part digests are computed only if the server reports a checksum to compare (verifyStored).
-    const digester = new ObjectDigester(partSize, this.algorithm, 'body' in input.source);
-    let body: Buffer | Readable;
-    let stream: Readable | undefined;
     if ('body' in input.source) {
-      digester.update(input.source.body);
-      const mismatch = sourceMismatch(digester.finish(), expected);
+      // A body is checked before anything is sent.
+      const mismatch = sourceMismatch(digestBuffer(input.source.body, partSize, this.algorithm), expected);
       if (mismatch !== null) throw mismatch;
-      body = input.source.body;
     } else {
       const path = input.source.path;
       let size: number;
@@ -707,44 +710,37 @@ export class S3Destination implements Destination {
       if (size !== input.size) {
         throw new IntegrityError('source', `${path} has ${size} bytes, expected ${input.size}: the source changed after it was sealed`);
       }
-      const verifying = new VerifyingStream(digester, expected);
-      pipeline(createReadStream(path, { highWaterMark: MiB }), verifying, () => {});
-      body = stream = verifying;
     }
     const s3 = this.s3;
-    const params: PutObjectCommandInput = {
-      Bucket: this.bucket,
-      Key: input.key,
-      Body: body,
-      ContentLength: input.size,
-      ContentType: input.contentType ?? contentTypeFor(input.key),
-      Metadata: { ...input.metadata, [SHA256_METADATA_KEY]: input.sha256 },
-      ...this.commonWriteParams(),
-      ...(s3.storageClass !== undefined ? { StorageClass: s3.storageClass as StorageClass } : {}),
-      ...(s3.objectLockMode !== undefined && s3.objectLockDays !== undefined
-        ? { ObjectLockMode: s3.objectLockMode, ObjectLockRetainUntilDate: new Date(Date.now() + s3.objectLockDays * 86_400_000) }
-        : {}),
-    };
-    const upload = new Upload({ client: this.client, params, partSize, queueSize: this.queueSize, leavePartsOnError: false });
-    const onAbort = (): void => {
-      stream?.destroy(abortReason(op.signal as AbortSignal));
-    };
-    op.signal?.addEventListener('abort', onAbort, { once: true });
-    try {
-      await upload.done();
-    } finally {
-      op.signal?.removeEventListener('abort', onAbort);
-      stream?.destroy();
-    }
-    return digester.finish();
+    return uploadParts({
+      client: this.client,
+      params: {
+        Bucket: this.bucket,
+        Key: input.key,
+        ContentType: input.contentType ?? contentTypeFor(input.key),
+        Metadata: { ...input.metadata, [SHA256_METADATA_KEY]: input.sha256 },
+        ...this.commonWriteParams(),
+        ...(s3.storageClass !== undefined ? { StorageClass: s3.storageClass as StorageClass } : {}),
+        ...(s3.objectLockMode !== undefined && s3.objectLockDays !== undefined
+          ? { ObjectLockMode: s3.objectLockMode, ObjectLockRetainUntilDate: new Date(Date.now() + s3.objectLockDays * 86_400_000) }
+          : {}),
+      },
+      source: input.source,
+      expected,
+      partSize,
+      queueSize: this.queueSize,
+      algorithm: this.algorithm,
+      onSourceRead: () => this.sourceRead(op),
+      ...(op.signal !== undefined ? { signal: op.signal } : {}),
+    });
   }
 
   /**
-   * HEAD the object and compare it with what we uploaded. When the server reports a checksum
-   * (real S3 does, s3rver does not) and the upload did not digest its parts, the source is read
-   * again to compute them.
+   * HEAD the object and compare it with what we uploaded: its size, our sha256 metadata and,
+   * when the server reports one (real S3 does, s3rver does not), its checksum against the one
+   * predicted from the part digests.
    */
-  private async verifyStored(key: string, uploaded: ObjectDigest, source?: PutInput['source']): Promise<HeadObjectCommandOutput> {
+  private async verifyStored(key: string, uploaded: ObjectDigest): Promise<HeadObjectCommandOutput> {
     const h = await this.client.send(new HeadObjectCommand({ Bucket: this.bucket, Key: key, ChecksumMode: 'ENABLED' }));
     const where = `s3://${this.bucket}/${key}`;
     if (h.ContentLength !== uploaded.size) {
@@ -756,8 +752,7 @@ export class S3Destination implements Destination {
     }
     const serverChecksum = this.algorithm === 'SHA256' ? h.ChecksumSHA256 : h.ChecksumCRC32C;
     if (serverChecksum !== undefined) {
-      const digest = uploaded.parts.length > 0 || source === undefined ? uploaded : await this.partDigests(source, uploaded);
-      const want = expectedS3Checksum(digest, h.ChecksumType);
+      const want = expectedS3Checksum(uploaded, h.ChecksumType);
       if (want === undefined) {
         this.logger.debug('the server checksum type cannot be predicted; size and sha256 verified', { key, type: h.ChecksumType });
       } else if (want !== serverChecksum) {
@@ -765,21 +760,6 @@ export class S3Destination implements Destination {
       }
     }
     return h;
-  }
-
-  /** The part digests of an uploaded source, read again; it must still be the bytes uploaded. */
-  private async partDigests(source: PutInput['source'], uploaded: ObjectDigest): Promise<ObjectDigest> {
-    const d = new ObjectDigester(uploaded.partSize, uploaded.algorithm);
-    if ('body' in source) {
-      d.update(source.body);
-    } else {
-      for await (const chunk of createReadStream(source.path, { highWaterMark: MiB }) as AsyncIterable<Buffer>) d.update(chunk);
-    }
-    const digest = d.finish();
-    const label = 'path' in source ? source.path : 'the body';
-    const mismatch = sourceMismatch(digest, { size: uploaded.size, sha256: uploaded.sha256, label });
-    if (mismatch !== null) throw mismatch;
-    return digest;
   }
 
   /** After an unknown outcome of the completion: is the right object at the key anyway? */

@@ -112,6 +112,8 @@ export async function writeManifest(ctx: ManifestContext, slot: HourSlot, parts:
     size: body.length,
     sha256: createHash('sha256').update(body).digest('hex'),
     contentType: 'application/json',
+    // Rewritten whole at every change of the hour: no need to look at what is there first.
+    replace: true,
   });
   return key;
 }

@@ -179,8 +179,9 @@ export class Sealer {
   private async deliverFile(slot: HourSlot, file: SealedFile): Promise<HourOutcome> {
     const { ctx } = this;
     const t0 = Date.now();
-    // The check of the file starts once the upload has read its first part (or at once without
-    // an upload to wait for): its CPU work must not delay the upload's first reads.
+    // The check of the file starts once the upload has read the whole file (or at once without
+    // an upload to wait for): its CPU work must not delay the reads and hashing of the parts; it
+    // runs while the last parts are in flight.
     let startCheck!: () => void;
     const checking = new Promise<void>((resolve) => (startCheck = resolve)).then(() => sealScan(file.path, ctx.timestampField));
     checking.catch(() => undefined);
@@ -219,8 +220,8 @@ export class Sealer {
 
   /**
    * Delivers a sealed file whose size, line count and SHA-256 are `claim`, once `confirmed`
-   * resolves with the check of the file, which `startCheck` starts (when the upload has read its
-   * first part, or when nothing else is left to wait for). The `seal` record and the part
+   * resolves with the check of the file, which `startCheck` starts (when the upload has read the
+   * whole file, or when nothing else is left to wait for). The `seal` record and the part
    * reservation wait for the check; the upload does not, but it creates nothing at the key before
    * both are written. When the check does not confirm the claim, this rejects with
    * ClaimNotConfirmed and has created and recorded nothing.
@@ -299,7 +300,7 @@ export class Sealer {
         metadata: { hour: slot.id, count: String(claim.lines) },
         noOverwrite: true,
         after: reservedAndRecorded,
-        onSending: startCheck,
+        onSourceRead: startCheck,
       });
       attempts = put.alreadyPresent === true ? 0 : put.attempts;
     } catch (err) {

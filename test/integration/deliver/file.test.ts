@@ -98,10 +98,10 @@ test('`after` gates the write: nothing at the key until it resolves; a rejection
   const key = 'api-logs/2024-01-15/06-07.ndjson.gz';
   let release!: () => void;
   let sending = 0;
-  const put = d.put({ key, source: { body }, size: body.length, sha256: sha256(body), after: new Promise<void>((r) => (release = r)), onSending: () => sending++ });
+  const put = d.put({ key, source: { body }, size: body.length, sha256: sha256(body), after: new Promise<void>((r) => (release = r)), onSourceRead: () => sending++ });
   await new Promise((r) => setTimeout(r, 50));
   assert.equal(await d.head(key), undefined);
-  assert.equal(sending, 1, 'onSending is called while `after` is pending (a file put has nothing to read first)');
+  assert.equal(sending, 1, 'onSourceRead is called at once, while `after` is pending (the file destination reads nothing before `after`)');
   release();
   await put;
   assert.equal(sending, 1);

@@ -5,7 +5,7 @@
 import { after, before, beforeEach, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { appendFile, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CronLogError } from '../../../src/errors.js';
@@ -127,6 +127,28 @@ test('re-putting the same bytes is a no-op that reports the existing object', as
   assert.deepEqual(await d.head(key), { key, size: other.length, sha256: sha256(other) });
 });
 
+test('a put with replace does not look at the key first: it overwrites what is there, then verifies it', async () => {
+  const d = dest();
+  const key = 'api-logs/2024-01-15/01-02.manifest.json';
+  const first = Buffer.from('{"count":1}\n');
+  const second = Buffer.from('{"count":2}\n');
+  await d.put({ key, source: { body: first }, size: first.length, sha256: sha256(first) });
+  proxy.clearLog();
+  const r = await d.put({ key, source: { body: second }, size: second.length, sha256: sha256(second), replace: true });
+  assert.equal(r.alreadyPresent, undefined);
+  assert.equal(proxy.count('HeadObject'), 1, 'no HEAD before the write, one to verify it');
+  assert.deepEqual(await d.head(key), { key, size: second.length, sha256: sha256(second) });
+  // The same bytes again are written again (nothing was looked up to skip them).
+  proxy.clearLog();
+  const again = await d.put({ key, source: { body: second }, size: second.length, sha256: sha256(second), replace: true });
+  assert.equal(again.alreadyPresent, undefined);
+  assert.equal(proxy.count('PutObject'), 1);
+  await assert.rejects(
+    d.put({ key, source: { body: second }, size: second.length, sha256: sha256(second), replace: true, noOverwrite: true }),
+    /replace and noOverwrite cannot be combined/,
+  );
+});
+
 test('the check for an existing object overlaps reading the source: nothing is created at the key before it answers', async () => {
   const d = dest();
   const key = 'api-logs/2024-01-15/02-03.ndjson.gz';
@@ -168,15 +190,15 @@ test('the check for an existing object overlaps reading the source: nothing is c
   assert.deepEqual(await s3.openUploads(), []);
 });
 
-test('`after` gates the object: the parts are sent meanwhile (onSending says when they start); a rejected `after` fails the put with its error, stops the upload and creates nothing', async () => {
+test('`after` gates the object: the parts are sent meanwhile (onSourceRead says when the file has been read); a rejected `after` fails the put with its error, stops the upload and creates nothing', async () => {
   const d = dest();
   const key = 'api-logs/2024-01-15/05-06.ndjson.gz';
   const completing = (): number => proxy.count('CompleteMultipartUpload') + proxy.count('PutObject');
   let release!: () => void;
   const reserved = new Promise<void>((r) => (release = r));
   let sending = 0;
-  const put = d.put({ key, source: { path: big.path }, size: big.size, sha256: big.sha256, noOverwrite: true, after: reserved, onSending: () => sending++ });
-  assert.equal(sending, 0, 'onSending waits for the first part to be read');
+  const put = d.put({ key, source: { path: big.path }, size: big.size, sha256: big.sha256, noOverwrite: true, after: reserved, onSourceRead: () => sending++ });
+  assert.equal(sending, 0, 'onSourceRead waits for the file to be read');
   for (let waited = 0; proxy.count('UploadPart') < 3; waited += 20) {
     assert.ok(waited < 10_000, `the 3 parts were not sent while \`after\` was pending (${proxy.count('UploadPart')} sent)`);
     await new Promise((r) => setTimeout(r, 20));
@@ -185,12 +207,27 @@ test('`after` gates the object: the parts are sent meanwhile (onSending says whe
   assert.equal(proxy.count('HeadObject'), 1, 'the key was checked while waiting');
   assert.equal(completing(), 0, 'the object is not completed before `after` resolved');
   assert.equal(await d.head(key), undefined, 'nothing at the key before `after` resolved');
-  assert.equal(sending, 1, 'onSending was called once, while `after` was pending');
+  assert.equal(sending, 1, 'onSourceRead was called once, while `after` was pending');
   release();
   const r = await put;
   assert.equal(sending, 1);
   assert.equal(r.alreadyPresent, undefined);
   assert.deepEqual(await d.head(key), { key, size: big.size, sha256: big.sha256 });
+
+  // One part in flight at a time (8 parts of 5 MiB): the put reads at most about 10 MiB ahead
+  // of the part it sends, so the file's last bytes are read after most parts were sent, and
+  // onSourceRead comes then, not when the first part has been read.
+  const longer = randomBytes(40 * MiB);
+  const longerPath = join(dir, 'longer.ndjson.gz');
+  await writeFile(longerPath, longer);
+  const serial = dest({ queueSize: 1 });
+  proxy.clearLog();
+  let partsSentWhenRead = -1;
+  await serial.put({ key: 'api-logs/2024-01-15/09-10.ndjson.gz', source: { path: longerPath }, size: longer.length, sha256: sha256(longer), onSourceRead: () => (partsSentWhenRead = proxy.count('UploadPart')) });
+  assert.equal(proxy.count('UploadPart'), 8);
+  assert.ok(partsSentWhenRead >= 4, `onSourceRead came when ${partsSentWhenRead} of 8 parts had been sent, expected after the file was read`);
+  // 8 parts through at most 2 part buffers, reused: the object is the file, byte for byte.
+  assert.ok((await readAll(await serial.get('api-logs/2024-01-15/09-10.ndjson.gz'))).equals(longer));
 
   // Rejected, for a multipart and a single-PUT source: that error, nothing at the keys, no
   // upload left open.
@@ -335,6 +372,26 @@ test('a source that does not match its declared size or sha256 is never complete
   await assert.rejects(d.put({ key, source: { path: big.path }, size: big.size - 1, sha256: big.sha256 }), /has 12582912 bytes, expected 12582911/);
   assert.equal(proxy.count('CreateMultipartUpload') + proxy.count('PutObject'), 0);
   await assert.rejects(d.put({ key, source: { path: join(dir, 'missing') }, size: 1, sha256: 'a'.repeat(64) }), /cannot read the source: .*missing does not exist \(ENOENT\)/);
+
+  // A file that grows while it is uploaded (one part at a time, the first held 300 ms): the bytes
+  // past its declared size are noticed before the last part is sent.
+  const growing = join(dir, 'growing.ndjson.gz');
+  await writeFile(growing, big.data);
+  proxy.clearLog();
+  proxy.rule({ op: 'UploadPart', times: 1, fault: { type: 'stall', ms: 300 } });
+  const put = dest({ queueSize: 1 }).put({ key, source: { path: growing }, size: big.size, sha256: big.sha256 });
+  put.catch(() => undefined);
+  for (let waited = 0; proxy.count('UploadPart') === 0; waited += 10) {
+    assert.ok(waited < 10_000, 'no part was started');
+    await new Promise((r) => setTimeout(r, 10));
+  }
+  await appendFile(growing, '{"late":true}\n');
+  await assert.rejects(put, new RegExp(`growing.ndjson.gz has more than ${big.size} bytes, expected ${big.size}: the source changed after it was sealed`));
+  proxy.clearRules();
+  assert.equal(proxy.count('UploadPart'), 2, 'the last part was not sent');
+  assert.equal(proxy.count('CompleteMultipartUpload'), 0);
+  assert.equal(await d.head(key), undefined);
+  assert.deepEqual(await s3.openUploads(), []);
   await assert.rejects(d.put({ key: '/abs', source: { body: Buffer.alloc(0) }, size: 0, sha256: sha256(Buffer.alloc(0)) }), (e: unknown) => e instanceof CronLogError && e.code === 'USAGE');
 });
 

@@ -1,0 +1,194 @@
+/**
+ * One upload of an object whose size is known: a single PutObject when it fits in one part, else
+ * a multipart upload with parts of exactly `partSize` bytes (the last one shorter), at most
+ * `queueSize` of them in flight.
+ *
+ * Each part is read from the file with positioned reads straight into a part buffer (no stream
+ * chunks joined into parts: on a machine where first-touch memory is expensive, joining cost
+ * about 30 ms per 8 MiB part on the main thread, see docs/performance.md). A put reuses its part
+ * buffers, so it holds at most (queueSize + 1) × partSize bytes whatever the object size.
+ *
+ * The bytes are digested in order as they are read (the object's SHA-256 and each part's
+ * checksum). Each part goes out with its checksum (`x-amz-checksum-*`); S3 rejects a part whose
+ * body does not match it. The whole source is checked against the declared size and SHA-256
+ * after its last byte is read and before the last part is sent, so a changed source is never
+ * completed. `onSourceRead` is called then.
+ *
+ * Failures: after the first failed request no new part is sent; the parts in flight are waited
+ * for and the first error is thrown. Aborting the multipart upload is the caller's (it knows every
+ * upload id the client created, see S3Destination.abortOpenUploads). Request retries are the S3
+ * client's (each part body is a Buffer, which the client can send again).
+ */
+import { open, type FileHandle } from 'node:fs/promises';
+import {
+  CompleteMultipartUploadCommand,
+  CreateMultipartUploadCommand,
+  PutObjectCommand,
+  UploadPartCommand,
+  type CompletedPart,
+  type PutObjectCommandInput,
+  type S3Client,
+} from '@aws-sdk/client-s3';
+import { IntegrityError } from './errors.js';
+import { abortReason } from './retry.js';
+import { ObjectDigester, isMultipart, sourceMismatch, type ObjectDigest } from './checksum.js';
+
+export interface PartUploadInput {
+  client: S3Client;
+  /** The object's parameters (Bucket, Key, metadata, checksum algorithm, encryption...), no Body. */
+  params: Omit<PutObjectCommandInput, 'Body' | 'ContentLength'>;
+  source: { path: string } | { body: Buffer };
+  /** What the source must be: its size and lowercase hex SHA-256, and how to name it in errors. */
+  expected: { size: number; sha256: string; label: string };
+  partSize: number;
+  queueSize: number;
+  algorithm: ObjectDigest['algorithm'];
+  onSourceRead?: () => void;
+  signal?: AbortSignal;
+}
+
+/** The checksum member of a request for a part digest. */
+function checksumParams(algorithm: ObjectDigest['algorithm'], digest: Buffer): { ChecksumSHA256: string } | { ChecksumCRC32C: string } {
+  const value = digest.toString('base64');
+  return algorithm === 'SHA256' ? { ChecksumSHA256: value } : { ChecksumCRC32C: value };
+}
+
+/** Reads [position, position + length) of a file into `into` (length bytes); fewer bytes mean the file is shorter. */
+async function readRange(file: FileHandle, into: Buffer, position: number): Promise<number> {
+  let filled = 0;
+  while (filled < into.length) {
+    const { bytesRead } = await file.read(into, filled, into.length - filled, position + filled);
+    if (bytesRead === 0) break;
+    filled += bytesRead;
+  }
+  return filled;
+}
+
+/** The source, read part by part in order; every byte goes through the digester. */
+class PartReader {
+  private file: FileHandle | undefined;
+  private readonly spare: Buffer[] = [];
+  private offset = 0;
+
+  constructor(
+    private readonly input: PartUploadInput,
+    private readonly digester: ObjectDigester,
+  ) {}
+
+  /** The next `length` bytes of the source (a reused buffer for a file source). */
+  async next(length: number): Promise<Buffer> {
+    const { source, expected } = this.input;
+    let part: Buffer;
+    if ('body' in source) {
+      part = source.body.subarray(this.offset, this.offset + length);
+    } else {
+      this.file ??= await open(source.path, 'r');
+      const buffer = this.spare.pop() ?? Buffer.allocUnsafeSlow(this.input.partSize);
+      const filled = await readRange(this.file, buffer.subarray(0, length), this.offset);
+      part = buffer.subarray(0, filled);
+    }
+    this.digester.update(part);
+    this.offset += part.length;
+    if (part.length < length) throw this.mismatch();
+    if (this.offset === expected.size) await this.finish();
+    return part;
+  }
+
+  /** After the declared last byte: nothing may follow, and the digest must match. */
+  private async finish(): Promise<void> {
+    if (this.file !== undefined) {
+      const extra = Buffer.allocUnsafe(1);
+      const { bytesRead } = await this.file.read(extra, 0, 1, this.offset);
+      if (bytesRead > 0) {
+        const { label, size } = this.input.expected;
+        throw new IntegrityError('source', `${label} has more than ${size} bytes, expected ${size}: the source changed after it was sealed`);
+      }
+    }
+    const mismatch = sourceMismatch(this.digester.finish(), this.input.expected);
+    if (mismatch !== null) throw mismatch;
+  }
+
+  private mismatch(): IntegrityError {
+    return sourceMismatch(this.digester.finish(), this.input.expected) ?? new IntegrityError('source', `${this.input.expected.label} ended early`);
+  }
+
+  /** A part buffer the client no longer needs (its request settled). */
+  release(part: Buffer): void {
+    if ('path' in this.input.source && part.buffer.byteLength === this.input.partSize && this.spare.length < this.input.queueSize + 1) {
+      this.spare.push(Buffer.from(part.buffer, 0, this.input.partSize));
+    }
+  }
+
+  async close(): Promise<void> {
+    await this.file?.close();
+  }
+}
+
+function throwIfAborted(signal: AbortSignal | undefined): void {
+  if (signal?.aborted === true) throw abortReason(signal);
+}
+
+/** Uploads the source once; resolves with the digest of the bytes sent (parts included). */
+export async function uploadParts(input: PartUploadInput): Promise<ObjectDigest> {
+  const { client, params, expected, partSize, algorithm, signal } = input;
+  const size = expected.size;
+  const digester = new ObjectDigester(partSize, algorithm);
+  const reader = new PartReader(input, digester);
+  try {
+    if (!isMultipart(size, partSize)) {
+      const body = await reader.next(size);
+      const digest = digester.finish();
+      input.onSourceRead?.();
+      throwIfAborted(signal);
+      await client.send(new PutObjectCommand({ ...params, Body: body, ContentLength: size, ...checksumParams(algorithm, digest.parts[0] as Buffer) }));
+      return digest;
+    }
+    const count = Math.ceil(size / partSize);
+    const created = client.send(new CreateMultipartUploadCommand(params));
+    let failure: { error: unknown } | undefined;
+    created.catch((error: unknown) => (failure ??= { error }));
+    const inflight = new Set<Promise<void>>();
+    const completed: CompletedPart[] = [];
+    try {
+      for (let index = 0; index < count && failure === undefined; index++) {
+        while (inflight.size >= input.queueSize) await Promise.race(inflight);
+        if (failure !== undefined) break;
+        throwIfAborted(signal);
+        const length = Math.min(partSize, size - index * partSize);
+        const body = await reader.next(length);
+        if (index === count - 1) input.onSourceRead?.();
+        const checksum = checksumParams(algorithm, digester.partDigests[index] as Buffer);
+        const { UploadId } = await created;
+        throwIfAborted(signal);
+        const partNumber = index + 1;
+        const sent: Promise<void> = client
+          .send(new UploadPartCommand({ Bucket: params.Bucket, Key: params.Key, UploadId, PartNumber: partNumber, Body: body, ContentLength: length, ChecksumAlgorithm: params.ChecksumAlgorithm, ...checksum }))
+          .then(
+            (out) => {
+              completed.push({ PartNumber: partNumber, ETag: out.ETag, ...checksum });
+            },
+            (error: unknown) => {
+              failure ??= { error };
+            },
+          )
+          .finally(() => {
+            inflight.delete(sent);
+            reader.release(body);
+          });
+        inflight.add(sent);
+      }
+    } catch (error) {
+      failure ??= { error };
+    }
+    // Every failure is collected before the caller aborts the upload: no part is left in flight.
+    await Promise.all(inflight);
+    if (failure !== undefined) throw failure.error;
+    const { UploadId } = await created;
+    throwIfAborted(signal);
+    completed.sort((a, b) => (a.PartNumber as number) - (b.PartNumber as number));
+    await client.send(new CompleteMultipartUploadCommand({ Bucket: params.Bucket, Key: params.Key, UploadId, MultipartUpload: { Parts: completed } }));
+    return digester.finish();
+  } finally {
+    await reader.close();
+  }
+}
