@@ -128,8 +128,23 @@ function throwIfAborted(signal: AbortSignal | undefined): void {
   if (signal?.aborted === true) throw abortReason(signal);
 }
 
-/** Uploads the source once; resolves with the digest of the bytes sent (parts included). */
-export async function uploadParts(input: PartUploadInput): Promise<ObjectDigest> {
+/** What a single PutObject answered: what can prove the stored bytes without a HEAD. */
+export interface SinglePutAnswer {
+  ETag?: string | undefined;
+  VersionId?: string | undefined;
+  ChecksumSHA256?: string | undefined;
+  ChecksumCRC32C?: string | undefined;
+}
+
+export interface UploadOutcome {
+  /** The digest of the bytes sent (parts included). */
+  digest: ObjectDigest;
+  /** The answer to the single PutObject; absent for a multipart upload. */
+  single?: SinglePutAnswer;
+}
+
+/** Uploads the source once. */
+export async function uploadParts(input: PartUploadInput): Promise<UploadOutcome> {
   const { client, params, expected, partSize, algorithm, signal } = input;
   const size = expected.size;
   const digester = new ObjectDigester(partSize, algorithm);
@@ -140,8 +155,8 @@ export async function uploadParts(input: PartUploadInput): Promise<ObjectDigest>
       const digest = digester.finish();
       input.onSourceRead?.();
       throwIfAborted(signal);
-      await client.send(new PutObjectCommand({ ...params, Body: body, ContentLength: size, ...checksumParams(algorithm, digest.parts[0] as Buffer) }));
-      return digest;
+      const out = await client.send(new PutObjectCommand({ ...params, Body: body, ContentLength: size, ...checksumParams(algorithm, digest.parts[0] as Buffer) }));
+      return { digest, single: { ETag: out.ETag, VersionId: out.VersionId, ChecksumSHA256: out.ChecksumSHA256, ChecksumCRC32C: out.ChecksumCRC32C } };
     }
     const count = Math.ceil(size / partSize);
     const created = client.send(new CreateMultipartUploadCommand(params));
@@ -187,7 +202,7 @@ export async function uploadParts(input: PartUploadInput): Promise<ObjectDigest>
     throwIfAborted(signal);
     completed.sort((a, b) => (a.PartNumber as number) - (b.PartNumber as number));
     await client.send(new CompleteMultipartUploadCommand({ Bucket: params.Bucket, Key: params.Key, UploadId, MultipartUpload: { Parts: completed } }));
-    return digester.finish();
+    return { digest: digester.finish() };
   } finally {
     await reader.close();
   }

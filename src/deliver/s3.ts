@@ -27,8 +27,9 @@
  *
  * Existing objects: a HEAD of the key decides whether the put is a no-op (the same size and
  * sha256 are there), refused (other content and `noOverwrite`) or goes ahead. It runs while the
- * first part is read; CreateMultipartUpload or the single PutObject waits for it, so nothing is
- * created at the key (and no part sent) before it has answered.
+ * multipart upload is created (an upload id, not an object) and the first part is read; no part
+ * and no single PutObject is sent before it has answered, so nothing is created at the key and
+ * no data sent when the object is there already (the multipart upload is then aborted).
  * A put with `replace` (the manifests) skips this check.
  *
  * Retries: one policy (src/deliver/retry.ts) drives the SDK's retry middleware through a custom
@@ -74,7 +75,7 @@ import {
   type S3ClientConfig,
 } from '@aws-sdk/client-s3';
 import { ConfigError, CronLogError } from '../errors.js';
-import { uploadParts } from './part-upload.js';
+import { uploadParts, type SinglePutAnswer, type UploadOutcome } from './part-upload.js';
 import {
   digestBuffer,
   expectedS3Checksum,
@@ -248,8 +249,8 @@ interface OpContext {
   /** A CreateMultipartUpload needed a retry: an upload we never heard of may exist. */
   createRetried: boolean;
   /**
-   * CreateMultipartUpload waits for this before it is sent (the check for an existing object,
-   * which runs while the upload reads its first part); a rejection stops it.
+   * UploadPart waits for this before it is sent (the check for an existing object, which runs
+   * while the multipart upload is created and its first part read); a rejection stops it.
    */
   gate?: Promise<void>;
   /**
@@ -392,7 +393,7 @@ export class S3Destination implements Destination {
         const command = context.commandName ?? 'S3Command';
         const input = args.input as { UploadId?: string };
         if (op.signal?.aborted === true && command !== 'AbortMultipartUploadCommand') throw abortReason(op.signal);
-        const gate = command === 'CreateMultipartUploadCommand' ? op.gate : command === 'CompleteMultipartUploadCommand' || command === 'PutObjectCommand' ? op.commitGate : undefined;
+        const gate = command === 'UploadPartCommand' ? op.gate : command === 'CompleteMultipartUploadCommand' || command === 'PutObjectCommand' ? op.commitGate : undefined;
         if (gate !== undefined) {
           // Not a request failure: not recorded as the last error, never retried.
           await gate;
@@ -421,6 +422,8 @@ export class S3Destination implements Destination {
           if (command === 'CreateMultipartUploadCommand' && attemptsOf(err) > 1) op.createRetried = true;
           if (command === 'AbortMultipartUploadCommand') {
             if (errorCode(err) === 'NoSuchUpload' && input.UploadId !== undefined) op.uploads.set(input.UploadId, 'aborted');
+          } else if (command === 'HeadObjectCommand' && classifyS3Error(err, 'head') === 'not-found') {
+            // An answer (no object there), not a failure of the put.
           } else {
             op.lastError = err;
             op.lastCommand = command.replace(/Command$/, '');
@@ -547,10 +550,9 @@ export class S3Destination implements Destination {
     let restarts = 0;
     let afterFailed: { error: unknown } | undefined;
     try {
-      // The check for an object already at the key runs while the upload reads (and hashes) its
-      // first part, which it does before its first request; CreateMultipartUpload (or PutObject
-      // for a single part) waits for the check (op.gate), so its outcome decides exactly as if it
-      // had run first.
+      // The check for an object already at the key runs while the multipart upload is created
+      // and its first part read (and hashed); UploadPart (or PutObject for a single part) waits
+      // for the check (op.gate), so its outcome decides exactly as if it had run first.
       const precheck = input.replace === true ? Promise.resolve(undefined) : this.checkExisting(input, op);
       precheck.catch(() => {});
       op.gate = precheck.then((same) => {
@@ -573,8 +575,8 @@ export class S3Destination implements Destination {
         op.lastError = undefined;
         op.lastCommand = undefined;
         try {
-          const digest = await this.uploadOnce(input, partSize, op);
-          const stored = await this.verifyStored(key, digest);
+          const { digest, single } = await this.uploadOnce(input, partSize, op);
+          const stored = (single !== undefined ? this.provenBy(single, digest, input.source) : undefined) ?? (await this.verifyStored(key, digest));
           await this.cleanupOrphans(key, op, started);
           this.logger.info('delivered', { key, size, attempts: 1 + op.retries + restarts, ms: Date.now() - started });
           return this.putResult(base, op.retries + restarts, stored);
@@ -652,7 +654,21 @@ export class S3Destination implements Destination {
     return undefined;
   }
 
-  private putResult(base: { key: string; size: number; sha256: string }, retries: number, stored: HeadObjectCommandOutput): PutResult {
+  /**
+   * A single PutObject whose answer proves the stored bytes needs no verification HEAD: the
+   * server's checksum of them equals ours (real S3 returns the checksum it verified), or, for a
+   * body, its ETag is the body's MD5 (S3 and s3rver for an object without SSE-KMS). Otherwise
+   * undefined: the HEAD decides.
+   */
+  private provenBy(answer: SinglePutAnswer, digest: ObjectDigest, source: PutInput['source']): SinglePutAnswer | undefined {
+    const ours = (digest.parts[0] as Buffer).toString('base64');
+    const theirs = this.algorithm === 'SHA256' ? answer.ChecksumSHA256 : answer.ChecksumCRC32C;
+    if (theirs !== undefined) return theirs === ours ? answer : undefined;
+    if ('body' in source && answer.ETag === `"${createHash('md5').update(source.body).digest('hex')}"`) return answer;
+    return undefined;
+  }
+
+  private putResult(base: { key: string; size: number; sha256: string }, retries: number, stored: { ETag?: string | undefined; VersionId?: string | undefined }): PutResult {
     return {
       ...base,
       attempts: 1 + retries,
@@ -692,7 +708,7 @@ export class S3Destination implements Destination {
   }
 
   /** One upload of the source (src/deliver/part-upload.ts); resolves with the digest of the bytes sent. */
-  private async uploadOnce(input: PutInput, partSize: number, op: OpContext): Promise<ObjectDigest> {
+  private async uploadOnce(input: PutInput, partSize: number, op: OpContext): Promise<UploadOutcome> {
     const label = 'path' in input.source ? input.source.path : `the body of ${input.key}`;
     const expected = { size: input.size, sha256: input.sha256, label };
     if ('body' in input.source) {

@@ -16,7 +16,9 @@
  *  - stall:          stop reading the request for `ms`, then forward it if the client is still
  *                    connected (a client with a shorter socket timeout gives up first);
  *  - reset-response: forward the request and let the server act on it, then reset the
- *                    connection instead of answering (the client never learns the outcome).
+ *                    connection instead of answering (the client never learns the outcome);
+ *  - answer-headers: forward the request and answer what the server answered, with `headers`
+ *                    set on the response (e.g. an ETag or a checksum another S3 would send).
  * Rules are tried in order; a rule matches the requests of its `op`s for which `when` holds,
  * lets the first `skip` of them through, then faults the next `times` (default: all).
  */
@@ -46,7 +48,8 @@ export type Fault =
   | { type: 'error'; status: number; code?: string; message?: string }
   | { type: 'reset' }
   | { type: 'stall'; ms: number }
-  | { type: 'reset-response' };
+  | { type: 'reset-response' }
+  | { type: 'answer-headers'; headers: Record<string, string> };
 
 export interface RequestRecord {
   seq: number;
@@ -168,7 +171,14 @@ export async function startFaultProxy(upstream: string): Promise<FaultProxy> {
     return undefined;
   };
 
-  const forward = (req: IncomingMessage, res: ServerResponse, rec: RequestRecord, dropResponse: boolean, hashes: { sha?: Hash; crc: number }): void => {
+  const forward = (
+    req: IncomingMessage,
+    res: ServerResponse,
+    rec: RequestRecord,
+    dropResponse: boolean,
+    hashes: { sha?: Hash; crc: number },
+    answerHeaders: Record<string, string> = {},
+  ): void => {
     const up = httpRequest(
       { host: target.hostname, port: target.port, method: req.method, path: req.url, headers: req.headers, agent },
       (ures) => {
@@ -178,7 +188,7 @@ export async function startFaultProxy(upstream: string): Promise<FaultProxy> {
           return;
         }
         rec.status = ures.statusCode;
-        res.writeHead(ures.statusCode ?? 502, ures.headers);
+        res.writeHead(ures.statusCode ?? 502, { ...ures.headers, ...answerHeaders });
         ures.pipe(res);
       },
     );
@@ -263,6 +273,8 @@ export async function startFaultProxy(upstream: string): Promise<FaultProxy> {
       }
       case 'reset-response':
         return forward(req, res, rec, true, hashes);
+      case 'answer-headers':
+        return forward(req, res, rec, false, hashes, fault.headers);
     }
   });
   server.on('connection', (s: Socket) => {

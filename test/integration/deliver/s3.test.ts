@@ -119,7 +119,8 @@ test('re-putting the same bytes is a no-op that reports the existing object', as
   assert.equal(again.alreadyPresent, true);
   assert.equal(again.etag, first.etag);
   assert.equal(again.attempts, 1);
-  assert.equal(proxy.count('UploadPart') + proxy.count('PutObject') + proxy.count('CreateMultipartUpload'), 0);
+  assert.equal(proxy.count('UploadPart') + proxy.count('PutObject'), 0, 'no data sent');
+  assert.deepEqual(await s3.openUploads(), [], 'the multipart upload created meanwhile was aborted');
   // Different bytes at the same key replace the object.
   const other = Buffer.from('{"a":1}\n');
   const replaced = await d.put({ key, source: { body: other }, size: other.length, sha256: sha256(other) });
@@ -127,7 +128,7 @@ test('re-putting the same bytes is a no-op that reports the existing object', as
   assert.deepEqual(await d.head(key), { key, size: other.length, sha256: sha256(other) });
 });
 
-test('a put with replace does not look at the key first: it overwrites what is there, then verifies it', async () => {
+test('a put with replace does not look at the key first: it overwrites what is there', async () => {
   const d = dest();
   const key = 'api-logs/2024-01-15/01-02.manifest.json';
   const first = Buffer.from('{"count":1}\n');
@@ -136,7 +137,7 @@ test('a put with replace does not look at the key first: it overwrites what is t
   proxy.clearLog();
   const r = await d.put({ key, source: { body: second }, size: second.length, sha256: sha256(second), replace: true });
   assert.equal(r.alreadyPresent, undefined);
-  assert.equal(proxy.count('HeadObject'), 1, 'no HEAD before the write, one to verify it');
+  assert.equal(proxy.count('HeadObject'), 0, 'no HEAD before the write (and none after: the answer proves it)');
   assert.deepEqual(await d.head(key), { key, size: second.length, sha256: sha256(second) });
   // The same bytes again are written again (nothing was looked up to skip them).
   proxy.clearLog();
@@ -149,7 +150,35 @@ test('a put with replace does not look at the key first: it overwrites what is t
   );
 });
 
-test('the check for an existing object overlaps reading the source: nothing is created at the key before it answers', async () => {
+test('a single PutObject is verified by its answer when the answer proves the bytes, else by a HEAD', async () => {
+  const d = dest();
+  const key = 'api-logs/2024-01-15/10-11.manifest.json';
+  const body = Buffer.from('{"count":3}\n');
+  const put = (): Promise<unknown> => d.put({ key, source: { body }, size: body.length, sha256: sha256(body), replace: true });
+  // s3rver answers the body's MD5 as the ETag: that proves the stored bytes.
+  proxy.clearLog();
+  await put();
+  assert.equal(proxy.count('HeadObject'), 0);
+  // An ETag that is not the MD5 (as S3 answers for SSE-KMS objects), no checksum: a HEAD verifies.
+  proxy.clearLog();
+  proxy.rule({ op: 'PutObject', times: 1, fault: { type: 'answer-headers', headers: { etag: '"0123456789abcdef0123456789abcdef"' } } });
+  await put();
+  assert.equal(proxy.count('HeadObject'), 1);
+  // The server's checksum of what it stored (real S3 answers it), equal to ours: no HEAD, whatever the ETag.
+  proxy.clearLog();
+  proxy.rule({ op: 'PutObject', times: 1, fault: { type: 'answer-headers', headers: { etag: '"opaque"', 'x-amz-checksum-sha256': b64sha(body) } } });
+  await put();
+  assert.equal(proxy.count('HeadObject'), 0);
+  // A checksum that differs from ours: not taken as proof, the HEAD decides.
+  proxy.clearLog();
+  proxy.rule({ op: 'PutObject', times: 1, fault: { type: 'answer-headers', headers: { 'x-amz-checksum-sha256': b64sha(Buffer.from('other')) } } });
+  await put();
+  assert.equal(proxy.count('HeadObject'), 1);
+  proxy.clearRules();
+  assert.deepEqual(await d.head(key), { key, size: body.length, sha256: sha256(body) });
+});
+
+test('the check for an existing object overlaps creating the upload and reading the source: no data is sent before it answers', async () => {
   const d = dest();
   const key = 'api-logs/2024-01-15/02-03.ndjson.gz';
   const arrivals: { op: string; at: number }[] = [];
@@ -159,16 +188,18 @@ test('the check for an existing object overlaps reading the source: nothing is c
   const slowHead = (): void => {
     proxy.rule({ op: 'HeadObject', times: 1, fault: { type: 'stall', ms: 300 } });
   };
-  const created = (): number => proxy.count('CreateMultipartUpload') + proxy.count('UploadPart') + proxy.count('PutObject');
+  const sent = (): number => proxy.count('UploadPart') + proxy.count('PutObject');
   record();
   slowHead();
   await d.put({ key, source: { path: big.path }, size: big.size, sha256: big.sha256, noOverwrite: true });
   const head = arrivals.find((a) => a.op === 'HeadObject');
   const create = arrivals.find((a) => a.op === 'CreateMultipartUpload');
-  assert.ok(head !== undefined && create !== undefined);
-  assert.ok(create.at - head.at >= 290, `CreateMultipartUpload waited for the HEAD (${(create.at - head.at).toFixed(0)} ms)`);
+  const part = arrivals.find((a) => a.op === 'UploadPart');
+  assert.ok(head !== undefined && create !== undefined && part !== undefined);
+  assert.ok(create.at - head.at < 250, `CreateMultipartUpload did not wait for the HEAD (${(create.at - head.at).toFixed(0)} ms)`);
+  assert.ok(part.at - head.at >= 290, `the first UploadPart waited for the HEAD (${(part.at - head.at).toFixed(0)} ms)`);
 
-  // Other content at the key, noOverwrite, a slow check: refused, and nothing was sent.
+  // Other content at the key, noOverwrite, a slow check: refused, no data sent, no upload left.
   for (const other of [randomBytes(6 * MiB), Buffer.from('{"other":true}\n')]) {
     proxy.clearRules();
     proxy.clearLog();
@@ -177,15 +208,16 @@ test('the check for an existing object overlaps reading the source: nothing is c
       d.put({ key, source: { body: other }, size: other.length, sha256: sha256(other), noOverwrite: true }),
       (e: unknown) => e instanceof CronLogError && /refusing to overwrite/.test(e.message),
     );
-    assert.equal(created(), 0);
+    assert.equal(sent(), 0);
+    assert.deepEqual(await s3.openUploads(), []);
   }
-  // The same bytes with a slow check: reported as present, nothing sent.
+  // The same bytes with a slow check: reported as present, no data sent, no upload left.
   proxy.clearRules();
   proxy.clearLog();
   slowHead();
   const again = await d.put({ key, source: { path: big.path }, size: big.size, sha256: big.sha256, noOverwrite: true });
   assert.equal(again.alreadyPresent, true);
-  assert.equal(created(), 0);
+  assert.equal(sent(), 0);
   assert.deepEqual(await d.head(key), { key, size: big.size, sha256: big.sha256 });
   assert.deepEqual(await s3.openUploads(), []);
 });
@@ -281,8 +313,9 @@ test('a failed check for an existing object: tolerated without noOverwrite, fata
     d.put({ key: 'api-logs/2024-01-15/04-05.ndjson.gz', source: { body }, size: body.length, sha256: sha256(body), noOverwrite: true }),
     (e: unknown) => e instanceof CronLogError && /HeadObject: /.test(e.message),
   );
-  assert.equal(proxy.count('CreateMultipartUpload') + proxy.count('UploadPart') + proxy.count('PutObject'), 0);
+  assert.equal(proxy.count('UploadPart') + proxy.count('PutObject'), 0, 'no data sent');
   assert.equal(await d.head('api-logs/2024-01-15/04-05.ndjson.gz'), undefined);
+  assert.deepEqual(await s3.openUploads(), [], 'the multipart upload created meanwhile was aborted');
 });
 
 test('small bodies go up as one PutObject; list pages in key order; get/delete', async () => {
