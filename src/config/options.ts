@@ -489,7 +489,7 @@ export const optionTable = {
       default: 4,
       min: 1,
       max: 64,
-      doc: 'Parts uploaded concurrently per object. Memory use is about `partSizeMB × queueSize`.',
+      doc: 'Parts uploaded concurrently per object. A put holds at most `partSizeMB × (queueSize + 1)` of part buffers (the parts in flight and the one being read).',
     }),
     checksumAlgorithm: oneOf(['SHA256', 'CRC32C'], {
       env: 'S3_CHECKSUM_ALGORITHM',
