@@ -45,7 +45,7 @@ interface S3Info {
   region: string;
 }
 
-export async function startS3rver(): Promise<{ info: S3Info; close(): Promise<void> }> {
+async function startS3rver(): Promise<{ info: S3Info; close(): Promise<void> }> {
   const child = spawn(process.execPath, ['--import', 'tsx', S3RVER], { stdio: ['ignore', 'pipe', 'inherit'] });
   const exited = once(child, 'exit');
   let out = '';
@@ -66,7 +66,7 @@ export async function startS3rver(): Promise<{ info: S3Info; close(): Promise<vo
 }
 
 /** Writes `count` documents of one hour into a spool file as the tailer would; returns its path and sizes. */
-export async function buildHourFile(dir: string, count: number): Promise<{ path: string; name: string; uncompressed: number; bytes: number }> {
+async function buildHourFile(dir: string, count: number): Promise<{ path: string; name: string; uncompressed: number; bytes: number }> {
   const spool = new Spool({ layout: spoolLayout(dir, 'build'), gzipLevel: 6, timestampField: 'createdAt' });
   await spool.open(undefined);
   const encode = lineEncoder('analytics');
