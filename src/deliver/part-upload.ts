@@ -64,7 +64,10 @@ async function readRange(file: FileHandle, into: Buffer, position: number): Prom
   return filled;
 }
 
-/** The source, read part by part in order; every byte goes through the digester. */
+/**
+ * The source, read part by part in order. A file's bytes go through the digester as they are
+ * read; a body is digested and checked whole before anything is sent (`checkBody`).
+ */
 class PartReader {
   private file: FileHandle | undefined;
   private readonly spare: Buffer[] = [];
@@ -75,18 +78,27 @@ class PartReader {
     private readonly digester: ObjectDigester,
   ) {}
 
+  /** Digests a body source whole and checks it; a file source is checked as it is read. */
+  checkBody(): void {
+    const { source, expected } = this.input;
+    if (!('body' in source)) return;
+    this.digester.update(source.body);
+    const mismatch = sourceMismatch(this.digester.finish(), expected);
+    if (mismatch !== null) throw mismatch;
+  }
+
   /** The next `length` bytes of the source (a reused buffer for a file source). */
   async next(length: number): Promise<Buffer> {
     const { source, expected } = this.input;
-    let part: Buffer;
     if ('body' in source) {
-      part = source.body.subarray(this.offset, this.offset + length);
-    } else {
-      this.file ??= await open(source.path, 'r');
-      const buffer = this.spare.pop() ?? Buffer.allocUnsafeSlow(this.input.partSize);
-      const filled = await readRange(this.file, buffer.subarray(0, length), this.offset);
-      part = buffer.subarray(0, filled);
+      const part = source.body.subarray(this.offset, this.offset + length);
+      this.offset += part.length;
+      return part;
     }
+    this.file ??= await open(source.path, 'r');
+    const buffer = this.spare.pop() ?? Buffer.allocUnsafeSlow(this.input.partSize);
+    const filled = await readRange(this.file, buffer.subarray(0, length), this.offset);
+    const part = buffer.subarray(0, filled);
     this.digester.update(part);
     this.offset += part.length;
     if (part.length < length) throw this.mismatch();
@@ -149,11 +161,14 @@ export async function uploadParts(input: PartUploadInput): Promise<UploadOutcome
   const size = expected.size;
   const digester = new ObjectDigester(partSize, algorithm);
   const reader = new PartReader(input, digester);
+  const fromFile = 'path' in input.source;
   try {
+    reader.checkBody();
+    if (!fromFile) input.onSourceRead?.();
     if (!isMultipart(size, partSize)) {
       const body = await reader.next(size);
       const digest = digester.finish();
-      input.onSourceRead?.();
+      if (fromFile) input.onSourceRead?.();
       throwIfAborted(signal);
       const out = await client.send(new PutObjectCommand({ ...params, Body: body, ContentLength: size, ...checksumParams(algorithm, digest.parts[0] as Buffer) }));
       return { digest, single: { ETag: out.ETag, VersionId: out.VersionId, ChecksumSHA256: out.ChecksumSHA256, ChecksumCRC32C: out.ChecksumCRC32C } };
@@ -171,7 +186,7 @@ export async function uploadParts(input: PartUploadInput): Promise<UploadOutcome
         throwIfAborted(signal);
         const length = Math.min(partSize, size - index * partSize);
         const body = await reader.next(length);
-        if (index === count - 1) input.onSourceRead?.();
+        if (fromFile && index === count - 1) input.onSourceRead?.();
         const checksum = checksumParams(algorithm, digester.partDigests[index] as Buffer);
         const { UploadId } = await created;
         throwIfAborted(signal);

@@ -79,7 +79,6 @@ import { uploadParts, type SinglePutAnswer, type UploadOutcome } from './part-up
 import {
   digestBuffer,
   expectedS3Checksum,
-  sourceMismatch,
   type ObjectDigest,
   type PartChecksumAlgorithm,
 } from './checksum.js';
@@ -711,11 +710,7 @@ export class S3Destination implements Destination {
   private async uploadOnce(input: PutInput, partSize: number, op: OpContext): Promise<UploadOutcome> {
     const label = 'path' in input.source ? input.source.path : `the body of ${input.key}`;
     const expected = { size: input.size, sha256: input.sha256, label };
-    if ('body' in input.source) {
-      // A body is checked before anything is sent.
-      const mismatch = sourceMismatch(digestBuffer(input.source.body, partSize, this.algorithm), expected);
-      if (mismatch !== null) throw mismatch;
-    } else {
+    if ('path' in input.source) {
       const path = input.source.path;
       let size: number;
       try {

@@ -36,13 +36,19 @@ async function take(stream: RawChangeStream, n: number): Promise<Document[]> {
   return out;
 }
 
-test('every event once across a dropped connection and a resumable error; other errors reach the caller', async () => {
-  const appName = `raw-stream-${Math.random().toString(36).slice(2, 8)}`;
+/** A client of its own (named, so fail points can target it) that records the `command`s it sends. */
+async function recordingClient(prefix: string, command: string): Promise<{ own: MongoClient; appName: string; sent: Document[] }> {
+  const appName = `${prefix}-${Math.random().toString(36).slice(2, 8)}`;
   const own = await MongoClient.connect(mongo.uri, { appName, monitorCommands: true });
-  const aggregates: Document[] = [];
+  const sent: Document[] = [];
   own.on('commandStarted', (e) => {
-    if (e.commandName === 'aggregate') aggregates.push(e.command);
+    if (e.commandName === command) sent.push(e.command);
   });
+  return { own, appName, sent };
+}
+
+test('every event once across a dropped connection and a resumable error; other errors reach the caller', async () => {
+  const { own, appName, sent: aggregates } = await recordingClient('raw-stream', 'aggregate');
   const dbName = uniqueDbName('raw_stream');
   const coll = client.db(dbName).collection('logs');
   await coll.insertOne({ n: -1 });
@@ -90,12 +96,7 @@ test('every event once across a dropped connection and a resumable error; other 
 });
 
 test('an idle stream advances its resume token; close() ends a waiting read and kills the cursor', async () => {
-  const appName = `raw-idle-${Math.random().toString(36).slice(2, 8)}`;
-  const own = await MongoClient.connect(mongo.uri, { appName, monitorCommands: true });
-  const killed: Document[] = [];
-  own.on('commandStarted', (e) => {
-    if (e.commandName === 'killCursors') killed.push(e.command);
-  });
+  const { own, sent: killed } = await recordingClient('raw-idle', 'killCursors');
   const dbName = uniqueDbName('raw_idle');
   const db = client.db(dbName);
   await db.collection('logs').insertOne({ n: 0 });

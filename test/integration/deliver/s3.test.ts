@@ -404,6 +404,11 @@ test('a source that does not match its declared size or sha256 is never complete
   proxy.clearLog();
   await assert.rejects(d.put({ key, source: { path: big.path }, size: big.size - 1, sha256: big.sha256 }), /has 12582912 bytes, expected 12582911/);
   assert.equal(proxy.count('CreateMultipartUpload') + proxy.count('PutObject'), 0);
+  // A body (single part or multipart) is checked whole before any request.
+  for (const body of [Buffer.from('{"a":1}\n'), big.data]) {
+    await assert.rejects(d.put({ key, source: { body }, size: body.length, sha256: 'e'.repeat(64) }), /the body of .* has sha256 [0-9a-f]{64}, expected e{64}: the source changed after it was sealed/);
+  }
+  assert.equal(proxy.count('CreateMultipartUpload') + proxy.count('PutObject') + proxy.count('UploadPart'), 0);
   await assert.rejects(d.put({ key, source: { path: join(dir, 'missing') }, size: 1, sha256: 'a'.repeat(64) }), /cannot read the source: .*missing does not exist \(ENOENT\)/);
 
   // A file that grows while it is uploaded (one part at a time, the first held 300 ms): the bytes
