@@ -13,6 +13,10 @@ export default tseslint.config(
     },
   },
   {
+    files: ['**/*.cjs'],
+    languageOptions: { sourceType: 'commonjs', globals: { module: 'writable', require: 'readonly' } },
+  },
+  {
     files: ['**/*.js', '**/*.mjs', 'scripts/mongo-emulator'],
     languageOptions: {
       globals: { process: 'readonly', console: 'readonly', URL: 'readonly' },

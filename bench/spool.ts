@@ -22,7 +22,7 @@ import { gzipOptions } from '../src/spool/gzip-members.js';
 import { Spool } from '../src/spool/spool.js';
 import { spoolLayout } from '../src/spool/spool-files.js';
 import { lineEncoder } from '../src/spool/json-lines.js';
-import { HourClock } from '../src/time/hours.js';
+import { HourClock } from '../src/hours/hour-clock.js';
 import type { Benchmark, BenchContext, BenchOutput, RunSample } from './lib/types.js';
 import { BENCH_HOUR, HOUR, freshDir, jsonBytes, makeDocs } from './lib/common.js';
 

@@ -10,10 +10,10 @@ import { createDestination } from './deliver/index.js';
 import { HourLedger } from './ledger/hour-states.js';
 import { OperationLog } from './ledger/operation-log.js';
 import { SealWatermark } from './ledger/seal-watermark.js';
-import { KeyLayout, validateKeyTemplate } from './seal/keys.js';
+import { KeyLayout, validateKeyTemplate } from './hours/keys.js';
 import type { ArchiveContext } from './seal/rebuild.js';
-import type { LogSink } from './source/log-sink.js';
-import { HourClock } from './time/hours.js';
+import type { Logger } from './log.js';
+import { HourClock } from './hours/hour-clock.js';
 
 export interface SharedContext extends ArchiveContext {
   config: Config;
@@ -31,14 +31,14 @@ export function keyLayoutOf(config: Config): KeyLayout {
   return new KeyLayout(config.keyTemplate, config.outputDirectory);
 }
 
-export function destinationOf(config: Config, log: LogSink): Destination {
+export function destinationOf(config: Config, log: Logger): Destination {
   if (config.uploadProvider === 'file') {
     return createDestination({ kind: 'file', directory: config.localDirectory, retryAttempts: config.retryAttempts, logger: log });
   }
   return createDestination({ kind: 's3', s3: config.s3, retryAttempts: config.retryAttempts, logger: log });
 }
 
-export function openSharedContext(config: Config, client: MongoClient, log: LogSink): SharedContext {
+export function openSharedContext(config: Config, client: MongoClient, log: Logger): SharedContext {
   const keys = keyLayoutOf(config);
   const db = client.db(config.database);
   const namespace = `${config.database}.${config.collections.apiLogsCollectionName}`;

@@ -21,7 +21,7 @@ import { createNotifier, sealReportEvents } from './observe/webhook.js';
 import { oplogWindow } from './source/oplog-window.js';
 import type { SealReport } from './seal/sealer.js';
 import { Sealer } from './seal/sealer.js';
-import type { LogSink } from './source/log-sink.js';
+import type { Logger } from './log.js';
 import { connectMongo } from './source/mongo-client.js';
 import type { TailerStats } from './source/tailer.js';
 import { Tailer } from './source/tailer.js';
@@ -29,7 +29,7 @@ import { Tailer } from './source/tailer.js';
 export interface ArchiverOptions {
   /** A connected client to use instead of connecting to `config.dbUri` (not closed by close()). */
   client?: MongoClient;
-  log?: LogSink;
+  log?: Logger;
   /** Rebuild from a query from this instant on instead of resuming (see README: --reset-from). */
   resetFrom?: Date;
   /** Run the seal schedule (default true). */
@@ -72,7 +72,7 @@ function isConfig(value: Config | ConfigInput): value is Config {
   return Object.isFrozen(value) && typeof (value as Config).database === 'string';
 }
 
-export function tailerFor(config: Config, client: MongoClient, log: LogSink, resetFrom?: Date): Tailer {
+export function tailerFor(config: Config, client: MongoClient, log: Logger, resetFrom?: Date): Tailer {
   return new Tailer({
     client,
     database: config.database,
@@ -90,7 +90,7 @@ export function tailerFor(config: Config, client: MongoClient, log: LogSink, res
   });
 }
 
-export function sealerFor(ctx: SharedContext, tailer: Tailer, log: LogSink): Sealer {
+export function sealerFor(ctx: SharedContext, tailer: Tailer, log: Logger): Sealer {
   return new Sealer({
     spool: tailer.spool,
     clock: ctx.clock,

@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import type { Collection, Document, MongoClient } from 'mongodb';
 import type { Config, ConfigInput } from '../../src/config/index.js';
 import { parseConfig } from '../../src/config/index.js';
-import type { LogSink } from '../../src/source/log-sink.js';
+import type { Logger } from '../../src/log.js';
 import type { ApiLogDocument } from '../../src/sandbox/traffic.js';
 import { apiLogsBetween, rng } from '../../src/sandbox/traffic.js';
 
@@ -70,11 +70,12 @@ export function benchConfig(uri: string, db: string, dir: string, overrides: Con
   );
 }
 
-export const quietLog: LogSink = {
+export const quietLog: Logger = {
   debug: () => undefined,
   info: () => undefined,
   warn: () => undefined,
-  error: (message: string, fields?: Record<string, unknown>) => process.stderr.write(`  [archiver error] ${message} ${JSON.stringify(fields ?? {})}\n`),
+  error: (message: string, fields?: Record<string, unknown>) => void process.stderr.write(`  [archiver error] ${message} ${JSON.stringify(fields ?? {})}\n`),
+  child: () => quietLog,
 };
 
 export async function freshDir(base: string, name: string): Promise<string> {

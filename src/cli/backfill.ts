@@ -3,7 +3,7 @@ import { Command, Option } from 'commander';
 import { CheckpointStore } from '../ledger/checkpoints.js';
 import { Lease } from '../ledger/lease.js';
 import { CronLogError, ExitCode } from '../errors.js';
-import { backfill } from '../seal/backfill.js';
+import { backfill } from '../ops/backfill.js';
 import { parseInstant, withConfigFlags } from './common.js';
 import type { ConfigFlags } from './common.js';
 import { printJson, table } from './output.js';

@@ -5,7 +5,7 @@
 import { createRequire } from 'node:module';
 import { Command, CommanderError } from 'commander';
 import { ExitCode, exitCodeOf, isCronLogError } from '../errors.js';
-import { redact } from '../observe/redact.js';
+import { redact } from '../redact.js';
 import { backfillCommand } from './backfill.js';
 import { demoCommand } from './demo.js';
 import { doctorCommand } from './doctor.js';

@@ -12,7 +12,7 @@ import { pathToFileURL } from 'node:url';
 import { parse as parseDotenv } from 'dotenv';
 
 import { ConfigError } from '../errors.js';
-import { redact } from '../observe/redact.js';
+import { redact } from '../redact.js';
 import { resolveConfig, type Config, type Env, type Layer, type PartialConfigInput } from './resolve.js';
 
 export {

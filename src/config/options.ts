@@ -12,8 +12,8 @@ import { ConnectionString } from 'mongodb-connection-string-url';
 import { validateDetailed } from 'node-cron';
 import { z } from 'zod';
 
-import { redact } from '../observe/redact.js';
-import { DEFAULT_KEY_TEMPLATE, validateKeyTemplate } from '../seal/keys.js';
+import { redact } from '../redact.js';
+import { DEFAULT_KEY_TEMPLATE, validateKeyTemplate } from '../hours/keys.js';
 
 /** How an option's value is hidden when config is printed or a value is reported. */
 export type Sensitivity =

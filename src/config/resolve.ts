@@ -7,7 +7,7 @@
 import { ConnectionString } from 'mongodb-connection-string-url';
 
 import { ConfigError } from '../errors.js';
-import { registerSecrets } from '../observe/redact.js';
+import { registerSecrets } from '../redact.js';
 import {
   crossRules,
   databaseFromUri,

@@ -1,5 +1,5 @@
 /** A printable copy of a Config with every sensitive option hidden, driven by the option table. */
-import { MASK, redactUri } from '../observe/redact.js';
+import { MASK, redactUri } from '../redact.js';
 import { optionList, type Sensitivity } from './options.js';
 import type { Config } from './resolve.js';
 

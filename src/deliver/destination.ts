@@ -123,20 +123,6 @@ export interface Destination {
   [Symbol.asyncDispose](): Promise<void>;
 }
 
-export interface DestinationLogger {
-  debug(msg: string, meta?: object): void;
-  info(msg: string, meta?: object): void;
-  warn(msg: string, meta?: object): void;
-  error(msg: string, meta?: object): void;
-}
-
-export const silentLogger: DestinationLogger = {
-  debug() {},
-  info() {},
-  warn() {},
-  error() {},
-};
-
 /** Metadata key (S3 user metadata `x-amz-meta-sha256`) holding the whole-object hex SHA-256. */
 export const SHA256_METADATA_KEY = 'sha256';
 

@@ -26,15 +26,15 @@ import {
   objectKeyProblem,
   overwriteRefused,
   putInputProblems,
-  silentLogger,
   type Destination,
-  type DestinationLogger,
   type ObjectInfo,
   type ProbeResult,
   type ProbeStep,
   type PutInput,
   type PutResult,
 } from './destination.js';
+import { silentLogger } from '../log.js';
+import type { Logger } from '../log.js';
 import { IntegrityError, ObjectNotFoundError, describeFsError } from './errors.js';
 import { abortReason, errorCode, retryPolicy, withRetry, type RetryPolicy } from './retry.js';
 
@@ -43,7 +43,7 @@ export interface FileDestinationOptions {
   directory: string;
   /** Retries of a put that failed with a transient file-system error (EAGAIN, EBUSY, EMFILE...). Default 2. */
   retryAttempts?: number;
-  logger?: DestinationLogger;
+  logger?: Logger;
   tuning?: { retryBaseDelayMs?: number; retryMaxDelayMs?: number };
 }
 
@@ -74,7 +74,7 @@ export class FileDestination implements Destination {
   readonly kind = 'file' as const;
   readonly directory: string;
   private readonly policy: RetryPolicy;
-  private readonly logger: DestinationLogger;
+  private readonly logger: Logger;
   private readonly shaCache = new Map<string, string>();
   private readonly closing = new AbortController();
   private readonly inflight = new Set<Promise<unknown>>();

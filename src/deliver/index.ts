@@ -24,7 +24,6 @@ export function createDestination(options: DestinationOptions): Destination {
 
 export type {
   Destination,
-  DestinationLogger,
   ObjectInfo,
   ObjectSource,
   ProbeResult,
@@ -33,7 +32,7 @@ export type {
   PutInput,
   PutResult,
 } from './destination.js';
-export { SHA256_METADATA_KEY, objectKeyProblem, putInputProblems, silentLogger } from './destination.js';
+export { SHA256_METADATA_KEY, objectKeyProblem, putInputProblems } from './destination.js';
 export { FileDestination, type FileDestinationOptions } from './file.js';
 export { S3Destination, s3OptionProblems, type DestinationTuning, type S3DestinationOptions, type S3Options } from './s3.js';
 export { IntegrityError, ObjectNotFoundError, classifyS3Error, describeS3Error, isObjectNotFound, type S3ErrorKind } from './errors.js';

@@ -87,15 +87,15 @@ import {
   objectKeyProblem,
   overwriteRefused,
   putInputProblems,
-  silentLogger,
   type Destination,
-  type DestinationLogger,
   type ObjectInfo,
   type ProbeResult,
   type ProbeStep,
   type PutInput,
   type PutResult,
 } from './destination.js';
+import { silentLogger } from '../log.js';
+import type { Logger } from '../log.js';
 import {
   IntegrityError,
   ObjectNotFoundError,
@@ -161,7 +161,7 @@ export interface S3DestinationOptions {
   s3: S3Options;
   /** Retries of each failed request (0 = try once). */
   retryAttempts: number;
-  logger?: DestinationLogger;
+  logger?: Logger;
   tuning?: DestinationTuning;
 }
 
@@ -333,7 +333,7 @@ export class S3Destination implements Destination {
   private readonly queueSize: number;
   private readonly algorithm: PartChecksumAlgorithm;
   private readonly listPageSize: number;
-  private readonly logger: DestinationLogger;
+  private readonly logger: Logger;
   private readonly client: S3Client;
   private readonly als = new AsyncLocalStorage<OpContext>();
   private readonly closing = new AbortController();

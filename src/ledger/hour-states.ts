@@ -9,8 +9,21 @@
  * after a crash uploads to the same key.
  */
 import type { Collection, Document } from 'mongodb';
-import type { ManifestPart } from '../seal/manifest.js';
-import type { HourSlot } from '../time/hours.js';
+import type { HourSlot } from '../hours/hour-clock.js';
+
+/** One delivered object of an hour (its part number and revision, count, bytes, digest). */
+export interface ArchivedPart {
+  key: string;
+  part: number;
+  revision: number;
+  count: number;
+  bytes: number;
+  sha256: string;
+  firstTimestamp: string | null;
+  lastTimestamp: string | null;
+  duplicatesRemoved: number;
+  sealedAt: string;
+}
 
 export type HourState = 'sealed' | 'delivered' | 'verified' | 'mismatch';
 
@@ -26,7 +39,7 @@ export interface HourRecord {
   state: HourState;
   count: number;
   bytes: number;
-  parts: ManifestPart[];
+  parts: ArchivedPart[];
   manifestKey?: string;
   reservations?: Record<string, { part: number; revision: number; sha256: string }>;
   lastError?: string | null;

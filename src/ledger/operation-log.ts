@@ -3,7 +3,7 @@
  * backfill) with its hour, counts, bytes, key, duration, attempts, outcome and error.
  */
 import type { Collection, Document } from 'mongodb';
-import { redact } from '../observe/redact.js';
+import { redact } from '../redact.js';
 
 export type Operation = 'seal' | 'deliver' | 'reconcile' | 'repair' | 'backfill';
 

@@ -16,7 +16,7 @@ import type { AddressInfo } from 'node:net';
 
 import { CronLogError } from '../errors.js';
 import type { Readiness } from './metrics.js';
-import { redact } from './redact.js';
+import { redact } from '../redact.js';
 
 export type { Readiness };
 

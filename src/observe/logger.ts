@@ -11,25 +11,12 @@ import { inspect } from 'node:util';
 
 import winston from 'winston';
 
-import type { LoggingConfig, LogLevel } from '../config/load.js';
-import { redact, redactDeep, type RedactedError } from './redact.js';
+import type { LoggingConfig } from '../config/load.js';
+import type { Logger, LogLevel, LogMeta } from '../log.js';
+import { redact, redactDeep, type RedactedError } from '../redact.js';
 
-export type { LogLevel };
-
-/** Metadata of a log line; errors anywhere inside are serialized and redacted. */
-export type LogMeta = Readonly<Record<string, unknown>>;
-
-export interface Logger {
-  /** The least severe level written. */
-  readonly level: LogLevel;
-  isLevelEnabled(level: LogLevel): boolean;
-  error(message: string, meta?: LogMeta): void;
-  warn(message: string, meta?: LogMeta): void;
-  info(message: string, meta?: LogMeta): void;
-  debug(message: string, meta?: LogMeta): void;
-  /** A logger adding `meta` to every line (line metadata wins on conflicts). */
-  child(meta: LogMeta): Logger;
-}
+export type { Logger, LogLevel, LogMeta };
+export { silentLogger } from '../log.js';
 
 export interface CreateLoggerOptions {
   /** Component name, written as `name` in every line. */
@@ -186,14 +173,3 @@ export function createLogger(
   });
   return new WinstonLogger(sink, logging.level, options.name, {});
 }
-
-/** A logger that writes nothing (tests, library hosts that bring their own). */
-export const silentLogger: Logger = Object.freeze({
-  level: 'error' as const,
-  isLevelEnabled: () => false,
-  error() {},
-  warn() {},
-  info() {},
-  debug() {},
-  child: () => silentLogger,
-});

@@ -11,8 +11,9 @@
  * - Identical events within 10 minutes are sent once.
  * - `notify` never throws: a failure ends as a warning in the log and `{ sent: false }`.
  */
+import type { Logger } from '../log.js';
 import type { SealReport } from '../seal/sealer.js';
-import { redact, redactDeep, redactUri } from './redact.js';
+import { redact, redactDeep, redactUri } from '../redact.js';
 
 export type NotifyEvent =
   | { kind: 'delivery-failed'; hour: string; error: string }
@@ -33,12 +34,6 @@ export interface Notifier {
   /** Whether a webhook URL is configured. */
   readonly enabled: boolean;
   notify(event: NotifyEvent): Promise<NotifyResult>;
-}
-
-/** What the notifier logs through (the project's Logger and LogSink both fit). */
-export interface NotifierLog {
-  warn(message: string, meta?: Record<string, unknown>): void;
-  debug(message: string, meta?: Record<string, unknown>): void;
 }
 
 export interface NotifierOptions {
@@ -147,7 +142,7 @@ const disabled: Notifier = Object.freeze({
 });
 
 /** A notifier posting to `webhookUrl`; without one, `notify` does nothing. */
-export function createNotifier(webhookUrl: string | undefined, log: NotifierLog, options: NotifierOptions = {}): Notifier {
+export function createNotifier(webhookUrl: string | undefined, log: Logger, options: NotifierOptions = {}): Notifier {
   if (webhookUrl === undefined || webhookUrl === '') return disabled;
   const target = describeWebhook(webhookUrl);
   let url: string;

@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import type { Document, MongoClient } from 'mongodb';
 import type { Config } from '../config/index.js';
 import type { Destination } from '../deliver/destination.js';
-import { redact, redactUri } from '../observe/redact.js';
+import { redact, redactUri } from '../redact.js';
 import { oplogWindow } from '../source/oplog-window.js';
 
 export interface DoctorCheck {

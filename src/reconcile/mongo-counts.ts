@@ -6,7 +6,7 @@
  * by cluster time, which no query can reproduce, and are not counted here).
  */
 import type { Collection, Document } from 'mongodb';
-import { timeRangeFilters } from '../source/time-filter.js';
+import { timeRangeFilters } from '../hours/time-filter.js';
 import { DateTime } from 'luxon';
 
 /** Minutes past the UTC hour at which local hours start in `zone` (30 for Asia/Kolkata). */

@@ -20,8 +20,8 @@ import type { Manifest } from '../seal/manifest.js';
 import { countPerHour, ttlSeconds } from './mongo-counts.js';
 import type { ArchiveContext } from '../seal/rebuild.js';
 import { readManifest, rebuildHour } from '../seal/rebuild.js';
-import type { HourClock, HourSlot } from '../time/hours.js';
-import { idKeyOfLine } from '../source/document-ids.js';
+import type { HourClock, HourSlot } from '../hours/hour-clock.js';
+import { idKeyOfLine } from '../spool/document-ids.js';
 
 export type ReconcileStatus = 'ok' | 'missing' | 'mismatch' | 'not-archived' | 'expired-at-source';
 

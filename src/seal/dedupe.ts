@@ -8,8 +8,8 @@ import { pipeline } from 'node:stream/promises';
 import { createGzip } from 'node:zlib';
 import { gzipOptions } from '../spool/gzip-members.js';
 import { readGzipLines } from '../spool/gzip-members.js';
-import type { IdKey } from '../source/document-ids.js';
-import { idKeyOfLine } from '../source/document-ids.js';
+import type { IdKey } from '../spool/document-ids.js';
+import { idKeyOfLine } from '../spool/document-ids.js';
 
 export async function dropDuplicateLines(path: string, duplicateIds: readonly IdKey[], gzipLevel: number): Promise<number> {
   const dup = new Set(duplicateIds);

@@ -23,8 +23,9 @@
 import { createHash } from 'node:crypto';
 import { createRequire } from 'node:module';
 import type { Destination } from '../deliver/destination.js';
-import type { HourSlot } from '../time/hours.js';
-import type { KeyLayout } from './keys.js';
+import type { HourSlot } from '../hours/hour-clock.js';
+import type { ArchivedPart } from '../ledger/hour-states.js';
+import type { KeyLayout } from '../hours/keys.js';
 
 const require = createRequire(import.meta.url);
 const { version } = require('../../package.json') as { version: string };
@@ -32,18 +33,8 @@ const { version } = require('../../package.json') as { version: string };
 export const MANIFEST_FORMAT = 'cron-log-service/manifest@1';
 export const TOOL = { name: 'cron-log-service', version } as const;
 
-export interface ManifestPart {
-  key: string;
-  part: number;
-  revision: number;
-  count: number;
-  bytes: number;
-  sha256: string;
-  firstTimestamp: string | null;
-  lastTimestamp: string | null;
-  duplicatesRemoved: number;
-  sealedAt: string;
-}
+/** One delivered object of the hour, as the manifest lists it and the ledger records it. */
+export type ManifestPart = ArchivedPart;
 
 export interface Manifest {
   format: typeof MANIFEST_FORMAT;

@@ -15,11 +15,11 @@ import { createGzip } from 'node:zlib';
 import { gzipOptions } from '../spool/gzip-members.js';
 import type { Collection, Document } from 'mongodb';
 import type { Destination } from '../deliver/destination.js';
-import { idKeyOf } from '../source/document-ids.js';
-import { timeRangeFilters } from '../source/time-filter.js';
+import { idKeyOf } from '../spool/document-ids.js';
+import { timeRangeFilters } from '../hours/time-filter.js';
 import type { HourLedger } from '../ledger/hour-states.js';
 import type { Operation, OperationLog } from '../ledger/operation-log.js';
-import type { KeyLayout } from './keys.js';
+import type { KeyLayout } from '../hours/keys.js';
 import type { Manifest, ManifestPart } from './manifest.js';
 import { parseManifest, writeManifest } from './manifest.js';
 import { dropDuplicateLines } from './dedupe.js';
@@ -27,7 +27,7 @@ import { HashList, hash64 } from '../spool/line-facts.js';
 import { scanSpoolFile } from './scan.js';
 import type { JsonMode } from '../spool/json-lines.js';
 import { lineEncoder } from '../spool/json-lines.js';
-import type { HourSlot } from '../time/hours.js';
+import type { HourSlot } from '../hours/hour-clock.js';
 
 export interface ArchiveContext {
   collection: Collection<Document>;

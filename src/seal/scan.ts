@@ -19,8 +19,8 @@ import type { ClosingClaim } from '../spool/facts-file.js';
 import { factsPath, readClosingClaim, readFactsFile } from '../spool/facts-file.js';
 import { readGzipLines } from '../spool/gzip-members.js';
 import { HashList, hash64, lineFacts, repeatedHashesYielding } from '../spool/line-facts.js';
-import type { IdKey } from '../source/document-ids.js';
-import { idKeyOfLine } from '../source/document-ids.js';
+import type { IdKey } from '../spool/document-ids.js';
+import { idKeyOfLine } from '../spool/document-ids.js';
 
 export interface ScanResult {
   lines: number;

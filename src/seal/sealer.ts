@@ -24,12 +24,12 @@ import type { HourLedger, HourRecord } from '../ledger/hour-states.js';
 import type { OperationLog } from '../ledger/operation-log.js';
 import type { SealWatermark } from '../ledger/seal-watermark.js';
 import { countPerHour, ttlSeconds } from '../reconcile/mongo-counts.js';
-import type { LogSink } from '../source/log-sink.js';
-import type { HourClock, HourSlot } from '../time/hours.js';
+import type { Logger } from '../log.js';
+import type { HourClock, HourSlot } from '../hours/hour-clock.js';
 import type { Spool } from '../spool/spool.js';
 import type { SpoolFileId } from '../spool/spool-files.js';
 import { dropDuplicateLines } from './dedupe.js';
-import type { KeyLayout } from './keys.js';
+import type { KeyLayout } from '../hours/keys.js';
 import type { ManifestPart } from './manifest.js';
 import { writeManifest } from './manifest.js';
 import { factsPath } from '../spool/facts-file.js';
@@ -57,7 +57,7 @@ export interface SealerContext {
   firstHour: () => number;
   /** Hours re-reconciled on every run after their delivery (default 24). */
   reconcileWindowHours?: number;
-  log: LogSink;
+  log: Logger;
 }
 
 export interface HourOutcome {

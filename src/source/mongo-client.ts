@@ -1,6 +1,6 @@
 import { MongoClient } from 'mongodb';
 import { CronLogError } from '../errors.js';
-import { redact, redactUri } from '../observe/redact.js';
+import { redact, redactUri } from '../redact.js';
 
 /** Connects to MongoDB; failures become MONGO_UNAVAILABLE with the URI's password redacted. */
 export async function connectMongo(uri: string, options: { serverSelectionTimeoutMS?: number } = {}): Promise<MongoClient> {

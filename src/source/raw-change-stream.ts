@@ -23,8 +23,9 @@
 import { BSON, Long, MongoNetworkError, MongoServerError, ReadPreference, Timestamp } from 'mongodb';
 import type { ClientSession, Db, Document, MongoClient, ResumeToken } from 'mongodb';
 import { CronLogError } from '../errors.js';
-import { ChangeEvent, nextMember, readDocumentMembers } from './change-event.js';
-import type { Member } from './change-event.js';
+import { nextMember, readDocumentMembers } from '../bson/elements.js';
+import type { Member } from '../bson/elements.js';
+import { ChangeEvent } from './change-event.js';
 
 /** What a change stream of the tailer reads (either client). */
 export interface ChangeStreamSpec {

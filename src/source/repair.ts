@@ -10,9 +10,9 @@ import { readGzipLines } from '../spool/gzip-members.js';
 import type { Spool } from '../spool/spool.js';
 import { join } from 'node:path';
 import { spoolFileName } from '../spool/spool-files.js';
-import type { IdKey } from './document-ids.js';
-import { timeRangeFilters } from './time-filter.js';
-import { idKeyOfLine } from './document-ids.js';
+import type { IdKey } from '../spool/document-ids.js';
+import { timeRangeFilters } from '../hours/time-filter.js';
+import { idKeyOfLine } from '../spool/document-ids.js';
 
 /** The `_id` keys of every line archived in the spool's open files of hours >= fromHour. */
 export async function collectArchivedIds(spool: Spool, fromHour: number): Promise<Set<IdKey>> {

@@ -28,14 +28,14 @@ import { Spool } from '../spool/spool.js';
 import { spoolLayout } from '../spool/spool-files.js';
 import type { SpoolFileId } from '../spool/spool-files.js';
 import type { SpoolFileState } from '../spool/spool.js';
-import { HourClock } from '../time/hours.js';
+import { HourClock } from '../hours/hour-clock.js';
 import { clusterTimeNow, tokenClusterTime } from './cluster-time.js';
-import type { IdKey } from './document-ids.js';
-import { idKeyOf } from './document-ids.js';
+import type { IdKey } from '../spool/document-ids.js';
+import { idKeyOf } from '../spool/document-ids.js';
 import type { ChangeEvent } from './change-event.js';
-import { eventTimeReader, rawEventTimeReader } from './event-time.js';
-import type { LogSink } from './log-sink.js';
-import { silentLog } from './log-sink.js';
+import { eventTimeReader, rawEventTimeReader } from '../hours/event-time.js';
+import type { Logger } from '../log.js';
+import { silentLogger } from '../log.js';
 import { DriverChangeStream } from './driver-change-stream.js';
 import { RawChangeStream } from './raw-change-stream.js';
 import { collectArchivedIds, repairFromQuery } from './repair.js';
@@ -79,7 +79,7 @@ export interface TailerOptions {
   resetFrom?: Date;
   /** Which change-stream client reads events (default: chosen at start, see changeStreamClientFor). */
   streamClient?: StreamClient;
-  log?: LogSink;
+  log?: Logger;
 }
 
 export interface TailerStats {
@@ -125,7 +125,7 @@ export class Tailer {
   readonly clock: HourClock;
   private readonly db: Db;
   private readonly coll: Collection<Document>;
-  private readonly log: LogSink;
+  private readonly log: Logger;
   private readonly encode: LineEncoder;
   private readonly idKey: (id: unknown) => IdKey;
   private readonly readTime: ReturnType<typeof eventTimeReader>;
@@ -179,7 +179,7 @@ export class Tailer {
     this.options = { maxPendingBytes: 8 * 1024 * 1024, maxAwaitTimeMS: 1000, ...options };
     this.db = options.client.db(options.database);
     this.coll = this.db.collection(options.collection);
-    this.log = options.log ?? silentLog;
+    this.log = options.log ?? silentLogger;
     const namespace = `${options.database}.${options.collection}`;
     this.spool = new Spool({ layout: spoolLayout(options.spoolDirectory, namespace), gzipLevel: options.gzipLevel, timestampField: options.timestampField });
     this.checkpoints = new CheckpointStore(this.db.collection(options.jobsCollection), namespace);

@@ -16,6 +16,7 @@
  * the way JSON.stringify does (`\b \t \n \f \r`, else `\u00xx`).
  */
 import { isUtf8 } from 'node:buffer';
+import { int32 } from '../bson/elements.js';
 
 /** The most bytes one BSON byte can become: a control character written as `\u00xx`. */
 export const MAX_JSON_BYTES_PER_BSON_BYTE = 6;
@@ -36,11 +37,6 @@ const f64Bytes = new Uint8Array(f64.buffer);
 const UNSUPPORTED = Symbol('unsupported');
 
 const MAX_DEPTH = 100;
-
-/** The little-endian int32 at `b[i]` (BSON's lengths and int32 values). */
-export function int32(b: Uint8Array, i: number): number {
-  return (b[i] as number) | ((b[i + 1] as number) << 8) | ((b[i + 2] as number) << 16) | ((b[i + 3] as number) << 24);
-}
 
 function uint32(b: Uint8Array, i: number): number {
   return int32(b, i) >>> 0;

@@ -13,7 +13,8 @@
  * too, for that slab's member.
  */
 import type { BsonLineWriter } from './bson-lines.js';
-import { MAX_JSON_BYTES_PER_BSON_BYTE, int32 } from './bson-lines.js';
+import { int32 } from '../bson/elements.js';
+import { MAX_JSON_BYTES_PER_BSON_BYTE } from './bson-lines.js';
 import type { MemberFacts } from './facts-file.js';
 import { gzipMember } from './gzip-members.js';
 import { HashList, lineFacts } from './line-facts.js';

@@ -10,7 +10,7 @@ import { tailerFor } from '../../../src/archiver.js';
 import { lineEncoder } from '../../../src/spool/json-lines.js';
 import { Tailer } from '../../../src/source/tailer.js';
 import type { StreamClient } from '../../../src/source/tailer.js';
-import { silentLog } from '../../../src/source/log-sink.js';
+import { silentLogger } from '../../../src/log.js';
 import { archiveEnv, waitFor } from '../../helpers/archive-env.js';
 import { startTestMongo } from '../../helpers/mongo.js';
 import type { TestMongo } from '../../helpers/mongo.js';
@@ -25,7 +25,7 @@ after(async () => {
 });
 
 function tailer(env: Awaited<ReturnType<typeof archiveEnv>>, streamClient: StreamClient): Tailer {
-  const t = tailerFor(env.config(), env.client, silentLog);
+  const t = tailerFor(env.config(), env.client, silentLogger);
   return new Tailer({ ...t.options, streamClient });
 }
 

@@ -4,8 +4,9 @@ import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 
-import { clearRegisteredSecrets, registerSecrets } from '../../../src/observe/redact.js';
-import type { NotifierLog, NotifyEvent } from '../../../src/observe/webhook.js';
+import { clearRegisteredSecrets, registerSecrets } from '../../../src/redact.js';
+import type { Logger, LogMeta } from '../../../src/log.js';
+import type { NotifyEvent } from '../../../src/observe/webhook.js';
 import { createNotifier, sealReportEvents } from '../../../src/observe/webhook.js';
 
 interface Received {
@@ -57,13 +58,17 @@ beforeEach(() => {
 afterEach(() => clearRegisteredSecrets());
 
 /** A log that records what it is given, serialized as it would be written. */
-function memoryLog(): NotifierLog & { lines: string[] } {
+function memoryLog(): Logger & { lines: string[] } {
   const lines: string[] = [];
-  return {
+  const log = {
     lines,
-    warn: (message, meta) => lines.push(`warn ${message} ${JSON.stringify(meta ?? {})}`),
-    debug: (message, meta) => lines.push(`debug ${message} ${JSON.stringify(meta ?? {})}`),
+    error: (message: string, meta?: LogMeta) => void lines.push(`error ${message} ${JSON.stringify(meta ?? {})}`),
+    warn: (message: string, meta?: LogMeta) => void lines.push(`warn ${message} ${JSON.stringify(meta ?? {})}`),
+    info: (message: string, meta?: LogMeta) => void lines.push(`info ${message} ${JSON.stringify(meta ?? {})}`),
+    debug: (message: string, meta?: LogMeta) => void lines.push(`debug ${message} ${JSON.stringify(meta ?? {})}`),
+    child: () => log,
   };
+  return log;
 }
 
 const HOOK_PATH = '/services/T0001/B0002/hookTokenXyz123';

@@ -66,7 +66,7 @@ test('a file that does not decode is reported as SPOOL_CORRUPT', async () => {
 
 test('the fast _id and timestamp readers agree with a full parse, and decline what they cannot read', async () => {
   const { fastIdKey, fastTimestamp } = await import('../../../src/spool/line-facts.js');
-  const { idKeyOfLine } = await import('../../../src/source/document-ids.js');
+  const { idKeyOfLine } = await import('../../../src/spool/document-ids.js');
   const lines = [
     '{"_id":"65a4f0c2e4b0a1b2c3d4e5f6","createdAt":"2024-01-15T00:10:00.000Z","n":1}',
     '{"_id":{"$oid":"65a4f0c2e4b0a1b2c3d4e5f6"},"createdAt":{"$date":{"$numberLong":"1"}}}',

@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { BSON, ObjectId, Timestamp } from 'bson';
-import { eventTimeReader, rawEventTimeReader } from '../../../src/source/event-time.js';
+import { eventTimeReader, rawEventTimeReader } from '../../../src/hours/event-time.js';
 
 const read = eventTimeReader('createdAt');
 

@@ -5,8 +5,8 @@
  * canonical Extended JSON.
  */
 import { EJSON } from 'bson';
-import type { JsonMode } from '../spool/json-lines.js';
-import { toAnalytics } from '../spool/json-lines.js';
+import type { JsonMode } from './json-lines.js';
+import { toAnalytics } from './json-lines.js';
 
 export type IdKey = string;
 

@@ -1,8 +1,8 @@
 import { test, beforeEach } from 'node:test';
 import assert from 'node:assert/strict';
 
-import { parseConfig } from '../../../src/config/load.js';
-import { CronLogError } from '../../../src/errors.js';
+import { parseConfig } from '../../src/config/load.js';
+import { CronLogError } from '../../src/errors.js';
 import {
   clearRegisteredSecrets,
   redact,
@@ -10,7 +10,7 @@ import {
   redactUri,
   registerSecrets,
   type RedactedError,
-} from '../../../src/observe/redact.js';
+} from '../../src/redact.js';
 
 beforeEach(() => clearRegisteredSecrets());
 

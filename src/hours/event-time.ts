@@ -3,8 +3,7 @@
  * that is a date; else the ObjectId time of its `_id`; else the change event's cluster time.
  */
 import type { Timestamp } from 'bson';
-import { int32 } from '../spool/bson-lines.js';
-import { findMember, keyBytes } from './change-event.js';
+import { findMember, int32, keyBytes } from '../bson/elements.js';
 
 export type TimeSource = 'field' | 'objectId' | 'clusterTime' | 'wallTime';
 

@@ -1,8 +1,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { ConfigError } from '../../../src/errors.js';
-import { DEFAULT_KEY_TEMPLATE, KeyLayout, partSuffix, validateKeyTemplate, validateKeyPrefix } from '../../../src/seal/keys.js';
-import { HourClock, slotOf } from '../../../src/time/hours.js';
+import { DEFAULT_KEY_TEMPLATE, KeyLayout, partSuffix, validateKeyTemplate, validateKeyPrefix } from '../../../src/hours/keys.js';
+import { HourClock, slotOf } from '../../../src/hours/hour-clock.js';
 
 const utc = (y: number, mo: number, d: number, h: number): number => Date.UTC(y, mo - 1, d, h);
 

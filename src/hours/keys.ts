@@ -18,7 +18,7 @@
  * with `.ndjson.gz` replaced by `.manifest.json`.
  */
 import { ConfigError } from '../errors.js';
-import type { HourSlot } from '../time/hours.js';
+import type { HourSlot } from './hour-clock.js';
 
 export const DEFAULT_KEY_TEMPLATE = '{prefix}/{date}/{hour}-{nextHour}{fold}{part}.ndjson.gz';
 export const DATA_SUFFIX = '.ndjson.gz';

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { HourClock, slotOf } from '../../../src/time/hours.js';
+import { HourClock, slotOf } from '../../../src/hours/hour-clock.js';
 
 test('UTC hours: start, end and the seed labels HH-HH+1 (23-24)', () => {
   const s = slotOf(Date.parse('2024-01-15T23:59:59.999Z'));

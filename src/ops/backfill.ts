@@ -5,11 +5,11 @@
  * verified are skipped unless `force`; hours the tailer captures (from its first hour on) are
  * skipped unless `force`, since the tailer delivers them itself.
  */
-import type { HourClock, HourSlot } from '../time/hours.js';
+import type { HourClock, HourSlot } from '../hours/hour-clock.js';
 import type { ReconcileRow } from '../reconcile/reconcile.js';
 import { reconcileRange } from '../reconcile/reconcile.js';
-import type { ArchiveContext } from './rebuild.js';
-import { rebuildHour } from './rebuild.js';
+import type { ArchiveContext } from '../seal/rebuild.js';
+import { rebuildHour } from '../seal/rebuild.js';
 
 export interface BackfillOptions {
   from: number;
