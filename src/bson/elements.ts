@@ -3,8 +3,11 @@
  * (where a member's value starts, how many bytes it takes, the little-endian int32 of lengths).
  * Used by the spool's line writer, the raw change stream and the event-time reader.
  *
- * Written here rather than taken from `bson`'s `onDemand.parseToElements`: that one allocates an
- * array per element, and capture walks every member of every change event on its hot path.
+ * Written here rather than taken from `bson`'s `BSON.onDemand.parseToElements`: that one
+ * allocates an array per element, and capture looks up members of every change event on its hot
+ * path. Measured (2026-12-07, this project's 2-core machine, warmed up, 2,000 insert events of
+ * the sandbox's API logs, finding `fullDocument`): parseToElements 6.8 M events/s, this walker
+ * 12.8 M events/s.
  */
 
 /** The little-endian int32 at `b[i]` (BSON's lengths and int32 values). */
