@@ -4,7 +4,7 @@
  *
  *   npm run bench -- [--json] [--quick | --full] [--only spool,capture] [--runs N] [--cpu-prof DIR]
  *
- *   --quick      tiny sizes, seconds (what test/unit/bench/bench-quick.test.ts runs)
+ *   --quick      tiny sizes, seconds (what test/bench/bench-quick.test.ts runs)
  *   --full       the sizes of the issue where the default ones are reduced to fit ~5 minutes (none are now: same as the default)
  *                (reconcile: a day of 1,000,000 documents instead of 240,000)
  *   --only       comma-separated benchmark names: spool, capture, latency, memory, deliver,
