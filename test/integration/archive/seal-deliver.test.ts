@@ -33,7 +33,7 @@ function apiLogs(hours: number[], perHour: number): Map<number, Array<Record<str
   );
 }
 
-test('sealed hours are delivered at the seed keys, decode to the inserted documents, manifests match, reconcile passes', async () => {
+test('sealed hours are delivered at the documented keys, decode to the inserted documents, manifests match, reconcile passes', async () => {
   const env = await archiveEnv(mongo);
   try {
     const now = Date.now();
