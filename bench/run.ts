@@ -4,7 +4,7 @@
  *
  *   npm run bench -- [--json] [--quick | --full] [--only spool,capture] [--runs N] [--cpu-prof DIR]
  *
- *   --quick      tiny sizes, seconds (what test/unit/bench/bench-quick.test.ts runs)
+ *   --quick      tiny sizes, seconds (what test/bench/bench-quick.test.ts runs)
  *   --full       the sizes of the issue where the default ones are reduced to fit ~5 minutes (none are now: same as the default)
  *                (reconcile: a day of 1,000,000 documents instead of 240,000)
  *   --only       comma-separated benchmark names: spool, capture, latency, memory, deliver,
@@ -17,7 +17,7 @@
  * Progress goes to stderr; stdout carries only the JSON (or the table) — npm itself prints a
  * "> cron-log-service@… bench" banner on stdout, so pipe `npm run -s bench -- --json` (or
  * `node --import tsx bench/run.ts --json`). The exit code is 1 when a benchmark failed to run (not
- * when a target is missed). Results and their analysis: docs/performance.md.
+ * when a target is missed). What each benchmark measures and the latest results: docs/performance.md.
  */
 import { mkdtemp, rm } from 'node:fs/promises';
 import { cpus, freemem, loadavg, tmpdir, totalmem } from 'node:os';

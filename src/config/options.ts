@@ -529,7 +529,7 @@ export const optionTable = {
     default: 5,
     min: 0,
     max: 20,
-    doc: 'Retries of a failed transient operation (S3 request, MongoDB query) with exponential backoff before the hour is marked failed and retried on the next seal run.',
+    doc: 'Retries of a failed transient request to the destination, with exponential backoff and full jitter: with `s3` each S3 request on its own (a failed part is re-sent, not the whole file), with `file` a local write that failed with EAGAIN, EBUSY, EMFILE, ENFILE or EINTR. When they run out, the hour stays sealed, is reported failed and is delivered on the next seal run. MongoDB operations do not use it.',
   }),
   logging: {
     level: oneOf(LOG_LEVELS, {

@@ -19,7 +19,7 @@ export interface HourSlot {
   readonly date: string;
   /** Local hour of the start, `00`..`23`. */
   readonly hour: string;
-  /** `hour + 1`, `01`..`24` (the seed's `23-24` naming). */
+  /** `hour + 1`, `01`..`24`: keys name the last hour of a day `23-24`. */
   readonly nextHour: string;
   /** UTC offset at the hour's start, `+hh:mm`. */
   readonly offset: string;

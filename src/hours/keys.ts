@@ -2,7 +2,7 @@
  * Object keys of archived hours, from a template.
  *
  * Default: `{prefix}/{date}/{hour}-{nextHour}{fold}{part}.ndjson.gz`
- *   → `api-logs/2024-01-15/00-01.ndjson.gz` (the seed's layout, gzip NDJSON).
+ *   → `api-logs/2024-01-15/00-01.ndjson.gz` (gzip NDJSON; README "S3 layout and manifest").
  *
  * Placeholders:
  *   {prefix}    outputDirectory (may contain "/"; when empty, a following "/" is dropped)

@@ -1,5 +1,5 @@
 /**
- * Backfill: the seed's original mode. Archives past hours straight from a query, without the
+ * Backfill: archives past hours straight from a query, without the
  * change stream: for a first install, a standalone server without change streams, or hours
  * before the tailer ran. Each hour becomes a sealed, delivered, reconciled hour. Hours already
  * verified are skipped unless `force`; hours the tailer captures (from its first hour on) are

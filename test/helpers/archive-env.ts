@@ -1,11 +1,15 @@
 /**
  * A throwaway archiver environment for integration tests: a MongoDB (the emulator, or
- * MONGODB_URI), a unique database, temp spool and archive directories, and a config for them.
+ * MONGODB_URI), a unique database, temp spool and archive directories, and a config for them;
+ * an archiver started on it, and documents inserted until it has captured them.
  */
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { MongoClient } from 'mongodb';
+import type { Document } from 'mongodb';
+import { createArchiver } from '../../src/archiver.js';
+import type { Archiver, ArchiverOptions } from '../../src/archiver.js';
 import type { Config, ConfigInput } from '../../src/config/index.js';
 import { parseConfig } from '../../src/config/index.js';
 import { startTestMongo, uniqueDbName } from './mongo.js';
@@ -89,4 +93,23 @@ export async function waitFor(cond: () => boolean | Promise<boolean>, timeoutMs 
     await new Promise((r) => setTimeout(r, 50));
   }
   throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+}
+
+/** An archiver on `config` without its seal schedule (tests call `sealNow()`), started. */
+export async function startArchiver(config: Config, options: ArchiverOptions = {}): Promise<Archiver> {
+  const archiver = await createArchiver(config, { schedule: false, ...options });
+  try {
+    await archiver.start();
+  } catch (err) {
+    await archiver.close().catch(() => undefined);
+    throw err;
+  }
+  return archiver;
+}
+
+/** Inserts `docs` into the watched collection (`apilogs`) and waits until `archiver` has captured them. */
+export async function insertCaptured(env: ArchiveEnv, archiver: Archiver, docs: Document[], timeoutMs = 20_000): Promise<void> {
+  const captured = archiver.stats().capture.captured + docs.length;
+  await env.client.db(env.db).collection('apilogs').insertMany(docs);
+  await waitFor(() => archiver.stats().capture.captured === captured, timeoutMs, `${docs.length} documents captured`);
 }

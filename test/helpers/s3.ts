@@ -269,3 +269,8 @@ export function s3EnvVars(s3: TestS3, over: Record<string, string> = {}): Record
     ...over,
   };
 }
+
+/** The `s3` options (config or destination) that reach this server, through `endpoint` if given (a fault proxy). */
+export function s3Options(s3: TestS3, endpoint = s3.endpoint): { bucket: string; region: string; endpoint: string; forcePathStyle: true; accessKeyId: string; secretAccessKey: string } {
+  return { bucket: s3.bucket, region: s3.region, endpoint, forcePathStyle: true, accessKeyId: s3.accessKeyId, secretAccessKey: s3.secretAccessKey };
+}

@@ -13,18 +13,18 @@ import split2 from 'split2';
 import { MongoClient, ObjectId } from 'mongodb';
 import type { ChangeStreamDocument, Document } from 'mongodb';
 import { HeadObjectCommand, S3Client } from '@aws-sdk/client-s3';
-import { createArchiver } from '../../../src/archiver.js';
+import type { Archiver } from '../../../src/archiver.js';
 import { encodeClosingRecord, factsPath } from '../../../src/spool/facts-file.js';
 import { createDestination } from '../../../src/deliver/index.js';
-import { archiveEnv, waitFor } from '../../helpers/archive-env.js';
+import { archiveEnv, insertCaptured, startArchiver, waitFor } from '../../helpers/archive-env.js';
+import { HOUR, hourKey } from '../../helpers/archive-keys.js';
 import { runCli, startCli } from '../../helpers/archiver-process.js';
 import { startFaultProxy } from '../../helpers/fault-proxy.js';
 import { startTestMongo } from '../../helpers/mongo.js';
 import type { TestMongo } from '../../helpers/mongo.js';
-import { s3EnvVars, startTestS3 } from '../../helpers/s3.js';
+import { s3EnvVars, s3Options, startTestS3 } from '../../helpers/s3.js';
 import type { TestS3 } from '../../helpers/s3.js';
 
-const HOUR = 3_600_000;
 let mongo: TestMongo;
 let s3: TestS3;
 before(async () => {
@@ -46,7 +46,7 @@ test('run with a seconds schedule delivers every finished hour to S3; reconcile 
     const h0 = Math.floor(Date.now() / HOUR) * HOUR - 2 * HOUR;
     const docs = Array.from({ length: 200 }, (_, i) => ({ _id: new ObjectId(), createdAt: new Date(h0 + Math.floor((i * 2 * HOUR) / 200)), i }));
     await env.client.db(env.db).collection('apilogs').insertMany(docs);
-    const dest = createDestination({ kind: 's3', s3: { bucket: s3.bucket, region: s3.region, endpoint: s3.endpoint, forcePathStyle: true, accessKeyId: s3.accessKeyId, secretAccessKey: s3.secretAccessKey, partSizeMB: 5, queueSize: 2, checksumAlgorithm: 'SHA256' }, retryAttempts: 2 });
+    const dest = createDestination({ kind: 's3', s3: { ...s3Options(s3), partSizeMB: 5, queueSize: 2, checksumAlgorithm: 'SHA256' }, retryAttempts: 2 });
     const keys = async (): Promise<string[]> => {
       const out: string[] = [];
       for await (const o of dest.list(`${prefix}/`)) out.push(o.key);
@@ -56,12 +56,7 @@ test('run with a seconds schedule delivers every finished hour to S3; reconcile 
     run.child.kill('SIGTERM');
     const res = await run.exited;
     assert.equal(res.code, 0, res.stderr.slice(-2000));
-    const d0 = new Date(h0).toISOString();
-    const d1 = new Date(h0 + HOUR).toISOString();
-    const expected = [
-      `${prefix}/${d0.slice(0, 10)}/${d0.slice(11, 13)}-${String(Number(d0.slice(11, 13)) + 1).padStart(2, '0')}.ndjson.gz`,
-      `${prefix}/${d1.slice(0, 10)}/${d1.slice(11, 13)}-${String(Number(d1.slice(11, 13)) + 1).padStart(2, '0')}.ndjson.gz`,
-    ];
+    const expected = [hourKey(h0, { prefix }), hourKey(h0 + HOUR, { prefix })];
     const all = await keys();
     for (const k of expected) assert.ok(all.includes(k), `${k} in ${all.join(', ')}`);
     let lines = 0;
@@ -70,7 +65,7 @@ test('run with a seconds schedule delivers every finished hour to S3; reconcile 
     }
     assert.equal(lines, 200);
     await dest.close();
-    const rec = await runCli(['reconcile', '--no-env-file', '--from', d0, '--to', new Date(h0 + 2 * HOUR).toISOString(), '--deep', '--json'], { ...vars });
+    const rec = await runCli(['reconcile', '--no-env-file', '--from', new Date(h0).toISOString(), '--to', new Date(h0 + 2 * HOUR).toISOString(), '--deep', '--json'], { ...vars });
     assert.equal(rec.code, 0, rec.stdout + rec.stderr);
     assert.deepEqual(JSON.parse(rec.stdout).map((r: { status: string }) => r.status), ['ok', 'ok']);
   } finally {
@@ -86,13 +81,11 @@ test('S3 failures past retryAttempts leave the hour sealed with the error in log
       uploadProvider: 's3',
       outputDirectory: `faults-${env.db}`,
       retryAttempts: 1,
-      s3: { bucket: s3.bucket, endpoint: proxy.endpoint, forcePathStyle: true, region: s3.region, accessKeyId: s3.accessKeyId, secretAccessKey: s3.secretAccessKey },
+      s3: s3Options(s3, proxy.endpoint),
     });
-    const archiver = await createArchiver(config, { schedule: false });
-    await archiver.start();
+    const archiver = await startArchiver(config);
     const h0 = Math.floor(Date.now() / HOUR) * HOUR - 2 * HOUR;
-    await env.client.db(env.db).collection('apilogs').insertMany(Array.from({ length: 30 }, (_, i) => ({ createdAt: new Date(h0 + i * 1000) })));
-    await waitFor(() => archiver.stats().capture.captured === 30);
+    await insertCaptured(env, archiver, Array.from({ length: 30 }, (_, i) => ({ createdAt: new Date(h0 + i * 1000) })));
     const rule = proxy.rule({ op: ['PutObject', 'UploadPart', 'CreateMultipartUpload'], fault: { type: 'error', status: 503, code: 'SlowDown' } });
     const failed = await archiver.sealNow();
     assert.equal(failed.failed, 1);
@@ -126,13 +119,11 @@ test('the part is reserved in the ledger before the object is created at its key
     const config = env.config({
       uploadProvider: 's3',
       outputDirectory: `reserve-${env.db}`,
-      s3: { bucket: s3.bucket, endpoint: proxy.endpoint, forcePathStyle: true, region: s3.region, accessKeyId: s3.accessKeyId, secretAccessKey: s3.secretAccessKey },
+      s3: s3Options(s3, proxy.endpoint),
     });
-    const archiver = await createArchiver(config, { client, schedule: false });
-    await archiver.start();
+    const archiver = await startArchiver(config, { client });
     const h0 = Math.floor(Date.now() / HOUR) * HOUR - 2 * HOUR;
-    await env.client.db(env.db).collection('apilogs').insertMany(Array.from({ length: 30 }, (_, i) => ({ createdAt: new Date(h0 + i * 1000) })));
-    await waitFor(() => archiver.stats().capture.captured === 30);
+    await insertCaptured(env, archiver, Array.from({ length: 30 }, (_, i) => ({ createdAt: new Date(h0 + i * 1000) })));
     await changes.tryNext(); // opens the stream (it starts when its first batch is read)
     const arrivals: Array<{ op: string; at: number }> = [];
     proxy.rule({ when: (r) => (arrivals.push({ op: r.op, at: Date.now() }), false), fault: { type: 'error', status: 500 } });
@@ -173,22 +164,19 @@ test('the part is reserved in the ledger before the object is created at its key
 test('a closing record the facts check does not confirm: nothing is reserved, recorded or completed on it; the hour goes up from the check in the same run', { timeout: 60_000 }, async () => {
   const env = await archiveEnv(mongo);
   const proxy = await startFaultProxy(s3.endpoint);
-  let archiver: Awaited<ReturnType<typeof createArchiver>> | undefined;
+  let archiver: Archiver | undefined;
   try {
     const prefix = `claim-${env.db}`;
     const config = env.config({
       uploadProvider: 's3',
       outputDirectory: prefix,
       retryAttempts: 1,
-      s3: { bucket: s3.bucket, endpoint: proxy.endpoint, forcePathStyle: true, region: s3.region, accessKeyId: s3.accessKeyId, secretAccessKey: s3.secretAccessKey },
+      s3: s3Options(s3, proxy.endpoint),
     });
-    const a = await createArchiver(config, { schedule: false });
+    const a = await startArchiver(config);
     archiver = a;
-    await a.start();
     const h0 = Math.floor(Date.now() / HOUR) * HOUR - 2 * HOUR;
-    const docs = Array.from({ length: 50 }, (_, i) => ({ _id: new ObjectId(), createdAt: new Date(h0 + i * 1000), i }));
-    await env.client.db(env.db).collection('apilogs').insertMany(docs);
-    await waitFor(() => a.stats().capture.captured === 50);
+    await insertCaptured(env, a, Array.from({ length: 50 }, (_, i) => ({ _id: new ObjectId(), createdAt: new Date(h0 + i * 1000), i })));
     // A first run that cannot upload leaves the hour in sealed/ with its facts.
     const rule = proxy.rule({ op: ['PutObject', 'UploadPart', 'CreateMultipartUpload'], fault: { type: 'error', status: 403, code: 'AccessDenied' } });
     assert.equal((await a.sealNow()).failed, 1);

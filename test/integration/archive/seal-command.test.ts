@@ -2,13 +2,12 @@ import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { promises as fs } from 'node:fs';
 import { join } from 'node:path';
-import { createArchiver } from '../../../src/archiver.js';
-import { archiveEnv, waitFor } from '../../helpers/archive-env.js';
+import { archiveEnv, insertCaptured, startArchiver, waitFor } from '../../helpers/archive-env.js';
+import { HOUR, hourKey } from '../../helpers/archive-keys.js';
 import { runCli, startCli } from '../../helpers/archiver-process.js';
 import { emulatorOnly, startTestMongo } from '../../helpers/mongo.js';
 import type { TestMongo } from '../../helpers/mongo.js';
 
-const HOUR = 3_600_000;
 let mongo: TestMongo;
 before(async () => {
   mongo = await startTestMongo();
@@ -16,11 +15,6 @@ before(async () => {
 after(async () => {
   await mongo.close();
 });
-
-function hourKey(start: number, ext = '.ndjson.gz'): string {
-  const d = new Date(start).toISOString();
-  return `api-logs/${d.slice(0, 10)}/${d.slice(11, 13)}-${String(Number(d.slice(11, 13)) + 1).padStart(2, '0')}${ext}`;
-}
 
 test('seal seals due hours once and exits 0; it is refused while run owns the collection', { timeout: 120_000 }, async () => {
   const env = await archiveEnv(mongo);
@@ -52,12 +46,10 @@ test('seal seals due hours once and exits 0; it is refused while run owns the co
 test('every finished hour since capture began gets a manifest, empty ones with count 0', async () => {
   const env = await archiveEnv(mongo);
   try {
-    const archiver = await createArchiver(env.config(), { schedule: false });
-    await archiver.start();
+    const archiver = await startArchiver(env.config());
     const now = Date.now();
     const current = Math.floor(now / HOUR) * HOUR;
-    await env.client.db(env.db).collection('apilogs').insertOne({ createdAt: new Date(now) });
-    await waitFor(() => archiver.stats().capture.captured === 1);
+    await insertCaptured(env, archiver, [{ createdAt: new Date(now) }]);
     // Seal as if three hours had passed: the current hour (1 document) and two empty ones.
     const report = await archiver.sealNow(current + 3 * HOUR);
     await archiver.close();
@@ -67,7 +59,7 @@ test('every finished hour since capture began gets a manifest, empty ones with c
       [current + 2 * HOUR, 'empty', 0],
     ]);
     for (const [i, n] of [1, 0, 0].entries()) {
-      const m = JSON.parse(await fs.readFile(join(env.archiveDirectory, hourKey(current + i * HOUR, '.manifest.json')), 'utf8')) as { count: number; parts: unknown[] };
+      const m = JSON.parse(await fs.readFile(join(env.archiveDirectory, hourKey(current + i * HOUR, { ext: '.manifest.json' })), 'utf8')) as { count: number; parts: unknown[] };
       assert.equal(m.count, n);
       assert.equal(m.parts.length, n);
     }

@@ -3,17 +3,16 @@ import assert from 'node:assert/strict';
 import { promises as fs } from 'node:fs';
 import { join } from 'node:path';
 import { ObjectId } from 'mongodb';
-import { createArchiver } from '../../../src/archiver.js';
 import { encodeClosingRecord, factsPath } from '../../../src/spool/facts-file.js';
 import { toAnalytics } from '../../../src/spool/json-lines.js';
-import { archiveEnv, waitFor } from '../../helpers/archive-env.js';
+import { archiveEnv, insertCaptured, startArchiver } from '../../helpers/archive-env.js';
+import { HOUR, hourKey } from '../../helpers/archive-keys.js';
 import type { ArchiveEnv } from '../../helpers/archive-env.js';
 import { runCli } from '../../helpers/archiver-process.js';
 import { startTestMongo } from '../../helpers/mongo.js';
 import type { TestMongo } from '../../helpers/mongo.js';
 import { gunzipLines, readArchiveDir } from '../../helpers/spool-reader.js';
 
-const HOUR = 3_600_000;
 let mongo: TestMongo;
 before(async () => {
   mongo = await startTestMongo();
@@ -22,50 +21,39 @@ after(async () => {
   await mongo.close();
 });
 
-function keyOf(start: number, suffix = ''): string {
-  const d = new Date(start).toISOString();
-  const h = Number(d.slice(11, 13));
-  return `api-logs/${d.slice(0, 10)}/${d.slice(11, 13)}-${String(h + 1).padStart(2, '0')}${suffix}.ndjson.gz`;
-}
-
 async function manifest(env: ArchiveEnv, start: number): Promise<{ count: number; parts: Array<{ key: string; count: number; sha256: string; part: number; revision: number }> }> {
-  const path = join(env.archiveDirectory, keyOf(start).replace(/\.ndjson\.gz$/, '.manifest.json'));
+  const path = join(env.archiveDirectory, hourKey(start, { ext: '.manifest.json' }));
   return JSON.parse(await fs.readFile(path, 'utf8')) as never;
 }
 
-async function seedHours(env: ArchiveEnv, hours: number[], perHour: number): Promise<Map<number, Array<Record<string, unknown>>>> {
-  const coll = env.client.db(env.db).collection('apilogs');
-  const byHour = new Map<number, Array<Record<string, unknown>>>();
-  for (const h of hours) {
-    const docs = Array.from({ length: perHour }, (_, i) => ({ _id: new ObjectId(), createdAt: new Date(h + Math.floor((i * HOUR) / perHour)), path: `/api/${i}`, status: 200 + (i % 3) }));
-    await coll.insertMany(docs);
-    byHour.set(h, docs);
-  }
-  return byHour;
+/** `perHour` API-log documents spread over each hour of `hours`. */
+function apiLogs(hours: number[], perHour: number): Map<number, Array<Record<string, unknown>>> {
+  return new Map(
+    hours.map((h) => [h, Array.from({ length: perHour }, (_, i) => ({ _id: new ObjectId(), createdAt: new Date(h + Math.floor((i * HOUR) / perHour)), path: `/api/${i}`, status: 200 + (i % 3) }))]),
+  );
 }
 
-test('sealed hours are delivered at the seed keys, decode to the inserted documents, manifests match, reconcile passes', async () => {
+test('sealed hours are delivered at the documented keys, decode to the inserted documents, manifests match, reconcile passes', async () => {
   const env = await archiveEnv(mongo);
   try {
     const now = Date.now();
     const h0 = Math.floor(now / HOUR) * HOUR - 3 * HOUR;
     const hours = [h0, h0 + HOUR, h0 + 2 * HOUR];
-    const archiver = await createArchiver(env.config(), { schedule: false });
-    await archiver.start();
-    const byHour = await seedHours(env, hours, 120);
-    await waitFor(() => archiver.stats().capture.captured === 360);
+    const archiver = await startArchiver(env.config());
+    const byHour = apiLogs(hours, 120);
+    await insertCaptured(env, archiver, [...byHour.values()].flat());
     const report = await archiver.sealNow();
     assert.equal(report.failed, 0, JSON.stringify(report));
     assert.deepEqual(report.hours.filter((h) => h.status === 'delivered').map((h) => h.start).sort(), hours);
 
     for (const h of hours) {
-      const lines = await gunzipLines(join(env.archiveDirectory, keyOf(h)));
+      const lines = await gunzipLines(join(env.archiveDirectory, hourKey(h)));
       const expected = byHour.get(h)!.map((d) => JSON.stringify(toAnalytics(d))).sort();
       assert.deepEqual(lines.slice().sort(), expected, `hour ${new Date(h).toISOString()} holds exactly its documents`);
       const m = await manifest(env, h);
       assert.equal(m.count, 120);
       assert.equal(m.parts.length, 1);
-      assert.equal(m.parts[0]!.key, keyOf(h));
+      assert.equal(m.parts[0]!.key, hourKey(h));
     }
     assert.ok(report.reconciled.length >= 3 && report.reconciled.every((r) => r.status === 'ok'), JSON.stringify(report.reconciled));
     // The spool file is removed once delivered; the ledger says verified.
@@ -78,14 +66,13 @@ test('sealed hours are delivered at the seed keys, decode to the inserted docume
     assert.deepEqual(await env.client.db(env.db).collection('logs').distinct('details.checkedBy', { op: 'seal' }), ['facts']);
 
     // A late document for a sealed hour makes a second part; reconcile still says ok.
-    await env.client.db(env.db).collection('apilogs').insertOne({ createdAt: new Date(h0 + 30 * 60_000), path: '/late' });
-    await waitFor(() => archiver.stats().capture.captured === 361);
+    await insertCaptured(env, archiver, [{ createdAt: new Date(h0 + 30 * 60_000), path: '/late' }]);
     const again = await archiver.sealNow();
     assert.equal(again.failed, 0);
     const m0 = await manifest(env, h0);
     assert.equal(m0.count, 121);
-    assert.deepEqual(m0.parts.map((p) => p.key), [keyOf(h0), keyOf(h0, '.part2')]);
-    assert.equal((await gunzipLines(join(env.archiveDirectory, keyOf(h0, '.part2')))).length, 1);
+    assert.deepEqual(m0.parts.map((p) => p.key), [hourKey(h0), hourKey(h0, { part: '.part2' })]);
+    assert.equal((await gunzipLines(join(env.archiveDirectory, hourKey(h0, { part: '.part2' })))).length, 1);
     await archiver.close();
 
     const from = new Date(h0).toISOString();
@@ -108,10 +95,9 @@ test('a sealed file whose facts do not match its bytes is not delivered from the
   const env = await archiveEnv(mongo);
   try {
     const h0 = Math.floor(Date.now() / HOUR) * HOUR - 2 * HOUR;
-    const archiver = await createArchiver(env.config(), { schedule: false });
-    await archiver.start();
-    const byHour = await seedHours(env, [h0], 50);
-    await waitFor(() => archiver.stats().capture.captured === 50);
+    const archiver = await startArchiver(env.config());
+    const byHour = apiLogs([h0], 50);
+    await insertCaptured(env, archiver, byHour.get(h0)!);
     // First run: the destination is unusable (a file where its directory should be), so the
     // hour stays in sealed/ with its facts.
     await fs.writeFile(env.archiveDirectory, 'not a directory');
@@ -129,10 +115,10 @@ test('a sealed file whose facts do not match its bytes is not delivered from the
     assert.equal(second.failed, 1, 'the upload found the bytes differ from the facts and did not complete');
     assert.match(second.hours[0]!.error ?? '', /source changed after it was sealed/);
     await assert.rejects(fs.stat(factsPath(join(sealed, name))), { code: 'ENOENT' }, 'the facts are dropped');
-    await assert.rejects(fs.stat(join(env.archiveDirectory, keyOf(h0))), { code: 'ENOENT' }, 'nothing was delivered');
+    await assert.rejects(fs.stat(join(env.archiveDirectory, hourKey(h0))), { code: 'ENOENT' }, 'nothing was delivered');
     const third = await archiver.sealNow();
     assert.equal(third.failed, 0, JSON.stringify(third));
-    const lines = await gunzipLines(join(env.archiveDirectory, keyOf(h0)));
+    const lines = await gunzipLines(join(env.archiveDirectory, hourKey(h0)));
     assert.deepEqual(lines.sort(), byHour.get(h0)!.map((d) => JSON.stringify(toAnalytics(d))).sort());
     const checks = await env.client.db(env.db).collection('logs').find({ op: 'seal' }).sort({ at: 1 }).toArray();
     assert.deepEqual(checks.map((c) => (c.details as { checkedBy: string }).checkedBy), ['facts', 'facts', 'decode']);
@@ -147,19 +133,17 @@ test('reconcile catches a tampered object, a missing object and a count mismatch
   try {
     const h0 = Math.floor(Date.now() / HOUR) * HOUR - 4 * HOUR;
     const hours = [h0, h0 + HOUR, h0 + 2 * HOUR];
-    const archiver = await createArchiver(env.config(), { schedule: false });
-    await archiver.start();
-    await seedHours(env, hours, 50);
-    await waitFor(() => archiver.stats().capture.captured === 150);
+    const archiver = await startArchiver(env.config());
+    await insertCaptured(env, archiver, [...apiLogs(hours, 50).values()].flat());
     assert.equal((await archiver.sealNow()).failed, 0);
     await archiver.close();
 
     // Tamper with hour 0 (same size, other bytes), delete hour 1's object, add a document to hour 2 in MongoDB only.
-    const p0 = join(env.archiveDirectory, keyOf(h0));
+    const p0 = join(env.archiveDirectory, hourKey(h0));
     const bytes = await fs.readFile(p0);
     bytes[bytes.length - 9] = (bytes[bytes.length - 9]! + 1) % 256;
     await fs.writeFile(p0, bytes);
-    await fs.rm(join(env.archiveDirectory, keyOf(h0 + HOUR)));
+    await fs.rm(join(env.archiveDirectory, hourKey(h0 + HOUR)));
     await env.client.db(env.db).collection('apilogs').insertOne({ createdAt: new Date(h0 + 2 * HOUR + 1000), path: '/mongo-only' });
 
     const args = ['reconcile', '--no-env-file', '--from', new Date(h0).toISOString(), '--to', new Date(h0 + 3 * HOUR).toISOString(), '--json'];
@@ -186,7 +170,7 @@ test('reconcile catches a tampered object, a missing object and a count mismatch
     assert.equal(fixed.code, 0, fixed.stdout);
     const m0 = await manifest(env, h0);
     assert.equal(m0.parts[0]!.revision, 1, 'rebuilt as a new revision');
-    assert.equal(m0.parts[0]!.key, keyOf(h0, '.rev1'));
+    assert.equal(m0.parts[0]!.key, hourKey(h0, { part: '.rev1' }));
   } finally {
     await env.close();
   }
@@ -196,7 +180,7 @@ test('backfill archives past hours with no tailer; re-running it changes nothing
   const env = await archiveEnv(mongo);
   try {
     const h0 = Math.floor(Date.now() / HOUR) * HOUR - 30 * HOUR;
-    await seedHours(env, [h0, h0 + 2 * HOUR], 40);
+    await env.client.db(env.db).collection('apilogs').insertMany([...apiLogs([h0, h0 + 2 * HOUR], 40).values()].flat());
     const args = ['backfill', '--no-env-file', '--from', new Date(h0).toISOString(), '--to', new Date(h0 + 3 * HOUR).toISOString(), '--json'];
     const first = await runCli(args, env.env());
     assert.equal(first.code, 0, first.stdout + first.stderr);
@@ -208,8 +192,8 @@ test('backfill archives past hours with no tailer; re-running it changes nothing
     ]);
     const files = await readArchiveDir(env.archiveDirectory);
     assert.deepEqual(files.map((f) => [f.key, f.lines.length]), [
-      [keyOf(h0), 40],
-      [keyOf(h0 + 2 * HOUR), 40],
+      [hourKey(h0), 40],
+      [hourKey(h0 + 2 * HOUR), 40],
     ]);
     const mtimes = await Promise.all(files.map(async (f) => (await fs.stat(join(env.archiveDirectory, f.key))).mtimeMs));
     const second = await runCli(args, env.env());
@@ -218,7 +202,7 @@ test('backfill archives past hours with no tailer; re-running it changes nothing
     const after = await readArchiveDir(env.archiveDirectory);
     assert.deepEqual(after, files);
     assert.deepEqual(await Promise.all(after.map(async (f) => (await fs.stat(join(env.archiveDirectory, f.key))).mtimeMs)), mtimes);
-    const empty = JSON.parse(await fs.readFile(join(env.archiveDirectory, keyOf(h0 + HOUR).replace('.ndjson.gz', '.manifest.json')), 'utf8'));
+    const empty = JSON.parse(await fs.readFile(join(env.archiveDirectory, hourKey(h0 + HOUR, { ext: '.manifest.json' })), 'utf8'));
     assert.equal(empty.count, 0, 'an empty hour still gets a manifest');
   } finally {
     await env.close();

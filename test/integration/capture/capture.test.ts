@@ -3,10 +3,10 @@ import assert from 'node:assert/strict';
 import { promises as fs } from 'node:fs';
 import { join } from 'node:path';
 import { Decimal128, Long, MongoClient, ObjectId } from 'mongodb';
-import { createArchiver } from '../../../src/archiver.js';
 import { toAnalytics } from '../../../src/spool/json-lines.js';
 import { spoolFileName } from '../../../src/spool/spool-files.js';
-import { archiveEnv, waitFor } from '../../helpers/archive-env.js';
+import { archiveEnv, insertCaptured, startArchiver, waitFor } from '../../helpers/archive-env.js';
+import { HOUR } from '../../helpers/archive-keys.js';
 import type { ArchiveEnv } from '../../helpers/archive-env.js';
 import { startTestMongo } from '../../helpers/mongo.js';
 import type { TestMongo } from '../../helpers/mongo.js';
@@ -21,7 +21,6 @@ after(async () => {
   await mongo.close();
 });
 
-const HOUR = 3_600_000;
 
 function hourStart(ms: number): number {
   return Math.floor(ms / HOUR) * HOUR;
@@ -30,9 +29,7 @@ function hourStart(ms: number): number {
 test('inserts land in the spool file of their hour and decode to what was inserted', async () => {
   const env: ArchiveEnv = await archiveEnv(mongo);
   try {
-    const archiver = await createArchiver(env.config(), { schedule: false });
-    await archiver.start();
-    const coll = env.client.db(env.db).collection('apilogs');
+    const archiver = await startArchiver(env.config());
     const base = hourStart(Date.now()) - 3 * HOUR;
     const docs = [
       { _id: new ObjectId(), createdAt: new Date(base + 5 * 60_000), method: 'GET', status: 200, latency: Long.fromString('9007199254740993'), price: Decimal128.fromString('9.99') },
@@ -41,8 +38,7 @@ test('inserts land in the spool file of their hour and decode to what was insert
       // no date in createdAt: the ObjectId time decides the hour
       { _id: ObjectId.createFromTime(Math.floor((base + HOUR + 30 * 60_000) / 1000)), createdAt: 'yesterday', method: 'GET', status: 404 },
     ];
-    await coll.insertMany(docs);
-    await waitFor(() => archiver.stats().capture.captured === docs.length, 20_000, 'all events captured');
+    await insertCaptured(env, archiver, docs);
     await archiver.close();
 
     const spooled = await readSpool(env.spoolDirectory, `${env.db}.apilogs`);
@@ -73,18 +69,14 @@ test('a restart resumes from the checkpoint: nothing lost, nothing repeated', as
   const env = await archiveEnv(mongo);
   try {
     const coll = env.client.db(env.db).collection('apilogs');
-    const first = await createArchiver(env.config(), { schedule: false });
-    await first.start();
-    await coll.insertMany(Array.from({ length: 50 }, (_, i) => ({ createdAt: new Date(), n: i })));
-    await waitFor(() => first.stats().capture.captured === 50);
+    const first = await startArchiver(env.config());
+    await insertCaptured(env, first, Array.from({ length: 50 }, (_, i) => ({ createdAt: new Date(), n: i })));
     await first.close();
     // Written while no archiver runs: the change stream delivers them after the restart.
     await coll.insertMany(Array.from({ length: 30 }, (_, i) => ({ createdAt: new Date(), n: 50 + i })));
-    const second = await createArchiver(env.config(), { schedule: false });
-    await second.start();
+    const second = await startArchiver(env.config());
     await waitFor(() => second.stats().capture.captured === 30, 20_000, 'the 30 documents written while stopped');
-    await coll.insertOne({ createdAt: new Date(), n: 80 });
-    await waitFor(() => second.stats().capture.captured === 31);
+    await insertCaptured(env, second, [{ createdAt: new Date(), n: 80 }]);
     await second.close();
     const ns = (await readSpool(env.spoolDirectory, `${env.db}.apilogs`)).map((s) => s.doc.n as number).sort((a, b) => a - b);
     assert.deepEqual(ns, Array.from({ length: 81 }, (_, i) => i));
@@ -100,13 +92,8 @@ test('capture goes on by itself after a dropped connection and a resumable serve
   await client.connect();
   const unlock = await lockFailCommand(env.client);
   try {
-    const archiver = await createArchiver(env.config(), { client, schedule: false });
-    await archiver.start();
-    const coll = env.client.db(env.db).collection('apilogs');
-    const round = async (n: number): Promise<void> => {
-      await coll.insertMany(Array.from({ length: 100 }, (_, i) => ({ createdAt: new Date(), n: n * 100 + i })));
-      await waitFor(() => archiver.stats().capture.captured === (n + 1) * 100, 20_000, `round ${n} captured`);
-    };
+    const archiver = await startArchiver(env.config(), { client });
+    const round = (n: number): Promise<void> => insertCaptured(env, archiver, Array.from({ length: 100 }, (_, i) => ({ createdAt: new Date(), n: n * 100 + i })));
     await round(0);
     await setFailCommand(env.client, appName, { times: 1 }, { failCommands: ['getMore'], closeConnection: true });
     await round(1);
@@ -130,8 +117,7 @@ test('capture goes on by itself after a dropped connection and a resumable serve
 test('an idle stream still advances its checkpointed resume token', async () => {
   const env = await archiveEnv(mongo);
   try {
-    const archiver = await createArchiver(env.config(), { schedule: false });
-    await archiver.start();
+    const archiver = await startArchiver(env.config());
     const jobs = env.client.db(env.db).collection('jobs');
     const id = `capture:${env.db}.apilogs`;
     await waitFor(async () => Boolean((await jobs.findOne({ _id: id as never }))?.position?.token), 20_000, 'a first token');
@@ -158,8 +144,7 @@ test('when the stream goes quiet, its last events are made durable before the ne
   try {
     // Interval 8 s: quiet-stream checkpoints at most every 2 s, and none of the waits below
     // reaches the first interval tick.
-    const archiver = await createArchiver(env.config({ checkpointIntervalMs: 8_000 }), { schedule: false });
-    await archiver.start();
+    const archiver = await startArchiver(env.config({ checkpointIntervalMs: 8_000 }));
     const started = Date.now();
     const jobs = env.client.db(env.db).collection('jobs');
     const durable = async (): Promise<number> => {
@@ -196,8 +181,7 @@ test('when the stream goes quiet, its last events are made durable before the ne
 test('with captureOperations update and delete, those changes are archived as change records in the hour of the change', async () => {
   const env = await archiveEnv(mongo);
   try {
-    const archiver = await createArchiver(env.config({ captureOperations: ['insert', 'update', 'delete'] }), { schedule: false });
-    await archiver.start();
+    const archiver = await startArchiver(env.config({ captureOperations: ['insert', 'update', 'delete'] }));
     const coll = env.client.db(env.db).collection('apilogs');
     const old = new Date(hourStart(Date.now()) - 5 * HOUR);
     const { insertedId } = await coll.insertOne({ createdAt: old, status: 200, price: Decimal128.fromString('1.50') });
@@ -230,11 +214,9 @@ test('with captureOperations update and delete, those changes are archived as ch
 test('ejson mode writes canonical Extended JSON', async () => {
   const env = await archiveEnv(mongo);
   try {
-    const archiver = await createArchiver(env.config({ jsonMode: 'ejson' }), { schedule: false });
-    await archiver.start();
+    const archiver = await startArchiver(env.config({ jsonMode: 'ejson' }));
     const _id = new ObjectId();
-    await env.client.db(env.db).collection('apilogs').insertOne({ _id, createdAt: new Date('2024-01-15T00:30:00Z'), n: 1.5, big: Long.fromNumber(7) });
-    await waitFor(() => archiver.stats().capture.captured === 1);
+    await insertCaptured(env, archiver, [{ _id, createdAt: new Date('2024-01-15T00:30:00Z'), n: 1.5, big: Long.fromNumber(7) }]);
     await archiver.close();
     const [s] = await readSpool(env.spoolDirectory, `${env.db}.apilogs`);
     assert.deepEqual(s!.doc, {
@@ -252,8 +234,7 @@ test('ejson mode writes canonical Extended JSON', async () => {
 test('an archiver that loses its lease to another process stops capturing', async () => {
   const env = await archiveEnv(mongo);
   try {
-    const archiver = await createArchiver(env.config(), { schedule: false, leaseTtlMs: 600 });
-    await archiver.start();
+    const archiver = await startArchiver(env.config(), { leaseTtlMs: 600 });
     // Another process took over (the lease had expired during an outage, say).
     await env.client
       .db(env.db)

@@ -6,8 +6,8 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { createArchiver } from '../../../src/archiver.js';
-import { archiveEnv, waitFor } from '../../helpers/archive-env.js';
+import { archiveEnv, insertCaptured, startArchiver, waitFor } from '../../helpers/archive-env.js';
+import { HOUR } from '../../helpers/archive-keys.js';
 import { emulatorOnly, startTestMongo } from '../../helpers/mongo.js';
 import { readSpool } from '../../helpers/spool-reader.js';
 
@@ -16,20 +16,16 @@ test('a resume token that fell off the oplog is repaired from a query, without d
   const env = await archiveEnv(mongo);
   try {
     const coll = env.client.db(env.db).collection('apilogs');
-    const HOUR = 3_600_000;
     const base = Math.floor(Date.now() / HOUR) * HOUR - 2 * HOUR;
-    const first = await createArchiver(env.config(), { schedule: false });
-    await first.start();
-    await coll.insertMany(Array.from({ length: 40 }, (_, i) => ({ n: i, createdAt: new Date(base + i * 60_000) })));
-    await waitFor(() => first.stats().capture.captured === 40);
+    const first = await startArchiver(env.config());
+    await insertCaptured(env, first, Array.from({ length: 40 }, (_, i) => ({ n: i, createdAt: new Date(base + i * 60_000) })));
     await first.close();
 
     // 600 inserts while stopped: far more than the 100 oplog entries kept.
     for (let i = 0; i < 6; i++) {
       await coll.insertMany(Array.from({ length: 100 }, (_, j) => ({ n: 40 + i * 100 + j, createdAt: new Date(base + ((i * 100 + j) % 170) * 60_000) })));
     }
-    const second = await createArchiver(env.config(), { schedule: false });
-    await second.start();
+    const second = await startArchiver(env.config());
     await waitFor(() => second.stats().capture.repaired === 600, 30_000, 'the repair of 600 documents');
     // Capture goes on from the stream after the repair.
     await coll.insertMany(Array.from({ length: 10 }, (_, i) => ({ n: 640 + i, createdAt: new Date() })));

@@ -2,11 +2,12 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
-import { chmod, mkdir, mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CronLogError } from '../../../src/errors.js';
 import { createDestination, isObjectNotFound, type Destination } from '../../../src/deliver/index.js';
+import { makeUnwritable } from '../../helpers/unwritable.js';
 
 let root: string;
 const sha256 = (b: Buffer): string => createHash('sha256').update(b).digest('hex');
@@ -171,17 +172,18 @@ test('probe of a directory that cannot be created fails clearly', async () => {
   );
 });
 
-test('probe of a read-only directory fails with "permission denied"', { skip: process.getuid?.() === 0 ? 'running as root: file modes do not stop root from writing' : false }, async () => {
+test('probe of a read-only directory fails with "permission denied"', async () => {
   const dir = join(root, 'readonly');
   await mkdir(join(dir, 'api-logs'), { recursive: true });
-  await chmod(join(dir, 'api-logs'), 0o500);
+  const unwritable = await makeUnwritable(join(dir, 'api-logs'));
   try {
     await using d = createDestination({ kind: 'file', directory: dir });
     const r = await d.probe('api-logs');
     assert.equal(r.ok, false);
-    assert.match(r.steps[0]?.message ?? '', /permission denied on .*api-logs \(EACCES\): check the owner and mode of the directory/);
+    assert.equal(r.steps[0]?.reason, unwritable.code.toLowerCase());
+    assert.match(r.steps[0]?.message ?? '', new RegExp(`permission denied on .*api-logs \\(${unwritable.code}\\): check the owner and mode of the directory`));
   } finally {
-    await chmod(join(dir, 'api-logs'), 0o700);
+    await unwritable.restore();
   }
 });
 

@@ -87,8 +87,8 @@ describe('defaults', () => {
   });
 });
 
-describe('seed compatibility', () => {
-  test('the seed "Advanced Setup" object loads, with process.env references', () => {
+describe('the config objects of the original cron-log-service', () => {
+  test('its production setup loads, with process.env references', () => {
     const env = {
       DB_URI: 'mongodb://archiver:s3cr3t-pass@db.internal:27017/myapp?authSource=admin',
       S3_BUCKET: 'prod-api-logs',
@@ -96,7 +96,7 @@ describe('seed compatibility', () => {
       AWS_ACCESS_KEY_ID: 'AKIAIOSFODNN7EXAMPLE',
       AWS_SECRET_ACCESS_KEY: 'wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY',
     };
-    // Verbatim shape of seed/cron-log-service-overview.md, "Advanced Setup (Production)".
+    // The shape the original cron-log-service documented for production (README "Configuration").
     const config = {
       dbUri: env.DB_URI,
       uploadProvider: 's3',
@@ -139,7 +139,7 @@ describe('seed compatibility', () => {
     assert.equal(c.s3.accessKeyId, undefined);
   });
 
-  test('the seed "Basic Setup" object loads', () => {
+  test('its basic setup loads', () => {
     const c = parseConfig(
       { dbUri: 'mongodb://localhost:27017/myapp', uploadProvider: 's3', s3: { bucket: 'my-logs-bucket', region: 'us-east-1' } },
       {},

@@ -8,7 +8,7 @@ import type { StorageClass } from '@aws-sdk/client-s3';
 import { renderConfigDocs } from '../../../src/config/docs.js';
 import { envNames, optionList, S3_STORAGE_CLASSES } from '../../../src/config/options.js';
 
-// The names operators and scripts rely on (seed + design); changing one is a breaking change.
+// The names operators and scripts rely on (docs/configuration.md); changing one is a breaking change.
 const EXPECTED_ENV: Readonly<Record<string, string>> = {
   dbUri: 'DB_URI',
   uploadProvider: 'UPLOAD_PROVIDER',

@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { HourClock, slotOf } from '../../../src/hours/hour-clock.js';
 
-test('UTC hours: start, end and the seed labels HH-HH+1 (23-24)', () => {
+test('UTC hours: start, end and the key labels HH-HH+1 (23-24)', () => {
   const s = slotOf(Date.parse('2024-01-15T23:59:59.999Z'));
   assert.equal(new Date(s.start).toISOString(), '2024-01-15T23:00:00.000Z');
   assert.equal(s.end - s.start, 3_600_000);

@@ -6,7 +6,7 @@ import { HourClock, slotOf } from '../../../src/hours/hour-clock.js';
 
 const utc = (y: number, mo: number, d: number, h: number): number => Date.UTC(y, mo - 1, d, h);
 
-test('default template renders the seed layout for UTC hours', () => {
+test('default template renders the documented layout for UTC hours', () => {
   const layout = new KeyLayout(DEFAULT_KEY_TEMPLATE, 'api-logs');
   assert.equal(layout.dataKey(slotOf(utc(2024, 1, 15, 0))), 'api-logs/2024-01-15/00-01.ndjson.gz');
   assert.equal(layout.dataKey(slotOf(utc(2024, 1, 15, 13))), 'api-logs/2024-01-15/13-14.ndjson.gz');

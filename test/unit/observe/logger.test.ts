@@ -57,7 +57,21 @@ test('enableConsole false writes nothing', () => {
   const { log, lines } = capture({ level: 'debug', enableConsole: false, format: 'json' });
   log.error('not written');
   assert.deepEqual(lines(), []);
-  silentLogger.child({ a: 1 }).error('not written either');
+});
+
+test('silentLogger and its children write nothing to stdout or stderr', (t) => {
+  const stdout = t.mock.method(process.stdout, 'write');
+  const stderr = t.mock.method(process.stderr, 'write');
+  const child = silentLogger.child({ a: 1 }).child({ b: 2 });
+  for (const log of [silentLogger, child]) {
+    log.error('not written', { err: new Error('boom') });
+    log.warn('not written');
+    log.info('not written');
+    log.debug('not written');
+  }
+  const calls = [stdout.mock.callCount(), stderr.mock.callCount()];
+  t.mock.restoreAll();
+  assert.deepEqual(calls, [0, 0]);
 });
 
 test('auto format: pretty on a TTY, JSON otherwise', () => {

@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 
-const ROOT = fileURLToPath(new URL('../../..', import.meta.url));
+const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const NAMES = ['spool', 'capture', 'latency', 'memory', 'deliver', 'reconcile', 'backfill'];
 
 function runQuick(): Promise<{ code: number | null; stdout: string; stderr: string }> {
