@@ -29,7 +29,7 @@ import type { EventLoopUtilization } from 'node:perf_hooks';
 import { MongoClient } from 'mongodb';
 import type { Document } from 'mongodb';
 import { tailerFor } from '../src/archiver.js';
-import { CHANGE_STREAM_BATCH_SIZE } from '../src/source/tailer.js';
+import { CHANGE_STREAM_BATCH_SIZE } from '../src/source/stream-client.js';
 import type { Benchmark, BenchContext, BenchOutput, RunSample } from './lib/types.js';
 import { BENCH_HOUR, HOUR, benchConfig, freshDir, quietLog, sleep, until } from './lib/common.js';
 import { cpuSecondsOf, ownCpuSeconds, startEmulatorProcess } from './lib/emulator-process.js';
