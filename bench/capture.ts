@@ -113,7 +113,7 @@ async function archiverRun(loader: Loader, uri: string, emuPid: number, client: 
   return { seconds: (done - t0) / 1000, capturedSeconds: (capturedAt - t0) / 1000, insertSeconds, cpu: c1.own - c0.own, emuCpu: c1.emu - c0.emu, elu };
 }
 
-/** The tailer's change-stream pipeline with the default captureOperations (see Tailer.openStream); its batch size is CHANGE_STREAM_BATCH_SIZE. */
+/** The tailer's change-stream pipeline with the default captureOperations (see openCaptureStream in src/source/stream-client.ts); its batch size is CHANGE_STREAM_BATCH_SIZE. */
 const TAILER_PIPELINE: Document[] = [{ $match: { operationType: { $in: ['insert', 'drop', 'rename', 'dropDatabase'] } } }];
 
 async function baselineRun(loader: Loader, emuPid: number, client: MongoClient, db: string, count: number, pipeline: Document[] = [], batchSize = 1000) {
