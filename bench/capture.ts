@@ -29,7 +29,7 @@ import type { EventLoopUtilization } from 'node:perf_hooks';
 import { MongoClient } from 'mongodb';
 import type { Document } from 'mongodb';
 import { tailerFor } from '../src/archiver.js';
-import { CHANGE_STREAM_BATCH_SIZE } from '../src/source/tailer.js';
+import { CHANGE_STREAM_BATCH_SIZE } from '../src/source/stream-client.js';
 import type { Benchmark, BenchContext, BenchOutput, RunSample } from './lib/types.js';
 import { BENCH_HOUR, HOUR, benchConfig, freshDir, quietLog, sleep, until } from './lib/common.js';
 import { cpuSecondsOf, ownCpuSeconds, startEmulatorProcess } from './lib/emulator-process.js';
@@ -113,7 +113,7 @@ async function archiverRun(loader: Loader, uri: string, emuPid: number, client: 
   return { seconds: (done - t0) / 1000, capturedSeconds: (capturedAt - t0) / 1000, insertSeconds, cpu: c1.own - c0.own, emuCpu: c1.emu - c0.emu, elu };
 }
 
-/** The tailer's change-stream pipeline with the default captureOperations (see Tailer.openStream); its batch size is CHANGE_STREAM_BATCH_SIZE. */
+/** The tailer's change-stream pipeline with the default captureOperations (see openCaptureStream in src/source/stream-client.ts); its batch size is CHANGE_STREAM_BATCH_SIZE. */
 const TAILER_PIPELINE: Document[] = [{ $match: { operationType: { $in: ['insert', 'drop', 'rename', 'dropDatabase'] } } }];
 
 async function baselineRun(loader: Loader, emuPid: number, client: MongoClient, db: string, count: number, pipeline: Document[] = [], batchSize = 1000) {

@@ -1,6 +1,7 @@
 /**
- * Builds, from a Config and a connected client, what every command shares: the destination,
- * the key layout, the ledger collections, the hour clock.
+ * Builds, from a Config and a connected client, the archive context (src/seal/context.ts: the
+ * destination, the key layout, the ledger, the hour clock) and what a command holds besides it:
+ * its config, the `jobs` collection (leases, checkpoints) and close().
  */
 import type { Collection, Document, MongoClient } from 'mongodb';
 import type { Config } from './config/index.js';
@@ -11,15 +12,15 @@ import { HourLedger } from './ledger/hour-states.js';
 import { OperationLog } from './ledger/operation-log.js';
 import { SealWatermark } from './ledger/seal-watermark.js';
 import { KeyLayout, validateKeyTemplate } from './hours/keys.js';
-import type { ArchiveContext } from './seal/rebuild.js';
+import type { ArchiveContext } from './seal/context.js';
 import type { Logger } from './log.js';
 import { HourClock } from './hours/hour-clock.js';
 
+/** The archive context of a command, with its config, the `jobs` collection and close(). */
 export interface SharedContext extends ArchiveContext {
   config: Config;
-  clock: HourClock;
-  watermark: SealWatermark;
   jobs: Collection<Document>;
+  /** Closes the destination (not the MongoDB client). */
   close(): Promise<void>;
 }
 

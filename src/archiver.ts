@@ -19,7 +19,8 @@ import { createLogger } from './observe/logger.js';
 import { Metrics, captureReadiness, instrumentDestination, spoolSample } from './observe/metrics.js';
 import { createNotifier, sealReportEvents } from './observe/webhook.js';
 import { oplogWindow } from './source/oplog-window.js';
-import type { SealReport } from './seal/sealer.js';
+import { reconcileRecentHours } from './reconcile/recent-hours.js';
+import type { SealReport } from './seal/report.js';
 import { Sealer } from './seal/sealer.js';
 import type { Logger } from './log.js';
 import { connectMongo } from './source/mongo-client.js';
@@ -90,23 +91,17 @@ export function tailerFor(config: Config, client: MongoClient, log: Logger, rese
   });
 }
 
+/**
+ * The sealer of a tailer's spool; every seal run ends with the reconcile of the recent hours
+ * (src/reconcile/recent-hours.ts), whose verdicts are the report's `reconciled`.
+ */
 export function sealerFor(ctx: SharedContext, tailer: Tailer, log: Logger): Sealer {
-  return new Sealer({
+  return new Sealer(ctx, {
     spool: tailer.spool,
-    clock: ctx.clock,
-    destination: ctx.destination,
-    keys: ctx.keys,
-    ledger: ctx.ledger,
-    operations: ctx.operations,
-    watermark: ctx.watermark,
-    collection: ctx.collection,
-    namespace: ctx.namespace,
-    timestampField: ctx.timestampField,
-    jsonMode: ctx.jsonMode,
-    gzipLevel: ctx.gzipLevel,
     sealGraceSeconds: ctx.config.sealGraceSeconds,
     closeDueHours: (dueBefore) => tailer.closeDueHours(dueBefore),
     firstHour: () => tailer.firstHour,
+    reconcile: (now) => reconcileRecentHours(ctx, now),
     log,
   });
 }

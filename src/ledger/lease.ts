@@ -69,11 +69,15 @@ export class Lease {
       expiresAt: new Date(now.getTime() + this.ttlMs),
       acquiredAt: now,
     };
-    // Replace only what we saw, so two processes racing cannot both win.
-    const filter = current ? { _id: this.id, owner: current.owner, expiresAt: current.expiresAt } : { _id: this.id };
+    // Replace only what we saw, or insert where we saw nothing, so two processes racing cannot
+    // both win (the `_id` is unique: the second insert fails).
     try {
-      const r = await this.jobs.replaceOne(filter, doc, { upsert: !current });
-      if (current && r.matchedCount === 0) throw new CronLogError('LEASE_HELD', `another process took the lease ${this.id} at the same moment; retry`);
+      if (current) {
+        const r = await this.jobs.replaceOne({ _id: this.id, owner: current.owner, expiresAt: current.expiresAt }, doc);
+        if (r.matchedCount === 0) throw new CronLogError('LEASE_HELD', `another process took the lease ${this.id} at the same moment; retry`);
+      } else {
+        await this.jobs.insertOne(doc);
+      }
     } catch (err) {
       if ((err as { code?: number }).code === 11000) throw new CronLogError('LEASE_HELD', `another process took the lease ${this.id} at the same moment; retry`);
       throw err;

@@ -5,11 +5,14 @@
  * several watched collections) share the metric objects and differ by their `namespace` label.
  *
  * Inputs are what the data path already reports:
- *  - `observeCapture(sample)`: a sample of the tailer's cumulative `TailerStats` (plus spool bytes
+ *  - `observeCapture(sample)`: a sample of the tailer's cumulative stats (plus spool bytes
  *    and, when known, the cluster time of the stream position). Counters advance by the delta
  *    since the previous sample; totals that went down (a new Tailer) count as a counter reset.
  *    A sampler set with `setCaptureSampler` is also read at every scrape, so gauges are fresh.
  *  - `observeSeal(report, durationMs)` after each seal run (`observeSealError` when it threw).
+ *
+ * Metrics declares the shapes it reads (`CaptureSample`, `SealRunSample`): the tailer's stats and
+ * the seal report are such shapes, and this module imports neither.
  *  - `observeDelivery(...)` per destination `put`; `instrumentDestination` does it for you.
  */
 import type { Registry as RegistryType } from 'prom-client';
@@ -17,11 +20,21 @@ import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom
 
 import type { Destination, PutInput, PutResult } from '../deliver/destination.js';
 import { CronLogError } from '../errors.js';
-import type { SealReport } from '../seal/sealer.js';
-import type { TailerStats } from '../source/tailer.js';
 
-/** What `observeCapture` reads: the tailer's stats plus optional spool and stream figures. */
-export interface CaptureSample extends Readonly<Omit<TailerStats, 'clusterTime'>> {
+/** What `observeCapture` reads: the tailer's cumulative stats plus optional spool and stream figures. */
+export interface CaptureSample {
+  /** Change events appended to the spool. */
+  readonly captured: number;
+  /** Change events skipped because their `_id` was already archived (after a repair). */
+  readonly duplicatesSkipped: number;
+  /** Documents written to the spool by a query repair. */
+  readonly repaired: number;
+  /** Checkpoints saved. */
+  readonly checkpoints: number;
+  readonly lastEventAt: Date | undefined;
+  readonly lastCheckpointAt: Date | undefined;
+  /** Whether the change stream is open and delivering. */
+  readonly streamOpen: boolean;
   /**
    * Cluster time of the stream position: the last event read, or an idle stream's
    * (post-batch) resume token. When absent, capture lag falls back to the wall-clock time since
@@ -35,6 +48,16 @@ export interface CaptureSample extends Readonly<Omit<TailerStats, 'clusterTime'>
 }
 
 /** One destination `put`: its wall time and its attempts (1 = no retry). */
+/** What `observeSeal` reads of a seal run's report. */
+export interface SealRunSample {
+  /** Every hour the run finished: `delivered` (with its document count), `empty` or `failed`. */
+  readonly hours: ReadonlyArray<{ readonly status: string; readonly count: number }>;
+  /** The reconcile verdicts after the run: `mismatch`, or another (ok, expired-at-source). */
+  readonly reconciled: ReadonlyArray<{ readonly status: string }>;
+  /** Hours whose delivery failed. */
+  readonly failed: number;
+}
+
 export interface DeliveryObservation {
   durationMs: number;
   /** `PutResult.attempts` (or the failed put's error `attempts`); retries = attempts - 1. */
@@ -254,7 +277,7 @@ export class Metrics {
   }
 
   /** Records one seal run's report and wall time. */
-  observeSeal(report: SealReport, durationMs: number, now = Date.now()): void {
+  observeSeal(report: SealRunSample, durationMs: number, now = Date.now()): void {
     const { m, labels } = this;
     let sealed = 0;
     let delivered = 0;

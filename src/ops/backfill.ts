@@ -8,7 +8,7 @@
 import type { HourClock, HourSlot } from '../hours/hour-clock.js';
 import type { ReconcileRow } from '../reconcile/reconcile.js';
 import { reconcileRange } from '../reconcile/reconcile.js';
-import type { ArchiveContext } from '../seal/rebuild.js';
+import type { ArchiveContext } from '../seal/context.js';
 import { rebuildHour } from '../seal/rebuild.js';
 
 export interface BackfillOptions {

@@ -4,12 +4,19 @@
  * spool directory when it is there).
  */
 import { promises as fs } from 'node:fs';
-import type { MongoClient } from 'mongodb';
-import type { SharedContext } from '../archive-context.js';
+import type { Collection, Document, MongoClient } from 'mongodb';
+import type { Config } from '../config/index.js';
 import { CheckpointStore } from '../ledger/checkpoints.js';
 import { clusterTimeNow } from '../source/cluster-time.js';
 import { oplogWindow } from '../source/oplog-window.js';
+import type { ArchiveContext } from '../seal/context.js';
 import { parseSpoolFileName, spoolLayout } from '../spool/spool-files.js';
+
+/** What status reads: the archive context, the `jobs` collection (checkpoint, lease) and where the spool is. */
+export interface StatusContext extends ArchiveContext {
+  config: Pick<Config, 'database' | 'spoolDirectory'>;
+  jobs: Collection<Document>;
+}
 
 /** Documented thresholds: beyond them `status` exits 1. */
 export const STATUS_THRESHOLDS = {
@@ -48,7 +55,7 @@ function iso(t: number): string {
   return new Date(t).toISOString();
 }
 
-export async function buildStatus(ctx: SharedContext, client: MongoClient, now = Date.now()): Promise<StatusReport> {
+export async function buildStatus(ctx: StatusContext, client: MongoClient, now = Date.now()): Promise<StatusReport> {
   const { config } = ctx;
   const attention: string[] = [];
   const cp = await new CheckpointStore(ctx.jobs, ctx.namespace).load();

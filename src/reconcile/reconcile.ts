@@ -9,7 +9,8 @@
  * Statuses: ok; missing (an object listed by the manifest is absent); mismatch (counts differ,
  * or a deep check failed); not-archived (no manifest: the hour was never sealed);
  * expired-at-source (a TTL index on the timestamp field already deleted documents of the hour
- * from MongoDB, so the archive holding more is expected).
+ * from MongoDB, so the archive holding more is expected). The counts are judged by the one
+ * verdict of verdict.ts, which the seal run's reconcile (recent-hours.ts) uses too.
  */
 import { createHash } from 'node:crypto';
 import { Transform } from 'node:stream';
@@ -18,12 +19,15 @@ import { createGunzip } from 'node:zlib';
 import split2 from 'split2';
 import type { Manifest } from '../seal/manifest.js';
 import { countPerHour, ttlSeconds } from './mongo-counts.js';
-import type { ArchiveContext } from '../seal/rebuild.js';
-import { readManifest, rebuildHour } from '../seal/rebuild.js';
+import type { ArchiveContext } from '../seal/context.js';
+import { readManifest } from '../seal/manifest.js';
+import { rebuildHour } from '../seal/rebuild.js';
+import type { CountVerdict } from './verdict.js';
+import { countVerdict } from './verdict.js';
 import type { HourClock, HourSlot } from '../hours/hour-clock.js';
 import { idKeyOfLine } from '../spool/document-ids.js';
 
-export type ReconcileStatus = 'ok' | 'missing' | 'mismatch' | 'not-archived' | 'expired-at-source';
+export type ReconcileStatus = CountVerdict | 'missing' | 'not-archived';
 
 export interface ReconcileRow {
   hour: string;
@@ -151,9 +155,13 @@ async function checkHour(
     const problem = await deepCheck(ctx, manifest);
     if (problem) return { ...base, archived: manifest.count, status: 'mismatch', detail: problem };
   }
-  if (mongo === manifest.count) return { ...base, archived: manifest.count, status: 'ok' };
-  if (ttl !== undefined && slot.end <= now - ttl * 1000 && mongo < manifest.count) {
-    return { ...base, archived: manifest.count, status: 'expired-at-source', detail: `TTL index expires documents after ${ttl}s` };
+  const archived = manifest.count;
+  switch (countVerdict({ slot, mongo, archived, ttlSeconds: ttl, now })) {
+    case 'ok':
+      return { ...base, archived, status: 'ok' };
+    case 'expired-at-source':
+      return { ...base, archived, status: 'expired-at-source', detail: `TTL index expires documents after ${ttl}s` };
+    case 'mismatch':
+      return { ...base, archived, status: 'mismatch', detail: `MongoDB has ${mongo}, the archive ${archived}` };
   }
-  return { ...base, archived: manifest.count, status: 'mismatch', detail: `MongoDB has ${mongo}, the archive ${manifest.count}` };
 }

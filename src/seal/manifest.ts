@@ -25,7 +25,7 @@ import { createRequire } from 'node:module';
 import type { Destination } from '../deliver/destination.js';
 import type { HourSlot } from '../hours/hour-clock.js';
 import type { ArchivedPart } from '../ledger/hour-states.js';
-import type { KeyLayout } from '../hours/keys.js';
+import type { ArchiveContext } from './context.js';
 
 const require = createRequire(import.meta.url);
 const { version } = require('../../package.json') as { version: string };
@@ -85,12 +85,15 @@ export function parseManifest(text: string, key: string): Manifest {
   return m as Manifest;
 }
 
-export interface ManifestContext {
-  destination: Destination;
-  keys: KeyLayout;
-  namespace: string;
-  timestampField: string;
-  jsonMode: string;
+/** What writing a manifest needs of the archive context. */
+export type ManifestContext = Pick<ArchiveContext, 'destination' | 'keys' | 'namespace' | 'timestampField' | 'jsonMode'>;
+
+/** Reads the hour's manifest from the destination; undefined when there is none. */
+export async function readManifest(destination: Destination, key: string): Promise<Manifest | undefined> {
+  if (!(await destination.head(key))) return undefined;
+  const chunks: Buffer[] = [];
+  for await (const chunk of await destination.get(key)) chunks.push(Buffer.from(chunk as Buffer));
+  return parseManifest(Buffer.concat(chunks).toString('utf8'), key);
 }
 
 /** Writes (or replaces, in one put) the manifest of an hour; returns its key. */

@@ -1,6 +1,6 @@
 /**
  * Rebuilds one hour from a query: every document whose timestamp (or, lacking a date there,
- * ObjectId time) falls in the hour, in a stable order, into a temp gzip NDJSON file that is
+ * ObjectId time) falls in the hour (one unsorted query), into a temp gzip NDJSON file that is
  * delivered as a new revision of the hour; the manifest is then replaced (atomically: one put)
  * to list only that revision. Older objects stay in place, unreferenced. Used by backfill and
  * by reconcile --repair. Streams: bounded memory whatever the hour's size.
@@ -13,43 +13,17 @@ import { Readable, Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { createGzip } from 'node:zlib';
 import { gzipOptions } from '../spool/gzip-members.js';
-import type { Collection, Document } from 'mongodb';
-import type { Destination } from '../deliver/destination.js';
 import { idKeyOf } from '../spool/document-ids.js';
 import { timeRangeFilters } from '../hours/time-filter.js';
-import type { HourLedger } from '../ledger/hour-states.js';
-import type { Operation, OperationLog } from '../ledger/operation-log.js';
-import type { KeyLayout } from '../hours/keys.js';
-import type { Manifest, ManifestPart } from './manifest.js';
-import { parseManifest, writeManifest } from './manifest.js';
+import type { Operation } from '../ledger/operation-log.js';
+import type { ArchiveContext } from './context.js';
+import type { ManifestPart } from './manifest.js';
+import { readManifest, writeManifest } from './manifest.js';
 import { dropDuplicateLines } from './dedupe.js';
 import { HashList, hash64 } from '../spool/line-facts.js';
 import { scanSpoolFile } from './scan.js';
-import type { JsonMode } from '../spool/json-lines.js';
 import { lineEncoder } from '../spool/json-lines.js';
 import type { HourSlot } from '../hours/hour-clock.js';
-
-export interface ArchiveContext {
-  collection: Collection<Document>;
-  destination: Destination;
-  keys: KeyLayout;
-  ledger: HourLedger;
-  operations: OperationLog;
-  namespace: string;
-  timestampField: string;
-  jsonMode: JsonMode;
-  gzipLevel: number;
-  /** Where temp files go (the spool directory). */
-  workDirectory?: string;
-}
-
-/** Reads the hour's manifest from the destination; undefined when there is none. */
-export async function readManifest(destination: Destination, key: string): Promise<Manifest | undefined> {
-  if (!(await destination.head(key))) return undefined;
-  const chunks: Buffer[] = [];
-  for await (const chunk of await destination.get(key)) chunks.push(Buffer.from(chunk as Buffer));
-  return parseManifest(Buffer.concat(chunks).toString('utf8'), key);
-}
 
 export interface RebuildResult {
   hour: string;

@@ -1,7 +1,10 @@
 /**
  * The seal step: closes every finished hour (its end plus the grace has passed), checks and
- * deduplicates its spool file, delivers it under its key, writes the hour's manifest, records
- * everything in the ledger and reconciles the hour against MongoDB.
+ * deduplicates its spool file, delivers it under its key, writes the hour's manifest and records
+ * everything in the ledger. Hours that received no document get their count-0 manifest from
+ * empty-hours.ts; the reconcile of recent hours against MongoDB runs after the hours are
+ * delivered, within the same run, through the `reconcile` option (the archiver wires
+ * src/reconcile/recent-hours.ts).
  *
  * When the spool recorded the file's size, line count and SHA-256 on closing it (its facts'
  * closing record), the upload starts on that claim while the facts are checked; the `seal`
@@ -17,63 +20,60 @@
  * failed delivery leaves the hour `sealed` with the error in `logs`; the next run retries it.
  */
 import { promises as fs } from 'node:fs';
-import type { Collection, Document } from 'mongodb';
-import type { Destination } from '../deliver/destination.js';
 import { IntegrityError } from '../deliver/errors.js';
-import type { HourLedger, HourRecord } from '../ledger/hour-states.js';
-import type { OperationLog } from '../ledger/operation-log.js';
-import type { SealWatermark } from '../ledger/seal-watermark.js';
-import { countPerHour, ttlSeconds } from '../reconcile/mongo-counts.js';
+import type { HourRecord } from '../ledger/hour-states.js';
 import type { Logger } from '../log.js';
-import type { HourClock, HourSlot } from '../hours/hour-clock.js';
+import type { HourSlot } from '../hours/hour-clock.js';
 import type { Spool } from '../spool/spool.js';
 import type { SpoolFileId } from '../spool/spool-files.js';
+import type { ArchiveContext } from './context.js';
 import { dropDuplicateLines } from './dedupe.js';
-import type { KeyLayout } from '../hours/keys.js';
+import { sealEmptyHours } from './empty-hours.js';
 import type { ManifestPart } from './manifest.js';
 import { writeManifest } from './manifest.js';
 import { factsPath } from '../spool/facts-file.js';
 import type { SealScan } from './scan.js';
 import { factsClaim, scanSpoolFile, sealScan } from './scan.js';
 import type { ClosingClaim } from '../spool/facts-file.js';
+import type { HourOutcome, ReconciledHour, SealReport } from './report.js';
 
-export interface SealerContext {
+export type { HourOutcome, ReconciledHour, SealReport } from './report.js';
+
+/** What a Sealer needs besides the archive context: the spool and the capture it closes hours of. */
+export interface SealerOptions {
+  /** The spool whose sealed/ files are delivered. */
   spool: Spool;
-  clock: HourClock;
-  destination: Destination;
-  keys: KeyLayout;
-  ledger: HourLedger;
-  operations: OperationLog;
-  watermark: SealWatermark;
-  collection: Collection<Document>;
-  namespace: string;
-  timestampField: string;
-  jsonMode: string;
-  gzipLevel: number;
+  /** An hour is due once its end plus this many seconds has passed. */
   sealGraceSeconds: number;
   /** Closes due open files (the tailer's closeDueHours). */
   closeDueHours: (dueBefore: number) => Promise<unknown>;
   /** First hour captured: empty hours from here on get a count-0 manifest. */
   firstHour: () => number;
-  /** Hours re-reconciled on every run after their delivery (default 24). */
-  reconcileWindowHours?: number;
+  /**
+   * Runs at the end of every seal run, once the due hours are delivered, with the run's `now`:
+   * the reconcile of recent hours against MongoDB (its verdicts are the report's `reconciled`).
+   * Without it, `reconciled` stays empty.
+   */
+  reconcile?: (now: number) => Promise<ReconciledHour[]>;
   log: Logger;
 }
 
-export interface HourOutcome {
-  hour: string;
-  start: number;
-  count: number;
-  key?: string;
-  status: 'delivered' | 'failed' | 'empty';
-  error?: string;
-}
-
-export interface SealReport {
-  dueBefore: number;
-  hours: HourOutcome[];
-  reconciled: Array<{ hour: string; mongo: number; archived: number; status: string }>;
-  failed: number;
+/** The delivery of one sealed file whose size, line count and SHA-256 are known (its claim). */
+interface CheckedDelivery {
+  slot: HourSlot;
+  file: SealedFile;
+  /** The hour's ledger record when the delivery began. */
+  record: HourRecord | undefined;
+  /** When the delivery of the file began (Date.now()), for the seal record's duration. */
+  startedAt: number;
+  /** The file's size, line count and SHA-256 that the upload starts on. */
+  claim: ClosingClaim;
+  /** Resolves with the check of the file (what the claim must match), once `startCheck` ran. */
+  confirmed: Promise<SealScan>;
+  /** Lines dropped from the file as repeated `_id`s before this delivery. */
+  duplicatesRemoved: number;
+  /** Starts the check (when the upload has read the whole file, or nothing else is left to wait for). */
+  startCheck: () => void;
 }
 
 type SealedFile = SpoolFileId & { path: string; name: string };
@@ -105,8 +105,13 @@ async function removeSealedFile(path: string): Promise<void> {
 
 export class Sealer {
   private running: Promise<SealReport> | undefined;
+  /** Removals of delivered files started by the current run (it waits for them before it ends). */
+  private removals: Array<Promise<void>> = [];
 
-  constructor(private readonly ctx: SealerContext) {}
+  constructor(
+    private readonly ctx: ArchiveContext,
+    private readonly options: SealerOptions,
+  ) {}
 
   /** Resolves when no seal run is in progress. */
   async idle(): Promise<void> {
@@ -132,12 +137,12 @@ export class Sealer {
   }
 
   private async sealAndReconcile(now: number): Promise<SealReport> {
-    const { ctx } = this;
-    const dueBefore = now - ctx.sealGraceSeconds * 1000;
+    const { ctx, options } = this;
+    const dueBefore = now - options.sealGraceSeconds * 1000;
     const report: SealReport = { dueBefore, hours: [], reconciled: [], failed: 0 };
-    await ctx.closeDueHours(dueBefore);
+    await options.closeDueHours(dueBefore);
     const delivered = new Set<number>();
-    for (const file of await ctx.spool.sealedFiles()) {
+    for (const file of await options.spool.sealedFiles()) {
       const slot = ctx.clock.slotAt(file.hour);
       try {
         const out = await this.deliverFile(slot, file);
@@ -147,38 +152,20 @@ export class Sealer {
         report.failed++;
         const message = (err as Error).message;
         report.hours.push({ hour: slot.id, start: slot.start, count: 0, status: 'failed', error: message });
-        ctx.log.error('hour delivery failed; it stays sealed and is retried at the next run', { hour: slot.id, error: message });
+        options.log.error('hour delivery failed; it stays sealed and is retried at the next run', { hour: slot.id, error: message });
         await ctx.ledger.update(slot, { state: 'sealed', lastError: message }).catch(() => undefined);
       }
     }
-    // Empty hours: every finished hour since the first captured one gets a manifest.
-    const lastDue = ctx.clock.slotOf(dueBefore - 3_600_000);
-    if (lastDue.end <= dueBefore) {
-      const from = Math.max(ctx.firstHour(), (await ctx.watermark.get()) ?? -Infinity);
-      if (from <= lastDue.start) {
-        const known = new Set((await ctx.ledger.range(from, lastDue.end)).map((h) => h.record.start.getTime()));
-        let allDone = true;
-        for (const slot of ctx.clock.slotsBetween(from, lastDue.end)) {
-          if (known.has(slot.start) || delivered.has(slot.start)) continue;
-          try {
-            report.hours.push(await this.deliverEmpty(slot));
-            delivered.add(slot.start);
-          } catch (err) {
-            allDone = false;
-            report.failed++;
-            report.hours.push({ hour: slot.id, start: slot.start, count: 0, status: 'failed', error: (err as Error).message });
-          }
-        }
-        if (allDone && report.failed === 0) await ctx.watermark.set(ctx.clock.next(lastDue).start);
-      }
-    }
-    report.reconciled = await this.reconcileRecent(now);
+    const empty = await sealEmptyHours(ctx, { dueBefore, firstHour: options.firstHour(), delivered, mayAdvanceWatermark: report.failed === 0 });
+    report.hours.push(...empty);
+    report.failed += empty.filter((h) => h.status === 'failed').length;
+    if (options.reconcile) report.reconciled = await options.reconcile(now);
     return report;
   }
 
   private async deliverFile(slot: HourSlot, file: SealedFile): Promise<HourOutcome> {
     const { ctx } = this;
-    const t0 = Date.now();
+    const startedAt = Date.now();
     // The check of the file starts once the upload has read the whole file (or at once without
     // an upload to wait for): its CPU work must not delay the reads and hashing of the parts; it
     // runs while the last parts are in flight.
@@ -196,7 +183,7 @@ export class Sealer {
         return c;
       });
       try {
-        return await this.deliverChecked(slot, file, record, t0, claim, confirmed, 0, startCheck);
+        return await this.deliverChecked({ slot, file, record, startedAt, claim, confirmed, duplicatesRemoved: 0, startCheck });
       } catch (err) {
         // Nothing was recorded or created on the claim: go on with what the check found.
         if (!(err instanceof ClaimNotConfirmed)) throw err;
@@ -205,37 +192,38 @@ export class Sealer {
     startCheck();
     const checked = await checking;
     let scan = checked.scan;
-    if (checked.method === 'decode') ctx.log.debug('spool file decoded to seal it', { hour: slot.id, file: file.name, reason: checked.reason });
+    if (checked.method === 'decode') this.options.log.debug('spool file decoded to seal it', { hour: slot.id, file: file.name, reason: checked.reason });
     let removed = 0;
     if (scan.duplicateLines > 0) {
       // The rewritten file no longer matches its facts.
       await fs.rm(factsPath(file.path), { force: true });
       removed = await dropDuplicateLines(file.path, scan.duplicateIds, ctx.gzipLevel);
-      ctx.log.warn('duplicate _id removed while sealing', { hour: slot.id, removed, ids: scan.duplicateIds.slice(0, 10) });
+      this.options.log.warn('duplicate _id removed while sealing', { hour: slot.id, removed, ids: scan.duplicateIds.slice(0, 10) });
       scan = await scanSpoolFile(file.path, ctx.timestampField);
     }
     const final: SealScan = { ...checked, scan };
-    return this.deliverChecked(slot, file, record, t0, { bytes: scan.bytes, lines: scan.lines, sha256: scan.sha256 }, Promise.resolve(final), removed, () => undefined);
+    return this.deliverChecked({
+      slot,
+      file,
+      record,
+      startedAt,
+      claim: { bytes: scan.bytes, lines: scan.lines, sha256: scan.sha256 },
+      confirmed: Promise.resolve(final),
+      duplicatesRemoved: removed,
+      startCheck: () => undefined,
+    });
   }
 
   /**
-   * Delivers a sealed file whose size, line count and SHA-256 are `claim`, once `confirmed`
+   * Delivers a sealed file whose size, line count and SHA-256 are its `claim`, once `confirmed`
    * resolves with the check of the file, which `startCheck` starts (when the upload has read the
    * whole file, or when nothing else is left to wait for). The `seal` record and the part
    * reservation wait for the check; the upload does not, but it creates nothing at the key before
    * both are written. When the check does not confirm the claim, this rejects with
    * ClaimNotConfirmed and has created and recorded nothing.
    */
-  private async deliverChecked(
-    slot: HourSlot,
-    file: SealedFile,
-    record: HourRecord | undefined,
-    t0: number,
-    claim: ClosingClaim,
-    confirmed: Promise<SealScan>,
-    removed: number,
-    startCheck: () => void,
-  ): Promise<HourOutcome> {
+  private async deliverChecked(delivery: CheckedDelivery): Promise<HourOutcome> {
+    const { slot, file, record, startedAt, claim, confirmed, duplicatesRemoved, startCheck } = delivery;
     const { ctx } = this;
     confirmed.catch(() => undefined);
     // The record of the check is written while the upload starts (it is not part of the
@@ -248,8 +236,8 @@ export class Sealer {
         outcome: 'ok',
         count: checked.scan.lines,
         bytes: checked.scan.bytes,
-        durationMs: Date.now() - t0,
-        details: { duplicatesRemoved: removed, sha256: checked.scan.sha256, file: file.name, checkedBy: checked.method },
+        durationMs: Date.now() - startedAt,
+        details: { duplicatesRemoved, sha256: checked.scan.sha256, file: file.name, checkedBy: checked.method },
       }),
     );
     sealRecorded.catch(() => undefined);
@@ -310,7 +298,7 @@ export class Sealer {
       if (checked?.method === 'facts' && isSourceMismatch(err)) {
         // The file's bytes are not what its facts describe: check it by decoding next time.
         await fs.rm(factsPath(file.path), { force: true });
-        ctx.log.warn('spool file does not match its facts; it is decoded at the next seal run', { hour: slot.id, file: file.name });
+        this.options.log.warn('spool file does not match its facts; it is decoded at the next seal run', { hour: slot.id, file: file.name });
       }
       await ctx.operations.record({
         op: 'deliver',
@@ -337,7 +325,7 @@ export class Sealer {
       sha256: scan.sha256,
       firstTimestamp: scan.firstTimestamp ?? null,
       lastTimestamp: scan.lastTimestamp ?? null,
-      duplicatesRemoved: removed,
+      duplicatesRemoved,
       sealedAt: new Date().toISOString(),
     };
     const parts = [...(record?.parts ?? []).filter((p) => p.part !== part), newPart];
@@ -377,58 +365,9 @@ export class Sealer {
   private removeLater(slot: HourSlot, file: SealedFile): void {
     this.removals.push(
       removeSealedFile(file.path).catch((err: unknown) => {
-        this.ctx.log.warn('cannot remove a delivered spool file; the next seal run removes it', { hour: slot.id, file: file.name, error: (err as Error).message });
+        this.options.log.warn('cannot remove a delivered spool file; the next seal run removes it', { hour: slot.id, file: file.name, error: (err as Error).message });
       }),
     );
   }
 
-  private removals: Array<Promise<void>> = [];
-
-  private async deliverEmpty(slot: HourSlot): Promise<HourOutcome> {
-    const manifestKey = await writeManifest(this.ctx, slot, []);
-    await this.ctx.ledger.update(slot, { state: 'delivered', count: 0, bytes: 0, parts: [], manifestKey, lastError: null });
-    return { hour: slot.id, start: slot.start, count: 0, status: 'empty' };
-  }
-
-  /** Compares recent delivered hours with MongoDB (one aggregation) and records the verdicts. */
-  private async reconcileRecent(now: number): Promise<SealReport['reconciled']> {
-    const { ctx } = this;
-    const window = (ctx.reconcileWindowHours ?? 24) * 3_600_000;
-    const hours = (await ctx.ledger.range(now - window, now)).filter((h) => h.record.state === 'delivered' || h.record.state === 'mismatch');
-    if (hours.length === 0) return [];
-    const from = Math.min(...hours.map((h) => h.record.start.getTime()));
-    const to = Math.max(...hours.map((h) => h.record.start.getTime())) + 3_600_000;
-    const t0 = Date.now();
-    const [counts, ttl] = await Promise.all([
-      countPerHour(ctx.collection, ctx.timestampField, from, to, ctx.clock.zone),
-      ttlSeconds(ctx.collection, ctx.timestampField),
-    ]);
-    const out: SealReport['reconciled'] = [];
-    for (const { id, record } of hours) {
-      const start = record.start.getTime();
-      const mongo = counts.get(start) ?? 0;
-      const archived = record.count;
-      const expired = ttl !== undefined && start + 3_600_000 <= now - ttl * 1000 && mongo < archived;
-      const status = mongo === archived ? 'ok' : expired ? 'expired-at-source' : 'mismatch';
-      const slot = ctx.clock.slotAt(start);
-      await Promise.all([
-        ctx.ledger.update(slot, {
-          state: status === 'mismatch' ? 'mismatch' : 'verified',
-          reconcile: { mongo, archived, status, at: new Date() },
-        }),
-        ctx.operations.record({
-          op: 'reconcile',
-          hour: id,
-          hourStart: record.start,
-          outcome: status === 'mismatch' ? 'error' : 'ok',
-          count: archived,
-          durationMs: Date.now() - t0,
-          details: { mongo, archived, status },
-          ...(status === 'mismatch' ? { error: `MongoDB has ${mongo} documents for the hour, the archive ${archived}` } : {}),
-        }),
-      ]);
-      out.push({ hour: id, mongo, archived, status });
-    }
-    return out;
-  }
 }

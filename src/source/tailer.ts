@@ -2,19 +2,20 @@
  * The capture loop: change stream → hourly spool → checkpoint in `jobs`.
  *
  * - Each event's document is encoded as one JSON line and appended to the spool file of the
- *   hour its timestamp falls in (src/source/event-time.ts, src/time/hours.ts). Events arrive as
- *   BSON bytes (src/source/raw-change-stream.ts); an insert's line is written from its
- *   document's bytes straight into the spool (src/spool/bson-lines.ts), other events and
- *   documents that writer does not map are decoded and encoded (src/spool/json-lines.ts).
- * - Every `checkpointIntervalMs`, whenever more than `maxPendingBytes` wait in memory, and as
- *   soon as the stream goes quiet after delivering events (none for QUIET_MS), the spool is
- *   flushed (its gzip members written + fsync) and then the checkpoint is saved: the resume
- *   token read in the same tick as the spool buffers were taken, and the durable offsets.
- *   Reading the stream waits when twice `maxPendingBytes` wait, or when more than
- *   MAX_COMPRESSING slabs of lines are being compressed, so memory stays bounded.
+ *   hour its timestamp falls in (src/hours/event-time.ts, src/hours/hour-clock.ts). Events
+ *   arrive as BSON bytes from the change-stream client chosen for the deployment
+ *   (stream-client.ts); an insert's line is written from its document's bytes straight into the
+ *   spool (src/spool/bson-lines.ts), other events and documents that writer does not map are
+ *   decoded and encoded (src/spool/json-lines.ts).
+ * - A checkpoint flushes the spool (its gzip members written + fsync) and then saves the resume
+ *   token read in the same tick as the spool buffers were taken, and the durable offsets. One
+ *   starts on a schedule (checkpoint-schedule.ts: every `checkpointIntervalMs`, and when the
+ *   stream goes quiet) and whenever more than `maxPendingBytes` wait in memory. Reading the
+ *   stream waits when twice `maxPendingBytes` wait, or when more than MAX_COMPRESSING slabs of
+ *   lines are being compressed, so memory stays bounded.
  * - An idle stream's resume token advances (postBatchResumeToken) and is checkpointed too.
  * - History lost (the token fell off the oplog): the gap is repaired from a query
- *   (src/source/repair.ts), then the stream restarts from the cluster time taken before it.
+ *   (gap-repair.ts), then the stream restarts from the cluster time taken before it.
  */
 import type { ChangeStreamDocument, Collection, Db, Document, MongoClient, ResumeToken } from 'mongodb';
 import { EJSON, Timestamp } from 'bson';
@@ -36,28 +37,13 @@ import type { ChangeEvent } from './change-event.js';
 import { eventTimeReader, rawEventTimeReader } from '../hours/event-time.js';
 import type { Logger } from '../log.js';
 import { silentLogger } from '../log.js';
-import { DriverChangeStream } from './driver-change-stream.js';
-import { RawChangeStream } from './raw-change-stream.js';
-import { collectArchivedIds, repairFromQuery } from './repair.js';
-import { isChangeStreamUnsupported, isHistoryLost, isInvalidResumeToken } from './resume-policy.js';
-
-export type CaptureOperation = 'insert' | 'update' | 'replace' | 'delete';
-
-/**
- * `raw`: RawChangeStream (events as bytes; its commands go to the primary). `driver`: the driver's
- * ChangeStream (DriverChangeStream), which keeps its cursor on the server that holds it.
- */
-export type StreamClient = 'raw' | 'driver';
-
-/**
- * The change-stream client for a deployment: the driver's where a command may reach another
- * server than the one holding the cursor (a load-balanced connection, or mongos routers: each
- * command selects a router anew), else the raw one. `hello` is the server's hello reply.
- */
-export function changeStreamClientFor(client: { loadBalanced: boolean }, hello: Document): StreamClient {
-  if (client.loadBalanced) return 'driver';
-  return hello.msg === 'isdbgrid' ? 'driver' : 'raw';
-}
+import type { CaptureOperation } from '../config/index.js';
+import { CheckpointSchedule } from './checkpoint-schedule.js';
+import type { Dedupe, GapRepairCapture } from './gap-repair.js';
+import { collectArchivedIds, gapStart, repairGap } from './gap-repair.js';
+import { throwUnlessHistoryLost } from './resume-policy.js';
+import type { CaptureStream, StreamClient } from './stream-client.js';
+import { chooseStreamClient, openCaptureStream } from './stream-client.js';
 
 export interface TailerOptions {
   client: MongoClient;
@@ -77,7 +63,7 @@ export interface TailerOptions {
   maxAwaitTimeMS?: number;
   /** Discard the checkpointed position and rebuild from a query from this instant on. */
   resetFrom?: Date;
-  /** Which change-stream client reads events (default: chosen at start, see changeStreamClientFor). */
+  /** Which change-stream client reads events (default: chosen at start, see stream-client.ts). */
   streamClient?: StreamClient;
   log?: Logger;
 }
@@ -96,27 +82,8 @@ export interface TailerStats {
 
 const TERMINAL_OPS = new Set(['drop', 'rename', 'dropDatabase', 'invalidate']);
 
-/**
- * Events per getMore. Measured with the memory benchmark (catching up a 1,000,000-document
- * hour): with 1,000 the archiver's peak RSS was 265 MiB (V8 heap 141 MiB), with 500 it was
- * 185 MiB (91 MiB). On the emulator each getMore has a fixed cost, so capture from it is
- * slower with smaller batches; see docs/performance.md.
- */
-export const CHANGE_STREAM_BATCH_SIZE = 500;
-
 /** Slabs (~1 MiB of lines each) being compressed at once before reading waits for them. */
 const MAX_COMPRESSING = 4;
-
-/**
- * A stream that delivered no event for this long (checked on a timer of this period) has its
- * events made durable at once, instead of at the next `checkpointIntervalMs`: when the stream
- * goes quiet, the last events are durable within about 2 × this, plus the flush. Such a
- * checkpoint starts at least QUIET_GAP_SHARE × checkpointIntervalMs after the previous one of its
- * kind, so a trickle of events does not turn into a checkpoint (an fsync and a write to MongoDB,
- * which the oplog keeps) per event: at most 4 per second by default, besides the interval's.
- */
-const QUIET_MS = 20;
-const QUIET_GAP_SHARE = 0.25;
 
 export class Tailer {
   readonly options: Required<Pick<TailerOptions, 'maxPendingBytes' | 'maxAwaitTimeMS'>> & TailerOptions;
@@ -133,20 +100,17 @@ export class Tailer {
   /** Writes inserted documents' lines from their BSON (analytics mode); undefined in ejson mode. */
   private readonly bsonWriter: BsonLineWriter | undefined;
   private readonly decodeOptions: { promoteValues: false } | { promoteLongs: false };
-  private stream: RawChangeStream | DriverChangeStream | undefined;
+  private stream: CaptureStream | undefined;
   private streamClient: StreamClient = 'raw';
   private position: StreamPosition | undefined;
   private savedPositionJson = '';
   private savedSpoolJson = '';
-  private dedupe: { window: DedupeWindow; ids: Set<IdKey> } | undefined;
+  private dedupe: Dedupe | undefined;
   private checkpointChain: Promise<void> = Promise.resolve();
   private checkpointsRunning = 0;
-  private timer: NodeJS.Timeout | undefined;
-  private quietTimer: NodeJS.Timeout | undefined;
-  /** Events read (archived or skipped) at the last quiet check, and when the last checkpoint took its lines. */
-  private eventsAtQuietCheck = 0;
+  private readonly schedule: CheckpointSchedule;
+  /** Events read (archived or skipped) when the last checkpoint took its lines. */
   private eventsAtCheckpoint = 0;
-  private quietCheckpointAt = -Infinity;
   private stopping = false;
   private running: Promise<void> | undefined;
   private fatal: unknown;
@@ -190,6 +154,13 @@ export class Tailer {
     this.readRawTime = rawEventTimeReader(options.timestampField);
     this.bsonWriter = options.jsonMode === 'analytics' ? new BsonLineWriter() : undefined;
     this.decodeOptions = options.jsonMode === 'ejson' ? { promoteValues: false } : { promoteLongs: false };
+    this.schedule = new CheckpointSchedule({
+      intervalMs: options.checkpointIntervalMs,
+      checkpoint: () => this.checkpointInBackground(),
+      eventsRead: () => this.eventsRead(),
+      eventsCheckpointed: () => this.eventsAtCheckpoint,
+      mayCheckpoint: () => !this.stopping && this.checkpointsRunning === 0,
+    });
   }
 
   stats(): Readonly<TailerStats> {
@@ -219,13 +190,6 @@ export class Tailer {
     return this.hadCheckpoint;
   }
 
-  /** The server's hello reply (none needed for a load-balanced connection). */
-  private async hello(): Promise<Document> {
-    if (this.options.client.options.loadBalanced) return {};
-    const admin = this.db.admin();
-    return admin.command({ hello: 1 }).catch(() => admin.command({ isMaster: 1 }));
-  }
-
   private recovered = false;
   private hadCheckpoint = false;
 
@@ -233,7 +197,7 @@ export class Tailer {
   async start(): Promise<void> {
     if (this.running) throw new CronLogError('INTERNAL', 'tailer already started');
     const hadCheckpoint = await this.recover();
-    this.streamClient = this.options.streamClient ?? changeStreamClientFor(this.options.client.options, await this.hello());
+    this.streamClient = this.options.streamClient ?? (await chooseStreamClient(this.options.client, this.db));
     if (this.streamClient === 'driver') this.log.info('capture reads its change stream through the driver (mongos or load-balanced connection)');
     if (this.options.resetFrom) {
       await this.repair(this.options.resetFrom.getTime(), 'reset');
@@ -243,10 +207,7 @@ export class Tailer {
       this.position = { kind: 'time', startAtOperationTime: await clusterTimeNow(this.db) };
       await this.saveCheckpoint();
     }
-    this.timer = setInterval(() => this.checkpointInBackground(), this.options.checkpointIntervalMs);
-    this.timer.unref();
-    this.quietTimer = setInterval(() => this.checkpointIfQuiet(), QUIET_MS);
-    this.quietTimer.unref();
+    this.schedule.start();
     this.running = this.loop().catch((err: unknown) => this.fail(err));
   }
 
@@ -259,21 +220,9 @@ export class Tailer {
     });
   }
 
-  /**
-   * Checkpoints now when the stream delivered events since the last checkpoint and then none for
-   * a whole QUIET_MS period (and the last such checkpoint started long enough ago): the stream has
-   * caught up, so its last events need not wait for the interval. While events keep arriving,
-   * the interval alone decides.
-   */
-  private checkpointIfQuiet(): void {
-    const seen = this.statsValue.captured + this.statsValue.duplicatesSkipped;
-    const arriving = seen !== this.eventsAtQuietCheck;
-    this.eventsAtQuietCheck = seen;
-    if (arriving || this.stopping || this.checkpointsRunning > 0 || seen === this.eventsAtCheckpoint) return;
-    const now = performance.now();
-    if (now - this.quietCheckpointAt < QUIET_GAP_SHARE * this.options.checkpointIntervalMs) return;
-    this.quietCheckpointAt = now;
-    this.checkpointInBackground();
+  /** Events read so far (archived or skipped as duplicates). */
+  private eventsRead(): number {
+    return this.statsValue.captured + this.statsValue.duplicatesSkipped;
   }
 
   /** Resolves when capture ends: after stop(), or rejects with the error that stopped it. */
@@ -324,63 +273,24 @@ export class Tailer {
       await this.checkpoint().catch(() => undefined);
       if (this.stopping) break;
       if (failure === undefined) continue;
-      this.handleStreamError(failure);
+      throwUnlessHistoryLost(failure);
       this.log.warn('change stream history lost: the resume point is no longer in the oplog; repairing the gap from a query', {
         code: (failure as { code?: number }).code,
       });
-      await this.repair(this.gapStart(), 'history-lost');
+      await this.repair(gapStart(this.spool, this.position, this.loadedAt, this.clock), 'history-lost');
     }
   }
 
-  /** Throws the typed error for a stream failure, unless it is history lost (repairable). */
-  private handleStreamError(err: unknown): void {
-    if (isHistoryLost(err)) return;
-    if (isChangeStreamUnsupported(err)) {
-      throw new CronLogError(
-        'CHANGE_STREAM_UNSUPPORTED',
-        'this MongoDB deployment does not support change streams (it is not a replica set or sharded cluster); ' +
-          'run a replica set (a one-member one is enough), or archive with `cron-log-service backfill` instead',
-        { cause: err },
-      );
-    }
-    if (isInvalidResumeToken(err)) {
-      throw new CronLogError(
-        'RESUME_TOKEN_INVALID',
-        `the checkpointed resume token cannot be used on this deployment (${(err as Error).message}); ` +
-          'restart capture with --reset-from TIME (ISO-8601) to rebuild from a query from that time on',
-        { cause: err },
-      );
-    }
-    throw err;
-  }
-
-  private openStream(): RawChangeStream | DriverChangeStream {
-    const ops: string[] = [...this.options.captureOperations, 'drop', 'rename', 'dropDatabase'];
-    const pipeline = [{ $match: { operationType: { $in: ops } } }];
-    const p = this.position;
-    const resume =
-      p === undefined ? {} : p.kind === 'token' ? { resumeAfter: p.token } : { startAtOperationTime: p.startAtOperationTime };
-    const fullDocument = this.options.captureOperations.includes('update') ? { fullDocument: 'updateLookup' as const } : {};
-    if (this.streamClient === 'driver') {
-      return new DriverChangeStream({
-        collection: this.coll,
-        changeStream: fullDocument,
-        ...resume,
-        pipeline,
-        batchSize: CHANGE_STREAM_BATCH_SIZE,
-        maxAwaitTimeMS: this.options.maxAwaitTimeMS,
-        decode: this.decodeOptions,
-      });
-    }
-    return new RawChangeStream({
+  private openStream(): CaptureStream {
+    return openCaptureStream({
+      kind: this.streamClient,
       client: this.options.client,
       db: this.db,
-      collection: this.options.collection,
-      changeStream: fullDocument,
-      ...resume,
-      pipeline,
-      batchSize: CHANGE_STREAM_BATCH_SIZE,
+      collection: this.coll,
+      captureOperations: this.options.captureOperations,
+      position: this.position,
       maxAwaitTimeMS: this.options.maxAwaitTimeMS,
+      decode: this.decodeOptions,
     });
   }
 
@@ -527,7 +437,7 @@ export class Tailer {
     const run = this.checkpointChain.then(async () => {
       const position = this.currentPosition();
       const dedupe = this.dedupe?.window;
-      this.eventsAtCheckpoint = this.statsValue.captured + this.statsValue.duplicatesSkipped;
+      this.eventsAtCheckpoint = this.eventsRead();
       await this.spool.flush();
       if (position) await this.saveCheckpoint(position, dedupe);
     });
@@ -572,83 +482,52 @@ export class Tailer {
     this.statsValue.lastCheckpointAt = new Date();
   }
 
-  /** Where a repair after history loss starts: the earliest open hour, or the checkpoint's hour. */
-  private gapStart(): number {
-    const open = this.spool.openFiles();
-    const p = this.position;
-    let t = Date.now();
-    if (p?.kind === 'time') t = p.startAtOperationTime.getHighBitsUnsigned() * 1000;
-    else if (p?.kind === 'token' && p.clusterTime) t = p.clusterTime.getHighBitsUnsigned() * 1000;
-    else if (this.loadedAt) t = this.loadedAt.getTime();
-    for (const f of open) t = Math.min(t, f.hour);
-    return this.clock.slotOf(t).start;
-  }
-
   private async armDedupe(window: DedupeWindow): Promise<void> {
     const ids = await collectArchivedIds(this.spool, window.fromHour);
     this.dedupe = { window, ids };
   }
 
   /**
-   * Rebuilds everything from `fromMs` on from a query, skipping documents already in the
-   * spool, then positions the stream at the cluster time read before the query. Events up to
-   * the cluster time read after it are checked against the archived ids (dedupe window).
+   * Rebuilds everything from the hour of `fromMs` on from a query, skipping documents already in
+   * the spool, then positions the stream at the cluster time read before the query (gap-repair.ts).
    */
-  private async repair(fromMs: number, reason: 'history-lost' | 'reset'): Promise<void> {
-    let fromHour = this.clock.slotOf(fromMs).start;
-    // Hours already closed for sealing are complete up to their close; documents of theirs
-    // written during the gap are found by reconcile (and rebuilt by reconcile --repair).
-    const lastClosed = Math.max(-Infinity, ...this.closedHours.keys());
-    if (lastClosed >= fromHour) {
-      this.log.warn('repair starts after the last sealed hour; run reconcile --repair for earlier hours', {
-        requested: new Date(fromHour).toISOString(),
-        lastSealedHour: new Date(lastClosed).toISOString(),
-      });
-      fromHour = this.clock.next(this.clock.slotOf(lastClosed)).start;
-    }
-    const before = await clusterTimeNow(this.db);
-    const ids = await collectArchivedIds(this.spool, fromHour);
-    const started = Date.now();
-    const written = await repairFromQuery({
+  private repair(fromMs: number, reason: 'history-lost' | 'reset'): Promise<void> {
+    return repairGap(this.repairCapture(), fromMs, reason);
+  }
+
+  /** What a gap repair writes into: this tailer's spool, checkpoints and stream position. */
+  private repairCapture(): GapRepairCapture {
+    return {
+      db: this.db,
       collection: this.coll,
-      fromMs: fromHour,
+      spool: this.spool,
+      clock: this.clock,
+      log: this.log,
       timestampField: this.options.timestampField,
-      ids,
-      idKey: this.idKey,
       jsonMode: this.options.jsonMode,
-      onDocument: (doc) => {
+      idKey: this.idKey,
+      maxPendingBytes: this.options.maxPendingBytes,
+      closedHours: () => this.closedHours.keys(),
+      append: (doc) => {
         const { ms } = this.readTime(doc, undefined, undefined);
         this.spool.append(this.fileFor(this.clock.slotOf(ms).start), this.encode(doc));
       },
-      shouldPause: () => this.spool.pendingBytes >= this.options.maxPendingBytes,
-      // Intermediate flushes keep memory bounded; they record the old position, so a crash
-      // mid-repair repeats the repair, which skips what is already in the spool.
-      flush: () => this.checkpoint(),
-    });
-    const after = await clusterTimeNow(this.db);
-    this.statsValue.repaired += written;
-    const window: DedupeWindow = { until: after, fromHour };
-    this.dedupe = { window, ids };
-    this.observedToken = undefined;
-    this.clusterSeconds = -1;
-    this.position = { kind: 'time', startAtOperationTime: before };
-    await this.spool.flush();
-    await this.saveCheckpoint(this.position, window);
-    this.log.info('repair from query complete', {
-      reason,
-      from: new Date(fromHour).toISOString(),
-      documentsWritten: written,
-      alreadyArchived: ids.size - written,
-      durationMs: Date.now() - started,
-    });
+      checkpoint: () => this.checkpoint(),
+      resumeAt: async (startAt, dedupe, written) => {
+        this.statsValue.repaired += written;
+        this.dedupe = dedupe;
+        this.observedToken = undefined;
+        this.clusterSeconds = -1;
+        this.position = { kind: 'time', startAtOperationTime: startAt };
+        await this.spool.flush();
+        await this.saveCheckpoint(this.position, dedupe.window);
+      },
+    };
   }
 
   /** Stops reading, flushes, takes a final checkpoint. Idempotent. */
   async stop(): Promise<void> {
-    if (this.timer) clearInterval(this.timer);
-    this.timer = undefined;
-    if (this.quietTimer) clearInterval(this.quietTimer);
-    this.quietTimer = undefined;
+    this.schedule.stop();
     if (!this.stopping) {
       this.stopping = true;
       await this.stream?.close().catch(() => undefined);

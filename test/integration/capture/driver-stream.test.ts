@@ -9,7 +9,7 @@ import { Decimal128, ObjectId } from 'mongodb';
 import { tailerFor } from '../../../src/archiver.js';
 import { lineEncoder } from '../../../src/spool/json-lines.js';
 import { Tailer } from '../../../src/source/tailer.js';
-import type { StreamClient } from '../../../src/source/tailer.js';
+import type { StreamClient } from '../../../src/source/stream-client.js';
 import { silentLogger } from '../../../src/log.js';
 import { archiveEnv, waitFor } from '../../helpers/archive-env.js';
 import { startTestMongo } from '../../helpers/mongo.js';

@@ -12,7 +12,7 @@ import {
   instrumentDestination,
   spoolSample,
 } from '../../../src/observe/metrics.js';
-import type { SealReport } from '../../../src/seal/sealer.js';
+import type { SealReport } from '../../../src/seal/report.js';
 
 interface Sample {
   name: string;
@@ -183,7 +183,7 @@ test('observeSeal: sealed/delivered/verified/failures/mismatches and the run dur
   assert.equal(await value(metrics, 'cronlog_seal_run_duration_seconds_bucket', { le: '5' }), 1);
   assert.equal(await value(metrics, 'cronlog_last_seal_run_timestamp_seconds'), NOW / 1000);
 
-  metrics.observeSeal({ dueBefore: NOW, hours: [], reconciled: [], failed: 0 }, 100, NOW);
+  metrics.observeSeal({ hours: [], reconciled: [], failed: 0 }, 100, NOW);
   assert.equal(await value(metrics, 'cronlog_reconcile_mismatched_hours'), 0, 'the gauge reflects the last run');
   assert.equal(await value(metrics, 'cronlog_reconcile_mismatches_total'), 1);
   metrics.observeSealError(50);

@@ -5,7 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { changeStreamClientFor } from '../../../src/source/tailer.js';
+import { changeStreamClientFor } from '../../../src/source/stream-client.js';
 
 test('a replica set is read with the raw change stream; mongos and load-balanced connections through the driver', () => {
   assert.equal(changeStreamClientFor({ loadBalanced: false }, { isWritablePrimary: true, setName: 'rs0' }), 'raw');

@@ -1,0 +1,28 @@
+/** What a seal run reports: the outcome of every hour it finished, and the reconcile after it. */
+
+/** One hour a seal run finished: delivered (a sealed file), empty (a count-0 manifest) or failed. */
+export interface HourOutcome {
+  hour: string;
+  start: number;
+  count: number;
+  key?: string;
+  status: 'delivered' | 'failed' | 'empty';
+  error?: string;
+}
+
+/** One recent hour compared with MongoDB after the run (its verdict: src/reconcile/verdict.ts). */
+export interface ReconciledHour {
+  hour: string;
+  mongo: number;
+  archived: number;
+  status: string;
+}
+
+export interface SealReport {
+  /** Hours that ended before this instant (now minus the seal grace) were due. */
+  dueBefore: number;
+  hours: HourOutcome[];
+  reconciled: ReconciledHour[];
+  /** Hours whose delivery failed (they are retried at the next run). */
+  failed: number;
+}

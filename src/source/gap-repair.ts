@@ -1,0 +1,153 @@
+/**
+ * Gap repair: capture rebuilds what its change stream cannot deliver from a query. When the
+ * resume token has fallen off the oplog (history lost), from the earliest open hour (gapStart);
+ * on `--reset-from`, from the instant given. Every document of the watched collection whose
+ * timestamp falls at or after that hour's start (or, lacking a date in the timestamp field,
+ * whose ObjectId time does) and is not in the spool yet is appended; then the stream resumes at
+ * the cluster time read before the query, and events up to the cluster time read after it are
+ * checked against the archived ids (the dedupe window), so nothing is archived twice. Streams
+ * through a cursor: bounded memory but for the set of archived ids of the repaired hours.
+ */
+import { join } from 'node:path';
+import type { Collection, Db, Document, Timestamp } from 'mongodb';
+import type { HourClock } from '../hours/hour-clock.js';
+import { timeRangeFilters } from '../hours/time-filter.js';
+import type { DedupeWindow, StreamPosition } from '../ledger/checkpoints.js';
+import type { Logger } from '../log.js';
+import type { IdKey } from '../spool/document-ids.js';
+import { idKeyOfLine } from '../spool/document-ids.js';
+import { readGzipLines } from '../spool/gzip-members.js';
+import type { JsonMode } from '../spool/json-lines.js';
+import { spoolFileName } from '../spool/spool-files.js';
+import type { Spool } from '../spool/spool.js';
+import { clusterTimeNow } from './cluster-time.js';
+
+/** The `_id` keys of every line archived in the spool's open files of hours >= fromHour. */
+export async function collectArchivedIds(spool: Spool, fromHour: number): Promise<Set<IdKey>> {
+  const ids = new Set<IdKey>();
+  for (const f of spool.openFiles()) {
+    if (f.hour < fromHour || f.offset === 0) continue;
+    for await (const line of readGzipLines(join(spool.layout.open, spoolFileName(f)), f.offset)) ids.add(idKeyOfLine(line));
+  }
+  return ids;
+}
+
+export interface RepairQuery {
+  collection: Collection<Document>;
+  fromMs: number;
+  timestampField: string;
+  ids: Set<IdKey>;
+  idKey: (id: unknown) => IdKey;
+  jsonMode: JsonMode;
+  onDocument: (doc: Record<string, unknown>) => void;
+  shouldPause: () => boolean;
+  flush: () => Promise<void>;
+}
+
+/** Returns how many documents were written. Adds their ids to `ids`. */
+export async function repairFromQuery(q: RepairQuery): Promise<number> {
+  const filters = timeRangeFilters(q.timestampField, q.fromMs);
+  const types = q.jsonMode === 'ejson' ? { promoteValues: false } : { promoteLongs: false };
+  // One query: each clause of the $or is served by an index on a real server.
+  const cursor = q.collection.find({ $or: [filters.byField, filters.byObjectId] }, { batchSize: 1000, ...types });
+  let written = 0;
+  try {
+    for await (const doc of cursor) {
+      const key = q.idKey(doc._id);
+      if (q.ids.has(key)) continue;
+      q.ids.add(key);
+      q.onDocument(doc);
+      written++;
+      if (q.shouldPause()) await q.flush();
+    }
+  } finally {
+    await cursor.close();
+  }
+  return written;
+}
+
+/**
+ * Where a repair after history loss starts: the hour of the stream position (or of the last
+ * checkpoint, when the position has no time), or of the earliest open spool file if earlier.
+ */
+export function gapStart(spool: Pick<Spool, 'openFiles'>, position: StreamPosition | undefined, checkpointedAt: Date | undefined, clock: HourClock): number {
+  let t = Date.now();
+  if (position?.kind === 'time') t = position.startAtOperationTime.getHighBitsUnsigned() * 1000;
+  else if (position?.kind === 'token' && position.clusterTime) t = position.clusterTime.getHighBitsUnsigned() * 1000;
+  else if (checkpointedAt) t = checkpointedAt.getTime();
+  for (const f of spool.openFiles()) t = Math.min(t, f.hour);
+  return clock.slotOf(t).start;
+}
+
+/** The ids archived up to the end of a dedupe window: events up to `window.until` are checked against them. */
+export interface Dedupe {
+  window: DedupeWindow;
+  ids: Set<IdKey>;
+}
+
+/** The capture a gap repair writes into (the tailer). */
+export interface GapRepairCapture {
+  readonly db: Db;
+  readonly collection: Collection<Document>;
+  readonly spool: Spool;
+  readonly clock: HourClock;
+  readonly log: Logger;
+  readonly timestampField: string;
+  readonly jsonMode: JsonMode;
+  readonly idKey: (id: unknown) => IdKey;
+  /** The query pauses for a checkpoint whenever this many bytes wait in memory. */
+  readonly maxPendingBytes: number;
+  /** Starts of the hours closed for sealing: complete up to their close, never repaired. */
+  closedHours(): Iterable<number>;
+  /** Appends a document the query read to the spool file of its hour. */
+  append(doc: Record<string, unknown>): void;
+  /**
+   * Flushes the spool and checkpoints the old position (keeps memory bounded mid-repair: a crash
+   * repeats the repair, which skips what is already in the spool).
+   */
+  checkpoint(): Promise<void>;
+  /**
+   * Positions the stream at `startAt` (a cluster time), with `dedupe`, counting `written`
+   * repaired documents; flushes the spool and checkpoints there.
+   */
+  resumeAt(startAt: Timestamp, dedupe: Dedupe, written: number): Promise<void>;
+}
+
+/** Repairs everything from the hour of `fromMs` on from a query, then resumes the stream (see the header). */
+export async function repairGap(capture: GapRepairCapture, fromMs: number, reason: 'history-lost' | 'reset'): Promise<void> {
+  const { clock, log } = capture;
+  let fromHour = clock.slotOf(fromMs).start;
+  // Hours already closed for sealing are complete up to their close; documents of theirs
+  // written during the gap are found by reconcile (and rebuilt by reconcile --repair).
+  const lastClosed = Math.max(-Infinity, ...capture.closedHours());
+  if (lastClosed >= fromHour) {
+    log.warn('repair starts after the last sealed hour; run reconcile --repair for earlier hours', {
+      requested: new Date(fromHour).toISOString(),
+      lastSealedHour: new Date(lastClosed).toISOString(),
+    });
+    fromHour = clock.next(clock.slotOf(lastClosed)).start;
+  }
+  const before = await clusterTimeNow(capture.db);
+  const ids = await collectArchivedIds(capture.spool, fromHour);
+  const started = Date.now();
+  const written = await repairFromQuery({
+    collection: capture.collection,
+    fromMs: fromHour,
+    timestampField: capture.timestampField,
+    ids,
+    idKey: capture.idKey,
+    jsonMode: capture.jsonMode,
+    onDocument: (doc) => capture.append(doc),
+    shouldPause: () => capture.spool.pendingBytes >= capture.maxPendingBytes,
+    flush: () => capture.checkpoint(),
+  });
+  const after = await clusterTimeNow(capture.db);
+  await capture.resumeAt(before, { window: { until: after, fromHour }, ids }, written);
+  log.info('repair from query complete', {
+    reason,
+    from: new Date(fromHour).toISOString(),
+    documentsWritten: written,
+    alreadyArchived: ids.size - written,
+    durationMs: Date.now() - started,
+  });
+}

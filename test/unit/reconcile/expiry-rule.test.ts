@@ -1,0 +1,139 @@
+/**
+ * One rule for hours a TTL index expired: the reconcile that follows every seal run
+ * (reconcileRecentHours) and the `reconcile` command (reconcileRange) judge the same hour alike,
+ * by countVerdict, on both sides of the instant the hour's last document expires, and record
+ * their verdicts in the ledger and in `logs`. Against the test MongoDB, with the file destination.
+ */
+import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
+import { after, before, test } from 'node:test';
+import type { SharedContext } from '../../../src/archive-context.js';
+import { openSharedContext } from '../../../src/archive-context.js';
+import type { HourSlot } from '../../../src/hours/hour-clock.js';
+import { silentLogger } from '../../../src/log.js';
+import { reconcileRecentHours } from '../../../src/reconcile/recent-hours.js';
+import { reconcileRange } from '../../../src/reconcile/reconcile.js';
+import { countVerdict } from '../../../src/reconcile/verdict.js';
+import { writeManifest } from '../../../src/seal/manifest.js';
+import { archiveEnv } from '../../helpers/archive-env.js';
+import type { ArchiveEnv } from '../../helpers/archive-env.js';
+import { startTestMongo } from '../../helpers/mongo.js';
+import type { TestMongo } from '../../helpers/mongo.js';
+
+const HOUR = 3_600_000;
+const TTL_SECONDS = 3600;
+
+let mongo: TestMongo;
+before(async () => {
+  mongo = await startTestMongo();
+});
+after(async () => {
+  await mongo.close();
+});
+
+/** An hour the archive says holds `archived` documents (ledger, manifest, one object) while MongoDB holds `inMongo`. */
+async function archivedHour(ctx: SharedContext, slot: HourSlot, archived: number, inMongo: number): Promise<void> {
+  await ctx.collection.insertMany(Array.from({ length: inMongo }, (_, i) => ({ createdAt: new Date(slot.start + i * 1000), i })));
+  const body = Buffer.from(`${archived} lines, as far as this test is concerned\n`);
+  const sha256 = createHash('sha256').update(body).digest('hex');
+  const key = ctx.keys.dataKey(slot, { index: 1, revision: 0 });
+  await ctx.destination.put({ key, source: { body }, size: body.length, sha256, contentType: 'application/x-ndjson' });
+  const part = {
+    key,
+    part: 1,
+    revision: 0,
+    count: archived,
+    bytes: body.length,
+    sha256,
+    firstTimestamp: null,
+    lastTimestamp: null,
+    duplicatesRemoved: 0,
+    sealedAt: new Date().toISOString(),
+  };
+  const manifestKey = await writeManifest(ctx, slot, [part]);
+  await ctx.ledger.update(slot, { state: 'delivered', count: archived, bytes: body.length, parts: [part], manifestKey, lastError: null });
+}
+
+async function withContext(fn: (env: ArchiveEnv, ctx: SharedContext) => Promise<void>): Promise<void> {
+  const env = await archiveEnv(mongo);
+  const ctx = openSharedContext(env.config(), env.client, silentLogger);
+  try {
+    await fn(env, ctx);
+  } finally {
+    await ctx.close();
+    await env.close();
+  }
+}
+
+test('the seal run reconcile and the reconcile command give the verdict of countVerdict on both sides of the expiry of the whole hour', async () => {
+  await withContext(async (_env, ctx) => {
+    await ctx.collection.createIndex({ createdAt: 1 }, { expireAfterSeconds: TTL_SECONDS });
+    // Hours two days ahead: the TTL monitor leaves their documents alone; the judgement's `now` is given.
+    const fewer = ctx.clock.slotOf(Date.now() + 48 * HOUR);
+    const more = ctx.clock.next(fewer);
+    const equal = ctx.clock.next(more);
+    await archivedHour(ctx, fewer, 5, 3);
+    await archivedHour(ctx, more, 2, 4);
+    await archivedHour(ctx, equal, 3, 3);
+    // `fewer` on both sides of the instant its last document expires.
+    const fewerExpiry = fewer.end + TTL_SECONDS * 1000;
+    for (const [now, want] of [[fewerExpiry - 1, 'mismatch'], [fewerExpiry, 'expired-at-source']] as const) {
+      await ctx.ledger.update(fewer, { state: 'delivered' });
+      const recent = await reconcileRecentHours(ctx, now, 72);
+      const rows = await reconcileRange(ctx, ctx.clock, { from: fewer.start, to: fewer.end, now });
+      const verdict = countVerdict({ slot: fewer, mongo: 3, archived: 5, ttlSeconds: TTL_SECONDS, now });
+      assert.equal(verdict, want);
+      assert.equal(recent.find((r) => r.hour === fewer.id)?.status, want, `seal run reconcile at expiry${now - fewerExpiry}`);
+      assert.equal(rows[0]?.status, want, `reconcile command at expiry${now - fewerExpiry}`);
+      assert.equal((await ctx.ledger.get(fewer))?.state, want === 'mismatch' ? 'mismatch' : 'verified');
+    }
+    // All three once every one of them has expired: only fewer documents in MongoDB are explained by the TTL.
+    const now = equal.end + TTL_SECONDS * 1000;
+    const want = { [fewer.id]: 'expired-at-source', [more.id]: 'mismatch', [equal.id]: 'ok' };
+    for (const slot of [fewer, more, equal]) await ctx.ledger.update(slot, { state: 'delivered' });
+    const recent = await reconcileRecentHours(ctx, now, 72);
+    const rows = await reconcileRange(ctx, ctx.clock, { from: fewer.start, to: equal.end, now });
+    assert.deepEqual(Object.fromEntries(recent.map((r) => [r.hour, r.status])), want, 'seal run reconcile');
+    assert.deepEqual(Object.fromEntries(rows.map((r) => [r.hour, r.status])), want, 'reconcile command');
+  });
+});
+
+test('the seal run reconcile records each verdict in the ledger and in logs as it always did', async () => {
+  await withContext(async (env, ctx) => {
+    const slot = ctx.clock.slotOf(Date.now() - 3 * HOUR);
+    const other = ctx.clock.next(slot);
+    await archivedHour(ctx, slot, 4, 4);
+    await archivedHour(ctx, other, 6, 5);
+    const now = Date.now();
+    const recent = await reconcileRecentHours(ctx, now);
+    assert.deepEqual(recent, [
+      { hour: slot.id, mongo: 4, archived: 4, status: 'ok' },
+      { hour: other.id, mongo: 5, archived: 6, status: 'mismatch' },
+    ]);
+    const ok = await ctx.ledger.get(slot);
+    assert.equal(ok?.state, 'verified');
+    assert.deepEqual({ ...ok?.reconcile, at: undefined }, { mongo: 4, archived: 4, status: 'ok', at: undefined });
+    assert.equal((await ctx.ledger.get(other))?.state, 'mismatch');
+    const logs = await env.client
+      .db(env.db)
+      .collection('logs')
+      .find({ op: 'reconcile' }, { projection: { _id: 0, hour: 1, outcome: 1, count: 1, details: 1, error: 1 } })
+      .sort({ hour: 1 })
+      .toArray();
+    assert.deepEqual(logs, [
+      { hour: slot.id, outcome: 'ok', count: 4, details: { mongo: 4, archived: 4, status: 'ok' } },
+      {
+        hour: other.id,
+        outcome: 'error',
+        count: 6,
+        details: { mongo: 5, archived: 6, status: 'mismatch' },
+        error: 'MongoDB has 5 documents for the hour, the archive 6',
+      },
+    ]);
+    // Verified hours are not looked at again; a mismatched one is.
+    assert.deepEqual(
+      (await reconcileRecentHours(ctx, Date.now())).map((r) => r.hour),
+      [other.id],
+    );
+  });
+});
