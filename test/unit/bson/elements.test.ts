@@ -34,7 +34,7 @@ const everyType = {
 
 test('nextMember walks every BSON type as the bson library does', () => {
   const b = BSON.serialize(everyType, { ignoreUndefined: false });
-  const expected = BSON.onDemand.parseToElements(b, 0).map(([type, nameOffset, nameLength, offset, length]) => ({
+  const expected = [...BSON.onDemand.parseToElements(b, 0)].map(([type, nameOffset, nameLength, offset, length]) => ({
     type,
     key: Buffer.from(b.subarray(nameOffset, nameOffset + nameLength)).toString('utf8'),
     value: offset,
