@@ -20,7 +20,10 @@ export interface SharedContext extends ArchiveContext {
   clock: HourClock;
   watermark: SealWatermark;
   jobs: Collection<Document>;
+  /** Closes the destination: waits for its running operations to finish. */
   close(): Promise<void>;
+  /** Destroys the destination: aborts its running operations (nothing is left at their keys). */
+  destroy(): Promise<void>;
 }
 
 export function keyLayoutOf(config: Config): KeyLayout {
@@ -60,5 +63,6 @@ export function openSharedContext(config: Config, client: MongoClient, log: Logg
     gzipLevel: config.gzipLevel,
     workDirectory: config.spoolDirectory,
     close: () => destination.close(),
+    destroy: () => destination.destroy(),
   };
 }

@@ -32,6 +32,8 @@ export type ErrorCode =
   | 'SPOOL_IO'
   | 'SPOOL_CORRUPT'
   | 'DELIVERY_FAILED'
+  | 'INTEGRITY_MISMATCH'
+  | 'OBJECT_NOT_FOUND'
   | 'DESTINATION_UNAVAILABLE'
   | 'RECONCILE_MISMATCH'
   | 'LEASE_HELD'
@@ -49,6 +51,8 @@ const exitCodes: Record<ErrorCode, ExitCode> = {
   SPOOL_IO: ExitCode.spool,
   SPOOL_CORRUPT: ExitCode.spool,
   DELIVERY_FAILED: ExitCode.runtime,
+  INTEGRITY_MISMATCH: ExitCode.runtime,
+  OBJECT_NOT_FOUND: ExitCode.runtime,
   DESTINATION_UNAVAILABLE: ExitCode.runtime,
   RECONCILE_MISMATCH: ExitCode.checkFailed,
   LEASE_HELD: ExitCode.runtime,
