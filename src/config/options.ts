@@ -529,7 +529,7 @@ export const optionTable = {
     default: 5,
     min: 0,
     max: 20,
-    doc: 'Retries of a failed transient operation (S3 request, MongoDB query) with exponential backoff before the hour is marked failed and retried on the next seal run.',
+    doc: 'Retries of each failed delivery request (every S3 request; a local write of the `file` provider) that may succeed when tried again (throttling, 5xx, timeouts, network errors, as the AWS SDK classifies them), with exponential backoff and full jitter; an upload restarts whole (within the same budget) only when a request retry cannot help. Then the hour is marked failed and retried on the next seal run.',
   }),
   logging: {
     level: oneOf(LOG_LEVELS, {
