@@ -4,7 +4,7 @@
  * optional `cause`, and the process exit code the CLI maps it to.
  *
  * Messages never contain secrets: anything that may hold a URI or a credential is passed
- * through `redact` (src/observe/redact.ts) before it reaches a message.
+ * through `redact` (src/redact.ts) before it reaches a message.
  */
 
 /** Exit codes of the CLI, documented in README. */

@@ -3,7 +3,7 @@
  * share this interface: S3 (src/deliver/s3.ts, multipart uploads) and a local
  * directory (src/deliver/file.ts). The seal step only talks to `Destination`.
  *
- * Contract of `put` (DESIGN.md invariants 5 and 6):
+ * Contract of `put`:
  *  - atomic: nothing is visible at `key` unless the whole object is (S3: an aborted multipart
  *    upload never becomes an object; file: temp name + fsync + rename + directory fsync);
  *  - verified: the bytes read from the source must hash to `sha256` and count `size`, otherwise the

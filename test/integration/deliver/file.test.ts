@@ -81,13 +81,7 @@ test('a mismatching source never replaces the object at the key, and leaves no t
   await writeFile(src, v2);
   await assert.rejects(
     d.put({ key, source: { path: src }, size: v2.length, sha256: sha256(v1) }),
-    (e: unknown) =>
-      e instanceof CronLogError &&
-      e.code === 'DELIVERY_FAILED' &&
-      e.message.includes(key) &&
-      /the source changed after it was sealed/.test(e.message) &&
-      e.cause instanceof CronLogError &&
-      e.cause.code === 'INTEGRITY_MISMATCH',
+    (e: unknown) => e instanceof CronLogError && e.code === 'DELIVERY_FAILED' && e.message.includes(key) && /the source changed after it was sealed/.test(e.message) && (e.cause as CronLogError).code === 'INTEGRITY_MISMATCH',
   );
   await assert.rejects(d.put({ key, source: { path: src }, size: v2.length + 1, sha256: sha256(v2) }), /has 2097152 bytes, expected 2097153/);
   await assert.rejects(d.put({ key, source: { path: join(root, 'nope') }, size: 1, sha256: sha256(v1) }), /does not exist \(ENOENT\)/);

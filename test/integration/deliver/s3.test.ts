@@ -395,13 +395,7 @@ test('a source that does not match its declared size or sha256 is never complete
   const key = 'bad/2024-01-15/00-01.ndjson.gz';
   await assert.rejects(
     d.put({ key, source: { path: big.path }, size: big.size, sha256: 'f'.repeat(64) }),
-    (e: unknown) =>
-      e instanceof CronLogError &&
-      e.code === 'DELIVERY_FAILED' &&
-      e.message.includes(key) &&
-      /the source changed after it was sealed/.test(e.message) &&
-      e.cause instanceof CronLogError &&
-      e.cause.code === 'INTEGRITY_MISMATCH',
+    (e: unknown) => e instanceof CronLogError && e.code === 'DELIVERY_FAILED' && e.message.includes(key) && /the source changed after it was sealed/.test(e.message) && (e.cause as CronLogError).code === 'INTEGRITY_MISMATCH',
   );
   assert.ok(proxy.count('UploadPart') >= 1, 'parts were sent before the mismatch was known');
   assert.equal(proxy.count('CompleteMultipartUpload'), 0);
