@@ -131,7 +131,11 @@ export class FileDestination implements Destination {
 
   private async putFile(input: PutInput, target: string, signal: AbortSignal): Promise<PutResult> {
     input.onSourceRead?.();
-    if (input.after !== undefined) await raceAbort(input.after, signal);
+    if (input.after !== undefined) {
+      await raceAbort(input.after, signal).catch((err: unknown) => {
+        throw signal.aborted ? this.abortedPut(input.key, signal, err) : err;
+      });
+    }
     if (input.noOverwrite === true) {
       const existing = await this.headFile(input.key, target);
       if (existing && existing.size === input.size && existing.sha256 === input.sha256) {
@@ -150,10 +154,14 @@ export class FileDestination implements Destination {
       this.logger.info('delivered', { key: input.key, size: input.size, attempts });
       return { key: input.key, size: input.size, sha256: input.sha256, attempts };
     } catch (err) {
-      if (signal.aborted) throw new CronLogError('ABORTED', `delivery of ${input.key} to ${this.describe()} was aborted: ${abortReason(signal).message}`, { cause: err });
+      if (signal.aborted) throw this.abortedPut(input.key, signal, err);
       const why = err instanceof IntegrityError ? err.message : describeFsError(err, target);
       throw new CronLogError('DELIVERY_FAILED', `cannot deliver ${input.key} to ${this.describe()}: ${why}`, { cause: err });
     }
+  }
+
+  private abortedPut(key: string, signal: AbortSignal, cause: unknown): CronLogError {
+    return new CronLogError('ABORTED', `delivery of ${key} to ${this.describe()} was aborted: ${abortReason(signal).message}`, { cause });
   }
 
   private async writeAtomically(target: string, input: PutInput, signal: AbortSignal): Promise<void> {

@@ -221,7 +221,7 @@ test('destroy() aborts a put in flight: ABORTED, nothing at the key, no temp fil
   put.catch(() => undefined);
   await new Promise((r) => setTimeout(r, 20));
   await d.destroy();
-  await assert.rejects(put, (e: unknown) => e instanceof CronLogError && e.code === 'ABORTED' && /was destroyed/.test(e.message));
+  await assert.rejects(put, (e: unknown) => e instanceof CronLogError && e.code === 'ABORTED' && e.message.includes(key) && /was destroyed/.test(e.message));
   await d.close();
   assert.deepEqual(await tree(join(root, 'destroy-aborts')).catch(() => []), [], 'nothing at the key, no temp file');
 });
