@@ -31,5 +31,6 @@ export {
   type OptionEntry,
   type OptionPath,
 } from './options.js';
+export { retryAttemptsProblems, s3OptionProblems } from './destination-check.js';
 export { safeConfigView } from './view.js';
 export { renderConfigDocs } from './docs.js';

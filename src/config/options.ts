@@ -529,7 +529,7 @@ export const optionTable = {
     default: 5,
     min: 0,
     max: 20,
-    doc: 'Retries of a failed transient request to the destination, with exponential backoff and full jitter: with `s3` each S3 request on its own (a failed part is re-sent, not the whole file), with `file` a local write that failed with EAGAIN, EBUSY, EMFILE, ENFILE or EINTR. When they run out, the hour stays sealed, is reported failed and is delivered on the next seal run. MongoDB operations do not use it.',
+    doc: 'Retries of each failed delivery request (every S3 request; a local write of the `file` provider) that may succeed when tried again (throttling, 5xx, timeouts, network errors, as the AWS SDK classifies them), with exponential backoff and full jitter; an upload restarts whole (within the same budget) only when a request retry cannot help. When they run out, the hour stays sealed, is reported failed and is delivered on the next seal run. MongoDB operations do not use it.',
   }),
   logging: {
     level: oneOf(LOG_LEVELS, {

@@ -20,6 +20,7 @@ import type { Logger } from '../observe/logger.js';
 import { createLogger } from '../observe/logger.js';
 import type { ReconcileRow } from '../reconcile/reconcile.js';
 import { reconcileRange } from '../reconcile/reconcile.js';
+import { sleep } from '../retry.js';
 import { apiLog, apiLogsBetween, rng } from './traffic.js';
 
 export interface DemoOptions {
@@ -46,18 +47,6 @@ export interface DemoResult {
 }
 
 const HOUR = 3_600_000;
-
-function sleep(ms: number, signal?: AbortSignal): Promise<void> {
-  return new Promise((res) => {
-    const done = (): void => {
-      clearTimeout(t);
-      signal?.removeEventListener('abort', done);
-      res();
-    };
-    const t = setTimeout(done, ms);
-    signal?.addEventListener('abort', done, { once: true });
-  });
-}
 
 export async function runDemo(opts: DemoOptions, log: Logger = createLogger({ level: 'warn', enableConsole: true, format: 'auto' })): Promise<DemoResult> {
   const progress = opts.progress ?? (() => undefined);
@@ -126,7 +115,8 @@ export async function runDemo(opts: DemoOptions, log: Logger = createLogger({ le
         const docs = Array.from({ length: Math.max(1, Math.round(rate / 4)) }, () => apiLog(r, new Date()));
         await coll.insertMany(docs);
         inserted += docs.length;
-        await sleep(250, opts.signal);
+        // An abort ends the wait early; the loop condition then ends the live phase.
+        await sleep(250, opts.signal).catch(() => undefined);
       }
       // Let the last seal run deliver the history hours.
       const deadline = Date.now() + 20_000;
