@@ -24,7 +24,8 @@ import type { Collection, Document } from 'mongodb';
 import { openSharedContext } from '../src/archive-context.js';
 import { rebuildHour } from '../src/seal/rebuild.js';
 import type { Benchmark, BenchContext, BenchOutput, RunSample } from './lib/types.js';
-import { BENCH_HOUR, HOUR, benchConfig, freshDir, insertGenerated, quietLog } from './lib/common.js';
+import { BENCH_HOUR, HOUR, benchConfig, freshDir, quietLog } from './lib/common.js';
+import { insertGenerated } from './lib/documents.js';
 import { startEmulatorProcess } from './lib/emulator-process.js';
 
 const DB = 'bench_backfill';
