@@ -6,7 +6,7 @@
  * directly gets exactly the checks, and the messages, of a configuration file: every problem
  * names the option and what was expected.
  */
-import { optionList, optionsByPath } from './options.js';
+import { optionList, optionsByPath } from './option-list.js';
 import { checkOptionValue, crossRuleProblems, isPlainObject, show, unknownOption } from './resolve.js';
 
 const GROUP = 's3';

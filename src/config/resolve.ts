@@ -8,21 +8,12 @@ import { ConnectionString } from 'mongodb-connection-string-url';
 
 import { ConfigError } from '../errors.js';
 import { registerSecrets } from '../redact.js';
-import {
-  crossRules,
-  databaseFromUri,
-  groupPaths,
-  optionList,
-  optionsByPath,
-  pathByEnv,
-  type ConfigOf,
-  type InputOf,
-  type OptionDef,
-  type OptionEntry,
-  type OptionPath,
-  type OptionTable,
-  type Presence,
-} from './options.js';
+import { crossRules } from './cross-rules.js';
+import type { OptionDef, Presence } from './option-def.js';
+import { groupPaths, optionList, optionsByPath, pathByEnv, type OptionEntry } from './option-list.js';
+import type { ConfigOf, InputOf, OptionPath } from './option-types.js';
+import type { OptionTable } from './options.js';
+import { databaseFromUri } from './value-checks.js';
 
 // ---------------------------------------------------------------------------------------------
 // Types
