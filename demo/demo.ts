@@ -50,6 +50,8 @@ const HOUR = 3_600_000;
 export async function runDemo(opts: DemoOptions, log: Logger = createLogger({ level: 'warn', enableConsole: true, format: 'auto' })): Promise<DemoResult> {
   const progress = opts.progress ?? (() => undefined);
   const archiveDirectory = resolve(opts.archiveDirectory);
+  // The demo's own output folder (--dir) and, below, its temp work folder (the demo spool of a
+  // throwaway emulator): sandbox data, never a real archiver's spool.
   await fs.rm(archiveDirectory, { recursive: true, force: true });
   const work = await mkdtemp(join(tmpdir(), 'cron-log-service-demo-'));
   const emulator = await startEmulator({ port: 0 });

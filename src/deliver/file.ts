@@ -216,7 +216,7 @@ export class FileDestination implements Destination {
       if (Number(st.size) !== input.size) throw new IntegrityError('stored', `${target} has ${st.size} bytes after the rename, expected ${input.size}`);
       this.remember(st, input.sha256);
     } finally {
-      if (!renamed) await rm(tmp, { force: true });
+      if (!renamed) await rm(tmp, { force: true }); // this put's own temp copy; the spool file is untouched
     }
   }
 
@@ -272,6 +272,7 @@ export class FileDestination implements Destination {
     return fh.createReadStream({ highWaterMark: MiB });
   }
 
+  /** Deletes an object at the destination (used by the probe on its own probe object; never a spool file). */
   async delete(key: string): Promise<void> {
     const path = this.pathOf(key);
     await this.operations.run(() => this.deleteFile(key, path));

@@ -150,6 +150,7 @@ export async function rebuildHour(ctx: ArchiveContext, slot: HourSlot, op: Opera
     return { hour: slot.id, count: scan.lines, key: key ?? mkey, revision };
   } finally {
     for (const cursor of cursors) await cursor.close().catch(() => undefined);
+    // The rebuild's own temp file under workDirectory (a copy of a query's result), not a spool file.
     await fs.rm(tmp, { force: true });
   }
 }
