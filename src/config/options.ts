@@ -315,7 +315,7 @@ export const optionTable = {
       'Object key of an hour\'s data objects; the manifest sits beside the first one as `….manifest.json`. Placeholders: `{prefix}` (outputDirectory), ' +
       '`{date}` (yyyy-MM-dd), `{yyyy}` `{MM}` `{dd}`, `{hour}` and `{nextHour}` (`00`–`24`, so the last hour is `23-24`), `{offset}` (`+0100`), ' +
       '`{fold}` (empty, or `.2` for the second occurrence of a local hour repeated by a DST fall-back), `{part}` (empty for the first object, ' +
-      '`.part2`, `.part3` for late parts, `.rev1`… appended for rebuilt revisions). Must contain `{date}` (or `{yyyy}{MM}{dd}`), `{hour}`, `{fold}` and `{part}`, ' +
+      '`.part2`, `.part3` for late parts and parts added by repair; `.rev1`… on revisions written by earlier versions, which rebuilt hours). Must contain `{date}` (or `{yyyy}{MM}{dd}`), `{hour}`, `{fold}` and `{part}`, ' +
       'end with `.ndjson.gz`, and have no `..` or empty segment. Hive-style example: `{prefix}/dt={date}/hour={hour}/{date}-{hour}{fold}{part}.ndjson.gz`.',
   }),
   metricsPort: integer({
