@@ -97,3 +97,32 @@ test('counts per hour follow the slots when the offset phase changes inside the 
   assert.equal(lh.get(Date.parse('2024-04-06T15:30:00Z')), 15);
   assert.equal([...lh.values()].reduce((x, y) => x + y, 0), 98 + 1);
 });
+
+test('dates before 1970 or from year 10000 on are counted in the hour of their ObjectId time, as the tailer files them', async () => {
+  const coll = client.db().collection('apilogs_range');
+  const hour = Date.parse('2024-06-01T10:00:00Z');
+  const idAt = (min: number): ObjectId => ObjectId.createFromTime((hour + min * 60_000) / 1000);
+  const docs = [
+    { _id: idAt(5), createdAt: new Date('0001-01-01T00:30:00Z') },
+    { _id: idAt(10), createdAt: new Date(Date.UTC(-1, 0, 1)) },
+    { _id: idAt(15), createdAt: new Date(Date.UTC(10000, 0, 1)) },
+    { _id: idAt(20), createdAt: new Date(-1) },
+    { _id: idAt(25), createdAt: new Date(hour + 3_600_000 + 60_000) }, // a date: the next hour
+  ];
+  await coll.insertMany(docs);
+  const read = eventTimeReader('createdAt');
+  assert.deepEqual(
+    docs.map((d) => read(d).source),
+    ['objectId', 'objectId', 'objectId', 'objectId', 'field'],
+  );
+  const got = await countPerHour(coll, 'createdAt', hour - 3_600_000, hour + 2 * 3_600_000, 'UTC');
+  assert.deepEqual(new Map([...got].sort()), new Map([[hour, 4], [hour + 3_600_000, 1]]));
+  // Nothing is counted in the hours their dates name (0001-01-01 was counted under 1901 before).
+  for (const [from, to] of [
+    [Date.parse('0001-01-01T00:00:00Z'), Date.parse('0001-01-01T02:00:00Z')],
+    [Date.parse('1901-01-01T00:00:00Z'), Date.parse('1901-01-01T02:00:00Z')],
+    [Date.parse('1969-12-31T23:00:00Z'), Date.parse('1970-01-01T00:00:00Z')],
+  ] as const) {
+    assert.equal((await countPerHour(coll, 'createdAt', from, to, 'UTC')).size, 0, new Date(from).toISOString());
+  }
+});
