@@ -8,7 +8,9 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { ObjectId } from 'mongodb';
-import { archiveEnv } from '../helpers/archive-env.js';
+import { tailerFor } from '../../src/archiver.js';
+import { silentLogger } from '../../src/log.js';
+import { archiveEnv, waitFor } from '../helpers/archive-env.js';
 import { runCli } from '../helpers/archiver-process.js';
 import { captureThenSeal, deliveredKeysById } from '../helpers/capture-run.js';
 import { startTestMongo } from '../helpers/mongo.js';
@@ -139,6 +141,30 @@ test('Lord Howe: backfill archives (and reconciles) both shifts from a query, in
     }
     assertDeliveredOnce(docs, await deliveredKeysById(env.archiveDirectory));
   } finally {
+    await env.close();
+  }
+});
+
+test('Lord Howe: the 30-minute hour is closed for sealing once it ended, not an hour after it began', { timeout: 120_000 }, async () => {
+  const env = await archiveEnv(mongo);
+  const tailer = tailerFor(env.config({ timezone: 'Australia/Lord_Howe' }), env.client, silentLogger);
+  try {
+    await tailer.start();
+    await env.client
+      .db(env.db)
+      .collection('apilogs')
+      .insertMany([{ createdAt: new Date('2024-04-06T14:50:00Z') }, { createdAt: new Date('2024-04-06T15:10:00Z') }]);
+    await waitFor(() => tailer.stats().captured === 2, 20_000, 'two events');
+    // At 15:30Z both the hour 01-02 (14:00Z-15:00Z) and the half hour 01-02.2 (15:00Z-15:30Z)
+    // have ended: a seal run then must close both, or it would find the half hour due but not
+    // closed and seal it as empty.
+    const closed = await tailer.closeDueHours(Date.parse('2024-04-06T15:30:00Z'));
+    assert.deepEqual(
+      closed.map((f) => new Date(f.hour).toISOString()).sort(),
+      ['2024-04-06T14:00:00.000Z', '2024-04-06T15:00:00.000Z'],
+    );
+  } finally {
+    await tailer.stop();
     await env.close();
   }
 });
