@@ -53,6 +53,13 @@ module.exports = {
       to: { path: '^(src|test|bench|scripts|demo)/' },
     },
     {
+      name: 'emulator-declares-its-dependencies',
+      comment: 'What the emulator package imports is in its own package.json',
+      severity: 'error',
+      from: { path: '^packages/mongo-emulator/' },
+      to: { dependencyTypes: ['npm-no-pkg', 'npm-unknown'] },
+    },
+    {
       name: 'no-dev-dependency-in-src',
       comment: 'What src/ imports must be a production dependency of the package',
       severity: 'error',

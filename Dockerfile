@@ -38,7 +38,10 @@ ENV NODE_ENV=production \
     SPOOL_DIRECTORY=/var/lib/cron-log-service/spool
 WORKDIR /app
 COPY package.json package-lock.json ./
-RUN npm ci --omit=dev --no-audit --no-fund \
+# --workspaces=false: the root package's production dependencies only. `--omit=dev` alone would
+# also install the workspace packages (packages/mongo-emulator: the emulator, mingo) whenever
+# their folders are present, since npm treats a workspace as a dependency of the root.
+RUN npm ci --omit=dev --workspaces=false --no-audit --no-fund \
  && npm cache clean --force
 COPY --from=build /app/dist ./dist
 COPY bin ./bin

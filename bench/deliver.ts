@@ -30,7 +30,8 @@ import { lineEncoder } from '../src/spool/json-lines.js';
 import { scanSpoolFile, sealScan } from '../src/seal/scan.js';
 import { factsPath } from '../src/spool/facts-file.js';
 import type { Benchmark, BenchContext, BenchOutput, RunSample } from './lib/types.js';
-import { BENCH_HOUR, HOUR, benchConfig, freshDir, makeDocs, quietLog, settle } from './lib/common.js';
+import { BENCH_HOUR, HOUR, benchConfig, freshDir, quietLog, settle } from './lib/common.js';
+import { makeDocs } from './lib/documents.js';
 import { startEmulatorProcess } from './lib/emulator-process.js';
 
 const PART_MIB = 8;

@@ -27,7 +27,7 @@ import type { Document } from 'mongodb';
 import { rm } from 'node:fs/promises';
 import { tailerFor } from '../src/archiver.js';
 import { gzipOptions } from '../src/spool/gzip-members.js';
-import { apiLog, rng } from '../src/sandbox/traffic.js';
+import { apiLog, rng } from '@cron-log-service/mongo-emulator/traffic';
 import type { Benchmark, BenchContext, BenchOutput, RunSample } from './lib/types.js';
 import { benchConfig, freshDir, quietLog, sleep } from './lib/common.js';
 import { startEmulatorProcess } from './lib/emulator-process.js';

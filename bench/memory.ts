@@ -21,7 +21,8 @@ import { fileURLToPath } from 'node:url';
 import { MongoClient } from 'mongodb';
 import { clusterTimeNow } from '../src/source/cluster-time.js';
 import type { Benchmark, BenchContext, BenchOutput, RunSample } from './lib/types.js';
-import { BENCH_HOUR, HOUR, freshDir, insertGenerated } from './lib/common.js';
+import { BENCH_HOUR, HOUR, freshDir } from './lib/common.js';
+import { insertGenerated } from './lib/documents.js';
 import { startEmulatorProcess } from './lib/emulator-process.js';
 
 const CHILD_TS = fileURLToPath(new URL('./children/memory-archiver.ts', import.meta.url));

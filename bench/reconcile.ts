@@ -21,7 +21,7 @@ import type { SharedContext } from '../src/archive-context.js';
 import { countPerHour } from '../src/reconcile/mongo-counts.js';
 import { reconcileRange } from '../src/reconcile/reconcile.js';
 import { writeManifest } from '../src/seal/manifest.js';
-import { apiLogsBetween, rng } from '../src/sandbox/traffic.js';
+import { apiLogsBetween, rng } from '@cron-log-service/mongo-emulator/traffic';
 import type { Benchmark, BenchContext, BenchOutput, RunSample } from './lib/types.js';
 import { BENCH_DAY, HOUR, benchConfig, freshDir, quietLog } from './lib/common.js';
 import { startEmulatorProcess } from './lib/emulator-process.js';

@@ -24,7 +24,8 @@ import { spoolLayout } from '../src/spool/spool-files.js';
 import { lineEncoder } from '../src/spool/json-lines.js';
 import { HourClock } from '../src/hours/hour-clock.js';
 import type { Benchmark, BenchContext, BenchOutput, RunSample } from './lib/types.js';
-import { BENCH_HOUR, HOUR, freshDir, jsonBytes, makeDocs } from './lib/common.js';
+import { BENCH_HOUR, HOUR, freshDir, jsonBytes } from './lib/common.js';
+import { makeDocs } from './lib/documents.js';
 
 const GZIP_LEVEL = 6; // the config default
 const MAX_PENDING = 8 * 1024 * 1024; // the tailer's default maxPendingBytes

@@ -10,7 +10,7 @@
 import { appendFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { MongoClient } from 'mongodb';
-import { apiLogsBetween, rng } from '../src/sandbox/traffic.js';
+import { apiLogsBetween, rng } from '@cron-log-service/mongo-emulator/traffic';
 
 const { values } = parseArgs({
   options: {

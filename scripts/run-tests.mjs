@@ -1,9 +1,10 @@
 #!/usr/bin/env node
 // Runs the test suite with Node's built-in test runner on the TypeScript sources (through tsx).
 // Usage: node scripts/run-tests.mjs [unit|integration|<path filter>...]
-// Test files are test/**/*.test.ts; a filter keeps files whose path contains it.
+// Test files are test/**/*.test.ts and the workspace packages' packages/*/test/**/*.test.ts (the
+// emulator's conformance suite); a filter keeps files whose path contains it.
 import { spawnSync } from 'node:child_process';
-import { readdirSync, statSync } from 'node:fs';
+import { existsSync, readdirSync, statSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -20,7 +21,15 @@ function walk(dir) {
 }
 
 const filters = process.argv.slice(2);
-const files = walk(join(root, 'test'))
+const packages = join(root, 'packages');
+const testDirs = [
+  join(root, 'test'),
+  ...readdirSync(packages)
+    .map((name) => join(packages, name, 'test'))
+    .filter((dir) => existsSync(dir)),
+];
+const files = testDirs
+  .flatMap(walk)
   .filter((f) => filters.length === 0 || filters.some((x) => f.includes(x)))
   .sort();
 if (files.length === 0) {

@@ -20,8 +20,10 @@ import { HourClock } from './hours/hour-clock.js';
 export interface SharedContext extends ArchiveContext {
   config: Config;
   jobs: Collection<Document>;
-  /** Closes the destination (not the MongoDB client). */
+  /** Closes the destination: waits for its running operations to finish. */
   close(): Promise<void>;
+  /** Destroys the destination: aborts its running operations (nothing is left at their keys). */
+  destroy(): Promise<void>;
 }
 
 export function keyLayoutOf(config: Config): KeyLayout {
@@ -61,5 +63,6 @@ export function openSharedContext(config: Config, client: MongoClient, log: Logg
     gzipLevel: config.gzipLevel,
     workDirectory: config.spoolDirectory,
     close: () => destination.close(),
+    destroy: () => destination.destroy(),
   };
 }

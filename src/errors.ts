@@ -4,7 +4,7 @@
  * optional `cause`, and the process exit code the CLI maps it to.
  *
  * Messages never contain secrets: anything that may hold a URI or a credential is passed
- * through `redact` (src/observe/redact.ts) before it reaches a message.
+ * through `redact` (src/redact.ts) before it reaches a message.
  */
 
 /** Exit codes of the CLI, documented in README. */
@@ -32,6 +32,8 @@ export type ErrorCode =
   | 'SPOOL_IO'
   | 'SPOOL_CORRUPT'
   | 'DELIVERY_FAILED'
+  | 'INTEGRITY_MISMATCH'
+  | 'OBJECT_NOT_FOUND'
   | 'DESTINATION_UNAVAILABLE'
   | 'RECONCILE_MISMATCH'
   | 'LEASE_HELD'
@@ -49,6 +51,8 @@ const exitCodes: Record<ErrorCode, ExitCode> = {
   SPOOL_IO: ExitCode.spool,
   SPOOL_CORRUPT: ExitCode.spool,
   DELIVERY_FAILED: ExitCode.runtime,
+  INTEGRITY_MISMATCH: ExitCode.runtime,
+  OBJECT_NOT_FOUND: ExitCode.runtime,
   DESTINATION_UNAVAILABLE: ExitCode.runtime,
   RECONCILE_MISMATCH: ExitCode.checkFailed,
   LEASE_HELD: ExitCode.runtime,

@@ -10,7 +10,7 @@
 import { createInterface } from 'node:readline';
 import { MongoClient } from 'mongodb';
 import type { Document } from 'mongodb';
-import { apiLogsBetween, rng } from '../../src/sandbox/traffic.js';
+import { apiLogsBetween, rng } from '@cron-log-service/mongo-emulator/traffic';
 
 const a = JSON.parse(process.argv[2] ?? '') as { uri: string; collection: string; count: number; batch: number; seed: number; from: number; to: number };
 const docs = apiLogsBetween(rng(a.seed), a.count, a.from, a.to) as Document[];

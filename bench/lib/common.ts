@@ -1,14 +1,16 @@
-/** Helpers shared by the benchmarks: documents, inserts, configs, timing. */
+/**
+ * Helpers shared by the benchmarks and their child processes: configs, logging, directories,
+ * timing. Generated documents are in documents.ts (the emulator package's traffic generator),
+ * which the archiver children (compiled, plain node) never load.
+ */
 import { mkdir } from 'node:fs/promises';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import { join } from 'node:path';
-import type { Collection, Document, MongoClient } from 'mongodb';
+import type { MongoClient } from 'mongodb';
 import type { Config, ConfigInput } from '../../src/config/index.js';
 import { parseConfig } from '../../src/config/index.js';
 import type { Logger } from '../../src/log.js';
-import type { ApiLogDocument } from '../../src/sandbox/traffic.js';
-import { apiLogsBetween, rng } from '../../src/sandbox/traffic.js';
 
 export const HOUR = 3_600_000;
 /** The hour most benchmarks fill: a fixed past hour (2024-01-15T10:00Z). */
@@ -21,37 +23,11 @@ export function uriWithDb(uri: string, db: string): string {
   return u.toString();
 }
 
-/** `count` realistic API-log documents (~400 bytes) with createdAt in [from, to). */
-export function makeDocs(count: number, from: number, to: number, seed = 1): ApiLogDocument[] {
-  return apiLogsBetween(rng(seed), count, from, to);
-}
-
 /** Bytes of the documents as JSON lines (what the spool stores, uncompressed). */
 export function jsonBytes(docs: readonly object[]): number {
   let n = 0;
   for (const d of docs) n += Buffer.byteLength(JSON.stringify(d)) + 1;
   return n;
-}
-
-/**
- * Inserts `count` generated documents with insertMany in batches, generating each batch just in
- * time (bounded memory for a million documents). Returns the seconds spent.
- */
-export async function insertGenerated(
-  coll: Collection<Document>,
-  count: number,
-  from: number,
-  to: number,
-  opts: { seed?: number; batch?: number; onProgress?: (done: number) => void } = {},
-): Promise<number> {
-  const r = rng(opts.seed ?? 1);
-  const batch = opts.batch ?? 10_000;
-  const t0 = performance.now();
-  for (let i = 0; i < count; i += batch) {
-    await coll.insertMany(apiLogsBetween(r, Math.min(batch, count - i), from, to), { ordered: false });
-    opts.onProgress?.(Math.min(count, i + batch));
-  }
-  return (performance.now() - t0) / 1000;
 }
 
 /** Config of an archiver against `uri`/`db`, spool and archive under `dir`, no schedule. */

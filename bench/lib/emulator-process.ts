@@ -1,7 +1,8 @@
 /**
- * The MongoDB emulator in a child process of its own (`scripts/mongo-emulator`), so that its CPU
- * is not the benchmarked code's: like a real mongod next to the archiver. `cpuProfDir` starts it
- * with --cpu-prof (profile written on SIGTERM exit).
+ * The MongoDB emulator in a child process of its own (the `mongo-emulator` command of the
+ * workspace package @cron-log-service/mongo-emulator), so that its CPU is not the benchmarked
+ * code's: like a real mongod next to the archiver. `cpuProfDir` starts it with --cpu-prof
+ * (profile written on SIGTERM exit).
  */
 import { spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
@@ -9,7 +10,7 @@ import { once } from 'node:events';
 import { readFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 
-const SCRIPT = fileURLToPath(new URL('../../scripts/mongo-emulator', import.meta.url));
+const SCRIPT = fileURLToPath(import.meta.resolve('@cron-log-service/mongo-emulator/bin'));
 
 export interface EmulatorProcess {
   uri: string;

@@ -4,6 +4,7 @@ import { CheckpointStore } from '../ledger/checkpoints.js';
 import { Lease } from '../ledger/lease.js';
 import { CronLogError, ExitCode } from '../errors.js';
 import { backfill } from '../ops/backfill.js';
+import { passes } from '../reconcile/verdict.js';
 import { parseInstant, withConfigFlags } from './common.js';
 import type { ConfigFlags } from './common.js';
 import { printJson, table } from './output.js';
@@ -26,7 +27,7 @@ export function backfillCommand(): Command {
     )
     .requiredOption('--from <time>', 'first hour (ISO-8601, inclusive)')
     .requiredOption('--to <time>', 'end (ISO-8601, exclusive)')
-    .addOption(new Option('--force', 'rebuild hours even when verified or captured by the tailer (a new revision replaces the manifest)'))
+    .addOption(new Option('--force', 'also hours verified or captured by the tailer: what they lack is added as a new part; nothing is removed'))
     .addOption(new Option('--json', 'print the per-hour report as JSON'));
   withConfigFlags(cmd);
   cmd.addHelpText(
@@ -70,7 +71,7 @@ Examples:
     else {
       process.stdout.write(table(['hour', 'action', 'documents', 'status'], report.hours.map((h) => [h.hour, h.action, h.count ?? '', h.status ?? ''])));
     }
-    const ok = report.rows.every((r) => r.status === 'ok' || r.status === 'expired-at-source');
+    const ok = report.rows.every((r) => passes(r.status));
     process.exitCode = ok ? ExitCode.ok : ExitCode.checkFailed;
   });
   return cmd;

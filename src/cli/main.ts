@@ -7,7 +7,6 @@ import { Command, CommanderError } from 'commander';
 import { ExitCode, exitCodeOf, isCronLogError } from '../errors.js';
 import { redact } from '../redact.js';
 import { backfillCommand } from './backfill.js';
-import { demoCommand } from './demo.js';
 import { doctorCommand } from './doctor.js';
 import { statusCommand } from './status.js';
 import { reconcileCommand } from './reconcile.js';
@@ -30,7 +29,6 @@ export function program(): Command {
   p.addCommand(backfillCommand());
   p.addCommand(statusCommand());
   p.addCommand(doctorCommand());
-  p.addCommand(demoCommand());
   p.addHelpText(
     'after',
     `
@@ -45,10 +43,19 @@ Exit codes:
   return p;
 }
 
-export async function main(argv: readonly string[]): Promise<number> {
+export function main(argv: readonly string[]): Promise<number> {
+  return runProgram(program(), argv);
+}
+
+/**
+ * Runs a command (with `exitOverride`) on `argv` and resolves with its exit code: the one its
+ * action set, 0 for --help and --version, 2 for bad flags, else the code of the thrown error,
+ * which is printed (redacted) on stderr. Also runs `npm run demo` (demo/main.ts).
+ */
+export async function runProgram(command: Command, argv: readonly string[]): Promise<number> {
   try {
     process.exitCode = undefined;
-    await program().parseAsync([...argv], { from: 'user' });
+    await command.parseAsync([...argv], { from: 'user' });
     return typeof process.exitCode === 'number' ? process.exitCode : ExitCode.ok;
   } catch (err) {
     if (err instanceof CommanderError) {

@@ -1,6 +1,7 @@
 import { Command, Option } from 'commander';
 import { CronLogError, ExitCode } from '../errors.js';
 import { reconcileRange } from '../reconcile/reconcile.js';
+import { passes } from '../reconcile/verdict.js';
 import { parseInstant, withConfigFlags } from './common.js';
 import type { ConfigFlags } from './common.js';
 import { printJson, table } from './output.js';
@@ -19,22 +20,27 @@ export function reconcileCommand(): Command {
     .summary('prove, hour by hour, that the archive holds every MongoDB document once')
     .description(
       'For every hour in [--from, --to) compares the number of documents MongoDB holds for the hour (one aggregation) ' +
-        'with the count in the hour\'s manifest, and checks every listed object exists. --deep also downloads the objects, ' +
-        'recounts their lines, checks their SHA-256 and looks for repeated _ids. --repair rebuilds every hour that is not ok ' +
-        'from a query (a new revision; the manifest is replaced) and checks it again.\n\n' +
-        'Statuses: ok; missing (an object listed in the manifest is absent); mismatch (counts differ or a deep check failed); ' +
-        'not-archived (the hour has no manifest); expired-at-source (a TTL index removed documents from MongoDB already).',
+        'with the count in the hour\'s manifest, checks every listed object exists and that no unlisted object sits at the ' +
+        'hour\'s keys. --deep also downloads the objects, recounts their lines, checks their SHA-256, looks for repeated _ids ' +
+        'and compares the hour\'s _ids with MongoDB\'s. --repair repairs every finished hour that is not ok, append-only: ' +
+        'what the archive lacks is added as a new part of the hour (e.g. 00-01.part2.ndjson.gz), nothing it holds is removed, ' +
+        'and a damaged or unlisted object is moved under _superseded/ once its replacement is delivered; then the hour is ' +
+        'checked again.\n\n' +
+        'Statuses: ok; missing (an object listed in the manifest is absent); mismatch (counts differ with MongoDB holding more, ' +
+        'MongoDB holds _ids the archive lacks, or a check of the objects failed); not-archived (the hour has no manifest); ' +
+        'expired-at-source (MongoDB holds fewer: a TTL index removed the hour\'s documents); deleted-at-source (MongoDB holds ' +
+        'fewer for another reason: deleted by the application, a TTL index part-way, a dropped collection; the archive keeps them).',
     )
     .requiredOption('--from <time>', 'first hour (ISO-8601, inclusive)')
     .requiredOption('--to <time>', 'end (ISO-8601, exclusive)')
-    .addOption(new Option('--deep', 'download and verify every object (line count, SHA-256, duplicate _ids)'))
-    .addOption(new Option('--repair', 'rebuild hours that are not ok from a query, then check them again'))
-    .addOption(new Option('--json', 'print [{ hour, mongo, archived, status, detail? }] as JSON'));
+    .addOption(new Option('--deep', 'download and verify every object (line count, SHA-256, duplicate _ids) and compare _ids with MongoDB'))
+    .addOption(new Option('--repair', 'add what hours that are not ok lack, as a new part (never removing anything), then check them again'))
+    .addOption(new Option('--json', 'print [{ hour, mongo, archived, status, detail?, repaired? }] as JSON'));
   withConfigFlags(cmd);
   cmd.addHelpText(
     'after',
     `
-Exit codes: 0 every hour ok (or expired-at-source); 1 some hour is not; 2 bad input.
+Exit codes: 0 every hour ok, expired-at-source or deleted-at-source; 1 some hour is not; 2 bad input.
 
 Examples:
   $ cron-log-service reconcile --from 2024-01-15T00:00:00Z --to 2024-01-16T00:00:00Z
@@ -58,10 +64,10 @@ Examples:
       printJson(rows.map((r) => ({ hour: r.hour, mongo: r.mongo, archived: r.archived, status: r.status, ...(r.detail ? { detail: r.detail } : {}), ...(r.repaired ? { repaired: true } : {}) })));
     } else {
       process.stdout.write(table(['hour', 'mongo', 'archived', 'status', 'detail'], rows.map((r) => [r.hour, r.mongo, r.archived, r.status + (r.repaired ? ' (repaired)' : ''), r.detail ?? ''])));
-      const bad = rows.filter((r) => r.status !== 'ok' && r.status !== 'expired-at-source').length;
+      const bad = rows.filter((r) => !passes(r.status)).length;
       process.stdout.write(`\n${rows.length} hour(s), ${rows.length - bad} ok, ${bad} not ok\n`);
     }
-    const ok = rows.every((r) => r.status === 'ok' || r.status === 'expired-at-source');
+    const ok = rows.every((r) => passes(r.status));
     process.exitCode = ok ? ExitCode.ok : ExitCode.checkFailed;
   });
   return cmd;

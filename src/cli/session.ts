@@ -22,10 +22,14 @@ export async function withSession<T>(flags: ConfigFlags, name: string, fn: (s: S
   const client = await connectMongo(config.dbUri);
   try {
     const ctx = openSharedContext(config, client, log);
+    let done = false;
     try {
-      return await fn({ config, log, client, ctx });
+      const result = await fn({ config, log, client, ctx });
+      done = true;
+      return result;
     } finally {
-      await ctx.close().catch(() => undefined);
+      // After a failure, what still runs (e.g. the other reads of a reconcile) is aborted.
+      await (done ? ctx.close() : ctx.destroy()).catch(() => undefined);
     }
   } finally {
     await client.close().catch(() => undefined);

@@ -25,7 +25,8 @@ export function statusCommand(): Command {
     `
 Exit codes: 0 healthy; 1 something needs attention (listed under "attention"):
   no running archiver, checkpoint older than ${STATUS_THRESHOLDS.checkpointAgeSeconds}s or lag over ${STATUS_THRESHOLDS.lagSeconds}s while running,
-  oplog headroom under ${STATUS_THRESHOLDS.minHeadroomSeconds}s, hours that failed delivery or do not reconcile (last 24 h).
+  oplog headroom under ${STATUS_THRESHOLDS.minHeadroomSeconds}s, hours that failed delivery or do not reconcile (last 24 h),
+  spool files kept because the checkpoint did not cover them.
 
 Examples:
   $ cron-log-service status
@@ -48,6 +49,7 @@ Examples:
       process.stdout.write(`${out.join('\n')}\n\n`);
       if (report.openHours.length > 0) process.stdout.write(`open hours\n${table(['hour', 'part', 'bytes', 'documents'], report.openHours.map((h) => [h.hour, h.part, h.bytes, h.documents]))}\n`);
       if (report.sealedPending.length > 0) process.stdout.write(`waiting for delivery\n${table(['file', 'bytes'], report.sealedPending.map((s) => [s.file, s.bytes]))}\n`);
+      if (report.unrecognizedFiles.length > 0) process.stdout.write(`kept, not covered by the checkpoint\n${table(['file', 'bytes'], report.unrecognizedFiles.map((s) => [s.file, s.bytes]))}\n`);
       if (report.recentFailures.length > 0) process.stdout.write(`recent failures\n${table(['at', 'op', 'hour', 'error'], report.recentFailures.map((f) => [f.at, f.op, f.hour, f.error]))}\n`);
       process.stdout.write(report.attention.length === 0 ? 'attention        none\n' : `attention\n${report.attention.map((a) => `  - ${a}`).join('\n')}\n`);
     }

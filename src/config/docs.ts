@@ -1,5 +1,6 @@
 /** Renders docs/configuration.md from the option table (scripts/gen-config-docs.ts writes it). */
-import { crossRules, optionList, type OptionEntry } from './options.js';
+import { crossRules } from './cross-rules.js';
+import { optionList, type OptionEntry } from './option-list.js';
 
 function cell(text: string): string {
   return text.replace(/\|/g, '\\|').replace(/\n/g, ' ');

@@ -18,18 +18,11 @@ export {
   type S3Config,
   type Source,
 } from './resolve.js';
-export {
-  CAPTURE_OPERATIONS,
-  crossRules,
-  envNames,
-  LOG_LEVELS,
-  optionList,
-  optionsByPath,
-  optionTable,
-  S3_STORAGE_CLASSES,
-  type OptionDef,
-  type OptionEntry,
-  type OptionPath,
-} from './options.js';
+export { CAPTURE_OPERATIONS, LOG_LEVELS, optionTable, S3_STORAGE_CLASSES } from './options.js';
+export { crossRules } from './cross-rules.js';
+export type { OptionDef } from './option-def.js';
+export { envNames, optionList, optionsByPath, type OptionEntry } from './option-list.js';
+export type { OptionPath } from './option-types.js';
+export { retryAttemptsProblems, s3OptionProblems } from './destination-check.js';
 export { safeConfigView } from './view.js';
 export { renderConfigDocs } from './docs.js';

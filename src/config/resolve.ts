@@ -8,21 +8,12 @@ import { ConnectionString } from 'mongodb-connection-string-url';
 
 import { ConfigError } from '../errors.js';
 import { registerSecrets } from '../redact.js';
-import {
-  crossRules,
-  databaseFromUri,
-  groupPaths,
-  optionList,
-  optionsByPath,
-  pathByEnv,
-  type ConfigOf,
-  type InputOf,
-  type OptionDef,
-  type OptionEntry,
-  type OptionPath,
-  type OptionTable,
-  type Presence,
-} from './options.js';
+import { crossRules } from './cross-rules.js';
+import type { OptionDef, Presence } from './option-def.js';
+import { groupPaths, optionList, optionsByPath, pathByEnv, type OptionEntry } from './option-list.js';
+import type { ConfigOf, InputOf, OptionPath } from './option-types.js';
+import type { OptionTable } from './options.js';
+import { databaseFromUri } from './value-checks.js';
 
 // ---------------------------------------------------------------------------------------------
 // Types
@@ -80,14 +71,14 @@ interface Raw {
 // Helpers
 // ---------------------------------------------------------------------------------------------
 
-function isPlainObject(value: unknown): value is Record<string, unknown> {
+export function isPlainObject(value: unknown): value is Record<string, unknown> {
   if (value === null || typeof value !== 'object' || Array.isArray(value)) return false;
   const proto = Object.getPrototypeOf(value) as unknown;
   return proto === Object.prototype || proto === null;
 }
 
 /** A short, secret-free rendering of a value for "got …". */
-function show(value: unknown): string {
+export function show(value: unknown): string {
   if (typeof value === 'string') {
     const quoted = JSON.stringify(value);
     return quoted.length > 70 ? `${quoted.slice(0, 60)}…" (${value.length} characters)` : quoted;
@@ -146,7 +137,7 @@ function suggest(path: string): string | undefined {
   return knownPaths.find((p) => (p.split('.').at(-1) ?? '').toLowerCase() === last);
 }
 
-function unknownOption(path: string, where: string): string {
+export function unknownOption(path: string, where: string): string {
   if (path === 'database') {
     return `unknown option "database"${where}: the database is derived from dbUri; expected it as the URI path, e.g. mongodb://localhost:27017/myapp`;
   }
@@ -280,6 +271,62 @@ function collectEnv(env: Env, source: Source, raw: Map<string, Raw>): void {
 
 const INVALID = Symbol('invalid');
 
+/**
+ * Checks the typed value of one option against its schema: the parsed value, or every problem,
+ * each labelled `label` and ending in `, got <shown>` (never for a sensitive option).
+ */
+export function checkOptionValue(
+  entry: OptionEntry,
+  value: unknown,
+  label: string,
+  shown: string | undefined,
+): { readonly ok: true; readonly value: unknown } | { readonly ok: false; readonly problems: readonly string[] } {
+  const result = entry.option.schema.safeParse(value);
+  if (result.success) return { ok: true, value: result.data };
+  const messages = [...new Set(result.error.issues.map((issue) => issue.message))];
+  return {
+    ok: false,
+    problems: messages.map((message) => {
+      const got = entry.option.sensitive !== undefined || shown === undefined || / got /.test(message) ? '' : `, got ${shown}`;
+      return `${label}: ${message}${got}`;
+    }),
+  };
+}
+
+/**
+ * The problems the rules across options find among valid `values` (by path). A rule that reads
+ * an `invalid` option is skipped: it would only repeat that problem in other words. With
+ * `setHints`, each problem ends in "(set <path> or <ENV>)".
+ */
+export function crossRuleProblems(
+  values: ReadonlyMap<string, unknown>,
+  invalid: ReadonlySet<string>,
+  options: { database: string | undefined; setHints: boolean },
+): string[] {
+  const issues: string[] = [];
+  for (const rule of crossRules) {
+    let readInvalid = false;
+    const found: string[] = [];
+    rule.check(
+      (path) => {
+        if (invalid.has(path)) {
+          readInvalid = true;
+          return INVALID;
+        }
+        return values.get(path);
+      },
+      (path, message) => {
+        const entry = optionsByPath.get(path);
+        const env = entry === undefined ? '' : ` or ${entry.option.env}`;
+        found.push(options.setHints ? `${path}: ${message} (set ${path}${env})` : `${path}: ${message}`);
+      },
+      { database: options.database },
+    );
+    if (!readInvalid) issues.push(...found);
+  }
+  return issues;
+}
+
 function deepFreeze<T>(value: T): T {
   if (value !== null && typeof value === 'object' && !Object.isFrozen(value)) {
     for (const child of Object.values(value)) deepFreeze(child);
@@ -345,42 +392,18 @@ export function resolveConfig(layers: readonly Layer[]): Config {
       value = given.value;
       shown = show(value);
     }
-    const result = option.schema.safeParse(value);
-    if (result.success) {
-      values.set(entry.path, result.data);
-      continue;
-    }
-    invalid.add(entry.path);
-    const messages = [...new Set(result.error.issues.map((issue) => issue.message))];
-    for (const message of messages) {
-      const got = option.sensitive !== undefined || shown === undefined || / got /.test(message) ? '' : `, got ${shown}`;
-      issues.push(`${label(entry, given?.source)}: ${message}${got}`);
+    const checked = checkOptionValue(entry, value, label(entry, given?.source), shown);
+    if (checked.ok) {
+      values.set(entry.path, checked.value);
+    } else {
+      invalid.add(entry.path);
+      issues.push(...checked.problems);
     }
   }
 
   const dbUri = values.get('dbUri');
   const database = typeof dbUri === 'string' ? databaseFromUri(dbUri) : undefined;
-  for (const rule of crossRules) {
-    let readInvalid = false;
-    const found: string[] = [];
-    rule.check(
-      (path) => {
-        if (invalid.has(path)) {
-          readInvalid = true;
-          return INVALID;
-        }
-        return values.get(path);
-      },
-      (path, message) => {
-        const entry = optionsByPath.get(path);
-        const env = entry === undefined ? '' : ` or ${entry.option.env}`;
-        found.push(`${path}: ${message} (set ${path}${env})`);
-      },
-      { database },
-    );
-    // A rule reading an invalid value would only repeat that problem in other words.
-    if (!readInvalid) issues.push(...found);
-  }
+  issues.push(...crossRuleProblems(values, invalid, { database, setHints: true }));
 
   if (issues.length > 0) throw new ConfigError(issues);
 

@@ -1,6 +1,7 @@
 /** A printable copy of a Config with every sensitive option hidden, driven by the option table. */
 import { MASK, redactUri } from '../redact.js';
-import { optionList, type Sensitivity } from './options.js';
+import type { Sensitivity } from './option-def.js';
+import { optionList } from './option-list.js';
 import type { Config } from './resolve.js';
 
 function hide(value: string, sensitivity: Sensitivity): string {

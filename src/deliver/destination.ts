@@ -118,8 +118,18 @@ export interface Destination {
   list(prefix: string): AsyncIterable<ObjectInfo>;
   /** For `doctor`: reachability and put/get/delete of a probe object under `prefix`. */
   probe(prefix: string): Promise<ProbeResult>;
-  /** Idempotent; waits for running operations to stop. */
+  /**
+   * Refuses new operations and waits for the running ones to finish, then releases the
+   * destination's resources. Idempotent.
+   */
   close(): Promise<void>;
+  /**
+   * Refuses new operations and aborts the running ones (a put rejects with ABORTED and leaves
+   * nothing at its key), waits for them to stop, then releases the resources. Idempotent; may
+   * follow close() to cut its wait short.
+   */
+  destroy(): Promise<void>;
+  /** close(). */
   [Symbol.asyncDispose](): Promise<void>;
 }
 

@@ -6,30 +6,33 @@
  * own configuration names, and `redactSecrets` masks any configured secret that would still slip in.
  */
 import { CronLogError } from '../errors.js';
-import { errorCode, httpStatusOf, isAbortError, isNetworkError, isThrottlingError } from './retry.js';
+import { errorCode, isAbortError, isNetworkError } from '../retry.js';
+import { httpStatusOf, isThrottlingError } from './retryable.js';
 
 /**
  * The bytes did not match what was declared (`phase: 'source'`: the spool file changed since it
  * was sealed; nothing was written), or the stored object does not match what was uploaded
  * (`phase: 'stored'`: size, sha256 metadata or server checksum differ after the write).
+ * Code INTEGRITY_MISMATCH. A put that fails for it rejects with DELIVERY_FAILED and this error as
+ * its `cause`.
  */
 export class IntegrityError extends CronLogError {
   readonly phase: 'source' | 'stored';
 
   constructor(phase: 'source' | 'stored', message: string) {
-    super('DELIVERY_FAILED', message);
+    super('INTEGRITY_MISMATCH', message);
     this.name = 'IntegrityError';
     this.phase = phase;
   }
 }
 
-/** `get()` of a key that has no object. */
+/** `get()` of a key that has no object. Code OBJECT_NOT_FOUND. */
 export class ObjectNotFoundError extends CronLogError {
   readonly key: string;
   readonly notFound = true;
 
   constructor(destination: string, key: string, options?: { cause?: unknown }) {
-    super('DELIVERY_FAILED', `no object at ${key} in ${destination}`, options);
+    super('OBJECT_NOT_FOUND', `no object at ${key} in ${destination}`, options);
     this.name = 'ObjectNotFoundError';
     this.key = key;
   }

@@ -21,7 +21,9 @@ import { access, lstat, mkdir, open, readdir, rename, rm, stat, unlink } from 'n
 import type { BigIntStats } from 'node:fs';
 import { basename, dirname, join, resolve, sep } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { CronLogError } from '../errors.js';
+import { retryAttemptsProblems } from '../config/index.js';
+import { ConfigError, CronLogError } from '../errors.js';
+import { abortReason, errorCode, raceAbort, retryPolicy, withRetry, type RetryPolicy } from '../retry.js';
 import {
   objectKeyProblem,
   overwriteRefused,
@@ -36,7 +38,8 @@ import {
 import { silentLogger } from '../log.js';
 import type { Logger } from '../log.js';
 import { IntegrityError, ObjectNotFoundError, describeFsError } from './errors.js';
-import { abortReason, errorCode, retryPolicy, withRetry, type RetryPolicy } from './retry.js';
+import { Operations } from './operations.js';
+import { isRetryableError } from './retryable.js';
 
 export interface FileDestinationOptions {
   /** Root directory of the archive; created when missing. */
@@ -76,14 +79,14 @@ export class FileDestination implements Destination {
   private readonly policy: RetryPolicy;
   private readonly logger: Logger;
   private readonly shaCache = new Map<string, string>();
-  private readonly closing = new AbortController();
-  private readonly inflight = new Set<Promise<unknown>>();
-  private closePromise: Promise<void> | undefined;
+  private readonly operations = new Operations(() => this.describe());
 
   constructor(options: FileDestinationOptions) {
     if (typeof options.directory !== 'string' || options.directory.trim() === '') {
       throw new CronLogError('CONFIG_INVALID', 'directory: expected the path of the archive directory');
     }
+    const problems = retryAttemptsProblems(options.retryAttempts);
+    if (problems.length > 0) throw new ConfigError(problems);
     this.directory = resolve(options.directory);
     this.policy = retryPolicy(options.retryAttempts ?? 2, {
       ...(options.tuning?.retryBaseDelayMs !== undefined ? { baseDelayMs: options.tuning.retryBaseDelayMs } : {}),
@@ -105,20 +108,6 @@ export class FileDestination implements Destination {
     return p;
   }
 
-  private run<T>(fn: (signal: AbortSignal) => Promise<T>, signal?: AbortSignal): Promise<T> {
-    if (this.closePromise !== undefined) {
-      return Promise.reject(new CronLogError('DESTINATION_UNAVAILABLE', `${this.describe()} is closed`));
-    }
-    const s = signal !== undefined ? AbortSignal.any([signal, this.closing.signal]) : this.closing.signal;
-    const p = fn(s);
-    this.inflight.add(p);
-    const forget = (): void => {
-      this.inflight.delete(p);
-    };
-    p.then(forget, forget);
-    return p;
-  }
-
   private cacheKey(st: BigIntStats): string {
     return `${st.dev}:${st.ino}:${st.size}:${st.mtimeNs}:${st.ctimeNs}`;
   }
@@ -137,31 +126,42 @@ export class FileDestination implements Destination {
     const problems = putInputProblems(input);
     if (problems.length > 0) throw new CronLogError('USAGE', `invalid put of ${String(input.key)}: ${problems.join('; ')}`);
     const target = this.pathOf(input.key);
-    return this.run(async (signal) => {
-      input.onSourceRead?.();
-      await input.after;
-      if (input.noOverwrite === true) {
-        const existing = await this.head(input.key);
-        if (existing && existing.size === input.size && existing.sha256 === input.sha256) {
-          return { key: input.key, size: input.size, sha256: input.sha256, attempts: 1, alreadyPresent: true };
-        }
-        if (existing) throw overwriteRefused(input.key, existing);
+    return this.operations.run((signal) => this.putFile(input, target, signal), input.signal);
+  }
+
+  private async putFile(input: PutInput, target: string, signal: AbortSignal): Promise<PutResult> {
+    input.onSourceRead?.();
+    if (input.after !== undefined) {
+      await raceAbort(input.after, signal).catch((err: unknown) => {
+        throw signal.aborted ? this.abortedPut(input.key, signal, err) : err;
+      });
+    }
+    if (input.noOverwrite === true) {
+      const existing = await this.headFile(input.key, target);
+      if (existing && existing.size === input.size && existing.sha256 === input.sha256) {
+        return { key: input.key, size: input.size, sha256: input.sha256, attempts: 1, alreadyPresent: true };
       }
-      try {
-        const { attempts } = await withRetry(() => this.writeAtomically(target, input, signal), this.policy, {
-          signal,
-          onRetry: ({ retry, delayMs, error }) => {
-            this.logger.warn('retrying a local write', { key: input.key, retry, delayMs, error: describeFsError(error, target) });
-          },
-        });
-        this.logger.info('delivered', { key: input.key, size: input.size, attempts });
-        return { key: input.key, size: input.size, sha256: input.sha256, attempts };
-      } catch (err) {
-        if (signal.aborted) throw new CronLogError('ABORTED', `delivery of ${input.key} to ${this.describe()} was aborted: ${abortReason(signal).message}`, { cause: err });
-        const why = err instanceof IntegrityError ? err.message : describeFsError(err, target);
-        throw new CronLogError('DELIVERY_FAILED', `cannot deliver ${input.key} to ${this.describe()}: ${why}`, { cause: err });
-      }
-    }, input.signal);
+      if (existing) throw overwriteRefused(input.key, existing);
+    }
+    try {
+      const { attempts } = await withRetry(() => this.writeAtomically(target, input, signal), this.policy, {
+        signal,
+        isRetryable: isRetryableError,
+        onRetry: ({ retry, delayMs, error }) => {
+          this.logger.warn('retrying a local write', { key: input.key, retry, delayMs, error: describeFsError(error, target) });
+        },
+      });
+      this.logger.info('delivered', { key: input.key, size: input.size, attempts });
+      return { key: input.key, size: input.size, sha256: input.sha256, attempts };
+    } catch (err) {
+      if (signal.aborted) throw this.abortedPut(input.key, signal, err);
+      const why = err instanceof IntegrityError ? err.message : describeFsError(err, target);
+      throw new CronLogError('DELIVERY_FAILED', `cannot deliver ${input.key} to ${this.describe()}: ${why}`, { cause: err });
+    }
+  }
+
+  private abortedPut(key: string, signal: AbortSignal, cause: unknown): CronLogError {
+    return new CronLogError('ABORTED', `delivery of ${key} to ${this.describe()} was aborted: ${abortReason(signal).message}`, { cause });
   }
 
   private async writeAtomically(target: string, input: PutInput, signal: AbortSignal): Promise<void> {
@@ -216,73 +216,80 @@ export class FileDestination implements Destination {
       if (Number(st.size) !== input.size) throw new IntegrityError('stored', `${target} has ${st.size} bytes after the rename, expected ${input.size}`);
       this.remember(st, input.sha256);
     } finally {
-      if (!renamed) await rm(tmp, { force: true });
+      if (!renamed) await rm(tmp, { force: true }); // this put's own temp copy; the spool file is untouched
     }
   }
 
   async head(key: string): Promise<ObjectInfo | undefined> {
     const path = this.pathOf(key);
-    return this.run(async () => {
-      let st: BigIntStats;
+    return this.operations.run(() => this.headFile(key, path));
+  }
+
+  private async headFile(key: string, path: string): Promise<ObjectInfo | undefined> {
+    let st: BigIntStats;
+    try {
+      st = await stat(path, { bigint: true });
+    } catch (err) {
+      if (isMissing(err)) return undefined;
+      throw new CronLogError('DESTINATION_UNAVAILABLE', `cannot inspect ${key} in ${this.describe()}: ${describeFsError(err, path)}`, { cause: err });
+    }
+    if (!st.isFile()) return undefined;
+    let sha = this.shaCache.get(this.cacheKey(st));
+    if (sha === undefined) {
+      const hash = createHash('sha256');
       try {
-        st = await stat(path, { bigint: true });
+        for await (const chunk of createReadStream(path, { highWaterMark: MiB })) hash.update(chunk as Buffer);
       } catch (err) {
         if (isMissing(err)) return undefined;
-        throw new CronLogError('DESTINATION_UNAVAILABLE', `cannot inspect ${key} in ${this.describe()}: ${describeFsError(err, path)}`, { cause: err });
+        throw new CronLogError('DESTINATION_UNAVAILABLE', `cannot read ${key} in ${this.describe()}: ${describeFsError(err, path)}`, { cause: err });
       }
-      if (!st.isFile()) return undefined;
-      let sha = this.shaCache.get(this.cacheKey(st));
-      if (sha === undefined) {
-        const hash = createHash('sha256');
-        try {
-          for await (const chunk of createReadStream(path, { highWaterMark: MiB })) hash.update(chunk as Buffer);
-        } catch (err) {
-          if (isMissing(err)) return undefined;
-          throw new CronLogError('DESTINATION_UNAVAILABLE', `cannot read ${key} in ${this.describe()}: ${describeFsError(err, path)}`, { cause: err });
-        }
-        sha = hash.digest('hex');
-        // Only cache when the file did not change while it was read.
-        const after = await stat(path, { bigint: true }).catch(() => undefined);
-        if (after !== undefined && this.cacheKey(after) === this.cacheKey(st)) this.remember(st, sha);
-      }
-      return { key, size: Number(st.size), sha256: sha };
-    });
+      sha = hash.digest('hex');
+      // Only cache when the file did not change while it was read.
+      const after = await stat(path, { bigint: true }).catch(() => undefined);
+      if (after !== undefined && this.cacheKey(after) === this.cacheKey(st)) this.remember(st, sha);
+    }
+    return { key, size: Number(st.size), sha256: sha };
   }
 
   async get(key: string): Promise<NodeJS.ReadableStream> {
     const path = this.pathOf(key);
-    return this.run(async () => {
-      let fh;
-      try {
-        fh = await open(path, 'r');
-      } catch (err) {
-        if (isMissing(err)) throw new ObjectNotFoundError(this.describe(), key, { cause: err });
-        throw new CronLogError('DESTINATION_UNAVAILABLE', `cannot read ${key} from ${this.describe()}: ${describeFsError(err, path)}`, { cause: err });
-      }
-      const st = await fh.stat();
-      if (!st.isFile()) {
-        await fh.close();
-        throw new ObjectNotFoundError(this.describe(), key);
-      }
-      return fh.createReadStream({ highWaterMark: MiB });
-    });
+    return this.operations.run(() => this.openFile(key, path));
   }
 
+  private async openFile(key: string, path: string): Promise<NodeJS.ReadableStream> {
+    let fh;
+    try {
+      fh = await open(path, 'r');
+    } catch (err) {
+      if (isMissing(err)) throw new ObjectNotFoundError(this.describe(), key, { cause: err });
+      throw new CronLogError('DESTINATION_UNAVAILABLE', `cannot read ${key} from ${this.describe()}: ${describeFsError(err, path)}`, { cause: err });
+    }
+    const st = await fh.stat();
+    if (!st.isFile()) {
+      await fh.close();
+      throw new ObjectNotFoundError(this.describe(), key);
+    }
+    return fh.createReadStream({ highWaterMark: MiB });
+  }
+
+  /** Deletes an object at the destination (used by the probe on its own probe object; never a spool file). */
   async delete(key: string): Promise<void> {
     const path = this.pathOf(key);
-    await this.run(async () => {
-      try {
-        await unlink(path);
-        await fsyncDir(dirname(path));
-      } catch (err) {
-        if (isMissing(err)) return;
-        throw new CronLogError('DESTINATION_UNAVAILABLE', `cannot delete ${key} from ${this.describe()}: ${describeFsError(err, path)}`, { cause: err });
-      }
-    });
+    await this.operations.run(() => this.deleteFile(key, path));
+  }
+
+  private async deleteFile(key: string, path: string): Promise<void> {
+    try {
+      await unlink(path);
+      await fsyncDir(dirname(path));
+    } catch (err) {
+      if (isMissing(err)) return;
+      throw new CronLogError('DESTINATION_UNAVAILABLE', `cannot delete ${key} from ${this.describe()}: ${describeFsError(err, path)}`, { cause: err });
+    }
   }
 
   async *list(prefix: string): AsyncIterable<ObjectInfo> {
-    if (this.closePromise !== undefined) throw new CronLogError('DESTINATION_UNAVAILABLE', `${this.describe()} is closed`);
+    this.operations.assertOpen();
     // Start at the deepest directory the prefix names completely ("a/b/c" → "a/b").
     const cut = prefix.lastIndexOf('/');
     const startKey = cut < 0 ? '' : prefix.slice(0, cut);
@@ -316,6 +323,10 @@ export class FileDestination implements Destination {
   }
 
   async probe(prefix: string): Promise<ProbeResult> {
+    return this.operations.run((signal) => this.probeDirectory(prefix, signal));
+  }
+
+  private async probeDirectory(prefix: string, signal: AbortSignal): Promise<ProbeResult> {
     const steps: ProbeStep[] = [];
     const clean = prefix.replace(/^\/+|\/+$/g, '');
     const key = `${clean === '' ? '' : `${clean}/`}.cron-log-service-probe-${process.pid}-${randomBytes(4).toString('hex')}`;
@@ -349,8 +360,8 @@ export class FileDestination implements Destination {
     const target = join(this.directory, ...key.split('/'));
     try {
       const sha256 = createHash('sha256').update(PROBE_BODY).digest('hex');
-      await this.put({ key, source: { body: PROBE_BODY }, size: PROBE_BODY.length, sha256 });
-      const info = await this.head(key);
+      await this.putFile({ key, source: { body: PROBE_BODY }, size: PROBE_BODY.length, sha256 }, target, signal);
+      const info = await this.headFile(key, target);
       if (info?.sha256 !== sha256) throw new IntegrityError('stored', `${target} does not hold the probe bytes after the write`);
       steps.push({ name: 'put', status: 'ok', message: `wrote and verified ${target}` });
     } catch (err) {
@@ -360,15 +371,15 @@ export class FileDestination implements Destination {
     }
     try {
       const chunks: Buffer[] = [];
-      for await (const c of await this.get(key)) chunks.push(Buffer.isBuffer(c) ? c : Buffer.from(c));
+      for await (const c of await this.openFile(key, target)) chunks.push(Buffer.isBuffer(c) ? c : Buffer.from(c));
       if (!Buffer.concat(chunks).equals(PROBE_BODY)) throw new IntegrityError('stored', `reading ${target} back returned different bytes`);
       steps.push({ name: 'get', status: 'ok', message: `read ${target} back` });
     } catch (err) {
       failed('get', err, target);
     }
     try {
-      await this.delete(key);
-      if ((await this.head(key)) !== undefined) throw new IntegrityError('stored', `${target} is still there after the delete`);
+      await this.deleteFile(key, target);
+      if ((await this.headFile(key, target)) !== undefined) throw new IntegrityError('stored', `${target} is still there after the delete`);
       steps.push({ name: 'delete', status: 'ok', message: `deleted ${target}` });
     } catch (err) {
       failed('delete', err, target);
@@ -376,12 +387,14 @@ export class FileDestination implements Destination {
     return { ok: steps.every((s) => s.status === 'ok'), destination: this.describe(), steps };
   }
 
+  /** Waits for running operations to finish. Idempotent. */
   close(): Promise<void> {
-    this.closePromise ??= (async () => {
-      this.closing.abort(new CronLogError('ABORTED', `${this.describe()} was closed`));
-      await Promise.allSettled([...this.inflight]);
-    })();
-    return this.closePromise;
+    return this.operations.close();
+  }
+
+  /** Aborts running operations (a put removes its temp file; nothing appears at its key). Idempotent. */
+  destroy(): Promise<void> {
+    return this.operations.destroy();
   }
 
   [Symbol.asyncDispose](): Promise<void> {

@@ -3,7 +3,8 @@
  * destination; both implement `Destination` (see destination.ts for the contract).
  */
 import { FileDestination, type FileDestinationOptions } from './file.js';
-import { S3Destination, type S3DestinationOptions } from './s3.js';
+import { S3Destination } from './s3.js';
+import type { S3DestinationOptions } from './s3-options.js';
 import type { Destination } from './destination.js';
 
 export type DestinationOptions = ({ kind: 's3' } & S3DestinationOptions) | ({ kind: 'file' } & FileDestinationOptions);
@@ -34,6 +35,7 @@ export type {
 } from './destination.js';
 export { SHA256_METADATA_KEY, objectKeyProblem, putInputProblems } from './destination.js';
 export { FileDestination, type FileDestinationOptions } from './file.js';
-export { S3Destination, s3OptionProblems, type DestinationTuning, type S3DestinationOptions, type S3Options } from './s3.js';
+export { S3Destination } from './s3.js';
+export type { DestinationTuning, S3DestinationOptions, S3Options } from './s3-options.js';
 export { IntegrityError, ObjectNotFoundError, classifyS3Error, describeS3Error, isObjectNotFound, type S3ErrorKind } from './errors.js';
-export { backoffDelay, isRetryableError, retryPolicy, withRetry, type RetryPolicy } from './retry.js';
+export { isRetryableError, isThrottlingError } from './retryable.js';

@@ -7,6 +7,8 @@
  * chunks joined into parts: on a machine where first-touch memory is expensive, joining cost
  * about 30 ms per 8 MiB part on the main thread, see docs/performance.md). A put reuses its part
  * buffers, so it holds at most (queueSize + 1) × partSize bytes whatever the object size.
+ * (This replaced @aws-sdk/lib-storage's `Upload`, which joins the chunks of a read stream into
+ * each part; the deliver benchmark still uses `Upload` as its baseline.)
  *
  * The bytes are digested in order as they are read (the object's SHA-256 and each part's
  * checksum). Each part goes out with its checksum (`x-amz-checksum-*`); S3 rejects a part whose
@@ -14,27 +16,70 @@
  * after its last byte is read and before the last part is sent, so a changed source is never
  * completed. `onSourceRead` is called then.
  *
- * Failures: after the first failed request no new part is sent; the parts in flight are waited
- * for and the first error is thrown. Aborting the multipart upload is the caller's (it knows every
- * upload id the client created, see S3Destination.abortOpenUploads). Request retries are the S3
- * client's (each part body is a Buffer, which the client can send again).
+ * Ordering, in the parameters: no part (and no single PutObject) is sent before `partsWaitFor`
+ * resolves (the put's check for an object already at the key), while the multipart upload is
+ * created and the first parts are read and queued; the request that creates the object
+ * (CompleteMultipartUpload, or the single PutObject) is not sent before `completionWaitsFor`
+ * resolves too (the seal's check of the file's facts and its ledger write). Either rejecting
+ * stops the upload at once with its error.
+ *
+ * Failures: after the first failure (a request, the source, a gate, the signal) no new part is
+ * sent; the parts in flight are waited for, the multipart upload is aborted (once its
+ * CreateMultipartUpload has answered) and the first error is thrown. Request retries are the
+ * caller's `requests` (each part body is a Buffer, which can be sent again).
  */
 import { open, type FileHandle } from 'node:fs/promises';
 import {
+  AbortMultipartUploadCommand,
   CompleteMultipartUploadCommand,
   CreateMultipartUploadCommand,
   PutObjectCommand,
   UploadPartCommand,
+  type AbortMultipartUploadCommandInput,
   type CompletedPart,
+  type CompleteMultipartUploadCommandInput,
+  type CreateMultipartUploadCommandInput,
   type PutObjectCommandInput,
   type S3Client,
+  type UploadPartCommandInput,
 } from '@aws-sdk/client-s3';
+import { raceAbort, throwIfAborted } from '../retry.js';
 import { IntegrityError } from './errors.js';
-import { abortReason } from './retry.js';
 import { ObjectDigester, isMultipart, sourceMismatch, type ObjectDigest } from './checksum.js';
 
+/** What a single PutObject answered: what can prove the stored bytes without a HEAD. */
+export interface SinglePutAnswer {
+  ETag?: string | undefined;
+  VersionId?: string | undefined;
+  ChecksumSHA256?: string | undefined;
+  ChecksumCRC32C?: string | undefined;
+}
+
+/**
+ * The S3 requests one upload makes. How each is sent (retries, counting, which upload ids were
+ * created) is the caller's: the S3 destination sends them through S3Requests and records them.
+ */
+export interface UploadRequests {
+  putObject(input: PutObjectCommandInput): Promise<SinglePutAnswer>;
+  createMultipartUpload(input: CreateMultipartUploadCommandInput): Promise<{ UploadId?: string | undefined }>;
+  uploadPart(input: UploadPartCommandInput): Promise<{ ETag?: string | undefined }>;
+  completeMultipartUpload(input: CompleteMultipartUploadCommandInput): Promise<unknown>;
+  abortMultipartUpload(input: AbortMultipartUploadCommandInput): Promise<unknown>;
+}
+
+/** Each request sent once through `client`: no retries, nothing recorded. */
+export function clientRequests(client: S3Client): UploadRequests {
+  return {
+    putObject: (input) => client.send(new PutObjectCommand(input)),
+    createMultipartUpload: (input) => client.send(new CreateMultipartUploadCommand(input)),
+    uploadPart: (input) => client.send(new UploadPartCommand(input)),
+    completeMultipartUpload: (input) => client.send(new CompleteMultipartUploadCommand(input)),
+    abortMultipartUpload: (input) => client.send(new AbortMultipartUploadCommand(input)),
+  };
+}
+
 export interface PartUploadInput {
-  client: S3Client;
+  requests: UploadRequests;
   /** The object's parameters (Bucket, Key, metadata, checksum algorithm, encryption...), no Body. */
   params: Omit<PutObjectCommandInput, 'Body' | 'ContentLength'>;
   source: { path: string } | { body: Buffer };
@@ -43,8 +88,14 @@ export interface PartUploadInput {
   partSize: number;
   queueSize: number;
   algorithm: ObjectDigest['algorithm'];
-  onSourceRead?: () => void;
-  signal?: AbortSignal;
+  /** No part (nor a single PutObject) is sent before this resolves; a rejection stops the upload. */
+  partsWaitFor?: Promise<unknown> | undefined;
+  /** The request that creates the object waits for this too; a rejection stops the upload. */
+  completionWaitsFor?: Promise<unknown> | undefined;
+  /** Called once the whole source has been read and matched its declared size and SHA-256. */
+  onSourceRead?: (() => void) | undefined;
+  /** Stops the upload: no more of the source is read, no new request started. */
+  signal?: AbortSignal | undefined;
 }
 
 /** The checksum member of a request for a part digest. */
@@ -136,18 +187,6 @@ class PartReader {
   }
 }
 
-function throwIfAborted(signal: AbortSignal | undefined): void {
-  if (signal?.aborted === true) throw abortReason(signal);
-}
-
-/** What a single PutObject answered: what can prove the stored bytes without a HEAD. */
-export interface SinglePutAnswer {
-  ETag?: string | undefined;
-  VersionId?: string | undefined;
-  ChecksumSHA256?: string | undefined;
-  ChecksumCRC32C?: string | undefined;
-}
-
 export interface UploadOutcome {
   /** The digest of the bytes sent (parts included). */
   digest: ObjectDigest;
@@ -155,13 +194,22 @@ export interface UploadOutcome {
   single?: SinglePutAnswer;
 }
 
+/** Settles when `gate` does, without an unhandled rejection when nobody else waits for it. */
+function quiet(gate: Promise<unknown> | undefined): Promise<unknown> {
+  const p = gate ?? Promise.resolve();
+  p.catch(() => undefined);
+  return p;
+}
+
 /** Uploads the source once. */
 export async function uploadParts(input: PartUploadInput): Promise<UploadOutcome> {
-  const { client, params, expected, partSize, algorithm, signal } = input;
+  const { requests, params, expected, partSize, algorithm, signal } = input;
   const size = expected.size;
   const digester = new ObjectDigester(partSize, algorithm);
   const reader = new PartReader(input, digester);
   const fromFile = 'path' in input.source;
+  const partsMayStart = quiet(input.partsWaitFor);
+  const objectMayComplete = quiet(Promise.all([partsMayStart, input.completionWaitsFor]));
   try {
     reader.checkBody();
     if (!fromFile) input.onSourceRead?.();
@@ -169,14 +217,21 @@ export async function uploadParts(input: PartUploadInput): Promise<UploadOutcome
       const body = await reader.next(size);
       const digest = digester.finish();
       if (fromFile) input.onSourceRead?.();
-      throwIfAborted(signal);
-      const out = await client.send(new PutObjectCommand({ ...params, Body: body, ContentLength: size, ...checksumParams(algorithm, digest.parts[0] as Buffer) }));
+      // The single PutObject creates the object: it waits for both gates.
+      await raceAbort(objectMayComplete, signal);
+      const out = await requests.putObject({ ...params, Body: body, ContentLength: size, ...checksumParams(algorithm, digest.parts[0] as Buffer) });
       return { digest, single: { ETag: out.ETag, VersionId: out.VersionId, ChecksumSHA256: out.ChecksumSHA256, ChecksumCRC32C: out.ChecksumCRC32C } };
     }
     const count = Math.ceil(size / partSize);
-    const created = client.send(new CreateMultipartUploadCommand(params));
+    const created = requests.createMultipartUpload(params);
     let failure: { error: unknown } | undefined;
-    created.catch((error: unknown) => (failure ??= { error }));
+    const fail = (error: unknown): void => {
+      failure ??= { error };
+    };
+    created.catch(fail);
+    // A gate that rejects stops the upload at once, not only when its turn comes.
+    partsMayStart.catch(fail);
+    objectMayComplete.catch(fail);
     const inflight = new Set<Promise<void>>();
     const completed: CompletedPart[] = [];
     try {
@@ -191,16 +246,16 @@ export async function uploadParts(input: PartUploadInput): Promise<UploadOutcome
         const { UploadId } = await created;
         throwIfAborted(signal);
         const partNumber = index + 1;
-        const sent: Promise<void> = client
-          .send(new UploadPartCommand({ Bucket: params.Bucket, Key: params.Key, UploadId, PartNumber: partNumber, Body: body, ContentLength: length, ChecksumAlgorithm: params.ChecksumAlgorithm, ...checksum }))
-          .then(
-            (out) => {
-              completed.push({ PartNumber: partNumber, ETag: out.ETag, ...checksum });
-            },
-            (error: unknown) => {
-              failure ??= { error };
-            },
-          )
+        // Parts are read (and queued) while the gate is pending; none is sent before it opens.
+        const sent: Promise<void> = raceAbort(partsMayStart, signal)
+          .then(() => {
+            if (failure !== undefined) throw failure.error;
+            throwIfAborted(signal);
+            return requests.uploadPart({ Bucket: params.Bucket, Key: params.Key, UploadId, PartNumber: partNumber, Body: body, ContentLength: length, ChecksumAlgorithm: params.ChecksumAlgorithm, ...checksum });
+          })
+          .then((out) => {
+            completed.push({ PartNumber: partNumber, ETag: out.ETag, ...checksum });
+          }, fail)
           .finally(() => {
             inflight.delete(sent);
             reader.release(body);
@@ -208,17 +263,40 @@ export async function uploadParts(input: PartUploadInput): Promise<UploadOutcome
         inflight.add(sent);
       }
     } catch (error) {
-      failure ??= { error };
+      fail(error);
     }
-    // Every failure is collected before the caller aborts the upload: no part is left in flight.
+    // Every failure is collected before the upload is aborted: no part is left in flight.
     await Promise.all(inflight);
-    if (failure !== undefined) throw failure.error;
-    const { UploadId } = await created;
-    throwIfAborted(signal);
-    completed.sort((a, b) => (a.PartNumber as number) - (b.PartNumber as number));
-    await client.send(new CompleteMultipartUploadCommand({ Bucket: params.Bucket, Key: params.Key, UploadId, MultipartUpload: { Parts: completed } }));
-    return { digest: digester.finish() };
+    if (failure === undefined) {
+      try {
+        await raceAbort(objectMayComplete, signal);
+        const { UploadId } = await created;
+        throwIfAborted(signal);
+        completed.sort((a, b) => (a.PartNumber as number) - (b.PartNumber as number));
+        await requests.completeMultipartUpload({ Bucket: params.Bucket, Key: params.Key, UploadId, MultipartUpload: { Parts: completed } });
+        return { digest: digester.finish() };
+      } catch (error) {
+        fail(error);
+      }
+    }
+    await abortUpload(requests, params, created);
+    throw (failure as { error: unknown }).error;
   } finally {
     await reader.close();
   }
+}
+
+/**
+ * Aborts the multipart upload `created` made (once its CreateMultipartUpload has been answered),
+ * also when the completion was sent but failed: if it completed after all, S3 answers
+ * NoSuchUpload and nothing is lost. A failed abort is the requests' to record; the upload is
+ * invisible anyway, and a bucket lifecycle rule AbortIncompleteMultipartUpload removes its parts.
+ */
+async function abortUpload(requests: UploadRequests, params: PartUploadInput['params'], created: Promise<{ UploadId?: string | undefined }>): Promise<void> {
+  const uploadId = await created.then(
+    (out) => out.UploadId,
+    () => undefined,
+  );
+  if (uploadId === undefined) return;
+  await requests.abortMultipartUpload({ Bucket: params.Bucket, Key: params.Key, UploadId: uploadId }).catch(() => undefined);
 }

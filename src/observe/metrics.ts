@@ -52,7 +52,7 @@ export interface CaptureSample {
 export interface SealRunSample {
   /** Every hour the run finished: `delivered` (with its document count), `empty` or `failed`. */
   readonly hours: ReadonlyArray<{ readonly status: string; readonly count: number }>;
-  /** The reconcile verdicts after the run: `mismatch`, or another (ok, expired-at-source). */
+  /** The reconcile verdicts after the run: `mismatch`, or another (ok, deleted-at-source, expired-at-source). */
   readonly reconciled: ReadonlyArray<{ readonly status: string }>;
   /** Hours whose delivery failed. */
   readonly failed: number;
@@ -109,7 +109,7 @@ function instrumentsFor(registry: RegistryType) {
     hoursSealed: counter('hours_sealed_total', 'Hours finished by a seal run: data hours delivered plus empty hours (manifest only).'),
     hoursDelivered: counter('hours_delivered_total', 'Hour objects delivered (a late part of an hour counts again).'),
     documentsArchived: counter('documents_archived_total', 'Documents in delivered hour objects.'),
-    hoursVerified: counter('hours_verified_total', 'Reconcile verdicts ok (or expired-at-source): archived count equals MongoDB count.'),
+    hoursVerified: counter('hours_verified_total', 'Reconcile verdicts that pass: ok (archived count equals MongoDB count), deleted-at-source or expired-at-source (MongoDB holds fewer, the archive keeps them).'),
     deliveryFailures: counter('delivery_failures_total', 'Hours whose delivery failed past its retries in a seal run (retried at the next run).'),
     uploadRetries: counter('upload_retries_total', 'Retries of destination puts (attempts - 1, summed).'),
     reconcileMismatches: counter('reconcile_mismatches_total', 'Reconcile verdicts "mismatch" (a persisting mismatch counts once per seal run).'),

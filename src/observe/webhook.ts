@@ -6,14 +6,15 @@
  *   carry the same one-line message; `event` carries the structured event for other receivers.
  * - Every string that leaves passes through `redact` (error messages may embed URIs with
  *   passwords); logs name the webhook by its origin only (its path and query are its token).
- * - 5 s timeout per attempt; 2 retries with exponential backoff on network errors, timeouts,
- *   408, 429 and 5xx; other 4xx are not retried.
+ * - 5 s timeout per attempt; 2 retries (src/retry.ts) with exponential backoff (±20 % jitter)
+ *   on network errors, timeouts, 408, 429 and 5xx; other 4xx are not retried.
  * - Identical events within 10 minutes are sent once.
  * - `notify` never throws: a failure ends as a warning in the log and `{ sent: false }`.
  */
 import type { Logger } from '../log.js';
 import type { SealReport } from '../seal/sealer.js';
 import { redact, redactDeep, redactUri } from '../redact.js';
+import { retryPolicy, withRetry } from '../retry.js';
 
 export type NotifyEvent =
   | { kind: 'delivery-failed'; hour: string; error: string }
@@ -127,8 +128,19 @@ function retryableStatus(status: number): boolean {
   return status === 408 || status === 429 || status >= 500;
 }
 
-function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
+/** An answer that is not 2xx: retried when its status may change on its own. */
+class HttpStatusError extends Error {
+  constructor(
+    readonly status: number,
+    statusText: string,
+  ) {
+    super(`HTTP ${status}${statusText ? ` ${statusText}` : ''}`);
+  }
+}
+
+/** Any failure to get an answer (network, timeout) is retried, and so are 408, 429 and 5xx. */
+function retryableWebhookError(err: unknown): boolean {
+  return !(err instanceof HttpStatusError) || retryableStatus(err.status);
 }
 
 /** A stable key for "identical": the event's fields in a fixed order. */
@@ -164,8 +176,10 @@ export function createNotifier(webhookUrl: string | undefined, log: Logger, opti
     return disabled;
   }
   const timeoutMs = options.timeoutMs ?? NOTIFY_TIMEOUT_MS;
-  const retries = Math.max(0, options.retries ?? NOTIFY_RETRIES);
+  const retries = Math.max(0, Math.floor(options.retries ?? NOTIFY_RETRIES));
   const backoffMs = options.backoffMs ?? 1000;
+  // Doubled per retry, ±20 %, capped at the longest delay its retries reach (so: uncapped).
+  const policy = retryPolicy(retries, { baseDelayMs: backoffMs, maxDelayMs: backoffMs * 2 ** Math.min(30, Math.max(0, retries - 1)), jitter: 0.2 });
   const windowMs = options.dedupeWindowMs ?? NOTIFY_DEDUPE_WINDOW_MS;
   const now = options.now ?? Date.now;
   /** Event key → when it was (being) sent. */
@@ -175,32 +189,37 @@ export function createNotifier(webhookUrl: string | undefined, log: Logger, opti
 
   async function post(body: string): Promise<{ ok: boolean; attempts: number; status?: number; error?: string }> {
     let status: number | undefined;
-    let error: string | undefined;
-    for (let attempt = 1; ; attempt++) {
-      try {
-        const res = await fetch(url, {
-          method: 'POST',
-          headers,
-          body,
-          signal: AbortSignal.timeout(timeoutMs),
-          redirect: 'error',
-        });
-        status = res.status;
-        await res.arrayBuffer().catch(() => undefined);
-        if (res.ok) return { ok: true, attempts: attempt, status };
-        error = `HTTP ${res.status}${res.statusText ? ` ${res.statusText}` : ''}`;
-        if (!retryableStatus(res.status) || attempt > retries) return { ok: false, attempts: attempt, status, error };
-      } catch (err) {
-        const e = err as Error & { cause?: { code?: string; message?: string } };
-        error =
-          e.name === 'TimeoutError' || e.name === 'AbortError'
-            ? `no response within ${timeoutMs} ms`
-            : `${e.message}${e.cause?.code ? ` (${e.cause.code})` : e.cause?.message ? ` (${e.cause.message})` : ''}`;
-        if (attempt > retries) return { ok: false, attempts: attempt, ...(status !== undefined ? { status } : {}), error };
-      }
-      const delay = backoffMs * 2 ** (attempt - 1);
-      await sleep(delay * (0.8 + Math.random() * 0.4));
+    let attempts = 0;
+    try {
+      await withRetry(
+        async (attempt) => {
+          attempts = attempt;
+          const res = await fetch(url, {
+            method: 'POST',
+            headers,
+            body,
+            signal: AbortSignal.timeout(timeoutMs),
+            redirect: 'error',
+          });
+          status = res.status;
+          await res.arrayBuffer().catch(() => undefined);
+          if (!res.ok) throw new HttpStatusError(res.status, res.statusText);
+        },
+        policy,
+        { isRetryable: retryableWebhookError },
+      );
+      return { ok: true, attempts, ...(status !== undefined ? { status } : {}) };
+    } catch (err) {
+      return { ok: false, attempts, ...(status !== undefined ? { status } : {}), error: describeFailure(err) };
     }
+  }
+
+  /** One line for the log: the HTTP status, a timeout, or the network error and its code. */
+  function describeFailure(err: unknown): string {
+    if (err instanceof HttpStatusError) return err.message;
+    const e = err as Error & { cause?: { code?: string; message?: string } };
+    if (e.name === 'TimeoutError' || e.name === 'AbortError') return `no response within ${timeoutMs} ms`;
+    return `${e.message}${e.cause?.code ? ` (${e.cause.code})` : e.cause?.message ? ` (${e.cause.message})` : ''}`;
   }
 
   return {

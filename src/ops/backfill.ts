@@ -3,13 +3,15 @@
  * change stream: for a first install, a standalone server without change streams, or hours
  * before the tailer ran. Each hour becomes a sealed, delivered, reconciled hour. Hours already
  * verified are skipped unless `force`; hours the tailer captures (from its first hour on) are
- * skipped unless `force`, since the tailer delivers them itself.
+ * skipped unless `force`, since the tailer delivers them itself. An hour is archived by the
+ * append-only repair (seal/rebuild.ts): a new hour gets everything MongoDB has for it; an hour
+ * already archived (`force`) only gets what it lacks, as a new part, and keeps what it holds.
  */
 import type { HourClock, HourSlot } from '../hours/hour-clock.js';
 import type { ReconcileRow } from '../reconcile/reconcile.js';
 import { reconcileRange } from '../reconcile/reconcile.js';
 import type { ArchiveContext } from '../seal/context.js';
-import { rebuildHour } from '../seal/rebuild.js';
+import { repairHour } from '../seal/rebuild.js';
 
 export interface BackfillOptions {
   from: number;
@@ -50,7 +52,7 @@ export async function backfill(ctx: ArchiveContext, clock: HourClock, opts: Back
     } else if (!opts.force && (await ctx.ledger.get(slot))?.state === 'verified') {
       event = { ...base, action: 'skipped-verified' };
     } else {
-      const r = await rebuildHour(ctx, slot, 'backfill');
+      const r = await repairHour(ctx, slot, 'backfill');
       archived.push(slot);
       event = { ...base, action: 'archived', count: r.count };
     }

@@ -117,7 +117,7 @@ export async function checkSpool(config: Config): Promise<DoctorCheck> {
     await fh.write('probe');
     await fh.sync();
     await fh.close();
-    await fs.rm(probe);
+    await fs.rm(probe); // doctor's own probe file, not a spool file
     const st = await fs.statfs(dir);
     const free = st.bavail * st.bsize;
     if (free < DOCTOR_LIMITS.minFreeBytes) {

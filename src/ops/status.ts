@@ -4,6 +4,7 @@
  * spool directory when it is there).
  */
 import { promises as fs } from 'node:fs';
+import { join } from 'node:path';
 import type { Collection, Document, MongoClient } from 'mongodb';
 import type { Config } from '../config/index.js';
 import { CheckpointStore } from '../ledger/checkpoints.js';
@@ -43,6 +44,8 @@ export interface StatusReport {
   oplog: { windowSeconds: number; first: string; last: string; headroomSeconds: number | null; full: boolean } | null;
   openHours: Array<{ hour: string; part: number; bytes: number; documents: number }>;
   sealedPending: Array<{ file: string; bytes: number }>;
+  /** Files a start found in open/ that the checkpoint did not cover, kept under unrecognized/ (paths relative to it). */
+  unrecognizedFiles: Array<{ file: string; bytes: number }>;
   lastSealed: string | null;
   lastDelivered: string | null;
   lastVerified: string | null;
@@ -53,6 +56,22 @@ export interface StatusReport {
 
 function iso(t: number): string {
   return new Date(t).toISOString();
+}
+
+/** The files under `dir` (unrecognized/: one folder per start that kept some), relative to it. */
+async function keptFiles(dir: string): Promise<StatusReport['unrecognizedFiles']> {
+  const out: StatusReport['unrecognizedFiles'] = [];
+  let folders: string[];
+  try {
+    folders = (await fs.readdir(dir)).sort();
+  } catch {
+    return out; // The spool is on another host, or nothing was ever kept.
+  }
+  for (const folder of folders) {
+    const names = await fs.readdir(join(dir, folder)).catch(() => [] as string[]);
+    for (const name of names.sort()) out.push({ file: `${folder}/${name}`, bytes: (await fs.stat(join(dir, folder, name))).size });
+  }
+  return out;
 }
 
 export async function buildStatus(ctx: StatusContext, client: MongoClient, now = Date.now()): Promise<StatusReport> {
@@ -103,6 +122,13 @@ export async function buildStatus(ctx: StatusContext, client: MongoClient, now =
   } catch {
     // The spool is on another host, or nothing was sealed yet.
   }
+  const unrecognizedFiles = await keptFiles(layout.unrecognized);
+  if (unrecognizedFiles.length > 0) {
+    attention.push(
+      `${unrecognizedFiles.length} spool file(s) the checkpoint did not cover are kept in ${layout.unrecognized}: their documents may be missing ` +
+        'from the archive; check their hours with reconcile --deep (and reconcile --repair if documents are missing), then remove them',
+    );
+  }
   const hours = await ctx.ledger.range(0, now + 3_600_000);
   const last = (pred: (s: string) => boolean): string | null => {
     const h = hours.filter((x) => pred(x.record.state)).pop();
@@ -122,6 +148,7 @@ export async function buildStatus(ctx: StatusContext, client: MongoClient, now =
     oplog,
     openHours,
     sealedPending,
+    unrecognizedFiles,
     lastSealed: last(() => true),
     lastDelivered: last((s) => s === 'delivered' || s === 'verified' || s === 'mismatch'),
     lastVerified: last((s) => s === 'verified'),

@@ -8,7 +8,7 @@ import { HOUR_MS } from '../hours/hour-clock.js';
 import type { ArchiveContext } from '../seal/context.js';
 import type { ReconciledHour } from '../seal/report.js';
 import { countPerHour, ttlSeconds } from './mongo-counts.js';
-import { countVerdict } from './verdict.js';
+import { hourVerdict, passes } from './verdict.js';
 
 /** Hours re-reconciled after every seal run by default. */
 export const RECENT_WINDOW_HOURS = 24;
@@ -32,21 +32,22 @@ export async function reconcileRecentHours(ctx: RecentHoursContext, now: number,
     const slot = ctx.clock.slotAt(record.start.getTime());
     const mongo = counts.get(slot.start) ?? 0;
     const archived = record.count;
-    const status = countVerdict({ slot, mongo, archived, ttlSeconds: ttl, now });
+    const status = hourVerdict({ slot, mongo, archived, ttlSeconds: ttl, now });
+    const ok = passes(status);
     await Promise.all([
       ctx.ledger.update(slot, {
-        state: status === 'mismatch' ? 'mismatch' : 'verified',
+        state: ok ? 'verified' : 'mismatch',
         reconcile: { mongo, archived, status, at: new Date() },
       }),
       ctx.operations.record({
         op: 'reconcile',
         hour: id,
         hourStart: record.start,
-        outcome: status === 'mismatch' ? 'error' : 'ok',
+        outcome: ok ? 'ok' : 'error',
         count: archived,
         durationMs: Date.now() - t0,
         details: { mongo, archived, status },
-        ...(status === 'mismatch' ? { error: `MongoDB has ${mongo} documents for the hour, the archive ${archived}` } : {}),
+        ...(!ok ? { error: `MongoDB has ${mongo} documents for the hour, the archive ${archived}` } : {}),
       }),
     ]);
     out.push({ hour: id, mongo, archived, status });

@@ -1,33 +1,32 @@
 /**
  * Reconcile: proves, hour by hour, that the archive holds every document of MongoDB once.
  * For every hour of [from, to) it compares the MongoDB count (one aggregation for the range)
- * with the count in the hour's manifest, and checks that every object the manifest lists
- * exists. `deep` also downloads the objects: decodes and counts their lines, checks their
- * SHA-256 and looks for `_id`s repeated within the hour. `repair` rebuilds each hour that is
- * not ok from a query (a new revision; the manifest is replaced) and checks it again.
+ * with the count in the hour's manifest, checks that every object the manifest lists exists with
+ * its size, and that no other object sits at the hour's keys (every object under the data prefix
+ * is live). `deep` also downloads the objects: decodes and counts their lines, checks their
+ * SHA-256, looks for `_id`s repeated within the hour, and compares the hour's `_id`s with
+ * MongoDB's. `repair` repairs each finished hour that is not ok (seal/rebuild.ts: append-only, it
+ * adds what the archive lacks as a new part of the hour and never removes what it holds) and
+ * checks it again.
  *
- * Statuses: ok; missing (an object listed by the manifest is absent); mismatch (counts differ,
- * or a deep check failed); not-archived (no manifest: the hour was never sealed);
- * expired-at-source (a TTL index on the timestamp field already deleted documents of the hour
- * from MongoDB, so the archive holding more is expected). The counts are judged by the one
- * verdict of verdict.ts, which the seal run's reconcile (recent-hours.ts) uses too.
+ * Every status (ok, expired-at-source, deleted-at-source, mismatch, missing, not-archived) is
+ * decided by the one verdict of verdict.ts, which the seal run's reconcile (recent-hours.ts) uses
+ * too; this module only gathers what the verdict looks at, and says why in `detail`.
  */
-import { createHash } from 'node:crypto';
-import { Transform } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
-import { createGunzip } from 'node:zlib';
-import split2 from 'split2';
 import type { Manifest } from '../seal/manifest.js';
 import { countPerHour, ttlSeconds } from './mongo-counts.js';
 import type { ArchiveContext } from '../seal/context.js';
 import { readManifest } from '../seal/manifest.js';
-import { rebuildHour } from '../seal/rebuild.js';
-import type { CountVerdict } from './verdict.js';
-import { countVerdict } from './verdict.js';
+import { listHourObjects, newObjectRead, objectLines, partProblem, reservedParts, unlistedObjects } from '../seal/hour-objects.js';
+import { hourDocuments } from '../seal/hour-query.js';
+import type { RepairResult } from '../seal/rebuild.js';
+import { repairHour } from '../seal/rebuild.js';
+import type { HourFindings, HourStatus } from './verdict.js';
+import { hourVerdict, passes, repairable } from './verdict.js';
 import type { HourClock, HourSlot } from '../hours/hour-clock.js';
-import { idKeyOfLine } from '../spool/document-ids.js';
+import { idKeyOf } from '../spool/document-ids.js';
 
-export type ReconcileStatus = CountVerdict | 'missing' | 'not-archived';
+export type ReconcileStatus = HourStatus;
 
 export interface ReconcileRow {
   hour: string;
@@ -36,6 +35,7 @@ export interface ReconcileRow {
   archived: number | null;
   status: ReconcileStatus;
   detail?: string;
+  /** The archive was changed by --repair (a part added, objects moved out of the data prefix). */
   repaired?: boolean;
 }
 
@@ -49,44 +49,59 @@ export interface ReconcileOptions {
   dueBefore?: number;
 }
 
-async function deepCheck(ctx: ArchiveContext, manifest: Manifest): Promise<string | undefined> {
+/** What the deep check found: a problem with the objects, or how many of MongoDB's `_id`s the archive lacks. */
+type DeepFinding = { problem: string } | { lacking: number };
+
+async function deepCheck(ctx: ArchiveContext, slot: HourSlot, manifest: Manifest): Promise<DeepFinding> {
   const ids = new Set<string>();
   let total = 0;
   for (const part of manifest.parts) {
-    const hash = createHash('sha256');
-    let lines = 0;
+    const read = newObjectRead();
     let dup: string | undefined;
-    const body = await ctx.destination.get(part.key);
-    const tap = new Transform({
-      transform(chunk: Buffer, _enc, cb) {
-        hash.update(chunk);
-        cb(null, chunk);
-      },
-    });
-    const split = split2();
-    const counting = (async () => {
-      for await (const line of split as AsyncIterable<string>) {
-        if (line.length === 0) continue;
-        lines++;
-        const key = idKeyOfLine(line);
-        if (ids.has(key) && dup === undefined) dup = key;
-        ids.add(key);
-      }
-    })();
-    try {
-      await Promise.all([pipeline(body as NodeJS.ReadableStream, tap, createGunzip(), split), counting]);
-    } catch (err) {
-      await counting.catch(() => undefined);
-      return `${part.key} does not decode: ${(err as Error).message}`;
+    for await (const { id } of objectLines(ctx.destination, part.key, read)) {
+      if (ids.has(id)) dup ??= id;
+      else ids.add(id);
     }
-    const sha = hash.digest('hex');
-    if (sha !== part.sha256) return `${part.key} sha256 ${sha.slice(0, 12)}… differs from the manifest's ${part.sha256.slice(0, 12)}…`;
-    if (lines !== part.count) return `${part.key} holds ${lines} lines, the manifest says ${part.count}`;
-    if (dup !== undefined) return `_id ${dup} appears more than once in the hour`;
-    total += lines;
+    const problem = partProblem(part, read);
+    if (problem !== undefined) return { problem };
+    if (dup !== undefined) return { problem: `_id ${dup} appears more than once in the hour` };
+    total += read.lines;
   }
-  if (total !== manifest.count) return `parts hold ${total} lines, the manifest says ${manifest.count}`;
-  return undefined;
+  if (total !== manifest.count) return { problem: `parts hold ${total} lines, the manifest says ${manifest.count}` };
+  const idKey = idKeyOf(ctx.jsonMode);
+  let lacking = 0;
+  const cursor = hourDocuments(ctx, slot, { _id: 1 });
+  try {
+    for await (const doc of cursor) if (!ids.has(idKey(doc._id))) lacking++;
+  } finally {
+    await cursor.close().catch(() => undefined);
+  }
+  return { lacking };
+}
+
+/** Why an hour has the status its counts gave it, for the row's detail. */
+function countDetail(status: HourStatus, mongo: number, archived: number | null, ttl: number | undefined): string | undefined {
+  switch (status) {
+    case 'expired-at-source':
+      return `TTL index expires documents after ${ttl}s`;
+    case 'deleted-at-source':
+      return `MongoDB has ${mongo}, the archive ${archived}: documents deleted from MongoDB after they were archived stay in the archive`;
+    case 'mismatch':
+      return `MongoDB has ${mongo}, the archive ${archived}`;
+    default:
+      return undefined;
+  }
+}
+
+/** What a repair did, for the row's detail. */
+function repairSummary(r: RepairResult): string {
+  const said: string[] = [];
+  if (r.added > 0) said.push(`added ${r.added} document(s) as ${r.key}${r.added !== r.fromMongo ? ` (${r.added - r.fromMongo} from objects the manifest did not list)` : ''}`);
+  if (r.lost.length > 0) said.push(`${r.lost.length} listed object(s) were absent (${r.lost.reduce((n, p) => n + p.count, 0)} documents listed): what MongoDB still has of them was added`);
+  if (r.moved.length > 0) said.push(`moved out of the data prefix: ${r.moved.map((m) => m.to).join(', ')}`);
+  if (r.repeatedIds > 0) said.push(`${r.repeatedIds} _id(s) are in more than one part`);
+  if (said.length > 0) return said.join('; ');
+  return r.changed ? `wrote the manifest of the ${r.count} documents the hour holds` : 'nothing to add';
 }
 
 export async function reconcileRange(ctx: ArchiveContext, clock: HourClock, opts: ReconcileOptions): Promise<ReconcileRow[]> {
@@ -102,14 +117,20 @@ export async function reconcileRange(ctx: ArchiveContext, clock: HourClock, opts
     const t0 = Date.now();
     let row = await checkHour(ctx, slot, counts.get(slot.start) ?? 0, ttl, now, opts.deep ?? false);
     const due = slot.end <= (opts.dueBefore ?? now);
-    if (opts.repair && due && (row.status === 'missing' || row.status === 'mismatch' || row.status === 'not-archived')) {
-      await rebuildHour(ctx, slot, 'repair');
-      const recount = await countPerHour(ctx.collection, ctx.timestampField, slot.start, slot.end, clock.zone);
-      row = { ...(await checkHour(ctx, slot, recount.get(slot.start) ?? 0, ttl, now, opts.deep ?? false)), repaired: true };
+    if (opts.repair && due && repairable(row.status)) {
+      const result = await repairHour(ctx, slot, 'repair');
+      if (result.changed) {
+        const recount = await countPerHour(ctx.collection, ctx.timestampField, slot.start, slot.end, clock.zone);
+        const again = await checkHour(ctx, slot, recount.get(slot.start) ?? 0, ttl, now, opts.deep ?? false);
+        row = { ...again, detail: [repairSummary(result), again.detail].filter(Boolean).join('; '), repaired: true };
+      } else {
+        row = { ...row, detail: [row.detail, `--repair: ${repairSummary(result)}`].filter(Boolean).join('; ') };
+      }
     }
+    const ok = passes(row.status);
     await ctx.ledger
       .update(slot, {
-        ...(row.archived !== null ? { state: row.status === 'ok' || row.status === 'expired-at-source' ? 'verified' : 'mismatch' } : {}),
+        ...(row.archived !== null ? { state: ok ? 'verified' : 'mismatch' } : {}),
         reconcile: { mongo: row.mongo, archived: row.archived ?? 0, status: row.status, at: new Date() },
       })
       .catch(() => undefined);
@@ -117,11 +138,18 @@ export async function reconcileRange(ctx: ArchiveContext, clock: HourClock, opts
       op: 'reconcile',
       hour: slot.id,
       hourStart: new Date(slot.start),
-      outcome: row.status === 'ok' || row.status === 'expired-at-source' ? 'ok' : 'error',
+      outcome: ok ? 'ok' : 'error',
       count: row.archived ?? 0,
       durationMs: Date.now() - t0,
-      details: { mongo: row.mongo, archived: row.archived, status: row.status, deep: opts.deep ?? false, repaired: row.repaired ?? false },
-      ...(row.detail ? { error: row.detail } : {}),
+      details: {
+        mongo: row.mongo,
+        archived: row.archived,
+        status: row.status,
+        deep: opts.deep ?? false,
+        repaired: row.repaired ?? false,
+        ...(row.detail && ok ? { detail: row.detail } : {}),
+      },
+      ...(row.detail && !ok ? { error: row.detail } : {}),
     });
     rows.push(row);
   }
@@ -136,32 +164,31 @@ async function checkHour(
   now: number,
   deep: boolean,
 ): Promise<ReconcileRow> {
-  const base = { hour: slot.id, start: new Date(slot.start).toISOString(), mongo };
+  const judge = (archived: number | null, findings: Pick<HourFindings, 'absent' | 'inconsistent' | 'lacking'>, detail?: string): ReconcileRow => {
+    const status = hourVerdict({ slot, mongo, archived, ttlSeconds: ttl, now, ...findings });
+    const why = detail ?? countDetail(status, mongo, archived, ttl);
+    return { hour: slot.id, start: new Date(slot.start).toISOString(), mongo, archived, status, ...(why !== undefined ? { detail: why } : {}) };
+  };
   let manifest: Manifest | undefined;
   try {
     manifest = await readManifest(ctx.destination, ctx.keys.manifestKey(slot));
   } catch (err) {
-    return { ...base, archived: null, status: 'mismatch', detail: `manifest unreadable: ${(err as Error).message}` };
+    return judge(null, { inconsistent: true }, `manifest unreadable: ${(err as Error).message}`);
   }
-  if (!manifest) return { ...base, archived: null, status: 'not-archived' };
+  if (!manifest) return judge(null, {});
+  const archived = manifest.count;
   for (const part of manifest.parts) {
     const info = await ctx.destination.head(part.key);
-    if (!info) return { ...base, archived: manifest.count, status: 'missing', detail: `${part.key} is listed in the manifest but absent` };
-    if (info.size !== part.bytes) {
-      return { ...base, archived: manifest.count, status: 'mismatch', detail: `${part.key} has ${info.size} bytes, the manifest says ${part.bytes}` };
-    }
+    if (!info) return judge(archived, { absent: true }, `${part.key} is listed in the manifest but absent`);
+    if (info.size !== part.bytes) return judge(archived, { inconsistent: true }, `${part.key} has ${info.size} bytes, the manifest says ${part.bytes}`);
   }
-  if (deep) {
-    const problem = await deepCheck(ctx, manifest);
-    if (problem) return { ...base, archived: manifest.count, status: 'mismatch', detail: problem };
+  const unlisted = unlistedObjects(await listHourObjects(ctx.destination, ctx.keys, slot), manifest.parts, reservedParts(await ctx.ledger.get(slot)));
+  if (unlisted.length > 0) {
+    const keys = unlisted.map((o) => o.key).join(', ');
+    return judge(archived, { inconsistent: true }, `not listed in the manifest, yet under the data prefix: ${keys} (--repair adds what they hold that the hour lacks, then moves them out)`);
   }
-  const archived = manifest.count;
-  switch (countVerdict({ slot, mongo, archived, ttlSeconds: ttl, now })) {
-    case 'ok':
-      return { ...base, archived, status: 'ok' };
-    case 'expired-at-source':
-      return { ...base, archived, status: 'expired-at-source', detail: `TTL index expires documents after ${ttl}s` };
-    case 'mismatch':
-      return { ...base, archived, status: 'mismatch', detail: `MongoDB has ${mongo}, the archive ${archived}` };
-  }
+  if (!deep) return judge(archived, {});
+  const found = await deepCheck(ctx, slot, manifest);
+  if ('problem' in found) return judge(archived, { inconsistent: true }, found.problem);
+  return judge(archived, { lacking: found.lacking }, found.lacking > 0 ? `MongoDB holds ${found.lacking} documents of the hour the archive lacks` : undefined);
 }

@@ -33,6 +33,8 @@ export async function dropDuplicateLines(path: string, duplicateIds: readonly Id
   const fh = await fs.open(tmp, 'r+');
   await fh.sync();
   await fh.close();
+  // Replaces the file with the same lines less repeated occurrences of an `_id` (the first
+  // stays), durable before the rename: no document is lost.
   await fs.rename(tmp, path);
   return dropped;
 }

@@ -18,7 +18,10 @@
  *   }
  *
  * An hour that received no document still gets a manifest with count 0 and no parts, so the
- * archive shows the hour was processed.
+ * archive shows the hour was processed. Parts are only ever added (late parts, and the parts
+ * reconcile --repair adds): every object the manifest lists stays listed while it exists.
+ * `revision` is 0 for every part written today; parts with a revision above 0 (`.rev1` keys)
+ * were written by versions that rebuilt an hour from scratch.
  */
 import { createHash } from 'node:crypto';
 import { createRequire } from 'node:module';
@@ -77,10 +80,23 @@ export function manifestBytes(m: Manifest): Buffer {
   return Buffer.from(`${JSON.stringify(m, null, 2)}\n`);
 }
 
+/** The object at a manifest's key is not a readable manifest (not JSON, or another format). */
+export class InvalidManifestError extends Error {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'InvalidManifestError';
+  }
+}
+
 export function parseManifest(text: string, key: string): Manifest {
-  const m = JSON.parse(text) as Partial<Manifest>;
-  if (m.format !== MANIFEST_FORMAT || !Array.isArray(m.parts) || typeof m.count !== 'number') {
-    throw new Error(`${key} is not a cron-log-service manifest (format "${String(m.format)}")`);
+  let m: Partial<Manifest>;
+  try {
+    m = JSON.parse(text) as Partial<Manifest>;
+  } catch (err) {
+    throw new InvalidManifestError(`${key} is not JSON: ${(err as Error).message}`, { cause: err });
+  }
+  if (m === null || typeof m !== 'object' || m.format !== MANIFEST_FORMAT || !Array.isArray(m.parts) || typeof m.count !== 'number') {
+    throw new InvalidManifestError(`${key} is not a cron-log-service manifest (format "${String(m?.format)}")`);
   }
   return m as Manifest;
 }

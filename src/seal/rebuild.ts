@@ -1,155 +1,281 @@
 /**
- * Rebuilds one hour from a query: every document whose timestamp (or, lacking a date there,
- * ObjectId time) falls in the hour (one unsorted query), into a temp gzip NDJSON file that is
- * delivered as a new revision of the hour; the manifest is then replaced (atomically: one put)
- * to list only that revision. Older objects stay in place, unreferenced. Used by backfill and
- * by reconcile --repair. Streams: bounded memory whatever the hour's size.
+ * Repairs one hour, append-only: adds what the archive lacks as a new part of the hour and never
+ * removes what it holds. Used by reconcile --repair and by backfill (an hour never archived gets
+ * its first part this way: everything MongoDB has for it).
+ *
+ *  1. What the hour holds: every part its manifest (or ledger record) lists is read back, its
+ *     `_id`s collected and its SHA-256 and line count checked. An intact part is kept as it is; a
+ *     listed object that is absent is lost (its entry is dropped: nothing is there to list); a
+ *     listed object whose bytes differ from its entry is damaged. Objects at the hour's keys that
+ *     no part lists and no delivery in flight reserved are unlisted (a repair interrupted before
+ *     its manifest, or a revision left by a version that rebuilt hours from scratch).
+ *  2. The new part: the lines of unlisted objects whose `_id` no kept part holds (documents the
+ *     archive had, which MongoDB may no longer have), then every document MongoDB has for the
+ *     hour whose `_id` the archive does not hold. It is written to a temp file and delivered at
+ *     the next free part number, never over an existing object (invariant 5).
+ *  3. The manifest (one put) lists the kept parts plus the new one; the ledger records the same.
+ *  4. Only then are damaged and unlisted objects moved out of the data prefix (superseded.ts):
+ *     copied under `_superseded/`, the copy checked, the data key removed. Every object under the
+ *     data prefix is thus live, and a glob over it reads each document once (invariant 9).
+ *
+ * An hour that lacks nothing and has nothing lost, damaged or unlisted is left exactly as it is:
+ * an hour where MongoDB holds fewer documents than the archive (deleted at the source) keeps
+ * them all. Memory: the `_id` keys of the parts the hour already holds, plus 8 bytes per document
+ * added (repeats from the cursor are found by hash, as the seal does); the documents stream.
  */
-import { createHash } from 'node:crypto';
-import { createWriteStream, promises as fs } from 'node:fs';
+import { promises as fs, createWriteStream } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Readable, Transform } from 'node:stream';
+import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { createGzip } from 'node:zlib';
-import { gzipOptions } from '../spool/gzip-members.js';
-import { idKeyOf } from '../spool/document-ids.js';
-import { timeRangeFilters } from '../hours/time-filter.js';
-import type { Operation } from '../ledger/operation-log.js';
-import type { ArchiveContext } from './context.js';
-import type { ManifestPart } from './manifest.js';
-import { readManifest, writeManifest } from './manifest.js';
-import { dropDuplicateLines } from './dedupe.js';
-import { HashList, hash64 } from '../spool/line-facts.js';
-import { scanSpoolFile } from './scan.js';
-import { lineEncoder } from '../spool/json-lines.js';
 import type { HourSlot } from '../hours/hour-clock.js';
+import type { Operation } from '../ledger/operation-log.js';
+import type { IdKey } from '../spool/document-ids.js';
+import { idKeyOf } from '../spool/document-ids.js';
+import { gzipOptions } from '../spool/gzip-members.js';
+import { lineEncoder } from '../spool/json-lines.js';
+import { HashList, lineFacts } from '../spool/line-facts.js';
+import type { ArchiveContext } from './context.js';
+import { dropDuplicateLines } from './dedupe.js';
+import { HashTap } from './hash-tap.js';
+import type { HourObject } from './hour-objects.js';
+import { listHourObjects, listedParts, newObjectRead, objectLines, partProblem, reservedParts, unlistedObjects } from './hour-objects.js';
+import { hourDocuments } from './hour-query.js';
+import type { Manifest, ManifestPart } from './manifest.js';
+import { InvalidManifestError, readManifest, writeManifest } from './manifest.js';
+import { scanSpoolFile } from './scan.js';
+import { moveOutOfDataPrefix } from './superseded.js';
 
-export interface RebuildResult {
+export interface RepairResult {
   hour: string;
+  /** Whether the archive changed: a part added, the manifest rewritten, objects moved out. */
+  changed: boolean;
+  /** Documents in the new part (0 when none was written). */
+  added: number;
+  /** Of them, documents MongoDB had that the archive lacked. */
+  fromMongo: number;
+  /** Key of the new part, when one was written. */
+  key?: string;
+  /** Documents the hour's manifest counts afterwards. */
   count: number;
-  key: string;
-  revision: number;
+  /** Parts the manifest listed whose object was absent (their entries were dropped). */
+  lost: ManifestPart[];
+  /** Objects moved out of the data prefix: damaged listed objects and unlisted ones. */
+  moved: Array<{ key: string; to: string; reason: 'damaged' | 'unlisted' }>;
+  /** `_id`s found in more than one kept part (an append-only repair cannot take them out). */
+  repeatedIds: number;
 }
 
-export async function rebuildHour(ctx: ArchiveContext, slot: HourSlot, op: Operation): Promise<RebuildResult> {
-  const t0 = Date.now();
-  const manifestKey = ctx.keys.manifestKey(slot);
-  const previous = await readManifest(ctx.destination, manifestKey).catch(() => undefined);
+/** What the hour holds: its intact parts and their `_id`s, and what is wrong with the rest. */
+interface Holdings {
+  manifest: Manifest | undefined;
+  kept: ManifestPart[];
+  held: Set<IdKey>;
+  lost: ManifestPart[];
+  damaged: string[];
+  unlisted: HourObject[];
+  repeatedIds: number;
+  /** The next free part number of the hour. */
+  nextPart: number;
+  /** The parts the ledger recorded. */
+  recorded: ManifestPart[];
+}
+
+async function readHoldings(ctx: ArchiveContext, slot: HourSlot): Promise<Holdings> {
+  // List first: a delivery that creates an object meanwhile reserved its part in the ledger
+  // before, so the record read after the listing names it.
+  const found = await listHourObjects(ctx.destination, ctx.keys, slot);
+  const manifest = await readManifest(ctx.destination, ctx.keys.manifestKey(slot)).catch((err: unknown) => {
+    if (err instanceof InvalidManifestError) return undefined; // rewritten from what the hour holds
+    throw err;
+  });
   const record = await ctx.ledger.get(slot);
-  const revisions = [...(previous?.parts ?? []), ...(record?.parts ?? [])].map((p) => p.revision);
-  const revision = revisions.length === 0 ? 0 : Math.max(...revisions) + 1;
+  const listed = listedParts(manifest, record);
+  const reserved = reservedParts(record);
+  const present = new Set(found.map((o) => o.key));
+  const out: Holdings = { manifest, kept: [], held: new Set(), lost: [], damaged: [], unlisted: [], repeatedIds: 0, nextPart: 1, recorded: record?.parts ?? [] };
+  for (const part of listed) {
+    if (!present.has(part.key) && (await ctx.destination.head(part.key)) === undefined) {
+      out.lost.push(part);
+      continue;
+    }
+    const ids: IdKey[] = [];
+    const read = newObjectRead();
+    for await (const { id } of objectLines(ctx.destination, part.key, read)) ids.push(id);
+    if (partProblem(part, read) !== undefined) {
+      out.damaged.push(part.key);
+      continue;
+    }
+    for (const id of ids) {
+      if (out.held.has(id)) out.repeatedIds++;
+      else out.held.add(id);
+    }
+    out.kept.push(part);
+  }
+  out.unlisted = unlistedObjects(found, listed, reserved);
+  const used = [...listed.map((p) => p.part), ...found.map((o) => o.part.index), ...reserved];
+  out.nextPart = used.length === 0 ? 1 : Math.max(...used) + 1;
+  return out;
+}
+
+interface NewPart {
+  part: ManifestPart;
+  fromMongo: number;
+  attempts: number;
+}
+
+/**
+ * Writes the hour's new part (see the module comment, step 2) at part number `index` and
+ * delivers it; undefined when there is nothing to add. Adds every `_id` it writes to `held`.
+ */
+async function deliverNewPart(ctx: ArchiveContext, slot: HourSlot, index: number, held: Set<IdKey>, salvage: readonly HourObject[]): Promise<NewPart | undefined> {
   const dir = ctx.workDirectory ?? tmpdir();
   await fs.mkdir(dir, { recursive: true });
-  const tmp = join(dir, `rebuild-${slot.start}-${process.pid}-${Date.now()}.ndjson.gz`);
-  const types = ctx.jsonMode === 'ejson' ? { promoteValues: false } : { promoteLongs: false };
+  const tmp = join(dir, `repair-${slot.start}-${process.pid}-${Date.now()}.ndjson.gz`);
   const encode = lineEncoder(ctx.jsonMode);
-  // One query, unsorted: each clause of the $or is served by an index on a real server (the
-  // timestamp index, the _id index), and no blocking sort can hit the server's memory limit.
-  const filters = timeRangeFilters(ctx.timestampField, slot.start, slot.end);
-  const cursors = [ctx.collection.find({ $or: [filters.byField, filters.byObjectId] }, { ...types, batchSize: 1000 })];
-  try {
-    // What the seal scan would find is collected on the way (count, _id hashes, timestamps,
-    // SHA-256 of the bytes), so the file is not decoded again. Lines go to gzip in chunks of
-    // ~1000: one write per line costs more than the encoding.
-    const idKey = idKeyOf(ctx.jsonMode);
-    const ids = new HashList();
-    let count = 0;
-    let first: string | undefined;
-    let last: string | undefined;
-    const field = ctx.timestampField.split('.');
-    async function* lines(): AsyncGenerator<string> {
-      let chunk: string[] = [];
-      for (const cursor of cursors) {
-        for await (const doc of cursor) {
-          chunk.push(encode(doc));
-          ids.push(hash64(idKey(doc._id)));
-          count++;
-          let v: unknown = doc;
-          for (const k of field) v = v !== null && typeof v === 'object' ? (v as Record<string, unknown>)[k] : undefined;
-          if (v instanceof Date && !Number.isNaN(v.getTime())) {
-            const iso = v.toISOString();
-            if (first === undefined || iso < first) first = iso;
-            if (last === undefined || iso > last) last = iso;
-          }
-          if (chunk.length >= 1000) {
-            yield `${chunk.join('\n')}\n`;
-            chunk = [];
-          }
-        }
+  const idKey = idKeyOf(ctx.jsonMode);
+  const field = ctx.timestampField.split('.');
+  const cursor = hourDocuments(ctx, slot);
+  // Repeats from the cursor (a document that moved during the scan) are found by hash, as the
+  // seal finds them, and dropped afterwards.
+  const mongoIds = new HashList();
+  let fromMongo = 0;
+  let lineCount = 0;
+  let first: string | undefined;
+  let last: string | undefined;
+  const seen = (ts: string | undefined): void => {
+    if (ts === undefined) return;
+    if (first === undefined || ts < first) first = ts;
+    if (last === undefined || ts > last) last = ts;
+  };
+  // Lines go to gzip in chunks of ~1000: one write per line costs more than the encoding.
+  async function* lines(): AsyncGenerator<string> {
+    let chunk: string[] = [];
+    const flush = (): string => {
+      const out = `${chunk.join('\n')}\n`;
+      chunk = [];
+      return out;
+    };
+    for (const object of salvage) {
+      for await (const { line, id } of objectLines(ctx.destination, object.key, newObjectRead())) {
+        if (held.has(id)) continue;
+        held.add(id);
+        chunk.push(line);
+        lineCount++;
+        seen(lineFacts(line, field).ts);
+        if (chunk.length >= 1000) yield flush();
       }
-      if (chunk.length > 0) yield `${chunk.join('\n')}\n`;
     }
-    const hash = createHash('sha256');
-    let bytes = 0;
-    const tap = new Transform({
-      transform(chunk: Buffer, _enc, cb) {
-        hash.update(chunk);
-        bytes += chunk.length;
-        cb(null, chunk);
-      },
-    });
+    for await (const doc of cursor) {
+      const id = idKey(doc._id);
+      if (held.has(id)) continue;
+      chunk.push(encode(doc));
+      mongoIds.pushKey(id);
+      fromMongo++;
+      lineCount++;
+      let v: unknown = doc;
+      for (const k of field) v = v !== null && typeof v === 'object' ? (v as Record<string, unknown>)[k] : undefined;
+      if (v instanceof Date && !Number.isNaN(v.getTime())) seen(v.toISOString());
+      if (chunk.length >= 1000) yield flush();
+    }
+    if (chunk.length > 0) yield flush();
+  }
+  try {
+    const tap = new HashTap();
     await pipeline(Readable.from(lines()), createGzip(gzipOptions(ctx.gzipLevel)), tap, createWriteStream(tmp));
-    let scan = { lines: count, bytes, sha256: hash.digest('hex'), firstTimestamp: first, lastTimestamp: last };
+    let scan = { lines: lineCount, bytes: tap.bytes, sha256: tap.digest(), firstTimestamp: first, lastTimestamp: last };
     let duplicatesRemoved = 0;
-    if (ids.repeated().size > 0) {
-      // A document returned twice by the cursor (it moved during the scan): drop the repeats.
+    if (mongoIds.repeated().size > 0) {
       const full = await scanSpoolFile(tmp, ctx.timestampField);
       duplicatesRemoved = await dropDuplicateLines(tmp, full.duplicateIds, ctx.gzipLevel);
+      fromMongo -= duplicatesRemoved;
       scan = await scanSpoolFile(tmp, ctx.timestampField);
     }
-    let key: string | undefined;
-    const parts: ManifestPart[] = [];
-    if (scan.lines > 0) {
-      const dataKey = ctx.keys.dataKey(slot, { index: 1, revision });
-      key = dataKey;
-      const put = await ctx.destination.put({
-        key: dataKey,
-        source: { path: tmp },
-        size: scan.bytes,
-        sha256: scan.sha256,
-        contentType: 'application/x-ndjson',
-        metadata: { hour: slot.id, count: String(scan.lines) },
-      });
-      parts.push({
-        key: dataKey,
-        part: 1,
-        revision,
-        count: scan.lines,
-        bytes: scan.bytes,
-        sha256: scan.sha256,
-        firstTimestamp: scan.firstTimestamp ?? null,
-        lastTimestamp: scan.lastTimestamp ?? null,
-        duplicatesRemoved,
-        sealedAt: new Date().toISOString(),
-      });
-      await ctx.operations.record({
-        op,
-        hour: slot.id,
-        hourStart: new Date(slot.start),
-        outcome: 'ok',
-        count: scan.lines,
-        bytes: scan.bytes,
-        key: dataKey,
-        attempts: put.attempts,
-        durationMs: Date.now() - t0,
-        details: { revision, replacedParts: previous?.parts.length ?? 0 },
-      });
-    } else {
-      await ctx.operations.record({ op, hour: slot.id, hourStart: new Date(slot.start), outcome: 'ok', count: 0, durationMs: Date.now() - t0 });
-    }
-    const mkey = await writeManifest(ctx, slot, parts);
-    await ctx.ledger.update(slot, {
-      state: 'delivered',
-      count: scan.lines,
-      bytes: parts.reduce((n, p) => n + p.bytes, 0),
-      parts,
-      manifestKey: mkey,
-      lastError: null,
+    if (scan.lines === 0) return undefined;
+    const key = ctx.keys.dataKey(slot, { index, revision: 0 });
+    const put = await ctx.destination.put({
+      key,
+      source: { path: tmp },
+      size: scan.bytes,
+      sha256: scan.sha256,
+      contentType: 'application/x-ndjson',
+      metadata: { hour: slot.id, count: String(scan.lines) },
+      noOverwrite: true,
     });
-    return { hour: slot.id, count: scan.lines, key: key ?? mkey, revision };
+    const part: ManifestPart = {
+      key,
+      part: index,
+      revision: 0,
+      count: scan.lines,
+      bytes: scan.bytes,
+      sha256: scan.sha256,
+      firstTimestamp: scan.firstTimestamp ?? null,
+      lastTimestamp: scan.lastTimestamp ?? null,
+      duplicatesRemoved,
+      sealedAt: new Date().toISOString(),
+    };
+    return { part, fromMongo, attempts: put.attempts };
   } finally {
-    for (const cursor of cursors) await cursor.close().catch(() => undefined);
+    await cursor.close().catch(() => undefined);
+    // The repair's own temp file under workDirectory (a copy of a query's result), not a spool file.
     await fs.rm(tmp, { force: true });
   }
+}
+
+function sameKeys(a: readonly ManifestPart[], b: readonly ManifestPart[]): boolean {
+  const ka = a.map((p) => p.key).sort();
+  const kb = b.map((p) => p.key).sort();
+  return ka.length === kb.length && ka.every((k, i) => k === kb[i]);
+}
+
+export async function repairHour(ctx: ArchiveContext, slot: HourSlot, op: Operation): Promise<RepairResult> {
+  const t0 = Date.now();
+  const h = await readHoldings(ctx, slot);
+  const added = await deliverNewPart(ctx, slot, h.nextPart, h.held, h.unlisted);
+  const parts = added ? [...h.kept, added.part] : h.kept;
+  const count = parts.reduce((n, p) => n + p.count, 0);
+  const bytes = parts.reduce((n, p) => n + p.bytes, 0);
+  const changed =
+    added !== undefined || h.lost.length > 0 || h.damaged.length > 0 || h.unlisted.length > 0 || h.manifest === undefined || !sameKeys(h.manifest.parts, parts);
+  const manifestKey = ctx.keys.manifestKey(slot);
+  if (changed) await writeManifest(ctx, slot, parts);
+  if (changed || !sameKeys(h.recorded, parts)) {
+    await ctx.ledger.update(slot, { state: 'delivered', count, bytes, parts, manifestKey, lastError: null });
+  }
+  // The replacement is delivered and listed: now what it replaces may leave the data prefix.
+  const moved: RepairResult['moved'] = [];
+  for (const key of h.damaged) moved.push({ key, to: await moveOutOfDataPrefix(ctx.destination, key, ctx.workDirectory), reason: 'damaged' });
+  for (const { key } of h.unlisted) moved.push({ key, to: await moveOutOfDataPrefix(ctx.destination, key, ctx.workDirectory), reason: 'unlisted' });
+  const result: RepairResult = {
+    hour: slot.id,
+    changed,
+    added: added?.part.count ?? 0,
+    fromMongo: added?.fromMongo ?? 0,
+    ...(added ? { key: added.part.key } : {}),
+    count,
+    lost: h.lost,
+    moved,
+    repeatedIds: h.repeatedIds,
+  };
+  if (changed) {
+    await ctx.operations.record({
+      op,
+      hour: slot.id,
+      hourStart: new Date(slot.start),
+      outcome: 'ok',
+      count: result.added,
+      ...(added ? { bytes: added.part.bytes, key: added.part.key, attempts: added.attempts } : { key: manifestKey }),
+      durationMs: Date.now() - t0,
+      details: {
+        added: result.added,
+        fromMongo: result.fromMongo,
+        keptParts: h.kept.length,
+        lost: h.lost.map((p) => ({ key: p.key, count: p.count })),
+        moved,
+        repeatedIds: h.repeatedIds,
+      },
+    });
+  }
+  return result;
 }

@@ -97,7 +97,13 @@ function isSourceMismatch(err: unknown): boolean {
   return false;
 }
 
-/** Removes a delivered spool file and its facts sidecar (the file last: it is what marks the work). */
+/**
+ * Removes a delivered spool file and its facts sidecar (the file last: it is what marks the work).
+ * Called only once the file's content is delivered and verified (DESIGN invariant 10): the
+ * object's size and SHA-256 were checked by the destination's put (or the ledger already
+ * records a part with the SHA-256 and line count the check of this file confirmed), and the
+ * hour's ledger record lists that part.
+ */
 async function removeSealedFile(path: string): Promise<void> {
   await fs.rm(factsPath(path), { force: true });
   await fs.rm(path, { force: true });
@@ -195,7 +201,7 @@ export class Sealer {
     if (checked.method === 'decode') this.options.log.debug('spool file decoded to seal it', { hour: slot.id, file: file.name, reason: checked.reason });
     let removed = 0;
     if (scan.duplicateLines > 0) {
-      // The rewritten file no longer matches its facts.
+      // The rewritten file no longer matches its facts (a sidecar holds no document).
       await fs.rm(factsPath(file.path), { force: true });
       removed = await dropDuplicateLines(file.path, scan.duplicateIds, ctx.gzipLevel);
       this.options.log.warn('duplicate _id removed while sealing', { hour: slot.id, removed, ids: scan.duplicateIds.slice(0, 10) });
@@ -296,7 +302,8 @@ export class Sealer {
       if (err instanceof ClaimNotConfirmed) throw err;
       const checked = await confirmed.catch(() => undefined);
       if (checked?.method === 'facts' && isSourceMismatch(err)) {
-        // The file's bytes are not what its facts describe: check it by decoding next time.
+        // The file's bytes are not what its facts describe: check it by decoding next time
+        // (a sidecar holds no document).
         await fs.rm(factsPath(file.path), { force: true });
         this.options.log.warn('spool file does not match its facts; it is decoded at the next seal run', { hour: slot.id, file: file.name });
       }

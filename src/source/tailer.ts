@@ -14,6 +14,12 @@
  *   stream waits when twice `maxPendingBytes` wait, or when more than MAX_COMPRESSING slabs of
  *   lines are being compressed, so memory stays bounded.
  * - An idle stream's resume token advances (postBatchResumeToken) and is checkpointed too.
+ * - Before a flush creates a spool file, the last checkpoint is saved again listing it (at
+ *   offset 0): every file in open/ is covered by the checkpoint, and one it does not cover is
+ *   not this capture's (the spool keeps and reports it at the next start).
+ * - Closing an hour: its file is detached, checkpointed as `closing`, then moved to sealed/.
+ *   A file stays listed as closing until its move succeeded (later closes add to the list);
+ *   a failed move stops capture (exit code 4) before any later checkpoint.
  * - History lost (the token fell off the oplog): the gap is repaired from a query
  *   (gap-repair.ts), then the stream restarts from the cluster time taken before it.
  */
@@ -26,7 +32,7 @@ import { BsonLineWriter } from '../spool/bson-lines.js';
 import type { JsonMode, LineEncoder } from '../spool/json-lines.js';
 import { lineEncoder } from '../spool/json-lines.js';
 import { Spool } from '../spool/spool.js';
-import { spoolLayout } from '../spool/spool-files.js';
+import { fileKey, spoolLayout } from '../spool/spool-files.js';
 import type { SpoolFileId } from '../spool/spool-files.js';
 import type { SpoolFileState } from '../spool/spool.js';
 import { HourClock } from '../hours/hour-clock.js';
@@ -82,6 +88,11 @@ export interface TailerStats {
 
 const TERMINAL_OPS = new Set(['drop', 'rename', 'dropDatabase', 'invalidate']);
 
+/** A write, rename or integrity failure of the spool: capture must stop (exit code 4). */
+function isSpoolFailure(err: unknown): err is CronLogError {
+  return err instanceof CronLogError && (err.code === 'SPOOL_IO' || err.code === 'SPOOL_CORRUPT');
+}
+
 /** Slabs (~1 MiB of lines each) being compressed at once before reading waits for them. */
 const MAX_COMPRESSING = 4;
 
@@ -105,6 +116,8 @@ export class Tailer {
   private position: StreamPosition | undefined;
   private savedPositionJson = '';
   private savedSpoolJson = '';
+  /** What the checkpoint in `jobs` holds now (loaded or last saved by this tailer). */
+  private saved: Omit<CaptureCheckpoint, 'updatedAt'> | undefined;
   private dedupe: Dedupe | undefined;
   private checkpointChain: Promise<void> = Promise.resolve();
   private checkpointsRunning = 0;
@@ -145,7 +158,12 @@ export class Tailer {
     this.coll = this.db.collection(options.collection);
     this.log = options.log ?? silentLogger;
     const namespace = `${options.database}.${options.collection}`;
-    this.spool = new Spool({ layout: spoolLayout(options.spoolDirectory, namespace), gzipLevel: options.gzipLevel, timestampField: options.timestampField });
+    this.spool = new Spool({
+      layout: spoolLayout(options.spoolDirectory, namespace),
+      gzipLevel: options.gzipLevel,
+      timestampField: options.timestampField,
+      beforeCreate: (files) => this.listNewFiles(files),
+    });
     this.checkpoints = new CheckpointStore(this.db.collection(options.jobsCollection), namespace);
     this.clock = new HourClock(options.timezone);
     this.encode = lineEncoder(options.jsonMode);
@@ -179,7 +197,16 @@ export class Tailer {
   async recover(): Promise<boolean> {
     if (this.recovered) return this.hadCheckpoint;
     const cp = await this.checkpoints.load();
-    await this.spool.open(cp?.spool);
+    const { kept } = await this.spool.open(cp?.spool);
+    for (const k of kept) {
+      this.log.warn('spool file not covered by the checkpoint: kept, not delivered; its documents may be missing from the archive: check its hour with reconcile --deep (and reconcile --repair if documents are missing), then remove it', {
+        file: k.file,
+        keptAs: k.keptAs,
+        reason: k.reason,
+      });
+    }
+    // Spool.open finished the moves of the files the checkpoint lists as closing.
+    this.saved = cp;
     this.position = cp?.position;
     this.loadedAt = cp?.updatedAt;
     for (const c of cp?.closedHours ?? []) this.closedHours.set(c.hour, c.lastPart);
@@ -215,7 +242,7 @@ export class Tailer {
     void this.checkpoint().catch((err: unknown) => {
       // A spool write failure stops capture; a failed checkpoint write to MongoDB only
       // delays the checkpoint (the next interval retries; nothing is lost meanwhile).
-      if (err instanceof CronLogError && (err.code === 'SPOOL_IO' || err.code === 'SPOOL_CORRUPT')) this.fail(err);
+      if (isSpoolFailure(err)) this.fail(err);
       else this.log.warn('checkpoint not saved; retrying at the next interval', { error: (err as Error).message });
     });
   }
@@ -399,14 +426,17 @@ export class Tailer {
   /**
    * Closes every open spool file whose hour ended before `dueBefore` and moves it to sealed/.
    * From the moment this is called, events of those hours go to a new late part. Crash-safe:
-   * the closed files' final offsets are checkpointed (as `closing`) before they move.
+   * the closed files' final offsets are checkpointed (as `closing`) before they move, and a
+   * file stays listed as closing until it moved: a move left pending (its checkpoint could not
+   * be saved) is retried here. A failed move stops capture (exit code 4): the spool is broken,
+   * so no later checkpoint is saved, and the next start finishes the move.
    */
   closeDueHours(dueBefore: number): Promise<SpoolFileState[]> {
     const run = this.checkpointChain.then(async () => {
       // (An hour ends at its slot's end: 30 minutes after its start for the half hour after a
       // 30-minute DST shift.)
       const due = this.spool.openFiles().filter((f) => this.clock.slotOf(f.hour).end <= dueBefore);
-      if (due.length === 0) return [];
+      if (due.length === 0 && this.closing.length === 0) return [];
       for (const f of due) this.closedHours.set(f.hour, Math.max(f.part, this.closedHours.get(f.hour) ?? 0));
       const position = this.currentPosition();
       const dedupe = this.dedupe?.window;
@@ -416,18 +446,27 @@ export class Tailer {
         const state = await this.spool.detach(f);
         if (state) closed.push(state);
       }
-      this.closing = closed;
+      this.closing = [...this.closing, ...closed];
       await this.saveCheckpoint(position, dedupe);
-      for (const f of closed) await this.spool.moveToSealed(f);
-      this.closing = [];
+      await this.movePending();
       await this.saveCheckpoint(position, dedupe);
       return closed;
     });
     this.checkpointChain = run.then(
       () => undefined,
-      () => undefined,
+      (err: unknown) => {
+        if (isSpoolFailure(err)) this.fail(err);
+      },
     );
     return run;
+  }
+
+  /** Moves every file listed as closing to sealed/, each unlisted once it moved. */
+  private async movePending(): Promise<void> {
+    for (const f of [...this.closing]) {
+      await this.spool.moveToSealed(f);
+      this.closing = this.closing.filter((c) => fileKey(c) !== fileKey(f));
+    }
   }
 
   /**
@@ -478,10 +517,39 @@ export class Tailer {
     if (posJson === this.savedPositionJson && spoolJson === this.savedSpoolJson) return;
     const cp: Omit<CaptureCheckpoint, 'updatedAt'> = { position, spool, dedupe, closedHours, since: this.since };
     await this.checkpoints.save(cp);
+    this.saved = cp;
     this.savedPositionJson = posJson;
     this.savedSpoolJson = spoolJson;
     this.statsValue.checkpoints++;
     this.statsValue.lastCheckpointAt = new Date();
+  }
+
+  /**
+   * The spool's `beforeCreate`: saves the checkpoint in `jobs` again (same position, same
+   * offsets) with the files a flush is about to create added at offset 0, so that every file in
+   * open/ is one the checkpoint covers. Runs inside a flush, hence within the checkpoint chain.
+   * Without a checkpoint yet, or when the save fails, the files are created all the same (the
+   * flush has taken their lines): should the process stop before the next checkpoint, the next
+   * start keeps and reports them, and the stream delivers their events again.
+   */
+  private async listNewFiles(files: SpoolFileState[]): Promise<void> {
+    const saved = this.saved;
+    if (!saved) return;
+    const listed = new Set([...saved.spool.files, ...(saved.spool.closing ?? [])].map(fileKey));
+    const added = files.filter((f) => !listed.has(fileKey(f))).map((f) => ({ hour: f.hour, part: f.part, offset: 0, lines: 0 }));
+    if (added.length === 0) return;
+    const spool = { ...saved.spool, files: [...saved.spool.files, ...added].sort((a, b) => a.hour - b.hour || a.part - b.part) };
+    const cp = { ...saved, spool };
+    try {
+      await this.checkpoints.save(cp);
+      this.saved = cp;
+      this.savedSpoolJson = '';
+    } catch (err) {
+      this.log.warn('new spool files not listed in the checkpoint before their creation', {
+        files: added.map((f) => new Date(f.hour).toISOString() + (f.part === 1 ? '' : ` part ${f.part}`)),
+        error: (err as Error).message,
+      });
+    }
   }
 
   private async armDedupe(window: DedupeWindow): Promise<void> {
@@ -515,14 +583,19 @@ export class Tailer {
         this.spool.append(this.fileFor(this.clock.slotOf(ms).start), this.encode(doc));
       },
       checkpoint: () => this.checkpoint(),
-      resumeAt: async (startAt, dedupe, written) => {
-        this.statsValue.repaired += written;
-        this.dedupe = dedupe;
-        this.observedToken = undefined;
-        this.clusterSeconds = -1;
-        this.position = { kind: 'time', startAtOperationTime: startAt };
-        await this.spool.flush();
-        await this.saveCheckpoint(this.position, dedupe.window);
+      resumeAt: (startAt, dedupe, written) => {
+        // In the checkpoint chain: no other flush or checkpoint runs meanwhile.
+        const run = this.checkpointChain.then(async () => {
+          this.statsValue.repaired += written;
+          this.dedupe = dedupe;
+          this.observedToken = undefined;
+          this.clusterSeconds = -1;
+          this.position = { kind: 'time', startAtOperationTime: startAt };
+          await this.spool.flush();
+          await this.saveCheckpoint(this.position, dedupe.window);
+        });
+        this.checkpointChain = run.catch(() => undefined);
+        return run;
       },
     };
   }

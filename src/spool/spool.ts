@@ -4,10 +4,15 @@
  * complete gzip members of about 1 MiB as they accumulate (pending-lines.ts); a flush writes a
  * file's pending members at its durable offset and fsyncs it. Only then does `flush()` return
  * the new SpoolState, which the caller persists as (part of) the checkpoint: a checkpoint never
- * covers bytes that are not on disk (DESIGN invariant 3). On open, every file is cut back to its
- * checkpointed offset; files the checkpoint does not know were created after it and are
- * removed, since the change stream resumes from the checkpointed token and delivers their
- * events again.
+ * covers bytes that are not on disk (DESIGN invariant 3). Before a flush creates a file, the
+ * `beforeCreate` hook lets the caller list it in the checkpoint (at offset 0). On open, every
+ * file is cut back to its checkpointed offset, and a file the checkpoint does not cover is
+ * moved, whole, to unrecognized/ and reported, never removed (DESIGN invariant 10; the
+ * decisions are recovery-plan.ts's).
+ *
+ * Every write or rename failure of a spool file (not of its facts sidecar, see below) breaks
+ * the spool: nothing is flushed (hence checkpointed) after it, and the caller stops capture
+ * (exit code 4); one at start-up fails the start with the same code.
  *
  * With `timestampField` set, each flush also appends a facts record for each member it wrote to
  * the file's sidecar (facts-file.ts), so the seal can check the hour without decoding it. The
@@ -22,27 +27,14 @@ import type { FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import { CronLogError } from '../errors.js';
 import type { BsonLineWriter } from './bson-lines.js';
-import { encodeClosingRecord, encodeFactsRecord, factsPath, spoolPathOfFacts } from './facts-file.js';
+import { encodeClosingRecord, encodeFactsRecord, factsPath } from './facts-file.js';
 import { PendingLines, SlabPool } from './pending-lines.js';
 import type { CompressedMember, TakenLines } from './pending-lines.js';
-import type { SpoolFileId, SpoolLayout } from './spool-files.js';
+import { planRecovery } from './recovery-plan.js';
+import type { SpoolFileId, SpoolFileState, SpoolLayout, SpoolState } from './spool-files.js';
 import { fileKey, parseSpoolFileName, spoolFileName } from './spool-files.js';
 
-/** Durable state of one open spool file, as recorded in the checkpoint. */
-export interface SpoolFileState extends SpoolFileId {
-  /** Durable compressed bytes (a gzip member boundary). */
-  offset: number;
-  /** NDJSON lines in those bytes. */
-  lines: number;
-  /** Bytes of the facts sidecar describing them; absent when the file has no usable sidecar. */
-  facts?: number;
-}
-
-export interface SpoolState {
-  files: SpoolFileState[];
-  /** Files detached for sealing whose move to sealed/ may not have happened yet. */
-  closing?: SpoolFileState[];
-}
+export type { SpoolFileState, SpoolState } from './spool-files.js';
 
 interface OpenFile {
   id: SpoolFileId;
@@ -66,6 +58,29 @@ export interface SpoolOptions {
    * sidecar for the seal (see facts-file.ts).
    */
   timestampField?: string;
+  /**
+   * Called by a flush before it creates files (their first bytes), with the files: the capture
+   * lists them in its checkpoint first, so that a file the checkpoint does not cover is never
+   * one of its own (see recovery-plan.ts). Must not reject (a failure is the caller's to
+   * report: the lines taken by the flush are written anyway).
+   */
+  beforeCreate?: (files: SpoolFileState[]) => Promise<void>;
+}
+
+/** A file found in open/ at start-up that the checkpoint did not cover, and where it was kept. */
+export interface KeptFile {
+  /** Where it was found (in open/). */
+  file: string;
+  /** Where it is now (under unrecognized/). */
+  keptAs: string;
+  /** Why the checkpoint does not cover it. */
+  reason: string;
+}
+
+/** What `Spool.open` found. */
+export interface SpoolRecovery {
+  /** Files the checkpoint did not cover, moved whole to unrecognized/ (not delivered, not removed). */
+  kept: KeptFile[];
 }
 
 function describeIoError(err: unknown): string {
@@ -84,6 +99,20 @@ function describeIoError(err: unknown): string {
 
 export function spoolIoError(action: string, path: string, err: unknown): CronLogError {
   return new CronLogError('SPOOL_IO', `cannot ${action} spool file ${path} (${describeIoError(err)})`, { cause: err });
+}
+
+function moveError(from: string, toDir: string, err: unknown, hint: string): CronLogError {
+  return new CronLogError('SPOOL_IO', `cannot move spool file ${from} into ${toDir} (${describeIoError(err)}); ${hint}`, { cause: err });
+}
+
+async function exists(path: string): Promise<boolean> {
+  try {
+    await fs.lstat(path);
+    return true;
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return false;
+    throw err;
+  }
 }
 
 async function fsyncDir(dir: string): Promise<void> {
@@ -106,6 +135,8 @@ async function writeAll(handle: FileHandle, data: Uint8Array, at: number): Promi
 /**
  * Cuts a sidecar back to the checkpointed length `facts`. Returns that length, or undefined
  * (sidecar removed) when there is none to keep: not recorded, or shorter than recorded.
+ * Removing or cutting a sidecar loses no document: it only describes its spool file, whose seal
+ * decodes the file when the sidecar does not match it.
  */
 async function cutFacts(path: string, facts: number | undefined): Promise<number | undefined> {
   let size: number;
@@ -122,10 +153,28 @@ async function cutFacts(path: string, facts: number | undefined): Promise<number
   return facts;
 }
 
+/**
+ * Cuts an open file back to its checkpointed `offset`. The bytes past it (a torn tail) were
+ * written after the checkpoint's stream position, whose events the stream delivers again
+ * (invariant 3): the checkpoint covers them.
+ */
+async function cutBack(path: string, offset: number): Promise<void> {
+  const { size } = await fs.stat(path);
+  if (size < offset) {
+    throw new CronLogError(
+      'SPOOL_CORRUPT',
+      `spool file ${path} has ${size} bytes but the checkpoint recorded ${offset} durable bytes; ` +
+        'the file was truncated or replaced outside cron-log-service. Restore it, or restart capture with --reset-from TIME to rebuild from a query',
+    );
+  }
+  if (size > offset) await fs.truncate(path, offset);
+}
+
 export class Spool {
   readonly layout: SpoolLayout;
   private readonly gzipLevel: number;
   private readonly timestampPath: readonly string[] | undefined;
+  private readonly beforeCreate: SpoolOptions['beforeCreate'];
   private readonly pool = new SlabPool();
   private readonly files = new Map<string, OpenFile>();
   private bytesPending = 0;
@@ -138,6 +187,7 @@ export class Spool {
     this.layout = options.layout;
     this.gzipLevel = options.gzipLevel;
     this.timestampPath = options.timestampField?.split('.');
+    this.beforeCreate = options.beforeCreate;
   }
 
   private openFile(id: SpoolFileId, offset: number, lines: number, facts: number | undefined): OpenFile {
@@ -155,8 +205,11 @@ export class Spool {
     };
   }
 
-  /** Creates the directories and cuts every open file back to the checkpointed state. */
-  async open(state: SpoolState | undefined): Promise<void> {
+  /**
+   * Creates the directories, cuts every open file back to the checkpointed state, finishes the
+   * moves of closing files and keeps the files the checkpoint does not cover (recovery-plan.ts).
+   */
+  async open(state: SpoolState | undefined): Promise<SpoolRecovery> {
     for (const dir of [this.layout.open, this.layout.sealed]) {
       try {
         await fs.mkdir(dir, { recursive: true });
@@ -165,46 +218,30 @@ export class Spool {
         throw new CronLogError('SPOOL_IO', `spool directory ${dir} is not writable (${describeIoError(err)})`, { cause: err });
       }
     }
-    const known = new Map<string, SpoolFileState>();
-    for (const f of state?.files ?? []) known.set(fileKey(f), f);
-    const closing = new Map<string, SpoolFileState>();
-    for (const f of state?.closing ?? []) closing.set(fileKey(f), f);
-    for (const name of await fs.readdir(this.layout.open)) {
-      const path = join(this.layout.open, name);
-      const ofFacts = spoolPathOfFacts(name);
-      const factsOf = ofFacts === undefined ? undefined : parseSpoolFileName(ofFacts);
-      if (factsOf) {
-        // A sidecar without its file's checkpoint entry (handled with its file otherwise).
-        if (!known.has(fileKey(factsOf)) && !closing.has(fileKey(factsOf))) await fs.rm(path, { force: true });
-        continue;
+    const recovery: SpoolRecovery = { kept: [] };
+    let keepIn: string | undefined;
+    for (const step of planRecovery(await fs.readdir(this.layout.open), state)) {
+      const path = join(this.layout.open, step.name);
+      try {
+        if (step.action === 'set-aside') {
+          keepIn ??= await this.keepDirectory();
+          recovery.kept.push({ file: path, keptAs: await this.keep(path, keepIn), reason: step.reason });
+        } else if (step.action === 'finish-move') {
+          // Closed by the last checkpoint but not moved yet: finish the move. Nothing is written
+          // to a file after it is detached; bytes past its final offset would be newer than the
+          // checkpoint, which covers them (invariant 3).
+          if ((await fs.stat(path)).size > step.state.offset) await fs.truncate(path, step.state.offset);
+          await cutFacts(factsPath(path), step.state.facts);
+          await this.moveToSealed(step.state);
+        } else if (step.action === 'resume') {
+          await cutBack(path, step.state.offset);
+        }
+      } catch (err) {
+        throw err instanceof CronLogError ? err : spoolIoError('recover', path, err);
       }
-      const id = parseSpoolFileName(name);
-      if (!id) continue;
-      const done = closing.get(fileKey(id));
-      if (done) {
-        // Closed by the last checkpoint but not moved yet: finish the move.
-        if ((await fs.stat(path)).size > done.offset) await fs.truncate(path, done.offset);
-        await cutFacts(factsPath(path), done.facts);
-        await this.moveToSealed(done);
-        continue;
-      }
-      const cp = known.get(fileKey(id));
-      if (!cp) {
-        await fs.rm(path, { force: true });
-        await fs.rm(factsPath(path), { force: true });
-        continue;
-      }
-      const { size } = await fs.stat(path);
-      if (size < cp.offset) {
-        throw new CronLogError(
-          'SPOOL_CORRUPT',
-          `spool file ${path} has ${size} bytes but the checkpoint recorded ${cp.offset} durable bytes; ` +
-            'the file was truncated or replaced outside cron-log-service. Restore it, or restart capture with --reset-from TIME to rebuild from a query',
-        );
-      }
-      if (size > cp.offset) await fs.truncate(path, cp.offset);
     }
-    for (const cp of known.values()) {
+    if (keepIn !== undefined) await fsyncDir(this.layout.open);
+    for (const cp of state?.files ?? []) {
       const path = join(this.layout.open, spoolFileName(cp));
       let size = 0;
       try {
@@ -224,6 +261,35 @@ export class Spool {
       const facts = offset === 0 ? await cutFacts(factsPath(path), 0) ?? 0 : await cutFacts(factsPath(path), cp.facts);
       this.files.set(fileKey(cp), this.openFile(cp, offset, cp.lines, facts));
     }
+    return recovery;
+  }
+
+  /** A new folder under unrecognized/ for the files kept by this start. */
+  private async keepDirectory(): Promise<string> {
+    const stamp = new Date().toISOString().replace(/[:.]/g, '-');
+    for (let n = 0; ; n++) {
+      const dir = join(this.layout.unrecognized, n === 0 ? stamp : `${stamp}-${n}`);
+      try {
+        await fs.mkdir(this.layout.unrecognized, { recursive: true });
+        await fs.mkdir(dir);
+        return dir;
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code === 'EEXIST') continue;
+        throw new CronLogError('SPOOL_IO', `cannot create ${dir} to keep spool files the checkpoint does not cover (${describeIoError(err)})`, { cause: err });
+      }
+    }
+  }
+
+  /** Moves `path` whole into `dir` (a new folder: nothing there is replaced); returns its new path. */
+  private async keep(path: string, dir: string): Promise<string> {
+    const to = join(dir, path.slice(this.layout.open.length + 1));
+    try {
+      await fs.rename(path, to);
+      await fsyncDir(dir);
+    } catch (err) {
+      throw moveError(path, dir, err, 'the checkpoint does not cover it, so it is kept (never removed): free the directory, then restart');
+    }
+    return to;
   }
 
   /** Bytes appended and not flushed yet (what backpressure watches). */
@@ -273,11 +339,13 @@ export class Spool {
   /** The durable state (what a checkpoint taken now may record). */
   state(): SpoolState {
     const files: SpoolFileState[] = [];
-    for (const f of this.files.values()) {
-      files.push({ hour: f.id.hour, part: f.id.part, offset: f.offset, lines: f.lines, ...(f.facts === undefined ? {} : { facts: f.facts }) });
-    }
+    for (const f of this.files.values()) files.push(this.stateOf(f));
     files.sort((a, b) => a.hour - b.hour || a.part - b.part);
     return { files };
+  }
+
+  private stateOf(f: OpenFile): SpoolFileState {
+    return { hour: f.id.hour, part: f.id.part, offset: f.offset, lines: f.lines, ...(f.facts === undefined ? {} : { facts: f.facts }) };
   }
 
   /** Open files known to the spool, with durable sizes. */
@@ -307,6 +375,8 @@ export class Spool {
   }
 
   private async writeBatch(batch: Array<{ file: OpenFile; taken: TakenLines }>): Promise<SpoolState> {
+    const creating = batch.filter(({ file: f }) => f.offset === 0 && f.handle === undefined).map(({ file: f }) => this.stateOf(f));
+    if (creating.length > 0 && this.beforeCreate) await this.beforeCreate(creating).catch(() => undefined);
     for (const { file: f, taken } of batch) {
       let members: CompressedMember[];
       try {
@@ -328,6 +398,8 @@ export class Spool {
       }
       const data = members.length === 1 ? (members[0] as CompressedMember).member : Buffer.concat(members.map((m) => m.member));
       try {
+        // 'w' only at offset 0: a file the checkpoint lists empty (open cut it to 0 bytes) or a
+        // new one (open moved any file of that name the checkpoint did not cover aside).
         f.handle ??= await fs.open(f.path, f.offset === 0 ? 'w' : 'r+');
         await writeAll(f.handle, data, f.offset);
         await f.handle.sync();
@@ -365,6 +437,7 @@ export class Spool {
       f.pending.stopFacts();
       await f.factsHandle?.close().catch(() => undefined);
       f.factsHandle = undefined;
+      // The sidecar holds no document (its file's seal decodes the file instead).
       await fs.rm(path, { force: true }).catch(() => undefined);
     }
   }
@@ -385,32 +458,44 @@ export class Spool {
     f.handle = undefined;
     await f.factsHandle?.close();
     f.factsHandle = undefined;
-    return { hour: f.id.hour, part: f.id.part, offset: f.offset, lines: f.lines, ...(f.facts === undefined ? {} : { facts: f.facts }) };
+    return this.stateOf(f);
   }
 
-  /** Moves a detached file (and its sidecar) from open/ to sealed/ (rename + directory fsync). Idempotent. */
+  /**
+   * Moves a detached file (and its sidecar) from open/ to sealed/ (rename + directory fsync).
+   * Idempotent; never replaces a file in sealed/. A failure breaks the spool (nothing is
+   * checkpointed after it): the file stays in open/, listed as closing by the checkpoint, and
+   * the next start moves it.
+   */
   async moveToSealed(id: SpoolFileId): Promise<string> {
     const name = spoolFileName(id);
     const from = join(this.layout.open, name);
     const to = join(this.layout.sealed, name);
-    // The sidecar first: once the file is in sealed/, nothing looks for its sidecar in open/.
-    await fs.rename(factsPath(from), factsPath(to)).catch((err: NodeJS.ErrnoException) => {
-      if (err.code !== 'ENOENT') throw spoolIoError('seal', factsPath(from), err);
-    });
+    const hint = 'capture stopped; the file stays in open/ and the checkpoint lists it as closing, so the next start moves it';
     try {
-      await fs.rename(from, to);
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw spoolIoError('seal', from, err);
-      try {
-        await fs.access(to);
-      } catch {
-        // Closed with no byte ever written (the file was never created): nothing to seal.
-        return to;
+      if (await exists(to)) {
+        if (!(await exists(from))) return to; // moved already
+        throw Object.assign(new Error(`${to} already exists and is not replaced`), { code: 'EEXIST' });
       }
+      // The sidecar first: once the file is in sealed/, nothing looks for its sidecar in open/.
+      await fs.rename(factsPath(from), factsPath(to)).catch((err: NodeJS.ErrnoException) => {
+        if (err.code !== 'ENOENT') throw err;
+      });
+      try {
+        await fs.rename(from, to);
+      } catch (err) {
+        // Closed with no byte ever written (the file was never created): nothing to seal.
+        if ((err as NodeJS.ErrnoException).code === 'ENOENT') return to;
+        throw err;
+      }
+      await fsyncDir(this.layout.sealed);
+      await fsyncDir(this.layout.open);
+      return to;
+    } catch (err) {
+      const failure = moveError(from, this.layout.sealed, err, hint);
+      this.broken ??= failure;
+      throw failure;
     }
-    await fsyncDir(this.layout.sealed);
-    await fsyncDir(this.layout.open);
-    return to;
   }
 
   /** Files waiting in sealed/ for delivery, oldest hour first. */

@@ -168,9 +168,21 @@ test('reconcile catches a tampered object, a missing object and a count mismatch
     assert.equal(after.code, 1, 'hour 0 was only wrong in --deep, so plain repair left it');
     const fixed = await runCli([...args, '--deep', '--repair'], env.env());
     assert.equal(fixed.code, 0, fixed.stdout);
-    const m0 = await manifest(env, h0);
-    assert.equal(m0.parts[0]!.revision, 1, 'rebuilt as a new revision');
-    assert.equal(m0.parts[0]!.key, hourKey(h0, { part: '.rev1' }));
+    // Repair is append-only: each hour got a new part holding what it lacked; the tampered
+    // object left the data prefix for _superseded/ (kept, not deleted) once its replacement was listed.
+    for (const [h, count] of [[h0, 50], [h0 + HOUR, 50], [h0 + 2 * HOUR, 1]] as const) {
+      const m = await manifest(env, h);
+      assert.deepEqual(m.parts.map((p) => [p.key, p.part, p.revision]), [
+        ...(h === h0 + 2 * HOUR ? [[hourKey(h), 1, 0]] : []),
+        [hourKey(h, { part: '.part2' }), 2, 0],
+      ]);
+      assert.equal(m.parts[m.parts.length - 1]!.count, count);
+    }
+    await assert.rejects(fs.stat(p0), { code: 'ENOENT' }, 'the tampered object is no longer under the data prefix');
+    const kept = await fs.readdir(join(env.archiveDirectory, '_superseded', hourKey(h0).split('/').slice(0, -1).join('/')));
+    assert.equal(kept.length, 1);
+    assert.ok(kept[0]!.startsWith(`${hourKey(h0).split('/').pop()!}.`), kept[0]);
+    assert.ok((await fs.readFile(join(env.archiveDirectory, '_superseded', hourKey(h0).split('/').slice(0, -1).join('/'), kept[0]!))).equals(bytes));
   } finally {
     await env.close();
   }

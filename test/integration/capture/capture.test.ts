@@ -8,10 +8,9 @@ import { spoolFileName } from '../../../src/spool/spool-files.js';
 import { archiveEnv, insertCaptured, startArchiver, waitFor } from '../../helpers/archive-env.js';
 import { HOUR } from '../../helpers/archive-keys.js';
 import type { ArchiveEnv } from '../../helpers/archive-env.js';
-import { startTestMongo } from '../../helpers/mongo.js';
+import { lockFailCommand, setFailCommand, startTestMongo } from '../../helpers/mongo.js';
 import type { TestMongo } from '../../helpers/mongo.js';
 import { readSpool } from '../../helpers/spool-reader.js';
-import { lockFailCommand, setFailCommand } from '../../emulator/support.js';
 
 let mongo: TestMongo;
 before(async () => {

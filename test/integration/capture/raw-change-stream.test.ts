@@ -11,9 +11,8 @@ import type { Document, MongoServerError } from 'mongodb';
 import { RawChangeStream } from '../../../src/source/raw-change-stream.js';
 import type { RawChangeStreamOptions } from '../../../src/source/raw-change-stream.js';
 import { clusterTimeNow, tokenClusterTime } from '../../../src/source/cluster-time.js';
-import { startTestMongo, uniqueDbName } from '../../helpers/mongo.js';
+import { lockFailCommand, setFailCommand, startTestMongo, uniqueDbName } from '../../helpers/mongo.js';
 import type { TestMongo } from '../../helpers/mongo.js';
-import { lockFailCommand, setFailCommand } from '../../emulator/support.js';
 
 let mongo: TestMongo;
 let client: MongoClient;

@@ -82,7 +82,7 @@ test('a mismatching source never replaces the object at the key, and leaves no t
   await writeFile(src, v2);
   await assert.rejects(
     d.put({ key, source: { path: src }, size: v2.length, sha256: sha256(v1) }),
-    (e: unknown) => e instanceof CronLogError && e.code === 'DELIVERY_FAILED' && e.message.includes(key) && /the source changed after it was sealed/.test(e.message),
+    (e: unknown) => e instanceof CronLogError && e.code === 'DELIVERY_FAILED' && e.message.includes(key) && /the source changed after it was sealed/.test(e.message) && (e.cause as CronLogError).code === 'INTEGRITY_MISMATCH',
   );
   await assert.rejects(d.put({ key, source: { path: src }, size: v2.length + 1, sha256: sha256(v2) }), /has 2097152 bytes, expected 2097153/);
   await assert.rejects(d.put({ key, source: { path: join(root, 'nope') }, size: 1, sha256: sha256(v1) }), /does not exist \(ENOENT\)/);
@@ -142,7 +142,7 @@ test('list in key order with prefix filtering (temp files never listed), get and
   await d.delete('other/x.json');
   await d.delete('other/x.json');
   assert.equal(await d.head('other/x.json'), undefined);
-  await assert.rejects(d.get('other/x.json'), (e: unknown) => isObjectNotFound(e) && /no object at other\/x\.json in file:\/\//.test((e as Error).message));
+  await assert.rejects(d.get('other/x.json'), (e: unknown) => isObjectNotFound(e) && e.code === 'OBJECT_NOT_FOUND' && /no object at other\/x\.json in file:\/\//.test((e as Error).message));
   await assert.rejects(d.get('api-logs/2024-01-15'), (e: unknown) => isObjectNotFound(e));
   assert.equal(await d.head('api-logs/2024-01-15'), undefined);
 });
@@ -191,5 +191,39 @@ test('close() is idempotent; later calls fail clearly', async () => {
   const d = fileDest('f');
   await d.close();
   await d.close();
+  await d.destroy();
+  await d[Symbol.asyncDispose]();
   await assert.rejects(d.head('a/b'), (e: unknown) => e instanceof CronLogError && e.code === 'DESTINATION_UNAVAILABLE' && /is closed/.test(e.message));
+});
+
+test('close() waits for a put in flight to finish; the put succeeds', async () => {
+  const d = fileDest('close-waits');
+  const body = Buffer.from('{"close":"waits"}\n');
+  const key = 'api-logs/2024-01-15/10-11.ndjson.gz';
+  let release!: () => void;
+  const put = d.put({ key, source: { body }, size: body.length, sha256: sha256(body), after: new Promise<void>((r) => (release = r)) });
+  let closed = false;
+  const closing = d.close().then(() => (closed = true));
+  await new Promise((r) => setTimeout(r, 50));
+  assert.equal(closed, false, 'close() waits while the put runs');
+  await assert.rejects(d.put({ key: 'api-logs/other.json', source: { body }, size: body.length, sha256: sha256(body) }), /is closed/);
+  release();
+  assert.equal((await put).key, key);
+  await closing;
+  assert.ok((await readFile(join(root, 'close-waits', key))).equals(body));
+});
+
+test('destroy() aborts a put in flight: ABORTED, nothing at the key, no temp file', async () => {
+  const d = fileDest('destroy-aborts');
+  const data = randomBytes(1024 * 1024);
+  const src = join(root, 'destroy.bin');
+  await writeFile(src, data);
+  const key = 'api-logs/2024-01-15/11-12.ndjson.gz';
+  const put = d.put({ key, source: { path: src }, size: data.length, sha256: sha256(data), after: new Promise<void>(() => undefined) });
+  put.catch(() => undefined);
+  await new Promise((r) => setTimeout(r, 20));
+  await d.destroy();
+  await assert.rejects(put, (e: unknown) => e instanceof CronLogError && e.code === 'ABORTED' && e.message.includes(key) && /was destroyed/.test(e.message));
+  await d.close();
+  assert.deepEqual(await tree(join(root, 'destroy-aborts')).catch(() => []), [], 'nothing at the key, no temp file');
 });

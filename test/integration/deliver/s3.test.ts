@@ -357,7 +357,7 @@ test('small bodies go up as one PutObject; list pages in key order; get/delete',
   await d.delete(key);
   assert.equal(await d.head(key), undefined);
   await d.delete(key); // idempotent
-  await assert.rejects(d.get(key), (e: unknown) => isObjectNotFound(e) && e instanceof CronLogError && /no object at list-test\/x\.json/.test(e.message));
+  await assert.rejects(d.get(key), (e: unknown) => isObjectNotFound(e) && e instanceof CronLogError && e.code === 'OBJECT_NOT_FOUND' && /no object at list-test\/x\.json/.test(e.message));
 });
 
 test('CRC32C: every part carries an x-amz-checksum-crc32c of its bytes', async () => {
@@ -395,7 +395,7 @@ test('a source that does not match its declared size or sha256 is never complete
   const key = 'bad/2024-01-15/00-01.ndjson.gz';
   await assert.rejects(
     d.put({ key, source: { path: big.path }, size: big.size, sha256: 'f'.repeat(64) }),
-    (e: unknown) => e instanceof CronLogError && e.code === 'DELIVERY_FAILED' && e.message.includes(key) && /the source changed after it was sealed/.test(e.message),
+    (e: unknown) => e instanceof CronLogError && e.code === 'DELIVERY_FAILED' && e.message.includes(key) && /the source changed after it was sealed/.test(e.message) && (e.cause as CronLogError).code === 'INTEGRITY_MISMATCH',
   );
   assert.ok(proxy.count('UploadPart') >= 1, 'parts were sent before the mismatch was known');
   assert.equal(proxy.count('CompleteMultipartUpload'), 0);
@@ -519,6 +519,66 @@ test('close() is idempotent and later calls fail clearly', async () => {
   const d = dest();
   await d.close();
   await d.close();
+  await d.destroy();
   await d[Symbol.asyncDispose]();
   await assert.rejects(d.head('a/b'), (e: unknown) => e instanceof CronLogError && e.code === 'DESTINATION_UNAVAILABLE' && /is closed/.test(e.message));
+});
+
+/** Resolves once `n` UploadPart requests have reached the proxy. */
+async function partsSent(n: number): Promise<void> {
+  for (let waited = 0; proxy.count('UploadPart') < n; waited += 10) {
+    assert.ok(waited < 10_000, `${proxy.count('UploadPart')} of ${n} parts were sent`);
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
+
+test('close() waits for a put in flight: the put completes, then close() resolves and refuses new work', async () => {
+  const d = dest({ queueSize: 1 });
+  const key = 'lifecycle/close-waits.ndjson.gz';
+  proxy.rule({ op: 'UploadPart', times: 1, fault: { type: 'stall', ms: 300 } });
+  const put = d.put({ key, source: { path: big.path }, size: big.size, sha256: big.sha256 });
+  await partsSent(1);
+  let closed = false;
+  const closing = d.close().then(() => (closed = true));
+  await assert.rejects(d.head(key), (e: unknown) => e instanceof CronLogError && e.code === 'DESTINATION_UNAVAILABLE' && /is closed/.test(e.message));
+  await new Promise((r) => setTimeout(r, 100));
+  assert.equal(closed, false, 'close() waits while the put runs');
+  const r = await put;
+  assert.equal(r.key, key);
+  await closing;
+  assert.equal(proxy.count('CompleteMultipartUpload'), 1);
+  assert.deepEqual(await dest().head(key), { key, size: big.size, sha256: big.sha256 });
+});
+
+test('destroy() aborts a put in flight: ABORTED, nothing at the key, its multipart upload aborted', async () => {
+  // While a part is being sent (held 300 ms by the proxy).
+  const d = dest({ queueSize: 1 });
+  const key = 'lifecycle/destroy-mid-parts.ndjson.gz';
+  proxy.rule({ op: 'UploadPart', times: 1, fault: { type: 'stall', ms: 300 } });
+  const put = d.put({ key, source: { path: big.path }, size: big.size, sha256: big.sha256 });
+  put.catch(() => undefined);
+  await partsSent(1);
+  await d.destroy();
+  await assert.rejects(put, (e: unknown) => e instanceof CronLogError && e.code === 'ABORTED' && e.message.includes(key) && /was destroyed/.test(e.message));
+  assert.equal(proxy.count('UploadPart'), 1, 'no part is sent after destroy()');
+  assert.equal(proxy.count('CompleteMultipartUpload'), 0);
+  assert.ok(proxy.count('AbortMultipartUpload') >= 1);
+  await d.close();
+
+  // While every part is sent and the put waits for `after` to create the object.
+  proxy.clearRules();
+  proxy.clearLog();
+  const e = dest();
+  const waiting = 'lifecycle/destroy-waiting.ndjson.gz';
+  const gated = e.put({ key: waiting, source: { path: big.path }, size: big.size, sha256: big.sha256, after: new Promise<void>(() => undefined) });
+  gated.catch(() => undefined);
+  await partsSent(3);
+  await e.destroy();
+  await assert.rejects(gated, (err: unknown) => err instanceof CronLogError && err.code === 'ABORTED');
+  assert.equal(proxy.count('CompleteMultipartUpload'), 0);
+
+  const check = dest();
+  assert.equal(await check.head(key), undefined);
+  assert.equal(await check.head(waiting), undefined);
+  assert.deepEqual(await s3.openUploads(), []);
 });

@@ -42,7 +42,7 @@ const PUBLIC_VALUES = [
 function allowedInTarball(path: string): boolean {
   if (/^(README|CHANGELOG|LICENSE)(\.md)?$/.test(path) || path === 'package.json') return true;
   if (path === 'bin/cron-log-service.js') return true;
-  return path.startsWith('dist/') && /\.(js|d\.ts)$/.test(path) && !/\.test\.|^dist\/(test|bench|scripts)\//.test(path);
+  return path.startsWith('dist/') && /\.(js|d\.ts)$/.test(path) && !/\.test\.|^dist\/(test|bench|scripts|demo|packages|emulator|sandbox)\//.test(path);
 }
 
 test('npm pack ships dist/ and bin/; installed into an empty project, the CLI and the library run', async (t) => {

@@ -6,7 +6,8 @@ import { fileURLToPath } from 'node:url';
 import type { StorageClass } from '@aws-sdk/client-s3';
 
 import { renderConfigDocs } from '../../../src/config/docs.js';
-import { envNames, optionList, S3_STORAGE_CLASSES } from '../../../src/config/options.js';
+import { envNames, optionList } from '../../../src/config/option-list.js';
+import { S3_STORAGE_CLASSES } from '../../../src/config/options.js';
 
 // The names operators and scripts rely on (docs/configuration.md); changing one is a breaking change.
 const EXPECTED_ENV: Readonly<Record<string, string>> = {

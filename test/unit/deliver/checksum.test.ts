@@ -68,7 +68,7 @@ test('sourceMismatch names the source and what differs: its size first, then its
   const good = { size: data.length, sha256: sha(data).toString('hex'), label: 'f' };
   assert.equal(sourceMismatch(digestBuffer(data, 1000, 'SHA256'), good), null);
   const short = sourceMismatch(digestBuffer(data.subarray(0, 4999), 1000, 'SHA256'), good);
-  assert.ok(short instanceof CronLogError && short.code === 'DELIVERY_FAILED');
+  assert.ok(short instanceof CronLogError && short.code === 'INTEGRITY_MISMATCH' && short.exitCode === 3);
   assert.match(short.message, /^f has 4999 bytes, expected 5000: the source changed after it was sealed$/);
   const changed = Buffer.from(data);
   changed[100] = (changed[100] as number) ^ 1;

@@ -1,7 +1,18 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { NoSuchBucket, S3ServiceException } from '@aws-sdk/client-s3';
-import { classifyS3Error, describeFsError, describeS3Error, redactSecrets, safeEndpoint, type S3ErrorContext } from '../../../src/deliver/errors.js';
+import { CronLogError, ExitCode, exitCodeOf } from '../../../src/errors.js';
+import {
+  IntegrityError,
+  ObjectNotFoundError,
+  classifyS3Error,
+  describeFsError,
+  describeS3Error,
+  isObjectNotFound,
+  redactSecrets,
+  safeEndpoint,
+  type S3ErrorContext,
+} from '../../../src/deliver/errors.js';
 
 function s3Error(name: string, status: number, extra: Record<string, unknown> = {}): S3ServiceException {
   return Object.assign(new S3ServiceException({ name, $fault: status >= 500 ? 'server' : 'client', $metadata: { httpStatusCode: status }, message: `${name} message` }), extra);
@@ -70,4 +81,17 @@ test('file-system errors get a sentence naming the path', () => {
   assert.match(describeFsError(e('ENOTDIR'), '/a/b'), /not a directory/);
   assert.match(describeFsError(e('ENOSPC'), '/a'), /no space left/);
   assert.match(describeFsError(e('EROFS'), '/a'), /read-only/);
+});
+
+test('our own delivery failures have codes of their own: INTEGRITY_MISMATCH and OBJECT_NOT_FOUND (exit code 3, like DELIVERY_FAILED)', () => {
+  const integrity = new IntegrityError('stored', 's3://b/k has 1 bytes after the upload, expected 2');
+  const missing = new ObjectNotFoundError('s3://b', 'k');
+  assert.equal(integrity.code, 'INTEGRITY_MISMATCH');
+  assert.equal(missing.code, 'OBJECT_NOT_FOUND');
+  assert.ok(isObjectNotFound(missing) && !isObjectNotFound(integrity));
+  for (const e of [integrity, missing]) {
+    assert.ok(e instanceof CronLogError);
+    assert.equal(exitCodeOf(e), ExitCode.runtime);
+  }
+  assert.equal(classifyS3Error(integrity), 'integrity');
 });

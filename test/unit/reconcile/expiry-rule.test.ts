@@ -1,7 +1,7 @@
 /**
  * One rule for hours a TTL index expired: the reconcile that follows every seal run
  * (reconcileRecentHours) and the `reconcile` command (reconcileRange) judge the same hour alike,
- * by countVerdict, on both sides of the instant the hour's last document expires, and record
+ * by hourVerdict, on both sides of the instant the hour's last document expires, and record
  * their verdicts in the ledger and in `logs`. Against the test MongoDB, with the file destination.
  */
 import assert from 'node:assert/strict';
@@ -13,7 +13,7 @@ import type { HourSlot } from '../../../src/hours/hour-clock.js';
 import { silentLogger } from '../../../src/log.js';
 import { reconcileRecentHours } from '../../../src/reconcile/recent-hours.js';
 import { reconcileRange } from '../../../src/reconcile/reconcile.js';
-import { countVerdict } from '../../../src/reconcile/verdict.js';
+import { hourVerdict, passes } from '../../../src/reconcile/verdict.js';
 import { writeManifest } from '../../../src/seal/manifest.js';
 import { archiveEnv } from '../../helpers/archive-env.js';
 import type { ArchiveEnv } from '../../helpers/archive-env.js';
@@ -65,7 +65,7 @@ async function withContext(fn: (env: ArchiveEnv, ctx: SharedContext) => Promise<
   }
 }
 
-test('the seal run reconcile and the reconcile command give the verdict of countVerdict on both sides of the expiry of the whole hour', async () => {
+test('the seal run reconcile and the reconcile command give the verdict of hourVerdict on both sides of the expiry of the whole hour', async () => {
   await withContext(async (_env, ctx) => {
     await ctx.collection.createIndex({ createdAt: 1 }, { expireAfterSeconds: TTL_SECONDS });
     // Hours two days ahead: the TTL monitor leaves their documents alone; the judgement's `now` is given.
@@ -77,15 +77,15 @@ test('the seal run reconcile and the reconcile command give the verdict of count
     await archivedHour(ctx, equal, 3, 3);
     // `fewer` on both sides of the instant its last document expires.
     const fewerExpiry = fewer.end + TTL_SECONDS * 1000;
-    for (const [now, want] of [[fewerExpiry - 1, 'mismatch'], [fewerExpiry, 'expired-at-source']] as const) {
+    for (const [now, want] of [[fewerExpiry - 1, 'deleted-at-source'], [fewerExpiry, 'expired-at-source']] as const) {
       await ctx.ledger.update(fewer, { state: 'delivered' });
       const recent = await reconcileRecentHours(ctx, now, 72);
       const rows = await reconcileRange(ctx, ctx.clock, { from: fewer.start, to: fewer.end, now });
-      const verdict = countVerdict({ slot: fewer, mongo: 3, archived: 5, ttlSeconds: TTL_SECONDS, now });
+      const verdict = hourVerdict({ slot: fewer, mongo: 3, archived: 5, ttlSeconds: TTL_SECONDS, now });
       assert.equal(verdict, want);
       assert.equal(recent.find((r) => r.hour === fewer.id)?.status, want, `seal run reconcile at expiry${now - fewerExpiry}`);
       assert.equal(rows[0]?.status, want, `reconcile command at expiry${now - fewerExpiry}`);
-      assert.equal((await ctx.ledger.get(fewer))?.state, want === 'mismatch' ? 'mismatch' : 'verified');
+      assert.equal((await ctx.ledger.get(fewer))?.state, passes(want) ? 'verified' : 'mismatch');
     }
     // All three once every one of them has expired: only fewer documents in MongoDB are explained by the TTL.
     const now = equal.end + TTL_SECONDS * 1000;
@@ -100,20 +100,24 @@ test('the seal run reconcile and the reconcile command give the verdict of count
 
 test('the seal run reconcile records each verdict in the ledger and in logs as it always did', async () => {
   await withContext(async (env, ctx) => {
-    const slot = ctx.clock.slotOf(Date.now() - 3 * HOUR);
+    const slot = ctx.clock.slotOf(Date.now() - 4 * HOUR);
     const other = ctx.clock.next(slot);
+    const fewer = ctx.clock.next(other);
     await archivedHour(ctx, slot, 4, 4);
-    await archivedHour(ctx, other, 6, 5);
+    await archivedHour(ctx, other, 5, 6);
+    await archivedHour(ctx, fewer, 6, 5);
     const now = Date.now();
     const recent = await reconcileRecentHours(ctx, now);
     assert.deepEqual(recent, [
       { hour: slot.id, mongo: 4, archived: 4, status: 'ok' },
-      { hour: other.id, mongo: 5, archived: 6, status: 'mismatch' },
+      { hour: other.id, mongo: 6, archived: 5, status: 'mismatch' },
+      { hour: fewer.id, mongo: 5, archived: 6, status: 'deleted-at-source' },
     ]);
     const ok = await ctx.ledger.get(slot);
     assert.equal(ok?.state, 'verified');
     assert.deepEqual({ ...ok?.reconcile, at: undefined }, { mongo: 4, archived: 4, status: 'ok', at: undefined });
     assert.equal((await ctx.ledger.get(other))?.state, 'mismatch');
+    assert.equal((await ctx.ledger.get(fewer))?.state, 'verified', 'documents deleted from MongoDB are no loss: the archive keeps them');
     const logs = await env.client
       .db(env.db)
       .collection('logs')
@@ -125,10 +129,11 @@ test('the seal run reconcile records each verdict in the ledger and in logs as i
       {
         hour: other.id,
         outcome: 'error',
-        count: 6,
-        details: { mongo: 5, archived: 6, status: 'mismatch' },
-        error: 'MongoDB has 5 documents for the hour, the archive 6',
+        count: 5,
+        details: { mongo: 6, archived: 5, status: 'mismatch' },
+        error: 'MongoDB has 6 documents for the hour, the archive 5',
       },
+      { hour: fewer.id, outcome: 'ok', count: 6, details: { mongo: 5, archived: 6, status: 'deleted-at-source' } },
     ]);
     // Verified hours are not looked at again; a mismatched one is.
     assert.deepEqual(

@@ -9,7 +9,7 @@ import { BSON, Binary, BSONRegExp, Code, DBRef, Decimal128, Double, Int32, Long,
 import type { Document } from 'bson';
 import { BsonLineWriter, MAX_JSON_BYTES_PER_BSON_BYTE } from '../../../src/spool/bson-lines.js';
 import { lineEncoder } from '../../../src/spool/json-lines.js';
-import { apiLogsBetween, rng } from '../../../src/sandbox/traffic.js';
+import { apiLogsBetween, rng } from '@cron-log-service/mongo-emulator/traffic';
 
 const encode = lineEncoder('analytics');
 const writer = new BsonLineWriter();

@@ -9,6 +9,7 @@ import { BsonLineWriter } from '../../../src/spool/bson-lines.js';
 import { readGzipLines } from '../../../src/spool/gzip-members.js';
 import { lineEncoder } from '../../../src/spool/json-lines.js';
 import { Spool } from '../../../src/spool/spool.js';
+import type { SpoolFileState } from '../../../src/spool/spool.js';
 import { spoolFileName, spoolLayout, parseSpoolFileName } from '../../../src/spool/spool-files.js';
 
 const H0 = Date.parse('2024-01-15T00:00:00Z');
@@ -56,7 +57,7 @@ test('each flush appends one gzip member; the file decodes with gzip -dc and at 
   assert.equal(execFileSync('gzip', ['-dc', path]).toString(), '{"a":1}\n{"a":2}\n{"a":3}\n');
 });
 
-test('recovery cuts torn tails back to the checkpoint and removes files created after it', async () => {
+test('recovery cuts torn tails back to the checkpoint and keeps a file it does not list aside, whole', async () => {
   const { make } = await tempSpool();
   const a = make();
   await a.open(undefined);
@@ -70,15 +71,73 @@ test('recovery cuts torn tails back to the checkpoint and removes files created 
   const p0 = join(a.layout.open, spoolFileName({ hour: H0, part: 1 }));
   await fs.appendFile(p0, Buffer.from([0x1f, 0x8b, 0x08, 0x00, 0x01]));
 
+  const p1 = join(a.layout.open, spoolFileName({ hour: H1, part: 1 }));
+  const p1Bytes = await fs.readFile(p1);
+
   const b = make();
-  await b.open(checkpoint);
+  const { kept } = await b.open(checkpoint);
   assert.deepEqual(await lines(p0), ['{"n":1}']);
-  await assert.rejects(fs.stat(join(b.layout.open, spoolFileName({ hour: H1, part: 1 }))), { code: 'ENOENT' });
+  await assert.rejects(fs.stat(p1), { code: 'ENOENT' });
+  assert.equal(kept.length, 1);
+  assert.equal(kept[0]!.file, p1);
+  assert.equal(kept[0]!.reason, 'the checkpoint does not list it');
+  assert.ok(kept[0]!.keptAs.startsWith(`${b.layout.unrecognized}/`), kept[0]!.keptAs);
+  assert.deepEqual(await fs.readFile(kept[0]!.keptAs), p1Bytes, 'kept byte for byte');
   b.append({ hour: H0, part: 1 }, '{"n":2}');
   const after = await b.flush();
   await b.close();
   assert.deepEqual(await lines(p0), ['{"n":1}', '{"n":2}']);
   assert.deepEqual(after.files, [{ hour: H0, part: 1, offset: (await fs.stat(p0)).size, lines: 2 }]);
+});
+
+test('a file listed before its creation (beforeCreate) is covered by the checkpoint: cut back, not kept aside', async () => {
+  const { make, dir } = await tempSpool();
+  const layout = spoolLayout(dir, 'app.apilogs');
+  let checkpoint = { files: [] as SpoolFileState[] };
+  const listed: SpoolFileState[][] = [];
+  const a = new Spool({
+    layout,
+    gzipLevel: 6,
+    beforeCreate: async (files) => {
+      listed.push(files);
+      checkpoint = { files: [...checkpoint.files, ...files] };
+    },
+  });
+  await a.open(undefined);
+  a.append({ hour: H0, part: 1 }, '{"n":1}');
+  await a.flush();
+  a.append({ hour: H0, part: 1 }, '{"n":2}');
+  await a.flush();
+  await a.close();
+  assert.deepEqual(listed, [[{ hour: H0, part: 1, offset: 0, lines: 0 }]], 'listed once, before its first bytes');
+  const b = make();
+  const { kept } = await b.open(checkpoint);
+  assert.deepEqual(kept, []);
+  assert.equal((await fs.stat(join(layout.open, spoolFileName({ hour: H0, part: 1 })))).size, 0, 'its bytes are newer than the checkpoint');
+  await b.close();
+});
+
+test('a failed move to sealed/ names both paths and breaks the spool; a file in sealed/ is never replaced', async () => {
+  const { make } = await tempSpool();
+  const a = make();
+  await a.open(undefined);
+  a.append({ hour: H0, part: 1 }, '{"n":1}');
+  a.append({ hour: H1, part: 1 }, '{"m":1}');
+  await a.flush();
+  await a.detach({ hour: H0, part: 1 });
+  const name = spoolFileName({ hour: H0, part: 1 });
+  await fs.writeFile(join(a.layout.sealed, name), 'another file');
+  await assert.rejects(a.moveToSealed({ hour: H0, part: 1 }), (err: Error & { code?: string }) => {
+    assert.equal(err.code, 'SPOOL_IO');
+    assert.ok(err.message.startsWith(`cannot move spool file ${join(a.layout.open, name)} into ${a.layout.sealed} (`), err.message);
+    assert.match(err.message, /already exists and is not replaced/);
+    return true;
+  });
+  assert.equal(await fs.readFile(join(a.layout.sealed, name), 'utf8'), 'another file');
+  assert.deepEqual(await lines(join(a.layout.open, name)), ['{"n":1}'], 'the file stays in open/');
+  a.append({ hour: H1, part: 1 }, '{"m":2}');
+  await assert.rejects(a.flush(), { code: 'SPOOL_IO' }, 'nothing is flushed (hence checkpointed) after it');
+  await a.close();
 });
 
 test('a file shorter than its checkpoint is reported, not silently accepted', async () => {

@@ -1,0 +1,79 @@
+/** Rules that involve more than one option (listed in docs/configuration.md). */
+import type { OptionPath } from './option-types.js';
+import { BUCKET_EXPECTED } from './value-checks.js';
+
+/** Reports a problem about the option at `path`. */
+export type ReportIssue = (path: OptionPath, message: string) => void;
+
+/** Typed values by path; only options that are set and valid are present. */
+export type ValueLookup = (path: OptionPath) => unknown;
+
+export interface CrossRule {
+  /** Documentation (Markdown), listed in docs/configuration.md. */
+  readonly doc: string;
+  readonly check: (get: ValueLookup, report: ReportIssue, derived: { database: string | undefined }) => void;
+}
+
+export const crossRules: readonly CrossRule[] = [
+  {
+    doc: '`s3.bucket` is required when `uploadProvider` is `s3`.',
+    check(get, report) {
+      if (get('uploadProvider') === 's3' && get('s3.bucket') === undefined) {
+        report('s3.bucket', `required when uploadProvider is "s3"; expected ${BUCKET_EXPECTED}`);
+      }
+    },
+  },
+  {
+    doc: '`s3.accessKeyId` and `s3.secretAccessKey` are set together or not at all (then the AWS default credential chain is used); `s3.sessionToken` needs both.',
+    check(get, report) {
+      const id = get('s3.accessKeyId') !== undefined;
+      const secret = get('s3.secretAccessKey') !== undefined;
+      if (id && !secret) report('s3.secretAccessKey', 'required when s3.accessKeyId is set (static credentials come in pairs)');
+      if (secret && !id) report('s3.accessKeyId', 'required when s3.secretAccessKey is set (static credentials come in pairs)');
+      if (get('s3.sessionToken') !== undefined && !(id && secret)) {
+        report('s3.sessionToken', 'only valid with s3.accessKeyId and s3.secretAccessKey; expected all three or no session token');
+      }
+    },
+  },
+  {
+    doc: '`s3.kmsKeyId` is only valid with `s3.serverSideEncryption: aws:kms`.',
+    check(get, report) {
+      if (get('s3.kmsKeyId') !== undefined && get('s3.serverSideEncryption') !== 'aws:kms') {
+        report('s3.kmsKeyId', 'only valid with s3.serverSideEncryption "aws:kms"; expected s3.serverSideEncryption to be "aws:kms" or no KMS key');
+      }
+    },
+  },
+  {
+    doc: '`s3.objectLockMode` and `s3.objectLockDays` are set together or not at all.',
+    check(get, report) {
+      const mode = get('s3.objectLockMode') !== undefined;
+      const days = get('s3.objectLockDays') !== undefined;
+      if (mode && !days) report('s3.objectLockDays', 'required when s3.objectLockMode is set; expected a retention in days');
+      if (days && !mode) report('s3.objectLockMode', 'required when s3.objectLockDays is set; expected "GOVERNANCE" or "COMPLIANCE"');
+    },
+  },
+  {
+    doc: 'The three `collections.*` names differ (the archiver must never watch its own writes), and `<database>.<collection>` fits in 255 bytes.',
+    check(get, report, { database }) {
+      const paths = [
+        'collections.apiLogsCollectionName',
+        'collections.jobsCollectionName',
+        'collections.logsCollectionName',
+      ] as const;
+      const seen = new Map<string, string>();
+      for (const path of paths) {
+        const name = get(path);
+        if (typeof name !== 'string') continue;
+        const other = seen.get(name);
+        if (other !== undefined) {
+          report(path, `same collection "${name}" as ${other}; expected three different collections`);
+        } else {
+          seen.set(name, path);
+        }
+        if (database !== undefined && Buffer.byteLength(`${database}.${name}`) > 255) {
+          report(path, `namespace "${database}.${name}" is longer than 255 bytes; expected a shorter collection name`);
+        }
+      }
+    },
+  },
+];

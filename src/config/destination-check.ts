@@ -1,0 +1,60 @@
+/**
+ * The options `createDestination` takes (`s3`, the `s3.*` group of the option table, and
+ * `retryAttempts`), checked by the option table's own rules: each value by its option's schema,
+ * unknown keys refused, and the rules across S3 options (credentials in pairs, the KMS key only
+ * with SSE-KMS, Object Lock mode and days together). So a library user who builds a destination
+ * directly gets exactly the checks, and the messages, of a configuration file: every problem
+ * names the option and what was expected.
+ */
+import { optionList, optionsByPath } from './option-list.js';
+import { checkOptionValue, crossRuleProblems, isPlainObject, show, unknownOption } from './resolve.js';
+
+const GROUP = 's3';
+const RETRY_ATTEMPTS = 'retryAttempts';
+
+/**
+ * Every problem with `s3` and `retryAttempts` as a destination receives them: unset (undefined
+ * or null) options take their defaults, but for `s3.bucket` and `retryAttempts`, which are
+ * required. Empty when they are valid.
+ */
+export function s3OptionProblems(s3: unknown, retryAttempts: unknown): string[] {
+  if (!isPlainObject(s3)) return [`${GROUP}: expected an object with the ${GROUP}.* options (at least ${GROUP}.bucket), got ${show(s3)}`];
+  const problems: string[] = [];
+  const given = new Map<string, unknown>([[RETRY_ATTEMPTS, retryAttempts]]);
+  for (const [key, value] of Object.entries(s3)) given.set(`${GROUP}.${key}`, value);
+  const known = new Set<string>();
+  const values = new Map<string, unknown>([['uploadProvider', 's3']]);
+  const invalid = new Set<string>();
+  for (const entry of optionList) {
+    if (!entry.path.startsWith(`${GROUP}.`) && entry.path !== RETRY_ATTEMPTS) continue;
+    known.add(entry.path);
+    const value = given.get(entry.path);
+    if (value === undefined || value === null) {
+      if (entry.path === RETRY_ATTEMPTS) {
+        problems.push(`${RETRY_ATTEMPTS}: required; expected ${entry.option.expected}`);
+        invalid.add(entry.path);
+      }
+      continue;
+    }
+    const checked = checkOptionValue(entry, value, entry.path, show(value));
+    if (checked.ok) {
+      values.set(entry.path, checked.value);
+    } else {
+      invalid.add(entry.path);
+      problems.push(...checked.problems);
+    }
+  }
+  for (const path of given.keys()) {
+    if (!known.has(path)) problems.push(unknownOption(path, ''));
+  }
+  problems.push(...crossRuleProblems(values, invalid, { database: undefined, setHints: false }));
+  return problems;
+}
+
+/** The problems of `retryAttempts` as a destination receives it (the file destination's is optional). */
+export function retryAttemptsProblems(retryAttempts: unknown): string[] {
+  const entry = optionsByPath.get(RETRY_ATTEMPTS);
+  if (entry === undefined || retryAttempts === undefined || retryAttempts === null) return [];
+  const checked = checkOptionValue(entry, retryAttempts, entry.path, show(retryAttempts));
+  return checked.ok ? [] : [...checked.problems];
+}

@@ -1,0 +1,136 @@
+/**
+ * The checks of single option values the table uses: MongoDB URIs and names, bucket names,
+ * URLs, key prefixes, paths, field paths, time zones, cron expressions. Each returns a problem
+ * that says what was expected, or undefined.
+ */
+import { IANAZone } from 'luxon';
+import { ConnectionString } from 'mongodb-connection-string-url';
+import { validateDetailed } from 'node-cron';
+
+import { redact } from '../redact.js';
+import type { Check } from './option-def.js';
+
+export const DB_URI_EXAMPLE = 'mongodb://localhost:27017/myapp';
+
+/** The database name in a MongoDB URI's path, percent-decoded; undefined when there is none. */
+export function databaseFromUri(uri: string): string | undefined {
+  try {
+    const path = new ConnectionString(uri).pathname.replace(/^\//, '');
+    return path === '' ? undefined : decodeURIComponent(path);
+  } catch {
+    return undefined;
+  }
+}
+
+export function checkDbUri(uri: string): string | undefined {
+  const scheme = /^([a-z][a-z0-9+.-]*):\/\//i.exec(uri)?.[1];
+  if (scheme === undefined) {
+    return `expected a mongodb:// or mongodb+srv:// connection string, e.g. ${DB_URI_EXAMPLE}`;
+  }
+  if (scheme !== 'mongodb' && scheme !== 'mongodb+srv') {
+    return `expected a mongodb:// or mongodb+srv:// connection string, got a ${scheme}:// URI`;
+  }
+  let parsed: ConnectionString;
+  try {
+    parsed = new ConnectionString(uri);
+  } catch (err) {
+    return `not a valid MongoDB connection string (${redact((err as Error).message)}); expected e.g. ${DB_URI_EXAMPLE}`;
+  }
+  const path = parsed.pathname.replace(/^\//, '');
+  if (path === '') {
+    return `the URI names no database: expected the database as the URI's path, e.g. ${DB_URI_EXAMPLE} (add "/<database>" after the host list)`;
+  }
+  let db: string;
+  try {
+    db = decodeURIComponent(path);
+  } catch {
+    return 'the database name in the URI path is not valid percent-encoding';
+  }
+  const problem = databaseNameProblem(db);
+  return problem === undefined ? undefined : `database "${db}" in the URI path ${problem}`;
+}
+
+export function databaseNameProblem(db: string): string | undefined {
+  if (/[/\\. "$*<>:|?\0]/.test(db)) return 'is not a valid database name: expected no / \\ . space " $ * < > : | ? characters';
+  if (Buffer.byteLength(db) > 63) return 'is not a valid database name: expected at most 63 bytes';
+  if (['admin', 'local', 'config'].includes(db)) {
+    return 'is a system database: change streams cannot watch it; expected the application database';
+  }
+  return undefined;
+}
+
+export const COLLECTION_EXPECTED = 'a MongoDB collection name (no "$" or NUL, not starting with "system.", at most 120 bytes)';
+
+export function checkCollection(name: string): string | undefined {
+  if (name.includes('$') || name.includes('\0') || name.startsWith('system.') || Buffer.byteLength(name) > 120) {
+    return `expected ${COLLECTION_EXPECTED}`;
+  }
+  return undefined;
+}
+
+export const BUCKET_EXPECTED =
+  'an S3 bucket name: 3–63 characters of lowercase letters, digits, dots and hyphens, starting and ending with a letter or digit';
+
+export function checkBucket(name: string): string | undefined {
+  if (!/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/.test(name)) return `expected ${BUCKET_EXPECTED}`;
+  if (name.includes('..')) return `expected ${BUCKET_EXPECTED}, without two adjacent dots`;
+  if (/^\d+\.\d+\.\d+\.\d+$/.test(name)) return `expected ${BUCKET_EXPECTED}, not formatted as an IP address`;
+  if (/^(xn--|sthree-|amzn-s3-demo-)/.test(name) || /(-s3alias|--ol-s3|\.mrap|--x-s3|--table-s3)$/.test(name)) {
+    return `expected ${BUCKET_EXPECTED}, without a prefix or suffix reserved by AWS`;
+  }
+  return undefined;
+}
+
+export function checkHttpUrl(what: string, allowCredentials: boolean): Check<string> {
+  return (value) => {
+    let url: URL;
+    try {
+      url = new URL(value);
+    } catch {
+      return `expected ${what}`;
+    }
+    if (url.protocol !== 'http:' && url.protocol !== 'https:') return `expected ${what}, got a ${url.protocol}// URL`;
+    if (!allowCredentials && (url.username !== '' || url.password !== '')) {
+      return `expected ${what} without user:password (credentials go in s3.accessKeyId/s3.secretAccessKey)`;
+    }
+    return undefined;
+  };
+}
+
+export function checkPrefix(prefix: string): string | undefined {
+  const expected =
+    'a key prefix such as "api-logs" or "prod/api-logs": no leading or trailing "/", no empty, "." or ".." segments, no backslash or control characters, at most 512 characters';
+  if (prefix.startsWith('/') || prefix.endsWith('/') || prefix.length > 512) return `expected ${expected}`;
+  // eslint-disable-next-line no-control-regex
+  if (/[\\\u0000-\u001f\u007f]/.test(prefix)) return `expected ${expected}`;
+  if (prefix.split('/').some((segment) => segment === '' || segment === '.' || segment === '..')) {
+    return `expected ${expected}`;
+  }
+  return undefined;
+}
+
+export function checkPath(value: string): string | undefined {
+  return value.includes('\0') ? 'expected a file system path without NUL characters' : undefined;
+}
+
+export function checkFieldPath(value: string): string | undefined {
+  if (value.includes('$') || value.includes('\0') || value.split('.').some((segment) => segment === '')) {
+    return 'expected a document field path such as "createdAt" or "meta.time": no "$", no empty segments';
+  }
+  return undefined;
+}
+
+export function checkTimezone(zone: string): string | undefined {
+  return IANAZone.isValidZone(zone) ? undefined : 'expected an IANA time zone name such as "UTC" or "Europe/Berlin"';
+}
+
+export function checkCron(expression: string): string | undefined {
+  const result = validateDetailed(expression);
+  if (result.valid) return undefined;
+  const why = result.errors.map((e) => (e.field === 'expression' ? e.message : `${e.field}: ${e.message}`)).join('; ');
+  return `invalid cron expression (${why}); expected 5 fields "minute hour day-of-month month day-of-week" or 6 with seconds first, e.g. "5 * * * *"`;
+}
+
+export function checkNoWhitespace(what: string): Check<string> {
+  return (value) => (/\s/.test(value) ? `expected ${what} without whitespace` : undefined);
+}

@@ -1,0 +1,90 @@
+/**
+ * The S3 client of a destination: region, endpoint, credentials (from the options when given,
+ * else the AWS default provider chain), connection and socket timeouts, keep-alive sockets for
+ * the parts in flight; and how it sends bytes.
+ *
+ * The client makes one try per request (`maxAttempts: 1`): retries are the destination's
+ * (src/deliver/s3-request.ts), so that every wait between tries can be cut short by the
+ * operation's signal and every retry is counted for the operation that made it.
+ *
+ * Checksums: the client runs with `requestChecksumCalculation: 'WHEN_REQUIRED'` and every upload
+ * request names `ChecksumAlgorithm` (SHA256 or CRC32C) explicitly. Each part's checksum is sent
+ * as a plain `x-amz-checksum-*` header with a Buffer body (no `aws-chunked` encoding with
+ * trailers, which the default WHEN_SUPPORTED mode uses for streaming bodies and which s3rver would
+ * store verbatim, corrupting the object). With SHA256 the part's SHA-256 is also the SigV4
+ * payload hash (`x-amz-content-sha256`), which the SDK would otherwise compute with a second pass
+ * over the part (`bodySha256Headers`).
+ */
+import { createHash } from 'node:crypto';
+import { S3Client } from '@aws-sdk/client-s3';
+import type { S3Settings } from './s3-options.js';
+
+/**
+ * For a request with a byte body that asks for a SHA256 checksum (UploadPart and PutObject with
+ * `ChecksumAlgorithm: 'SHA256'`; part bodies are always Buffers), sets `x-amz-content-sha256`
+ * (hex) from its `x-amz-checksum-sha256` (base64, the part digest part-upload.ts sends), or both
+ * from one SHA-256 of the body when the request has no checksum yet.
+ * The SDK leaves both alone when present: its checksum middleware skips a request that already
+ * carries an `x-amz-checksum-*` header, and the SigV4 signer signs an `x-amz-content-sha256` it
+ * finds instead of hashing the body again. The server checks the body against both, as before.
+ * Runs in the build step, before the SDK's checksum middleware and before signing.
+ */
+export function bodySha256Headers(input: unknown, request: unknown): void {
+  if ((input as { ChecksumAlgorithm?: unknown } | undefined)?.ChecksumAlgorithm !== 'SHA256') return;
+  const req = request as { headers?: Record<string, string>; body?: unknown } | undefined;
+  const headers = req?.headers;
+  const body = req?.body;
+  if (headers === undefined || !(body instanceof Uint8Array)) return;
+  let checksum: string | undefined;
+  for (const name of Object.keys(headers)) {
+    const lower = name.toLowerCase();
+    if (lower === 'x-amz-content-sha256') return;
+    if (lower === 'x-amz-checksum-sha256') checksum = headers[name];
+    else if (lower.startsWith('x-amz-checksum-')) return;
+  }
+  // The checksum the request carries already (the part digests of part-upload.ts) is the body's
+  // SHA-256: it is the payload hash too.
+  const digest = checksum !== undefined ? Buffer.from(checksum, 'base64') : createHash('sha256').update(body).digest();
+  if (checksum === undefined) headers['x-amz-checksum-sha256'] = digest.toString('base64');
+  headers['x-amz-content-sha256'] = digest.toString('hex');
+}
+
+export function createS3Client(settings: S3Settings): S3Client {
+  const { s3 } = settings;
+  const agent = { keepAlive: true, maxSockets: Math.max(16, settings.queueSize * 2 + 4) };
+  const client = new S3Client({
+    region: s3.region,
+    ...(s3.endpoint !== undefined ? { endpoint: s3.endpoint } : {}),
+    forcePathStyle: s3.forcePathStyle ?? false,
+    ...(s3.accessKeyId !== undefined && s3.secretAccessKey !== undefined
+      ? {
+          credentials: {
+            accessKeyId: s3.accessKeyId,
+            secretAccessKey: s3.secretAccessKey,
+            ...(s3.sessionToken !== undefined ? { sessionToken: s3.sessionToken } : {}),
+          },
+        }
+      : {}),
+    maxAttempts: 1,
+    // See the header comment: explicit checksums only, sent as headers, never aws-chunked.
+    requestChecksumCalculation: 'WHEN_REQUIRED',
+    responseChecksumValidation: 'WHEN_REQUIRED',
+    requestHandler: {
+      connectionTimeout: settings.connectTimeoutMs,
+      socketTimeout: settings.socketTimeoutMs,
+      httpAgent: agent,
+      httpsAgent: agent,
+    },
+  });
+  if (settings.algorithm === 'SHA256') {
+    // One SHA-256 of each body serves as both its part checksum and the SigV4 payload hash.
+    client.middlewareStack.add(
+      (next) => async (args) => {
+        bodySha256Headers(args.input, args.request);
+        return next(args);
+      },
+      { step: 'build', name: 'cronLogBodySha256', priority: 'high' },
+    );
+  }
+  return client;
+}

@@ -1,0 +1,20 @@
+/**
+ * The documents MongoDB holds for one hour, by the tailer's hour rule: those whose timestamp
+ * field (or, lacking a date there, ObjectId time) falls in the hour. One unsorted query: each
+ * clause of the `$or` is served by an index on a real server (the timestamp index, the `_id`
+ * index), and no blocking sort can hit the server's memory limit. Repair reads whole documents
+ * through it; reconcile --deep only their `_id`s.
+ */
+import type { Document, FindCursor } from 'mongodb';
+import type { HourSlot } from '../hours/hour-clock.js';
+import { timeRangeFilters } from '../hours/time-filter.js';
+import type { ArchiveContext } from './context.js';
+
+export type HourQueryContext = Pick<ArchiveContext, 'collection' | 'timestampField' | 'jsonMode'>;
+
+/** A cursor over the hour's documents (`projection` limits the fields), decoded for the JSON mode. */
+export function hourDocuments(ctx: HourQueryContext, slot: Pick<HourSlot, 'start' | 'end'>, projection?: Document): FindCursor<Document> {
+  const types = ctx.jsonMode === 'ejson' ? { promoteValues: false } : { promoteLongs: false };
+  const filters = timeRangeFilters(ctx.timestampField, slot.start, slot.end);
+  return ctx.collection.find({ $or: [filters.byField, filters.byObjectId] }, { ...types, batchSize: 1000, ...(projection ? { projection } : {}) });
+}
