@@ -25,9 +25,10 @@
  * Offsets come from the runtime's tz database (Intl, through luxon), looked up at every UTC
  * midnight; where two consecutive midnights differ, the change is found to the millisecond by
  * bisection (and any further change that day after it). A zone is assumed not to change its
- * offset and change it back between two UTC midnights: in tzdata 2025b the shortest stretch
- * between two changes of a zone is four days (Africa/Freetown, 1939), and the largest step
- * back a day (Pacific/Rarotonga, 1901). test/unit/hours/all-zones.test.ts checks every zone.
+ * offset and change it back between two UTC midnights: in the tz database (2025b, read from
+ * its TZif files) the shortest stretch between two changes of a zone is four days
+ * (Africa/Freetown, 1939), and the largest step back is a day (Pacific/Rarotonga, 1899).
+ * test/unit/hours/all-zones.test.ts checks every zone of the runtime.
  */
 import { IANAZone } from 'luxon';
 
