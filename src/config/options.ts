@@ -242,7 +242,7 @@ export const optionTable = {
     expected: 'a document field path such as "createdAt" or "meta.time"',
     type: 'field path',
     checks: [checkFieldPath],
-    doc: 'Field that decides the hour a document belongs to (dots for nested fields). Documents without it fall back to the ObjectId time, then the cluster time.',
+    doc: 'Field that decides the hour a document belongs to (dots for nested fields). Documents without a date there from 1970 up to year 9999 (none, not a date, or e.g. 0001-01-01) fall back to the ObjectId time, then the cluster time.',
   }),
   timezone: text({
     env: 'TIMEZONE',
@@ -250,7 +250,7 @@ export const optionTable = {
     expected: 'an IANA time zone name such as "UTC" or "Europe/Berlin"',
     type: 'IANA zone',
     checks: [checkTimezone],
-    doc: 'Time zone of hour boundaries and of `{date}`/`{hour}` in keys. DST-correct: days have 23 or 25 hours at the transitions.',
+    doc: 'Time zone of hour boundaries and of `{date}`/`{hour}` in keys. DST-correct: days have 23 or 25 hours at the transitions; where the offset changes by 30 minutes (Australia/Lord_Howe), the rest of the local hour after the change is a 30-minute hour of its own.',
   }),
   checkpointIntervalMs: integer({
     env: 'CHECKPOINT_INTERVAL_MS',

@@ -1,11 +1,31 @@
 /**
  * The instant an archived document belongs to: its timestamp field (`createdAt` by default) when
- * that is a date; else the ObjectId time of its `_id`; else the change event's cluster time.
+ * that is a date from 1970-01-01T00:00:00.000Z up to (not including) 10000-01-01T00:00:00.000Z;
+ * else the ObjectId time of its `_id`; else the change event's cluster time.
+ *
+ * A date outside that range counts as no timestamp (README, "An event belongs to the hour of
+ * its own timestamp"): .NET's `DateTime.MinValue` (0001-01-01T00:00Z), a negative year, year
+ * 10000 or later files the document under the hour of its ObjectId time, like a document
+ * without a date, and so with the documents written around it, not in an hour of year 1 that
+ * no seal run or recent reconcile looks at. Within the range, hours have four-digit years (keys,
+ * spool file names), like every fallback time (ObjectId and cluster times start in 1970).
+ * Reconcile's count query applies the same rule (time-filter.ts), so such a document is
+ * archived once and counted in the hour it is filed under.
  */
 import type { Timestamp } from 'bson';
 import { findMember, int32, keyBytes } from '../bson/elements.js';
 
 export type TimeSource = 'field' | 'objectId' | 'clusterTime' | 'wallTime';
+
+/** The first instant a timestamp field may give: 1970-01-01T00:00:00.000Z. */
+export const FIELD_TIME_MIN_MS = 0;
+/** The end (exclusive) of the instants a timestamp field may give: 10000-01-01T00:00:00.000Z. */
+export const FIELD_TIME_END_MS = 253_402_300_800_000;
+
+/** Whether a date's instant `ms` may be an event time (false for NaN). */
+export function isFieldTime(ms: number): boolean {
+  return ms >= FIELD_TIME_MIN_MS && ms < FIELD_TIME_END_MS;
+}
 
 function getPath(doc: Record<string, unknown>, path: readonly string[]): unknown {
   let cur: unknown = doc;
@@ -33,7 +53,7 @@ export function eventTimeReader(field: string): (doc: Record<string, unknown>, c
   const path = field.split('.');
   return (doc, clusterTime, wallTime) => {
     const v = path.length === 1 ? doc[field] : getPath(doc, path);
-    if (v instanceof Date && !Number.isNaN(v.getTime())) return { ms: v.getTime(), source: 'field' };
+    if (v instanceof Date && isFieldTime(v.getTime())) return { ms: v.getTime(), source: 'field' };
     const oidMs = objectIdTime(doc._id);
     if (oidMs !== undefined) return { ms: oidMs, source: 'objectId' };
     if (clusterTime !== undefined) return { ms: clusterTime.getHighBitsUnsigned() * 1000, source: 'clusterTime' };
@@ -62,7 +82,7 @@ export function rawEventTimeReader(field: string): (b: Uint8Array, at: number, c
       }
       if (found.type === 0x09) {
         const ms = int32(b, v + 4) * 4294967296 + (int32(b, v) >>> 0);
-        if (Math.abs(ms) <= 8.64e15) return ms;
+        if (isFieldTime(ms)) return ms;
       }
     }
     const id = findMember(b, at, ID_KEY, found);

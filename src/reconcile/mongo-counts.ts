@@ -1,18 +1,48 @@
 /**
  * MongoDB's side of reconcile: how many documents of the collection belong to each hour of a
  * range: one aggregation for the whole range (plus one, usually empty, for documents whose hour
- * comes from their ObjectId), never one query per hour. A document belongs to the hour of its timestamp field when that
- * is a date, else of its ObjectId time (the tailer's rule; documents with neither are archived
+ * comes from their ObjectId), never one query per hour. A document belongs to the hour of its
+ * timestamp field when that is a date in the range event times may come from, else of its
+ * ObjectId time (the tailer's rule, src/hours/event-time.ts; documents with neither are archived
  * by cluster time, which no query can reproduce, and are not counted here).
+ *
+ * Hours are the HourClock's slots, whatever the zone: the server groups times into cells of a
+ * grid fine enough that every slot boundary of the range is a cell boundary (whole UTC hours in
+ * UTC and whole-hour zones; hours starting at :30 in Asia/Kolkata; half hours across a
+ * 30-minute DST change such as Lord Howe Island's), and the cells are added up per slot here.
+ * So a range may cross offset changes and mix phases. Only arithmetic on `$toLong` is used
+ * (MongoDB 4.0+).
  */
 import type { Collection, Document } from 'mongodb';
+import { HOUR_MS, HourClock } from '../hours/hour-clock.js';
 import { timeRangeFilters } from '../hours/time-filter.js';
-import { DateTime } from 'luxon';
 
-/** Minutes past the UTC hour at which local hours start in `zone` (30 for Asia/Kolkata). */
-export function hourPhaseMs(zone: string, at: number): number {
-  const offsetMinutes = DateTime.fromMillis(at, { zone }).offset;
-  return ((((offsetMinutes % 60) + 60) % 60) * 60_000) | 0;
+/** Greatest common divisor of two non-negative integers. */
+function gcd(a: number, b: number): number {
+  while (b !== 0) [a, b] = [b, a % b];
+  return a;
+}
+
+function mod(x: number, m: number): number {
+  return ((x % m) + m) % m;
+}
+
+/** The counting grid of [from, to): cells of `size` ms starting at `phase` past each multiple of it. */
+export interface CountGrid {
+  size: number;
+  phase: number;
+}
+
+/**
+ * The coarsest grid (at most an hour) on which `from` and every slot boundary in [from, to)
+ * lie: `size` divides an hour and the distance between any two of them.
+ */
+export function countGrid(clock: HourClock, from: number, to: number): CountGrid {
+  let size = HOUR_MS;
+  for (const slot of clock.slotsBetween(from, to)) {
+    if (slot.start > from) size = gcd(size, mod(slot.start - from, HOUR_MS));
+  }
+  return { size, phase: mod(from, size) };
 }
 
 export async function countPerHour(
@@ -22,32 +52,32 @@ export async function countPerHour(
   to: number,
   zone: string,
 ): Promise<Map<number, number>> {
-  const phase = hourPhaseMs(zone, from);
-  const field = `$${timestampField}`;
-  // The hour start of an instant `t` (a date expression). Local hours of every zone start at
-  // the same minute past each UTC hour (`phase`), so the UTC truncation is exact for zones with
-  // whole-hour offsets (DST included), and an arithmetic shift covers :30 and :45 zones.
-  const hourOf = (t: unknown): Document =>
-    phase === 0
-      ? { $dateTrunc: { date: t, unit: 'hour' } }
-      : { $subtract: [{ $toLong: t }, { $mod: [{ $subtract: [{ $toLong: t }, phase] }, 3_600_000] }] };
+  const clock = new HourClock(zone);
+  const { size, phase } = countGrid(clock, from, to);
+  // The start of the grid cell of a date expression `t` (ms; the double $mod also holds before 1970).
+  const cellOf = (t: unknown): Document => {
+    const ms = { $toLong: t };
+    return { $subtract: [ms, { $mod: [{ $add: [{ $mod: [{ $subtract: [ms, phase] }, size] }, size] }, size] }] };
+  };
   const { byField, byObjectId } = timeRangeFilters(timestampField, from, to);
   const pipelines: Document[][] = [
     // Documents with a date in the timestamp field: a plain range match (index-friendly).
-    [{ $match: byField }, { $group: { _id: hourOf(field), n: { $sum: 1 } } }],
+    [{ $match: byField }, { $group: { _id: cellOf(`$${timestampField}`), n: { $sum: 1 } } }],
     // Documents without one: the hour of their ObjectId time (usually none).
     [
       { $match: byObjectId },
       { $project: { _id: 0, t: { $convert: { input: '$_id', to: 'date', onError: null, onNull: null } } } },
       { $match: { t: { $gte: new Date(from), $lt: new Date(to) } } },
-      { $group: { _id: hourOf('$t'), n: { $sum: 1 } } },
+      { $group: { _id: cellOf('$t'), n: { $sum: 1 } } },
     ],
   ];
   const out = new Map<number, number>();
   for (const pipeline of pipelines) {
-    for await (const row of coll.aggregate<{ _id: Date | number | bigint | { toNumber(): number }; n: number }>(pipeline, { allowDiskUse: true })) {
+    for await (const row of coll.aggregate<{ _id: number | bigint | { toNumber(): number }; n: number }>(pipeline, { allowDiskUse: true })) {
       const k = row._id;
-      const start = k instanceof Date ? k.getTime() : typeof k === 'number' ? k : typeof k === 'bigint' ? Number(k) : k.toNumber();
+      const cell = typeof k === 'number' ? k : typeof k === 'bigint' ? Number(k) : k.toNumber();
+      // Each cell lies in one slot (every slot boundary is a cell boundary).
+      const start = clock.slotOf(cell).start;
       out.set(start, (out.get(start) ?? 0) + Number(row.n));
     }
   }

@@ -433,7 +433,9 @@ export class Tailer {
    */
   closeDueHours(dueBefore: number): Promise<SpoolFileState[]> {
     const run = this.checkpointChain.then(async () => {
-      const due = this.spool.openFiles().filter((f) => f.hour + 3_600_000 <= dueBefore);
+      // (An hour ends at its slot's end: 30 minutes after its start for the half hour after a
+      // 30-minute DST shift.)
+      const due = this.spool.openFiles().filter((f) => this.clock.slotOf(f.hour).end <= dueBefore);
       if (due.length === 0 && this.closing.length === 0) return [];
       for (const f of due) this.closedHours.set(f.hour, Math.max(f.part, this.closedHours.get(f.hour) ?? 0));
       const position = this.currentPosition();

@@ -7,6 +7,9 @@
  *       that the checkpoint did not cover: kept for an operator, never delivered or removed
  * A file is named after its hour's UTC start and its part:
  *   2024-01-15T00-00Z.ndjson.gz, late parts 2024-01-15T00-00Z.p2.ndjson.gz
+ * Names have four-digit years: event times lie in years 1970-9999 (others fall back to the
+ * ObjectId time, src/hours/event-time.ts). An hour outside years 0000-9999 gets no name at all
+ * rather than one the name pattern would not read back.
  */
 import { join } from 'node:path';
 
@@ -36,16 +39,25 @@ export interface SpoolState {
 
 const NAME = /^(\d{4})-(\d{2})-(\d{2})T(\d{2})-(\d{2})Z(?:\.p(\d+))?\.ndjson\.gz$/;
 
+/** `2024-01-15T00-00Z`. */
+function baseName(hour: number): string {
+  const iso = new Date(hour).toISOString(); // 2024-01-15T00:00:00.000Z
+  return `${iso.slice(0, 13)}-${iso.slice(14, 16)}Z`;
+}
+
 export function spoolFileName(id: SpoolFileId): string {
-  const iso = new Date(id.hour).toISOString(); // 2024-01-15T00:00:00.000Z
-  const base = `${iso.slice(0, 13)}-${iso.slice(14, 16)}Z`;
+  const base = baseName(id.hour);
+  if (!/^\d{4}-/.test(base)) throw new RangeError(`no spool file name holds the hour ${base}: years 0000-9999 only`);
   return id.part === 1 ? `${base}.ndjson.gz` : `${base}.p${id.part}.ndjson.gz`;
 }
 
 export function parseSpoolFileName(name: string): SpoolFileId | undefined {
   const m = NAME.exec(name);
   if (!m) return undefined;
-  const hour = Date.UTC(Number(m[1]), Number(m[2]) - 1, Number(m[3]), Number(m[4]), Number(m[5]));
+  // Not Date.UTC, which reads years 0-99 as 1900-1999; and only a name written for its hour
+  // (no February 30th rolled over into March).
+  const hour = Date.parse(`${m[1]}-${m[2]}-${m[3]}T${m[4]}:${m[5]}:00Z`);
+  if (Number.isNaN(hour) || baseName(hour) !== name.slice(0, 17)) return undefined;
   return { hour, part: m[6] === undefined ? 1 : Number(m[6]) };
 }
 

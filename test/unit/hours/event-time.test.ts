@@ -17,6 +17,26 @@ test('missing or non-date timestamp falls back to the ObjectId time', () => {
   }
 });
 
+/** Dates no event time comes from: before 1970, or from year 10000 on. */
+const OUT_OF_RANGE = [
+  new Date('0001-01-01T00:30:00Z'), // .NET's DateTime.MinValue (+30 min); Date.UTC would say 1901
+  new Date(Date.UTC(-1, 0, 1, 12)), // year -1
+  new Date(Date.UTC(10000, 0, 1)), // year 10000
+  new Date(Date.UTC(275760, 8, 13)), // the last date JavaScript can hold
+  new Date(-1), // 1969-12-31T23:59:59.999Z
+];
+
+test('a date before 1970 or from year 10000 on counts as no timestamp: the ObjectId time decides', () => {
+  const id = ObjectId.createFromTime(Date.parse('2024-02-01T01:02:03Z') / 1000);
+  for (const createdAt of OUT_OF_RANGE) {
+    assert.deepEqual(read({ _id: id, createdAt }), { ms: Date.parse('2024-02-01T01:02:03Z'), source: 'objectId' }, createdAt.toISOString());
+  }
+  // The range's ends.
+  assert.deepEqual(read({ _id: id, createdAt: new Date(0) }), { ms: 0, source: 'field' });
+  const last = new Date('9999-12-31T23:59:59.999Z');
+  assert.deepEqual(read({ _id: id, createdAt: last }), { ms: last.getTime(), source: 'field' });
+});
+
 test('no date and no ObjectId: the cluster time, then the wall time', () => {
   const ct = new Timestamp({ t: Date.parse('2024-03-01T00:00:05Z') / 1000, i: 7 });
   assert.deepEqual(read({ _id: 'custom-id' }, ct), { ms: Date.parse('2024-03-01T00:00:05Z'), source: 'clusterTime' });
@@ -44,6 +64,9 @@ test('the reader of BSON bytes gives the same instant as the reader of decoded d
     { _id: new ObjectId(), meta: { at: new Date('2024-05-05T05:05:05Z') }, createdAt: new Date(0) },
     { _id: new ObjectId(), meta: 'flat', createdAt: new Date(-1) },
     { createdAt: new Date(8.64e15) },
+    ...OUT_OF_RANGE.map((createdAt) => ({ _id: ObjectId.createFromTime(1_706_749_323), createdAt })),
+    { _id: ObjectId.createFromTime(1_706_749_323), createdAt: new Date(0) },
+    { _id: ObjectId.createFromTime(1_706_749_323), createdAt: new Date(Date.UTC(10000, 0, 1) - 1) },
   ];
   for (const field of ['createdAt', 'meta.at']) {
     const decoded = eventTimeReader(field);

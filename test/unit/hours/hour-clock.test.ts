@@ -49,3 +49,66 @@ test('slotAt rejects instants that are not an hour start', () => {
   assert.equal(c.slotAt(Date.parse('2024-01-01T05:00:00Z')).hour, '05');
   assert.throws(() => c.slotAt(Date.parse('2024-01-01T05:00:01Z')), /not the start of an hour/);
 });
+
+/** [start, end, id, key labels] of each slot of `zone` overlapping [from, to). */
+function describeSlots(zone: string, from: string, to: string): string[] {
+  return new HourClock(zone)
+    .slotsBetween(Date.parse(from), Date.parse(to))
+    .map((s) => `${new Date(s.start).toISOString().slice(11, 16)}Z-${new Date(s.end).toISOString().slice(11, 16)}Z ${s.id} ${s.hour}-${s.nextHour}${s.fold === 1 ? '.2' : ''}`);
+}
+
+test('Lord Howe fall-back (30 minutes): the repeated half hour is its own slot, named 01-02.2', () => {
+  const c = new HourClock('Australia/Lord_Howe');
+  // The known hang: this instant was put in 14:00Z-15:00Z, and next() returned the same slot.
+  const s = c.slotOf(Date.parse('2024-04-06T15:10:00Z'));
+  assert.deepEqual([new Date(s.start).toISOString(), new Date(s.end).toISOString()], ['2024-04-06T15:00:00.000Z', '2024-04-06T15:30:00.000Z']);
+  assert.equal(c.next(s).start, s.end);
+  assert.deepEqual(describeSlots('Australia/Lord_Howe', '2024-04-06T13:00:00Z', '2024-04-06T17:00:00Z'), [
+    '13:00Z-14:00Z 2024-04-07T00:00+11:00 00-01',
+    '14:00Z-15:00Z 2024-04-07T01:00+11:00 01-02',
+    '15:00Z-15:30Z 2024-04-07T01:30+10:30 01-02.2',
+    '15:30Z-16:30Z 2024-04-07T02:00+10:30 02-03',
+    '16:30Z-17:30Z 2024-04-07T03:00+10:30 03-04',
+  ]);
+});
+
+test('Lord Howe spring-forward (30 minutes): 02:30-03:00 is a 30-minute slot named 02-03, no slot overlaps', () => {
+  assert.deepEqual(describeSlots('Australia/Lord_Howe', '2024-10-05T13:30:00Z', '2024-10-05T17:00:00Z'), [
+    '13:30Z-14:30Z 2024-10-06T00:00+10:30 00-01',
+    '14:30Z-15:30Z 2024-10-06T01:00+10:30 01-02',
+    '15:30Z-16:00Z 2024-10-06T02:30+11:00 02-03',
+    '16:00Z-17:00Z 2024-10-06T03:00+11:00 03-04',
+  ]);
+  const c = new HourClock('Australia/Lord_Howe');
+  for (const t of ['2024-10-05T15:29:59.999Z', '2024-10-05T15:30:00.000Z', '2024-10-05T15:59:59.999Z', '2024-10-05T16:00:00.000Z']) {
+    const s = c.slotOf(Date.parse(t));
+    assert.ok(s.start <= Date.parse(t) && Date.parse(t) < s.end, t);
+  }
+});
+
+test('a two-hour fall-back (Antarctica/Troll): both repeated local hours are fold 1', () => {
+  assert.deepEqual(describeSlots('Antarctica/Troll', '2024-10-26T23:00:00Z', '2024-10-27T03:00:00Z'), [
+    '23:00Z-00:00Z 2024-10-27T01:00+02:00 01-02',
+    '00:00Z-01:00Z 2024-10-27T02:00+02:00 02-03',
+    '01:00Z-02:00Z 2024-10-27T01:00+00:00 01-02.2',
+    '02:00Z-03:00Z 2024-10-27T02:00+00:00 02-03.2',
+  ]);
+});
+
+test('New York keeps whole-hour slots across both DST changes', () => {
+  assert.deepEqual(describeSlots('America/New_York', '2024-03-10T05:00:00Z', '2024-03-10T08:00:00Z'), [
+    '05:00Z-06:00Z 2024-03-10T00:00-05:00 00-01',
+    '06:00Z-07:00Z 2024-03-10T01:00-05:00 01-02',
+    '07:00Z-08:00Z 2024-03-10T03:00-04:00 03-04',
+  ]);
+  assert.deepEqual(describeSlots('America/New_York', '2024-11-03T05:00:00Z', '2024-11-03T08:00:00Z'), [
+    '05:00Z-06:00Z 2024-11-03T01:00-04:00 01-02',
+    '06:00Z-07:00Z 2024-11-03T01:00-05:00 01-02.2',
+    '07:00Z-08:00Z 2024-11-03T02:00-05:00 02-03',
+  ]);
+});
+
+test('instants no date can hold are rejected, not looped over', () => {
+  assert.throws(() => new HourClock('Australia/Lord_Howe').slotOf(Number.NaN), RangeError);
+  assert.throws(() => new HourClock().slotOf(8.64e15 + 1), RangeError);
+});
