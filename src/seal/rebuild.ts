@@ -22,7 +22,7 @@ import { readManifest, writeManifest } from './manifest.js';
 import { dropDuplicateLines } from './dedupe.js';
 import { HashList, hash64 } from '../spool/line-facts.js';
 import { scanSpoolFile } from './scan.js';
-import { lineEncoder } from '../spool/json-lines.js';
+import { decodeOptionsFor, lineEncoder } from '../spool/json-lines.js';
 import type { HourSlot } from '../hours/hour-clock.js';
 
 export interface RebuildResult {
@@ -42,7 +42,7 @@ export async function rebuildHour(ctx: ArchiveContext, slot: HourSlot, op: Opera
   const dir = ctx.workDirectory ?? tmpdir();
   await fs.mkdir(dir, { recursive: true });
   const tmp = join(dir, `rebuild-${slot.start}-${process.pid}-${Date.now()}.ndjson.gz`);
-  const types = ctx.jsonMode === 'ejson' ? { promoteValues: false } : { promoteLongs: false };
+  const types = decodeOptionsFor(ctx.jsonMode);
   const encode = lineEncoder(ctx.jsonMode);
   // One query, unsorted: each clause of the $or is served by an index on a real server (the
   // timestamp index, the _id index), and no blocking sort can hit the server's memory limit.
