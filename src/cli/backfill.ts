@@ -6,7 +6,7 @@ import { CronLogError, ExitCode } from '../errors.js';
 import { backfill } from '../ops/backfill.js';
 import { parseInstant, withConfigFlags } from './common.js';
 import type { ConfigFlags } from './common.js';
-import { printJson, table } from './output.js';
+import { printJson, stderrIsJson, table, writeOut } from './output.js';
 import { withSession } from './session.js';
 
 interface BackfillFlags extends ConfigFlags {
@@ -47,7 +47,7 @@ Examples:
       const lease = new Lease(ctx.jobs, `${ctx.namespace}#backfill`, 'backfill');
       await lease.acquire();
       const bar =
-        process.stderr.isTTY && !flags.json
+        process.stderr.isTTY && !flags.json && !stderrIsJson()
           ? new cliProgress.SingleBar({ format: 'backfill [{bar}] {value}/{total} hours  {hour}', stream: process.stderr }, cliProgress.Presets.shades_classic)
           : undefined;
       try {
@@ -68,7 +68,7 @@ Examples:
     });
     if (flags.json) printJson(report);
     else {
-      process.stdout.write(table(['hour', 'action', 'documents', 'status'], report.hours.map((h) => [h.hour, h.action, h.count ?? '', h.status ?? ''])));
+      writeOut(table(['hour', 'action', 'documents', 'status'], report.hours.map((h) => [h.hour, h.action, h.count ?? '', h.status ?? ''])));
     }
     const ok = report.rows.every((r) => r.status === 'ok' || r.status === 'expired-at-source');
     process.exitCode = ok ? ExitCode.ok : ExitCode.checkFailed;

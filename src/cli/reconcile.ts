@@ -3,7 +3,7 @@ import { CronLogError, ExitCode } from '../errors.js';
 import { reconcileRange } from '../reconcile/reconcile.js';
 import { parseInstant, withConfigFlags } from './common.js';
 import type { ConfigFlags } from './common.js';
-import { printJson, table } from './output.js';
+import { printJson, table, writeOut } from './output.js';
 import { withSession } from './session.js';
 
 interface ReconcileFlags extends ConfigFlags {
@@ -57,9 +57,9 @@ Examples:
     if (flags.json) {
       printJson(rows.map((r) => ({ hour: r.hour, mongo: r.mongo, archived: r.archived, status: r.status, ...(r.detail ? { detail: r.detail } : {}), ...(r.repaired ? { repaired: true } : {}) })));
     } else {
-      process.stdout.write(table(['hour', 'mongo', 'archived', 'status', 'detail'], rows.map((r) => [r.hour, r.mongo, r.archived, r.status + (r.repaired ? ' (repaired)' : ''), r.detail ?? ''])));
+      writeOut(table(['hour', 'mongo', 'archived', 'status', 'detail'], rows.map((r) => [r.hour, r.mongo, r.archived, r.status + (r.repaired ? ' (repaired)' : ''), r.detail ?? ''])));
       const bad = rows.filter((r) => r.status !== 'ok' && r.status !== 'expired-at-source').length;
-      process.stdout.write(`\n${rows.length} hour(s), ${rows.length - bad} ok, ${bad} not ok\n`);
+      writeOut(`\n${rows.length} hour(s), ${rows.length - bad} ok, ${bad} not ok\n`);
     }
     const ok = rows.every((r) => r.status === 'ok' || r.status === 'expired-at-source');
     process.exitCode = ok ? ExitCode.ok : ExitCode.checkFailed;
