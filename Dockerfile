@@ -21,7 +21,9 @@
 # - The image has no src/: bin/cron-log-service.js then loads the compiled dist/ (tsx is a dev
 #   dependency and is not installed here).
 
-ARG NODE_VERSION=20
+# Node.js 22 or later is recommended (AWS SDK for JavaScript releases after January 2027 need it);
+# 20.19 or later works: --build-arg NODE_VERSION=20.
+ARG NODE_VERSION=22
 
 # ---- build: compile TypeScript to dist/ --------------------------------------------------------
 FROM node:${NODE_VERSION}-slim AS build

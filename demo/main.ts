@@ -7,7 +7,7 @@
  */
 import { Command, Option } from 'commander';
 import { runProgram } from '../src/cli/main.js';
-import { table } from '../src/cli/output.js';
+import { table, writeOut } from '../src/cli/output.js';
 import { ExitCode, createLogger } from '../src/index.js';
 import { runDemo } from './demo.js';
 
@@ -48,7 +48,7 @@ Examples:
     const stop = (): void => controller.abort();
     process.once('SIGINT', stop);
     process.once('SIGTERM', stop);
-    process.stdout.write(`cron-log-service demo: emulator + traffic + archiver → ${flags.dir}${flags.s3 ? ' (via s3rver)' : ''}\n`);
+    writeOut(`cron-log-service demo: emulator + traffic + archiver → ${flags.dir}${flags.s3 ? ' (via s3rver)' : ''}\n`);
     let lastLog = 0;
     const result = await runDemo(
       {
@@ -58,10 +58,10 @@ Examples:
         seconds: Number(flags.seconds) || 25,
         signal: controller.signal,
         progress: (line, final) => {
-          if (tty) process.stdout.write(`\r\x1b[2K${line}${final ? '\n' : ''}`);
+          if (tty) writeOut(`\r\x1b[2K${line}${final ? '\n' : ''}`);
           else if (final || Date.now() - lastLog > 5000) {
             lastLog = Date.now();
-            process.stdout.write(`${line}\n`);
+            writeOut(`${line}\n`);
           }
         },
       },
@@ -69,12 +69,12 @@ Examples:
     );
     process.removeListener('SIGINT', stop);
     process.removeListener('SIGTERM', stop);
-    process.stdout.write(`\nreconcile (finished hours)\n${table(['hour', 'mongo', 'archived', 'status'], result.rows.map((r) => [r.hour, r.mongo, r.archived, r.status]))}`);
-    process.stdout.write(`\nobjects in ${result.destination}\n${table(['file', 'bytes'], result.files.map((f) => [f.key, f.bytes]))}`);
+    writeOut(`\nreconcile (finished hours)\n${table(['hour', 'mongo', 'archived', 'status'], result.rows.map((r) => [r.hour, r.mongo, r.archived, r.status]))}`);
+    writeOut(`\nobjects in ${result.destination}\n${table(['file', 'bytes'], result.files.map((f) => [f.key, f.bytes]))}`);
     const sample = result.files.find((f) => f.key.endsWith('.ndjson.gz'))?.key;
     if (sample && !flags.s3) {
       const path = `${flags.dir}/${sample}`;
-      process.stdout.write(
+      writeOut(
         `\nLook inside:\n  zcat ${path} | head -n 2\n` +
           `  duckdb -c "SELECT status, count(*) AS requests, round(avg(latencyMs), 1) AS avg_ms FROM read_json_auto('${flags.dir}/**/*.ndjson.gz') GROUP BY status ORDER BY requests DESC"\n` +
           `  cat ${path.replace(/(\.part\d+)?(\.rev\d+)?\.ndjson\.gz$/, '.manifest.json')}\n`,

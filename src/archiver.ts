@@ -15,7 +15,7 @@ import { CronLogError } from './errors.js';
 import { Lease } from './ledger/lease.js';
 import type { HttpServerHandle } from './observe/http-server.js';
 import { startHttpServer } from './observe/http-server.js';
-import { createLogger } from './observe/logger.js';
+import { createLogger, nodeCronLogger } from './observe/logger.js';
 import { Metrics, captureReadiness, instrumentDestination, spoolSample } from './observe/metrics.js';
 import { createNotifier, sealReportEvents } from './observe/webhook.js';
 import { oplogWindow } from './source/oplog-window.js';
@@ -191,7 +191,8 @@ export async function createArchiver(input: Config | ConfigInput, options: Archi
           async () => {
             await sealNow().catch((err: unknown) => log.error('seal run failed', { error: (err as Error).message }));
           },
-          { timezone: config.timezone, noOverlap: true, name: `seal:${ctx.namespace}` },
+          // node-cron's warnings (a missed run, an overlap) are our log lines, JSON under LOG_FORMAT=json.
+          { timezone: config.timezone, noOverlap: true, name: `seal:${ctx.namespace}`, logger: nodeCronLogger(log.child({ component: 'seal-schedule' })) },
         );
       }
       if (config.metricsPort !== undefined) {

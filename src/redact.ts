@@ -2,18 +2,21 @@
  * Secret redaction for everything that leaves the process as text: log lines, error messages,
  * printed configuration. Three layers, applied by `redact`:
  *
- * 1. every value handed to `registerSecrets` (loadConfig registers the S3 secret key, the session
- *    token, the database password and the webhook URL's path and query), also in its
- *    percent-encoded form;
+ * 1. every value handed to `registerSecrets` (the configuration registers the S3 secret key, the
+ *    session token, the database and endpoint passwords and the webhook URL's path and query,
+ *    before it validates them), also in its percent-encoded form;
  * 2. the password of any `scheme://user:password@host` URI (mongodb, mongodb+srv, http(s), …), and
  *    a bare `https://token@host` userinfo;
  * 3. well-known credential shapes: `Bearer …`/`Basic …`, AWS `Signature=…`, and query parameters
  *    such as `X-Amz-Signature`, `X-Amz-Security-Token`, `access_token`, `token`, `password`.
  *
- * `redactDeep` applies the same to every string inside a value (log metadata, errors with their
- * stack and cause chain) and masks values under secret-looking keys (`password`,
- * `secretAccessKey`, `authorization`, …). This module has no dependencies on the rest of the
- * project so that anything may import it.
+ * `redact` is the one path every printed value takes (log lines, command output, error messages).
+ * `redactUri` is `redact` for a value known to be one URI (a configured DB_URI, an endpoint): it
+ * also masks a password free text cannot delimit (one holding spaces, `@`, `/`, …). `redactDeep`
+ * applies `redact` to every string inside a value (log metadata, errors with their stack and
+ * cause chain) and masks values under secret-looking keys (`password`, `secretAccessKey`,
+ * `authorization`, …). This module has no dependencies on the rest of the project so that
+ * anything may import it.
  */
 
 /** What replaces a secret. */
@@ -83,13 +86,49 @@ function maskUriPasswords(text: string): string {
     .replace(HTTP_USER_TOKEN, (_m, scheme: string) => `${scheme}${MASK}@`);
 }
 
+const URI_SCHEME = /^\s*[a-z][a-z0-9+.-]*:\/\//i;
+
 /**
- * A URI with its password replaced by `****` (mongodb://, mongodb+srv://, http(s):// and any
- * other `scheme://user:password@` form), plus sensitive query parameters masked. A URI without
- * credentials is returned unchanged.
+ * The parts of a value that is one URI: what precedes the userinfo (`scheme://`), the user, the
+ * password (undefined without a `:`), and the rest from the `@` on; undefined without userinfo.
+ * The userinfo ends at the last `@` before the query, so a password may hold anything a mistyped
+ * or unencoded one holds: spaces, `:`, `@`, `/`, `%`.
+ */
+function splitUserinfo(uri: string): { head: string; user: string; password: string | undefined; rest: string } | undefined {
+  const scheme = URI_SCHEME.exec(uri);
+  if (scheme === null) return undefined;
+  const start = scheme[0].length;
+  const query = uri.indexOf('?', start);
+  const at = uri.lastIndexOf('@', (query < 0 ? uri.length : query) - 1);
+  if (at < start) return undefined;
+  const userinfo = uri.slice(start, at);
+  const colon = userinfo.indexOf(':');
+  return {
+    head: uri.slice(0, start),
+    user: colon < 0 ? userinfo : userinfo.slice(0, colon),
+    password: colon < 0 ? undefined : userinfo.slice(colon + 1),
+    rest: uri.slice(at),
+  };
+}
+
+/** The password of a value that is one URI, as written (maybe percent-encoded); undefined when none. */
+export function uriPassword(uri: string): string | undefined {
+  const password = splitUserinfo(uri)?.password;
+  return password === undefined || password === '' ? undefined : password;
+}
+
+/**
+ * `redact` for a value known to be one URI (mongodb://, mongodb+srv://, http(s):// or any other
+ * `scheme://user:password@` form): its password is replaced by `****` whatever it holds, then
+ * everything `redact` masks is masked. A URI without credentials is returned unchanged.
  */
 export function redactUri(uri: string): string {
-  return maskUriPasswords(uri).replace(SENSITIVE_QUERY, `$1${MASK}`);
+  const parts = splitUserinfo(uri);
+  const masked =
+    parts === undefined || parts.password === undefined || parts.password === ''
+      ? uri
+      : `${parts.head}${parts.user}:${MASK}${parts.rest}`;
+  return redact(masked);
 }
 
 /**

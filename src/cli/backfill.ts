@@ -7,7 +7,7 @@ import { backfill } from '../ops/backfill.js';
 import { passes } from '../reconcile/verdict.js';
 import { parseInstant, withConfigFlags } from './common.js';
 import type { ConfigFlags } from './common.js';
-import { printJson, table } from './output.js';
+import { printJson, stderrIsJson, table, writeOut } from './output.js';
 import { withSession } from './session.js';
 
 interface BackfillFlags extends ConfigFlags {
@@ -48,7 +48,7 @@ Examples:
       const lease = new Lease(ctx.jobs, `${ctx.namespace}#backfill`, 'backfill');
       await lease.acquire();
       const bar =
-        process.stderr.isTTY && !flags.json
+        process.stderr.isTTY && !flags.json && !stderrIsJson()
           ? new cliProgress.SingleBar({ format: 'backfill [{bar}] {value}/{total} hours  {hour}', stream: process.stderr }, cliProgress.Presets.shades_classic)
           : undefined;
       try {
@@ -69,7 +69,7 @@ Examples:
     });
     if (flags.json) printJson(report);
     else {
-      process.stdout.write(table(['hour', 'action', 'documents', 'status'], report.hours.map((h) => [h.hour, h.action, h.count ?? '', h.status ?? ''])));
+      writeOut(table(['hour', 'action', 'documents', 'status'], report.hours.map((h) => [h.hour, h.action, h.count ?? '', h.status ?? ''])));
     }
     const ok = report.rows.every((r) => passes(r.status));
     process.exitCode = ok ? ExitCode.ok : ExitCode.checkFailed;

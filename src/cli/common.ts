@@ -4,6 +4,7 @@ import { Option } from 'commander';
 import type { Config } from '../config/index.js';
 import { loadConfig } from '../config/index.js';
 import { CronLogError } from '../errors.js';
+import { useLogging } from './output.js';
 
 export interface ConfigFlags {
   config?: string;
@@ -18,12 +19,15 @@ export function withConfigFlags(cmd: Command): Command {
     .addOption(new Option('--no-env-file', 'do not read any .env file'));
 }
 
+/** Loads the configuration; its logging settings then decide how the CLI writes to stderr. */
 export async function configFromFlags(flags: ConfigFlags, overrides: Record<string, unknown> = {}): Promise<Config> {
-  return loadConfig({
+  const config = await loadConfig({
     overrides,
     ...(flags.config ? { configFile: flags.config } : {}),
     ...(flags.envFile === false ? { envFile: false as const } : flags.envFile ? { envFile: flags.envFile } : {}),
   });
+  useLogging(config.logging);
+  return config;
 }
 
 /** Parses an ISO-8601 flag value, naming the flag when it is not one. */

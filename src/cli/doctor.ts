@@ -4,11 +4,11 @@ import type { Config } from '../config/index.js';
 import { ConfigError, ExitCode } from '../errors.js';
 import { createLogger } from '../observe/logger.js';
 import type { DoctorCheck } from '../ops/doctor.js';
-import { checkDestination, checkMongo, checkSpool, DOCTOR_LIMITS, mongoUnreachable } from '../ops/doctor.js';
+import { checkDestination, checkMongo, checkNode, checkSpool, DOCTOR_LIMITS, mongoUnreachable } from '../ops/doctor.js';
 import { connectMongo } from '../source/mongo-client.js';
 import { configFromFlags, withConfigFlags } from './common.js';
 import type { ConfigFlags } from './common.js';
-import { printJson } from './output.js';
+import { printJson, writeOut } from './output.js';
 
 interface DoctorFlags extends ConfigFlags {
   json?: boolean;
@@ -21,8 +21,8 @@ function print(checks: DoctorCheck[], json: boolean): void {
     return;
   }
   for (const c of checks) {
-    process.stdout.write(`${c.ok ? 'ok  ' : 'FAIL'}  ${c.name.padEnd(22)} ${c.message}\n`);
-    if (!c.ok && c.hint) process.stdout.write(`${' '.repeat(29)}hint: ${c.hint}\n`);
+    writeOut(`${c.ok ? 'ok  ' : 'FAIL'}  ${c.name.padEnd(22)} ${c.message}\n`);
+    if (!c.ok && c.hint) writeOut(`${' '.repeat(29)}hint: ${c.hint}\n`);
   }
 }
 
@@ -34,7 +34,7 @@ export function doctorCommand(): Command {
         'reachable with the configured credentials; a replica set (change streams) or why not; the API-log collection and ' +
         `an index on the timestamp field; the oplog window (at least 2 × (1 h + sealGraceSeconds)); the destination ` +
         `(bucket or directory reachable, put/get/delete of a probe object under the prefix); the spool directory writable ` +
-        `with at least ${DOCTOR_LIMITS.minFreeBytes / 1048576} MiB free; clock skew under ${DOCTOR_LIMITS.maxClockSkewSeconds}s.`,
+        `with at least ${DOCTOR_LIMITS.minFreeBytes / 1048576} MiB free; clock skew under ${DOCTOR_LIMITS.maxClockSkewSeconds}s; the Node.js version (22 or later recommended).`,
     )
     .addOption(new Option('--json', 'print { ok, checks: [{ name, ok, message, hint? }] }'))
     .addOption(new Option('--timeout <ms>', 'how long to wait for MongoDB').default('5000'));
@@ -81,6 +81,7 @@ Examples:
       await destination.close();
     }
     checks.push(await checkSpool(config));
+    checks.push(checkNode());
     print(checks, flags.json ?? false);
     process.exitCode = checks.every((c) => c.ok) ? ExitCode.ok : ExitCode.checkFailed;
   });

@@ -1,20 +1,25 @@
 /**
  * The `cron-log-service` command. One file per subcommand in src/cli/; this file maps thrown
- * errors to the documented exit codes and prints them (redacted) on stderr.
+ * errors to the documented exit codes and prints them (redacted; a JSON line under JSON logging)
+ * on stderr, and routes process warnings to the log (process-warnings.ts).
  */
 import { createRequire } from 'node:module';
 import { Command, CommanderError } from 'commander';
-import { ExitCode, exitCodeOf, isCronLogError } from '../errors.js';
-import { redact } from '../redact.js';
+import { ConfigError, ExitCode, exitCodeOf, isCronLogError } from '../errors.js';
 import { backfillCommand } from './backfill.js';
 import { doctorCommand } from './doctor.js';
 import { statusCommand } from './status.js';
 import { reconcileCommand } from './reconcile.js';
+import { cliLogger, printError, printUsage } from './output.js';
+import { routeProcessWarnings } from './process-warnings.js';
 import { runCommand } from './run.js';
 import { sealCommand } from './seal.js';
 
 const require = createRequire(import.meta.url);
 const { version } = require('../../package.json') as { version: string };
+
+/** Commander's stderr (usage errors, help after an error) through the CLI's output path. */
+const output = { outputError: (str: string) => printUsage(str), writeErr: (str: string) => printUsage(str) };
 
 export function program(): Command {
   const p = new Command('cron-log-service')
@@ -22,7 +27,7 @@ export function program(): Command {
     .version(version, '-V, --version')
     .showHelpAfterError('(add --help for usage)')
     .exitOverride()
-    .configureOutput({ outputError: (str, write) => write(str) });
+    .configureOutput(output);
   p.addCommand(runCommand());
   p.addCommand(sealCommand());
   p.addCommand(reconcileCommand());
@@ -39,11 +44,12 @@ Exit codes:
   3  runtime failure: MongoDB, S3 or the change stream failed
   4  the spool directory cannot be written (disk full, permissions)`,
   );
-  for (const cmd of p.commands) cmd.exitOverride();
+  for (const cmd of p.commands) cmd.exitOverride().configureOutput(output);
   return p;
 }
 
 export function main(argv: readonly string[]): Promise<number> {
+  routeProcessWarnings(() => cliLogger('process'));
   return runProgram(program(), argv);
 }
 
@@ -63,7 +69,11 @@ export async function runProgram(command: Command, argv: readonly string[]): Pro
       return ExitCode.badInput;
     }
     const message = isCronLogError(err) ? err.message : `unexpected error: ${(err as Error).stack ?? String(err)}`;
-    process.stderr.write(`cron-log-service: ${redact(message)}\n`);
+    printError(message, {
+      ...(isCronLogError(err) ? { code: err.code } : {}),
+      exitCode: exitCodeOf(err),
+      ...(err instanceof ConfigError ? { issues: err.issues } : {}),
+    });
     return exitCodeOf(err);
   }
 }

@@ -4,7 +4,7 @@ import { reconcileRange } from '../reconcile/reconcile.js';
 import { passes } from '../reconcile/verdict.js';
 import { parseInstant, withConfigFlags } from './common.js';
 import type { ConfigFlags } from './common.js';
-import { printJson, table } from './output.js';
+import { printJson, table, writeOut } from './output.js';
 import { withSession } from './session.js';
 
 interface ReconcileFlags extends ConfigFlags {
@@ -63,9 +63,9 @@ Examples:
     if (flags.json) {
       printJson(rows.map((r) => ({ hour: r.hour, mongo: r.mongo, archived: r.archived, status: r.status, ...(r.detail ? { detail: r.detail } : {}), ...(r.repaired ? { repaired: true } : {}) })));
     } else {
-      process.stdout.write(table(['hour', 'mongo', 'archived', 'status', 'detail'], rows.map((r) => [r.hour, r.mongo, r.archived, r.status + (r.repaired ? ' (repaired)' : ''), r.detail ?? ''])));
+      writeOut(table(['hour', 'mongo', 'archived', 'status', 'detail'], rows.map((r) => [r.hour, r.mongo, r.archived, r.status + (r.repaired ? ' (repaired)' : ''), r.detail ?? ''])));
       const bad = rows.filter((r) => !passes(r.status)).length;
-      process.stdout.write(`\n${rows.length} hour(s), ${rows.length - bad} ok, ${bad} not ok\n`);
+      writeOut(`\n${rows.length} hour(s), ${rows.length - bad} ok, ${bad} not ok\n`);
     }
     const ok = rows.every((r) => passes(r.status));
     process.exitCode = ok ? ExitCode.ok : ExitCode.checkFailed;

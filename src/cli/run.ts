@@ -1,6 +1,7 @@
 import { Command, Option } from 'commander';
 import { createArchiver } from '../archiver.js';
 import { createLogger } from '../observe/logger.js';
+import { nodeVersionAdvice } from '../ops/doctor.js';
 import type { ConfigFlags } from './common.js';
 import { configFromFlags, parseInstant, withConfigFlags } from './common.js';
 
@@ -30,6 +31,8 @@ Examples:
     const resetFrom = flags.resetFrom ? parseInstant('--reset-from', flags.resetFrom) : undefined;
     const config = await configFromFlags(flags);
     const log = createLogger(config.logging, { name: 'run' });
+    const advice = nodeVersionAdvice();
+    if (advice !== undefined) log.warn(advice);
     const archiver = await createArchiver(config, { log, ...(resetFrom ? { resetFrom } : {}) });
     let stopping: Promise<void> | undefined;
     const stop = (signal: string): void => {

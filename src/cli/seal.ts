@@ -4,7 +4,7 @@ import { CronLogError, ExitCode } from '../errors.js';
 import { Lease } from '../ledger/lease.js';
 import { withConfigFlags } from './common.js';
 import type { ConfigFlags } from './common.js';
-import { printJson, table } from './output.js';
+import { printJson, table, writeOut } from './output.js';
 import { withSession } from './session.js';
 
 interface SealFlags extends ConfigFlags {
@@ -41,7 +41,7 @@ Examples:
         await tailer.stop();
         if (flags.json) printJson(report);
         else {
-          process.stdout.write(
+          writeOut(
             report.hours.length === 0
               ? 'no hour was due\n'
               : table(
@@ -50,7 +50,7 @@ Examples:
                 ),
           );
           if (report.reconciled.length > 0) {
-            process.stdout.write(`\n${table(['hour', 'mongo', 'archived', 'status'], report.reconciled.map((r) => [r.hour, r.mongo, r.archived, r.status]))}`);
+            writeOut(`\n${table(['hour', 'mongo', 'archived', 'status'], report.reconciled.map((r) => [r.hour, r.mongo, r.archived, r.status]))}`);
           }
         }
         return report.failed;

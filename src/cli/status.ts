@@ -3,7 +3,7 @@ import { ExitCode } from '../errors.js';
 import { buildStatus, STATUS_THRESHOLDS } from '../ops/status.js';
 import { withConfigFlags } from './common.js';
 import type { ConfigFlags } from './common.js';
-import { printJson, table } from './output.js';
+import { printJson, table, writeOut } from './output.js';
 import { withSession } from './session.js';
 
 interface StatusFlags extends ConfigFlags {
@@ -46,12 +46,12 @@ Examples:
       out.push(`last sealed      ${report.lastSealed ?? '-'}`);
       out.push(`last delivered   ${report.lastDelivered ?? '-'}`);
       out.push(`last verified    ${report.lastVerified ?? '-'}`);
-      process.stdout.write(`${out.join('\n')}\n\n`);
-      if (report.openHours.length > 0) process.stdout.write(`open hours\n${table(['hour', 'part', 'bytes', 'documents'], report.openHours.map((h) => [h.hour, h.part, h.bytes, h.documents]))}\n`);
-      if (report.sealedPending.length > 0) process.stdout.write(`waiting for delivery\n${table(['file', 'bytes'], report.sealedPending.map((s) => [s.file, s.bytes]))}\n`);
-      if (report.unrecognizedFiles.length > 0) process.stdout.write(`kept, not covered by the checkpoint\n${table(['file', 'bytes'], report.unrecognizedFiles.map((s) => [s.file, s.bytes]))}\n`);
-      if (report.recentFailures.length > 0) process.stdout.write(`recent failures\n${table(['at', 'op', 'hour', 'error'], report.recentFailures.map((f) => [f.at, f.op, f.hour, f.error]))}\n`);
-      process.stdout.write(report.attention.length === 0 ? 'attention        none\n' : `attention\n${report.attention.map((a) => `  - ${a}`).join('\n')}\n`);
+      writeOut(`${out.join('\n')}\n\n`);
+      if (report.openHours.length > 0) writeOut(`open hours\n${table(['hour', 'part', 'bytes', 'documents'], report.openHours.map((h) => [h.hour, h.part, h.bytes, h.documents]))}\n`);
+      if (report.sealedPending.length > 0) writeOut(`waiting for delivery\n${table(['file', 'bytes'], report.sealedPending.map((s) => [s.file, s.bytes]))}\n`);
+      if (report.unrecognizedFiles.length > 0) writeOut(`kept, not covered by the checkpoint\n${table(['file', 'bytes'], report.unrecognizedFiles.map((s) => [s.file, s.bytes]))}\n`);
+      if (report.recentFailures.length > 0) writeOut(`recent failures\n${table(['at', 'op', 'hour', 'error'], report.recentFailures.map((f) => [f.at, f.op, f.hour, f.error]))}\n`);
+      writeOut(report.attention.length === 0 ? 'attention        none\n' : `attention\n${report.attention.map((a) => `  - ${a}`).join('\n')}\n`);
     }
     process.exitCode = report.attention.length === 0 ? ExitCode.ok : ExitCode.checkFailed;
   });

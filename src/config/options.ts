@@ -145,6 +145,7 @@ export const optionTable = {
     }),
     endpoint: text({
       env: 'S3_ENDPOINT',
+      sensitive: 'uri-password',
       expected: 'an http(s) URL such as "http://localhost:9000"',
       type: 'URL',
       checks: [checkHttpUrl('an http(s) URL such as "http://localhost:9000"', false)],

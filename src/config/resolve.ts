@@ -7,9 +7,9 @@
 import { ConnectionString } from 'mongodb-connection-string-url';
 
 import { ConfigError } from '../errors.js';
-import { registerSecrets } from '../redact.js';
+import { redact, registerSecrets, uriPassword } from '../redact.js';
 import { crossRules } from './cross-rules.js';
-import type { OptionDef, Presence } from './option-def.js';
+import type { OptionDef, Presence, Sensitivity } from './option-def.js';
 import { groupPaths, optionList, optionsByPath, pathByEnv, type OptionEntry } from './option-list.js';
 import type { ConfigOf, InputOf, OptionPath } from './option-types.js';
 import type { OptionTable } from './options.js';
@@ -77,10 +77,10 @@ export function isPlainObject(value: unknown): value is Record<string, unknown> 
   return proto === Object.prototype || proto === null;
 }
 
-/** A short, secret-free rendering of a value for "got …". */
+/** A short, secret-free rendering of a value for "got …" (redacted: a URI's password is masked). */
 export function show(value: unknown): string {
   if (typeof value === 'string') {
-    const quoted = JSON.stringify(value);
+    const quoted = JSON.stringify(redact(value));
     return quoted.length > 70 ? `${quoted.slice(0, 60)}…" (${value.length} characters)` : quoted;
   }
   if (value === null || typeof value === 'number' || typeof value === 'boolean' || typeof value === 'bigint') {
@@ -89,7 +89,7 @@ export function show(value: unknown): string {
   if (Array.isArray(value)) {
     let json: string;
     try {
-      json = JSON.stringify(value);
+      json = redact(JSON.stringify(value));
     } catch {
       json = `an array of ${value.length}`;
     }
@@ -360,6 +360,12 @@ export function resolveConfig(layers: readonly Layer[]): Config {
     if ('env' in layer) collectEnv(layer.env, layer.source, raw);
     else collectObject(layer.values, [], layer.source, raw, issues);
   }
+  // Before anything is validated: a problem message (or whatever prints one) can then never
+  // show a secret, whichever option it is about and however the value is malformed.
+  for (const [path, { value }] of raw) {
+    const sensitivity = optionsByPath.get(path)?.option.sensitive;
+    if (sensitivity !== undefined && typeof value === 'string') registerSecrets(...secretParts(sensitivity, value));
+  }
 
   const values = new Map<string, unknown>();
   const invalid = new Set<string>();
@@ -414,17 +420,59 @@ export function resolveConfig(layers: readonly Layer[]): Config {
   return deepFreeze(config) as unknown as Config;
 }
 
-/** Registers the secrets of a config with the redactor (loadConfig and parseConfig do this). */
+/**
+ * What of a sensitive option's value is secret, in every form it may be printed in:
+ * `secret` the value; `uri-password` the URI's password as written, decoded and as the URI
+ * parser encodes it; `url-token` the URL's path and query (and their values) and any userinfo,
+ * or the whole value when it is no URL; `identifier` nothing (it is shown masked, not hidden).
+ */
+function secretParts(sensitivity: Sensitivity, value: string): string[] {
+  switch (sensitivity) {
+    case 'secret':
+      return [value, value.trim()];
+    case 'uri-password': {
+      const password = uriPassword(value);
+      if (password === undefined) return [];
+      let parsed = '';
+      try {
+        parsed = new ConnectionString(value).password;
+      } catch {
+        // Not parseable: the password as written is all there is.
+      }
+      return [password, safeDecode(password), parsed, safeDecode(parsed)];
+    }
+    case 'url-token': {
+      let url: URL;
+      try {
+        url = new URL(value);
+      } catch {
+        return [value];
+      }
+      const tail = `${url.pathname}${url.search}`;
+      return [
+        ...(tail === '/' ? [] : [tail, safeDecode(tail)]),
+        url.username,
+        safeDecode(url.username),
+        url.password,
+        safeDecode(url.password),
+        ...url.searchParams.values(),
+      ];
+    }
+    case 'identifier':
+      return [];
+  }
+}
+
+/**
+ * Registers the secrets of a config with the redactor (loadConfig and parseConfig do this, and
+ * register the raw values before validating them): every option the table marks sensitive.
+ */
 export function registerConfigSecrets(config: Pick<Config, 'dbUri' | 's3' | 'webhookUrl'>): void {
-  registerSecrets(config.s3.secretAccessKey, config.s3.sessionToken);
-  const password = new ConnectionString(config.dbUri).password;
-  if (password !== '') registerSecrets(password, safeDecode(password));
-  if (config.webhookUrl !== undefined) {
-    const url = new URL(config.webhookUrl);
-    const tail = `${url.pathname}${url.search}`;
-    if (tail !== '/') registerSecrets(tail);
-    registerSecrets(url.username, safeDecode(url.username), url.password, safeDecode(url.password));
-    for (const value of url.searchParams.values()) registerSecrets(value);
+  for (const { keys, option } of optionList) {
+    if (option.sensitive === undefined) continue;
+    let value: unknown = config;
+    for (const key of keys) value = value !== null && typeof value === 'object' ? (value as Record<string, unknown>)[key] : undefined;
+    if (typeof value === 'string') registerSecrets(...secretParts(option.sensitive, value));
   }
 }
 

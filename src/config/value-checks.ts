@@ -4,6 +4,7 @@
  * that says what was expected, or undefined.
  */
 import { IANAZone } from 'luxon';
+import { MongoClient } from 'mongodb';
 import { ConnectionString } from 'mongodb-connection-string-url';
 import { validateDetailed } from 'node-cron';
 
@@ -34,7 +35,14 @@ export function checkDbUri(uri: string): string | undefined {
   try {
     parsed = new ConnectionString(uri);
   } catch (err) {
-    return `not a valid MongoDB connection string (${redact((err as Error).message)}); expected e.g. ${DB_URI_EXAMPLE}`;
+    return `not a valid MongoDB connection string (${redact((err as Error).message)}); expected e.g. ${DB_URI_EXAMPLE}, with a user name and password percent-encoded (@ as %40, : as %3A, / as %2F, % as %25)`;
+  }
+  for (const host of parsed.hosts) {
+    const problem = hostProblem(host);
+    if (problem !== undefined) return problem;
+  }
+  for (const [name, value] of parsed.searchParams) {
+    if (value.trim() === '') return `the URI option "${name}" has no value: expected "${name}=<value>", or no "${name}" option`;
   }
   const path = parsed.pathname.replace(/^\//, '');
   if (path === '') {
@@ -47,7 +55,34 @@ export function checkDbUri(uri: string): string | undefined {
     return 'the database name in the URI path is not valid percent-encoding';
   }
   const problem = databaseNameProblem(db);
-  return problem === undefined ? undefined : `database "${db}" in the URI path ${problem}`;
+  if (problem !== undefined) return `database "${db}" in the URI path ${problem}`;
+  return driverProblem(uri);
+}
+
+/** A problem with one `host[:port]` of the host list: the port must be a number from 1 to 65535. */
+function hostProblem(host: string): string | undefined {
+  const close = host.startsWith('[') ? host.indexOf(']') : -1;
+  const colon = host.indexOf(':', close + 1);
+  if (colon < 0) return undefined;
+  const port = host.slice(colon + 1);
+  const name = host.slice(0, colon);
+  if (/^\d{1,5}$/.test(port) && Number(port) >= 1 && Number(port) <= 65535) return undefined;
+  return `the port "${port}" of host "${name}" in the URI: expected a number from 1 to 65535, e.g. ${name}:27017`;
+}
+
+/**
+ * What the driver's own parser (run by `new MongoClient`, which connects nothing) rejects: an
+ * unknown or malformed URI option, a bad read preference, … — so that no connection string
+ * passes validation and fails when the archiver connects.
+ */
+function driverProblem(uri: string): string | undefined {
+  try {
+    new MongoClient(uri);
+    return undefined;
+  } catch (err) {
+    const message = redact((err as Error).message);
+    return `the MongoDB driver cannot use this connection string: ${message}; expected the options documented at https://www.mongodb.com/docs/manual/reference/connection-string-options/`;
+  }
 }
 
 export function databaseNameProblem(db: string): string | undefined {

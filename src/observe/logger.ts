@@ -6,9 +6,12 @@
  *   readable line with `key=value` pairs and indented error stacks; `auto`: pretty on a TTY.
  * - Every line passes through redaction (a winston format): the message, all metadata, and any
  *   Error in it with its message, stack, `cause` chain and AggregateError `errors`.
+ * - `jsonLogLine` writes a line of the JSON format outside a logger (the CLI's fatal error), and
+ *   `nodeCronLogger` hands node-cron a logger so that its warnings are lines of ours.
  */
 import { inspect } from 'node:util';
 
+import type { Logger as NodeCronLogger } from 'node-cron';
 import winston from 'winston';
 
 import type { LoggingConfig } from '../config/load.js';
@@ -40,6 +43,28 @@ function toJson(value: unknown): string {
   return JSON.stringify(value, (_key, v: unknown) => (typeof v === 'bigint' ? v.toString() : v));
 }
 
+/** The JSON-format line of an entry whose message and metadata are already redacted. */
+function jsonLine(entry: Pick<Entry, 'level' | 'name' | 'message' | 'meta'>): string {
+  const line: Record<string, unknown> = { timestamp: new Date().toISOString(), level: entry.level };
+  if (entry.name !== undefined) line.name = entry.name;
+  line.message = entry.message;
+  if (entry.meta !== undefined && Object.keys(entry.meta).length > 0) line.meta = entry.meta;
+  return toJson(line);
+}
+
+/**
+ * One line of the JSON format (without the newline), redacted like every logged line: for what
+ * must reach stderr whatever the level and `enableConsole` say (the CLI's fatal error).
+ */
+export function jsonLogLine(level: LogLevel, message: string, options: { name?: string; meta?: LogMeta } = {}): string {
+  return jsonLine({
+    level,
+    message: redact(message),
+    ...(options.name === undefined ? {} : { name: redact(options.name) }),
+    ...(options.meta === undefined ? {} : { meta: redactDeep(options.meta) as Record<string, unknown> }),
+  });
+}
+
 /** Redacts message and metadata in place: the first step of every line. */
 const redactFormat = winston.format((info) => {
   const entry = info as unknown as Entry;
@@ -51,11 +76,7 @@ const redactFormat = winston.format((info) => {
 
 const jsonFormat = winston.format((info) => {
   const entry = info as unknown as Entry;
-  const line: Record<string, unknown> = { timestamp: new Date().toISOString(), level: entry.level };
-  if (entry.name !== undefined) line.name = entry.name;
-  line.message = entry.message;
-  if (entry.meta !== undefined && Object.keys(entry.meta).length > 0) line.meta = entry.meta;
-  entry[MESSAGE] = toJson(line);
+  entry[MESSAGE] = jsonLine(entry);
   return info;
 });
 
@@ -172,4 +193,20 @@ export function createLogger(
     transports: [new winston.transports.Stream({ stream, eol: '\n' })],
   });
   return new WinstonLogger(sink, logging.level, options.name, {});
+}
+
+/**
+ * node-cron's messages ("missed execution at …", "task still running, new execution blocked by
+ * overlap prevention!", a failed task) as lines of `log`, instead of its own coloured console
+ * lines: under LOG_FORMAT=json they are JSON like every other line.
+ */
+export function nodeCronLogger(log: Logger): NodeCronLogger {
+  const split = (message: string | Error, err?: Error): [string, LogMeta | undefined] =>
+    message instanceof Error ? [message.message, { err: message }] : [message, err === undefined ? undefined : { err }];
+  return {
+    info: (message) => log.info(message),
+    warn: (message) => log.warn(message),
+    error: (message, err) => log.error(...split(message, err)),
+    debug: (message, err) => log.debug(...split(message, err)),
+  };
 }

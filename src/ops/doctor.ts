@@ -2,7 +2,7 @@
  * `doctor`: checks, each with a one-line verdict and a hint, that the configuration and the
  * environment can work: MongoDB reachable, a replica set, the collection and its timestamp
  * index, the oplog window, the destination (put/get/delete of a probe object), the spool
- * directory, the clock.
+ * directory, the clock, and the Node.js version (22 or later recommended).
  */
 import { randomBytes } from 'node:crypto';
 import { promises as fs } from 'node:fs';
@@ -127,6 +127,21 @@ export async function checkSpool(config: Config): Promise<DoctorCheck> {
   } catch (err) {
     return { name: 'spool directory', ok: false, message: `${dir} is not writable: ${(err as Error).message}`, hint: 'create it and give the archiver user write access, or set SPOOL_DIRECTORY' };
   }
+}
+
+/** The Node.js major version recommended: AWS SDK for JavaScript releases after January 2027 require it. */
+export const RECOMMENDED_NODE_MAJOR = 22;
+
+/** Advice to move to Node.js 22 or later, or undefined when this version is one. */
+export function nodeVersionAdvice(version: string = process.version): string | undefined {
+  const major = Number(/^v?(\d+)\./.exec(version)?.[1]);
+  if (!(major < RECOMMENDED_NODE_MAJOR)) return undefined;
+  return `Node.js ${version} works; Node.js ${RECOMMENDED_NODE_MAJOR} or later is recommended (AWS SDK for JavaScript releases after the first week of January 2027 require it)`;
+}
+
+/** The Node.js version: always ok (>= 20.19 runs), with the advice to move to 22 when older. */
+export function checkNode(version: string = process.version): DoctorCheck {
+  return { name: 'node', ok: true, message: nodeVersionAdvice(version) ?? `Node.js ${version}` };
 }
 
 export function mongoUnreachable(config: Config, err: unknown): DoctorCheck {

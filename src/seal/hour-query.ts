@@ -8,13 +8,14 @@
 import type { Document, FindCursor } from 'mongodb';
 import type { HourSlot } from '../hours/hour-clock.js';
 import { timeRangeFilters } from '../hours/time-filter.js';
+import { decodeOptionsFor } from '../spool/json-lines.js';
 import type { ArchiveContext } from './context.js';
 
 export type HourQueryContext = Pick<ArchiveContext, 'collection' | 'timestampField' | 'jsonMode'>;
 
 /** A cursor over the hour's documents (`projection` limits the fields), decoded for the JSON mode. */
 export function hourDocuments(ctx: HourQueryContext, slot: Pick<HourSlot, 'start' | 'end'>, projection?: Document): FindCursor<Document> {
-  const types = ctx.jsonMode === 'ejson' ? { promoteValues: false } : { promoteLongs: false };
+  const types = decodeOptionsFor(ctx.jsonMode);
   const filters = timeRangeFilters(ctx.timestampField, slot.start, slot.end);
   return ctx.collection.find({ $or: [filters.byField, filters.byObjectId] }, { ...types, batchSize: 1000, ...(projection ? { projection } : {}) });
 }

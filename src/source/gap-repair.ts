@@ -18,6 +18,7 @@ import type { IdKey } from '../spool/document-ids.js';
 import { idKeyOfLine } from '../spool/document-ids.js';
 import { readGzipLines } from '../spool/gzip-members.js';
 import type { JsonMode } from '../spool/json-lines.js';
+import { decodeOptionsFor } from '../spool/json-lines.js';
 import { spoolFileName } from '../spool/spool-files.js';
 import type { Spool } from '../spool/spool.js';
 import { clusterTimeNow } from './cluster-time.js';
@@ -47,7 +48,7 @@ export interface RepairQuery {
 /** Returns how many documents were written. Adds their ids to `ids`. */
 export async function repairFromQuery(q: RepairQuery): Promise<number> {
   const filters = timeRangeFilters(q.timestampField, q.fromMs);
-  const types = q.jsonMode === 'ejson' ? { promoteValues: false } : { promoteLongs: false };
+  const types = decodeOptionsFor(q.jsonMode);
   // One query: each clause of the $or is served by an index on a real server.
   const cursor = q.collection.find({ $or: [filters.byField, filters.byObjectId] }, { batchSize: 1000, ...types });
   let written = 0;

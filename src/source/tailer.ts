@@ -29,8 +29,8 @@ import { CronLogError } from '../errors.js';
 import type { CaptureCheckpoint, DedupeWindow, StreamPosition } from '../ledger/checkpoints.js';
 import { CheckpointStore } from '../ledger/checkpoints.js';
 import { BsonLineWriter } from '../spool/bson-lines.js';
-import type { JsonMode, LineEncoder } from '../spool/json-lines.js';
-import { lineEncoder } from '../spool/json-lines.js';
+import type { DecodeOptions, JsonMode, LineEncoder } from '../spool/json-lines.js';
+import { decodeOptionsFor, lineEncoder } from '../spool/json-lines.js';
 import { Spool } from '../spool/spool.js';
 import { fileKey, spoolLayout } from '../spool/spool-files.js';
 import type { SpoolFileId } from '../spool/spool-files.js';
@@ -110,7 +110,7 @@ export class Tailer {
   private readonly readRawTime: ReturnType<typeof rawEventTimeReader>;
   /** Writes inserted documents' lines from their BSON (analytics mode); undefined in ejson mode. */
   private readonly bsonWriter: BsonLineWriter | undefined;
-  private readonly decodeOptions: { promoteValues: false } | { promoteLongs: false };
+  private readonly decodeOptions: DecodeOptions;
   private stream: CaptureStream | undefined;
   private streamClient: StreamClient = 'raw';
   private position: StreamPosition | undefined;
@@ -171,7 +171,7 @@ export class Tailer {
     this.readTime = eventTimeReader(options.timestampField);
     this.readRawTime = rawEventTimeReader(options.timestampField);
     this.bsonWriter = options.jsonMode === 'analytics' ? new BsonLineWriter() : undefined;
-    this.decodeOptions = options.jsonMode === 'ejson' ? { promoteValues: false } : { promoteLongs: false };
+    this.decodeOptions = decodeOptionsFor(options.jsonMode);
     this.schedule = new CheckpointSchedule({
       intervalMs: options.checkpointIntervalMs,
       checkpoint: () => this.checkpointInBackground(),

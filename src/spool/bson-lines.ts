@@ -3,7 +3,8 @@
  * into JavaScript objects first (the capture path: a change event's `fullDocument` as the server
  * sent it → bytes in a spool slab). The output is byte for byte what `lineEncoder('analytics')`
  * (json-lines.ts) writes for the same document decoded by the driver; documents holding anything
- * this writer does not map itself return -1, and the caller decodes them and uses that encoder:
+ * this writer does not map itself return -1, and the caller decodes them (with `decodeOptionsFor`,
+ * which keeps a regular expression's options exactly as stored) and uses that encoder:
  *
  *  - supported: double, string, document, array, binary (subtypes 0 and 4), undefined, ObjectId,
  *    boolean, date, null, int32, timestamp, int64;

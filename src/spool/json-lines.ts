@@ -13,17 +13,36 @@
  *   | binary (UUID, subtype 4)   | canonical UUID string                                  |
  *   | binary (other subtypes)    | base64 string                                          |
  *   | timestamp                  | { "t": seconds, "i": increment }                       |
- *   | regular expression         | "/pattern/flags" string                                |
+ *   | regular expression         | "/pattern/options" string, options exactly as stored   |
  *   | JavaScript code            | the code as a string                                   |
  *   | DBRef                      | { "$ref", "$id", "$db"? } with $id mapped as above      |
  *   | MinKey / MaxKey            | "MinKey" / "MaxKey"                                    |
  *   | undefined (deprecated)     | null                                                   |
  * `ejson`: canonical Extended JSON v2 (lossless; restore with EJSON.parse). Requires the
  * document to be read with `promoteValues: false` so int32/double/int64 keep their types.
+ *
+ * Documents must be decoded with `decodeOptionsFor(mode)`: it keeps regular expressions as
+ * BSONRegExp, whose options are the stored ones (`imsux`); decoded as a JavaScript RegExp they
+ * would come out as `gim` (the decoder maps `s` to `g` and drops `x` and `u`), and EJSON
+ * refuses to write a `g` flag.
  */
 import { EJSON } from 'bson';
 
 export type JsonMode = 'analytics' | 'ejson';
+
+/** How the driver decodes documents for a mode (find options, change streams, BSON.deserialize). */
+export type DecodeOptions =
+  | { readonly promoteValues: false; readonly bsonRegExp: true }
+  | { readonly promoteLongs: false; readonly bsonRegExp: true };
+
+/**
+ * The decode options every document bound for a line of `mode` is read with: regular expressions
+ * as BSONRegExp (their options exactly as stored); ejson also keeps int32/double/int64 typed,
+ * analytics keeps int64 as Long (so large values are written as decimal strings).
+ */
+export function decodeOptionsFor(mode: JsonMode): DecodeOptions {
+  return mode === 'ejson' ? { promoteValues: false, bsonRegExp: true } : { promoteLongs: false, bsonRegExp: true };
+}
 
 const MAX_SAFE = BigInt(Number.MAX_SAFE_INTEGER);
 

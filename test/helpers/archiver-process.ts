@@ -104,3 +104,38 @@ export function startCli(args: readonly string[], env: Record<string, string>): 
     },
   };
 }
+
+/** One line the CLI wrote to stderr under LOG_FORMAT=json (cleanEnv's default). */
+export interface StderrLine {
+  timestamp: string;
+  level: string;
+  name?: string;
+  message: string;
+  meta?: Record<string, unknown>;
+}
+
+/** Every stderr line parsed as JSON; throws naming the first line that is not a JSON object. */
+export function stderrLines(stderr: string): StderrLine[] {
+  return stderr
+    .split('\n')
+    .filter((line) => line !== '')
+    .map((line) => {
+      let parsed: unknown;
+      try {
+        parsed = JSON.parse(line);
+      } catch {
+        throw new Error(`a stderr line is not JSON: ${line}`);
+      }
+      if (parsed === null || typeof parsed !== 'object' || typeof (parsed as StderrLine).message !== 'string') {
+        throw new Error(`a stderr line is not a log line: ${line}`);
+      }
+      return parsed as StderrLine;
+    });
+}
+
+/** The messages of the stderr lines, one per line (for matching text). */
+export function stderrText(stderr: string): string {
+  return stderrLines(stderr)
+    .map((l) => l.message)
+    .join('\n');
+}

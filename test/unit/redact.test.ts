@@ -9,6 +9,7 @@ import {
   redactDeep,
   redactUri,
   registerSecrets,
+  uriPassword,
   type RedactedError,
 } from '../../src/redact.js';
 
@@ -27,6 +28,17 @@ test('redactUri masks the password of mongodb, mongodb+srv and http(s) URIs', ()
   // Nothing to hide: unchanged.
   assert.equal(redactUri('mongodb://localhost:27017/app'), 'mongodb://localhost:27017/app');
   assert.equal(redactUri('mongodb://CN=client@host/?authMechanism=MONGODB-X509'), 'mongodb://CN=client@host/?authMechanism=MONGODB-X509');
+});
+
+test('redactUri masks a password free text cannot delimit (spaces, @ : / % and unicode), and registered secrets', () => {
+  assert.equal(redactUri('mongodb://archiver:pa ss wörd@db:27017/app'), 'mongodb://archiver:****@db:27017/app');
+  assert.equal(redactUri('mongodb://u:p@ss w:rd/%ü€@h1:27017,h2/app?authSource=admin'), 'mongodb://u:****@h1:27017,h2/app?authSource=admin');
+  assert.equal(redactUri('http://ak:SE CRET@minio:9000'), 'http://ak:****@minio:9000');
+  assert.equal(uriPassword('mongodb://u:p@ss w:rd@h/app?x=a@b'), 'p@ss w:rd');
+  assert.equal(uriPassword('mongodb://CN=client@host/?authMechanism=MONGODB-X509'), undefined);
+  assert.equal(uriPassword('mongodb://host/app'), undefined);
+  registerSecrets('TOPSECRET-42');
+  assert.equal(redactUri('https://hooks.example.com/x?note=TOPSECRET-42'), 'https://hooks.example.com/x?note=****');
 });
 
 test('redact masks URI passwords anywhere in free text', () => {

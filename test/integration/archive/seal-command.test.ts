@@ -4,7 +4,7 @@ import { promises as fs } from 'node:fs';
 import { join } from 'node:path';
 import { archiveEnv, insertCaptured, startArchiver, waitFor } from '../../helpers/archive-env.js';
 import { HOUR, hourKey } from '../../helpers/archive-keys.js';
-import { runCli, startCli } from '../../helpers/archiver-process.js';
+import { runCli, startCli, stderrText } from '../../helpers/archiver-process.js';
 import { emulatorOnly, startTestMongo } from '../../helpers/mongo.js';
 import type { TestMongo } from '../../helpers/mongo.js';
 
@@ -26,7 +26,7 @@ test('seal seals due hours once and exits 0; it is refused while run owns the co
     await new Promise((r) => setTimeout(r, 1500));
     const refused = await runCli(['seal', '--no-env-file'], env.env());
     assert.equal(refused.code, 3);
-    assert.match(refused.stderr, /another cron-log-service process owns .*"run" on .* \(pid \d+\)/);
+    assert.match(stderrText(refused.stderr), /another cron-log-service process owns .*"run" on .* \(pid \d+\)/);
     run.child.kill('SIGTERM');
     assert.equal((await run.exited).code, 0);
 

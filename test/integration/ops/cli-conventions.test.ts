@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { runCli } from '../../helpers/archiver-process.js';
+import { runCli, stderrText } from '../../helpers/archiver-process.js';
 
 const COMMANDS = ['run', 'seal', 'reconcile', 'backfill', 'status', 'doctor'];
 
@@ -50,8 +50,9 @@ test('bad configuration exits 2, names the option, and prints no secret', async 
     GZIP_LEVEL: '11',
   });
   assert.equal(r.code, 2);
-  assert.match(r.stderr, /S3_BUCKET \(s3\.bucket\)/);
-  assert.match(r.stderr, /GZIP_LEVEL \(gzipLevel\): expected an integer from 1 to 9, got "11"/);
+  const text = stderrText(r.stderr);
+  assert.match(text, /S3_BUCKET \(s3\.bucket\)/);
+  assert.match(text, /GZIP_LEVEL \(gzipLevel\): expected an integer from 1 to 9, got "11"/);
   assert.ok(!(r.stdout + r.stderr).includes(secret));
   assert.ok(!(r.stdout + r.stderr).includes(password));
 });

@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import { loadConfig, parseConfig, type Config } from '../../../src/config/load.js';
 import { coerceOptionString, safeConfigView } from '../../../src/config/index.js';
 import { ConfigError, ExitCode, exitCodeOf } from '../../../src/errors.js';
+import { redact } from '../../../src/redact.js';
 
 const DB = 'mongodb://localhost:27017/myapp';
 const base = { DB_URI: DB, S3_BUCKET: 'my-logs-bucket' };
@@ -498,6 +499,54 @@ describe('validation', () => {
     hasIssue(issues, /^WEBHOOK_URL \(webhookUrl\): expected an http\(s\) URL, got a ftp:\/\/ URL$/);
     const all = issues.join('\n');
     assert.ok(!all.includes('wJalr') && !all.includes('hunter2') && !all.includes('secret-path'), all);
+  });
+});
+
+describe('connection strings the driver cannot use (exit 2, not a failure when connecting)', () => {
+  test('a bad port, an option without a value or one the driver refuses names dbUri and what was expected', async () => {
+    const cases: Array<[string, RegExp]> = [
+      ['mongodb://u:p@host:notaport/db', /^dbUri: the port "notaport" of host "host" in the URI: expected a number from 1 to 65535/],
+      ['mongodb://h1:27017,h2:99999/db', /^dbUri: the port "99999" of host "h2" in the URI: expected a number from 1 to 65535/],
+      ['mongodb://[::1]:x/db', /^dbUri: the port "x" of host "\[::1\]" in the URI: expected a number from 1 to 65535/],
+      ['mongodb://u:p@host/db?authSource=', /^dbUri: the URI option "authSource" has no value: expected "authSource=<value>", or no "authSource" option$/],
+      ['mongodb://host/db?replicaSet=', /^dbUri: the URI option "replicaSet" has no value/],
+      ['mongodb://host/db?frobnicate=1', /^dbUri: the MongoDB driver cannot use this connection string: option frobnicate is not supported; expected the options documented at https:/],
+      ['mongodb://host/db?readPreference=bogus', /^dbUri: the MongoDB driver cannot use this connection string: Invalid read preference mode "bogus"; expected/],
+      ['mongodb://host/db?tls=maybe', /^dbUri: the MongoDB driver cannot use this connection string: .*tls.*; expected/],
+      ['mongodb://u:p:w@host/db', /^dbUri: not a valid MongoDB connection string \(Password contains unescaped characters\); expected .* percent-encoded \(@ as %40/],
+    ];
+    for (const [dbUri, pattern] of cases) hasIssue(await issuesOf(() => parseConfig({ dbUri }, base)), pattern);
+    // Valid forms still pass: IPv6 with a port, several hosts, srv, options with values.
+    for (const dbUri of ['mongodb://[::1]:27017/db', 'mongodb://h1,h2:27018/db?replicaSet=rs0&authSource=admin', 'mongodb+srv://u:p@cluster0.example.net/db']) {
+      assert.equal(parseConfig({ dbUri }, base).dbUri, dbUri);
+    }
+  });
+});
+
+describe('secrets in configuration problems', () => {
+  test('an S3_ENDPOINT with credentials is refused without repeating them', async () => {
+    for (const endpoint of ['http://ak:SECRET-KEY-1@minio:9000', 'http://ak:SE CRET/ü%@minio:9000']) {
+      const issues = await issuesOf(() => parseConfig({}, { ...base, S3_ENDPOINT: endpoint }));
+      hasIssue(issues, /^S3_ENDPOINT \(s3\.endpoint\): expected an http\(s\) URL such as "http:\/\/localhost:9000"/);
+      assert.ok(!issues.join('\n').includes('SE'), issues.join('\n'));
+    }
+  });
+
+  test('sensitive values are registered with the redactor before they are validated, whatever they hold', async () => {
+    const dbPassword = 'p@ss w:rd/%ü€ 1';
+    const endpointPassword = 'SE CRET:ü€ 2';
+    const secret = 'wJal rXUt@nF:EMI/K7%MD€';
+    await issuesOf(() =>
+      parseConfig({}, {
+        ...base,
+        DB_URI: `mongodb://archiver:${dbPassword}@localhost:notaport/myapp`,
+        S3_ENDPOINT: `http://ak:${endpointPassword}@minio:9000`,
+        AWS_ACCESS_KEY_ID: 'AKIAEXAMPLE',
+        AWS_SECRET_ACCESS_KEY: secret,
+      }),
+    );
+    const text = `db ${dbPassword}, endpoint ${endpointPassword}, key ${secret}, encoded ${encodeURIComponent(dbPassword)}`;
+    assert.equal(redact(text), 'db ****, endpoint ****, key ****, encoded ****');
   });
 });
 

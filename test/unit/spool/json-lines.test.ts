@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import {
   Binary, BSONRegExp, BSON, Code, DBRef, Decimal128, Double, EJSON, Int32, Long, MaxKey, MinKey, ObjectId, Timestamp, UUID,
 } from 'bson';
-import { isPlainJson, lineEncoder, toAnalytics } from '../../../src/spool/json-lines.js';
+import { decodeOptionsFor, isPlainJson, lineEncoder, toAnalytics } from '../../../src/spool/json-lines.js';
 
 const oid = new ObjectId('65a4f0c2e4b0a1b2c3d4e5f6');
 const uuid = new UUID('0e4f2a8c-3b1d-4e5f-9a6b-7c8d9e0f1a2b');
@@ -93,4 +93,18 @@ test('plain documents take the fast path and encode exactly like the general map
     assert.ok(!isPlainJson(odd));
     assert.equal(lineEncoder('analytics')(odd), JSON.stringify(toAnalytics(odd)));
   }
+});
+
+test('a regular expression decoded with decodeOptionsFor keeps its stored options in both modes', () => {
+  // Every option MongoDB stores (i m s u x), in a nested array too: the JavaScript RegExp the
+  // decoder makes by default would turn them into "gim" (and EJSON refuses "g").
+  const bytes = BSON.serialize({ re: new BSONRegExp('a.b', 'imsux'), deep: [{ re: new BSONRegExp('^x', 'su') }] });
+  const analytics = BSON.deserialize(bytes, decodeOptionsFor('analytics'));
+  assert.deepEqual(JSON.parse(lineEncoder('analytics')(analytics)), { re: '/a.b/imsux', deep: [{ re: '/^x/su' }] });
+  const ejson = lineEncoder('ejson')(BSON.deserialize(bytes, decodeOptionsFor('ejson')));
+  assert.deepEqual(JSON.parse(ejson), {
+    re: { $regularExpression: { pattern: 'a.b', options: 'imsux' } },
+    deep: [{ re: { $regularExpression: { pattern: '^x', options: 'su' } } }],
+  });
+  assert.ok(Buffer.from(BSON.serialize(EJSON.parse(ejson, { relaxed: false }))).equals(Buffer.from(bytes)), 'the regexes round-trip exactly');
 });
