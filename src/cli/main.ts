@@ -4,9 +4,9 @@
  */
 import { createRequire } from 'node:module';
 import { Command, CommanderError } from 'commander';
-import { ExitCode, exitCodeOf, isCronLogError } from '../errors.js';
-import { redact } from '../redact.js';
+import { ExitCode } from '../errors.js';
 import { backfillCommand } from './backfill.js';
+import { failureReport } from './common.js';
 import { demoCommand } from './demo.js';
 import { doctorCommand } from './doctor.js';
 import { statusCommand } from './status.js';
@@ -55,8 +55,8 @@ export async function main(argv: readonly string[]): Promise<number> {
       if (err.code === 'commander.helpDisplayed' || err.code === 'commander.version' || err.code === 'commander.help') return ExitCode.ok;
       return ExitCode.badInput;
     }
-    const message = isCronLogError(err) ? err.message : `unexpected error: ${(err as Error).stack ?? String(err)}`;
-    process.stderr.write(`cron-log-service: ${redact(message)}\n`);
-    return exitCodeOf(err);
+    const { message, exitCode } = failureReport(err);
+    process.stderr.write(`cron-log-service: ${message}\n`);
+    return exitCode;
   }
 }
