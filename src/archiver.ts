@@ -34,7 +34,7 @@ import { describeMongoError, isMongoUnavailable } from './source/mongo-errors.js
 import type { MongoOutage } from './source/mongo-outage.js';
 import type { TailerStats } from './source/tailer.js';
 import { MONGO_RETRY_DEFAULTS, Tailer } from './source/tailer.js';
-import { retryPolicy, sleep, withRetry } from './retry.js';
+import { retryPolicy, sleep, throwIfAborted, withRetry } from './retry.js';
 
 export interface ArchiverOptions {
   /** A connected client to use instead of connecting to `config.dbUri` (not closed by close()). */
@@ -152,6 +152,7 @@ export async function createArchiver(input: Config | ConfigInput, options: Archi
   const sealStats: ArchiverStats['seal'] = { runs: 0, hoursDelivered: 0, failures: 0, lastRunAt: undefined, lastReport: undefined };
   let task: ScheduledTask | undefined;
   let started = false;
+  let startup: Promise<void> | undefined;
   let closing: Promise<void> | undefined;
 
   /** Records an outage that ended in `logs` (what `status` lists under recent failures). */
@@ -174,11 +175,16 @@ export async function createArchiver(input: Config | ConfigInput, options: Archi
   async function whenMongoAnswers(step: () => Promise<void>): Promise<void> {
     const giveUpMs = (config.mongoRetry.giveUpAfterSeconds ?? Infinity) * 1000;
     const policy = retryPolicy(Infinity, { baseDelayMs: MONGO_RETRY_DEFAULTS.baseDelayMs, maxDelayMs: config.mongoRetry.maxDelayMs });
-    await withRetry(step, policy, {
-      isRetryable: (err) => isMongoUnavailable(err) && tailer.mongo.downMs() < giveUpMs,
-      signal: closed.signal,
-      onRetry: ({ error, delayMs }) => void tailer.mongo.unavailable(error, delayMs),
-    });
+    try {
+      await withRetry(step, policy, {
+        isRetryable: (err) => isMongoUnavailable(err) && tailer.mongo.downMs() < giveUpMs,
+        signal: closed.signal,
+        onRetry: ({ error, delayMs }) => void tailer.mongo.unavailable(error, delayMs),
+      });
+    } catch (err) {
+      if (isMongoUnavailable(err) && !closed.signal.aborted) throw tailer.mongo.gaveUp(err);
+      throw err;
+    }
   }
 
   async function checkHeadroom(): Promise<void> {
@@ -239,41 +245,53 @@ export async function createArchiver(input: Config | ConfigInput, options: Archi
     }
   }
 
+  /** start(): listens for /metrics, then waits for MongoDB to take the lease, start capture and the schedule. */
+  async function startUp(): Promise<void> {
+    // Listening first: while start-up waits for MongoDB, /readyz says so.
+    if (config.metricsPort !== undefined) {
+      http = await startHttpServer({
+        port: config.metricsPort,
+        metrics,
+        ready: () => captureReadiness(tailer.stats(), { maxLagSeconds: READY_MAX_LAG_SECONDS }),
+      });
+      log.info('metrics endpoint listening', { url: http.url });
+    }
+    // An explicit connect: after a failed implicit one the driver's topology stays closed.
+    await whenMongoAnswers(async () => {
+      await client.connect();
+    });
+    await whenMongoAnswers(() => lease.acquire());
+    await whenMongoAnswers(async () => {
+      await ctx.ledger.ensureIndexes();
+      await ctx.operations.ensureIndexes();
+    });
+    await whenMongoAnswers(() => tailer.start());
+    // close() during the last step: nothing more starts.
+    throwIfAborted(closed.signal);
+    if (options.schedule !== false) {
+      task = cron.schedule(config.sealSchedule, scheduledSeal, { timezone: config.timezone, noOverlap: true, name: `seal:${ctx.namespace}` });
+    }
+    headroomTimer = setInterval(() => void checkHeadroom().catch(() => undefined), HEADROOM_CHECK_MS);
+    headroomTimer.unref();
+    log.info('archiver started', {
+      namespace: ctx.namespace,
+      spool: tailer.spool.layout.root,
+      destination: ctx.destination.describe(),
+      sealSchedule: config.sealSchedule,
+    });
+  }
+
   const archiver: Archiver = {
     config,
     metrics,
     get metricsUrl() {
       return http?.url;
     },
-    async start() {
-      if (started) throw new CronLogError('INTERNAL', 'archiver already started');
+    start() {
+      if (started) return Promise.reject(new CronLogError('INTERNAL', 'archiver already started'));
       started = true;
-      // Listening first: while start-up waits for MongoDB, /readyz says so.
-      if (config.metricsPort !== undefined) {
-        http = await startHttpServer({
-          port: config.metricsPort,
-          metrics,
-          ready: () => captureReadiness(tailer.stats(), { maxLagSeconds: READY_MAX_LAG_SECONDS }),
-        });
-        log.info('metrics endpoint listening', { url: http.url });
-      }
-      await whenMongoAnswers(() => lease.acquire());
-      await whenMongoAnswers(async () => {
-        await ctx.ledger.ensureIndexes();
-        await ctx.operations.ensureIndexes();
-      });
-      await whenMongoAnswers(() => tailer.start());
-      if (options.schedule !== false) {
-        task = cron.schedule(config.sealSchedule, scheduledSeal, { timezone: config.timezone, noOverlap: true, name: `seal:${ctx.namespace}` });
-      }
-      headroomTimer = setInterval(() => void checkHeadroom().catch(() => undefined), HEADROOM_CHECK_MS);
-      headroomTimer.unref();
-      log.info('archiver started', {
-        namespace: ctx.namespace,
-        spool: tailer.spool.layout.root,
-        destination: ctx.destination.describe(),
-        sealSchedule: config.sealSchedule,
-      });
+      startup = startUp();
+      return startup;
     },
     async done() {
       await tailer.done();
@@ -285,9 +303,11 @@ export async function createArchiver(input: Config | ConfigInput, options: Archi
     },
     close() {
       closing ??= (async () => {
-        closed.abort();
+        closed.abort(new CronLogError('ABORTED', 'the archiver was closed while it started'));
         alerts.close();
         try {
+          // A start-up step in flight (waiting for MongoDB at most serverSelectionTimeoutMS) ends first.
+          await startup?.catch(() => undefined);
           if (headroomTimer) clearInterval(headroomTimer);
           if (task) await task.destroy();
           await sealer.idle();

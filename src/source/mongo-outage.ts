@@ -7,6 +7,7 @@
  * Logs: a warning when an outage begins, another at most once a minute while it lasts, and one
  * line when MongoDB is reachable again (with how long it was not).
  */
+import { CronLogError } from '../errors.js';
 import type { Logger } from '../log.js';
 import { describeMongoError } from './mongo-errors.js';
 
@@ -105,6 +106,21 @@ export class MongoOutageTracker {
       failures: outage.failures,
     });
     this.tell((l) => l.ended?.(outage, downMs));
+  }
+
+  /**
+   * The error `run` stops with when it gives up waiting (`mongoRetry.giveUpAfterSeconds`), after
+   * `err`, the last failure: MONGO_UNAVAILABLE, naming the server, how long and the cause.
+   */
+  gaveUp(err: unknown): CronLogError {
+    const outage = this.unavailable(err);
+    const seconds = Math.round(this.downMs() / 1000);
+    return new CronLogError(
+      'MONGO_UNAVAILABLE',
+      `MongoDB at ${outage.server} has been unreachable for ${seconds}s (since ${outage.since.toISOString()}), longer than ` +
+        `mongoRetry.giveUpAfterSeconds: ${outage.error}. Stopped; the next start resumes from the last checkpoint`,
+      { cause: err },
+    );
   }
 
   private tell(call: (listener: MongoOutageListener) => void): void {

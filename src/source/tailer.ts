@@ -299,22 +299,10 @@ export class Tailer {
         });
       } catch (err) {
         if (this.stopping) return;
-        if (isMongoUnavailable(err)) throw this.gaveUp(err);
+        if (isMongoUnavailable(err)) throw this.mongo.gaveUp(err);
         throw err;
       }
     }
-  }
-
-  /** The error capture stops with once MongoDB has been unreachable longer than `giveUpAfterMs`. */
-  private gaveUp(err: unknown): CronLogError {
-    const outage = this.mongo.unavailable(err);
-    const seconds = Math.round(this.mongo.downMs() / 1000);
-    return new CronLogError(
-      'MONGO_UNAVAILABLE',
-      `MongoDB at ${outage.server} has been unreachable for ${seconds}s (since ${outage.since.toISOString()}; ` +
-        `mongoRetry.giveUpAfterSeconds): ${outage.error}. Capture stopped; the next start resumes from the checkpoint`,
-      { cause: err },
-    );
   }
 
   /**

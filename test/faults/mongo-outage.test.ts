@@ -20,7 +20,7 @@ import type { ArchiveEnv } from '../helpers/archive-env.js';
 import { runCli, startCli } from '../helpers/archiver-process.js';
 import { startTestMongo } from '../helpers/mongo.js';
 import type { TestMongo } from '../helpers/mongo.js';
-import { readArchiveDir } from '../helpers/spool-reader.js';
+import { readArchiveDir, readSpool } from '../helpers/spool-reader.js';
 import { startTcpProxy } from '../helpers/tcp-proxy.js';
 import type { TcpProxy } from '../helpers/tcp-proxy.js';
 
@@ -156,4 +156,53 @@ test('MongoDB unreachable for 8 s: run stays up, reports it, resumes from its ch
   }
   const res = await run.exited;
   assert.equal(res.code, 0, `clean exit after SIGTERM:\n${res.stderr.slice(-3000)}`);
+});
+
+test('SIGTERM during an outage stops at once (exit 0); a start during one waits, then gives up after mongoRetry.giveUpAfterSeconds (exit 3, naming the server); a restart loses nothing', { timeout: 120_000 }, async () => {
+  const env2 = await archiveEnv(mongo);
+  const proxied = `mongodb://${proxy.address}/${env2.db}?directConnection=true&serverSelectionTimeoutMS=2000`;
+  const ns = `${env2.db}.apilogs`;
+  const coll = env2.client.db(env2.db).collection('apilogs');
+  const batch = (n: number) => Array.from({ length: BATCH }, (_, i) => ({ createdAt: new Date(), batch: n, i }));
+  try {
+    const first = startCli(['run', '--no-env-file'], env2.env({ DB_URI: proxied, METRICS_PORT: '0' }));
+    await first.waitFor('archiver started', 60_000);
+    const base = /"url":"(http:\/\/[^"]+)"/.exec(first.output().stderr)?.[1];
+    await coll.insertMany(batch(1));
+    await waitFor(async () => (await readSpool(env2.spoolDirectory, ns)).length === BATCH, 20_000, 'the first batch spooled');
+    await proxy.cut();
+    await coll.insertMany(batch(2));
+    await waitFor(async () => (await get(`${base}/readyz`)).status === 503, OUTAGE_MS, '/readyz 503');
+    const signalledAt = Date.now();
+    first.child.kill('SIGTERM');
+    const stopped = await first.exited;
+    assert.equal(stopped.code, 0, stopped.stderr.slice(-3000));
+    assert.ok(Date.now() - signalledAt < 5000, 'a stop during an outage does not wait for MongoDB');
+    assert.match(stopped.stderr, /final checkpoint not saved: MongoDB is unreachable/);
+
+    // Started while MongoDB is still unreachable: it waits (and says so), then gives up.
+    const second = startCli(['run', '--no-env-file'], env2.env({ DB_URI: proxied, METRICS_PORT: '0', MONGO_GIVE_UP_AFTER_SECONDS: '4', SHUTDOWN_GRACE_MS: '0' }));
+    await second.waitFor('MongoDB is unreachable', 30_000);
+    const url = /"url":"(http:\/\/[^"]+)"/.exec(second.output().stderr)?.[1];
+    const readyz = await get(`${url}/readyz`);
+    assert.equal(readyz.status, 503);
+    assert.match(readyz.text, /MongoDB at 127\.0\.0\.1:\d+ is unreachable/);
+    const gaveUp = await second.exited;
+    assert.equal(gaveUp.code, 3, gaveUp.stderr.slice(-3000));
+    assert.match(gaveUp.stderr, new RegExp(`MongoDB at ${proxy.address.replace(/\./g, '\\.')} has been unreachable for \\d+s .*mongoRetry\\.giveUpAfterSeconds: .*ECONNREFUSED`));
+    assert.doesNotMatch(gaveUp.stderr, /unexpected error/);
+
+    await proxy.restore();
+    const third = startCli(['run', '--no-env-file'], env2.env({ DB_URI: proxied }));
+    await third.waitFor('archiver started', 60_000);
+    await coll.insertMany(batch(3));
+    await waitFor(async () => (await readSpool(env2.spoolDirectory, ns)).length >= 3 * BATCH, 30_000, 'all three batches spooled');
+    third.child.kill('SIGTERM');
+    assert.equal((await third.exited).code, 0);
+    const ids = (await coll.find({}, { projection: { _id: 1 } }).toArray()).map((d) => String(d._id)).sort();
+    assert.deepEqual((await readSpool(env2.spoolDirectory, ns)).map((s) => String(s.doc._id)).sort(), ids, 'every document exactly once');
+  } finally {
+    await proxy.restore();
+    await env2.close();
+  }
 });
