@@ -29,7 +29,7 @@ import { reconcileRecentHours } from './reconcile/recent-hours.js';
 import type { SealReport } from './seal/report.js';
 import { Sealer } from './seal/sealer.js';
 import type { Logger } from './log.js';
-import { createMongoClient } from './source/mongo-client.js';
+import { connectFailure, createMongoClient } from './source/mongo-client.js';
 import { describeMongoError, isMongoUnavailable } from './source/mongo-errors.js';
 import type { MongoOutage } from './source/mongo-outage.js';
 import type { TailerStats } from './source/tailer.js';
@@ -258,7 +258,12 @@ export async function createArchiver(input: Config | ConfigInput, options: Archi
     }
     // An explicit connect: after a failed implicit one the driver's topology stays closed.
     await whenMongoAnswers(async () => {
-      await client.connect();
+      try {
+        await client.connect();
+      } catch (err) {
+        // Waited for when unreachable; anything else (authentication, TLS) ends start-up.
+        throw isMongoUnavailable(err) ? err : connectFailure(config.dbUri, err);
+      }
     });
     await whenMongoAnswers(() => lease.acquire());
     await whenMongoAnswers(async () => {

@@ -7,6 +7,7 @@ import { MongoClient } from 'mongodb';
 import { ConnectionString } from 'mongodb-connection-string-url';
 import { CronLogError } from '../errors.js';
 import { redact, redactUri } from '../redact.js';
+import { isMongoUnavailable } from './mongo-errors.js';
 
 export const DEFAULT_SERVER_SELECTION_TIMEOUT_MS = 15_000;
 
@@ -30,7 +31,16 @@ export function createMongoClient(uri: string, options: { serverSelectionTimeout
   });
 }
 
-/** Connects to MongoDB; failures become MONGO_UNAVAILABLE with the URI's password redacted. */
+/**
+ * The error of a failed connect, naming the URI (its password redacted) and the cause:
+ * MONGO_UNAVAILABLE when MongoDB cannot be reached, else MONGO_FAILED (e.g. authentication).
+ */
+export function connectFailure(uri: string, err: unknown): CronLogError {
+  const code = isMongoUnavailable(err) ? 'MONGO_UNAVAILABLE' : 'MONGO_FAILED';
+  return new CronLogError(code, `cannot connect to MongoDB at ${redactUri(uri)}: ${redact((err as Error)?.message ?? String(err))}`, { cause: err });
+}
+
+/** Connects to MongoDB; a failure is `connectFailure`'s error. */
 export async function connectMongo(uri: string, options: { serverSelectionTimeoutMS?: number } = {}): Promise<MongoClient> {
   const client = createMongoClient(uri, options);
   try {
@@ -38,6 +48,6 @@ export async function connectMongo(uri: string, options: { serverSelectionTimeou
     return client;
   } catch (err) {
     await client.close().catch(() => undefined);
-    throw new CronLogError('MONGO_UNAVAILABLE', `cannot connect to MongoDB at ${redactUri(uri)}: ${redact((err as Error).message)}`, { cause: err });
+    throw connectFailure(uri, err);
   }
 }

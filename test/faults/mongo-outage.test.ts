@@ -158,7 +158,7 @@ test('MongoDB unreachable for 8 s: run stays up, reports it, resumes from its ch
   assert.equal(res.code, 0, `clean exit after SIGTERM:\n${res.stderr.slice(-3000)}`);
 });
 
-test('SIGTERM during an outage stops at once (exit 0); a start during one waits, then gives up after mongoRetry.giveUpAfterSeconds (exit 3, naming the server); a restart loses nothing', { timeout: 120_000 }, async () => {
+test('during an outage: SIGTERM stops run at once (exit 0), one-shot commands exit 3 naming the server, a new run waits, then gives up after mongoRetry.giveUpAfterSeconds (exit 3); a restart loses nothing', { timeout: 120_000 }, async () => {
   const env2 = await archiveEnv(mongo);
   const proxied = `mongodb://${proxy.address}/${env2.db}?directConnection=true&serverSelectionTimeoutMS=2000`;
   const ns = `${env2.db}.apilogs`;
@@ -179,6 +179,17 @@ test('SIGTERM during an outage stops at once (exit 0); a start during one waits,
     assert.equal(stopped.code, 0, stopped.stderr.slice(-3000));
     assert.ok(Date.now() - signalledAt < 5000, 'a stop during an outage does not wait for MongoDB');
     assert.match(stopped.stderr, /final checkpoint not saved: MongoDB is unreachable/);
+
+    // One-shot commands fail, with exit code 3 and a message naming the server and the cause.
+    const range = ['--from', new Date(Date.now() - 7_200_000).toISOString(), '--to', new Date(Date.now() - 3_600_000).toISOString()];
+    const oneShots = await Promise.all(
+      [['seal'], ['reconcile', ...range], ['backfill', ...range]].map((args) => runCli([...args, '--no-env-file'], env2.env({ DB_URI: proxied }))),
+    );
+    for (const r of oneShots) {
+      assert.equal(r.code, 3, r.stderr.slice(-2000));
+      assert.match(r.stderr, new RegExp(`cannot connect to MongoDB at mongodb://${proxy.address.replace(/\./g, '\\.')}/.*ECONNREFUSED`));
+      assert.doesNotMatch(r.stderr, /unexpected error|\n\s+at /);
+    }
 
     // Started while MongoDB is still unreachable: it waits (and says so), then gives up.
     const second = startCli(['run', '--no-env-file'], env2.env({ DB_URI: proxied, METRICS_PORT: '0', MONGO_GIVE_UP_AFTER_SECONDS: '4', SHUTDOWN_GRACE_MS: '0' }));
