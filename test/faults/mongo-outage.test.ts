@@ -152,6 +152,7 @@ test('MongoDB unreachable for 8 s: run stays up, reports it, resumes from its ch
     (err as Error).message += `\nrun's stderr (last 4000 characters):\n${run.output().stderr.slice(-4000)}`;
     throw err;
   } finally {
+    await proxy.restore();
     run.child.kill('SIGTERM');
   }
   const res = await run.exited;
