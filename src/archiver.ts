@@ -30,7 +30,7 @@ import type { SealReport } from './seal/report.js';
 import { Sealer } from './seal/sealer.js';
 import type { Logger } from './log.js';
 import { connectFailure, createMongoClient } from './source/mongo-client.js';
-import { describeMongoError, isMongoUnavailable } from './source/mongo-errors.js';
+import { describeMongoError, isMongoUnavailable, mongoFailure } from './source/mongo-errors.js';
 import type { MongoOutage } from './source/mongo-outage.js';
 import type { TailerStats } from './source/tailer.js';
 import { MONGO_RETRY_DEFAULTS, Tailer } from './source/tailer.js';
@@ -295,11 +295,16 @@ export async function createArchiver(input: Config | ConfigInput, options: Archi
     start() {
       if (started) return Promise.reject(new CronLogError('INTERNAL', 'archiver already started'));
       started = true;
-      startup = startUp();
+      // A MongoDB error says so, naming the server (no driver error reaches the caller raw).
+      startup = startUp().catch((err: unknown) => {
+        throw mongoFailure(err, tailer.mongo.server, 'start-up') ?? err;
+      });
       return startup;
     },
     async done() {
-      await tailer.done();
+      await tailer.done().catch((err: unknown) => {
+        throw mongoFailure(err, tailer.mongo.server, 'capture') ?? err;
+      });
     },
     sealNow,
     stats() {

@@ -253,9 +253,9 @@ export class Tailer {
   }
 
   private checkpointInBackground(): void {
-    // One at a time: while MongoDB is unreachable a checkpoint waits for server selection, and
-    // the interval must not queue one behind another meanwhile.
-    if (this.checkpointsRunning > 0) return;
+    // At most one waiting behind the running one: while MongoDB is unreachable a checkpoint
+    // waits for server selection, and the interval must not pile them up meanwhile.
+    if (this.checkpointsRunning > 1) return;
     void this.checkpoint().catch((err: unknown) => {
       // A spool write failure stops capture; a failed checkpoint write to MongoDB only
       // delays the checkpoint (the next interval retries; nothing is lost meanwhile).
