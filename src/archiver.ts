@@ -3,6 +3,11 @@
  * change stream → spool → seal → deliver → reconcile, with every step recorded in the ledger.
  * `start()` begins capture and the seal schedule; `sealNow()` runs one seal pass; resources
  * close idempotently (`close()`, `await using`).
+ *
+ * MongoDB unreachable (at start or later) is waited out, retrying with capped backoff
+ * (`mongoRetry.*`): `/readyz` says why, `cronlog_mongo_up` is 0, a webhook goes out past
+ * `mongoRetry.notifyAfterSeconds`, scheduled seal runs are skipped until it is back, and the
+ * outage is recorded in `logs` once it ends (`status` lists it).
  */
 import cron from 'node-cron';
 import type { ScheduledTask } from 'node-cron';
@@ -17,15 +22,19 @@ import type { HttpServerHandle } from './observe/http-server.js';
 import { startHttpServer } from './observe/http-server.js';
 import { createLogger, nodeCronLogger } from './observe/logger.js';
 import { Metrics, captureReadiness, instrumentDestination, spoolSample } from './observe/metrics.js';
+import { alertMongoOutages } from './observe/mongo-outage-alerts.js';
 import { createNotifier, sealReportEvents } from './observe/webhook.js';
 import { oplogWindow } from './source/oplog-window.js';
 import { reconcileRecentHours } from './reconcile/recent-hours.js';
 import type { SealReport } from './seal/report.js';
 import { Sealer } from './seal/sealer.js';
 import type { Logger } from './log.js';
-import { connectMongo } from './source/mongo-client.js';
+import { connectFailure, createMongoClient } from './source/mongo-client.js';
+import { describeMongoError, isMongoUnavailable, mongoFailure } from './source/mongo-errors.js';
+import type { MongoOutage } from './source/mongo-outage.js';
 import type { TailerStats } from './source/tailer.js';
-import { Tailer } from './source/tailer.js';
+import { MONGO_RETRY_DEFAULTS, Tailer } from './source/tailer.js';
+import { retryPolicy, sleep, throwIfAborted, withRetry } from './retry.js';
 
 export interface ArchiverOptions {
   /** A connected client to use instead of connecting to `config.dbUri` (not closed by close()). */
@@ -73,7 +82,11 @@ function isConfig(value: Config | ConfigInput): value is Config {
   return Object.isFrozen(value) && typeof (value as Config).database === 'string';
 }
 
+/** How long close() waits for the lease to be released (MongoDB may be unreachable). */
+const LEASE_RELEASE_WAIT_MS = 2000;
+
 export function tailerFor(config: Config, client: MongoClient, log: Logger, resetFrom?: Date): Tailer {
+  const giveUp = config.mongoRetry.giveUpAfterSeconds;
   return new Tailer({
     client,
     database: config.database,
@@ -86,6 +99,7 @@ export function tailerFor(config: Config, client: MongoClient, log: Logger, rese
     gzipLevel: config.gzipLevel,
     checkpointIntervalMs: config.checkpointIntervalMs,
     captureOperations: config.captureOperations,
+    mongoRetry: { maxDelayMs: config.mongoRetry.maxDelayMs, ...(giveUp === undefined ? {} : { giveUpAfterMs: giveUp * 1000 }) },
     log,
     ...(resetFrom ? { resetFrom } : {}),
   });
@@ -109,7 +123,8 @@ export function sealerFor(ctx: SharedContext, tailer: Tailer, log: Logger): Seal
 export async function createArchiver(input: Config | ConfigInput, options: ArchiverOptions = {}): Promise<Archiver> {
   const config = isConfig(input) ? input : parseConfig(input);
   const log = options.log ?? createLogger(config.logging, { name: 'archiver' });
-  const client = options.client ?? (await connectMongo(config.dbUri));
+  // Not connected here: start() waits for MongoDB when it cannot be reached.
+  const client = options.client ?? createMongoClient(config.dbUri);
   const ownsClient = options.client === undefined;
   let ctx: SharedContext;
   try {
@@ -122,6 +137,10 @@ export async function createArchiver(input: Config | ConfigInput, options: Archi
   const metrics = new Metrics({ namespace: ctx.namespace, defaultMetrics: true });
   metrics.setCaptureSampler(() => ({ ...tailer.stats(), ...spoolSample(tailer.spool) }));
   const notifier = createNotifier(config.webhookUrl, log, { namespace: ctx.namespace });
+  const alerts = alertMongoOutages(tailer.mongo, notifier, config.mongoRetry.notifyAfterSeconds * 1000);
+  tailer.mongo.subscribe({ ended: (outage, downMs) => void recordOutage(outage, downMs) });
+  /** Aborted by close(): ends start()'s wait for MongoDB. */
+  const closed = new AbortController();
   const sealer = sealerFor({ ...ctx, destination: instrumentDestination(ctx.destination, metrics) }, tailer, log);
   let http: HttpServerHandle | undefined;
   let headroomTimer: NodeJS.Timeout | undefined;
@@ -133,7 +152,40 @@ export async function createArchiver(input: Config | ConfigInput, options: Archi
   const sealStats: ArchiverStats['seal'] = { runs: 0, hoursDelivered: 0, failures: 0, lastRunAt: undefined, lastReport: undefined };
   let task: ScheduledTask | undefined;
   let started = false;
+  let startup: Promise<void> | undefined;
   let closing: Promise<void> | undefined;
+
+  /** Records an outage that ended in `logs` (what `status` lists under recent failures). */
+  async function recordOutage(outage: MongoOutage, downMs: number): Promise<void> {
+    await ctx.operations
+      .record({
+        op: 'mongo-outage',
+        outcome: 'error',
+        durationMs: Math.round(downMs),
+        error: `MongoDB at ${outage.server} was unreachable for ${Math.round(downMs / 1000)}s from ${outage.since.toISOString()}: ${outage.error}`,
+        details: { since: outage.since, until: new Date(outage.since.getTime() + downMs), failures: outage.failures },
+      })
+      .catch((err: unknown) => log.warn('the MongoDB outage could not be recorded in the logs collection', { error: describeMongoError(err) }));
+  }
+
+  /**
+   * Runs a start-up step; while MongoDB cannot be reached, tries it again with capped backoff
+   * (like capture), until `mongoRetry.giveUpAfterSeconds` or close().
+   */
+  async function whenMongoAnswers(step: () => Promise<void>): Promise<void> {
+    const giveUpMs = (config.mongoRetry.giveUpAfterSeconds ?? Infinity) * 1000;
+    const policy = retryPolicy(Infinity, { baseDelayMs: MONGO_RETRY_DEFAULTS.baseDelayMs, maxDelayMs: config.mongoRetry.maxDelayMs });
+    try {
+      await withRetry(step, policy, {
+        isRetryable: (err) => isMongoUnavailable(err) && tailer.mongo.downMs() < giveUpMs,
+        signal: closed.signal,
+        onRetry: ({ error, delayMs }) => void tailer.mongo.unavailable(error, delayMs),
+      });
+    } catch (err) {
+      if (isMongoUnavailable(err) && !closed.signal.aborted) throw tailer.mongo.gaveUp(err);
+      throw err;
+    }
+  }
 
   async function checkHeadroom(): Promise<void> {
     const w = await oplogWindow(client);
@@ -172,48 +224,93 @@ export async function createArchiver(input: Config | ConfigInput, options: Archi
     return report;
   }
 
+  /**
+   * A seal run of the schedule. It fails softly: while MongoDB is unreachable it is skipped (it
+   * would close hours it cannot record), and any failure is logged; the next run retries.
+   */
+  async function scheduledSeal(): Promise<void> {
+    const outage = tailer.mongo.outage;
+    if (outage !== undefined) {
+      log.warn('seal run skipped: MongoDB is unreachable; the next scheduled run seals what is due', { server: outage.server, since: outage.since.toISOString() });
+      return;
+    }
+    try {
+      await sealNow();
+    } catch (err) {
+      if (isMongoUnavailable(err)) {
+        log.warn('seal run failed: MongoDB is unreachable; the next scheduled run retries it', { server: tailer.mongo.server, error: describeMongoError(err) });
+      } else {
+        log.error('seal run failed', { error: (err as Error).message });
+      }
+    }
+  }
+
+  /** start(): listens for /metrics, then waits for MongoDB to take the lease, start capture and the schedule. */
+  async function startUp(): Promise<void> {
+    // Listening first: while start-up waits for MongoDB, /readyz says so.
+    if (config.metricsPort !== undefined) {
+      http = await startHttpServer({
+        port: config.metricsPort,
+        metrics,
+        ready: () => captureReadiness(tailer.stats(), { maxLagSeconds: READY_MAX_LAG_SECONDS }),
+      });
+      log.info('metrics endpoint listening', { url: http.url });
+    }
+    // An explicit connect: after a failed implicit one the driver's topology stays closed.
+    await whenMongoAnswers(async () => {
+      try {
+        await client.connect();
+      } catch (err) {
+        // Waited for when unreachable; anything else (authentication, TLS) ends start-up.
+        throw isMongoUnavailable(err) ? err : connectFailure(config.dbUri, err);
+      }
+    });
+    await whenMongoAnswers(() => lease.acquire());
+    await whenMongoAnswers(async () => {
+      await ctx.ledger.ensureIndexes();
+      await ctx.operations.ensureIndexes();
+    });
+    await whenMongoAnswers(() => tailer.start());
+    // close() during the last step: nothing more starts.
+    throwIfAborted(closed.signal);
+    if (options.schedule !== false) {
+      // node-cron's warnings (a missed run, an overlap) are our log lines, JSON under LOG_FORMAT=json.
+      task = cron.schedule(config.sealSchedule, scheduledSeal, {
+        timezone: config.timezone,
+        noOverlap: true,
+        name: `seal:${ctx.namespace}`,
+        logger: nodeCronLogger(log.child({ component: 'seal-schedule' })),
+      });
+    }
+    headroomTimer = setInterval(() => void checkHeadroom().catch(() => undefined), HEADROOM_CHECK_MS);
+    headroomTimer.unref();
+    log.info('archiver started', {
+      namespace: ctx.namespace,
+      spool: tailer.spool.layout.root,
+      destination: ctx.destination.describe(),
+      sealSchedule: config.sealSchedule,
+    });
+  }
+
   const archiver: Archiver = {
     config,
     metrics,
     get metricsUrl() {
       return http?.url;
     },
-    async start() {
-      if (started) throw new CronLogError('INTERNAL', 'archiver already started');
+    start() {
+      if (started) return Promise.reject(new CronLogError('INTERNAL', 'archiver already started'));
       started = true;
-      await lease.acquire();
-      await ctx.ledger.ensureIndexes();
-      await ctx.operations.ensureIndexes();
-      await tailer.start();
-      if (options.schedule !== false) {
-        task = cron.schedule(
-          config.sealSchedule,
-          async () => {
-            await sealNow().catch((err: unknown) => log.error('seal run failed', { error: (err as Error).message }));
-          },
-          // node-cron's warnings (a missed run, an overlap) are our log lines, JSON under LOG_FORMAT=json.
-          { timezone: config.timezone, noOverlap: true, name: `seal:${ctx.namespace}`, logger: nodeCronLogger(log.child({ component: 'seal-schedule' })) },
-        );
-      }
-      if (config.metricsPort !== undefined) {
-        http = await startHttpServer({
-          port: config.metricsPort,
-          metrics,
-          ready: () => captureReadiness(tailer.stats(), { maxLagSeconds: READY_MAX_LAG_SECONDS }),
-        });
-        log.info('metrics endpoint listening', { url: http.url });
-      }
-      headroomTimer = setInterval(() => void checkHeadroom().catch(() => undefined), HEADROOM_CHECK_MS);
-      headroomTimer.unref();
-      log.info('archiver started', {
-        namespace: ctx.namespace,
-        spool: tailer.spool.layout.root,
-        destination: ctx.destination.describe(),
-        sealSchedule: config.sealSchedule,
+      // A MongoDB error says so, naming the server (no driver error reaches the caller raw).
+      startup = startUp().catch((err: unknown) => {
+        throw mongoFailure(err, tailer.mongo.server, 'start-up') ?? err;
       });
+      return startup;
     },
     async done() {
-      await tailer.done();
+      await tailer.done().catch((err: unknown) => {
+        throw mongoFailure(err, tailer.mongo.server, 'capture') ?? err;
+      });
     },
     sealNow,
     stats() {
@@ -222,7 +319,11 @@ export async function createArchiver(input: Config | ConfigInput, options: Archi
     },
     close() {
       closing ??= (async () => {
+        closed.abort(new CronLogError('ABORTED', 'the archiver was closed while it started'));
+        alerts.close();
         try {
+          // A start-up step in flight (waiting for MongoDB at most serverSelectionTimeoutMS) ends first.
+          await startup?.catch(() => undefined);
           if (headroomTimer) clearInterval(headroomTimer);
           if (task) await task.destroy();
           await sealer.idle();
@@ -230,7 +331,8 @@ export async function createArchiver(input: Config | ConfigInput, options: Archi
         } finally {
           await http?.close().catch(() => undefined);
           metrics.close();
-          if (started) await lease.release();
+          // Bounded: with MongoDB unreachable the lease simply expires.
+          if (started) await Promise.race([lease.release(), sleep(LEASE_RELEASE_WAIT_MS)]);
           await ctx.close().catch(() => undefined);
           if (ownsClient) await client.close().catch(() => undefined);
         }

@@ -25,6 +25,7 @@ export type ErrorCode =
   | 'CONFIG_INVALID'
   | 'USAGE'
   | 'MONGO_UNAVAILABLE'
+  | 'MONGO_FAILED'
   | 'CHANGE_STREAM_UNSUPPORTED'
   | 'RESUME_TOKEN_INVALID'
   | 'HISTORY_LOST'
@@ -44,6 +45,7 @@ const exitCodes: Record<ErrorCode, ExitCode> = {
   CONFIG_INVALID: ExitCode.badInput,
   USAGE: ExitCode.badInput,
   MONGO_UNAVAILABLE: ExitCode.runtime,
+  MONGO_FAILED: ExitCode.runtime,
   CHANGE_STREAM_UNSUPPORTED: ExitCode.runtime,
   RESUME_TOKEN_INVALID: ExitCode.runtime,
   HISTORY_LOST: ExitCode.runtime,

@@ -3,7 +3,10 @@ import type { Command } from 'commander';
 import { Option } from 'commander';
 import type { Config } from '../config/index.js';
 import { loadConfig } from '../config/index.js';
-import { CronLogError } from '../errors.js';
+import { CronLogError, exitCodeOf, isCronLogError } from '../errors.js';
+import type { ExitCode } from '../errors.js';
+import { redact } from '../redact.js';
+import { mongoFailure } from '../source/mongo-errors.js';
 import { useLogging } from './output.js';
 
 export interface ConfigFlags {
@@ -37,4 +40,15 @@ export function parseInstant(flag: string, value: string): Date {
     throw new CronLogError('USAGE', `${flag}: expected an ISO-8601 date-time such as 2024-01-15T00:00:00Z, got "${value}"`);
   }
   return new Date(ms);
+}
+
+/**
+ * What a failed command prints on stderr (redacted) and the code it exits with: a CronLogError's
+ * message; a MongoDB failure said as one (MONGO_UNAVAILABLE / MONGO_FAILED, naming the cause);
+ * anything else as an unexpected error with its stack.
+ */
+export function failureReport(err: unknown): { message: string; exitCode: ExitCode } {
+  const known = isCronLogError(err) ? err : mongoFailure(err, undefined);
+  if (known !== undefined) return { message: redact(known.message), exitCode: known.exitCode };
+  return { message: redact(`unexpected error: ${(err as Error)?.stack ?? String(err)}`), exitCode: exitCodeOf(err) };
 }

@@ -5,8 +5,9 @@
  */
 import { createRequire } from 'node:module';
 import { Command, CommanderError } from 'commander';
-import { ConfigError, ExitCode, exitCodeOf, isCronLogError } from '../errors.js';
+import { ConfigError, ExitCode, isCronLogError } from '../errors.js';
 import { backfillCommand } from './backfill.js';
+import { failureReport } from './common.js';
 import { doctorCommand } from './doctor.js';
 import { statusCommand } from './status.js';
 import { reconcileCommand } from './reconcile.js';
@@ -68,12 +69,12 @@ export async function runProgram(command: Command, argv: readonly string[]): Pro
       if (err.code === 'commander.helpDisplayed' || err.code === 'commander.version' || err.code === 'commander.help') return ExitCode.ok;
       return ExitCode.badInput;
     }
-    const message = isCronLogError(err) ? err.message : `unexpected error: ${(err as Error).stack ?? String(err)}`;
+    const { message, exitCode } = failureReport(err);
     printError(message, {
       ...(isCronLogError(err) ? { code: err.code } : {}),
-      exitCode: exitCodeOf(err),
+      exitCode,
       ...(err instanceof ConfigError ? { issues: err.issues } : {}),
     });
-    return exitCodeOf(err);
+    return exitCode;
   }
 }

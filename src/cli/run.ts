@@ -1,9 +1,10 @@
 import { Command, Option } from 'commander';
 import { createArchiver } from '../archiver.js';
+import { isCronLogError } from '../errors.js';
 import { createLogger } from '../observe/logger.js';
 import { nodeVersionAdvice } from '../ops/doctor.js';
 import type { ConfigFlags } from './common.js';
-import { configFromFlags, parseInstant, withConfigFlags } from './common.js';
+import { configFromFlags, failureReport, parseInstant, withConfigFlags } from './common.js';
 
 interface RunFlags extends ConfigFlags {
   resetFrom?: string;
@@ -35,6 +36,9 @@ Examples:
     if (advice !== undefined) log.warn(advice);
     const archiver = await createArchiver(config, { log, ...(resetFrom ? { resetFrom } : {}) });
     let stopping: Promise<void> | undefined;
+    let signalled = false;
+    /** Why capture stopped, when it failed: the grace timer exits with its code. */
+    let failure: unknown;
     const stop = (signal: string): void => {
       if (stopping) return;
       log.info('stopping', { signal, graceMs: config.shutdownGraceMs });
@@ -42,16 +46,29 @@ Examples:
         log.warn('shutdown grace exceeded; exiting without the final checkpoint (the next start resumes from the last one)', {
           graceMs: config.shutdownGraceMs,
         });
-        process.exit(0);
+        if (failure === undefined) process.exit(0);
+        const { message, exitCode } = failureReport(failure);
+        process.stderr.write(`cron-log-service: ${message}\n`);
+        process.exit(exitCode);
       }, config.shutdownGraceMs);
       timer.unref();
       stopping = archiver.close();
     };
-    process.once('SIGTERM', () => stop('SIGTERM'));
-    process.once('SIGINT', () => stop('SIGINT'));
+    const onSignal = (signal: NodeJS.Signals): void => {
+      signalled = true;
+      stop(signal);
+    };
+    process.once('SIGTERM', onSignal);
+    process.once('SIGINT', onSignal);
     try {
       await archiver.start();
       await archiver.done();
+    } catch (err) {
+      // A signal during start-up (e.g. while it waits for MongoDB) is a clean stop.
+      if (!(signalled && isCronLogError(err) && err.code === 'ABORTED')) {
+        failure = err;
+        throw err;
+      }
     } finally {
       stop('exit');
       await stopping;

@@ -1,4 +1,8 @@
-/** Opens what a one-shot command needs (config, logger, MongoDB, shared context) and closes it. */
+/**
+ * Opens what a one-shot command needs (config, logger, MongoDB, shared context) and closes it.
+ * A MongoDB failure during the command ends it with MONGO_UNAVAILABLE or MONGO_FAILED, naming
+ * the server and the cause (src/source/mongo-errors.ts).
+ */
 import type { MongoClient } from 'mongodb';
 import type { SharedContext } from '../archive-context.js';
 import { openSharedContext } from '../archive-context.js';
@@ -6,6 +10,7 @@ import type { Config } from '../config/index.js';
 import type { Logger } from '../observe/logger.js';
 import { createLogger } from '../observe/logger.js';
 import { connectMongo } from '../source/mongo-client.js';
+import { mongoFailure, mongoServers } from '../source/mongo-errors.js';
 import type { ConfigFlags } from './common.js';
 import { configFromFlags } from './common.js';
 
@@ -27,6 +32,8 @@ export async function withSession<T>(flags: ConfigFlags, name: string, fn: (s: S
       const result = await fn({ config, log, client, ctx });
       done = true;
       return result;
+    } catch (err) {
+      throw mongoFailure(err, mongoServers(client), name) ?? err;
     } finally {
       // After a failure, what still runs (e.g. the other reads of a reconcile) is aborted.
       await (done ? ctx.close() : ctx.destroy()).catch(() => undefined);

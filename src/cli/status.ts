@@ -1,7 +1,8 @@
 import { Command, Option } from 'commander';
-import { ExitCode } from '../errors.js';
-import { buildStatus, STATUS_THRESHOLDS } from '../ops/status.js';
-import { withConfigFlags } from './common.js';
+import { ExitCode, isCronLogError } from '../errors.js';
+import type { StatusReport } from '../ops/status.js';
+import { buildStatus, STATUS_THRESHOLDS, unreachableStatus } from '../ops/status.js';
+import { configFromFlags, withConfigFlags } from './common.js';
 import type { ConfigFlags } from './common.js';
 import { printJson, table, writeOut } from './output.js';
 import { withSession } from './session.js';
@@ -26,19 +27,28 @@ export function statusCommand(): Command {
 Exit codes: 0 healthy; 1 something needs attention (listed under "attention"):
   no running archiver, checkpoint older than ${STATUS_THRESHOLDS.checkpointAgeSeconds}s or lag over ${STATUS_THRESHOLDS.lagSeconds}s while running,
   oplog headroom under ${STATUS_THRESHOLDS.minHeadroomSeconds}s, hours that failed delivery or do not reconcile (last 24 h),
-  spool files kept because the checkpoint did not cover them.
+  spool files kept because the checkpoint did not cover them;
+  3 MongoDB cannot be reached (the report names the server and the cause, and lists the local spool's sealed files).
 
 Examples:
   $ cron-log-service status
   $ cron-log-service status --json | jq .checkpoint.lagSeconds`,
   );
   cmd.action(async (flags: StatusFlags) => {
-    const report = await withSession(flags, 'status', ({ ctx, client }) => buildStatus(ctx, client));
+    let report: StatusReport;
+    try {
+      report = await withSession(flags, 'status', ({ ctx, client }) => buildStatus(ctx, client));
+    } catch (err) {
+      if (!(isCronLogError(err) && err.code === 'MONGO_UNAVAILABLE')) throw err;
+      report = await unreachableStatus(await configFromFlags(flags), err.message);
+    }
     if (flags.json) printJson(report);
     else {
       const out: string[] = [];
       out.push(`namespace        ${report.namespace}`);
-      out.push(`running          ${report.running ? `${report.running.command} (${report.running.owner}) since ${report.running.since}` : 'no'}`);
+      out.push(`mongodb          ${report.mongo.reachable ? 'reachable' : `UNREACHABLE: ${report.mongo.error ?? ''}`}`);
+      const notRunning = report.mongo.reachable ? 'no' : 'unknown';
+      out.push(`running          ${report.running ? `${report.running.command} (${report.running.owner}) since ${report.running.since}` : notRunning}`);
       out.push(
         `checkpoint       ${report.checkpoint ? `${report.checkpoint.ageSeconds}s old, at cluster time ${report.checkpoint.clusterTime ?? '?'}, lag ${report.checkpoint.lagSeconds ?? '?'}s` : 'none'}`,
       );
@@ -53,7 +63,7 @@ Examples:
       if (report.recentFailures.length > 0) writeOut(`recent failures\n${table(['at', 'op', 'hour', 'error'], report.recentFailures.map((f) => [f.at, f.op, f.hour, f.error]))}\n`);
       writeOut(report.attention.length === 0 ? 'attention        none\n' : `attention\n${report.attention.map((a) => `  - ${a}`).join('\n')}\n`);
     }
-    process.exitCode = report.attention.length === 0 ? ExitCode.ok : ExitCode.checkFailed;
+    process.exitCode = !report.mongo.reachable ? ExitCode.runtime : report.attention.length === 0 ? ExitCode.ok : ExitCode.checkFailed;
   });
   return cmd;
 }

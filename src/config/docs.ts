@@ -30,6 +30,7 @@ const GROUP_TITLES: Readonly<Record<string, string>> = {
   '': 'General',
   collections: 'Collections (`collections.*`)',
   s3: 'S3 destination (`s3.*`)',
+  mongoRetry: 'MongoDB outages (`mongoRetry.*`)',
   logging: 'Logging (`logging.*`)',
 };
 

@@ -210,8 +210,35 @@ export const optionTable = {
     default: 5,
     min: 0,
     max: 20,
-    doc: 'Retries of each failed delivery request (every S3 request; a local write of the `file` provider) that may succeed when tried again (throttling, 5xx, timeouts, network errors, as the AWS SDK classifies them), with exponential backoff and full jitter; an upload restarts whole (within the same budget) only when a request retry cannot help. When they run out, the hour stays sealed, is reported failed and is delivered on the next seal run. MongoDB operations do not use it.',
+    doc: 'Retries of each failed delivery request (every S3 request; a local write of the `file` provider) that may succeed when tried again (throttling, 5xx, timeouts, network errors, as the AWS SDK classifies them), with exponential backoff and full jitter; an upload restarts whole (within the same budget) only when a request retry cannot help. When they run out, the hour stays sealed, is reported failed and is delivered on the next seal run. MongoDB operations do not use it (see `mongoRetry.*`).',
   }),
+  mongoRetry: {
+    maxDelayMs: integer({
+      env: 'MONGO_RETRY_MAX_DELAY_MS',
+      default: 10000,
+      min: 100,
+      max: 600000,
+      unit: 'ms',
+      doc:
+        'When MongoDB cannot be reached (network errors, no primary: an election, a restart, a maintenance window), `run` keeps waiting and tries to reopen its change stream, ' +
+        'each try waiting up to the URI\'s `serverSelectionTimeoutMS` (default 15 s) for a server, with exponential backoff and full jitter from 500 ms up to this cap between tries. ' +
+        'Meanwhile `/readyz` answers 503 with the reason, `cronlog_mongo_up` is 0, and capture resumes from its checkpoint when MongoDB is back (nothing lost, nothing repeated).',
+    }),
+    giveUpAfterSeconds: integer({
+      env: 'MONGO_GIVE_UP_AFTER_SECONDS',
+      min: 1,
+      unit: 's',
+      doc: 'Stop `run` (exit code 3, `MONGO_UNAVAILABLE`) once MongoDB has been unreachable this long. Absent: never give up (retry until MongoDB is back or the process is stopped).',
+    }),
+    notifyAfterSeconds: integer({
+      env: 'MONGO_NOTIFY_AFTER_SECONDS',
+      default: 60,
+      min: 0,
+      max: 86400,
+      unit: 's',
+      doc: 'Post a `mongo-unavailable` event to `webhookUrl` once MongoDB has been unreachable this long (and `mongo-available` when it is back after such an alert). Shorter outages (a primary election) only show in logs, `/readyz` and metrics.',
+    }),
+  },
   logging: {
     level: oneOf(LOG_LEVELS, {
       env: 'LOG_LEVEL',

@@ -45,6 +45,17 @@ export interface CaptureSample {
   readonly pendingBytes?: number | undefined;
   /** Durable compressed bytes of the open (not yet sealed) spool files. */
   readonly openSpoolBytes?: number | undefined;
+  /** The MongoDB outage capture is waiting out (absent or undefined: MongoDB is reachable). */
+  readonly mongoOutage?: MongoOutageSample | undefined;
+  /** MongoDB outages so far. */
+  readonly mongoOutages?: number | undefined;
+}
+
+/** A MongoDB outage: the servers that cannot be reached, since when, the last error. */
+export interface MongoOutageSample {
+  readonly server: string;
+  readonly since: Date;
+  readonly error: string;
 }
 
 /** One destination `put`: its wall time and its attempts (1 = no retry). */
@@ -106,6 +117,9 @@ function instrumentsFor(registry: RegistryType) {
     spoolPendingBytes: gauge('spool_pending_bytes', 'Bytes appended to the spool and not yet flushed (gzip member + fsync).'),
     spoolOpenBytes: gauge('spool_open_bytes', 'Durable compressed bytes in open (not yet sealed) spool files.'),
     streamOpen: gauge('stream_open', '1 while the change stream is open and delivering, else 0.'),
+    mongoUp: gauge('mongo_up', '0 while MongoDB cannot be reached (capture waits and retries), else 1.'),
+    mongoUnavailable: gauge('mongo_unavailable_seconds', 'How long MongoDB has been unreachable (0 while it is reachable).'),
+    mongoOutages: counter('mongo_outages_total', 'MongoDB outages capture waited out (or is waiting out).'),
     hoursSealed: counter('hours_sealed_total', 'Hours finished by a seal run: data hours delivered plus empty hours (manifest only).'),
     hoursDelivered: counter('hours_delivered_total', 'Hour objects delivered (a late part of an hour counts again).'),
     documentsArchived: counter('documents_archived_total', 'Documents in delivered hour objects.'),
@@ -140,7 +154,7 @@ type Instruments = ReturnType<typeof instrumentsFor>;
 
 const shared = new WeakMap<RegistryType, Instruments>();
 
-const TOTALS = ['captured', 'duplicatesSkipped', 'repaired', 'checkpoints'] as const;
+const TOTALS = ['captured', 'duplicatesSkipped', 'repaired', 'checkpoints', 'mongoOutages'] as const;
 type TotalKey = (typeof TOTALS)[number];
 
 function finiteNonNegative(value: number | undefined): value is number {
@@ -167,13 +181,32 @@ export function captureLagSeconds(sample: CaptureSample, now = Date.now()): numb
   return Math.max(0, (now - ref) / 1000);
 }
 
+/** Seconds the sample's MongoDB outage has lasted at `now` (0 without one). */
+export function mongoUnavailableSeconds(sample: CaptureSample, now = Date.now()): number {
+  const since = time(sample.mongoOutage?.since);
+  return since === undefined ? 0 : Math.max(0, (now - since) / 1000);
+}
+
 /**
- * Readiness of capture: the change stream is open and the capture lag is at most
- * `maxLagSeconds`. Meant as the `ready` callback of the HTTP server.
+ * Readiness of capture: MongoDB is reachable, the change stream is open and the capture lag is
+ * at most `maxLagSeconds`. Meant as the `ready` callback of the HTTP server.
  */
 export function captureReadiness(sample: CaptureSample, options: { maxLagSeconds: number; now?: number }): Readiness {
-  const lag = captureLagSeconds(sample, options.now ?? Date.now());
+  const now = options.now ?? Date.now();
+  const lag = captureLagSeconds(sample, now);
   const details = { streamOpen: sample.streamOpen, lagSeconds: lag === undefined ? null : Math.round(lag * 1000) / 1000, maxLagSeconds: options.maxLagSeconds };
+  const outage = sample.mongoOutage;
+  if (outage !== undefined) {
+    const down = mongoUnavailableSeconds(sample, now);
+    return {
+      ready: false,
+      reason:
+        `MongoDB at ${outage.server} is unreachable since ${outage.since.toISOString()} (${down.toFixed(1)}s): ${outage.error}; ` +
+        'capture waits and resumes from its checkpoint when it is back',
+      ...details,
+      mongoUnavailableSeconds: Math.round(down * 1000) / 1000,
+    };
+  }
   if (!sample.streamOpen) return { ready: false, reason: 'the change stream is not open', ...details };
   if (lag === undefined) return { ready: false, reason: 'no event or checkpoint yet', ...details };
   if (lag > options.maxLagSeconds) {
@@ -195,7 +228,7 @@ export class Metrics {
   readonly namespace: string;
   private readonly m: Instruments;
   private readonly labels: { namespace: string };
-  private readonly last: Record<TotalKey, number> = { captured: 0, duplicatesSkipped: 0, repaired: 0, checkpoints: 0 };
+  private readonly last: Record<TotalKey, number> = { captured: 0, duplicatesSkipped: 0, repaired: 0, checkpoints: 0, mongoOutages: 0 };
   private sampler: (() => CaptureSample | undefined) | undefined;
 
   constructor(options: MetricsOptions) {
@@ -224,6 +257,7 @@ export class Metrics {
       m.duplicatesSkipped,
       m.documentsRepaired,
       m.checkpoints,
+      m.mongoOutages,
       m.hoursSealed,
       m.hoursDelivered,
       m.documentsArchived,
@@ -236,6 +270,8 @@ export class Metrics {
       c.inc(this.labels, 0);
     }
     m.streamOpen.set(this.labels, 0);
+    m.mongoUp.set(this.labels, 1);
+    m.mongoUnavailable.set(this.labels, 0);
     m.spoolPendingBytes.set(this.labels, 0);
     m.spoolOpenBytes.set(this.labels, 0);
     m.mismatchedHours.set(this.labels, 0);
@@ -258,6 +294,7 @@ export class Metrics {
       duplicatesSkipped: m.duplicatesSkipped,
       repaired: m.documentsRepaired,
       checkpoints: m.checkpoints,
+      mongoOutages: m.mongoOutages,
     };
     for (const key of TOTALS) {
       const total = sample[key];
@@ -268,6 +305,8 @@ export class Metrics {
       this.last[key] = total;
     }
     m.streamOpen.set(labels, sample.streamOpen ? 1 : 0);
+    m.mongoUp.set(labels, sample.mongoOutage === undefined ? 1 : 0);
+    m.mongoUnavailable.set(labels, mongoUnavailableSeconds(sample, now));
     const lag = captureLagSeconds(sample, now);
     if (lag !== undefined) m.captureLag.set(labels, lag);
     const checkpointAt = time(sample.lastCheckpointAt);
@@ -367,6 +406,9 @@ export class Metrics {
       m.spoolPendingBytes,
       m.spoolOpenBytes,
       m.streamOpen,
+      m.mongoUp,
+      m.mongoUnavailable,
+      m.mongoOutages,
       m.hoursSealed,
       m.hoursDelivered,
       m.documentsArchived,

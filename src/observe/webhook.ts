@@ -1,6 +1,7 @@
 /**
  * Operator notifications: a JSON POST to `webhookUrl` when an hour cannot be delivered, when an
- * hour does not reconcile, and when the checkpoint nears the end of the oplog window.
+ * hour does not reconcile, when the checkpoint nears the end of the oplog window, and when
+ * MongoDB stays unreachable past a threshold (and when it is back: mongo-outage-alerts.ts).
  *
  * - One body for Slack and Discord incoming webhooks: `text` (Slack) and `content` (Discord)
  *   carry the same one-line message; `event` carries the structured event for other receivers.
@@ -19,7 +20,9 @@ import { retryPolicy, withRetry } from '../retry.js';
 export type NotifyEvent =
   | { kind: 'delivery-failed'; hour: string; error: string }
   | { kind: 'reconcile-mismatch'; hour: string; mongo: number; archived: number }
-  | { kind: 'oplog-headroom'; headroomSeconds: number; windowSeconds: number };
+  | { kind: 'oplog-headroom'; headroomSeconds: number; windowSeconds: number }
+  | { kind: 'mongo-unavailable'; server: string; since: string; seconds: number; error: string }
+  | { kind: 'mongo-available'; server: string; since: string; seconds: number };
 
 export interface NotifyResult {
   sent: boolean;
@@ -97,6 +100,17 @@ export function eventMessage(event: NotifyEvent, namespace?: string): string {
         `[cron-log-service${where}] the capture checkpoint is ${formatDuration(event.headroomSeconds)} from the end of ` +
         `the oplog window (${formatDuration(event.windowSeconds)}): if capture falls further behind, the resume token ` +
         'leaves the oplog and the gap must be rebuilt from a query. Check capture lag, or enlarge the oplog.'
+      );
+    case 'mongo-unavailable':
+      return (
+        `[cron-log-service${where}] MongoDB at ${event.server} has been unreachable for ${formatDuration(event.seconds)} ` +
+        `(since ${event.since}): ${event.error}. Capture is waiting and resumes from its checkpoint when MongoDB is back; ` +
+        'nothing is lost while the oplog still holds the checkpoint.'
+      );
+    case 'mongo-available':
+      return (
+        `[cron-log-service${where}] MongoDB at ${event.server} is reachable again after ${formatDuration(event.seconds)} ` +
+        `(unreachable since ${event.since}); capture resumed from its checkpoint.`
       );
   }
 }

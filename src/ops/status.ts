@@ -1,7 +1,8 @@
 /**
  * `status`: where capture stands and what needs attention. Read-only; works from any host
  * that reaches MongoDB (the spool sizes come from the checkpoint, sealed files from the local
- * spool directory when it is there).
+ * spool directory when it is there). When MongoDB cannot be reached, `unreachableStatus` reports
+ * that (server and cause) and what the local spool directory shows.
  */
 import { promises as fs } from 'node:fs';
 import { join } from 'node:path';
@@ -33,6 +34,8 @@ export const STATUS_THRESHOLDS = {
 
 export interface StatusReport {
   namespace: string;
+  /** Whether status reached MongoDB; when not, why (and only the local spool is reported). */
+  mongo: { reachable: boolean; error: string | null };
   running: { owner: string; command: string; since: string } | null;
   checkpoint: {
     updatedAt: string;
@@ -74,6 +77,47 @@ async function keptFiles(dir: string): Promise<StatusReport['unrecognizedFiles']
   return out;
 }
 
+/** Sealed spool files waiting for delivery, from the local spool directory (none when it is not here). */
+async function sealedPendingFiles(spoolDirectory: string, namespace: string): Promise<StatusReport['sealedPending']> {
+  const sealedPending: StatusReport['sealedPending'] = [];
+  const layout = spoolLayout(spoolDirectory, namespace);
+  try {
+    for (const name of (await fs.readdir(layout.sealed)).sort()) {
+      if (parseSpoolFileName(name)) sealedPending.push({ file: name, bytes: (await fs.stat(`${layout.sealed}/${name}`)).size });
+    }
+  } catch {
+    // The spool is on another host, or nothing was sealed yet.
+  }
+  return sealedPending;
+}
+
+/**
+ * The report when MongoDB cannot be reached (`error` says which server and why): capture's state
+ * is unknown; the sealed files waiting in the local spool directory are listed.
+ */
+export async function unreachableStatus(
+  config: Pick<Config, 'database' | 'spoolDirectory' | 'collections'>,
+  error: string,
+): Promise<StatusReport> {
+  const namespace = `${config.database}.${config.collections.apiLogsCollectionName}`;
+  return {
+    namespace,
+    mongo: { reachable: false, error },
+    running: null,
+    checkpoint: null,
+    oplog: null,
+    openHours: [],
+    sealedPending: await sealedPendingFiles(config.spoolDirectory, namespace),
+    unrecognizedFiles: await keptFiles(spoolLayout(config.spoolDirectory, namespace).unrecognized),
+    lastSealed: null,
+    lastDelivered: null,
+    lastVerified: null,
+    mismatches: [],
+    recentFailures: [],
+    attention: [`${error} (a running archiver waits for it and resumes from its checkpoint)`],
+  };
+}
+
 export async function buildStatus(ctx: StatusContext, client: MongoClient, now = Date.now()): Promise<StatusReport> {
   const { config } = ctx;
   const attention: string[] = [];
@@ -113,15 +157,8 @@ export async function buildStatus(ctx: StatusContext, client: MongoClient, now =
     // No access to `local` (e.g. a restricted user): the window is unknown.
   }
   const openHours = (cp?.spool.files ?? []).map((f) => ({ hour: ctx.clock.slotAt(f.hour).id, part: f.part, bytes: f.offset, documents: f.lines }));
-  const sealedPending: StatusReport['sealedPending'] = [];
+  const sealedPending = await sealedPendingFiles(config.spoolDirectory, ctx.namespace);
   const layout = spoolLayout(config.spoolDirectory, ctx.namespace);
-  try {
-    for (const name of (await fs.readdir(layout.sealed)).sort()) {
-      if (parseSpoolFileName(name)) sealedPending.push({ file: name, bytes: (await fs.stat(`${layout.sealed}/${name}`)).size });
-    }
-  } catch {
-    // The spool is on another host, or nothing was sealed yet.
-  }
   const unrecognizedFiles = await keptFiles(layout.unrecognized);
   if (unrecognizedFiles.length > 0) {
     attention.push(
@@ -143,6 +180,7 @@ export async function buildStatus(ctx: StatusContext, client: MongoClient, now =
   const failures = await ctx.operations.recent(10, { outcome: 'error', at: { $gt: new Date(now - STATUS_THRESHOLDS.recentSeconds * 1000) } });
   return {
     namespace: ctx.namespace,
+    mongo: { reachable: true, error: null },
     running,
     checkpoint,
     oplog,

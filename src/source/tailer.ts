@@ -22,6 +22,11 @@
  *   a failed move stops capture (exit code 4) before any later checkpoint.
  * - History lost (the token fell off the oplog): the gap is repaired from a query
  *   (gap-repair.ts), then the stream restarts from the cluster time taken before it.
+ * - MongoDB unreachable (mongo-errors.ts: a network error, server selection timing out, no
+ *   primary): capture waits it out, reopening the stream at its position with capped exponential
+ *   backoff (src/retry.ts), forever unless `mongoRetry.giveUpAfterMs` is set; the outage is
+ *   recorded in `mongo` (mongo-outage.ts) for readiness, metrics and alerts. Nothing is lost or
+ *   repeated: the stream resumes after the last event it returned.
  */
 import type { ChangeStreamDocument, Collection, Db, Document, MongoClient, ResumeToken } from 'mongodb';
 import { EJSON, Timestamp } from 'bson';
@@ -48,6 +53,11 @@ import { CheckpointSchedule } from './checkpoint-schedule.js';
 import type { Dedupe, GapRepairCapture } from './gap-repair.js';
 import { collectArchivedIds, gapStart, repairGap } from './gap-repair.js';
 import { throwUnlessHistoryLost } from './resume-policy.js';
+import { isMongoUnavailable, mongoServers } from './mongo-errors.js';
+import type { MongoOutage } from './mongo-outage.js';
+import { MongoOutageTracker } from './mongo-outage.js';
+import type { RetryPolicy } from '../retry.js';
+import { retryPolicy, withRetry } from '../retry.js';
 import type { CaptureStream, StreamClient } from './stream-client.js';
 import { chooseStreamClient, openCaptureStream } from './stream-client.js';
 
@@ -71,8 +81,21 @@ export interface TailerOptions {
   resetFrom?: Date;
   /** Which change-stream client reads events (default: chosen at start, see stream-client.ts). */
   streamClient?: StreamClient;
+  /** Waiting out a MongoDB outage (see the header); default: MONGO_RETRY_DEFAULTS, forever. */
+  mongoRetry?: MongoRetryOptions;
   log?: Logger;
 }
+
+export interface MongoRetryOptions {
+  /** First backoff delay (ms). */
+  baseDelayMs?: number;
+  /** Cap of a backoff delay (ms). */
+  maxDelayMs?: number;
+  /** Stop capture (MONGO_UNAVAILABLE) once MongoDB has been unreachable this long; default: never. */
+  giveUpAfterMs?: number;
+}
+
+export const MONGO_RETRY_DEFAULTS = { baseDelayMs: 500, maxDelayMs: 10_000 } as const;
 
 export interface TailerStats {
   /** Cluster time of the stream position (last event, or the idle resume token). */
@@ -84,6 +107,10 @@ export interface TailerStats {
   lastEventAt: Date | undefined;
   lastCheckpointAt: Date | undefined;
   streamOpen: boolean;
+  /** The MongoDB outage capture is waiting out, if any. */
+  mongoOutage: MongoOutage | undefined;
+  /** MongoDB outages so far. */
+  mongoOutages: number;
 }
 
 const TERMINAL_OPS = new Set(['drop', 'rename', 'dropDatabase', 'invalidate']);
@@ -101,6 +128,12 @@ export class Tailer {
   readonly spool: Spool;
   readonly checkpoints: CheckpointStore;
   readonly clock: HourClock;
+  /** Whether MongoDB is reachable, as capture last saw it. */
+  readonly mongo: MongoOutageTracker;
+  private readonly mongoRetry: RetryPolicy;
+  private readonly giveUpAfterMs: number;
+  /** Aborted when capture stops: cuts a backoff wait short. */
+  private readonly stopController = new AbortController();
   private readonly db: Db;
   private readonly coll: Collection<Document>;
   private readonly log: Logger;
@@ -150,6 +183,8 @@ export class Tailer {
     lastEventAt: undefined,
     lastCheckpointAt: undefined,
     streamOpen: false,
+    mongoOutage: undefined,
+    mongoOutages: 0,
   };
 
   constructor(options: TailerOptions) {
@@ -166,6 +201,10 @@ export class Tailer {
     });
     this.checkpoints = new CheckpointStore(this.db.collection(options.jobsCollection), namespace);
     this.clock = new HourClock(options.timezone);
+    this.mongo = new MongoOutageTracker(mongoServers(options.client), this.log);
+    const retry = { ...MONGO_RETRY_DEFAULTS, ...options.mongoRetry };
+    this.mongoRetry = retryPolicy(Infinity, { baseDelayMs: retry.baseDelayMs, maxDelayMs: retry.maxDelayMs });
+    this.giveUpAfterMs = retry.giveUpAfterMs ?? Infinity;
     this.encode = lineEncoder(options.jsonMode);
     this.idKey = idKeyOf(options.jsonMode);
     this.readTime = eventTimeReader(options.timestampField);
@@ -186,6 +225,8 @@ export class Tailer {
       ...this.statsValue,
       clusterTime: this.positionSeconds < 0 ? undefined : new Date(this.positionSeconds * 1000),
       lastEventAt: this.lastEventMs < 0 ? undefined : new Date(this.lastEventMs),
+      mongoOutage: this.mongo.outage,
+      mongoOutages: this.mongo.outages,
     };
   }
 
@@ -239,10 +280,14 @@ export class Tailer {
   }
 
   private checkpointInBackground(): void {
+    // At most one waiting behind the running one: while MongoDB is unreachable a checkpoint
+    // waits for server selection, and the interval must not pile them up meanwhile.
+    if (this.checkpointsRunning > 1) return;
     void this.checkpoint().catch((err: unknown) => {
       // A spool write failure stops capture; a failed checkpoint write to MongoDB only
       // delays the checkpoint (the next interval retries; nothing is lost meanwhile).
       if (isSpoolFailure(err)) this.fail(err);
+      else if (this.mongo.outage !== undefined && isMongoUnavailable(err)) this.log.debug('checkpoint not saved while MongoDB is unreachable', { error: (err as Error).message });
       else this.log.warn('checkpoint not saved; retrying at the next interval', { error: (err as Error).message });
     });
   }
@@ -262,50 +307,88 @@ export class Tailer {
   fail(err: unknown): void {
     if (this.fatal === undefined) this.fatal = err;
     this.stopping = true;
+    this.stopController.abort();
     void this.stream?.close().catch(() => undefined);
   }
 
+  /**
+   * Follows the change stream until capture stops. While MongoDB is unreachable, each attempt to
+   * reopen the stream is retried after a capped exponential backoff (withRetry, retries forever);
+   * the backoff starts over once the stream has opened again.
+   */
   private async loop(): Promise<void> {
     while (!this.stopping) {
-      const stream = this.openStream();
-      this.stream = stream;
-      let failure: unknown;
       try {
-        reading: for (;;) {
-          // An event the stream returned has moved its resume token: always archive it, even
-          // when stopping, so a checkpoint never covers an event that is not in the spool.
-          for (let ev = stream.read(); ev !== undefined; ev = stream.read()) {
-            this.handleEvent(ev);
-            if (this.stopping) break reading;
-            if (this.spool.pendingBytes >= this.options.maxPendingBytes) await this.relieve();
-            // Compression keeps up or reading waits: uncompressed lines stay within a few MiB.
-            if (this.spool.compressing > MAX_COMPRESSING) await this.spool.compressed(MAX_COMPRESSING);
-          }
-          if (this.stopping) break;
-          // The server ended the stream (no event said why): open it again from its position.
-          if (!(await stream.fetch())) break;
-          this.statsValue.streamOpen = true;
-        }
+        await withRetry(() => this.follow(), this.mongoRetry, {
+          isRetryable: (err) => isMongoUnavailable(err) && !this.stopping && this.mongo.downMs() < this.giveUpAfterMs,
+          signal: this.stopController.signal,
+          onRetry: ({ error, delayMs }) => void this.mongo.unavailable(error, delayMs),
+        });
       } catch (err) {
-        failure = err;
+        if (this.stopping) return;
+        if (isMongoUnavailable(err)) throw this.mongo.gaveUp(err);
+        throw err;
       }
-      this.statsValue.streamOpen = false;
-      // The token covers exactly the events returned (an interrupted fetch does not move it).
-      const t = stream.resumeToken;
-      if (t !== undefined && t !== null) this.observedToken = t;
-      this.stream = undefined;
-      await stream.close().catch(() => undefined);
-      // Checkpoint what this stream delivered (a later checkpoint must not read a closed
-      // stream: after a repair the position is a cluster time).
-      await this.checkpoint().catch(() => undefined);
-      if (this.stopping) break;
-      if (failure === undefined) continue;
-      throwUnlessHistoryLost(failure);
-      this.log.warn('change stream history lost: the resume point is no longer in the oplog; repairing the gap from a query', {
-        code: (failure as { code?: number }).code,
-      });
-      await this.repair(gapStart(this.spool, this.position, this.loadedAt, this.clock), 'history-lost');
     }
+  }
+
+  /**
+   * One change stream: opens it at the capture position and archives its events until it ends
+   * or fails. Resolves when the server ended it, or when MongoDB went away after it had opened
+   * (an outage begins: the caller opens it again at once, then backs off). Rejects when it could
+   * not open, or with the error that stops capture.
+   */
+  private async follow(): Promise<void> {
+    const stream = this.openStream();
+    this.stream = stream;
+    let failure: unknown;
+    let opened = false;
+    try {
+      reading: for (;;) {
+        // An event the stream returned has moved its resume token: always archive it, even
+        // when stopping, so a checkpoint never covers an event that is not in the spool.
+        for (let ev = stream.read(); ev !== undefined; ev = stream.read()) {
+          this.handleEvent(ev);
+          if (this.stopping) break reading;
+          if (this.spool.pendingBytes >= this.options.maxPendingBytes) await this.relieve();
+          // Compression keeps up or reading waits: uncompressed lines stay within a few MiB.
+          if (this.spool.compressing > MAX_COMPRESSING) await this.spool.compressed(MAX_COMPRESSING);
+        }
+        if (this.stopping) break;
+        // The server ended the stream (no event said why): open it again from its position.
+        if (!(await stream.fetch())) break;
+        if (!opened) {
+          opened = true;
+          this.mongo.available();
+        }
+        this.statsValue.streamOpen = true;
+      }
+    } catch (err) {
+      failure = err;
+    }
+    this.statsValue.streamOpen = false;
+    const unavailable = failure !== undefined && !this.stopping && isMongoUnavailable(failure);
+    if (unavailable && opened) this.mongo.unavailable(failure);
+    // The token covers exactly the events returned (an interrupted fetch does not move it).
+    const t = stream.resumeToken;
+    if (t !== undefined && t !== null) this.observedToken = t;
+    this.stream = undefined;
+    await stream.close().catch(() => undefined);
+    // Checkpoint what this stream delivered (a later checkpoint must not read a closed
+    // stream: after a repair the position is a cluster time).
+    await this.checkpoint().catch(() => undefined);
+    if (this.stopping || failure === undefined) return;
+    if (unavailable) {
+      if (opened) return;
+      throw failure;
+    }
+    // MongoDB answered (with an error): it is reachable.
+    this.mongo.available();
+    throwUnlessHistoryLost(failure);
+    this.log.warn('change stream history lost: the resume point is no longer in the oplog; repairing the gap from a query', {
+      code: (failure as { code?: number }).code,
+    });
+    await this.repair(gapStart(this.spool, this.position, this.loadedAt, this.clock), 'history-lost');
   }
 
   private openStream(): CaptureStream {
@@ -403,7 +486,9 @@ export class Tailer {
         },
         (err: unknown) => {
           if (this.relieving === run) this.relieving = undefined;
-          this.fail(err);
+          // The spool was flushed; only the checkpoint's write to MongoDB waits for it to be back.
+          if (isMongoUnavailable(err)) this.log.warn('checkpoint not saved: MongoDB is unreachable; retrying at the next interval', { error: (err as Error).message });
+          else this.fail(err);
         },
       );
     }
@@ -605,13 +690,22 @@ export class Tailer {
     this.schedule.stop();
     if (!this.stopping) {
       this.stopping = true;
+      this.stopController.abort();
       await this.stream?.close().catch(() => undefined);
     }
     await this.running;
-    if (this.fatal === undefined) {
+    if (this.fatal === undefined && this.mongo.outage === undefined) {
       await this.checkpoint();
     } else {
       await this.checkpointChain;
+      // MongoDB unreachable: the spool is made durable; the checkpoint stays where it was saved
+      // last (the next start reads the events after it again, and cuts the spool back to it).
+      if (this.fatal === undefined && this.running !== undefined) {
+        await this.spool.flush();
+        this.log.warn('final checkpoint not saved: MongoDB is unreachable; the next start resumes from the last saved checkpoint', {
+          server: this.mongo.server,
+        });
+      }
     }
     await this.spool.close();
   }

@@ -10,6 +10,7 @@ import {
   captureLagSeconds,
   captureReadiness,
   instrumentDestination,
+  mongoUnavailableSeconds,
   spoolSample,
 } from '../../../src/observe/metrics.js';
 import type { SealReport } from '../../../src/seal/report.js';
@@ -146,6 +147,36 @@ test('captureReadiness: ready only with the stream open and the lag under the th
   assert.equal(closed.ready, false);
   assert.match(String(closed.reason), /not open/);
   assert.equal(captureReadiness(stats({ streamOpen: true }), { maxLagSeconds: 60, now: NOW }).ready, false);
+});
+
+test('captureReadiness: not ready while MongoDB is unreachable, naming the server, since when and the cause', () => {
+  const outage = { server: 'db1:27017,db2:27017', since: new Date(NOW - 42_500), error: 'MongoServerSelectionError: connect ECONNREFUSED 10.0.0.1:27017' };
+  const r = captureReadiness(stats({ streamOpen: true, clusterTime: new Date(NOW - 1000), mongoOutage: outage }), { maxLagSeconds: 60, now: NOW });
+  assert.equal(r.ready, false);
+  assert.equal(
+    r.reason,
+    'MongoDB at db1:27017,db2:27017 is unreachable since 2024-01-15T09:59:17.500Z (42.5s): MongoServerSelectionError: connect ECONNREFUSED 10.0.0.1:27017; ' +
+      'capture waits and resumes from its checkpoint when it is back',
+  );
+  assert.equal(r.mongoUnavailableSeconds, 42.5);
+  assert.equal(mongoUnavailableSeconds(stats(), NOW), 0);
+});
+
+test('observeCapture: cronlog_mongo_up, cronlog_mongo_unavailable_seconds and cronlog_mongo_outages_total', async () => {
+  const metrics = new Metrics({ namespace: 'db.c' });
+  assert.equal(await value(metrics, 'cronlog_mongo_up'), 1, 'reachable until told otherwise');
+  assert.equal(await value(metrics, 'cronlog_mongo_unavailable_seconds'), 0);
+  assert.equal(await value(metrics, 'cronlog_mongo_outages_total'), 0);
+  const outage = { server: 'db1:27017', since: new Date(NOW - 30_000), error: 'MongoNetworkError: connection reset' };
+  metrics.observeCapture(stats({ mongoOutage: outage, mongoOutages: 1 }), NOW);
+  assert.equal(await value(metrics, 'cronlog_mongo_up'), 0);
+  assert.equal(await value(metrics, 'cronlog_mongo_unavailable_seconds'), 30);
+  assert.equal(await value(metrics, 'cronlog_mongo_outages_total'), 1);
+  metrics.observeCapture(stats({ mongoOutages: 1 }), NOW);
+  assert.equal(await value(metrics, 'cronlog_mongo_up'), 1);
+  assert.equal(await value(metrics, 'cronlog_mongo_unavailable_seconds'), 0);
+  metrics.observeCapture(stats({ mongoOutages: 3 }), NOW);
+  assert.equal(await value(metrics, 'cronlog_mongo_outages_total'), 3, 'outages between two scrapes are counted');
 });
 
 test('spoolSample sums the durable offsets of the open files', () => {
