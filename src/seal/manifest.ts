@@ -54,6 +54,31 @@ export interface Manifest {
   tool: { name: string; version: string };
 }
 
+/** What a delivered file's scan says about it, as a part records it. */
+export interface PartFigures {
+  lines: number;
+  bytes: number;
+  sha256: string;
+  firstTimestamp?: string | undefined;
+  lastTimestamp?: string | undefined;
+}
+
+/** The manifest entry of a part just delivered at `key` (revision 0, sealed now). */
+export function deliveredPart(key: string, part: number, scan: PartFigures, duplicatesRemoved: number): ManifestPart {
+  return {
+    key,
+    part,
+    revision: 0,
+    count: scan.lines,
+    bytes: scan.bytes,
+    sha256: scan.sha256,
+    firstTimestamp: scan.firstTimestamp ?? null,
+    lastTimestamp: scan.lastTimestamp ?? null,
+    duplicatesRemoved,
+    sealedAt: new Date().toISOString(),
+  };
+}
+
 export function buildManifest(
   slot: HourSlot,
   ctx: { namespace: string; timestampField: string; jsonMode: string },

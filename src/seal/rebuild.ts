@@ -43,7 +43,7 @@ import type { HourObject } from './hour-objects.js';
 import { listHourObjects, listedParts, newObjectRead, objectLines, partProblem, reservedParts, unlistedObjects } from './hour-objects.js';
 import { hourDocuments } from './hour-query.js';
 import type { Manifest, ManifestPart } from './manifest.js';
-import { InvalidManifestError, readManifest, writeManifest } from './manifest.js';
+import { deliveredPart, InvalidManifestError, readManifest, writeManifest } from './manifest.js';
 import { scanSpoolFile } from './scan.js';
 import { moveOutOfDataPrefix } from './superseded.js';
 
@@ -203,18 +203,7 @@ async function deliverNewPart(ctx: ArchiveContext, slot: HourSlot, index: number
       metadata: { hour: slot.id, count: String(scan.lines) },
       noOverwrite: true,
     });
-    const part: ManifestPart = {
-      key,
-      part: index,
-      revision: 0,
-      count: scan.lines,
-      bytes: scan.bytes,
-      sha256: scan.sha256,
-      firstTimestamp: scan.firstTimestamp ?? null,
-      lastTimestamp: scan.lastTimestamp ?? null,
-      duplicatesRemoved,
-      sealedAt: new Date().toISOString(),
-    };
+    const part = deliveredPart(key, index, scan, duplicatesRemoved);
     return { part, fromMongo, attempts: put.attempts };
   } finally {
     await cursor.close().catch(() => undefined);

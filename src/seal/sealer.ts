@@ -29,8 +29,7 @@ import type { SpoolFileId } from '../spool/spool-files.js';
 import type { ArchiveContext } from './context.js';
 import { dropDuplicateLines } from './dedupe.js';
 import { sealEmptyHours } from './empty-hours.js';
-import type { ManifestPart } from './manifest.js';
-import { writeManifest } from './manifest.js';
+import { deliveredPart, writeManifest } from './manifest.js';
 import { factsPath } from '../spool/facts-file.js';
 import type { SealScan } from './scan.js';
 import { factsClaim, scanSpoolFile, sealScan } from './scan.js';
@@ -323,18 +322,7 @@ export class Sealer {
     }
     startCheck();
     const { scan } = await confirmed;
-    const newPart: ManifestPart = {
-      key,
-      part,
-      revision: 0,
-      count: scan.lines,
-      bytes: scan.bytes,
-      sha256: scan.sha256,
-      firstTimestamp: scan.firstTimestamp ?? null,
-      lastTimestamp: scan.lastTimestamp ?? null,
-      duplicatesRemoved,
-      sealedAt: new Date().toISOString(),
-    };
+    const newPart = deliveredPart(key, part, scan, duplicatesRemoved);
     const parts = [...(record?.parts ?? []).filter((p) => p.part !== part), newPart];
     const manifestKey = await writeManifest(ctx, slot, parts);
     // The ledger update is what records the delivery; the log record is written alongside it.
