@@ -2,6 +2,7 @@
  * Command line of the `mongo-emulator` command: flags, their validation, the help text and the
  * exit codes.
  */
+import { SERVER_VERSIONS, serverVersionOf } from './server-version.js';
 import { DEFAULT_OPLOG_SIZE } from './server.js';
 import type { EmulatorOptions } from './server.js';
 
@@ -24,6 +25,10 @@ Options:
                     (default ${DEFAULT_OPLOG_SIZE})
   --standalone      present a standalone mongod instead: no replica set, change streams
                     fail with code 40573 like on a real standalone
+  --server-version V
+                    play MongoDB V (${SERVER_VERSIONS.join(', ')}; default 8.0): report its
+                    version and wire version, refuse aggregation stages and operators it
+                    lacks (e.g. $dateTrunc before 5.0) with mongod's errors
   -h, --help        show this help and exit
 
 Exit codes: 0 after a clean shutdown, 2 for bad flags, 3 when the server cannot start
@@ -52,7 +57,7 @@ function integer(flag: string, value: string, min: number, max: number): number 
   return n;
 }
 
-const VALUE_FLAGS = new Set(['--port', '--host', '--repl-set', '--dbpath', '--oplog-size']);
+const VALUE_FLAGS = new Set(['--port', '--host', '--repl-set', '--dbpath', '--oplog-size', '--server-version']);
 
 export function parseCli(argv: string[]): CliCommand {
   const options: EmulatorOptions = { port: 27017, argv: ['mongo-emulator', ...argv] };
@@ -99,6 +104,10 @@ export function parseCli(argv: string[]): CliCommand {
         break;
       case '--oplog-size':
         options.oplogSize = integer(flag, value, 1, Number.MAX_SAFE_INTEGER);
+        break;
+      case '--server-version':
+        if (!serverVersionOf(value)) throw new UsageError(`--server-version must be one of ${SERVER_VERSIONS.join(', ')}, got '${value}'`);
+        options.serverVersion = value;
         break;
     }
   }

@@ -17,6 +17,7 @@ import { Engine } from './engine.js';
 import { Code, CommandError, codeNameOf, serverErrorLabels } from './errors.js';
 import { FailPoints } from './failpoints.js';
 import { Persistence } from './persistence.js';
+import { DEFAULT_SERVER_VERSION, SERVER_VERSIONS, serverVersionOf } from './server-version.js';
 import { RetryableWrites, isRetryableWrite, sessionIdOf } from './sessions.js';
 import {
   MessageReader,
@@ -46,6 +47,11 @@ export interface EmulatorOptions {
   ttlMonitorSleepSecs?: number;
   /** Command line reported by getCmdLineOpts. */
   argv?: string[];
+  /**
+   * The MongoDB release to play: '4.2', '4.4', '5.0', '6.0', '7.0' or '8.0' (the default). It
+   * sets the reported version and wire version, and operators newer than it are refused.
+   */
+  serverVersion?: string;
 }
 
 export interface EmulatorStats {
@@ -395,6 +401,8 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Emul
   const oplogSize = options.oplogSize ?? DEFAULT_OPLOG_SIZE;
   if (!Number.isSafeInteger(oplogSize) || oplogSize < 1) throw new RangeError('oplogSize must be a positive integer');
   if (replSet !== undefined && !/^[A-Za-z0-9_.-]+$/.test(replSet)) throw new RangeError(`invalid replica set name: ${replSet}`);
+  const serverVersion = options.serverVersion === undefined ? DEFAULT_SERVER_VERSION : serverVersionOf(options.serverVersion);
+  if (!serverVersion) throw new RangeError(`serverVersion must be one of ${SERVER_VERSIONS.join(', ')}, got '${options.serverVersion}'`);
   const engine = new Engine(oplogSize);
   const persistence = options.dbpath !== undefined ? Persistence.open(options.dbpath, engine) : undefined;
   if (engine.oplog.size === 0) {
@@ -410,6 +418,7 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Emul
     startedAt: new Date(),
     processId: new ObjectId(),
     argv: options.argv ?? [],
+    serverVersion,
   };
   const server = new EmulatorServer(engine, config, persistence);
   let port: number;

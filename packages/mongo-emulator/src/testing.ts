@@ -31,6 +31,8 @@ export const emulatorFeatures = Object.freeze({
   standalone: usingEmulator,
   /** `ttlMonitorSleepSecs`: a faster TTL monitor. */
   fastTtlMonitor: usingEmulator,
+  /** `serverVersion`: an older MongoDB release (e.g. 4.4). */
+  serverVersion: usingEmulator,
 });
 
 /** `skip` value for tests that need emulator-only features: a reason, or false. */
@@ -57,6 +59,8 @@ export interface TestMongoOptions {
   replSet?: string;
   /** Emulator only: seconds between TTL monitor passes (mongod default 60). */
   ttlMonitorSleepSecs?: number;
+  /** Emulator only: the MongoDB release to play, e.g. '4.4' (default 8.0). */
+  serverVersion?: string;
 }
 
 export interface TestMongo {
@@ -91,6 +95,7 @@ export async function startTestMongo(opts: TestMongoOptions = {}): Promise<TestM
     ...(opts.dbpath !== undefined ? { dbpath: opts.dbpath } : {}),
     ...(opts.replSet !== undefined ? { replSet: opts.replSet } : {}),
     ...(opts.ttlMonitorSleepSecs !== undefined ? { ttlMonitorSleepSecs: opts.ttlMonitorSleepSecs } : {}),
+    ...(opts.serverVersion !== undefined ? { serverVersion: opts.serverVersion } : {}),
   });
   const close = (): Promise<void> => emulator.close();
   return { uri: emulator.uri, emulator, isEmulator: true, close, [Symbol.asyncDispose]: close };

@@ -9,7 +9,8 @@ import { toTimestamp } from '../clock.js';
 import { Code, CommandError } from '../errors.js';
 import { collectionArg, isReplicaSet, requireAdmin } from './context.js';
 import type { CommandContext, CommandResult } from './context.js';
-import { ELECTION_ID, SERVER_VERSION } from './handshake.js';
+import { featureCompatibilityVersion } from '../server-version.js';
+import { ELECTION_ID } from './handshake.js';
 
 export function pingCommand(): CommandResult {
   return {};
@@ -26,7 +27,7 @@ export function serverStatusCommand(ctx: CommandContext): CommandResult {
   const mem = process.memoryUsage();
   const reply: Document = {
     host: hostname(),
-    version: SERVER_VERSION,
+    version: config.serverVersion.version,
     process: 'mongod',
     pid: Long.fromNumber(process.pid),
     uptime: Math.floor(uptimeMs / 1000),
@@ -136,7 +137,7 @@ export function replSetGetStatusCommand(ctx: CommandContext): CommandResult {
 
 function parameters(ctx: CommandContext): Document {
   return {
-    featureCompatibilityVersion: { version: '8.0' },
+    featureCompatibilityVersion: { version: featureCompatibilityVersion(ctx.server.config.serverVersion) },
     ttlMonitorEnabled: true,
     ttlMonitorSleepSecs: 60,
     logLevel: 0,

@@ -12,6 +12,7 @@ import { Code, CommandError, typeMismatch } from '../errors.js';
 import { documentsToExamine, isNaturalHint, objectsOf } from '../index-scan.js';
 import { oplogDocuments } from '../oplog-view.js';
 import { Pipeline } from '../query.js';
+import { checkPipelineOperators } from '../server-version.js';
 import type { QueryOptions } from '../query.js';
 import { StoredDoc } from '../stored-doc.js';
 import { idFirst } from '../update.js';
@@ -35,6 +36,7 @@ export function aggregateCommand(ctx: CommandContext): CommandResult {
     }
   }
   const stages = pipeline as Document[];
+  checkPipelineOperators(ctx.server.config.serverVersion, stages);
   if (optionalBool(ctx, 'explain')) {
     throw new CommandError(Code.CommandNotSupported, 'explain is not supported by the cron-log-service MongoDB emulator');
   }

@@ -11,6 +11,7 @@ import { Code, CommandError, typeMismatch } from '../errors.js';
 import type { FailPoints } from '../failpoints.js';
 import type { ScanStats } from '../index-scan.js';
 import type { RetryableWrites } from '../sessions.js';
+import type { ServerVersion } from '../server-version.js';
 
 export interface ServerConfig {
   host: string;
@@ -22,6 +23,8 @@ export interface ServerConfig {
   startedAt: Date;
   processId: ObjectId;
   argv: string[];
+  /** The MongoDB release played (--server-version): version, wire version, operators. */
+  serverVersion: ServerVersion;
 }
 
 export interface ServerState {

@@ -7,11 +7,9 @@ import { Long, ObjectId } from 'bson';
 import type { Document } from 'bson';
 import { toTimestamp } from '../clock.js';
 import { Code, CommandError } from '../errors.js';
+import { versionArray } from '../server-version.js';
 import type { CommandContext, CommandResult } from './context.js';
 
-/** The wire version of MongoDB 8.0, which both supported driver majors accept. */
-export const MAX_WIRE_VERSION = 25;
-export const SERVER_VERSION = '8.0.0';
 export const ELECTION_ID = new ObjectId('7fffffff0000000000000001');
 const TOPOLOGY_COUNTER = Long.fromNumber(0);
 
@@ -42,7 +40,7 @@ function helloFields(ctx: CommandContext, legacy: boolean): Document {
   reply.logicalSessionTimeoutMinutes = 30;
   reply.connectionId = ctx.conn.id;
   reply.minWireVersion = 0;
-  reply.maxWireVersion = MAX_WIRE_VERSION;
+  reply.maxWireVersion = ctx.server.config.serverVersion.wireVersion;
   reply.readOnly = false;
   if (ctx.cmd.helloOk === true) reply.helloOk = true;
   return reply;
@@ -91,15 +89,16 @@ export async function isMasterCommand(ctx: CommandContext): Promise<CommandResul
   return helloFields(ctx, true);
 }
 
-export function buildInfoCommand(): CommandResult {
+export function buildInfoCommand(ctx: CommandContext): CommandResult {
+  const release = ctx.server.config.serverVersion;
   return {
-    version: SERVER_VERSION,
+    version: release.version,
     gitVersion: 'cron-log-service-emulator',
     modules: [],
     allocator: 'system',
     javascriptEngine: 'none',
     sysInfo: 'deprecated',
-    versionArray: [8, 0, 0, 0],
+    versionArray: versionArray(release),
     openssl: { running: 'disabled', compiled: 'disabled' },
     buildEnvironment: { target_os: process.platform, target_arch: process.arch },
     bits: 64,
