@@ -219,6 +219,7 @@ export async function createArchiver(input: Config | ConfigInput, options: Archi
         hours: report.hours.map((h) => `${h.hour}:${h.status}:${h.count}`),
         failed: report.failed,
         reconciled: report.reconciled.map((r) => `${r.hour}:${r.status}`),
+        ...(report.reconcileError === undefined ? {} : { reconcileError: report.reconcileError }),
       });
     }
     return report;

@@ -19,12 +19,15 @@ export function sealCommand(): Command {
         'reconciles it against MongoDB, then exits. For cron-driven setups and operators; `run` does the same on ' +
         'its sealSchedule. Refuses to run while a `run` process owns the namespace.',
     )
-    .addOption(new Option('--json', 'print the report as JSON: { dueBefore, hours: [{hour, count, key, status, error?}], reconciled: [{hour, mongo, archived, status}], failed }'));
+    .addOption(new Option('--json', 'print the report as JSON: { dueBefore, hours: [{hour, count, key, status, error?}], reconciled: [{hour, mongo, archived, status}], reconcileError?, failed }'));
   withConfigFlags(cmd);
   cmd.addHelpText(
     'after',
     `
 Exit codes: 0 every due hour delivered; 3 a delivery failed (the hour stays sealed and is retried next time).
+The reconcile that follows does not change the exit code: its verdicts are printed, and when it cannot
+run (e.g. MongoDB's count failed) the delivered hours stay delivered, the reason is printed ("reconcile failed: …",
+reconcileError with --json, and an error log line) and the next seal run reconciles them again.
 
 Examples:
   $ cron-log-service seal
@@ -51,6 +54,9 @@ Examples:
           );
           if (report.reconciled.length > 0) {
             writeOut(`\n${table(['hour', 'mongo', 'archived', 'status'], report.reconciled.map((r) => [r.hour, r.mongo, r.archived, r.status]))}`);
+          }
+          if (report.reconcileError !== undefined) {
+            writeOut(`\nreconcile failed: ${report.reconcileError}\nThe hours above keep their status; delivered hours are reconciled again by the next seal run (or run \`cron-log-service reconcile\`).\n`);
           }
         }
         return report.failed;

@@ -67,6 +67,8 @@ export interface SealRunSample {
   readonly reconciled: ReadonlyArray<{ readonly status: string }>;
   /** Hours whose delivery failed. */
   readonly failed: number;
+  /** Set when the reconcile after the run failed (the hours keep their outcomes). */
+  readonly reconcileError?: string;
 }
 
 export interface DeliveryObservation {
@@ -129,6 +131,7 @@ function instrumentsFor(registry: RegistryType) {
     reconcileMismatches: counter('reconcile_mismatches_total', 'Reconcile verdicts "mismatch" (a persisting mismatch counts once per seal run).'),
     mismatchedHours: gauge('reconcile_mismatched_hours', 'Hours found mismatched by the last seal run.'),
     sealRunFailures: counter('seal_run_failures_total', 'Seal runs that threw before producing a report.'),
+    reconcileFailures: counter('reconcile_failures_total', 'Seal runs whose reconcile could not compare the recent hours with MongoDB (their hours stay delivered, not verified; the next run retries).'),
     lastSealRun: gauge('last_seal_run_timestamp_seconds', 'Unix time at which the last seal run finished with a report.'),
     sealRunDuration: new Histogram<Label>({
       name: `${METRIC_PREFIX}seal_run_duration_seconds`,
@@ -266,6 +269,7 @@ export class Metrics {
       m.uploadRetries,
       m.reconcileMismatches,
       m.sealRunFailures,
+      m.reconcileFailures,
     ]) {
       c.inc(this.labels, 0);
     }
@@ -346,7 +350,8 @@ export class Metrics {
     m.deliveryFailures.inc(labels, Math.max(failed, report.failed));
     m.hoursVerified.inc(labels, verified);
     m.reconcileMismatches.inc(labels, mismatched);
-    m.mismatchedHours.set(labels, mismatched);
+    if (report.reconcileError === undefined) m.mismatchedHours.set(labels, mismatched);
+    else m.reconcileFailures.inc(labels, 1);
     m.sealRunDuration.observe(labels, Math.max(0, durationMs) / 1000);
     m.lastSealRun.set(labels, now / 1000);
   }
@@ -418,6 +423,7 @@ export class Metrics {
       m.reconcileMismatches,
       m.mismatchedHours,
       m.sealRunFailures,
+      m.reconcileFailures,
       m.lastSealRun,
       m.sealRunDuration,
     ]) {

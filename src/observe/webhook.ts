@@ -20,6 +20,7 @@ import { retryPolicy, withRetry } from '../retry.js';
 export type NotifyEvent =
   | { kind: 'delivery-failed'; hour: string; error: string }
   | { kind: 'reconcile-mismatch'; hour: string; mongo: number; archived: number }
+  | { kind: 'reconcile-failed'; error: string }
   | { kind: 'oplog-headroom'; headroomSeconds: number; windowSeconds: number }
   | { kind: 'mongo-unavailable'; server: string; since: string; seconds: number; error: string }
   | { kind: 'mongo-available'; server: string; since: string; seconds: number };
@@ -95,6 +96,12 @@ export function eventMessage(event: NotifyEvent, namespace?: string): string {
         `Check it with \`cron-log-service reconcile --from ${event.hour}\`; --repair rebuilds it from a query.`
       );
     }
+    case 'reconcile-failed':
+      return (
+        `[cron-log-service${where}] the reconcile after a seal run failed: ${event.error}. The run's hours were ` +
+        'delivered; they stay unverified until a reconcile succeeds (the next seal run tries again; ' +
+        '`cron-log-service reconcile` checks by hand).'
+      );
     case 'oplog-headroom':
       return (
         `[cron-log-service${where}] the capture checkpoint is ${formatDuration(event.headroomSeconds)} from the end of ` +
@@ -126,7 +133,7 @@ export function webhookPayload(event: NotifyEvent, namespace?: string, at = new 
   };
 }
 
-/** The notify events of a seal run: failed hours and reconcile mismatches. */
+/** The notify events of a seal run: failed hours, reconcile mismatches, a failed reconcile. */
 export function sealReportEvents(report: SealReport): NotifyEvent[] {
   const events: NotifyEvent[] = [];
   for (const h of report.hours) {
@@ -135,6 +142,7 @@ export function sealReportEvents(report: SealReport): NotifyEvent[] {
   for (const r of report.reconciled) {
     if (r.status === 'mismatch') events.push({ kind: 'reconcile-mismatch', hour: r.hour, mongo: r.mongo, archived: r.archived });
   }
+  if (report.reconcileError !== undefined) events.push({ kind: 'reconcile-failed', error: report.reconcileError });
   return events;
 }
 

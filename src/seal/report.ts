@@ -23,6 +23,12 @@ export interface SealReport {
   dueBefore: number;
   hours: HourOutcome[];
   reconciled: ReconciledHour[];
+  /**
+   * Why the reconcile after the run could not compare the recent hours with MongoDB (e.g. the
+   * count failed), when it failed. It changes no hour's outcome: delivered hours stay delivered
+   * (in the ledger too, not yet verified) and the next run's reconcile compares them again.
+   */
+  reconcileError?: string;
   /** Hours whose delivery failed (they are retried at the next run). */
   failed: number;
 }

@@ -18,6 +18,8 @@
  * after a crash uploads the same bytes to the same key (and skips the upload when the object is
  * already there with the same SHA-256). An object is never overwritten by other content. A
  * failed delivery leaves the hour `sealed` with the error in `logs`; the next run retries it.
+ * A failed reconcile fails nothing it follows: the report keeps every hour's outcome and says
+ * why the reconcile failed (`reconcileError`); the hours stay `delivered` until one succeeds.
  */
 import { promises as fs } from 'node:fs';
 import { IntegrityError } from '../deliver/errors.js';
@@ -31,6 +33,7 @@ import { dropDuplicateLines } from './dedupe.js';
 import { sealEmptyHours } from './empty-hours.js';
 import { deliveredPart, writeManifest } from './manifest.js';
 import { factsPath } from '../spool/facts-file.js';
+import { describeMongoError } from '../source/mongo-errors.js';
 import type { SealScan } from './scan.js';
 import { factsClaim, scanSpoolFile, sealScan } from './scan.js';
 import type { ClosingClaim } from '../spool/facts-file.js';
@@ -164,7 +167,17 @@ export class Sealer {
     const empty = await sealEmptyHours(ctx, { dueBefore, firstHour: options.firstHour(), delivered, mayAdvanceWatermark: report.failed === 0 });
     report.hours.push(...empty);
     report.failed += empty.filter((h) => h.status === 'failed').length;
-    if (options.reconcile) report.reconciled = await options.reconcile(now);
+    if (options.reconcile) {
+      try {
+        report.reconciled = await options.reconcile(now);
+      } catch (err) {
+        report.reconcileError = describeMongoError(err);
+        options.log.error('reconcile after the seal run failed: the hours this run delivered stay delivered (not yet verified); the next seal run reconciles them again', {
+          error: report.reconcileError,
+          delivered: report.hours.filter((h) => h.status !== 'failed').map((h) => h.hour),
+        });
+      }
+    }
     return report;
   }
 

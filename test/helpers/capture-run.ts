@@ -34,9 +34,16 @@ async function spooledLines(env: ArchiveEnv): Promise<number> {
 
 /**
  * Starts `run` with `vars`, inserts `docs`, waits until the spool holds them, stops it with
- * SIGTERM (exit 0 expected) and runs `seal --json`, killed after `timeoutMs`.
+ * SIGTERM (exit 0 expected), calls `beforeSeal` if given, and runs `seal --json`, killed after
+ * `timeoutMs`.
  */
-export async function captureThenSeal(env: ArchiveEnv, vars: Record<string, string>, docs: Document[], timeoutMs = 60_000): Promise<CliResult> {
+export async function captureThenSeal(
+  env: ArchiveEnv,
+  vars: Record<string, string>,
+  docs: Document[],
+  timeoutMs = 60_000,
+  beforeSeal?: () => Promise<void>,
+): Promise<CliResult> {
   const run = startCli(['run', '--no-env-file'], vars);
   try {
     await run.waitFor('archiver started', 60_000);
@@ -47,6 +54,7 @@ export async function captureThenSeal(env: ArchiveEnv, vars: Record<string, stri
   }
   const stopped = await run.exited;
   assert.equal(stopped.code, 0, `run exits 0 on SIGTERM:\n${stopped.stderr.slice(-2000)}`);
+  await beforeSeal?.();
   return runCli(['seal', '--no-env-file', '--json'], vars, { timeoutMs });
 }
 

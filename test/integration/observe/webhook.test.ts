@@ -7,7 +7,7 @@ import type { AddressInfo } from 'node:net';
 import { clearRegisteredSecrets, registerSecrets } from '../../../src/redact.js';
 import type { Logger, LogMeta } from '../../../src/log.js';
 import type { NotifyEvent } from '../../../src/observe/webhook.js';
-import { createNotifier, sealReportEvents } from '../../../src/observe/webhook.js';
+import { createNotifier, eventMessage, sealReportEvents } from '../../../src/observe/webhook.js';
 
 interface Received {
   method: string;
@@ -260,4 +260,14 @@ test('sealReportEvents: failed hours and mismatches of a seal report', () => {
       { kind: 'reconcile-mismatch', hour: 'h-1', mongo: 4, archived: 3 },
     ],
   );
+  // A reconcile that could not run: one event of its own, the hours' outcomes unchanged.
+  const failedReconcile = sealReportEvents({
+    dueBefore: 0,
+    hours: [{ hour: 'h1', start: 0, count: 3, status: 'delivered', key: 'k' }],
+    reconciled: [],
+    reconcileError: "MongoServerError InvalidPipelineOperator (code 168): Unrecognized expression '$dateTrunc'",
+    failed: 0,
+  });
+  assert.deepEqual(failedReconcile, [{ kind: 'reconcile-failed', error: "MongoServerError InvalidPipelineOperator (code 168): Unrecognized expression '$dateTrunc'" }]);
+  assert.match(eventMessage(failedReconcile[0]!), /reconcile after a seal run failed: .*\$dateTrunc'\. The run's hours were delivered/);
 });

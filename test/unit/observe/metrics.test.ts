@@ -72,6 +72,7 @@ test('every series exists at 0 from the start, with the cronlog_ prefix and the 
     'cronlog_delivery_failures_total',
     'cronlog_upload_retries_total',
     'cronlog_reconcile_mismatches_total',
+    'cronlog_reconcile_failures_total',
     'cronlog_spool_pending_bytes',
     'cronlog_spool_open_bytes',
     'cronlog_stream_open',
@@ -220,6 +221,22 @@ test('observeSeal: sealed/delivered/verified/failures/mismatches and the run dur
   metrics.observeSealError(50);
   assert.equal(await value(metrics, 'cronlog_seal_run_failures_total'), 1);
   assert.equal(await value(metrics, 'cronlog_seal_run_duration_seconds_count'), 3);
+});
+
+test('observeSeal: a run whose reconcile failed counts its delivered hours and one reconcile failure, not a seal run failure', async () => {
+  const metrics = new Metrics({ namespace: 'db.c' });
+  metrics.observeSeal({ hours: [], reconciled: [{ status: 'mismatch' }], failed: 0 }, 100, NOW);
+  metrics.observeSeal(
+    { hours: [{ status: 'delivered', count: 7 }], reconciled: [], failed: 0, reconcileError: 'MongoServerError InvalidPipelineOperator (code 168): x' },
+    100,
+    NOW,
+  );
+  assert.equal(await value(metrics, 'cronlog_hours_delivered_total'), 1);
+  assert.equal(await value(metrics, 'cronlog_documents_archived_total'), 7);
+  assert.equal(await value(metrics, 'cronlog_delivery_failures_total'), 0);
+  assert.equal(await value(metrics, 'cronlog_seal_run_failures_total'), 0);
+  assert.equal(await value(metrics, 'cronlog_reconcile_failures_total'), 1);
+  assert.equal(await value(metrics, 'cronlog_reconcile_mismatched_hours'), 1, 'the last known mismatches stay until a reconcile runs');
 });
 
 test('instrumentDestination: times puts, sums attempts - 1 as retries, passes other members through', async () => {
