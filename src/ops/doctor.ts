@@ -1,6 +1,7 @@
 /**
  * `doctor`: checks, each with a one-line verdict and a hint, that the configuration and the
- * environment can work: MongoDB reachable, a replica set, the collection and its timestamp
+ * environment can work: MongoDB reachable, its version and sessions (server-version.ts), a
+ * replica set, the collection and its timestamp
  * index, the oplog window, the destination (put/get/delete of a probe object), the spool
  * directory, the clock, and the Node.js version (22 or later recommended).
  */
@@ -12,13 +13,10 @@ import type { Config } from '../config/index.js';
 import type { Destination } from '../deliver/destination.js';
 import { redact, redactUri } from '../redact.js';
 import { oplogWindow } from '../source/oplog-window.js';
+import type { DoctorCheck } from './doctor-check.js';
+import { serverVersionChecks, tooOldHint } from './server-version.js';
 
-export interface DoctorCheck {
-  name: string;
-  ok: boolean;
-  message: string;
-  hint?: string;
-}
+export type { DoctorCheck } from './doctor-check.js';
 
 /** Thresholds of the checks (documented in README). */
 export const DOCTOR_LIMITS = {
@@ -31,7 +29,10 @@ export const DOCTOR_LIMITS = {
 export async function checkMongo(config: Config, client: MongoClient): Promise<DoctorCheck[]> {
   const checks: DoctorCheck[] = [];
   const db = client.db(config.database);
-  const hello: Document = await db.admin().command({ hello: 1 });
+  const admin = db.admin();
+  // MongoDB before 4.4.2 (and 4.2.10) answers only the legacy isMaster.
+  const hello: Document = await admin.command({ hello: 1 }).catch(() => admin.command({ isMaster: 1 }));
+  checks.push(...serverVersionChecks(await admin.command({ buildInfo: 1 }), hello));
   const replicated = typeof hello.setName === 'string' || hello.msg === 'isdbgrid';
   checks.push(
     replicated
@@ -149,6 +150,6 @@ export function mongoUnreachable(config: Config, err: unknown): DoctorCheck {
     name: 'mongodb',
     ok: false,
     message: `cannot reach MongoDB at ${redactUri(config.dbUri)}: ${redact((err as Error).message)}`,
-    hint: 'check the host and port in DB_URI, the network, and the credentials (authentication errors name the user)',
+    hint: tooOldHint(err) ?? 'check the host and port in DB_URI, the network, and the credentials (authentication errors name the user)',
   };
 }
