@@ -14,7 +14,10 @@
  *    ResumableChangeStreamError) on a getMore, the cursor is killed and the stream reopened once,
  *    after the resume token (or at the start time, or the first aggregate's operationTime, when
  *    no token was seen yet); the initial aggregate is retried once after a network error;
- *  - an event without `_id` is an error (the stream could not resume past it).
+ *  - an event without `_id` is an error (the stream could not resume past it);
+ *  - a first reply without postBatchResumeToken (a server that does not send it) fails with
+ *    NoPostBatchResumeTokenError before any event is handed out: an idle stream's position could
+ *    not advance; the tailer reopens at the same position with the driver's ChangeStream.
  * Each command selects its server: on a replica set that is the primary, which holds the cursor
  * (after a failover the getMore fails with CursorNotFound and the stream resumes on the new
  * primary). Behind mongos routers or a load balancer a command may reach another server than the
@@ -45,6 +48,17 @@ export interface RawChangeStreamOptions extends ChangeStreamSpec {
   client: MongoClient;
   db: Db;
   collection: string;
+}
+
+/** The server's change stream batches carry no postBatchResumeToken (see the header). */
+export class NoPostBatchResumeTokenError extends CronLogError {
+  constructor() {
+    super(
+      'CHANGE_STREAM_UNSUPPORTED',
+      "the server's change stream batches carry no postBatchResumeToken, which the raw change stream relies on to track its position; read it with the driver's change stream instead",
+    );
+    this.name = 'NoPostBatchResumeTokenError';
+  }
 }
 
 /** Whether the stream may resume after `err` from a getMore (the driver's rule, servers >= 4.4). */
@@ -178,6 +192,11 @@ export class RawChangeStream {
     }
     if (token === undefined && this.startAt === undefined && reply.operationTime instanceof Timestamp) this.startAt = reply.operationTime;
     this.take(reply);
+    if (first && this.postBatchToken < 0) {
+      // Nothing was handed out yet: the caller reopens at the same position with another client.
+      this.reply = undefined;
+      throw new NoPostBatchResumeTokenError();
+    }
   }
 
   /** Takes a reply's cursor: its id, its batch, its postBatchResumeToken. */
