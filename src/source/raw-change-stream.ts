@@ -48,6 +48,8 @@ export interface RawChangeStreamOptions extends ChangeStreamSpec {
   client: MongoClient;
   db: Db;
   collection: string;
+  /** The server's maxWireVersion (from its hello): which resume rule applies (default: 4.4+'s). */
+  maxWireVersion?: number;
 }
 
 /** The server's change stream batches carry no postBatchResumeToken (see the header). */
@@ -61,10 +63,25 @@ export class NoPostBatchResumeTokenError extends CronLogError {
   }
 }
 
-/** Whether the stream may resume after `err` from a getMore (the driver's rule, servers >= 4.4). */
-export function isResumableChangeStreamError(err: unknown): boolean {
+/**
+ * The codes the change streams specification resumes after on servers before 4.4 (wire
+ * version < 9), which label no error ResumableChangeStreamError: HostUnreachable,
+ * HostNotFound, NetworkTimeout, ShutdownInProgress, PrimarySteppedDown, ExceededTimeLimit,
+ * SocketException, NotWritablePrimary, InterruptedAtShutdown, InterruptedDueToReplStateChange,
+ * NotPrimaryNoSecondaryOk, NotPrimaryOrSecondary, StaleShardVersion, StaleEpoch, StaleConfig,
+ * RetryChangeStream, FailedToSatisfyReadPreference, CursorNotFound.
+ */
+const PRE_44_RESUMABLE_CODES = new Set([6, 7, 89, 91, 189, 262, 9001, 10107, 11600, 11602, 13435, 13436, 63, 150, 13388, 234, 133, 43]);
+
+/**
+ * Whether the stream may resume after `err` from a getMore (the driver's rule): a network
+ * error; from servers 4.4+ (wire version 9+, or unknown) CursorNotFound or an error the server
+ * labelled ResumableChangeStreamError; from older servers one of their resumable codes.
+ */
+export function isResumableChangeStreamError(err: unknown, maxWireVersion?: number): boolean {
   if (err instanceof MongoNetworkError) return true;
   if (!(err instanceof MongoServerError)) return false;
+  if (maxWireVersion !== undefined && maxWireVersion < 9) return typeof err.code === 'number' && PRE_44_RESUMABLE_CODES.has(err.code);
   if (err.hasErrorLabel('NonResumableChangeStreamError')) return false;
   return err.code === 43 || err.hasErrorLabel('ResumableChangeStreamError');
 }
@@ -161,7 +178,7 @@ export class RawChangeStream {
       );
       this.take(reply);
     } catch (err) {
-      if (this.closed || !isResumableChangeStreamError(err)) throw err;
+      if (this.closed || !isResumableChangeStreamError(err, this.options.maxWireVersion)) throw err;
       await this.killCursor();
       await this.open(false);
     }

@@ -46,6 +46,8 @@ export const CHANGE_STREAM_BATCH_SIZE = 500;
 export interface StreamClientChoice {
   kind: StreamClient;
   reason: string;
+  /** The server's maxWireVersion, when its hello said (the raw stream's resume rule depends on it). */
+  maxWireVersion?: number;
 }
 
 /**
@@ -53,6 +55,11 @@ export interface StreamClientChoice {
  * reply (none for a load-balanced connection).
  */
 export function changeStreamClientFor(client: { loadBalanced: boolean }, hello: Document): StreamClientChoice {
+  const choice = clientFor(client, hello);
+  return typeof hello.maxWireVersion === 'number' ? { ...choice, maxWireVersion: hello.maxWireVersion } : choice;
+}
+
+function clientFor(client: { loadBalanced: boolean }, hello: Document): StreamClientChoice {
   if (client.loadBalanced) {
     return { kind: 'driver', reason: 'load-balanced connection: a command may reach another server than the one holding the cursor' };
   }
@@ -93,6 +100,8 @@ export interface CaptureStreamOptions {
   /** Where to start: after its token, or at its cluster time; undefined: now. */
   position: StreamPosition | undefined;
   maxAwaitTimeMS: number;
+  /** The server's maxWireVersion, if known (the raw stream's resume rule). */
+  maxWireVersion?: number | undefined;
   /** How the driver's client decodes events (the raw one hands out bytes). */
   decode: BSON.DeserializeOptions;
 }
@@ -124,5 +133,6 @@ export function openCaptureStream(options: CaptureStreamOptions): CaptureStream 
     pipeline,
     batchSize: CHANGE_STREAM_BATCH_SIZE,
     maxAwaitTimeMS: options.maxAwaitTimeMS,
+    ...(options.maxWireVersion !== undefined ? { maxWireVersion: options.maxWireVersion } : {}),
   });
 }

@@ -151,6 +151,8 @@ export class Tailer {
   private readonly decodeOptions: DecodeOptions;
   private stream: CaptureStream | undefined;
   private streamClient: StreamClient = 'raw';
+  /** The server's maxWireVersion, when its hello said. */
+  private maxWireVersion: number | undefined;
   private position: StreamPosition | undefined;
   private savedPositionJson = '';
   private savedSpoolJson = '';
@@ -288,6 +290,7 @@ export class Tailer {
 
   private useStreamClient(choice: StreamClientChoice): void {
     this.streamClient = choice.kind;
+    if (choice.maxWireVersion !== undefined) this.maxWireVersion = choice.maxWireVersion;
     const client = choice.kind === 'raw' ? 'the raw change stream' : "the driver's change stream";
     this.log.info(`capture reads its change stream with ${client}: ${choice.reason}`, { streamClient: choice.kind, reason: choice.reason });
   }
@@ -418,6 +421,7 @@ export class Tailer {
       captureOperations: this.options.captureOperations,
       position: this.position,
       maxAwaitTimeMS: this.options.maxAwaitTimeMS,
+      maxWireVersion: this.maxWireVersion,
       decode: this.decodeOptions,
     });
   }

@@ -23,3 +23,8 @@ test('a server without logical sessions is read through the driver, and the reas
   assert.match(choice.reason, /logicalSessionTimeoutMinutes/);
   assert.equal(kind(false, { isWritablePrimary: true, setName: 'rs0', logicalSessionTimeoutMinutes: null }), 'driver');
 });
+
+test("the choice carries the server's maxWireVersion (the raw stream's resume rule depends on it)", () => {
+  assert.equal(changeStreamClientFor({ loadBalanced: false }, { setName: 'rs0', logicalSessionTimeoutMinutes: 30, maxWireVersion: 8 }).maxWireVersion, 8);
+  assert.equal(changeStreamClientFor({ loadBalanced: true }, {}).maxWireVersion, undefined);
+});
