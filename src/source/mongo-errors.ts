@@ -10,7 +10,7 @@
  *    failure reaches the user as an "unexpected error" with a stack trace.
  */
 import type { MongoClient } from 'mongodb';
-import { MongoError, MongoNetworkError, MongoServerError, MongoServerSelectionError } from 'mongodb';
+import { MongoCompatibilityError, MongoError, MongoNetworkError, MongoServerError, MongoServerSelectionError } from 'mongodb';
 import { CronLogError } from '../errors.js';
 import { redact } from '../redact.js';
 
@@ -63,6 +63,15 @@ export function mongoFailure(err: unknown, server: string | undefined, during?: 
   if (err instanceof CronLogError || !(err instanceof MongoError)) return undefined;
   const at = server === undefined ? 'MongoDB' : `MongoDB at ${server}`;
   const what = during === undefined ? '' : ` during ${during}`;
+  if (err instanceof MongoCompatibilityError) {
+    // A feature the server does not have (e.g. sessions): the archiver chooses its clients from
+    // what the server advertises, so this names the missing feature and asks for a report.
+    return new CronLogError(
+      'MONGO_FAILED',
+      `${at} lacks a feature the archiver used${what}: ${describeMongoError(err)}. Run \`cron-log-service doctor\` to see what the server advertises, and report this with its output`,
+      { cause: err },
+    );
+  }
   if (isMongoUnavailable(err)) {
     return new CronLogError('MONGO_UNAVAILABLE', `${at} is unreachable${what}: ${describeMongoError(err)}; run it again once MongoDB is back`, { cause: err });
   }

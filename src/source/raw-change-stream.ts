@@ -14,7 +14,10 @@
  *    ResumableChangeStreamError) on a getMore, the cursor is killed and the stream reopened once,
  *    after the resume token (or at the start time, or the first aggregate's operationTime, when
  *    no token was seen yet); the initial aggregate is retried once after a network error;
- *  - an event without `_id` is an error (the stream could not resume past it).
+ *  - an event without `_id` is an error (the stream could not resume past it);
+ *  - a first reply without postBatchResumeToken (a server that does not send it) fails with
+ *    NoPostBatchResumeTokenError before any event is handed out: an idle stream's position could
+ *    not advance; the tailer reopens at the same position with the driver's ChangeStream.
  * Each command selects its server: on a replica set that is the primary, which holds the cursor
  * (after a failover the getMore fails with CursorNotFound and the stream resumes on the new
  * primary). Behind mongos routers or a load balancer a command may reach another server than the
@@ -45,12 +48,40 @@ export interface RawChangeStreamOptions extends ChangeStreamSpec {
   client: MongoClient;
   db: Db;
   collection: string;
+  /** The server's maxWireVersion (from its hello): which resume rule applies (default: 4.4+'s). */
+  maxWireVersion?: number;
 }
 
-/** Whether the stream may resume after `err` from a getMore (the driver's rule, servers >= 4.4). */
-export function isResumableChangeStreamError(err: unknown): boolean {
+/** The server's change stream batches carry no postBatchResumeToken (see the header). */
+export class NoPostBatchResumeTokenError extends CronLogError {
+  constructor() {
+    super(
+      'CHANGE_STREAM_UNSUPPORTED',
+      "the server's change stream batches carry no postBatchResumeToken, which the raw change stream relies on to track its position; read it with the driver's change stream instead",
+    );
+    this.name = 'NoPostBatchResumeTokenError';
+  }
+}
+
+/**
+ * The codes the change streams specification resumes after on servers before 4.4 (wire
+ * version < 9), which label no error ResumableChangeStreamError: HostUnreachable,
+ * HostNotFound, NetworkTimeout, ShutdownInProgress, PrimarySteppedDown, ExceededTimeLimit,
+ * SocketException, NotWritablePrimary, InterruptedAtShutdown, InterruptedDueToReplStateChange,
+ * NotPrimaryNoSecondaryOk, NotPrimaryOrSecondary, StaleShardVersion, StaleEpoch, StaleConfig,
+ * RetryChangeStream, FailedToSatisfyReadPreference, CursorNotFound.
+ */
+const PRE_44_RESUMABLE_CODES = new Set([6, 7, 89, 91, 189, 262, 9001, 10107, 11600, 11602, 13435, 13436, 63, 150, 13388, 234, 133, 43]);
+
+/**
+ * Whether the stream may resume after `err` from a getMore (the driver's rule): a network
+ * error; from servers 4.4+ (wire version 9+, or unknown) CursorNotFound or an error the server
+ * labelled ResumableChangeStreamError; from older servers one of their resumable codes.
+ */
+export function isResumableChangeStreamError(err: unknown, maxWireVersion?: number): boolean {
   if (err instanceof MongoNetworkError) return true;
   if (!(err instanceof MongoServerError)) return false;
+  if (maxWireVersion !== undefined && maxWireVersion < 9) return typeof err.code === 'number' && PRE_44_RESUMABLE_CODES.has(err.code);
   if (err.hasErrorLabel('NonResumableChangeStreamError')) return false;
   return err.code === 43 || err.hasErrorLabel('ResumableChangeStreamError');
 }
@@ -147,7 +178,7 @@ export class RawChangeStream {
       );
       this.take(reply);
     } catch (err) {
-      if (this.closed || !isResumableChangeStreamError(err)) throw err;
+      if (this.closed || !isResumableChangeStreamError(err, this.options.maxWireVersion)) throw err;
       await this.killCursor();
       await this.open(false);
     }
@@ -178,6 +209,11 @@ export class RawChangeStream {
     }
     if (token === undefined && this.startAt === undefined && reply.operationTime instanceof Timestamp) this.startAt = reply.operationTime;
     this.take(reply);
+    if (first && this.postBatchToken < 0) {
+      // Nothing was handed out yet: the caller reopens at the same position with another client.
+      this.reply = undefined;
+      throw new NoPostBatchResumeTokenError();
+    }
   }
 
   /** Takes a reply's cursor: its id, its batch, its postBatchResumeToken. */

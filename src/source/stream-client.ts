@@ -1,10 +1,23 @@
 /**
  * Which change-stream client capture reads its events with, and opening it at a position:
  *
- *   raw     RawChangeStream (events as bytes; its commands go to the primary);
+ *   raw     RawChangeStream (events as bytes; its commands go to the primary, in one explicit
+ *           session; its resume token advances through postBatchResumeToken while idle);
  *   driver  the driver's ChangeStream (DriverChangeStream), which keeps its cursor on the server
- *           that holds it: for a load-balanced connection, or mongos routers (each command
- *           selects a router anew).
+ *           that holds it and uses a session only where the deployment has them.
+ *
+ * The choice follows what the deployment advertises (`hello`), so that no optional server
+ * feature is a hard dependency (DESIGN.md invariant 11):
+ *  - a load-balanced connection, or mongos routers (each command selects a router anew; the
+ *    cursor lives on one): driver;
+ *  - no logical sessions (hello without logicalSessionTimeoutMinutes): driver;
+ *  - else raw. Whether batches carry a postBatchResumeToken shows only in the first reply: the
+ *    raw stream then fails with NoPostBatchResumeTokenError before handing out any event, and
+ *    the tailer reopens at the same position with the driver (nothing was read, so nothing is
+ *    lost or repeated).
+ * With the driver and no postBatchResumeToken, the resume token is the `_id` of the last event
+ * returned: an idle stream's token does not advance (see docs/operations.md, "Change stream
+ * clients").
  *
  * Both read the same events (the captured operations, and the ones that end capture: drop,
  * rename, dropDatabase), with updates' full documents looked up when updates are captured.
@@ -29,18 +42,49 @@ export type CaptureStream = RawChangeStream | DriverChangeStream;
  */
 export const CHANGE_STREAM_BATCH_SIZE = 500;
 
-/**
- * The change-stream client for a deployment: the driver's where a command may reach another
- * server than the one holding the cursor (a load-balanced connection, or mongos routers: each
- * command selects a router anew), else the raw one. `hello` is the server's hello reply.
- */
-export function changeStreamClientFor(client: { loadBalanced: boolean }, hello: Document): StreamClient {
-  if (client.loadBalanced) return 'driver';
-  return hello.msg === 'isdbgrid' ? 'driver' : 'raw';
+/** The client chosen for a deployment, and why (logged at start). */
+export interface StreamClientChoice {
+  kind: StreamClient;
+  reason: string;
+  /** The server's maxWireVersion, when its hello said (the raw stream's resume rule depends on it). */
+  maxWireVersion?: number;
 }
 
+/**
+ * The change-stream client for a deployment (see the header). `hello` is the server's hello
+ * reply (none for a load-balanced connection).
+ */
+export function changeStreamClientFor(client: { loadBalanced: boolean }, hello: Document): StreamClientChoice {
+  const choice = clientFor(client, hello);
+  return typeof hello.maxWireVersion === 'number' ? { ...choice, maxWireVersion: hello.maxWireVersion } : choice;
+}
+
+function clientFor(client: { loadBalanced: boolean }, hello: Document): StreamClientChoice {
+  if (client.loadBalanced) {
+    return { kind: 'driver', reason: 'load-balanced connection: a command may reach another server than the one holding the cursor' };
+  }
+  if (hello.msg === 'isdbgrid') {
+    return { kind: 'driver', reason: 'mongos routers: each command may reach another router than the one holding the cursor' };
+  }
+  if (hello.logicalSessionTimeoutMinutes === undefined || hello.logicalSessionTimeoutMinutes === null) {
+    return {
+      kind: 'driver',
+      reason: 'the server does not support logical sessions (its hello reports no logicalSessionTimeoutMinutes); the raw change stream needs one',
+    };
+  }
+  return { kind: 'raw', reason: 'replica set member with logical sessions' };
+}
+
+/** The client for a deployment whose first change-stream batch carried no postBatchResumeToken. */
+export const NO_PBRT_CHOICE: StreamClientChoice = {
+  kind: 'driver',
+  reason:
+    'the server sends change stream batches without postBatchResumeToken, which the raw change stream relies on; ' +
+    'the resume token now advances with each event only (an idle stream keeps its last event\'s token)',
+};
+
 /** Asks the deployment (its hello reply; none for a load-balanced connection) which client fits it. */
-export async function chooseStreamClient(client: MongoClient, db: Db): Promise<StreamClient> {
+export async function chooseStreamClient(client: MongoClient, db: Db): Promise<StreamClientChoice> {
   if (client.options.loadBalanced) return changeStreamClientFor(client.options, {});
   const admin = db.admin();
   const hello = await admin.command({ hello: 1 }).catch(() => admin.command({ isMaster: 1 }));
@@ -56,6 +100,8 @@ export interface CaptureStreamOptions {
   /** Where to start: after its token, or at its cluster time; undefined: now. */
   position: StreamPosition | undefined;
   maxAwaitTimeMS: number;
+  /** The server's maxWireVersion, if known (the raw stream's resume rule). */
+  maxWireVersion?: number | undefined;
   /** How the driver's client decodes events (the raw one hands out bytes). */
   decode: BSON.DeserializeOptions;
 }
@@ -87,5 +133,6 @@ export function openCaptureStream(options: CaptureStreamOptions): CaptureStream 
     pipeline,
     batchSize: CHANGE_STREAM_BATCH_SIZE,
     maxAwaitTimeMS: options.maxAwaitTimeMS,
+    ...(options.maxWireVersion !== undefined ? { maxWireVersion: options.maxWireVersion } : {}),
   });
 }

@@ -13,7 +13,11 @@
  *   stream goes quiet) and whenever more than `maxPendingBytes` wait in memory. Reading the
  *   stream waits when twice `maxPendingBytes` wait, or when more than MAX_COMPRESSING slabs of
  *   lines are being compressed, so memory stays bounded.
- * - An idle stream's resume token advances (postBatchResumeToken) and is checkpointed too.
+ * - An idle stream's resume token advances (postBatchResumeToken) and is checkpointed too; on a
+ *   server without postBatchResumeToken (the driver's client then) it stays at the last event's.
+ * - Which change-stream client reads the events is chosen from what the server advertises
+ *   (stream-client.ts) and logged with the reason; a raw stream whose first batch shows no
+ *   postBatchResumeToken is reopened at the same position with the driver's.
  * - Before a flush creates a spool file, the last checkpoint is saved again listing it (at
  *   offset 0): every file in open/ is covered by the checkpoint, and one it does not cover is
  *   not this capture's (the spool keeps and reports it at the next start).
@@ -58,8 +62,9 @@ import type { MongoOutage } from './mongo-outage.js';
 import { MongoOutageTracker } from './mongo-outage.js';
 import type { RetryPolicy } from '../retry.js';
 import { retryPolicy, withRetry } from '../retry.js';
-import type { CaptureStream, StreamClient } from './stream-client.js';
-import { chooseStreamClient, openCaptureStream } from './stream-client.js';
+import type { CaptureStream, StreamClient, StreamClientChoice } from './stream-client.js';
+import { NO_PBRT_CHOICE, chooseStreamClient, openCaptureStream } from './stream-client.js';
+import { NoPostBatchResumeTokenError } from './raw-change-stream.js';
 
 export interface TailerOptions {
   client: MongoClient;
@@ -146,6 +151,8 @@ export class Tailer {
   private readonly decodeOptions: DecodeOptions;
   private stream: CaptureStream | undefined;
   private streamClient: StreamClient = 'raw';
+  /** The server's maxWireVersion, when its hello said. */
+  private maxWireVersion: number | undefined;
   private position: StreamPosition | undefined;
   private savedPositionJson = '';
   private savedSpoolJson = '';
@@ -265,8 +272,10 @@ export class Tailer {
   async start(): Promise<void> {
     if (this.running) throw new CronLogError('INTERNAL', 'tailer already started');
     const hadCheckpoint = await this.recover();
-    this.streamClient = this.options.streamClient ?? (await chooseStreamClient(this.options.client, this.db));
-    if (this.streamClient === 'driver') this.log.info('capture reads its change stream through the driver (mongos or load-balanced connection)');
+    const choice: StreamClientChoice = this.options.streamClient
+      ? { kind: this.options.streamClient, reason: 'set by the caller' }
+      : await chooseStreamClient(this.options.client, this.db);
+    this.useStreamClient(choice);
     if (this.options.resetFrom) {
       await this.repair(this.options.resetFrom.getTime(), 'reset');
     } else if (!hadCheckpoint) {
@@ -277,6 +286,13 @@ export class Tailer {
     }
     this.schedule.start();
     this.running = this.loop().catch((err: unknown) => this.fail(err));
+  }
+
+  private useStreamClient(choice: StreamClientChoice): void {
+    this.streamClient = choice.kind;
+    if (choice.maxWireVersion !== undefined) this.maxWireVersion = choice.maxWireVersion;
+    const client = choice.kind === 'raw' ? 'the raw change stream' : "the driver's change stream";
+    this.log.info(`capture reads its change stream with ${client}: ${choice.reason}`, { streamClient: choice.kind, reason: choice.reason });
   }
 
   private checkpointInBackground(): void {
@@ -384,6 +400,11 @@ export class Tailer {
     }
     // MongoDB answered (with an error): it is reachable.
     this.mongo.available();
+    if (failure instanceof NoPostBatchResumeTokenError && this.streamClient === 'raw') {
+      // No event was handed out: the caller reopens at the same position with the driver.
+      this.useStreamClient(NO_PBRT_CHOICE);
+      return;
+    }
     throwUnlessHistoryLost(failure);
     this.log.warn('change stream history lost: the resume point is no longer in the oplog; repairing the gap from a query', {
       code: (failure as { code?: number }).code,
@@ -400,6 +421,7 @@ export class Tailer {
       captureOperations: this.options.captureOperations,
       position: this.position,
       maxAwaitTimeMS: this.options.maxAwaitTimeMS,
+      maxWireVersion: this.maxWireVersion,
       decode: this.decodeOptions,
     });
   }

@@ -18,7 +18,7 @@ import { readArchiveDir } from './spool-reader.js';
  * Complete lines in every spool file of the namespace, whatever its name (a file whose name the
  * archiver cannot read counts too); a member still being written is left out.
  */
-async function spooledLines(env: ArchiveEnv): Promise<number> {
+export async function spooledLines(env: ArchiveEnv): Promise<number> {
   let n = 0;
   for (const sub of ['open', 'sealed']) {
     const dir = join(env.spoolDirectory, `${env.db}.apilogs`, sub);

@@ -22,7 +22,8 @@ import { Code, CommandError, typeMismatch } from './errors.js';
 import { splitMatch } from './change-stream-match.js';
 import type { MetaPredicate } from './change-stream-match.js';
 import type { OplogEntry } from './oplog.js';
-import { Pipeline, compileFilter } from './query.js';
+import { Pipeline, compileFilter, isPipelineStage } from './query.js';
+import { disambiguatedPaths } from './update.js';
 import { EVENT_TOKEN, eventToken, highWaterMarkToken, parseResumeToken } from './resume-token.js';
 import type { ResumeTokenData } from './resume-token.js';
 
@@ -127,6 +128,7 @@ export function validateChangeStreamPipeline(stages: Document[]): void {
     if (name === '$changeStream') {
       throw new CommandError(Code.Location40602, '$changeStream is only valid as the first stage in a pipeline');
     }
+    if (!isPipelineStage(name)) throw new CommandError(Code.Location40324, `Unrecognized pipeline stage name: '${name}'`);
     if (!ALLOWED_STAGES.has(name)) {
       throw new CommandError(Code.IllegalOperation, `${name} is not permitted in a $changeStream pipeline`);
     }
@@ -458,7 +460,7 @@ function encodeEvent(w: BsonWriter, ev: PendingEvent, images: EventImages, expan
   w.startObject('_id').asciiString('_data', ev.token).end();
   w.asciiString('operationType', kind);
   w.timestamp('clusterTime', entry.ts);
-  if (expanded && entry.uuid && kind !== 'invalidate' && kind !== 'dropDatabase') w.value('collectionUUID', uuidValue(entry.uuid));
+  if (hasCollectionUuid(entry, kind, expanded)) w.value('collectionUUID', uuidValue(entry.uuid!));
   w.date('wallTime', entry.wall);
   if (kind === 'invalidate') return w;
   if (images.fullDocument !== undefined) {
@@ -474,15 +476,23 @@ function encodeEvent(w: BsonWriter, ev: PendingEvent, images: EventImages, expan
     else w.value('_id', entry.id);
     w.end();
   }
-  if (kind === 'update') w.value('updateDescription', entry.update!);
+  if (kind === 'update') w.value('updateDescription', updateDescription(entry, expanded));
   if (kind === 'rename' && entry.cmd?.kind === 'rename') w.value('to', { db: entry.cmd.toDb, coll: entry.cmd.toColl });
   const description = expandedDescription(entry, kind, expanded);
   if (description) w.value('operationDescription', description);
+  const stateBefore = stateBeforeChange(entry, kind, expanded);
+  if (stateBefore) w.value('stateBeforeChange', stateBefore);
   if (images.fullDocumentBeforeChange !== undefined) {
     if (images.fullDocumentBeforeChange === null) w.null('fullDocumentBeforeChange');
     else w.rawDocument('fullDocumentBeforeChange', images.fullDocumentBeforeChange);
   }
   return w;
+}
+
+/** A view has no collection UUID: its create event (showExpandedEvents) has none either. */
+function hasCollectionUuid(entry: OplogEntry, kind: EventKind, expanded: boolean): boolean {
+  if (!expanded || !entry.uuid || kind === 'invalidate' || kind === 'dropDatabase') return false;
+  return !(entry.cmd?.kind === 'create' && typeof entry.cmd.options.viewOn === 'string');
 }
 
 function uuidValue(bytes: Uint8Array): UUID {
@@ -494,17 +504,34 @@ function expandedDescription(entry: OplogEntry, kind: EventKind, expanded: boole
   const cmd = entry.cmd;
   switch (kind) {
     case 'create':
-      return { idIndex: { v: 2, key: { _id: 1 }, name: '_id_' }, ...(cmd.kind === 'create' ? cmd.options : {}) };
+      if (cmd.kind !== 'create') return undefined;
+      // A view's create event describes the view (viewOn, pipeline); a collection's, its _id index and options.
+      return typeof cmd.options.viewOn === 'string'
+        ? { viewOn: cmd.options.viewOn, pipeline: cmd.options.pipeline ?? [] }
+        : { idIndex: { v: 2, key: { _id: 1 }, name: '_id_' }, ...cmd.options };
     case 'createIndexes':
     case 'dropIndexes':
       return cmd.kind === 'createIndexes' || cmd.kind === 'dropIndexes' ? { indexes: [cmd.spec] } : undefined;
     case 'modify':
       return cmd.kind === 'collMod' ? cmd.options : undefined;
     case 'rename':
-      return cmd.kind === 'rename' ? { to: { db: cmd.toDb, coll: cmd.toColl } } : undefined;
+      if (cmd.kind !== 'rename') return undefined;
+      // dropTarget: the UUID of the collection the rename replaced, only when it replaced one.
+      return { to: { db: cmd.toDb, coll: cmd.toColl }, ...(cmd.dropTargetUuid ? { dropTarget: new UUID(cmd.dropTargetUuid) } : {}) };
     default:
       return undefined;
   }
+}
+
+/** An update event's `updateDescription`; with showExpandedEvents it has disambiguatedPaths (maybe empty). */
+function updateDescription(entry: OplogEntry, expanded: boolean): Document {
+  const desc = entry.update!;
+  return expanded ? { ...desc, disambiguatedPaths: disambiguatedPaths(desc, entry.doc!.obj) } : desc;
+}
+
+/** A modify event's `stateBeforeChange`: the collection's options (and the index's) before it. */
+function stateBeforeChange(entry: OplogEntry, kind: EventKind, expanded: boolean): Document | undefined {
+  return expanded && kind === 'modify' && entry.cmd?.kind === 'collMod' ? entry.cmd.before : undefined;
 }
 
 /** The event as an object, for user pipelines; stored documents decode only when read. */
@@ -515,7 +542,7 @@ function eventObject(ev: PendingEvent, images: EventImages, expanded: boolean): 
     operationType: kind,
     clusterTime: toTimestamp(entry.ts),
   };
-  if (expanded && entry.uuid && kind !== 'invalidate' && kind !== 'dropDatabase') obj.collectionUUID = uuidValue(entry.uuid);
+  if (hasCollectionUuid(entry, kind, expanded)) obj.collectionUUID = uuidValue(entry.uuid!);
   obj.wallTime = new Date(entry.wall);
   if (kind === 'invalidate') return obj;
   const lazy = (name: string, raw: Uint8Array | null | undefined): void => {
@@ -537,10 +564,12 @@ function eventObject(ev: PendingEvent, images: EventImages, expanded: boolean): 
   lazy('fullDocument', images.fullDocument);
   obj.ns = nsValue(entry, kind);
   if (kind === 'insert' || kind === 'update' || kind === 'replace' || kind === 'delete') obj.documentKey = { _id: entry.id };
-  if (kind === 'update') obj.updateDescription = entry.update;
+  if (kind === 'update') obj.updateDescription = updateDescription(entry, expanded);
   if (kind === 'rename' && entry.cmd?.kind === 'rename') obj.to = { db: entry.cmd.toDb, coll: entry.cmd.toColl };
   const description = expandedDescription(entry, kind, expanded);
   if (description) obj.operationDescription = description;
+  const stateBefore = stateBeforeChange(entry, kind, expanded);
+  if (stateBefore) obj.stateBeforeChange = stateBefore;
   lazy('fullDocumentBeforeChange', images.fullDocumentBeforeChange);
   return obj;
 }

@@ -29,6 +29,13 @@ Options:
                     play MongoDB V (${SERVER_VERSIONS.join(', ')}; default 8.0): report its
                     version and wire version, refuse aggregation stages and operators it
                     lacks (e.g. $dateTrunc before 5.0) with mongod's errors
+  --no-sessions     play a server without logical sessions: hello reports no
+                    logicalSessionTimeoutMinutes, so drivers see a topology without
+                    sessions; commands carrying an lsid are refused
+  --no-post-batch-resume-token
+                    play a server whose change stream batches carry no
+                    postBatchResumeToken (as before MongoDB 4.0.7): a client's resume
+                    token only moves with the events it receives
   -h, --help        show this help and exit
 
 Exit codes: 0 after a clean shutdown, 2 for bad flags, 3 when the server cannot start
@@ -57,6 +64,13 @@ function integer(flag: string, value: string, min: number, max: number): number 
   return n;
 }
 
+/** Flags without a value, and the option each turns on. */
+const SWITCHES = new Map<string, (o: EmulatorOptions) => void>([
+  ['--standalone', (o) => (o.standalone = true)],
+  ['--no-sessions', (o) => (o.noSessions = true)],
+  ['--no-post-batch-resume-token', (o) => (o.noPostBatchResumeToken = true)],
+]);
+
 const VALUE_FLAGS = new Set(['--port', '--host', '--repl-set', '--dbpath', '--oplog-size', '--server-version']);
 
 export function parseCli(argv: string[]): CliCommand {
@@ -67,9 +81,10 @@ export function parseCli(argv: string[]): CliCommand {
     if (arg === '-h' || arg === '--help') return { kind: 'help' };
     const eq = arg.startsWith('--') ? arg.indexOf('=') : -1;
     const flag = eq > 0 ? arg.slice(0, eq) : arg;
-    if (flag === '--standalone') {
-      if (eq > 0) throw new UsageError('--standalone takes no value');
-      options.standalone = true;
+    const set = SWITCHES.get(flag);
+    if (set !== undefined) {
+      if (eq > 0) throw new UsageError(`${flag} takes no value`);
+      set(options);
       seen.add(flag);
       continue;
     }

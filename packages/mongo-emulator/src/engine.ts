@@ -15,6 +15,7 @@ import { Oplog } from './oplog.js';
 import type { OplogCommand, OplogEntry, UpdateDescription } from './oplog.js';
 import { uuidTokenPart } from './resume-token.js';
 import { Catalog, Collection, valuesAtPath } from './storage.js';
+import { refuseOnView } from './views.js';
 import type { IndexSpec } from './storage.js';
 import type { StoredDoc } from './stored-doc.js';
 
@@ -95,12 +96,14 @@ export class Engine {
   }
 
   insert(coll: Collection, doc: StoredDoc): OplogEntry {
+    refuseOnView(coll);
     coll.checkUnique(doc);
     return this.#commit({ op: 'i', db: coll.db, coll: coll.name, uuid: coll.uuid.buffer, doc, id: doc.id }, coll);
   }
 
   /** Stores `next` in place of `prev` (same `_id`); `update` undefined means a replacement. */
   update(coll: Collection, prev: StoredDoc, next: StoredDoc, update: UpdateDescription | undefined): OplogEntry {
+    refuseOnView(coll);
     coll.checkUnique(next, prev);
     const e: NewEntry = { op: 'u', db: coll.db, coll: coll.name, uuid: coll.uuid.buffer, doc: next, id: next.id };
     if (update) e.update = update;
@@ -110,6 +113,7 @@ export class Engine {
   }
 
   remove(coll: Collection, doc: StoredDoc): OplogEntry {
+    refuseOnView(coll);
     const e: NewEntry = { op: 'd', db: coll.db, coll: coll.name, uuid: coll.uuid.buffer, id: doc.id };
     if (recordsPreImages(coll)) e.pre = doc;
     return this.#commit(e, coll);
@@ -130,11 +134,13 @@ export class Engine {
     if (target) {
       if (!dropTarget) throw new CommandError(Code.NamespaceExists, 'target namespace exists');
       this.dropCollection(target);
+      return this.#command(coll, { kind: 'rename', toDb, toColl, dropTarget, dropTargetUuid: Buffer.from(target.uuid.buffer).toString('hex') });
     }
     return this.#command(coll, { kind: 'rename', toDb, toColl, dropTarget });
   }
 
   createIndex(coll: Collection, spec: IndexSpec): OplogEntry {
+    refuseOnView(coll);
     // Build on a scratch collection first, so a failing unique build changes nothing.
     const probe = new Collection(coll.db, coll.name, coll.uuid, coll.options);
     for (const d of coll.docs.values()) probe.docs.set(d.idKey, d);
@@ -149,7 +155,15 @@ export class Engine {
   }
 
   collMod(coll: Collection, options: Document): OplogEntry {
-    return this.#command(coll, { kind: 'collMod', options });
+    const before: Document = { collectionOptions: { uuid: coll.uuid, ...coll.options } };
+    const change = options.index as Document | undefined;
+    const idx = change ? coll.indexes.get(change.name as string) : undefined;
+    if (idx && change) {
+      const indexOptions: Document = {};
+      for (const k of Object.keys(change)) if (k !== 'name') indexOptions[k] = k === 'hidden' ? idx.spec.hidden === true : idx.spec[k];
+      before.indexOptions = indexOptions;
+    }
+    return this.#command(coll, { kind: 'collMod', options, before });
   }
 
   #command(coll: Collection, cmd: OplogCommand): OplogEntry {
@@ -244,9 +258,21 @@ export function applyToCatalog(catalog: Catalog, entry: OplogEntry): void {
     case 'dropIndexes':
       coll?.dropIndex(cmd.name);
       return;
-    case 'collMod':
-      if (coll) coll.options = { ...coll.options, ...cmd.options };
+    case 'collMod': {
+      if (!coll) return;
+      const { index, ...collectionOptions } = cmd.options;
+      coll.options = { ...coll.options, ...collectionOptions };
+      const change = index as Document | undefined;
+      const idx = change ? coll.indexes.get(change.name as string) : undefined;
+      if (idx && change) {
+        for (const [k, v] of Object.entries(change)) {
+          if (k === 'name') continue;
+          if (k === 'hidden' && v === false) delete idx.spec.hidden;
+          else idx.spec[k] = v;
+        }
+      }
       return;
+    }
     case 'noop':
       return;
   }

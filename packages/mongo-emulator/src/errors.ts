@@ -40,7 +40,10 @@ export const Code = {
   DocumentValidationFailure: 121,
   CappedPositionLost: 136,
   CursorInUse: 143,
+  OptionNotSupportedOnView: 157,
+  CommandNotSupportedOnView: 166,
   InvalidPipelineOperator: 168,
+  ViewDepthLimitExceeded: 182,
   InvalidIndexSpecificationOption: 197,
   CursorKilled: 237,
   InvalidResumeToken: 260,
@@ -68,7 +71,7 @@ const codeNames = new Map<number, string>([
   [28, 'PathNotViable'], [29, 'NonExistentPath'], [40, 'ConflictingUpdateOperators'],
   [43, 'CursorNotFound'], [46, 'LockBusy'], [48, 'NamespaceExists'], [50, 'MaxTimeMSExpired'],
   [52, 'DollarPrefixedFieldName'], [53, 'InvalidIdField'], [56, 'EmptyFieldName'],
-  [59, 'CommandNotFound'], [64, 'WriteConcernTimeout'], [66, 'ImmutableField'],
+  [59, 'CommandNotFound'], [63, 'StaleShardVersion'], [64, 'WriteConcernTimeout'], [66, 'ImmutableField'],
   [67, 'CannotCreateIndex'], [68, 'IndexAlreadyExists'], [72, 'InvalidOptions'],
   [73, 'InvalidNamespace'], [76, 'NoReplicationEnabled'], [79, 'UnknownReplWriteConcern'],
   [85, 'IndexOptionsConflict'], [86, 'IndexKeySpecsConflict'], [89, 'NetworkTimeout'],
@@ -76,7 +79,7 @@ const codeNames = new Map<number, string>([
   [112, 'WriteConflict'], [115, 'CommandNotSupported'], [121, 'DocumentValidationFailure'],
   [125, 'CommandFailed'], [133, 'FailedToSatisfyReadPreference'],
   [134, 'ReadConcernMajorityNotAvailableYet'], [136, 'CappedPositionLost'],
-  [143, 'CursorInUse'], [150, 'StaleEpoch'], [168, 'InvalidPipelineOperator'],
+  [143, 'CursorInUse'], [150, 'StaleEpoch'], [157, 'OptionNotSupportedOnView'], [166, 'CommandNotSupportedOnView'], [182, 'ViewDepthLimitExceeded'], [168, 'InvalidPipelineOperator'],
   [175, 'QueryPlanKilled'], [197, 'InvalidIndexSpecificationOption'], [189, 'PrimarySteppedDown'], [211, 'KeyNotFound'],
   [234, 'RetryChangeStream'], [237, 'CursorKilled'], [251, 'NoSuchTransaction'],
   [260, 'InvalidResumeToken'], [262, 'ExceededTimeLimit'],
@@ -99,8 +102,8 @@ const retriableCodes = new Set([
   6, 7, 89, 91, 134, 189, 262, 317, 358, 384, 402, 406, 407, 412, 453, 462, 9001, 10107, 11600,
   11602, 13435, 13436, 50915, 91331, 10045600,
 ]);
-/** Categories NetworkError and NeedRetargettingError (StaleEpoch, StaleConfig). */
-const networkOrRetargetCodes = new Set([6, 7, 89, 317, 384, 9001, 150, 13388]);
+/** Categories NetworkError and NeedRetargettingError (StaleShardVersion, StaleEpoch, StaleConfig). */
+const networkOrRetargetCodes = new Set([6, 7, 89, 317, 384, 9001, 63, 150, 13388]);
 /** Category NonResumableChangeStreamError. */
 const nonResumableChangeStreamCodes = new Set([280, 286]);
 

@@ -1,9 +1,18 @@
 /**
- * The `failCommand` fail point, configured through `configureFailPoint` as on a mongod started
- * with test commands enabled: `mode` is 'alwaysOn', 'off', { times: n }, { skip: n } or
- * { activationProbability: p }; `data` selects commands (failCommands, appName, namespace) and
- * says what happens (blockConnection/blockTimeMS, closeConnection, errorCode with errorLabels,
- * writeConcernError).
+ * The fail points of a mongod started with test commands enabled, configured through
+ * `configureFailPoint`; `mode` is 'alwaysOn', 'off', { times: n }, { skip: n } or
+ * { activationProbability: p }.
+ *
+ *  - `failCommand`: fires before the command runs. `data` selects commands (failCommands,
+ *    appName, namespace) and says what happens (blockConnection/blockTimeMS, closeConnection,
+ *    errorCode with errorLabels, writeConcernError). It fires before a getMore's cursor is
+ *    checked out, so, as on mongod (SERVER-46091), the server does not know the command reads a
+ *    change stream and never adds ResumableChangeStreamError to its error: only the
+ *    `errorLabels` given in `data` are attached then.
+ *  - `failGetMoreAfterCursorCheckout`: fires in a getMore once its cursor is checked out (any
+ *    cursor, any client): `data.errorCode` is raised there and the server labels the error as
+ *    for a real failure of that getMore (ResumableChangeStreamError for the resumable codes of a
+ *    change stream). The cursor is killed, as mongod kills a cursor whose getMore failed.
  */
 import type { Document } from 'bson';
 import { Code, CommandError, typeMismatch } from './errors.js';
@@ -70,57 +79,97 @@ function parseData(data: unknown): FailCommandData {
   return out;
 }
 
+/** What `failGetMoreAfterCursorCheckout` raises. */
+export interface GetMoreFailureData {
+  errorCode: number;
+}
+
+function parseGetMoreData(data: unknown): GetMoreFailureData {
+  if (!data || typeof data !== 'object' || Array.isArray(data)) throw typeMismatch('configureFailPoint.data', data, 'object');
+  const d = data as Document;
+  if (typeof d.errorCode !== 'number') throw typeMismatch('data.errorCode', d.errorCode, 'int');
+  return { errorCode: d.errorCode };
+}
+
+/** One fail point: its mode, its data, and how often it fired since it was configured. */
+class FailPoint<D> {
+  mode: Mode = { kind: 'off' };
+  data: D | undefined;
+  timesEntered = 0;
+
+  configure(mode: Mode, data: D | undefined): Document {
+    const count = this.timesEntered;
+    this.mode = mode;
+    this.data = mode.kind === 'off' ? undefined : data;
+    this.timesEntered = 0;
+    return { count };
+  }
+
+  /** Whether the fail point fires now; consumes one activation when it does. */
+  fire(): boolean {
+    const mode = this.mode;
+    switch (mode.kind) {
+      case 'off':
+        return false;
+      case 'alwaysOn':
+        break;
+      case 'times':
+        mode.n--;
+        if (mode.n <= 0) this.mode = { kind: 'off' };
+        break;
+      case 'skip':
+        if (mode.n > 0) {
+          mode.n--;
+          return false;
+        }
+        break;
+      case 'probability':
+        if (Math.random() >= mode.p) return false;
+        break;
+    }
+    this.timesEntered++;
+    return true;
+  }
+}
+
+export const FAIL_POINT_NAMES = ['failCommand', 'failGetMoreAfterCursorCheckout'] as const;
+
 export class FailPoints {
-  #mode: Mode = { kind: 'off' };
-  #data: FailCommandData = { failCommands: [] };
-  #timesEntered = 0;
+  readonly #failCommand = new FailPoint<FailCommandData>();
+  readonly #getMore = new FailPoint<GetMoreFailureData>();
 
   /** Handles `configureFailPoint`; returns the reply fields. */
   configure(cmd: Document): Document {
     const name = cmd.configureFailPoint;
     if (typeof name !== 'string') throw typeMismatch('configureFailPoint', name, 'string');
-    if (name !== 'failCommand') {
-      throw new CommandError(Code.BadValue, `Unknown fail point: ${name}. The emulator implements 'failCommand'.`);
-    }
     const mode = parseMode(cmd.mode);
-    const data = mode.kind === 'off' ? { failCommands: [] } : parseData(cmd.data);
-    const count = this.#timesEntered;
-    this.#mode = mode;
-    this.#data = data;
-    this.#timesEntered = 0;
-    return { count };
+    if (name === 'failCommand') return this.#failCommand.configure(mode, mode.kind === 'off' ? undefined : parseData(cmd.data));
+    if (name === 'failGetMoreAfterCursorCheckout') {
+      return this.#getMore.configure(mode, mode.kind === 'off' ? undefined : parseGetMoreData(cmd.data));
+    }
+    throw new CommandError(Code.BadValue, `Unknown fail point: ${name}. The emulator implements ${FAIL_POINT_NAMES.join(' and ')}.`);
   }
 
+  /** Whether `failCommand` is on (a cheap test before `evaluate`). */
   get active(): boolean {
-    return this.#mode.kind !== 'off';
+    return this.#failCommand.mode.kind !== 'off';
   }
 
-  /** The fail point's action for this command, consuming one activation when it fires. */
+  /** `failCommand`'s action for this command, consuming one activation when it fires. */
   evaluate(commandName: string, appName: string | undefined, ns: string): FailCommandData | undefined {
-    const mode = this.#mode;
-    if (mode.kind === 'off') return undefined;
-    const d = this.#data;
+    const fp = this.#failCommand;
+    const d = fp.data;
+    if (fp.mode.kind === 'off' || d === undefined) return undefined;
     if (!d.failCommands.includes(commandName)) return undefined;
     if (d.appName !== undefined && d.appName !== appName) return undefined;
     if (d.namespace !== undefined && d.namespace !== ns) return undefined;
-    switch (mode.kind) {
-      case 'alwaysOn':
-        break;
-      case 'times':
-        mode.n--;
-        if (mode.n <= 0) this.#mode = { kind: 'off' };
-        break;
-      case 'skip':
-        if (mode.n > 0) {
-          mode.n--;
-          return undefined;
-        }
-        break;
-      case 'probability':
-        if (Math.random() >= mode.p) return undefined;
-        break;
-    }
-    this.#timesEntered++;
-    return d;
+    return fp.fire() ? d : undefined;
+  }
+
+  /** The error code `failGetMoreAfterCursorCheckout` raises in this getMore, if it fires. */
+  getMoreFailure(): number | undefined {
+    const fp = this.#getMore;
+    if (fp.mode.kind === 'off' || fp.data === undefined) return undefined;
+    return fp.fire() ? fp.data.errorCode : undefined;
   }
 }

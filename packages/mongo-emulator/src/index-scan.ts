@@ -254,7 +254,8 @@ function indexedPaths(coll: Collection): Set<string> {
   const paths = new Set<string>();
   for (const idx of coll.indexes.values()) {
     const first = idx.fields[0];
-    if (first === undefined || !pathUsable(first)) continue;
+    // A hidden index is kept up to date (and enforces uniqueness) but the planner ignores it.
+    if (first === undefined || idx.spec.hidden === true || !pathUsable(first)) continue;
     const dir = idx.spec.key[first] as unknown;
     if (typeof dir === 'number' && dir !== 0) paths.add(first);
   }

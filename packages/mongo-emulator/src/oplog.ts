@@ -18,10 +18,12 @@ export type OplogCommand =
   | { kind: 'create'; options: Document }
   | { kind: 'drop' }
   | { kind: 'dropDatabase' }
-  | { kind: 'rename'; toDb: string; toColl: string; dropTarget: boolean }
+  /** dropTargetUuid: hex of the UUID of the collection the rename replaced (dropTarget). */
+  | { kind: 'rename'; toDb: string; toColl: string; dropTarget: boolean; dropTargetUuid?: string }
   | { kind: 'createIndexes'; spec: Document }
   | { kind: 'dropIndexes'; name: string; spec: Document }
-  | { kind: 'collMod'; options: Document }
+  /** options: the collMod's (an index change as { name, ...changed }); before: the state it changed. */
+  | { kind: 'collMod'; options: Document; before?: Document }
   | { kind: 'noop'; msg: string };
 
 export interface OplogEntry {

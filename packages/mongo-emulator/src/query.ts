@@ -205,6 +205,19 @@ export function pipelineMayMutate(pipeline: Document[]): boolean {
   return pipeline.some((stage) => !NON_MUTATING_STAGES.has(Object.keys(stage)[0] ?? ''));
 }
 
+/** mongod's stages mingo does not implement: known names, so never "unrecognized". */
+const SERVER_ONLY_STAGES = new Set([
+  '$changeStream', '$changeStreamSplitLargeEvent', '$collStats', '$currentOp', '$geoNear', '$indexStats',
+  '$listLocalSessions', '$listSessions', '$listSearchIndexes', '$merge', '$out', '$planCacheStats', '$search',
+  '$searchMeta', '$vectorSearch', '$shardedDataDistribution', '$documents', '$unionWith', '$lookup', '$graphLookup',
+  '$setWindowFields', '$densify', '$fill',
+]);
+
+/** Whether mongod knows a pipeline stage of this name (else: 40324 Unrecognized pipeline stage name). */
+export function isPipelineStage(name: string): boolean {
+  return SERVER_ONLY_STAGES.has(name) || !!context.getOperator(OpType.PIPELINE, name);
+}
+
 /** A compiled aggregation pipeline (without `$changeStream`). */
 export class Pipeline {
   readonly #agg: Aggregator;

@@ -45,6 +45,14 @@ export interface EmulatorOptions {
   oplogSize?: number;
   /** Seconds between TTL index passes (mongod's ttlMonitorSleepSecs, default 60). */
   ttlMonitorSleepSecs?: number;
+  /**
+   * Play a server without logical sessions: hello has no logicalSessionTimeoutMinutes (drivers
+   * then report that the topology does not support sessions) and commands carrying an `lsid`
+   * are refused.
+   */
+  noSessions?: boolean;
+  /** Play a server whose change stream batches carry no postBatchResumeToken. */
+  noPostBatchResumeToken?: boolean;
   /** Command line reported by getCmdLineOpts. */
   argv?: string[];
   /**
@@ -79,6 +87,19 @@ export const DEFAULT_OPLOG_SIZE = 1_000_000;
 const CURSOR_REAP_INTERVAL_MS = 60_000;
 const ZERO_HASH = new Binary(Buffer.alloc(20), 0);
 const KEY_ID = Long.fromNumber(0);
+
+/** The commands of logical sessions, which a server without sessions does not have. */
+const SESSION_COMMANDS = new Set([
+  'startSession', 'endSessions', 'refreshSessions', 'killSessions', 'killAllSessions', 'killAllSessionsByPattern',
+  'refreshLogicalSessionCacheNow',
+]);
+
+function noSessions(command: string): CommandError {
+  return new CommandError(
+    Code.IllegalOperation,
+    `${command}: this server does not support logical sessions (the emulator runs with --no-sessions); run the command without an lsid`,
+  );
+}
 
 /** Host as written in a connection string and a replica set member name. */
 function advertisedHost(host: string): string {
@@ -275,9 +296,13 @@ class EmulatorServer {
     const { failPoints, retryableWrites } = this.state;
     let writeConcernError: Document | undefined;
     let forcedLabels: string[] | undefined;
+    // An error failCommand raised: mongod raises it before it knows whether the command reads a
+    // change stream, so it never labels it ResumableChangeStreamError (only data.errorLabels).
+    let injected = false;
     try {
       const handler = commands.get(name);
       if (!handler) throw new CommandError(Code.CommandNotFound, `no such command: '${name}'`);
+      if (!this.state.config.sessions && (lsid !== undefined || SESSION_COMMANDS.has(name))) throw noSessions(name);
       if (cmd.startTransaction === true || cmd.autocommit === false) {
         // Not IllegalOperation (20): the driver rewrites that code into a retryable-writes hint.
         throw new CommandError(
@@ -293,6 +318,7 @@ class EmulatorServer {
           if (fp.closeConnection) return { reply: undefined };
           forcedLabels = fp.errorLabels;
           if (fp.errorCode !== undefined) {
+            injected = true;
             throw new CommandError(fp.errorCode, "Failing command via 'failCommand' failpoint", {
               ...(fp.errorLabels ? { labels: fp.errorLabels } : {}),
               ...(fp.errorExtraInfo ? { extra: fp.errorExtraInfo } : {}),
@@ -319,7 +345,7 @@ class EmulatorServer {
           code: error.code,
           commandName: name,
           isRetryableWrite: isRetryableWrite(name, cmd),
-          isChangeStream: this.#isChangeStreamCommand(name, cmd),
+          isChangeStream: !injected && this.#isChangeStreamCommand(name, cmd),
           hasWriteConcernError: false,
         });
       return { reply: this.#errorReply(error, labels, ctx) };
@@ -354,7 +380,7 @@ class EmulatorServer {
     }
     const w = result.batch.writer;
     w.end(); // the batch array
-    if (result.postBatchResumeToken !== undefined) {
+    if (result.postBatchResumeToken !== undefined && this.state.config.postBatchResumeToken) {
       w.startObject('postBatchResumeToken').asciiString('_data', result.postBatchResumeToken).end();
     }
     w.int64('id', result.id);
@@ -415,6 +441,8 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Emul
     replSet,
     dbpath: options.dbpath,
     oplogSize,
+    sessions: options.noSessions !== true,
+    postBatchResumeToken: options.noPostBatchResumeToken !== true,
     startedAt: new Date(),
     processId: new ObjectId(),
     argv: options.argv ?? [],

@@ -33,6 +33,10 @@ export const emulatorFeatures = Object.freeze({
   fastTtlMonitor: usingEmulator,
   /** `serverVersion`: an older MongoDB release (e.g. 4.4). */
   serverVersion: usingEmulator,
+  /** `noSessions`: a server without logical sessions. */
+  noSessions: usingEmulator,
+  /** `noPostBatchResumeToken`: change stream batches without postBatchResumeToken. */
+  noPostBatchResumeToken: usingEmulator,
 });
 
 /** `skip` value for tests that need emulator-only features: a reason, or false. */
@@ -61,6 +65,10 @@ export interface TestMongoOptions {
   ttlMonitorSleepSecs?: number;
   /** Emulator only: the MongoDB release to play, e.g. '4.4' (default 8.0). */
   serverVersion?: string;
+  /** Emulator only: a server without logical sessions (`--no-sessions`). */
+  noSessions?: boolean;
+  /** Emulator only: change stream batches without postBatchResumeToken (`--no-post-batch-resume-token`). */
+  noPostBatchResumeToken?: boolean;
 }
 
 export interface TestMongo {
@@ -96,9 +104,55 @@ export async function startTestMongo(opts: TestMongoOptions = {}): Promise<TestM
     ...(opts.replSet !== undefined ? { replSet: opts.replSet } : {}),
     ...(opts.ttlMonitorSleepSecs !== undefined ? { ttlMonitorSleepSecs: opts.ttlMonitorSleepSecs } : {}),
     ...(opts.serverVersion !== undefined ? { serverVersion: opts.serverVersion } : {}),
+    ...(opts.noSessions !== undefined ? { noSessions: opts.noSessions } : {}),
+    ...(opts.noPostBatchResumeToken !== undefined ? { noPostBatchResumeToken: opts.noPostBatchResumeToken } : {}),
   });
   const close = (): Promise<void> => emulator.close();
   return { uri: emulator.uri, emulator, isEmulator: true, close, [Symbol.asyncDispose]: close };
+}
+
+/** A kind of server the emulator plays: its startTestMongo options and its command-line flags. */
+export interface EmulatorProfile {
+  readonly options: Readonly<TestMongoOptions>;
+  readonly flags: readonly string[];
+  readonly description: string;
+}
+
+/**
+ * The servers the emulator plays, by name (the compatibility matrix runs the same tests against
+ * each). 'replica-set' is also what a real server of MONGODB_URI is; the others need the emulator.
+ */
+export const EMULATOR_PROFILES = Object.freeze({
+  'replica-set': { options: {}, flags: [], description: 'the primary of a one-member replica set (the default)' },
+  standalone: { options: { standalone: true }, flags: ['--standalone'], description: 'a standalone mongod: no replica set, no change streams' },
+  'no-sessions': {
+    options: { noSessions: true },
+    flags: ['--no-sessions'],
+    description: 'a replica set without logical sessions (hello has no logicalSessionTimeoutMinutes)',
+  },
+  'no-post-batch-resume-token': {
+    options: { noPostBatchResumeToken: true },
+    flags: ['--no-post-batch-resume-token'],
+    description: 'a replica set whose change stream batches carry no postBatchResumeToken',
+  },
+  'mongodb-4.4': {
+    options: { serverVersion: '4.4' },
+    flags: ['--server-version', '4.4'],
+    description: 'a MongoDB 4.4 replica set: wire version 9, no 5.0+ aggregation operators',
+  },
+} satisfies Record<string, EmulatorProfile>);
+
+export type EmulatorProfileName = keyof typeof EMULATOR_PROFILES;
+
+/** `skip` value for a test against a profile: false where it can run, else the reason. */
+export function profileSkip(name: EmulatorProfileName): string | false {
+  return name === 'replica-set' ? false : emulatorOnly(EMULATOR_PROFILES[name].flags.join(' '));
+}
+
+/** Starts the test MongoDB of a profile (`extra`: more options, e.g. a dbpath). */
+export function startProfile(name: EmulatorProfileName, extra: TestMongoOptions = {}): Promise<TestMongo> {
+  const profile: EmulatorProfile = EMULATOR_PROFILES[name];
+  return startTestMongo({ ...profile.options, ...extra });
 }
 
 /**

@@ -285,6 +285,35 @@ export function describeUpdate(before: Document, after: Document, applied: Appli
   return out;
 }
 
+/**
+ * `updateDescription.disambiguatedPaths` (showExpandedEvents): for every reported path that a
+ * reader could take two ways, because a segment is a number naming a field of an object (not
+ * an array index), the path as an array of its segments, array indexes as integers, read
+ * against the document after the update.
+ */
+export function disambiguatedPaths(desc: UpdateDescription, after: Document): Document {
+  const out: Document = {};
+  const paths = [...Object.keys(desc.updatedFields), ...desc.removedFields, ...desc.truncatedArrays.map((t) => t.field)];
+  for (const path of paths) {
+    let value: unknown = after;
+    let ambiguous = false;
+    const segments: (string | number)[] = [];
+    for (const seg of path.split('.')) {
+      const numeric = /^\d+$/.test(seg);
+      if (Array.isArray(value) && numeric) {
+        segments.push(Number(seg));
+        value = value[Number(seg)];
+        continue;
+      }
+      if (numeric) ambiguous = true;
+      segments.push(seg);
+      value = isPlainObject(value) ? value[seg] : undefined;
+    }
+    if (ambiguous) out[path] = segments;
+  }
+  return out;
+}
+
 /** Field-by-field difference of two documents (pipeline updates). */
 export function diffDocuments(before: Document, after: Document, prefix = '', out?: UpdateDescription): UpdateDescription {
   const desc = out ?? { updatedFields: {}, removedFields: [], truncatedArrays: [] };

@@ -149,16 +149,26 @@ test('the driver resumes by itself after a dropped connection or a resumable err
     assert.equal(aggregates.length, 2, 'one resume after the closed connection');
     assert.ok((aggregates[1]!.pipeline as Document[])[0]!.$changeStream.resumeAfter, 'resumed with a token');
 
-    await failCommand({ times: 1 }, { failCommands: ['getMore'], errorCode: 91 });
+    // failCommand labels its error only with the errorLabels asked for (as mongod 4.4+).
+    await failCommand({ times: 1 }, { failCommands: ['getMore'], errorCode: 91, errorLabels: ['ResumableChangeStreamError'] });
     await c.insertMany([6, 7].map((n) => ({ n })));
     await pull(2);
-    assert.equal(aggregates.length, 3, 'one resume after ShutdownInProgress (ResumableChangeStreamError)');
-    assert.deepEqual(received, [0, 1, 2, 3, 4, 5, 6, 7]);
+    assert.equal(aggregates.length, 3, 'one resume after ShutdownInProgress labelled ResumableChangeStreamError');
 
-    await failCommand({ times: 1 }, { failCommands: ['getMore'], errorCode: 280 });
-    await c.insertOne({ n: 8 });
-    await assert.rejects(stream.next(), (err: MongoServerError) => err.code === 280);
+    // The server-side way: the error raised once the cursor is checked out is labelled by the server.
+    await suite.client.db('admin').command({ configureFailPoint: 'failGetMoreAfterCursorCheckout', mode: { times: 1 }, data: { errorCode: 91 } });
+    await c.insertMany([8, 9].map((n) => ({ n })));
+    await pull(2);
+    assert.equal(aggregates.length, 4, 'one resume after ShutdownInProgress raised after the cursor checkout');
+    assert.deepEqual(received, [0, 1, 2, 3, 4, 5, 6, 7, 8, 9]);
+
+    // Without the label a resumable code surfaces: the driver does not resume (4.4+ rule).
+    await failCommand({ times: 1 }, { failCommands: ['getMore'], errorCode: 91 });
+    await c.insertOne({ n: 10 });
+    await assert.rejects(stream.next(), (err: MongoServerError) => err.code === 91 && !err.hasErrorLabel('ResumableChangeStreamError'));
+    assert.equal(aggregates.length, 4, 'no resume after an unlabelled error');
   } finally {
+    await suite.client.db('admin').command({ configureFailPoint: 'failGetMoreAfterCursorCheckout', mode: 'off' });
     await failCommand('off');
     await unlock();
     await stream.close();

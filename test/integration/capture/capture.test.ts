@@ -96,13 +96,17 @@ test('capture goes on by itself after a dropped connection and a resumable serve
     await round(0);
     await setFailCommand(env.client, appName, { times: 1 }, { failCommands: ['getMore'], closeConnection: true });
     await round(1);
-    await setFailCommand(env.client, appName, { times: 1 }, { failCommands: ['getMore'], errorCode: 91 });
+    // A real server labels a change stream's ShutdownInProgress resumable; failCommand only when asked.
+    await setFailCommand(env.client, appName, { times: 1 }, { failCommands: ['getMore'], errorCode: 91, errorLabels: ['ResumableChangeStreamError'] });
     await round(2);
+    // Unlabelled, it reaches the tailer, which waits the outage out and reopens the stream.
+    await setFailCommand(env.client, appName, { times: 1 }, { failCommands: ['getMore'], errorCode: 91 });
+    await round(3);
     await archiver.close();
     const spooled = await readSpool(env.spoolDirectory, `${env.db}.apilogs`);
     assert.deepEqual(
       spooled.map((s) => s.doc.n as number).sort((a, b) => a - b),
-      Array.from({ length: 300 }, (_, i) => i),
+      Array.from({ length: 400 }, (_, i) => i),
       'every document once',
     );
   } finally {

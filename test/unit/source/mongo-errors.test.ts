@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { MongoAPIError, MongoNetworkError, MongoNetworkTimeoutError, MongoServerError, MongoServerSelectionError, MongoTopologyClosedError } from 'mongodb';
+import { MongoAPIError, MongoCompatibilityError, MongoNetworkError, MongoNetworkTimeoutError, MongoServerError, MongoServerSelectionError, MongoTopologyClosedError } from 'mongodb';
 import { CronLogError } from '../../../src/errors.js';
 import { describeMongoError, isMongoUnavailable, mongoFailure, mongoServers } from '../../../src/source/mongo-errors.js';
 import { createMongoClient } from '../../../src/source/mongo-client.js';
@@ -63,4 +63,14 @@ test("mongoServers names the URI's hosts (or its SRV name); createMongoClient le
   const given = createMongoClient('mongodb://db1/app?serverSelectionTimeoutMS=2000', { serverSelectionTimeoutMS: 500 });
   assert.equal(given.options.serverSelectionTimeoutMS, 500, 'an explicit option (doctor --timeout)');
   await Promise.all([multi.close(), own.close(), mixedCase.close(), given.close()]);
+});
+
+test('mongoFailure: a feature the server lacks (MongoCompatibilityError) is named, with what to do, never an unexpected error', () => {
+  const lacking = mongoFailure(new MongoCompatibilityError('Current topology does not support sessions'), 'db1:27017', 'capture');
+  assert.equal(lacking?.code, 'MONGO_FAILED');
+  assert.equal(
+    lacking?.message,
+    'MongoDB at db1:27017 lacks a feature the archiver used during capture: MongoCompatibilityError: Current topology does not support sessions. ' +
+      'Run `cron-log-service doctor` to see what the server advertises, and report this with its output',
+  );
 });

@@ -16,6 +16,7 @@ import { checkPipelineOperators } from '../server-version.js';
 import type { QueryOptions } from '../query.js';
 import { StoredDoc } from '../stored-doc.js';
 import { idFirst } from '../update.js';
+import { isView, refuseOnView, viewDocuments } from '../views.js';
 import { CursorReply, isReplicaSet, optionalArray, optionalBool, optionalDocument } from './context.js';
 import type { CommandContext, CommandResult } from './context.js';
 
@@ -55,6 +56,8 @@ export function aggregateCommand(ctx: CommandContext): CommandResult {
       throw new CommandError(Code.Location40573, 'The $changeStream stage is only supported on replica sets');
     }
     const { scope, options } = parseChangeStreamStage(first.$changeStream, ctx.db, target);
+    const watched = scope.kind === 'collection' ? engine.collection(scope.db, scope.coll) : undefined;
+    if (watched) refuseOnView(watched);
     const ns = scope.kind === 'collection' ? `${scope.db}.${scope.coll}` : `${ctx.db}.$cmd.aggregate`;
     const cursor = new ChangeStreamCursor(engine, { id: cursors.newId(), ns, scope, options, pipeline: stages.slice(1) });
     const out = new BatchWriter(true);
@@ -102,7 +105,9 @@ export function aggregateCommand(ctx: CommandContext): CommandResult {
       const coll = engine.collection(ctx.db, target);
       const match = first && '$match' in first ? (first.$match as unknown) : undefined;
       const filter = match !== null && typeof match === 'object' && !Array.isArray(match) ? (match as Document) : {};
-      source = coll
+      source = coll && isView(coll)
+        ? viewDocuments(engine.catalog, coll, query)
+        : coll
         ? objectsOf(documentsToExamine(coll, filter, { collation, natural: isNaturalHint(ctx.cmd.hint), stats: ctx.server.queryExecutor }))
         : [];
     }

@@ -20,6 +20,10 @@ export interface ServerConfig {
   replSet: string | undefined;
   dbpath: string | undefined;
   oplogSize: number;
+  /** Logical sessions (`--no-sessions` turns them off: hello has no logicalSessionTimeoutMinutes). */
+  sessions: boolean;
+  /** Change stream batches carry postBatchResumeToken (`--no-post-batch-resume-token` turns it off). */
+  postBatchResumeToken: boolean;
   startedAt: Date;
   processId: ObjectId;
   argv: string[];

@@ -11,7 +11,7 @@ import { toTimestamp } from '../clock.js';
 import { BatchWriter, DEFAULT_FIRST_BATCH, ResultCursor, cursorIdFrom } from '../cursors.js';
 import type { Batch } from '../cursors.js';
 import { validateNamespace } from '../engine.js';
-import { Code, CommandError, typeMismatch } from '../errors.js';
+import { Code, CommandError, serverErrorLabels, typeMismatch } from '../errors.js';
 import { documentsToExamine, isNaturalHint, objectsOf } from '../index-scan.js';
 import type { ScanStats } from '../index-scan.js';
 import { keyOf } from '../keys.js';
@@ -21,6 +21,7 @@ import type { QueryOptions } from '../query.js';
 import { valuesAtPath } from '../storage.js';
 import type { Collection } from '../storage.js';
 import { StoredDoc } from '../stored-doc.js';
+import { isView, refuseOnView, viewDocuments } from '../views.js';
 import { applyUpdate, describeUpdate, idFirst, updateKind, upsertDocument } from '../update.js';
 import type { UpdateContext } from '../update.js';
 import {
@@ -224,6 +225,7 @@ function runUpdate(ctx: CommandContext, name: string, spec: Document): UpdateOut
   if (spec.c) query.variables = { ...query.variables, ...(spec.c as Document) };
   const uc = updateContext(ctx, spec.arrayFilters, query);
   const coll = engine.collection(ctx.db, name);
+  if (coll) refuseOnView(coll);
   const sort = spec.sort as Document | undefined;
   const docs = coll
     ? matchingDocs(coll, filter as Document, { limit: multi ? 0 : 1, query, hint: spec.hint, stats: ctx.server.queryExecutor, ...(sort ? { sort } : {}) })
@@ -299,6 +301,7 @@ export function deleteCommand(ctx: CommandContext): CommandResult {
       if (spec.collation) query.collation = spec.collation as Document;
       const coll = engine.collection(ctx.db, name);
       if (!coll) continue;
+      refuseOnView(coll);
       for (const doc of matchingDocs(coll, filter as Document, { limit, query, hint: spec.hint, stats: ctx.server.queryExecutor })) {
         ctx.operationTime = engine.remove(coll, doc).ts;
         n++;
@@ -336,6 +339,7 @@ export function findAndModifyCommand(ctx: CommandContext): CommandResult {
   }
   const query = queryOptions(ctx);
   const coll = engine.collection(ctx.db, name);
+  if (coll) refuseOnView(coll);
   const found = coll
     ? matchingDocs(coll, filter, { limit: 1, query, hint: ctx.cmd.hint, stats: ctx.server.queryExecutor, ...(sort ? { sort } : {}) })[0]
     : undefined;
@@ -429,6 +433,9 @@ export function findCommand(ctx: CommandContext): CommandResult {
     const coll = engine.collection(ctx.db, name);
     if (!coll) {
       results = [];
+    } else if (isView(coll)) {
+      const spec = { filter, skip, limit, ...(projection ? { projection } : {}), ...(natural.sort ? { sort: natural.sort } : {}) };
+      results = findDocuments(viewDocuments(engine.catalog, coll, query), spec, query);
     } else {
       const eq = !natural.sort && !projection && skip === 0 ? idEquality(filter) : undefined;
       if (eq) {
@@ -495,6 +502,21 @@ export async function getMoreCommand(ctx: CommandContext): Promise<CommandResult
   }
   checkCursorSession(id, cursor.lsid, ctx.lsid);
   if (cursor.busy) throw new CommandError(Code.CursorInUse, `cursor id ${id} is already in use`);
+  const injected = ctx.server.failPoints.getMoreFailure();
+  if (injected !== undefined) {
+    // The cursor is checked out: the error is labelled as a real failure of this getMore, and
+    // the cursor is gone, as mongod deletes a cursor whose getMore failed.
+    cursors.kill(id);
+    throw new CommandError(injected, "Hit the 'failGetMoreAfterCursorCheckout' failpoint", {
+      labels: serverErrorLabels({
+        code: injected,
+        commandName: 'getMore',
+        isRetryableWrite: false,
+        isChangeStream: cursor instanceof ChangeStreamCursor,
+        hasWriteConcernError: false,
+      }),
+    });
+  }
   const batchSize = nonNegative(ctx, 'batchSize') ?? 0;
   ctx.server.opcounters.getmore++;
   cursor.busy = true;
@@ -564,6 +586,7 @@ export function countCommand(ctx: CommandContext): CommandResult {
   } else {
     const coll = engine.collection(ctx.db, name);
     if (!coll) n = 0;
+    else if (isView(coll)) n = findDocuments(viewDocuments(engine.catalog, coll, queryOptions(ctx)), { filter }, queryOptions(ctx)).length;
     else if (Object.keys(filter).length === 0) n = coll.docs.size;
     else n = matchingDocs(coll, filter, { query: queryOptions(ctx), hint: ctx.cmd.hint, stats: ctx.server.queryExecutor }).length;
   }

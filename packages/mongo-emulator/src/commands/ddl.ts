@@ -10,6 +10,7 @@ import { Code, CommandError, typeMismatch } from '../errors.js';
 import { keyOf } from '../keys.js';
 import { findDocuments } from '../query.js';
 import type { IndexSpec } from '../storage.js';
+import { isView, refuseOnView, validateViewOptions } from '../views.js';
 import { CursorReply, collectionArg, isReplicaSet, optionalArray, optionalBool, optionalDocument, requireAdmin } from './context.js';
 import type { CommandContext, CommandResult } from './context.js';
 
@@ -41,7 +42,9 @@ export function createCommand(ctx: CommandContext): CommandResult {
   for (const k of Object.keys(options)) {
     if (!CREATE_OPTIONS.has(k)) throw new CommandError(Code.Location40415, `BSON field 'create.${k}' is an unknown field.`);
   }
-  for (const unsupported of ['capped', 'viewOn', 'timeseries', 'clusteredIndex']) {
+  validateViewOptions(options);
+  if (options.viewOn !== undefined && options.pipeline === undefined) options.pipeline = [];
+  for (const unsupported of ['capped', 'timeseries', 'clusteredIndex']) {
     if (options[unsupported] !== undefined && options[unsupported] !== false) {
       throw new CommandError(
         Code.CommandNotSupported,
@@ -66,20 +69,41 @@ export function collModCommand(ctx: CommandContext): CommandResult {
   const coll = ctx.server.engine.collection(ctx.db, name);
   if (!coll) throw new CommandError(Code.NamespaceNotFound, `ns does not exist: ${ctx.db}.${name}`);
   const options = commandOptions(ctx);
-  const allowed = new Set(['validator', 'validationLevel', 'validationAction', 'changeStreamPreAndPostImages', 'index', 'expireAfterSeconds']);
+  const allowed = new Set(
+    isView(coll) ? ['viewOn', 'pipeline'] : ['validator', 'validationLevel', 'validationAction', 'changeStreamPreAndPostImages', 'index', 'expireAfterSeconds'],
+  );
   for (const k of Object.keys(options)) {
     if (!allowed.has(k)) throw new CommandError(Code.InvalidOptions, `option '${k}' of collMod is not supported by the emulator`);
   }
-  if (options.index) {
+  const reply: Document = {};
+  if (options.index !== undefined) {
+    if (!options.index || typeof options.index !== 'object' || Array.isArray(options.index)) throw typeMismatch('collMod.index', options.index, 'object');
     const spec = options.index as Document;
     const idx = [...coll.indexes.values()].find((i) => i.name === spec.name || (spec.keyPattern && keyOf(i.spec.key) === keyOf(spec.keyPattern)));
     if (!idx) throw new CommandError(Code.IndexNotFound, `cannot find index ${JSON.stringify(spec.name ?? spec.keyPattern)} for ns ${coll.ns}`);
-    if (typeof spec.expireAfterSeconds === 'number') idx.spec.expireAfterSeconds = spec.expireAfterSeconds;
-    delete options.index;
+    const change: Document = { name: idx.name };
+    for (const [k, v] of Object.entries(spec)) {
+      if (k === 'name' || k === 'keyPattern') continue;
+      if (k === 'hidden') {
+        if (typeof v !== 'boolean') throw typeMismatch('collMod.index.hidden', v, 'bool');
+        if (idx.name === '_id_') throw new CommandError(Code.BadValue, 'can\'t hide _id index');
+        reply.hidden_old = idx.spec.hidden === true;
+        reply.hidden_new = v;
+      } else if (k === 'expireAfterSeconds') {
+        if (typeof v !== 'number' || v < 0) throw typeMismatch('collMod.index.expireAfterSeconds', v, 'long');
+        reply.expireAfterSeconds_old = idx.spec.expireAfterSeconds;
+        reply.expireAfterSeconds_new = v;
+      } else {
+        throw new CommandError(Code.InvalidOptions, `option 'index.${k}' of collMod is not supported by the emulator`);
+      }
+      change[k] = v;
+    }
+    options.index = change;
   }
-  if (Object.keys(options).length > 0) ctx.server.engine.collMod(coll, options);
-  ctx.operationTime = ctx.server.engine.lastWrite.ts;
-  return {};
+  // Every collMod is a write, also one that changes nothing (mongod logs it and change streams
+  // with showExpandedEvents report a modify event for it).
+  ctx.operationTime = ctx.server.engine.collMod(coll, options).ts;
+  return reply;
 }
 
 export function dropCommand(ctx: CommandContext): CommandResult {
@@ -175,6 +199,7 @@ export function createIndexesCommand(ctx: CommandContext): CommandResult {
   const { engine } = ctx.server;
   const existed = engine.collection(ctx.db, name) !== undefined;
   const coll = engine.ensureCollection(ctx.db, name);
+  refuseOnView(coll);
   const numIndexesBefore = coll.indexes.size;
   for (const spec of specs) {
     const sameName = coll.indexes.get(spec.name);
@@ -261,7 +286,11 @@ export function listCollectionsCommand(ctx: CommandContext): CommandResult {
   const nameOnly = optionalBool(ctx, 'nameOnly') ?? false;
   const { engine } = ctx.server;
   const docs: Document[] = engine.catalog.collections(ctx.db).map((c) =>
-    nameOnly
+    isView(c)
+      ? nameOnly
+        ? { name: c.name, type: 'view' }
+        : { name: c.name, type: 'view', options: c.options, info: { readOnly: true } }
+      : nameOnly
       ? { name: c.name, type: 'collection' }
       : {
           name: c.name,

@@ -37,7 +37,8 @@ function helloFields(ctx: CommandContext, legacy: boolean): Document {
   reply.maxMessageSizeBytes = 48_000_000;
   reply.maxWriteBatchSize = 100_000;
   reply.localTime = new Date();
-  reply.logicalSessionTimeoutMinutes = 30;
+  // Drivers take a hello without it to mean that the deployment does not support sessions.
+  if (config.sessions) reply.logicalSessionTimeoutMinutes = 30;
   reply.connectionId = ctx.conn.id;
   reply.minWireVersion = 0;
   reply.maxWireVersion = ctx.server.config.serverVersion.wireVersion;
