@@ -318,7 +318,7 @@ export const optionTable = {
     env: 'QUERY_SETTLE_SECONDS',
     default: 5,
     min: 0,
-    max: 3600,
+    max: 86400,
     unit: 's',
     doc:
       'Capture by query: a document is read once its timestamp is this far in the past, so writes in flight (a request that took its timestamp a moment before its insert, ' +
