@@ -323,7 +323,7 @@ export const optionTable = {
     doc:
       'Capture by query: a document is read once its timestamp is this far in the past, so writes in flight (a request that took its timestamp a moment before its insert, ' +
       'clocks of application servers slightly ahead) land before capture passes their timestamp. Longer: fewer documents go to late parts; shorter: less delay. ' +
-      'Keep it below `sealGraceSeconds`, or documents of an hour\'s last seconds go to a late part.',
+      'Keep it below `sealGraceSeconds`, or documents of an hour\'s last seconds go to a late part. The capture lag (`/readyz`, metrics) includes it.',
   }),
   queryPollIntervalMs: integer({
     env: 'QUERY_POLL_INTERVAL_MS',

@@ -283,6 +283,8 @@ export class Tailer {
     this.byQuery = mode.mode === 'query';
     this.log.info(this.byQuery ? 'capture by query' : 'capture by change stream', { reason: mode.reason });
     if (this.byQuery) {
+      const ops = this.options.captureOperations.filter((op) => op !== 'insert');
+      if (ops.length > 0) this.log.warn('capture by query archives inserts only: these captureOperations are not captured', { captureOperations: ops });
       await this.positionQuery(hadCheckpoint);
       this.schedule.start();
       this.running = this.loop().catch((err: unknown) => this.fail(err));
