@@ -479,6 +479,9 @@ describe('validation', () => {
     hasIssue(lock, /^s3\.objectLockDays: required when s3\.objectLockMode is set/);
     const same = await issuesOf(() => parseConfig({}, { ...base, JOBS_COLLECTION: 'apilogs' }));
     hasIssue(same, /^collections\.jobsCollectionName: same collection "apilogs" as collections\.apiLogsCollectionName/);
+    const byQuery = await issuesOf(() => parseConfig({ captureMode: 'query', captureOperations: ['insert', 'delete'] }, base));
+    hasIssue(byQuery, /^captureOperations: only "insert" can be captured with captureMode "query"/);
+    assert.equal(parseConfig({ captureMode: 'query' }, base).captureMode, 'query');
     // Valid combinations pass.
     const ok = parseConfig(
       { s3: { accessKeyId: 'AKIAEXAMPLE', secretAccessKey: 'abc/def', serverSideEncryption: 'aws:kms', kmsKeyId: 'alias/x', objectLockMode: 'GOVERNANCE', objectLockDays: 7 } },
