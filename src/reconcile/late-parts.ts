@@ -22,6 +22,7 @@
  * captured); `reconcile` reports such hours and `reconcile --repair` adds them.
  */
 import { HOUR_MS } from '../hours/hour-clock.js';
+import type { HourRecord } from '../ledger/hour-states.js';
 import type { ArchiveContext } from '../seal/context.js';
 import { repairHour } from '../seal/rebuild.js';
 import type { Logger } from '../log.js';
@@ -48,15 +49,28 @@ export interface LatePart {
   key: string;
 }
 
+/**
+ * The hours the late pass may add to (see the header): delivered (delivered, verified or
+ * mismatch), ended (`endOf` their start) at or before `capturedThrough`, and without a file in
+ * the spool (`inSpool`: the hour starts of open and sealed files).
+ */
+export function lateCandidates<R extends Pick<HourRecord, 'start' | 'state'>>(
+  records: readonly R[],
+  capturedThrough: number,
+  inSpool: ReadonlySet<number>,
+  endOf: (start: number) => number,
+): R[] {
+  return records.filter((r) => ['delivered', 'verified', 'mismatch'].includes(r.state) && endOf(r.start.getTime()) <= capturedThrough && !inSpool.has(r.start.getTime()));
+}
+
 /** Adds the late documents of the recent hours as late parts (see the header); returns the parts added. */
 export async function addLateParts(ctx: ArchiveContext, options: LatePassOptions): Promise<LatePart[]> {
   const { now, capturedThrough, log } = options;
   const windowHours = options.windowHours ?? RECENT_WINDOW_HOURS;
-  const delivered = (await ctx.ledger.range(now - windowHours * HOUR_MS, now)).filter((h) => ['delivered', 'verified', 'mismatch'].includes(h.record.state));
+  const recorded = await ctx.ledger.range(now - windowHours * HOUR_MS, now);
   const inSpool = new Set([...options.spool.openFiles(), ...(await options.spool.sealedFiles())].map((f) => f.hour));
-  const hours = delivered
-    .map((h) => ({ slot: ctx.clock.slotAt(h.record.start.getTime()), archived: h.record.count }))
-    .filter(({ slot }) => slot.end <= capturedThrough && !inSpool.has(slot.start));
+  const endOf = (start: number): number => ctx.clock.slotAt(start).end;
+  const hours = lateCandidates(recorded.map((h) => h.record), capturedThrough, inSpool, endOf).map((r) => ({ slot: ctx.clock.slotAt(r.start.getTime()), archived: r.count }));
   if (hours.length === 0) return [];
   const from = Math.min(...hours.map((h) => h.slot.start));
   const to = Math.max(...hours.map((h) => h.slot.end));
