@@ -11,10 +11,11 @@ import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { ObjectId } from 'mongodb';
 import type { Document } from 'mongodb';
-import { archiveEnv, waitFor } from '../../helpers/archive-env.js';
+import { archiveEnv, startArchiver, waitFor } from '../../helpers/archive-env.js';
 import type { ArchiveEnv } from '../../helpers/archive-env.js';
 import { globObjects, idCounts } from '../../helpers/archive-glob.js';
 import { HOUR, hourKey } from '../../helpers/archive-keys.js';
+import { readSpool } from '../../helpers/spool-reader.js';
 import { runCli, startCli, stderrLines } from '../../helpers/archiver-process.js';
 import { needsEmulator, startTestMongo } from '../../helpers/mongo.js';
 import type { TestMongo } from '../../helpers/mongo.js';
@@ -117,4 +118,32 @@ test('standalone, default config: run captures by query, every hour delivered an
       [100, 100, 'ok'],
     ],
   );
+});
+
+test('the first start by query archives the current hour from its start, not from the moment it started', { skip: needsEmulator }, async () => {
+  const env2 = await archiveEnv(mongo);
+  try {
+    const hour = Math.floor(Date.now() / HOUR) * HOUR;
+    const apilogs = env2.client.db(env2.db).collection('apilogs');
+    // Written before the first start: one in the current hour, one in the hour before (not archived).
+    const before = [
+      { _id: new ObjectId(), createdAt: new Date(hour) },
+      { _id: new ObjectId(), createdAt: new Date(hour - 1) },
+    ];
+    await apilogs.insertMany(before);
+    const archiver = await startArchiver(env2.config({ querySettleSeconds: 0, queryPollIntervalMs: 50 }));
+    try {
+      const live = { _id: new ObjectId(), createdAt: new Date() };
+      await apilogs.insertOne(live);
+      const ns = `${env2.db}.apilogs`;
+      await waitFor(async () => (await readSpool(env2.spoolDirectory, ns)).length >= 2, 20_000, 'the current hour captured');
+      await new Promise((r) => setTimeout(r, 300));
+      const ids = (await readSpool(env2.spoolDirectory, ns)).map((d) => d.doc._id as string).sort();
+      assert.deepEqual(ids, [before[0]?._id.toHexString(), live._id.toHexString()].sort());
+    } finally {
+      await archiver.close();
+    }
+  } finally {
+    await env2.close();
+  }
 });
