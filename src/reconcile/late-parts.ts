@@ -19,7 +19,9 @@
  *
  * What it cannot see: a document whose hour (its timestamp, else its ObjectId time) is older
  * than the look-back window when it is written, or was never delivered (before the first hour
- * captured); `reconcile` reports such hours and `reconcile --repair` adds them.
+ * captured); `reconcile` reports such hours and `reconcile --repair` adds them. A document with
+ * neither a date in the timestamp field nor an ObjectId `_id` is counted by no query: neither
+ * this pass nor reconcile sees it.
  */
 import { HOUR_MS } from '../hours/hour-clock.js';
 import type { HourRecord } from '../ledger/hour-states.js';
