@@ -26,6 +26,7 @@ import { alertMongoOutages } from './observe/mongo-outage-alerts.js';
 import { createNotifier, sealReportEvents } from './observe/webhook.js';
 import { oplogWindow } from './source/oplog-window.js';
 import { reconcileRecentHours } from './reconcile/recent-hours.js';
+import { addLateParts } from './reconcile/late-parts.js';
 import type { SealReport } from './seal/report.js';
 import { Sealer } from './seal/sealer.js';
 import type { Logger } from './log.js';
@@ -99,6 +100,9 @@ export function tailerFor(config: Config, client: MongoClient, log: Logger, rese
     gzipLevel: config.gzipLevel,
     checkpointIntervalMs: config.checkpointIntervalMs,
     captureOperations: config.captureOperations,
+    captureMode: config.captureMode,
+    querySettleMs: config.querySettleSeconds * 1000,
+    queryPollIntervalMs: config.queryPollIntervalMs,
     mongoRetry: { maxDelayMs: config.mongoRetry.maxDelayMs, ...(giveUp === undefined ? {} : { giveUpAfterMs: giveUp * 1000 }) },
     log,
     ...(resetFrom ? { resetFrom } : {}),
@@ -107,7 +111,9 @@ export function tailerFor(config: Config, client: MongoClient, log: Logger, rese
 
 /**
  * The sealer of a tailer's spool; every seal run ends with the reconcile of the recent hours
- * (src/reconcile/recent-hours.ts), whose verdicts are the report's `reconciled`.
+ * (src/reconcile/recent-hours.ts), whose verdicts are the report's `reconciled`. With capture by
+ * query, the late pass (src/reconcile/late-parts.ts) comes first: late documents of recent hours
+ * are delivered as late parts, so those hours reconcile `ok`.
  */
 export function sealerFor(ctx: SharedContext, tailer: Tailer, log: Logger): Sealer {
   return new Sealer(ctx, {
@@ -115,9 +121,25 @@ export function sealerFor(ctx: SharedContext, tailer: Tailer, log: Logger): Seal
     sealGraceSeconds: ctx.config.sealGraceSeconds,
     closeDueHours: (dueBefore) => tailer.closeDueHours(dueBefore),
     firstHour: () => tailer.firstHour,
-    reconcile: (now) => reconcileRecentHours(ctx, now),
+    reconcile: async (now) => {
+      await addLatePartsOfQueryCapture(ctx, tailer, now, log);
+      return reconcileRecentHours(ctx, now);
+    },
     log,
   });
+}
+
+/** Capture by query: the late pass of the seal run at `now` (nothing for a change stream). */
+async function addLatePartsOfQueryCapture(ctx: SharedContext, tailer: Tailer, now: number, log: Logger): Promise<void> {
+  if (tailer.queryCapturedThrough === undefined) return;
+  // The position capture has reached, saved: the pass only repairs hours the checkpoint has passed.
+  await tailer.checkpoint().catch((err: unknown) => log.warn('checkpoint before the late pass not saved', { error: (err as Error).message }));
+  const capturedThrough = tailer.queryCapturedThrough;
+  if (capturedThrough === undefined) return;
+  // The hours are delivered whatever happens here: a failed pass is tried again by the next run.
+  await addLateParts(ctx, { now, capturedThrough, spool: tailer.spool, log }).catch((err: unknown) =>
+    log.warn('late pass failed; the next seal run looks for late documents again', { error: (err as Error).message }),
+  );
 }
 
 export async function createArchiver(input: Config | ConfigInput, options: ArchiverOptions = {}): Promise<Archiver> {

@@ -76,4 +76,13 @@ export const crossRules: readonly CrossRule[] = [
       }
     },
   },
+  {
+    doc: '`captureMode: query` archives inserts only: `captureOperations` must then be `insert` (a query sees documents, not their updates or deletes).',
+    check(get, report) {
+      const ops = get('captureOperations');
+      if (get('captureMode') === 'query' && Array.isArray(ops) && ops.some((op) => op !== 'insert')) {
+        report('captureOperations', 'only "insert" can be captured with captureMode "query" (a query sees documents, not their updates or deletes); expected ["insert"] or captureMode "change-stream"');
+      }
+    },
+  },
 ];

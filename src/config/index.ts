@@ -6,6 +6,7 @@ export {
   parseConfig,
   registerConfigSecrets,
   resolveConfig,
+  type CaptureMode,
   type CaptureOperation,
   type CollectionsConfig,
   type Config,

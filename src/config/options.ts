@@ -53,7 +53,7 @@ export const optionTable = {
     example: 'mongodb://archiver:secret@db1:27017,db2:27017/myapp?replicaSet=rs0',
     checks: [checkDbUri],
     doc:
-      'MongoDB connection string of the application database (a replica set or sharded cluster: change streams need one). ' +
+      'MongoDB connection string of the application database: a replica set or sharded cluster (captured with a change stream), or a standalone server (captured by query, see `captureMode`). ' +
       'The database is the URI path (`mongodb://localhost:27017/myapp` → `myapp`) and is exposed as `config.database`. ' +
       'Its password is never logged.',
   }),
@@ -304,6 +304,34 @@ export const optionTable = {
     env: 'CAPTURE_OPERATIONS',
     default: ['insert'],
     doc: 'Change stream operations archived. API logs are append-only, so `insert` is usually all; `update`/`replace` archive the full document after the change, `delete` its `_id`. Env: a comma-separated list.',
+  }),
+  captureMode: oneOf(['auto', 'change-stream', 'query'], {
+    env: 'CAPTURE_MODE',
+    default: 'auto',
+    doc:
+      'How `run` reads new documents. `change-stream`: a change stream (a replica set or sharded cluster). `query`: capture by query, for servers without change streams ' +
+      '(a standalone `mongod`): new documents are read by `timestampField` (and `_id` as a tie breaker) once they are `querySettleSeconds` old; documents written later than that ' +
+      'for their own timestamp are found by each seal run and delivered as a late part of their hour (README, "Standalone servers: capture by query"). ' +
+      '`auto`: change streams when the server has them (a replica set member, mongos, a load-balanced connection), else by query; `run` logs which and why.',
+  }),
+  querySettleSeconds: integer({
+    env: 'QUERY_SETTLE_SECONDS',
+    default: 5,
+    min: 0,
+    max: 86400,
+    unit: 's',
+    doc:
+      'Capture by query: a document is read once its timestamp is this far in the past, so writes in flight (a request that took its timestamp a moment before its insert, ' +
+      'clocks of application servers slightly ahead) land before capture passes their timestamp. Longer: fewer documents go to late parts; shorter: less delay. ' +
+      'Keep it below `sealGraceSeconds`, or documents of an hour\'s last seconds go to a late part. The capture lag (`/readyz`, metrics) includes it.',
+  }),
+  queryPollIntervalMs: integer({
+    env: 'QUERY_POLL_INTERVAL_MS',
+    default: 1000,
+    min: 10,
+    max: 60000,
+    unit: 'ms',
+    doc: 'Capture by query: once caught up, how long to wait before the next query for new documents.',
   }),
   shutdownGraceMs: integer({
     env: 'SHUTDOWN_GRACE_MS',

@@ -27,6 +27,7 @@ export type LoggingConfig = Base['logging'];
 export type CollectionsConfig = Base['collections'];
 export type LogLevel = LoggingConfig['level'];
 export type CaptureOperation = Base['captureOperations'][number];
+export type CaptureMode = Base['captureMode'];
 
 type Common = Omit<Base, 'uploadProvider' | 's3'> & {
   /** The database named in the path of `dbUri` (derived, not settable). */

@@ -2,7 +2,8 @@
  * The capture checkpoint, one document in the `jobs` collection per watched namespace:
  *   { _id: "capture:<db>.<collection>", kind: "capture", position, spool, dedupe?, updatedAt }
  * `position` is where the change stream resumes: a resume token, or (first start, after a
- * repair or --reset-from) a cluster time to start at. `spool` lists the open spool files with
+ * repair or --reset-from) a cluster time to start at; with capture by query (a standalone
+ * server, src/source/query-stream.ts) the last (timestamp, `_id`) read. `spool` lists the open spool files with
  * their durable offsets and line counts. It is written with journaled majority write concern,
  * and only after the spool bytes it covers were fsynced.
  */
@@ -12,7 +13,25 @@ import type { SpoolFileState, SpoolState } from '../spool/spool.js';
 
 export type StreamPosition =
   | { kind: 'token'; token: ResumeToken; clusterTime?: Timestamp }
-  | { kind: 'time'; startAtOperationTime: Timestamp };
+  | { kind: 'time'; startAtOperationTime: Timestamp }
+  | QueryPosition;
+
+/**
+ * Capture by query: every document whose timestamp field is a date before `ts`, or equal to it
+ * with an `_id` up to `id`, was read; without `id`, every one up to `ts` inclusive was.
+ */
+export interface QueryPosition {
+  kind: 'query';
+  ts: Date;
+  id?: unknown;
+}
+
+/** The instant a position stands at (epoch seconds), when it has one (a token may be opaque). */
+export function positionSeconds(p: StreamPosition): number | undefined {
+  if (p.kind === 'query') return Math.floor(p.ts.getTime() / 1000);
+  const t = p.kind === 'token' ? p.clusterTime : p.startAtOperationTime;
+  return t?.getHighBitsUnsigned();
+}
 
 /** After a repair from a query: events up to `until` may repeat documents the query wrote. */
 export interface DedupeWindow {
@@ -60,12 +79,18 @@ interface CheckpointDoc extends Document {
   _id: string;
   kind: 'capture';
   namespace: string;
-  position: { token?: ResumeToken; clusterTime?: Timestamp; startAtOperationTime?: Timestamp };
+  position: { token?: ResumeToken; clusterTime?: Timestamp; startAtOperationTime?: Timestamp; query?: { ts: Date; id?: unknown } };
   spool: { files: FileDoc[]; closing?: FileDoc[] };
   dedupe?: { until: Timestamp; fromHour: Date };
   closedHours?: Array<{ hour: Date; lastPart: number }>;
   since?: Date;
   updatedAt: Date;
+}
+
+function positionDoc(p: StreamPosition): CheckpointDoc['position'] {
+  if (p.kind === 'token') return { token: p.token, ...(p.clusterTime ? { clusterTime: p.clusterTime } : {}) };
+  if (p.kind === 'time') return { startAtOperationTime: p.startAtOperationTime };
+  return { query: { ts: p.ts, ...('id' in p ? { id: p.id } : {}) } };
 }
 
 export class CheckpointStore {
@@ -83,8 +108,9 @@ export class CheckpointStore {
     const doc = await this.jobs.findOne({ _id: this.id });
     if (!doc) return undefined;
     const p = doc.position;
-    const position: StreamPosition =
-      p.token !== undefined && p.token !== null
+    const position: StreamPosition = p.query
+      ? { kind: 'query', ts: p.query.ts, ...('id' in p.query ? { id: p.query.id } : {}) }
+      : p.token !== undefined && p.token !== null
         ? { kind: 'token', token: p.token, ...(p.clusterTime ? { clusterTime: p.clusterTime } : {}) }
         : { kind: 'time', startAtOperationTime: p.startAtOperationTime ?? Timestamp.fromNumber(0) };
     return {
@@ -99,10 +125,7 @@ export class CheckpointStore {
 
   async save(cp: Omit<CaptureCheckpoint, 'updatedAt'>): Promise<CaptureCheckpoint> {
     const updatedAt = new Date();
-    const position: CheckpointDoc['position'] =
-      cp.position.kind === 'token'
-        ? { token: cp.position.token, ...(cp.position.clusterTime ? { clusterTime: cp.position.clusterTime } : {}) }
-        : { startAtOperationTime: cp.position.startAtOperationTime };
+    const position = positionDoc(cp.position);
     const doc: CheckpointDoc = {
       _id: this.id,
       kind: 'capture',

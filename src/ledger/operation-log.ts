@@ -1,12 +1,12 @@
 /**
  * The `logs` collection: one document per operation (seal, deliver, reconcile, repair,
- * backfill) with its hour, counts, bytes, key, duration, attempts, outcome and error, and one
+ * backfill, late-part: late documents of an hour found by capture by query's late pass) with its hour, counts, bytes, key, duration, attempts, outcome and error, and one
  * per MongoDB outage `run` waited out (`mongo-outage`, recorded once it ended).
  */
 import type { Collection, Document } from 'mongodb';
 import { redact } from '../redact.js';
 
-export type Operation = 'seal' | 'deliver' | 'reconcile' | 'repair' | 'backfill' | 'mongo-outage';
+export type Operation = 'seal' | 'deliver' | 'reconcile' | 'repair' | 'backfill' | 'late-part' | 'mongo-outage';
 
 export interface OperationRecord {
   op: Operation;

@@ -12,6 +12,7 @@ import type { Document, MongoClient } from 'mongodb';
 import type { Config } from '../config/index.js';
 import type { Destination } from '../deliver/destination.js';
 import { redact, redactUri } from '../redact.js';
+import { captureModeFor } from '../source/capture-mode.js';
 import { oplogWindow } from '../source/oplog-window.js';
 import type { DoctorCheck } from './doctor-check.js';
 import { serverVersionChecks, tooOldHint } from './server-version.js';
@@ -34,15 +35,18 @@ export async function checkMongo(config: Config, client: MongoClient): Promise<D
   const hello: Document = await admin.command({ hello: 1 }).catch(() => admin.command({ isMaster: 1 }));
   checks.push(...serverVersionChecks(await admin.command({ buildInfo: 1 }), hello));
   const replicated = typeof hello.setName === 'string' || hello.msg === 'isdbgrid';
+  const capture = captureModeFor(config.captureMode, client.options, hello);
   checks.push(
     replicated
       ? { name: 'replica set', ok: true, message: hello.setName ? `replica set "${String(hello.setName)}", change streams available` : 'sharded cluster (mongos), change streams available' }
-      : {
-          name: 'replica set',
-          ok: false,
-          message: 'a standalone server: change streams (and so `run`) are not available',
-          hint: 'run MongoDB as a replica set (a one-member set is enough: start mongod with --replSet rs0 and run rs.initiate()); `cron-log-service backfill` still works on a standalone server',
-        },
+      : capture.mode === 'query'
+        ? { name: 'replica set', ok: true, message: `a standalone server: no change streams, \`run\` captures by query (captureMode ${config.captureMode}; README, "Standalone servers: capture by query")` }
+        : {
+            name: 'replica set',
+            ok: false,
+            message: 'a standalone server: change streams are not available, and captureMode is "change-stream"',
+            hint: 'set captureMode to "auto" or "query" (CAPTURE_MODE) to capture by query, or run MongoDB as a replica set (a one-member set is enough: start mongod with --replSet rs0 and run rs.initiate())',
+          },
   );
   const name = config.collections.apiLogsCollectionName;
   const colls = await db.listCollections({ name }, { nameOnly: true }).toArray();

@@ -8,7 +8,7 @@ import { promises as fs } from 'node:fs';
 import { join } from 'node:path';
 import type { Collection, Document, MongoClient } from 'mongodb';
 import type { Config } from '../config/index.js';
-import { CheckpointStore } from '../ledger/checkpoints.js';
+import { CheckpointStore, positionSeconds } from '../ledger/checkpoints.js';
 import { clusterTimeNow } from '../source/cluster-time.js';
 import { oplogWindow } from '../source/oplog-window.js';
 import type { ArchiveContext } from '../seal/context.js';
@@ -131,8 +131,7 @@ export async function buildStatus(ctx: StatusContext, client: MongoClient, now =
   let checkpoint: StatusReport['checkpoint'] = null;
   let cpSeconds: number | undefined;
   if (cp) {
-    const ct = cp.position.kind === 'token' ? cp.position.clusterTime : cp.position.startAtOperationTime;
-    cpSeconds = ct?.getHighBitsUnsigned();
+    cpSeconds = positionSeconds(cp.position);
     const ageSeconds = Math.round((now - cp.updatedAt.getTime()) / 1000);
     const lagSeconds = cpSeconds === undefined ? null : Math.max(0, clusterNow.getHighBitsUnsigned() - cpSeconds);
     checkpoint = { updatedAt: cp.updatedAt.toISOString(), ageSeconds, clusterTime: cpSeconds === undefined ? null : iso(cpSeconds * 1000), lagSeconds };

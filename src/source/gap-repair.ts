@@ -13,6 +13,7 @@ import type { Collection, Db, Document, Timestamp } from 'mongodb';
 import type { HourClock } from '../hours/hour-clock.js';
 import { timeRangeFilters } from '../hours/time-filter.js';
 import type { DedupeWindow, StreamPosition } from '../ledger/checkpoints.js';
+import { positionSeconds } from '../ledger/checkpoints.js';
 import type { Logger } from '../log.js';
 import type { IdKey } from '../spool/document-ids.js';
 import { idKeyOfLine } from '../spool/document-ids.js';
@@ -73,8 +74,8 @@ export async function repairFromQuery(q: RepairQuery): Promise<number> {
  */
 export function gapStart(spool: Pick<Spool, 'openFiles'>, position: StreamPosition | undefined, checkpointedAt: Date | undefined, clock: HourClock): number {
   let t = Date.now();
-  if (position?.kind === 'time') t = position.startAtOperationTime.getHighBitsUnsigned() * 1000;
-  else if (position?.kind === 'token' && position.clusterTime) t = position.clusterTime.getHighBitsUnsigned() * 1000;
+  const seconds = position === undefined ? undefined : positionSeconds(position);
+  if (seconds !== undefined) t = seconds * 1000;
   else if (checkpointedAt) t = checkpointedAt.getTime();
   for (const f of spool.openFiles()) t = Math.min(t, f.hour);
   return clock.slotOf(t).start;
@@ -114,20 +115,30 @@ export interface GapRepairCapture {
   resumeAt(startAt: Timestamp, dedupe: Dedupe, written: number): Promise<void>;
 }
 
-/** Repairs everything from the hour of `fromMs` on from a query, then resumes the stream (see the header). */
-export async function repairGap(capture: GapRepairCapture, fromMs: number, reason: 'history-lost' | 'reset'): Promise<void> {
-  const { clock, log } = capture;
-  let fromHour = clock.slotOf(fromMs).start;
-  // Hours already closed for sealing are complete up to their close; documents of theirs
-  // written during the gap are found by reconcile (and rebuilt by reconcile --repair).
+/** Why capture rebuilds from a query: history lost, --reset-from, or a change of capture mode (stream ⇄ query). */
+export type RepairReason = 'history-lost' | 'reset' | 'capture-mode';
+
+/**
+ * The first hour a rebuild from `fromMs` writes into: the hour of `fromMs`, or the one after the
+ * last hour closed for sealing. Hours already closed are complete up to their close; documents
+ * of theirs written during the gap are found by reconcile (and rebuilt by reconcile --repair).
+ */
+export function firstRebuiltHour(capture: Pick<GapRepairCapture, 'clock' | 'log' | 'closedHours'>, fromMs: number): number {
+  const { clock } = capture;
+  const fromHour = clock.slotOf(fromMs).start;
   const lastClosed = Math.max(-Infinity, ...capture.closedHours());
-  if (lastClosed >= fromHour) {
-    log.warn('repair starts after the last sealed hour; run reconcile --repair for earlier hours', {
-      requested: new Date(fromHour).toISOString(),
-      lastSealedHour: new Date(lastClosed).toISOString(),
-    });
-    fromHour = clock.next(clock.slotOf(lastClosed)).start;
-  }
+  if (lastClosed < fromHour) return fromHour;
+  capture.log.warn('repair starts after the last sealed hour; run reconcile --repair for earlier hours', {
+    requested: new Date(fromHour).toISOString(),
+    lastSealedHour: new Date(lastClosed).toISOString(),
+  });
+  return clock.next(clock.slotOf(lastClosed)).start;
+}
+
+/** Repairs everything from the hour of `fromMs` on from a query, then resumes the stream (see the header). */
+export async function repairGap(capture: GapRepairCapture, fromMs: number, reason: RepairReason): Promise<void> {
+  const { log } = capture;
+  const fromHour = firstRebuiltHour(capture, fromMs);
   const before = await clusterTimeNow(capture.db);
   const ids = await collectArchivedIds(capture.spool, fromHour);
   const started = Date.now();

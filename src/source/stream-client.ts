@@ -111,7 +111,8 @@ export function openCaptureStream(options: CaptureStreamOptions): CaptureStream 
   const ops: string[] = [...options.captureOperations, 'drop', 'rename', 'dropDatabase'];
   const pipeline = [{ $match: { operationType: { $in: ops } } }];
   const p = options.position;
-  const resume = p === undefined ? {} : p.kind === 'token' ? { resumeAfter: p.token } : { startAtOperationTime: p.startAtOperationTime };
+  // (A query position never reaches here: the tailer rebuilds from its hour first.)
+  const resume = p?.kind === 'token' ? { resumeAfter: p.token } : p?.kind === 'time' ? { startAtOperationTime: p.startAtOperationTime } : {};
   const fullDocument = options.captureOperations.includes('update') ? { fullDocument: 'updateLookup' as const } : {};
   if (options.kind === 'driver') {
     return new DriverChangeStream({

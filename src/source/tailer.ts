@@ -26,6 +26,10 @@
  *   a failed move stops capture (exit code 4) before any later checkpoint.
  * - History lost (the token fell off the oplog): the gap is repaired from a query
  *   (gap-repair.ts), then the stream restarts from the cluster time taken before it.
+ * - Capture by query (captureMode, capture-mode.ts): on a server without change streams the
+ *   events come from a QueryStream (query-stream.ts) instead, read and checkpointed the same way;
+ *   its position is the last (timestamp, `_id`) read. Switching between the two modes with a
+ *   checkpoint of the other kind rebuilds from the checkpoint's hour, like --reset-from.
  * - MongoDB unreachable (mongo-errors.ts: a network error, server selection timing out, no
  *   primary): capture waits it out, reopening the stream at its position with capped exponential
  *   backoff (src/retry.ts), forever unless `mongoRetry.giveUpAfterMs` is set; the outage is
@@ -36,7 +40,7 @@ import type { ChangeStreamDocument, Collection, Db, Document, MongoClient, Resum
 import { EJSON, Timestamp } from 'bson';
 import { CronLogError } from '../errors.js';
 import type { CaptureCheckpoint, DedupeWindow, StreamPosition } from '../ledger/checkpoints.js';
-import { CheckpointStore } from '../ledger/checkpoints.js';
+import { CheckpointStore, positionSeconds } from '../ledger/checkpoints.js';
 import { BsonLineWriter } from '../spool/bson-lines.js';
 import type { DecodeOptions, JsonMode, LineEncoder } from '../spool/json-lines.js';
 import { decodeOptionsFor, lineEncoder } from '../spool/json-lines.js';
@@ -52,10 +56,10 @@ import type { ChangeEvent } from './change-event.js';
 import { eventTimeReader, rawEventTimeReader } from '../hours/event-time.js';
 import type { Logger } from '../log.js';
 import { silentLogger } from '../log.js';
-import type { CaptureOperation } from '../config/index.js';
+import type { CaptureMode, CaptureOperation } from '../config/index.js';
 import { CheckpointSchedule } from './checkpoint-schedule.js';
-import type { Dedupe, GapRepairCapture } from './gap-repair.js';
-import { collectArchivedIds, gapStart, repairGap } from './gap-repair.js';
+import type { Dedupe, GapRepairCapture, RepairReason } from './gap-repair.js';
+import { collectArchivedIds, firstRebuiltHour, gapStart, repairGap } from './gap-repair.js';
 import { throwUnlessHistoryLost } from './resume-policy.js';
 import { isMongoUnavailable, mongoServers } from './mongo-errors.js';
 import type { MongoOutage } from './mongo-outage.js';
@@ -63,8 +67,10 @@ import { MongoOutageTracker } from './mongo-outage.js';
 import type { RetryPolicy } from '../retry.js';
 import { retryPolicy, withRetry } from '../retry.js';
 import type { CaptureStream, StreamClient, StreamClientChoice } from './stream-client.js';
-import { NO_PBRT_CHOICE, chooseStreamClient, openCaptureStream } from './stream-client.js';
+import { CHANGE_STREAM_BATCH_SIZE, NO_PBRT_CHOICE, chooseStreamClient, openCaptureStream } from './stream-client.js';
 import { NoPostBatchResumeTokenError } from './raw-change-stream.js';
+import { chooseCaptureMode } from './capture-mode.js';
+import { isQueryPosition, queryPositionBefore, QueryStream } from './query-stream.js';
 
 export interface TailerOptions {
   client: MongoClient;
@@ -86,6 +92,12 @@ export interface TailerOptions {
   resetFrom?: Date;
   /** Which change-stream client reads events (default: chosen at start, see stream-client.ts). */
   streamClient?: StreamClient;
+  /** Change stream or capture by query (default auto: see capture-mode.ts). */
+  captureMode?: CaptureMode;
+  /** Capture by query: read documents once their timestamp is this old (ms; default 5000). */
+  querySettleMs?: number;
+  /** Capture by query: wait between queries once caught up (ms; default 1000). */
+  queryPollIntervalMs?: number;
   /** Waiting out a MongoDB outage (see the header); default: MONGO_RETRY_DEFAULTS, forever. */
   mongoRetry?: MongoRetryOptions;
   log?: Logger;
@@ -149,10 +161,12 @@ export class Tailer {
   /** Writes inserted documents' lines from their BSON (analytics mode); undefined in ejson mode. */
   private readonly bsonWriter: BsonLineWriter | undefined;
   private readonly decodeOptions: DecodeOptions;
-  private stream: CaptureStream | undefined;
+  private stream: CaptureStream | QueryStream | undefined;
   private streamClient: StreamClient = 'raw';
   /** The server's maxWireVersion, when its hello said. */
   private maxWireVersion: number | undefined;
+  /** Whether capture reads by query (chosen at start). */
+  private byQuery = false;
   private position: StreamPosition | undefined;
   private savedPositionJson = '';
   private savedSpoolJson = '';
@@ -272,12 +286,26 @@ export class Tailer {
   async start(): Promise<void> {
     if (this.running) throw new CronLogError('INTERNAL', 'tailer already started');
     const hadCheckpoint = await this.recover();
+    const mode = await chooseCaptureMode(this.options.captureMode ?? 'auto', this.options.client, this.db);
+    this.byQuery = mode.mode === 'query';
+    this.log.info(this.byQuery ? 'capture by query' : 'capture by change stream', { reason: mode.reason });
+    if (this.byQuery) {
+      const ops = this.options.captureOperations.filter((op) => op !== 'insert');
+      if (ops.length > 0) this.log.warn('capture by query archives inserts only: these captureOperations are not captured', { captureOperations: ops });
+      await this.positionQuery(hadCheckpoint);
+      this.schedule.start();
+      this.running = this.loop().catch((err: unknown) => this.fail(err));
+      return;
+    }
     const choice: StreamClientChoice = this.options.streamClient
       ? { kind: this.options.streamClient, reason: 'set by the caller' }
       : await chooseStreamClient(this.options.client, this.db);
     this.useStreamClient(choice);
     if (this.options.resetFrom) {
       await this.repair(this.options.resetFrom.getTime(), 'reset');
+    } else if (this.position?.kind === 'query') {
+      // The checkpoint is capture by query's: rebuild from its hour, then follow the stream.
+      await this.repair(gapStart(this.spool, this.position, this.loadedAt, this.clock), 'capture-mode');
     } else if (!hadCheckpoint) {
       // First start: persist a position before reading anything, so a crash before the first
       // regular checkpoint resumes from here instead of from a later "now".
@@ -293,6 +321,48 @@ export class Tailer {
     if (choice.maxWireVersion !== undefined) this.maxWireVersion = choice.maxWireVersion;
     const client = choice.kind === 'raw' ? 'the raw change stream' : "the driver's change stream";
     this.log.info(`capture reads its change stream with ${client}: ${choice.reason}`, { streamClient: choice.kind, reason: choice.reason });
+  }
+
+  /**
+   * Capture by query: the position to start from. A first start reads from the start of the
+   * current hour (the first hour is complete); --reset-from, or a checkpoint of a change stream,
+   * from that hour on (restartQuery).
+   */
+  private async positionQuery(hadCheckpoint: boolean): Promise<void> {
+    if (this.options.resetFrom) {
+      await this.restartQuery(this.options.resetFrom.getTime(), 'reset');
+    } else if (!hadCheckpoint) {
+      this.position = queryPositionBefore(this.since);
+      await this.saveCheckpoint();
+    } else if (this.position?.kind !== 'query') {
+      await this.restartQuery(gapStart(this.spool, this.position, this.loadedAt, this.clock), 'capture-mode');
+    }
+  }
+
+  /**
+   * Capture by query from the hour of `fromMs` on (after the last hour closed for sealing): the
+   * query reads that hour again, and documents already in the spool are skipped (the dedupe
+   * window, until the query passes the present).
+   */
+  private async restartQuery(fromMs: number, reason: RepairReason): Promise<void> {
+    const fromHour = firstRebuiltHour(this.repairCapture(), fromMs);
+    const ids = await collectArchivedIds(this.spool, fromHour);
+    this.dedupe = { window: { until: new Timestamp({ t: Math.ceil(Date.now() / 1000), i: 0 }), fromHour }, ids };
+    this.observedToken = undefined;
+    this.position = queryPositionBefore(fromHour);
+    await this.spool.flush();
+    await this.saveCheckpoint(this.position, this.dedupe.window);
+    this.log.info('capture by query starts over from an hour', { reason, from: new Date(fromHour).toISOString(), alreadyInSpool: ids.size });
+  }
+
+  /**
+   * Capture by query: the instant before which the saved checkpoint has read every document the
+   * query will ever read (documents of earlier hours written from now on are late: the seal
+   * run's late pass finds them). Undefined for a change stream.
+   */
+  get queryCapturedThrough(): number | undefined {
+    const p = this.saved?.position;
+    return p?.kind === 'query' ? p.ts.getTime() : undefined;
   }
 
   private checkpointInBackground(): void {
@@ -412,7 +482,17 @@ export class Tailer {
     await this.repair(gapStart(this.spool, this.position, this.loadedAt, this.clock), 'history-lost');
   }
 
-  private openStream(): CaptureStream {
+  private openStream(): CaptureStream | QueryStream {
+    if (this.byQuery && this.position?.kind === 'query') {
+      return new QueryStream({
+        collection: this.coll,
+        timestampField: this.options.timestampField,
+        position: this.position,
+        settleMs: this.options.querySettleMs ?? 5000,
+        pollIntervalMs: this.options.queryPollIntervalMs ?? 1000,
+        batchSize: CHANGE_STREAM_BATCH_SIZE,
+      });
+    }
     return openCaptureStream({
       kind: this.streamClient,
       client: this.options.client,
@@ -602,11 +682,14 @@ export class Tailer {
       this.statsValue.streamOpen = true;
     }
     const token = this.observedToken;
-    if (token !== undefined && token !== null) {
+    if (isQueryPosition(token)) {
+      this.position = token;
+      this.positionSeconds = positionSeconds(token) ?? this.positionSeconds;
+    } else if (token !== undefined && token !== null) {
       const previous = this.position;
       const fromToken = tokenClusterTime(token);
       const lastEvent = this.clusterSeconds < 0 ? undefined : new Timestamp({ t: this.clusterSeconds, i: this.clusterIncrement });
-      const clusterTime = fromToken ?? lastEvent ?? (previous?.kind === 'token' ? previous.clusterTime : previous?.startAtOperationTime);
+      const clusterTime = fromToken ?? lastEvent ?? (previous?.kind === 'token' ? previous.clusterTime : previous?.kind === 'time' ? previous.startAtOperationTime : undefined);
       if (clusterTime) this.positionSeconds = clusterTime.getHighBitsUnsigned();
       this.position = { kind: 'token', token, ...(clusterTime ? { clusterTime } : {}) };
     }
@@ -668,7 +751,7 @@ export class Tailer {
    * Rebuilds everything from the hour of `fromMs` on from a query, skipping documents already in
    * the spool, then positions the stream at the cluster time read before the query (gap-repair.ts).
    */
-  private repair(fromMs: number, reason: 'history-lost' | 'reset'): Promise<void> {
+  private repair(fromMs: number, reason: RepairReason): Promise<void> {
     return repairGap(this.repairCapture(), fromMs, reason);
   }
 

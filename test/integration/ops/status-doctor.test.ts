@@ -95,19 +95,22 @@ test('doctor fails with clear messages: wrong bucket, bad credentials, unreachab
   }
 });
 
-test('doctor on a standalone server explains that change streams are unavailable and backfill still works', { skip: emulatorOnly('--standalone') }, async () => {
+test('doctor on a standalone server: capture by query with the default captureMode; a failure with captureMode change-stream', { skip: emulatorOnly('--standalone') }, async () => {
   const standalone = await startTestMongo({ standalone: true });
   const dir = await mkdtemp(join(tmpdir(), 'cls-doc-'));
   try {
-    const r = await runCli(['doctor', '--no-env-file'], {
+    const env = {
       DB_URI: uriWithDb(standalone.uri, 'app'),
       UPLOAD_PROVIDER: 'file',
       LOCAL_DIRECTORY: join(dir, 'a'),
       SPOOL_DIRECTORY: join(dir, 's'),
-    });
-    assert.equal(r.code, 1);
-    assert.match(r.stdout, /FAIL\s+replica set\s+a standalone server: change streams/);
-    assert.match(r.stdout, /backfill` still works/);
+    };
+    const r = await runCli(['doctor', '--no-env-file'], env);
+    assert.match(r.stdout, /ok\s+replica set\s+a standalone server: no change streams, `run` captures by query \(captureMode auto/);
+    const forced = await runCli(['doctor', '--no-env-file'], { ...env, CAPTURE_MODE: 'change-stream' });
+    assert.equal(forced.code, 1);
+    assert.match(forced.stdout, /FAIL\s+replica set\s+a standalone server: change streams are not available, and captureMode is "change-stream"/);
+    assert.match(forced.stdout, /CAPTURE_MODE/);
   } finally {
     await standalone.close();
     await rm(dir, { recursive: true, force: true });

@@ -283,6 +283,9 @@ describe('environment coercion', () => {
       GZIP_LEVEL: '9',
       JSON_MODE: 'ejson',
       CAPTURE_OPERATIONS: 'insert, update,replace,',
+      CAPTURE_MODE: 'change-stream',
+      QUERY_SETTLE_SECONDS: '30',
+      QUERY_POLL_INTERVAL_MS: '250',
       SHUTDOWN_GRACE_MS: '0',
       SEAL_SCHEDULE: '0 */10 * * * *',
       SEAL_GRACE_SECONDS: '0',
@@ -325,6 +328,9 @@ describe('environment coercion', () => {
       gzipLevel: 9,
       jsonMode: 'ejson',
       captureOperations: ['insert', 'update', 'replace'],
+      captureMode: 'change-stream',
+      querySettleSeconds: 30,
+      queryPollIntervalMs: 250,
       shutdownGraceMs: 0,
       sealSchedule: '0 */10 * * * *',
       sealGraceSeconds: 0,
@@ -473,6 +479,9 @@ describe('validation', () => {
     hasIssue(lock, /^s3\.objectLockDays: required when s3\.objectLockMode is set/);
     const same = await issuesOf(() => parseConfig({}, { ...base, JOBS_COLLECTION: 'apilogs' }));
     hasIssue(same, /^collections\.jobsCollectionName: same collection "apilogs" as collections\.apiLogsCollectionName/);
+    const byQuery = await issuesOf(() => parseConfig({ captureMode: 'query', captureOperations: ['insert', 'delete'] }, base));
+    hasIssue(byQuery, /^captureOperations: only "insert" can be captured with captureMode "query"/);
+    assert.equal(parseConfig({ captureMode: 'query' }, base).captureMode, 'query');
     // Valid combinations pass.
     const ok = parseConfig(
       { s3: { accessKeyId: 'AKIAEXAMPLE', secretAccessKey: 'abc/def', serverSideEncryption: 'aws:kms', kmsKeyId: 'alias/x', objectLockMode: 'GOVERNANCE', objectLockDays: 7 } },
