@@ -22,6 +22,15 @@
  *   a failed move stops capture (exit code 4) before any later checkpoint.
  * - History lost (the token fell off the oplog): the gap is repaired from a query
  *   (gap-repair.ts), then the stream restarts from the cluster time taken before it.
+ * - First start (no checkpoint): the current hour is archived from its start. A checkpoint is
+ *   saved first (position: the cluster time read now; `pendingRepair`: first-hour, from the
+ *   hour's start), then the hour's documents written so far are rebuilt from a query
+ *   (gap-repair.ts), and the stream starts at the cluster time read before that query, with the
+ *   dedupe window. `since` is that hour's start. A crash at any point repeats the query at the
+ *   next start, skipping what the spool holds, until the repair's checkpoint clears the marker.
+ * - Takeover from another host (host-takeover.ts): the checkpoint was saved on another host and
+ *   spool files it lists are not on this one: the lost hours are rebuilt from a query before the
+ *   stream opens, skipping what their delivered parts hold.
  * - MongoDB unreachable (mongo-errors.ts: a network error, server selection timing out, no
  *   primary): capture waits it out, reopening the stream at its position with capped exponential
  *   backoff (src/retry.ts), forever unless `mongoRetry.giveUpAfterMs` is set; the outage is
@@ -31,7 +40,8 @@
 import type { ChangeStreamDocument, Collection, Db, Document, MongoClient, ResumeToken } from 'mongodb';
 import { EJSON, Timestamp } from 'bson';
 import { CronLogError } from '../errors.js';
-import type { CaptureCheckpoint, DedupeWindow, StreamPosition } from '../ledger/checkpoints.js';
+import { hostname } from 'node:os';
+import type { CaptureCheckpoint, DedupeWindow, PendingRepair, StreamPosition } from '../ledger/checkpoints.js';
 import { CheckpointStore } from '../ledger/checkpoints.js';
 import { BsonLineWriter } from '../spool/bson-lines.js';
 import type { DecodeOptions, JsonMode, LineEncoder } from '../spool/json-lines.js';
@@ -50,8 +60,10 @@ import type { Logger } from '../log.js';
 import { silentLogger } from '../log.js';
 import type { CaptureOperation } from '../config/index.js';
 import { CheckpointSchedule } from './checkpoint-schedule.js';
-import type { Dedupe, GapRepairCapture } from './gap-repair.js';
+import type { Dedupe, GapRepairCapture, RepairOutcome } from './gap-repair.js';
 import { collectArchivedIds, gapStart, repairGap } from './gap-repair.js';
+import type { TakeoverArchive } from './host-takeover.js';
+import { hourViews, lostFiles, lostHourFields, spoolOnDisk, verdict, withoutLost } from './host-takeover.js';
 import { throwUnlessHistoryLost } from './resume-policy.js';
 import { isMongoUnavailable, mongoServers } from './mongo-errors.js';
 import type { MongoOutage } from './mongo-outage.js';
@@ -83,6 +95,11 @@ export interface TailerOptions {
   streamClient?: StreamClient;
   /** Waiting out a MongoDB outage (see the header); default: MONGO_RETRY_DEFAULTS, forever. */
   mongoRetry?: MongoRetryOptions;
+  /**
+   * The archive a takeover from another host reads and records in (host-takeover.ts). Without
+   * it, spool files lost with another host stop the start (SPOOL_CORRUPT) as on the same host.
+   */
+  archive?: TakeoverArchive;
   log?: Logger;
 }
 
@@ -174,6 +191,8 @@ export class Tailer {
   /** Files detached for sealing, recorded until their move to sealed/ is done. */
   private closing: SpoolFileState[] = [];
   private since = 0;
+  /** A repair from a query the stream waits for (recorded in every checkpoint until it is done). */
+  private pendingRepair: PendingRepair | undefined;
   private readonly statsValue: TailerStats = {
     clusterTime: undefined,
     captured: 0,
@@ -236,9 +255,22 @@ export class Tailer {
    * checkpoint existed.
    */
   async recover(): Promise<boolean> {
-    if (this.recovered) return this.hadCheckpoint;
+    if (this.recovered) {
+      // A start retried after MongoDB went away mid-repair: the repair is still to complete.
+      await this.completePendingRepair();
+      return this.hadCheckpoint;
+    }
     const cp = await this.checkpoints.load();
-    const { kept } = await this.spool.open(cp?.spool);
+    let state = cp?.spool;
+    this.pendingRepair = cp?.pendingRepair;
+    if (cp && cp.pendingRepair === undefined) {
+      const takeover = await this.takeoverOf(cp);
+      if (takeover) {
+        state = takeover.state;
+        this.pendingRepair = takeover.repair;
+      }
+    }
+    const { kept } = await this.spool.open(state);
     for (const k of kept) {
       this.log.warn('spool file not covered by the checkpoint: kept, not delivered; its documents may be missing from the archive: check its hour with reconcile --deep (and reconcile --repair if documents are missing), then remove it', {
         file: k.file,
@@ -255,7 +287,84 @@ export class Tailer {
     if (cp?.dedupe) await this.armDedupe(cp.dedupe);
     this.recovered = true;
     this.hadCheckpoint = cp !== undefined;
+    await this.completePendingRepair();
     return this.hadCheckpoint;
+  }
+
+  /**
+   * Whether loading `cp` on this host is a takeover from another host (host-takeover.ts): then
+   * the spool state to recover (without the lost files) and the repair to do.
+   */
+  private async takeoverOf(cp: CaptureCheckpoint): Promise<{ state: CaptureCheckpoint['spool']; repair: PendingRepair } | undefined> {
+    const thisHost = hostname();
+    if (cp.host === undefined || cp.host === thisHost) return undefined; // lost files: Spool.open says SPOOL_CORRUPT
+    const disk = await spoolOnDisk(this.spool.layout);
+    const lost = lostFiles(cp.spool, disk.open, disk.sealed);
+    const archive = this.options.archive;
+    const oldest = Math.min(Date.now() - 7 * 86_400_000, ...cp.closedHours.map((c) => c.hour));
+    const records = archive ? await archive.hourRecords(oldest, Date.now() + 3_600_000) : [];
+    const v = verdict({ previousHost: cp.host, thisHost, lostFiles: lost, hours: hourViews(records), closedHours: cp.closedHours, sealedHere: disk.sealedHours });
+    if (v.kind !== 'takeover') return undefined;
+    if (!archive) {
+      throw new CronLogError(
+        'SPOOL_CORRUPT',
+        `the checkpoint was saved on host ${cp.host} and the spool files it lists are not on this host (${thisHost}); ` +
+          'this capture has no archive to rebuild them against: restart capture with --reset-from TIME to rebuild from a query',
+      );
+    }
+    this.log.warn('the checkpoint was saved on another host whose spool files are not here: taking over, rebuilding the lost hours from a query', {
+      previousHost: cp.host,
+      host: thisHost,
+      lostFiles: lost.map((f) => new Date(f.hour).toISOString() + (f.part === 1 ? '' : ` part ${f.part}`)),
+      from: new Date(v.from).toISOString(),
+    });
+    return {
+      state: withoutLost(cp.spool, lost),
+      repair: { reason: 'host-takeover', from: v.from, previousHost: v.previousHost, lostHours: v.lostHours, undelivered: v.undelivered },
+    };
+  }
+
+  /**
+   * Completes the repair the checkpoint marks as pending (a first start's hour, a takeover): the
+   * marker is saved first, and cleared by the repair's own checkpoint (see the header).
+   */
+  private async completePendingRepair(): Promise<void> {
+    const p = this.pendingRepair;
+    if (p === undefined) return;
+    await this.saveCheckpoint();
+    if (p.reason === 'first-hour') {
+      await this.repair(p.from, 'first-hour');
+      return;
+    }
+    const archive = this.options.archive;
+    if (!archive) throw new CronLogError('INTERNAL', 'a takeover repair needs the archive');
+    const started = Date.now();
+    const archived = new Set<IdKey>();
+    for (const slot of this.clock.slotsBetween(p.from, Date.now() + 1)) await archive.deliveredIds(slot.start, archived);
+    const previousHost = p.previousHost ?? 'unknown';
+    await repairGap(this.repairCapture(), p.from, 'host-takeover', {
+      closedHoursToo: true,
+      archived,
+      beforeResume: async (out: RepairOutcome) => {
+        const records = new Map((await archive.hourRecords(p.from, Date.now() + 3_600_000)).map((r) => [r.record.start.getTime(), r.record]));
+        for (const u of p.undelivered ?? []) {
+          await archive.updateHour(u.hour, lostHourFields(records.get(u.hour), u, out.perHour.get(u.hour) ?? 0, previousHost));
+        }
+        const hoursRebuilt = [...out.perHour].sort((a, b) => a[0] - b[0]).map(([hour, documents]) => ({ hour: new Date(hour).toISOString(), documents }));
+        const details = {
+          reason: 'host-takeover',
+          previousHost,
+          host: hostname(),
+          from: new Date(out.fromHour).toISOString(),
+          lostHours: (p.lostHours ?? []).map((h) => new Date(h).toISOString()),
+          hoursRebuilt,
+          documentsWritten: out.written,
+          alreadyDelivered: archived.size,
+        };
+        await archive.record({ op: 'repair', outcome: 'ok', count: out.written, durationMs: Date.now() - started, details });
+        this.log.warn('host takeover: the hours the lost spool held were rebuilt from a query', details);
+      },
+    });
   }
 
   private recovered = false;
@@ -264,16 +373,18 @@ export class Tailer {
   /** Starts capturing; resolves once the spool is recovered and the stream is about to open. */
   async start(): Promise<void> {
     if (this.running) throw new CronLogError('INTERNAL', 'tailer already started');
-    const hadCheckpoint = await this.recover();
+    await this.recover();
     this.streamClient = this.options.streamClient ?? (await chooseStreamClient(this.options.client, this.db));
     if (this.streamClient === 'driver') this.log.info('capture reads its change stream through the driver (mongos or load-balanced connection)');
     if (this.options.resetFrom) {
       await this.repair(this.options.resetFrom.getTime(), 'reset');
-    } else if (!hadCheckpoint) {
-      // First start: persist a position before reading anything, so a crash before the first
-      // regular checkpoint resumes from here instead of from a later "now".
+    } else if (this.saved === undefined) {
+      // First start: the current hour from its start (see the header). The position and the
+      // marker are saved before anything is read, so a crash repeats the hour's query.
       this.position = { kind: 'time', startAtOperationTime: await clusterTimeNow(this.db) };
-      await this.saveCheckpoint();
+      this.since = this.clock.slotOf(Date.now()).start;
+      this.pendingRepair = { reason: 'first-hour', from: this.since };
+      await this.completePendingRepair();
     }
     this.schedule.start();
     this.running = this.loop().catch((err: unknown) => this.fail(err));
@@ -597,10 +708,11 @@ export class Tailer {
     const weekAgo = Date.now() - 7 * 86_400_000;
     for (const hour of this.closedHours.keys()) if (hour < weekAgo) this.closedHours.delete(hour);
     const closedHours = [...this.closedHours].map(([hour, lastPart]) => ({ hour, lastPart }));
-    const posJson = EJSON.stringify({ position, dedupe: dedupe ?? null });
+    const pendingRepair = this.pendingRepair;
+    const posJson = EJSON.stringify({ position, dedupe: dedupe ?? null, pendingRepair: pendingRepair ?? null });
     const spoolJson = JSON.stringify({ spool, closedHours });
     if (posJson === this.savedPositionJson && spoolJson === this.savedSpoolJson) return;
-    const cp: Omit<CaptureCheckpoint, 'updatedAt'> = { position, spool, dedupe, closedHours, since: this.since };
+    const cp: Omit<CaptureCheckpoint, 'updatedAt'> = { position, spool, dedupe, closedHours, since: this.since, ...(pendingRepair ? { pendingRepair } : {}) };
     await this.checkpoints.save(cp);
     this.saved = cp;
     this.savedPositionJson = posJson;
@@ -646,8 +758,8 @@ export class Tailer {
    * Rebuilds everything from the hour of `fromMs` on from a query, skipping documents already in
    * the spool, then positions the stream at the cluster time read before the query (gap-repair.ts).
    */
-  private repair(fromMs: number, reason: 'history-lost' | 'reset'): Promise<void> {
-    return repairGap(this.repairCapture(), fromMs, reason);
+  private async repair(fromMs: number, reason: 'history-lost' | 'reset' | 'first-hour'): Promise<void> {
+    await repairGap(this.repairCapture(), fromMs, reason);
   }
 
   /** What a gap repair writes into: this tailer's spool, checkpoints and stream position. */
@@ -665,7 +777,9 @@ export class Tailer {
       closedHours: () => this.closedHours.keys(),
       append: (doc) => {
         const { ms } = this.readTime(doc, undefined, undefined);
-        this.spool.append(this.fileFor(this.clock.slotOf(ms).start), this.encode(doc));
+        const hour = this.clock.slotOf(ms).start;
+        this.spool.append(this.fileFor(hour), this.encode(doc));
+        return hour;
       },
       checkpoint: () => this.checkpoint(),
       resumeAt: (startAt, dedupe, written) => {
@@ -673,6 +787,8 @@ export class Tailer {
         const run = this.checkpointChain.then(async () => {
           this.statsValue.repaired += written;
           this.dedupe = dedupe;
+          // The repair is done: its checkpoint no longer marks it pending.
+          this.pendingRepair = undefined;
           this.observedToken = undefined;
           this.clusterSeconds = -1;
           this.position = { kind: 'time', startAtOperationTime: startAt };
