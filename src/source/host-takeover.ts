@@ -36,11 +36,17 @@
  *   host, hours rebuilt, documents written) and logged.
  */
 import { promises as fs } from 'node:fs';
+import { hostname } from 'node:os';
+import { CronLogError } from '../errors.js';
+import type { CaptureCheckpoint, PendingRepair } from '../ledger/checkpoints.js';
 import type { HourRecord, HourState } from '../ledger/hour-states.js';
+import type { Logger } from '../log.js';
 import type { OperationRecord } from '../ledger/operation-log.js';
 import type { IdKey } from '../spool/document-ids.js';
 import type { SpoolFileId, SpoolFileState, SpoolLayout, SpoolState } from '../spool/spool-files.js';
 import { fileKey, parseSpoolFileName, spoolFileName } from '../spool/spool-files.js';
+import type { GapRepairCapture } from './gap-repair.js';
+import { repairGap } from './gap-repair.js';
 
 /** What a takeover reads and writes outside the spool: wired by the archiver from its archive context. */
 export interface TakeoverArchive {
@@ -182,4 +188,78 @@ export function lostHourFields(record: HourRecord | undefined, lost: LostHour, w
     fields.bytes = parts.reduce((n, p) => n + p.bytes, 0);
   }
   return fields;
+}
+
+/**
+ * Whether loading `cp` on this host is a takeover from another host (see the header): then the
+ * spool state to recover (without the lost files) and the repair to do; undefined otherwise (a
+ * same-host checkpoint's missing files are Spool.open's SPOOL_CORRUPT).
+ */
+export async function detectTakeover(
+  cp: CaptureCheckpoint,
+  layout: SpoolLayout,
+  archive: TakeoverArchive | undefined,
+  log: Logger,
+): Promise<{ state: SpoolState; repair: PendingRepair } | undefined> {
+  const thisHost = hostname();
+  if (cp.host === undefined || cp.host === thisHost) return undefined;
+  const disk = await spoolOnDisk(layout);
+  const lost = lostFiles(cp.spool, disk.open, disk.sealed);
+  const oldest = Math.min(Date.now() - 7 * 86_400_000, ...cp.closedHours.map((c) => c.hour));
+  const records = archive ? await archive.hourRecords(oldest, Date.now() + 3_600_000) : [];
+  const v = verdict({ previousHost: cp.host, thisHost, lostFiles: lost, hours: hourViews(records), closedHours: cp.closedHours, sealedHere: disk.sealedHours });
+  if (v.kind !== 'takeover') return undefined;
+  if (!archive) {
+    throw new CronLogError(
+      'SPOOL_CORRUPT',
+      `the checkpoint was saved on host ${cp.host} and the spool files it lists are not on this host (${thisHost}); ` +
+        'this capture has no archive to rebuild them against: restart capture with --reset-from TIME to rebuild from a query',
+    );
+  }
+  log.warn('the checkpoint was saved on another host whose spool files are not here: taking over, rebuilding the lost hours from a query', {
+    previousHost: cp.host,
+    host: thisHost,
+    lostFiles: lost.map((f) => new Date(f.hour).toISOString() + (f.part === 1 ? '' : ` part ${f.part}`)),
+    from: new Date(v.from).toISOString(),
+  });
+  return {
+    state: withoutLost(cp.spool, lost),
+    repair: { reason: 'host-takeover', from: v.from, previousHost: v.previousHost, lostHours: v.lostHours, undelivered: v.undelivered },
+  };
+}
+
+/**
+ * The takeover's repair (see the header): every hour from `p.from` on rebuilt from a query into
+ * the capture's spool, closed hours included, skipping the `_id`s their delivered parts hold;
+ * the records of the hours lost undelivered updated and the operation recorded before the
+ * stream is positioned (a crash before that repeats it all; the updates are idempotent).
+ */
+export async function rebuildLostHours(capture: GapRepairCapture, archive: TakeoverArchive, p: PendingRepair): Promise<void> {
+  const started = Date.now();
+  const archived = new Set<IdKey>();
+  for (const slot of capture.clock.slotsBetween(p.from, Date.now() + 1)) await archive.deliveredIds(slot.start, archived);
+  const previousHost = p.previousHost ?? 'unknown';
+  await repairGap(capture, p.from, 'host-takeover', {
+    closedHoursToo: true,
+    archived,
+    beforeResume: async (out) => {
+      const records = new Map((await archive.hourRecords(p.from, Date.now() + 3_600_000)).map((r) => [r.record.start.getTime(), r.record]));
+      for (const u of p.undelivered ?? []) {
+        await archive.updateHour(u.hour, lostHourFields(records.get(u.hour), u, out.perHour.get(u.hour) ?? 0, previousHost));
+      }
+      const hoursRebuilt = [...out.perHour].sort((a, b) => a[0] - b[0]).map(([hour, documents]) => ({ hour: new Date(hour).toISOString(), documents }));
+      const details = {
+        reason: 'host-takeover',
+        previousHost,
+        host: hostname(),
+        from: new Date(out.fromHour).toISOString(),
+        lostHours: (p.lostHours ?? []).map((h) => new Date(h).toISOString()),
+        hoursRebuilt,
+        documentsWritten: out.written,
+        alreadyDelivered: archived.size,
+      };
+      await archive.record({ op: 'repair', outcome: 'ok', count: out.written, durationMs: Date.now() - started, details });
+      capture.log.warn('host takeover: the hours the lost spool held were rebuilt from a query', details);
+    },
+  });
 }

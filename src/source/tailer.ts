@@ -40,7 +40,6 @@
 import type { ChangeStreamDocument, Collection, Db, Document, MongoClient, ResumeToken } from 'mongodb';
 import { EJSON, Timestamp } from 'bson';
 import { CronLogError } from '../errors.js';
-import { hostname } from 'node:os';
 import type { CaptureCheckpoint, DedupeWindow, PendingRepair, StreamPosition } from '../ledger/checkpoints.js';
 import { CheckpointStore } from '../ledger/checkpoints.js';
 import { BsonLineWriter } from '../spool/bson-lines.js';
@@ -60,10 +59,10 @@ import type { Logger } from '../log.js';
 import { silentLogger } from '../log.js';
 import type { CaptureOperation } from '../config/index.js';
 import { CheckpointSchedule } from './checkpoint-schedule.js';
-import type { Dedupe, GapRepairCapture, RepairOutcome } from './gap-repair.js';
+import type { Dedupe, GapRepairCapture } from './gap-repair.js';
 import { collectArchivedIds, gapStart, repairGap } from './gap-repair.js';
 import type { TakeoverArchive } from './host-takeover.js';
-import { hourViews, lostFiles, lostHourFields, spoolOnDisk, verdict, withoutLost } from './host-takeover.js';
+import { detectTakeover, rebuildLostHours } from './host-takeover.js';
 import { throwUnlessHistoryLost } from './resume-policy.js';
 import { isMongoUnavailable, mongoServers } from './mongo-errors.js';
 import type { MongoOutage } from './mongo-outage.js';
@@ -264,7 +263,7 @@ export class Tailer {
     let state = cp?.spool;
     this.pendingRepair = cp?.pendingRepair;
     if (cp && cp.pendingRepair === undefined) {
-      const takeover = await this.takeoverOf(cp);
+      const takeover = await detectTakeover(cp, this.spool.layout, this.options.archive, this.log);
       if (takeover) {
         state = takeover.state;
         this.pendingRepair = takeover.repair;
@@ -292,39 +291,6 @@ export class Tailer {
   }
 
   /**
-   * Whether loading `cp` on this host is a takeover from another host (host-takeover.ts): then
-   * the spool state to recover (without the lost files) and the repair to do.
-   */
-  private async takeoverOf(cp: CaptureCheckpoint): Promise<{ state: CaptureCheckpoint['spool']; repair: PendingRepair } | undefined> {
-    const thisHost = hostname();
-    if (cp.host === undefined || cp.host === thisHost) return undefined; // lost files: Spool.open says SPOOL_CORRUPT
-    const disk = await spoolOnDisk(this.spool.layout);
-    const lost = lostFiles(cp.spool, disk.open, disk.sealed);
-    const archive = this.options.archive;
-    const oldest = Math.min(Date.now() - 7 * 86_400_000, ...cp.closedHours.map((c) => c.hour));
-    const records = archive ? await archive.hourRecords(oldest, Date.now() + 3_600_000) : [];
-    const v = verdict({ previousHost: cp.host, thisHost, lostFiles: lost, hours: hourViews(records), closedHours: cp.closedHours, sealedHere: disk.sealedHours });
-    if (v.kind !== 'takeover') return undefined;
-    if (!archive) {
-      throw new CronLogError(
-        'SPOOL_CORRUPT',
-        `the checkpoint was saved on host ${cp.host} and the spool files it lists are not on this host (${thisHost}); ` +
-          'this capture has no archive to rebuild them against: restart capture with --reset-from TIME to rebuild from a query',
-      );
-    }
-    this.log.warn('the checkpoint was saved on another host whose spool files are not here: taking over, rebuilding the lost hours from a query', {
-      previousHost: cp.host,
-      host: thisHost,
-      lostFiles: lost.map((f) => new Date(f.hour).toISOString() + (f.part === 1 ? '' : ` part ${f.part}`)),
-      from: new Date(v.from).toISOString(),
-    });
-    return {
-      state: withoutLost(cp.spool, lost),
-      repair: { reason: 'host-takeover', from: v.from, previousHost: v.previousHost, lostHours: v.lostHours, undelivered: v.undelivered },
-    };
-  }
-
-  /**
    * Completes the repair the checkpoint marks as pending (a first start's hour, a takeover): the
    * marker is saved first, and cleared by the repair's own checkpoint (see the header).
    */
@@ -338,33 +304,7 @@ export class Tailer {
     }
     const archive = this.options.archive;
     if (!archive) throw new CronLogError('INTERNAL', 'a takeover repair needs the archive');
-    const started = Date.now();
-    const archived = new Set<IdKey>();
-    for (const slot of this.clock.slotsBetween(p.from, Date.now() + 1)) await archive.deliveredIds(slot.start, archived);
-    const previousHost = p.previousHost ?? 'unknown';
-    await repairGap(this.repairCapture(), p.from, 'host-takeover', {
-      closedHoursToo: true,
-      archived,
-      beforeResume: async (out: RepairOutcome) => {
-        const records = new Map((await archive.hourRecords(p.from, Date.now() + 3_600_000)).map((r) => [r.record.start.getTime(), r.record]));
-        for (const u of p.undelivered ?? []) {
-          await archive.updateHour(u.hour, lostHourFields(records.get(u.hour), u, out.perHour.get(u.hour) ?? 0, previousHost));
-        }
-        const hoursRebuilt = [...out.perHour].sort((a, b) => a[0] - b[0]).map(([hour, documents]) => ({ hour: new Date(hour).toISOString(), documents }));
-        const details = {
-          reason: 'host-takeover',
-          previousHost,
-          host: hostname(),
-          from: new Date(out.fromHour).toISOString(),
-          lostHours: (p.lostHours ?? []).map((h) => new Date(h).toISOString()),
-          hoursRebuilt,
-          documentsWritten: out.written,
-          alreadyDelivered: archived.size,
-        };
-        await archive.record({ op: 'repair', outcome: 'ok', count: out.written, durationMs: Date.now() - started, details });
-        this.log.warn('host takeover: the hours the lost spool held were rebuilt from a query', details);
-      },
-    });
+    await rebuildLostHours(this.repairCapture(), archive, p);
   }
 
   private recovered = false;
