@@ -20,7 +20,7 @@ import { HOUR } from '../helpers/archive-keys.js';
 import { startCli } from '../helpers/archiver-process.js';
 import { startTestMongo } from '../helpers/mongo.js';
 import type { TestMongo } from '../helpers/mongo.js';
-import { readSpool } from '../helpers/spool-reader.js';
+import { readSpool, spoolNow } from '../helpers/spool-reader.js';
 
 let mongo: TestMongo;
 let env: ArchiveEnv;
@@ -92,7 +92,7 @@ test('crash loop at the first deployment: once a run survives, the current hour 
   inserting = false;
   await inserter;
   // (Documents it never archives are named by the assertions below.)
-  await waitFor(async () => (await readSpool(env.spoolDirectory, ns).catch(() => [])).length >= inserted.length, 30_000, 'the surviving run to catch up').catch(() => undefined);
+  await waitFor(async () => (await spoolNow(env.spoolDirectory, ns)).length >= inserted.length, 30_000, 'the surviving run to catch up').catch(() => undefined);
   final.child.kill('SIGTERM');
   const res = await final.exited;
   assert.equal(res.code, 0, `clean exit after SIGTERM:\n${res.stderr.slice(-2000)}`);

@@ -23,7 +23,7 @@ import { hostNameUnsupported, runCli, startCli } from '../helpers/archiver-proce
 import type { CliResult } from '../helpers/archiver-process.js';
 import { startTestMongo } from '../helpers/mongo.js';
 import type { TestMongo } from '../helpers/mongo.js';
-import { readSpool } from '../helpers/spool-reader.js';
+import { readSpool, spoolNow } from '../helpers/spool-reader.js';
 
 const unsupported = hostNameUnsupported();
 
@@ -74,7 +74,7 @@ test('host loss: B on another host rebuilds the hours the lost spool held; every
     const run = startCli(['run', '--no-env-file'], hostEnv, { host });
     await run.waitFor('archiver started', 60_000);
     if (batch.length > 0) await apilogs.insertMany(batch);
-    await waitFor(async () => (await readSpool(spool, ns).catch(() => [])).length >= count, 60_000, `${count} documents in ${host}'s spool`);
+    await waitFor(async () => (await spoolNow(spool, ns)).length >= count, 60_000, `${count} documents in ${host}'s spool`);
     return run;
   }
   async function stop(run: ReturnType<typeof startCli>): Promise<void> {

@@ -50,6 +50,14 @@ export async function readSpool(spoolDirectory: string, namespace: string): Prom
   return out;
 }
 
+/**
+ * What the spool holds now, for polling while an archiver writes it: a read that meets a member
+ * being written (it does not decode yet) counts as nothing yet, and the poll tries again.
+ */
+export function spoolNow(spoolDirectory: string, namespace: string): Promise<SpoolDoc[]> {
+  return readSpool(spoolDirectory, namespace).catch(() => []);
+}
+
 /** Every data object under a `file` destination directory (recursively), decoded. */
 export async function readArchiveDir(root: string): Promise<Array<{ key: string; lines: string[] }>> {
   const out: Array<{ key: string; lines: string[] }> = [];
