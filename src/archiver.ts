@@ -27,11 +27,14 @@ import { createNotifier, sealReportEvents } from './observe/webhook.js';
 import { oplogWindow } from './source/oplog-window.js';
 import { reconcileRecentHours } from './reconcile/recent-hours.js';
 import { addLateParts } from './reconcile/late-parts.js';
+import type { ArchiveContext } from './seal/context.js';
+import { deliveredIds } from './seal/delivered-ids.js';
 import type { SealReport } from './seal/report.js';
 import { Sealer } from './seal/sealer.js';
 import type { Logger } from './log.js';
 import { connectFailure, createMongoClient } from './source/mongo-client.js';
 import { describeMongoError, isMongoUnavailable, mongoFailure } from './source/mongo-errors.js';
+import type { TakeoverArchive } from './source/host-takeover.js';
 import type { MongoOutage } from './source/mongo-outage.js';
 import type { TailerStats } from './source/tailer.js';
 import { MONGO_RETRY_DEFAULTS, Tailer } from './source/tailer.js';
@@ -86,7 +89,21 @@ function isConfig(value: Config | ConfigInput): value is Config {
 /** How long close() waits for the lease to be released (MongoDB may be unreachable). */
 const LEASE_RELEASE_WAIT_MS = 2000;
 
-export function tailerFor(config: Config, client: MongoClient, log: Logger, resetFrom?: Date): Tailer {
+/**
+ * What a takeover from another host reads and records in (src/source/host-takeover.ts): the
+ * ledger's hour records, the `_id`s of the delivered parts, the operation log.
+ */
+export function takeoverArchive(ctx: ArchiveContext): TakeoverArchive {
+  return {
+    hourRecords: (from, to) => ctx.ledger.range(from, to),
+    updateHour: (hour, fields) => ctx.ledger.update(ctx.clock.slotAt(hour), fields),
+    deliveredIds: (hour, into) => deliveredIds(ctx, ctx.clock.slotAt(hour), into),
+    record: (rec) => ctx.operations.record(rec),
+  };
+}
+
+/** The capture of `config`; with `ctx`, it can take over from another host (src/source/host-takeover.ts). */
+export function tailerFor(config: Config, client: MongoClient, log: Logger, resetFrom?: Date, ctx?: ArchiveContext): Tailer {
   const giveUp = config.mongoRetry.giveUpAfterSeconds;
   return new Tailer({
     client,
@@ -106,6 +123,7 @@ export function tailerFor(config: Config, client: MongoClient, log: Logger, rese
     mongoRetry: { maxDelayMs: config.mongoRetry.maxDelayMs, ...(giveUp === undefined ? {} : { giveUpAfterMs: giveUp * 1000 }) },
     log,
     ...(resetFrom ? { resetFrom } : {}),
+    ...(ctx ? { archive: takeoverArchive(ctx) } : {}),
   });
 }
 
@@ -155,7 +173,7 @@ export async function createArchiver(input: Config | ConfigInput, options: Archi
     if (ownsClient) await client.close().catch(() => undefined);
     throw err;
   }
-  const tailer = tailerFor(config, client, log, options.resetFrom);
+  const tailer = tailerFor(config, client, log, options.resetFrom, ctx);
   const metrics = new Metrics({ namespace: ctx.namespace, defaultMetrics: true });
   metrics.setCaptureSampler(() => ({ ...tailer.stats(), ...spoolSample(tailer.spool) }));
   const notifier = createNotifier(config.webhookUrl, log, { namespace: ctx.namespace });

@@ -37,7 +37,7 @@ Examples:
     const failed = await withSession(flags, 'seal', async ({ config, client, log, ctx }) => {
       const lease = new Lease(ctx.jobs, ctx.namespace, 'seal');
       await lease.acquire();
-      const tailer = tailerFor(config, client, log);
+      const tailer = tailerFor(config, client, log, undefined, ctx);
       try {
         await tailer.recover();
         const report = await sealerFor(ctx, tailer, log).sealDue();

@@ -1,12 +1,18 @@
 /**
  * The capture checkpoint, one document in the `jobs` collection per watched namespace:
- *   { _id: "capture:<db>.<collection>", kind: "capture", position, spool, dedupe?, updatedAt }
+ *   { _id: "capture:<db>.<collection>", kind: "capture", position, spool, dedupe?,
+ *     pendingRepair?, host, pid, updatedAt }
  * `position` is where the change stream resumes: a resume token, or (first start, after a
  * repair or --reset-from) a cluster time to start at; with capture by query (a standalone
- * server, src/source/query-stream.ts) the last (timestamp, `_id`) read. `spool` lists the open spool files with
- * their durable offsets and line counts. It is written with journaled majority write concern,
- * and only after the spool bytes it covers were fsynced.
+ * server, src/source/query-stream.ts) the last (timestamp, `_id`) read. `spool` lists the open
+ * spool files with their durable offsets and line counts. `host` and `pid` name the process that
+ * saved it (its spool files are on that host's disk: src/source/host-takeover.ts).
+ * `pendingRepair` marks a repair from a query that must complete before the stream opens (a
+ * first start's current hour, a takeover from another host); it stays until the repair's own
+ * checkpoint clears it, so a start after a crash does it again. It is written with journaled
+ * majority write concern, and only after the spool bytes it covers were fsynced.
  */
+import { hostname } from 'node:os';
 import type { Collection, Document, ResumeToken } from 'mongodb';
 import { Timestamp } from 'mongodb';
 import type { SpoolFileState, SpoolState } from '../spool/spool.js';
@@ -40,6 +46,20 @@ export interface DedupeWindow {
   fromHour: number;
 }
 
+/** A repair from a query that must complete before the stream opens (see the header). */
+export interface PendingRepair {
+  /** Why: the first start's current hour, or a takeover of a lost host's spool. */
+  reason: 'first-hour' | 'host-takeover';
+  /** Start of the first hour the query rebuilds (UTC ms). */
+  from: number;
+  /** host-takeover: the host whose spool was lost. */
+  previousHost?: string;
+  /** host-takeover: the hours whose spool files were lost (UTC ms starts). */
+  lostHours?: number[];
+  /** host-takeover: hours lost undelivered, with the hour's lost local parts in all (src/source/host-takeover.ts). */
+  undelivered?: Array<{ hour: number; lostParts: number }>;
+}
+
 export interface CaptureCheckpoint {
   position: StreamPosition;
   spool: SpoolState;
@@ -48,6 +68,11 @@ export interface CaptureCheckpoint {
   closedHours: Array<{ hour: number; lastPart: number }>;
   /** First hour this archiver captured (empty hours from here on still get a manifest). */
   since: number;
+  pendingRepair?: PendingRepair | undefined;
+  /** Host name of the process that saved it (absent in checkpoints of older versions). */
+  host?: string | undefined;
+  /** Process id of the process that saved it. */
+  pid?: number | undefined;
   updatedAt: Date;
 }
 
@@ -84,6 +109,9 @@ interface CheckpointDoc extends Document {
   dedupe?: { until: Timestamp; fromHour: Date };
   closedHours?: Array<{ hour: Date; lastPart: number }>;
   since?: Date;
+  pendingRepair?: { reason: PendingRepair['reason']; from: Date; previousHost?: string; lostHours?: Date[]; undelivered?: Array<{ hour: Date; lostParts: number }> };
+  host?: string;
+  pid?: number;
   updatedAt: Date;
 }
 
@@ -92,6 +120,21 @@ function positionDoc(p: StreamPosition): CheckpointDoc['position'] {
   if (p.kind === 'time') return { startAtOperationTime: p.startAtOperationTime };
   return { query: { ts: p.ts, ...('id' in p ? { id: p.id } : {}) } };
 }
+
+const pendingAsDoc = (p: PendingRepair): NonNullable<CheckpointDoc['pendingRepair']> => ({
+  reason: p.reason,
+  from: new Date(p.from),
+  ...(p.previousHost === undefined ? {} : { previousHost: p.previousHost }),
+  ...(p.lostHours === undefined ? {} : { lostHours: p.lostHours.map((h) => new Date(h)) }),
+  ...(p.undelivered === undefined ? {} : { undelivered: p.undelivered.map((u) => ({ hour: new Date(u.hour), lostParts: u.lostParts })) }),
+});
+const pendingFromDoc = (p: NonNullable<CheckpointDoc['pendingRepair']>): PendingRepair => ({
+  reason: p.reason,
+  from: p.from.getTime(),
+  ...(p.previousHost === undefined ? {} : { previousHost: p.previousHost }),
+  ...(p.lostHours === undefined ? {} : { lostHours: p.lostHours.map((h) => h.getTime()) }),
+  ...(p.undelivered === undefined ? {} : { undelivered: p.undelivered.map((u) => ({ hour: u.hour.getTime(), lostParts: u.lostParts })) }),
+});
 
 export class CheckpointStore {
   private readonly jobs: Collection<CheckpointDoc>;
@@ -119,11 +162,16 @@ export class CheckpointStore {
       dedupe: doc.dedupe ? { until: doc.dedupe.until, fromHour: doc.dedupe.fromHour.getTime() } : undefined,
       closedHours: (doc.closedHours ?? []).map((c) => ({ hour: c.hour.getTime(), lastPart: c.lastPart })),
       since: (doc.since ?? doc.updatedAt).getTime(),
+      pendingRepair: doc.pendingRepair ? pendingFromDoc(doc.pendingRepair) : undefined,
+      host: doc.host,
+      pid: doc.pid,
       updatedAt: doc.updatedAt,
     };
   }
 
+  /** Saves `cp` as this process's (its `host` and `pid` are this process's, whatever `cp` says). */
   async save(cp: Omit<CaptureCheckpoint, 'updatedAt'>): Promise<CaptureCheckpoint> {
+    const host = hostname();
     const updatedAt = new Date();
     const position = positionDoc(cp.position);
     const doc: CheckpointDoc = {
@@ -135,10 +183,13 @@ export class CheckpointStore {
       ...(cp.dedupe ? { dedupe: { until: cp.dedupe.until, fromHour: new Date(cp.dedupe.fromHour) } } : {}),
       closedHours: cp.closedHours.map((c) => ({ hour: new Date(c.hour), lastPart: c.lastPart })),
       since: new Date(cp.since),
+      ...(cp.pendingRepair ? { pendingRepair: pendingAsDoc(cp.pendingRepair) } : {}),
+      host,
+      pid: process.pid,
       updatedAt,
     };
     await this.jobs.replaceOne({ _id: this.id }, doc, { upsert: true, writeConcern: { w: 'majority', j: true } });
-    return { ...cp, updatedAt };
+    return { ...cp, host, pid: process.pid, updatedAt };
   }
 
   async clear(): Promise<void> {

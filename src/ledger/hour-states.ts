@@ -43,6 +43,8 @@ export interface HourRecord {
   manifestKey?: string;
   reservations?: Record<string, { part: number; revision: number; sha256: string }>;
   lastError?: string | null;
+  /** Local parts of the hour lost undelivered with a host (src/source/host-takeover.ts). */
+  lostParts?: number;
   reconcile?: ReconcileRecord;
   updatedAt: Date;
 }

@@ -1,7 +1,9 @@
 /**
  * Gap repair: capture rebuilds what its change stream cannot deliver from a query. When the
  * resume token has fallen off the oplog (history lost), from the earliest open hour (gapStart);
- * on `--reset-from`, from the instant given. Every document of the watched collection whose
+ * on `--reset-from`, from the instant given; on a first start, from its current hour's start;
+ * on a takeover from another host, from the oldest hour the lost spool held (host-takeover.ts:
+ * closed hours included, and the `_id`s their delivered parts hold are skipped). Every document of the watched collection whose
  * timestamp falls at or after that hour's start (or, lacking a date in the timestamp field,
  * whose ObjectId time does) and is not in the spool yet is appended; then the stream resumes at
  * the cluster time read before the query, and events up to the cluster time read after it are
@@ -24,12 +26,21 @@ import { spoolFileName } from '../spool/spool-files.js';
 import type { Spool } from '../spool/spool.js';
 import { clusterTimeNow } from './cluster-time.js';
 
-/** The `_id` keys of every line archived in the spool's open files of hours >= fromHour. */
-export async function collectArchivedIds(spool: Spool, fromHour: number): Promise<Set<IdKey>> {
+/**
+ * The `_id` keys of every line archived in the spool's open files of hours >= fromHour, and, with
+ * `sealedToo`, in its sealed/ files (closed, not delivered yet) of those hours.
+ */
+export async function collectArchivedIds(spool: Spool, fromHour: number, sealedToo = false): Promise<Set<IdKey>> {
   const ids = new Set<IdKey>();
   for (const f of spool.openFiles()) {
     if (f.hour < fromHour || f.offset === 0) continue;
     for await (const line of readGzipLines(join(spool.layout.open, spoolFileName(f)), f.offset)) ids.add(idKeyOfLine(line));
+  }
+  if (sealedToo) {
+    for (const f of await spool.sealedFiles()) {
+      if (f.hour < fromHour) continue;
+      for await (const line of readGzipLines(f.path)) ids.add(idKeyOfLine(line));
+    }
   }
   return ids;
 }
@@ -101,8 +112,8 @@ export interface GapRepairCapture {
   readonly maxPendingBytes: number;
   /** Starts of the hours closed for sealing: complete up to their close, never repaired. */
   closedHours(): Iterable<number>;
-  /** Appends a document the query read to the spool file of its hour. */
-  append(doc: Record<string, unknown>): void;
+  /** Appends a document the query read to the spool file of its hour; returns that hour's start. */
+  append(doc: Record<string, unknown>): number;
   /**
    * Flushes the spool and checkpoints the old position (keeps memory bounded mid-repair: a crash
    * repeats the repair, which skips what is already in the spool).
@@ -116,7 +127,7 @@ export interface GapRepairCapture {
 }
 
 /** Why capture rebuilds from a query: history lost, --reset-from, or a change of capture mode (stream ⇄ query). */
-export type RepairReason = 'history-lost' | 'reset' | 'capture-mode';
+export type RepairReason = 'history-lost' | 'reset' | 'capture-mode' | 'first-hour' | 'host-takeover';
 
 /**
  * The first hour a rebuild from `fromMs` writes into: the hour of `fromMs`, or the one after the
@@ -135,12 +146,38 @@ export function firstRebuiltHour(capture: Pick<GapRepairCapture, 'clock' | 'log'
   return clock.next(clock.slotOf(lastClosed)).start;
 }
 
+export interface RepairOptions {
+  /**
+   * Rebuild closed hours too (their documents go to a new late part): a takeover, whose lost
+   * spool held closed hours' files. Otherwise the repair starts after the last closed hour.
+   */
+  closedHoursToo?: boolean;
+  /** `_id`s archived elsewhere (the delivered parts of the hours): never written again. */
+  archived?: ReadonlySet<IdKey>;
+  /** Runs once the query is done, before the stream is positioned (and the repair's checkpoint saved). */
+  beforeResume?: (outcome: RepairOutcome) => Promise<void>;
+}
+
+/** What a repair did. */
+export interface RepairOutcome {
+  /** Start of the first hour rebuilt. */
+  fromHour: number;
+  /** Documents written. */
+  written: number;
+  /** Documents written per hour (start, UTC ms). */
+  perHour: Map<number, number>;
+}
+
 /** Repairs everything from the hour of `fromMs` on from a query, then resumes the stream (see the header). */
-export async function repairGap(capture: GapRepairCapture, fromMs: number, reason: RepairReason): Promise<void> {
-  const { log } = capture;
-  const fromHour = firstRebuiltHour(capture, fromMs);
+export async function repairGap(capture: GapRepairCapture, fromMs: number, reason: RepairReason, options: RepairOptions = {}): Promise<RepairOutcome> {
+  const { clock, log } = capture;
+  // Hours already closed for sealing are complete up to their close, unless a takeover lost them.
+  const fromHour = options.closedHoursToo === true ? clock.slotOf(fromMs).start : firstRebuiltHour(capture, fromMs);
   const before = await clusterTimeNow(capture.db);
-  const ids = await collectArchivedIds(capture.spool, fromHour);
+  const ids = await collectArchivedIds(capture.spool, fromHour, options.closedHoursToo === true);
+  for (const id of options.archived ?? []) ids.add(id);
+  const known = ids.size;
+  const perHour = new Map<number, number>();
   const started = Date.now();
   const written = await repairFromQuery({
     collection: capture.collection,
@@ -149,17 +186,22 @@ export async function repairGap(capture: GapRepairCapture, fromMs: number, reaso
     ids,
     idKey: capture.idKey,
     jsonMode: capture.jsonMode,
-    onDocument: (doc) => capture.append(doc),
+    onDocument: (doc) => {
+      const hour = capture.append(doc);
+      perHour.set(hour, (perHour.get(hour) ?? 0) + 1);
+    },
     shouldPause: () => capture.spool.pendingBytes >= capture.maxPendingBytes,
     flush: () => capture.checkpoint(),
   });
   const after = await clusterTimeNow(capture.db);
+  await options.beforeResume?.({ fromHour, written, perHour });
   await capture.resumeAt(before, { window: { until: after, fromHour }, ids }, written);
   log.info('repair from query complete', {
     reason,
     from: new Date(fromHour).toISOString(),
     documentsWritten: written,
-    alreadyArchived: ids.size - written,
+    alreadyArchived: known,
     durationMs: Date.now() - started,
   });
+  return { fromHour, written, perHour };
 }

@@ -30,6 +30,15 @@
  *   events come from a QueryStream (query-stream.ts) instead, read and checkpointed the same way;
  *   its position is the last (timestamp, `_id`) read. Switching between the two modes with a
  *   checkpoint of the other kind rebuilds from the checkpoint's hour, like --reset-from.
+ * - First start (no checkpoint): the current hour is archived from its start. A checkpoint is
+ *   saved first (position: the cluster time read now; `pendingRepair`: first-hour, from the
+ *   hour's start), then the hour's documents written so far are rebuilt from a query
+ *   (gap-repair.ts), and the stream starts at the cluster time read before that query, with the
+ *   dedupe window. `since` is that hour's start. A crash at any point repeats the query at the
+ *   next start, skipping what the spool holds, until the repair's checkpoint clears the marker.
+ * - Takeover from another host (host-takeover.ts): the checkpoint was saved on another host and
+ *   spool files it lists are not on this one: the lost hours are rebuilt from a query before the
+ *   stream opens, skipping what their delivered parts hold.
  * - MongoDB unreachable (mongo-errors.ts: a network error, server selection timing out, no
  *   primary): capture waits it out, reopening the stream at its position with capped exponential
  *   backoff (src/retry.ts), forever unless `mongoRetry.giveUpAfterMs` is set; the outage is
@@ -39,7 +48,7 @@
 import type { ChangeStreamDocument, Collection, Db, Document, MongoClient, ResumeToken } from 'mongodb';
 import { EJSON, Timestamp } from 'bson';
 import { CronLogError } from '../errors.js';
-import type { CaptureCheckpoint, DedupeWindow, StreamPosition } from '../ledger/checkpoints.js';
+import type { CaptureCheckpoint, DedupeWindow, PendingRepair, StreamPosition } from '../ledger/checkpoints.js';
 import { CheckpointStore, positionSeconds } from '../ledger/checkpoints.js';
 import { BsonLineWriter } from '../spool/bson-lines.js';
 import type { DecodeOptions, JsonMode, LineEncoder } from '../spool/json-lines.js';
@@ -60,6 +69,8 @@ import type { CaptureMode, CaptureOperation } from '../config/index.js';
 import { CheckpointSchedule } from './checkpoint-schedule.js';
 import type { Dedupe, GapRepairCapture, RepairReason } from './gap-repair.js';
 import { collectArchivedIds, firstRebuiltHour, gapStart, repairGap } from './gap-repair.js';
+import type { TakeoverArchive } from './host-takeover.js';
+import { detectTakeover, rebuildLostHours } from './host-takeover.js';
 import { throwUnlessHistoryLost } from './resume-policy.js';
 import { isMongoUnavailable, mongoServers } from './mongo-errors.js';
 import type { MongoOutage } from './mongo-outage.js';
@@ -100,6 +111,11 @@ export interface TailerOptions {
   queryPollIntervalMs?: number;
   /** Waiting out a MongoDB outage (see the header); default: MONGO_RETRY_DEFAULTS, forever. */
   mongoRetry?: MongoRetryOptions;
+  /**
+   * The archive a takeover from another host reads and records in (host-takeover.ts). Without
+   * it, spool files lost with another host stop the start (SPOOL_CORRUPT) as on the same host.
+   */
+  archive?: TakeoverArchive;
   log?: Logger;
 }
 
@@ -195,6 +211,8 @@ export class Tailer {
   /** Files detached for sealing, recorded until their move to sealed/ is done. */
   private closing: SpoolFileState[] = [];
   private since = 0;
+  /** A repair from a query the stream waits for (recorded in every checkpoint until it is done). */
+  private pendingRepair: PendingRepair | undefined;
   private readonly statsValue: TailerStats = {
     clusterTime: undefined,
     captured: 0,
@@ -257,9 +275,22 @@ export class Tailer {
    * checkpoint existed.
    */
   async recover(): Promise<boolean> {
-    if (this.recovered) return this.hadCheckpoint;
+    if (this.recovered) {
+      // A start retried after MongoDB went away mid-repair: the repair is still to complete.
+      await this.completePendingRepair();
+      return this.hadCheckpoint;
+    }
     const cp = await this.checkpoints.load();
-    const { kept } = await this.spool.open(cp?.spool);
+    let state = cp?.spool;
+    this.pendingRepair = cp?.pendingRepair;
+    if (cp && cp.pendingRepair === undefined) {
+      const takeover = await detectTakeover(cp, this.spool.layout, this.options.archive, this.log);
+      if (takeover) {
+        state = takeover.state;
+        this.pendingRepair = takeover.repair;
+      }
+    }
+    const { kept } = await this.spool.open(state);
     for (const k of kept) {
       this.log.warn('spool file not covered by the checkpoint: kept, not delivered; its documents may be missing from the archive: check its hour with reconcile --deep (and reconcile --repair if documents are missing), then remove it', {
         file: k.file,
@@ -276,7 +307,25 @@ export class Tailer {
     if (cp?.dedupe) await this.armDedupe(cp.dedupe);
     this.recovered = true;
     this.hadCheckpoint = cp !== undefined;
+    await this.completePendingRepair();
     return this.hadCheckpoint;
+  }
+
+  /**
+   * Completes the repair the checkpoint marks as pending (a first start's hour, a takeover): the
+   * marker is saved first, and cleared by the repair's own checkpoint (see the header).
+   */
+  private async completePendingRepair(): Promise<void> {
+    const p = this.pendingRepair;
+    if (p === undefined) return;
+    await this.saveCheckpoint();
+    if (p.reason === 'first-hour') {
+      await this.repair(p.from, 'first-hour');
+      return;
+    }
+    const archive = this.options.archive;
+    if (!archive) throw new CronLogError('INTERNAL', 'a takeover repair needs the archive');
+    await rebuildLostHours(this.repairCapture(), archive, p);
   }
 
   private recovered = false;
@@ -306,11 +355,13 @@ export class Tailer {
     } else if (this.position?.kind === 'query') {
       // The checkpoint is capture by query's: rebuild from its hour, then follow the stream.
       await this.repair(gapStart(this.spool, this.position, this.loadedAt, this.clock), 'capture-mode');
-    } else if (!hadCheckpoint) {
-      // First start: persist a position before reading anything, so a crash before the first
-      // regular checkpoint resumes from here instead of from a later "now".
+    } else if (this.saved === undefined) {
+      // First start: the current hour from its start (see the header). The position and the
+      // marker are saved before anything is read, so a crash repeats the hour's query.
       this.position = { kind: 'time', startAtOperationTime: await clusterTimeNow(this.db) };
-      await this.saveCheckpoint();
+      this.since = this.clock.slotOf(Date.now()).start;
+      this.pendingRepair = { reason: 'first-hour', from: this.since };
+      await this.completePendingRepair();
     }
     this.schedule.start();
     this.running = this.loop().catch((err: unknown) => this.fail(err));
@@ -702,10 +753,11 @@ export class Tailer {
     const weekAgo = Date.now() - 7 * 86_400_000;
     for (const hour of this.closedHours.keys()) if (hour < weekAgo) this.closedHours.delete(hour);
     const closedHours = [...this.closedHours].map(([hour, lastPart]) => ({ hour, lastPart }));
-    const posJson = EJSON.stringify({ position, dedupe: dedupe ?? null });
+    const pendingRepair = this.pendingRepair;
+    const posJson = EJSON.stringify({ position, dedupe: dedupe ?? null, pendingRepair: pendingRepair ?? null });
     const spoolJson = JSON.stringify({ spool, closedHours });
     if (posJson === this.savedPositionJson && spoolJson === this.savedSpoolJson) return;
-    const cp: Omit<CaptureCheckpoint, 'updatedAt'> = { position, spool, dedupe, closedHours, since: this.since };
+    const cp: Omit<CaptureCheckpoint, 'updatedAt'> = { position, spool, dedupe, closedHours, since: this.since, ...(pendingRepair ? { pendingRepair } : {}) };
     await this.checkpoints.save(cp);
     this.saved = cp;
     this.savedPositionJson = posJson;
@@ -751,8 +803,8 @@ export class Tailer {
    * Rebuilds everything from the hour of `fromMs` on from a query, skipping documents already in
    * the spool, then positions the stream at the cluster time read before the query (gap-repair.ts).
    */
-  private repair(fromMs: number, reason: RepairReason): Promise<void> {
-    return repairGap(this.repairCapture(), fromMs, reason);
+  private async repair(fromMs: number, reason: RepairReason): Promise<void> {
+    await repairGap(this.repairCapture(), fromMs, reason);
   }
 
   /** What a gap repair writes into: this tailer's spool, checkpoints and stream position. */
@@ -770,7 +822,9 @@ export class Tailer {
       closedHours: () => this.closedHours.keys(),
       append: (doc) => {
         const { ms } = this.readTime(doc, undefined, undefined);
-        this.spool.append(this.fileFor(this.clock.slotOf(ms).start), this.encode(doc));
+        const hour = this.clock.slotOf(ms).start;
+        this.spool.append(this.fileFor(hour), this.encode(doc));
+        return hour;
       },
       checkpoint: () => this.checkpoint(),
       resumeAt: (startAt, dedupe, written) => {
@@ -778,6 +832,8 @@ export class Tailer {
         const run = this.checkpointChain.then(async () => {
           this.statsValue.repaired += written;
           this.dedupe = dedupe;
+          // The repair is done: its checkpoint no longer marks it pending.
+          this.pendingRepair = undefined;
           this.observedToken = undefined;
           this.clusterSeconds = -1;
           this.position = { kind: 'time', startAtOperationTime: startAt };

@@ -20,7 +20,7 @@ import type { ArchiveEnv } from '../helpers/archive-env.js';
 import { runCli, startCli } from '../helpers/archiver-process.js';
 import { startTestMongo } from '../helpers/mongo.js';
 import type { TestMongo } from '../helpers/mongo.js';
-import { readArchiveDir, readSpool } from '../helpers/spool-reader.js';
+import { readArchiveDir, readSpool, spoolNow } from '../helpers/spool-reader.js';
 import { startTcpProxy } from '../helpers/tcp-proxy.js';
 import type { TcpProxy } from '../helpers/tcp-proxy.js';
 
@@ -170,7 +170,7 @@ test('during an outage: SIGTERM stops run at once (exit 0), one-shot commands ex
     await first.waitFor('archiver started', 60_000);
     const base = /"url":"(http:\/\/[^"]+)"/.exec(first.output().stderr)?.[1];
     await coll.insertMany(batch(1));
-    await waitFor(async () => (await readSpool(env2.spoolDirectory, ns)).length === BATCH, 20_000, 'the first batch spooled');
+    await waitFor(async () => (await spoolNow(env2.spoolDirectory, ns)).length === BATCH, 20_000, 'the first batch spooled');
     await proxy.cut();
     await coll.insertMany(batch(2));
     await waitFor(async () => (await get(`${base}/readyz`)).status === 503, OUTAGE_MS, '/readyz 503');
@@ -208,7 +208,7 @@ test('during an outage: SIGTERM stops run at once (exit 0), one-shot commands ex
     const third = startCli(['run', '--no-env-file'], env2.env({ DB_URI: proxied }));
     await third.waitFor('archiver started', 60_000);
     await coll.insertMany(batch(3));
-    await waitFor(async () => (await readSpool(env2.spoolDirectory, ns)).length >= 3 * BATCH, 30_000, 'all three batches spooled');
+    await waitFor(async () => (await spoolNow(env2.spoolDirectory, ns)).length >= 3 * BATCH, 30_000, 'all three batches spooled');
     third.child.kill('SIGTERM');
     assert.equal((await third.exited).code, 0);
     const ids = (await coll.find({}, { projection: { _id: 1 } }).toArray()).map((d) => String(d._id)).sort();

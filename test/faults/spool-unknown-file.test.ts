@@ -16,7 +16,7 @@ import { spoolFileName } from '../../src/spool/spool-files.js';
 import { archiveEnv, waitFor } from '../helpers/archive-env.js';
 import { HOUR } from '../helpers/archive-keys.js';
 import { runCli, startCli } from '../helpers/archiver-process.js';
-import { readArchiveDir, readSpool } from '../helpers/spool-reader.js';
+import { readArchiveDir, spoolNow } from '../helpers/spool-reader.js';
 
 interface LogLine {
   message: string;
@@ -41,7 +41,7 @@ test('an unknown file in open/ at start-up is kept whole under unrecognized/, re
     const run1 = startCli(['run', '--no-env-file'], env.env());
     await run1.waitFor('archiver started', 60_000);
     await env.client.db(env.db).collection('apilogs').insertMany(real);
-    await waitFor(async () => (await readSpool(env.spoolDirectory, ns)).length === 3, 20_000, 'the documents captured');
+    await waitFor(async () => (await spoolNow(env.spoolDirectory, ns)).length === 3, 20_000, 'the documents captured');
     run1.child.kill('SIGTERM');
     assert.equal((await run1.exited).code, 0);
 

@@ -2,7 +2,7 @@
  * Runs `cron-log-service <command>` as a real child process (bin/cron-log-service.js, the
  * installed entry point) with a test environment, and collects its output.
  */
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { ConnectionString } from 'mongodb-connection-string-url';
@@ -31,10 +31,32 @@ export function cleanEnv(extra: Record<string, string>): NodeJS.ProcessEnv {
   return { ...env, LOG_FORMAT: 'json', ...extra };
 }
 
-/** Runs the CLI to completion. */
-export function runCli(args: readonly string[], env: Record<string, string>, opts: { timeoutMs?: number; cwd?: string } = {}): Promise<CliResult> {
+/**
+ * Why a child cannot be given its own host name here (undefined: it can): that takes
+ * `unshare --uts` (util-linux) and root, which CI has.
+ */
+export function hostNameUnsupported(): string | undefined {
+  if (process.platform !== 'linux') return 'host names per child need Linux UTS namespaces';
+  if (process.getuid?.() !== 0) return 'host names per child need root (unshare --uts)';
+  const probe = spawnSync('unshare', ['--uts', 'true'], { stdio: 'ignore' });
+  if (probe.error !== undefined || probe.status !== 0) return 'unshare --uts is not available (util-linux)';
+  return undefined;
+}
+
+/**
+ * The command line of the CLI child: node BIN args, or, with `host`, the same under
+ * `unshare --uts` with the host name set to `host` (os.hostname() says `host`; same pid: exec).
+ */
+function cliCommand(args: readonly string[], host: string | undefined): [string, string[]] {
+  if (host === undefined) return [process.execPath, [BIN, ...args]];
+  return ['unshare', ['--uts', 'sh', '-c', 'hostname "$0" && exec "$@"', host, process.execPath, BIN, ...args]];
+}
+
+/** Runs the CLI to completion (with `host`: under that host name, see hostNameUnsupported). */
+export function runCli(args: readonly string[], env: Record<string, string>, opts: { timeoutMs?: number; cwd?: string; host?: string } = {}): Promise<CliResult> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [BIN, ...args], { env: cleanEnv(env), cwd: opts.cwd ?? ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+    const [command, argv] = cliCommand(args, opts.host);
+    const child = spawn(command, argv, { env: cleanEnv(env), cwd: opts.cwd ?? ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
@@ -56,9 +78,10 @@ export interface RunningCli {
   exited: Promise<CliResult>;
 }
 
-/** Starts a long-running CLI command (e.g. `run`). */
-export function startCli(args: readonly string[], env: Record<string, string>): RunningCli {
-  const child = spawn(process.execPath, [BIN, ...args], { env: cleanEnv(env), cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+/** Starts a long-running CLI command (e.g. `run`); with `host`, under that host name. */
+export function startCli(args: readonly string[], env: Record<string, string>, opts: { host?: string } = {}): RunningCli {
+  const [command, argv] = cliCommand(args, opts.host);
+  const child = spawn(command, argv, { env: cleanEnv(env), cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
   let stdout = '';
   let stderr = '';
   const waiters: Array<{ text: string; resolve: () => void }> = [];

@@ -2,15 +2,24 @@
 import { createReadStream, promises as fs } from 'node:fs';
 import type { Dirent } from 'node:fs';
 import { join } from 'node:path';
+import { pipeline } from 'node:stream/promises';
 import { createGunzip } from 'node:zlib';
 import split2 from 'split2';
 import { parseSpoolFileName } from '../../src/spool/spool-files.js';
 
+/**
+ * The lines of a gzip file. Rejects when it does not decode (e.g. a file read while the archiver
+ * writes it: a torn member), instead of an uncaught stream error.
+ */
 export async function gunzipLines(path: string): Promise<string[]> {
   const out: string[] = [];
-  for await (const line of createReadStream(path).pipe(createGunzip()).pipe(split2()) as AsyncIterable<string>) {
+  const split = split2();
+  const piping = pipeline(createReadStream(path), createGunzip(), split);
+  piping.catch(() => undefined);
+  for await (const line of split as AsyncIterable<string>) {
     if (line) out.push(line);
   }
+  await piping;
   return out;
 }
 
@@ -39,6 +48,14 @@ export async function readSpool(spoolDirectory: string, namespace: string): Prom
     }
   }
   return out;
+}
+
+/**
+ * What the spool holds now, for polling while an archiver writes it: a read that meets a member
+ * being written (it does not decode yet) counts as nothing yet, and the poll tries again.
+ */
+export function spoolNow(spoolDirectory: string, namespace: string): Promise<SpoolDoc[]> {
+  return readSpool(spoolDirectory, namespace).catch(() => []);
 }
 
 /** Every data object under a `file` destination directory (recursively), decoded. */

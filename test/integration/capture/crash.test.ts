@@ -14,7 +14,7 @@ import type { ArchiveEnv } from '../../helpers/archive-env.js';
 import { cleanEnv, ROOT, startCli } from '../../helpers/archiver-process.js';
 import { startTestMongo } from '../../helpers/mongo.js';
 import type { TestMongo } from '../../helpers/mongo.js';
-import { readSpool } from '../../helpers/spool-reader.js';
+import { readSpool, spoolNow } from '../../helpers/spool-reader.js';
 
 let mongo: TestMongo;
 let env: ArchiveEnv;
@@ -65,7 +65,7 @@ test(`SIGKILL ${KILLS} times during capture: every inserted _id exactly once, in
   const final = startCli(['run', '--no-env-file'], env.env());
   await final.waitFor('archiver started', 60_000);
   const ns = `${env.db}.apilogs`;
-  await waitFor(async () => (await readSpool(env.spoolDirectory, ns)).length >= DOCS, 60_000, 'the final run to catch up');
+  await waitFor(async () => (await spoolNow(env.spoolDirectory, ns)).length >= DOCS, 60_000, 'the final run to catch up');
   final.child.kill('SIGTERM');
   const res = await final.exited;
   assert.equal(res.code, 0, `clean exit after SIGTERM:\n${res.stderr.slice(-2000)}`);

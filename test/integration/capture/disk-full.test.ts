@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { spoolFileName } from '../../../src/spool/spool-files.js';
 import { archiveEnv, waitFor } from '../../helpers/archive-env.js';
 import { runCli, startCli } from '../../helpers/archiver-process.js';
-import { readSpool } from '../../helpers/spool-reader.js';
+import { readSpool, spoolNow } from '../../helpers/spool-reader.js';
 
 test('ENOSPC stops capture with exit code 4 and a clear error; nothing is lost after the restart', { timeout: 120_000 }, async () => {
   const env = await archiveEnv();
@@ -30,7 +30,7 @@ test('ENOSPC stops capture with exit code 4 and a clear error; nothing is lost a
     await fs.rm(file);
     const second = startCli(['run', '--no-env-file'], env.env());
     await second.waitFor('archiver started', 60_000);
-    await waitFor(async () => (await readSpool(env.spoolDirectory, ns)).length === 1, 20_000, 'the document archived after the restart');
+    await waitFor(async () => (await spoolNow(env.spoolDirectory, ns)).length === 1, 20_000, 'the document archived after the restart');
     second.child.kill('SIGTERM');
     assert.equal((await second.exited).code, 0);
     const [doc] = await readSpool(env.spoolDirectory, ns);

@@ -9,7 +9,7 @@ import { archiveEnv, waitFor } from '../../helpers/archive-env.js';
 import { startCli } from '../../helpers/archiver-process.js';
 import { startTestMongo } from '../../helpers/mongo.js';
 import type { TestMongo } from '../../helpers/mongo.js';
-import { readSpool } from '../../helpers/spool-reader.js';
+import { readSpool, spoolNow } from '../../helpers/spool-reader.js';
 
 let mongo: TestMongo;
 before(async () => {
@@ -27,7 +27,7 @@ test('an unusable resume token stops run with a clear error; --reset-from rebuil
     const first = startCli(['run', '--no-env-file'], env.env());
     await first.waitFor('archiver started', 60_000);
     await coll.insertMany([{ createdAt: new Date(), n: 1 }, { createdAt: new Date(), n: 2 }]);
-    await waitFor(async () => (await readSpool(env.spoolDirectory, ns)).length === 2, 20_000, 'two documents spooled');
+    await waitFor(async () => (await spoolNow(env.spoolDirectory, ns)).length === 2, 20_000, 'two documents spooled');
     first.child.kill('SIGTERM');
     assert.equal((await first.exited).code, 0);
 
@@ -47,7 +47,7 @@ test('an unusable resume token stops run with a clear error; --reset-from rebuil
     const reset = startCli(['run', '--no-env-file', '--reset-from', from], env.env());
     await reset.waitFor('archiver started', 60_000);
     await coll.insertOne({ createdAt: new Date(), n: 4 });
-    await waitFor(async () => (await readSpool(env.spoolDirectory, ns)).length >= 4, 20_000, 'four documents');
+    await waitFor(async () => (await spoolNow(env.spoolDirectory, ns)).length >= 4, 20_000, 'four documents');
     reset.child.kill('SIGTERM');
     assert.equal((await reset.exited).code, 0);
     const ns4 = (await readSpool(env.spoolDirectory, ns)).map((s) => s.doc.n).sort();
