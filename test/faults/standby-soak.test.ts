@@ -2,7 +2,8 @@
  * Issue 16's standby soak: one active `run` and two `run --standby` on one host (one spool
  * directory), under a steady insert load; every SOAK_KILL_EVERY_SECONDS the active one is
  * SIGKILLed and a supervisor loop (this test) restarts it as a standby. At every kill exactly one
- * replica is active; after it exactly one standby takes over. At the end everything is sealed
+ * replica is active; after it exactly one standby takes over. At the end every replica stops on
+ * SIGTERM with exit code 0 (the standbys at once), and everything is sealed
  * with the CLI: every inserted `_id` is in exactly one delivered object (0 lost, 0 duplicated) and
  * every hour reconciles `ok`. Each takeover's gap (no active owner: from the kill to the new
  * owner's "took over the lease" log line) is printed with its max and p99; p99 must stay under the
@@ -133,6 +134,8 @@ test(
       for (const r of replicas) r.cli.child.kill('SIGTERM');
       const stopped = await Promise.all(replicas.map((r) => r.cli.exited));
       assert.deepEqual(stopped.map((s) => [s.code, s.signal]), [[0, null], [0, null], [0, null]], 'every replica exits 0 on SIGTERM');
+      // Standbys stop at once: none needed the shutdown grace (which would also exit 0).
+      assert.equal(replicas.filter((r) => logLine(r.cli, 'shutdown grace exceeded') !== undefined).length, 0);
       assert.deepEqual(unexpected.map((u) => ({ pid: u.pid, code: u.result.code, stderr: u.result.stderr.slice(-1500) })), [], 'no replica exited on its own');
 
       const seal = await runCli(['seal', '--no-env-file', '--json'], replicaEnv);

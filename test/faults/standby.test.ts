@@ -7,7 +7,8 @@
  *    is SIGSTOPped past its lease the standby takes over after the lease expired, never before;
  *    either way every inserted `_id` ends up in exactly one delivered object;
  *  - two standbys and one active: after the active dies exactly one standby becomes active, the
- *    other keeps waiting (now for the new owner) and exits 0 at once on SIGTERM.
+ *    other keeps waiting (now for the new owner), and takes over once that one stops on SIGTERM
+ *    (which releases the lease). SIGTERM while standby: standby-soak.test.ts.
  * The lease TTL is short (LEASE_TTL_SECONDS=5: renewed, and retried by standbys, every ~1.7 s).
  */
 import assert from 'node:assert/strict';
@@ -150,8 +151,9 @@ test('a standby waits while the active run holds the lease, then takes over at o
     const hour = previousHour();
     const ids = await insert(env, 40, hour);
     await waitFor(async () => (await scrapeValue(aUrl, 'cronlog_events_captured_total')) >= 40, 30_000, 'the active run to capture');
+    await waitFor(async () => new Set(await spooledIds(env)).size === ids.length, 30_000, 'the active run to flush its spool');
+    await waitFor(async () => (await openFilesUnder(a.child.pid ?? 0, env.spoolDirectory)).length > 0, 10_000, 'the active run to hold its spool files open');
     assert.equal(await scrapeValue(bUrl, 'cronlog_events_captured_total'), 0, 'the standby captures nothing');
-    assert.ok((await openFilesUnder(a.child.pid ?? 0, env.spoolDirectory)).length > 0, 'the active run has its spool files open');
     assert.deepEqual(await openFilesUnder(b.child.pid ?? 0, env.spoolDirectory), [], 'the standby has no spool file open');
     assert.equal(logLine(b, 'archiver started'), undefined);
     await assertOwner(env, a.child.pid);
@@ -167,7 +169,9 @@ test('a standby waits while the active run holds the lease, then takes over at o
     await b.waitFor('archiver started', 30_000);
     assert.deepEqual(await scrapeRole(bUrl), { active: 1, standby: 0 });
     await waitFor(async () => (await readyz(bUrl)).status === 200 && (await readyz(bUrl)).body.role === undefined, 30_000, '/readyz of the new active owner');
-    await assertOwner(env, b.child.pid);
+    const owner = await assertOwner(env, b.child.pid);
+    const text = await runCli(['status', '--no-env-file'], replicaEnv(env));
+    assert.match(text.stdout, new RegExp(`^running +run on ${HOST} \\(pid ${b.child.pid}(, epoch \\d+)?\\) since ${escape(owner.since)}, lease valid until \\d{4}-`, 'm'));
 
     ids.push(...(await insert(env, 40, hour)));
     await waitFor(async () => new Set(await spooledIds(env)).size === ids.length, 30_000, 'the new owner to capture');
@@ -232,7 +236,7 @@ test('a standby takes over from a run frozen with SIGSTOP once its lease expired
   }
 });
 
-test('two standbys and one active: after the active dies exactly one standby takes over, the other keeps waiting and exits 0 on SIGTERM', { timeout: 180_000 }, async () => {
+test('two standbys and one active: after the active dies exactly one standby takes over, the other keeps waiting, and takes over when the new owner stops', { timeout: 180_000 }, async () => {
   const env = await archiveEnv(mongo);
   const a = startRun(env, false);
   const standbys: RunningCli[] = [];
@@ -266,17 +270,19 @@ test('two standbys and one active: after the active dies exactly one standby tak
     assert.deepEqual(await scrapeRole(urls[winner] as string), { active: 1, standby: 0 });
     await assertOwner(env, w.child.pid);
 
-    // SIGTERM while standby: a prompt, clean exit, and the owner keeps its lease.
-    const termAt = Date.now();
-    l.child.kill('SIGTERM');
-    const res = await l.exited;
-    assert.equal(res.code, 0, res.stderr.slice(-2000));
-    console.log(JSON.stringify({ standbySigterm: { exitMs: Date.now() - termAt } }));
-    await assertOwner(env, w.child.pid);
-    ids.push(...(await insert(env, 30, previousHour())));
-    await waitFor(async () => new Set(await spooledIds(env)).size === ids.length, 30_000, 'the new owner to capture');
+    // The owner stops cleanly (SIGTERM: it releases the lease): the one still waiting takes over at its next try.
     w.child.kill('SIGTERM');
     assert.equal((await w.exited).code, 0);
+    await l.waitFor('took over the lease from', 30_000);
+    const took = logLine(l, 'took over the lease from');
+    assert.match(took?.message ?? '', new RegExp(`^took over the lease from "run" on ${HOST} \\(pid ${w.child.pid}\\).*: it released the lease$`));
+    await l.waitFor('archiver started', 30_000);
+    assert.deepEqual(await scrapeRole(loserUrl), { active: 1, standby: 0 });
+    await assertOwner(env, l.child.pid);
+    ids.push(...(await insert(env, 30, previousHour())));
+    await waitFor(async () => new Set(await spooledIds(env)).size === ids.length, 30_000, 'the last owner to capture');
+    l.child.kill('SIGTERM');
+    assert.equal((await l.exited).code, 0);
     await sealAndCheck(env, ids);
   } finally {
     await stop(a);
