@@ -8,6 +8,11 @@
  * (`mongoRetry.*`): `/readyz` says why, `cronlog_mongo_up` is 0, a webhook goes out past
  * `mongoRetry.notifyAfterSeconds`, scheduled seal runs are skipped until it is back, and the
  * outage is recorded in `logs` once it ends (`status` lists it).
+ *
+ * A standby (`config.standby`, `run --standby`) waits for the namespace lease instead of failing
+ * with LEASE_HELD (ledger/take-lease.ts): meanwhile it captures nothing and runs no seal
+ * schedule, `/readyz` answers 200 naming the holder it waits for, `cronlog_role` says standby;
+ * once it holds the lease it starts like any `run`.
  */
 import cron from 'node-cron';
 import type { ScheduledTask } from 'node-cron';
@@ -18,10 +23,13 @@ import type { Config, ConfigInput } from './config/index.js';
 import { parseConfig } from './config/index.js';
 import { CronLogError } from './errors.js';
 import { Lease } from './ledger/lease.js';
+import type { LeaseHolder } from './ledger/lease-holder.js';
+import { describeWaitingFor, takeLease } from './ledger/take-lease.js';
 import type { HttpServerHandle } from './observe/http-server.js';
 import { startHttpServer } from './observe/http-server.js';
 import { createLogger, nodeCronLogger } from './observe/logger.js';
-import { Metrics, captureReadiness, instrumentDestination, spoolSample } from './observe/metrics.js';
+import type { Role } from './observe/metrics.js';
+import { Metrics, captureReadiness, instrumentDestination, spoolSample, standbyReadiness } from './observe/metrics.js';
 import { alertMongoOutages } from './observe/mongo-outage-alerts.js';
 import { createNotifier, sealReportEvents } from './observe/webhook.js';
 import { oplogWindow } from './source/oplog-window.js';
@@ -48,7 +56,7 @@ export interface ArchiverOptions {
   resetFrom?: Date;
   /** Run the seal schedule (default true). */
   schedule?: boolean;
-  /** Lifetime of the namespace lease, renewed every third of it (default 30 s). */
+  /** Lifetime of the namespace lease, renewed every third of it (default: `config.leaseTtlSeconds`). */
   leaseTtlMs?: number;
 }
 
@@ -76,6 +84,8 @@ export interface Archiver {
   readonly metrics: Metrics;
   /** URL of the metrics/health server when `metricsPort` is set and started. */
   readonly metricsUrl: string | undefined;
+  /** `standby` while it waits for the lease (`config.standby`), `active` once it holds it; undefined before. */
+  readonly role: Role | undefined;
   stats(): ArchiverStats;
   /** Stops the schedule and capture: flushes, checkpoints, closes. Idempotent. */
   close(): Promise<void>;
@@ -184,7 +194,17 @@ export async function createArchiver(input: Config | ConfigInput, options: Archi
   const sealer = sealerFor({ ...ctx, destination: instrumentDestination(ctx.destination, metrics) }, tailer, log);
   let http: HttpServerHandle | undefined;
   let headroomTimer: NodeJS.Timeout | undefined;
-  const lease = new Lease(ctx.jobs, ctx.namespace, 'run', options.leaseTtlMs);
+  const leaseTtlMs = options.leaseTtlMs ?? config.leaseTtlSeconds * 1000;
+  const lease = new Lease(ctx.jobs, ctx.namespace, 'run', leaseTtlMs);
+  /** Set once this process holds the lease: only then does close() stop capture and release it. */
+  let holdsLease = false;
+  let role: Role | undefined;
+  /** Whom a standby waits for (what /readyz says). */
+  let waitingFor: LeaseHolder | undefined;
+  const setRole = (r: Role): void => {
+    role = r;
+    metrics.setRole(r);
+  };
   lease.onLost = (err) => {
     log.error(err.message);
     tailer.fail(err);
@@ -212,15 +232,16 @@ export async function createArchiver(input: Config | ConfigInput, options: Archi
    * Runs a start-up step; while MongoDB cannot be reached, tries it again with capped backoff
    * (like capture), until `mongoRetry.giveUpAfterSeconds` or close().
    */
-  async function whenMongoAnswers(step: () => Promise<void>): Promise<void> {
+  async function whenMongoAnswers<T>(step: () => Promise<T>): Promise<T> {
     const giveUpMs = (config.mongoRetry.giveUpAfterSeconds ?? Infinity) * 1000;
     const policy = retryPolicy(Infinity, { baseDelayMs: MONGO_RETRY_DEFAULTS.baseDelayMs, maxDelayMs: config.mongoRetry.maxDelayMs });
     try {
-      await withRetry(step, policy, {
+      const { value } = await withRetry(step, policy, {
         isRetryable: (err) => isMongoUnavailable(err) && tailer.mongo.downMs() < giveUpMs,
         signal: closed.signal,
         onRetry: ({ error, delayMs }) => void tailer.mongo.unavailable(error, delayMs),
       });
+      return value;
     } catch (err) {
       if (isMongoUnavailable(err) && !closed.signal.aborted) throw tailer.mongo.gaveUp(err);
       throw err;
@@ -293,7 +314,10 @@ export async function createArchiver(input: Config | ConfigInput, options: Archi
       http = await startHttpServer({
         port: config.metricsPort,
         metrics,
-        ready: () => captureReadiness(tailer.stats(), { maxLagSeconds: READY_MAX_LAG_SECONDS }),
+        ready: () =>
+          role === 'standby'
+            ? standbyReadiness(tailer.stats(), describeWaitingFor(waitingFor), { maxLagSeconds: READY_MAX_LAG_SECONDS })
+            : captureReadiness(tailer.stats(), { maxLagSeconds: READY_MAX_LAG_SECONDS }),
       });
       log.info('metrics endpoint listening', { url: http.url });
     }
@@ -306,7 +330,25 @@ export async function createArchiver(input: Config | ConfigInput, options: Archi
         throw isMongoUnavailable(err) ? err : connectFailure(config.dbUri, err);
       }
     });
-    await whenMongoAnswers(() => lease.acquire());
+    if (config.standby) setRole('standby');
+    await takeLease({
+      lease,
+      jobs: ctx.jobs,
+      namespace: ctx.namespace,
+      standby: config.standby,
+      ttlMs: leaseTtlMs,
+      signal: closed.signal,
+      log,
+      attempt: async (step) => {
+        const result = await whenMongoAnswers(step);
+        // A standby waits for MongoDB as well as for the lease: an outage it saw is over.
+        tailer.mongo.available();
+        return result;
+      },
+      onStandby: (holder) => (waitingFor = holder),
+    });
+    holdsLease = true;
+    setRole('active');
     await whenMongoAnswers(async () => {
       await ctx.ledger.ensureIndexes();
       await ctx.operations.ensureIndexes();
@@ -339,6 +381,9 @@ export async function createArchiver(input: Config | ConfigInput, options: Archi
     get metricsUrl() {
       return http?.url;
     },
+    get role() {
+      return role;
+    },
     start() {
       if (started) return Promise.reject(new CronLogError('INTERNAL', 'archiver already started'));
       started = true;
@@ -368,12 +413,13 @@ export async function createArchiver(input: Config | ConfigInput, options: Archi
           if (headroomTimer) clearInterval(headroomTimer);
           if (task) await task.destroy();
           await sealer.idle();
-          if (started) await tailer.stop();
+          // A standby never touched the spool: there is nothing to stop.
+          if (holdsLease) await tailer.stop();
         } finally {
           await http?.close().catch(() => undefined);
           metrics.close();
           // Bounded: with MongoDB unreachable the lease simply expires.
-          if (started) await Promise.race([lease.release(), sleep(LEASE_RELEASE_WAIT_MS)]);
+          if (holdsLease) await Promise.race([lease.release(), sleep(LEASE_RELEASE_WAIT_MS)]);
           await ctx.close().catch(() => undefined);
           if (ownsClient) await client.close().catch(() => undefined);
         }

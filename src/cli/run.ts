@@ -8,6 +8,7 @@ import { configFromFlags, failureReport, parseInstant, withConfigFlags } from '.
 
 interface RunFlags extends ConfigFlags {
   resetFrom?: string;
+  standby?: boolean;
 }
 
 export function runCommand(): Command {
@@ -18,6 +19,12 @@ export function runCommand(): Command {
         'to the spool file of its hour, checkpointing the resume token in the jobs collection. After a crash or restart it ' +
         'resumes from the checkpoint; if the checkpoint fell off the oplog it repairs the gap from a query.',
     )
+    .addOption(
+      new Option(
+        '--standby',
+        'wait for the lease while another process holds it (a hot standby: takes over when the active process dies or freezes) instead of exiting with code 3; same as STANDBY=true',
+      ),
+    )
     .addOption(new Option('--reset-from <time>', 'discard the checkpointed position and rebuild from a query from this ISO-8601 time on (documents already in the spool are not repeated)'));
   withConfigFlags(cmd);
   cmd.addHelpText(
@@ -26,11 +33,12 @@ export function runCommand(): Command {
 Examples:
   $ DB_URI=mongodb://localhost:27017/myapp?replicaSet=rs0 S3_BUCKET=my-logs cron-log-service run
   $ cron-log-service run --config ./cron-log-service.json
+  $ cron-log-service run --standby                          # a second replica: waits, takes over on failover
   $ cron-log-service run --reset-from 2024-01-15T00:00:00Z   # after "resume token cannot be used"`,
   );
   cmd.action(async (flags: RunFlags) => {
     const resetFrom = flags.resetFrom ? parseInstant('--reset-from', flags.resetFrom) : undefined;
-    const config = await configFromFlags(flags);
+    const config = await configFromFlags(flags, flags.standby === true ? { standby: true } : {});
     const log = createLogger(config.logging, { name: 'run' });
     const advice = nodeVersionAdvice();
     if (advice !== undefined) log.warn(advice);

@@ -35,7 +35,7 @@ Examples:
   );
   cmd.action(async (flags: SealFlags) => {
     const failed = await withSession(flags, 'seal', async ({ config, client, log, ctx }) => {
-      const lease = new Lease(ctx.jobs, ctx.namespace, 'seal');
+      const lease = new Lease(ctx.jobs, ctx.namespace, 'seal', config.leaseTtlSeconds * 1000);
       await lease.acquire();
       const tailer = tailerFor(config, client, log, undefined, ctx);
       try {

@@ -15,7 +15,8 @@ export function statusCommand(): Command {
   const cmd = new Command('status')
     .summary('show capture progress, the oplog headroom, pending hours and recent failures')
     .description(
-      'Reads the checkpoint, the ledger and the oplog and reports: the capture checkpoint (age, cluster time), the lag ' +
+      'Reads the checkpoint, the ledger and the oplog and reports: the active owner of the namespace (command, host, pid, ' +
+        'lease epoch, since when; standbys hold nothing and are not listed), the capture checkpoint (age, cluster time), the lag ' +
         'behind the cluster, the oplog window and how far the checkpoint is from falling off it, the open hours with their ' +
         'spool sizes, sealed files waiting for delivery, the last sealed, delivered and verified hour, and recent failures.',
     )
@@ -48,7 +49,9 @@ Examples:
       out.push(`namespace        ${report.namespace}`);
       out.push(`mongodb          ${report.mongo.reachable ? 'reachable' : `UNREACHABLE: ${report.mongo.error ?? ''}`}`);
       const notRunning = report.mongo.reachable ? 'no' : 'unknown';
-      out.push(`running          ${report.running ? `${report.running.command} (${report.running.owner}) since ${report.running.since}` : notRunning}`);
+      const r = report.running;
+      const epoch = r?.epoch === null || r === null ? '' : `, epoch ${r.epoch}`;
+      out.push(`running          ${r ? `${r.command} on ${r.host} (pid ${r.pid}${epoch}) since ${r.since}, lease valid until ${r.leaseExpiresAt}` : notRunning}`);
       out.push(
         `checkpoint       ${report.checkpoint ? `${report.checkpoint.ageSeconds}s old, at cluster time ${report.checkpoint.clusterTime ?? '?'}, lag ${report.checkpoint.lagSeconds ?? '?'}s` : 'none'}`,
       );

@@ -341,6 +341,25 @@ export const optionTable = {
     unit: 'ms',
     doc: 'On SIGTERM/SIGINT, time allowed to flush the spool and checkpoint before exiting anyway (the next start resumes from the last checkpoint).',
   }),
+  standby: boolean({
+    env: 'STANDBY',
+    default: false,
+    doc:
+      '`run` as a standby (also `run --standby`): while another process holds the namespace lease it waits instead of exiting with code 3, trying to take the lease every ' +
+      'third of `leaseTtlSeconds`, and takes over within `leaseTtlSeconds` plus that interval of the active process dying or freezing (at once when it was a process of this host that is gone). ' +
+      'Meanwhile it captures nothing and runs no seal schedule; `/readyz` answers 200 saying it is a standby and whom it waits for, and `cronlog_role{role="standby"}` is 1. ' +
+      'Several standbys may wait: exactly one takes over.',
+  }),
+  leaseTtlSeconds: integer({
+    env: 'LEASE_TTL_SECONDS',
+    default: 30,
+    min: 3,
+    max: 3600,
+    unit: 's',
+    doc:
+      'Lifetime of the namespace lease that `run` (and `seal`) hold, renewed every third of it. A holder that dies or freezes on another host is taken over once its lease expires: ' +
+      'shorter means a faster failover, but a holder that cannot renew for this long (a long GC pause, a MongoDB outage) loses the lease and stops with exit code 3.',
+  }),
   sealSchedule: text({
     env: 'SEAL_SCHEDULE',
     default: '5 * * * *',

@@ -10,6 +10,8 @@
  *    since the previous sample; totals that went down (a new Tailer) count as a counter reset.
  *    A sampler set with `setCaptureSampler` is also read at every scrape, so gauges are fresh.
  *  - `observeSeal(report, durationMs)` after each seal run (`observeSealError` when it threw).
+ *  - `setRole(role)`: `cronlog_role{role="active"|"standby"}`, 1 for the role held, 0 for the other
+ *    (both 0 before a plain `run` holds the lease).
  *
  * Metrics declares the shapes it reads (`CaptureSample`, `SealRunSample`): the tailer's stats and
  * the seal report are such shapes, and this module imports neither.
@@ -103,6 +105,10 @@ const DELIVERY_BUCKETS = [0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300,
 
 type Label = 'namespace';
 
+export const ROLES = ['active', 'standby'] as const;
+/** `active`: holds the namespace lease and captures; `standby`: waits for the lease. */
+export type Role = (typeof ROLES)[number];
+
 function instrumentsFor(registry: RegistryType) {
   const registers = [registry];
   const labelNames = ['namespace'] as const;
@@ -133,6 +139,12 @@ function instrumentsFor(registry: RegistryType) {
     sealRunFailures: counter('seal_run_failures_total', 'Seal runs that threw before producing a report.'),
     reconcileFailures: counter('reconcile_failures_total', 'Seal runs whose reconcile could not compare the recent hours with MongoDB (their hours stay delivered, not verified; the next run retries).'),
     lastSealRun: gauge('last_seal_run_timestamp_seconds', 'Unix time at which the last seal run finished with a report.'),
+    role: new Gauge<Label | 'role'>({
+      name: `${METRIC_PREFIX}role`,
+      help: 'The role of this process: 1 for the one it has (active: holds the namespace lease and captures; standby: waits for the lease), 0 for the other.',
+      labelNames: ['namespace', 'role'] as const,
+      registers,
+    }),
     sealRunDuration: new Histogram<Label>({
       name: `${METRIC_PREFIX}seal_run_duration_seconds`,
       help: 'Duration of seal runs (close due hours, deliver, reconcile).',
@@ -218,6 +230,16 @@ export function captureReadiness(sample: CaptureSample, options: { maxLagSeconds
   return { ready: true, ...details };
 }
 
+/**
+ * Readiness of a standby (`run --standby` waiting for the lease): ready, saying whom it waits
+ * for, so that a rollout of two replicas never stalls on the one that waits; not ready only while
+ * MongoDB cannot be reached (it could not take over then), like capture.
+ */
+export function standbyReadiness(sample: CaptureSample, waitingFor: string, options: { maxLagSeconds: number; now?: number }): Readiness {
+  if (sample.mongoOutage !== undefined) return { ...captureReadiness(sample, options), role: 'standby' };
+  return { ready: true, role: 'standby', standby: `waiting for the lease held by ${waitingFor}` };
+}
+
 /** Spool figures for a `CaptureSample` from the tailer's spool (`tailer.spool`). */
 export function spoolSample(spool: {
   readonly pendingBytes: number;
@@ -280,6 +302,12 @@ export class Metrics {
     m.spoolOpenBytes.set(this.labels, 0);
     m.mismatchedHours.set(this.labels, 0);
     m.sealRunDuration.zero(this.labels);
+    this.setRole(undefined);
+  }
+
+  /** The role this process has now (undefined: none yet, a plain `run` before it holds the lease). */
+  setRole(role: Role | undefined): void {
+    for (const r of ROLES) this.m.role.set({ ...this.labels, role: r }, r === role ? 1 : 0);
   }
 
   /** `text/plain; version=0.0.4; charset=utf-8` (the registry's exposition format). */
@@ -429,6 +457,7 @@ export class Metrics {
     ]) {
       metric.remove(this.labels);
     }
+    for (const role of ROLES) m.role.remove({ ...this.labels, role });
   }
 }
 

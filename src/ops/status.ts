@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import type { Collection, Document, MongoClient } from 'mongodb';
 import type { Config } from '../config/index.js';
 import { CheckpointStore, positionSeconds } from '../ledger/checkpoints.js';
+import { readLeaseHolder } from '../ledger/lease-holder.js';
 import { clusterTimeNow } from '../source/cluster-time.js';
 import { oplogWindow } from '../source/oplog-window.js';
 import type { ArchiveContext } from '../seal/context.js';
@@ -36,7 +37,11 @@ export interface StatusReport {
   namespace: string;
   /** Whether status reached MongoDB; when not, why (and only the local spool is reported). */
   mongo: { reachable: boolean; error: string | null };
-  running: { owner: string; command: string; since: string } | null;
+  /**
+   * The active owner of the namespace (the holder of its lease while it is valid): a standby
+   * holds nothing and is not listed. `epoch`: its fencing epoch, when the lease records one.
+   */
+  running: { owner: string; command: string; host: string; pid: number; epoch: number | null; since: string; leaseExpiresAt: string } | null;
   checkpoint: {
     updatedAt: string;
     ageSeconds: number;
@@ -122,10 +127,18 @@ export async function buildStatus(ctx: StatusContext, client: MongoClient, now =
   const { config } = ctx;
   const attention: string[] = [];
   const cp = await new CheckpointStore(ctx.jobs, ctx.namespace).load();
-  const lease = await ctx.jobs.findOne({ _id: `lease:${ctx.namespace}` as never });
-  const running =
-    lease && (lease.expiresAt as Date).getTime() > now
-      ? { owner: String(lease.owner), command: String(lease.command), since: (lease.acquiredAt as Date).toISOString() }
+  const lease = await readLeaseHolder(ctx.jobs, ctx.namespace);
+  const running: StatusReport['running'] =
+    lease && lease.expiresAt.getTime() > now
+      ? {
+          owner: lease.owner,
+          command: lease.command,
+          host: lease.host,
+          pid: lease.pid,
+          epoch: lease.epoch ?? null,
+          since: lease.acquiredAt.toISOString(),
+          leaseExpiresAt: lease.expiresAt.toISOString(),
+        }
       : null;
   const clusterNow = await clusterTimeNow(client.db(config.database));
   let checkpoint: StatusReport['checkpoint'] = null;

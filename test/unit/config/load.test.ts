@@ -66,6 +66,8 @@ describe('defaults', () => {
     assert.equal(c.jsonMode, 'analytics');
     assert.deepEqual(c.captureOperations, ['insert']);
     assert.equal(c.shutdownGraceMs, 10000);
+    assert.equal(c.standby, false);
+    assert.equal(c.leaseTtlSeconds, 30);
     assert.equal(c.sealSchedule, '5 * * * *');
     assert.equal(c.sealGraceSeconds, 120);
     assert.equal(c.keyTemplate, '{prefix}/{date}/{hour}-{nextHour}{fold}{part}.ndjson.gz');
@@ -287,6 +289,8 @@ describe('environment coercion', () => {
       QUERY_SETTLE_SECONDS: '30',
       QUERY_POLL_INTERVAL_MS: '250',
       SHUTDOWN_GRACE_MS: '0',
+      STANDBY: 'true',
+      LEASE_TTL_SECONDS: '6',
       SEAL_SCHEDULE: '0 */10 * * * *',
       SEAL_GRACE_SECONDS: '0',
       KEY_TEMPLATE: '{prefix}/dt={date}/hour={hour}/{date}-{hour}{fold}{part}.ndjson.gz',
@@ -332,6 +336,8 @@ describe('environment coercion', () => {
       querySettleSeconds: 30,
       queryPollIntervalMs: 250,
       shutdownGraceMs: 0,
+      standby: true,
+      leaseTtlSeconds: 6,
       sealSchedule: '0 */10 * * * *',
       sealGraceSeconds: 0,
       keyTemplate: '{prefix}/dt={date}/hour={hour}/{date}-{hour}{fold}{part}.ndjson.gz',

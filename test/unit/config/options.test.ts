@@ -51,6 +51,8 @@ const EXPECTED_ENV: Readonly<Record<string, string>> = {
   querySettleSeconds: 'QUERY_SETTLE_SECONDS',
   queryPollIntervalMs: 'QUERY_POLL_INTERVAL_MS',
   shutdownGraceMs: 'SHUTDOWN_GRACE_MS',
+  standby: 'STANDBY',
+  leaseTtlSeconds: 'LEASE_TTL_SECONDS',
   sealSchedule: 'SEAL_SCHEDULE',
   sealGraceSeconds: 'SEAL_GRACE_SECONDS',
   keyTemplate: 'KEY_TEMPLATE',

@@ -12,6 +12,7 @@ import {
   instrumentDestination,
   mongoUnavailableSeconds,
   spoolSample,
+  standbyReadiness,
 } from '../../../src/observe/metrics.js';
 import type { SealReport } from '../../../src/seal/report.js';
 
@@ -161,6 +162,36 @@ test('captureReadiness: not ready while MongoDB is unreachable, naming the serve
   );
   assert.equal(r.mongoUnavailableSeconds, 42.5);
   assert.equal(mongoUnavailableSeconds(stats(), NOW), 0);
+});
+
+test('cronlog_role: both 0 until a role is set, then 1 for the role held and 0 for the other; close() removes them', async () => {
+  const registry = new Registry();
+  const metrics = new Metrics({ namespace: 'db.c', registry });
+  assert.equal(await value(metrics, 'cronlog_role', { role: 'active' }), 0);
+  assert.equal(await value(metrics, 'cronlog_role', { role: 'standby' }), 0);
+  metrics.setRole('standby');
+  assert.equal(await value(metrics, 'cronlog_role', { role: 'active' }), 0);
+  assert.equal(await value(metrics, 'cronlog_role', { role: 'standby' }), 1);
+  metrics.setRole('active');
+  assert.equal(await value(metrics, 'cronlog_role', { role: 'active' }), 1);
+  assert.equal(await value(metrics, 'cronlog_role', { role: 'standby' }), 0);
+  assert.match(await metrics.metricsText(), /^# TYPE cronlog_role gauge$/m);
+  metrics.close();
+  assert.doesNotMatch(await registry.metrics(), /^cronlog_role\{/m);
+});
+
+test('standbyReadiness: ready, naming the holder it waits for; not ready while MongoDB is unreachable', () => {
+  const holder = '"run" on host-1 (pid 42, epoch 7) since 2024-01-15T09:00:00.000Z';
+  assert.deepEqual(standbyReadiness(stats(), holder, { maxLagSeconds: 60, now: NOW }), {
+    ready: true,
+    role: 'standby',
+    standby: `waiting for the lease held by ${holder}`,
+  });
+  const outage = { server: 'db1:27017', since: new Date(NOW - 5000), error: 'connect ECONNREFUSED' };
+  const down = standbyReadiness(stats({ mongoOutage: outage }), holder, { maxLagSeconds: 60, now: NOW });
+  assert.equal(down.ready, false);
+  assert.equal(down.role, 'standby');
+  assert.match(String(down.reason), /MongoDB at db1:27017 is unreachable/);
 });
 
 test('observeCapture: cronlog_mongo_up, cronlog_mongo_unavailable_seconds and cronlog_mongo_outages_total', async () => {
