@@ -17,6 +17,8 @@ import { openSharedContext } from './archive-context.js';
 import type { Config, ConfigInput } from './config/index.js';
 import { parseConfig } from './config/index.js';
 import { CronLogError } from './errors.js';
+import type { FenceHolder } from './ledger/fence.js';
+import { isFenced } from './ledger/fence.js';
 import { Lease } from './ledger/lease.js';
 import type { HttpServerHandle } from './observe/http-server.js';
 import { startHttpServer } from './observe/http-server.js';
@@ -44,7 +46,7 @@ export interface ArchiverOptions {
   resetFrom?: Date;
   /** Run the seal schedule (default true). */
   schedule?: boolean;
-  /** Lifetime of the namespace lease, renewed every third of it (default 30 s). */
+  /** Lifetime of the namespace lease, renewed every third of it (default: config.leaseTtlSeconds). */
   leaseTtlMs?: number;
 }
 
@@ -85,7 +87,7 @@ function isConfig(value: Config | ConfigInput): value is Config {
 /** How long close() waits for the lease to be released (MongoDB may be unreachable). */
 const LEASE_RELEASE_WAIT_MS = 2000;
 
-export function tailerFor(config: Config, client: MongoClient, log: Logger, resetFrom?: Date): Tailer {
+export function tailerFor(config: Config, client: MongoClient, log: Logger, resetFrom?: Date, fencing?: FenceHolder): Tailer {
   const giveUp = config.mongoRetry.giveUpAfterSeconds;
   return new Tailer({
     client,
@@ -102,6 +104,7 @@ export function tailerFor(config: Config, client: MongoClient, log: Logger, rese
     mongoRetry: { maxDelayMs: config.mongoRetry.maxDelayMs, ...(giveUp === undefined ? {} : { giveUpAfterMs: giveUp * 1000 }) },
     log,
     ...(resetFrom ? { resetFrom } : {}),
+    ...(fencing ? { fencing } : {}),
   });
 }
 
@@ -133,7 +136,7 @@ export async function createArchiver(input: Config | ConfigInput, options: Archi
     if (ownsClient) await client.close().catch(() => undefined);
     throw err;
   }
-  const tailer = tailerFor(config, client, log, options.resetFrom);
+  const tailer = tailerFor(config, client, log, options.resetFrom, ctx.fencing);
   const metrics = new Metrics({ namespace: ctx.namespace, defaultMetrics: true });
   metrics.setCaptureSampler(() => ({ ...tailer.stats(), ...spoolSample(tailer.spool) }));
   const notifier = createNotifier(config.webhookUrl, log, { namespace: ctx.namespace });
@@ -144,7 +147,7 @@ export async function createArchiver(input: Config | ConfigInput, options: Archi
   const sealer = sealerFor({ ...ctx, destination: instrumentDestination(ctx.destination, metrics) }, tailer, log);
   let http: HttpServerHandle | undefined;
   let headroomTimer: NodeJS.Timeout | undefined;
-  const lease = new Lease(ctx.jobs, ctx.namespace, 'run', options.leaseTtlMs);
+  const lease = new Lease(ctx.jobs, ctx.namespace, 'run', options.leaseTtlMs ?? config.leaseTtlSeconds * 1000, ctx.fencing);
   lease.onLost = (err) => {
     log.error(err.message);
     tailer.fail(err);
@@ -205,6 +208,8 @@ export async function createArchiver(input: Config | ConfigInput, options: Archi
       report = await sealer.sealDue(now);
     } catch (err) {
       metrics.observeSealError(performance.now() - t0);
+      // Fenced out: capture stops too (run exits 3); nothing more is written.
+      if (isFenced(err)) tailer.fail(err);
       throw err;
     }
     metrics.observeSeal(report, performance.now() - t0);
@@ -237,7 +242,9 @@ export async function createArchiver(input: Config | ConfigInput, options: Archi
     try {
       await sealNow();
     } catch (err) {
-      if (isMongoUnavailable(err)) {
+      if (isFenced(err)) {
+        log.error(err.message);
+      } else if (isMongoUnavailable(err)) {
         log.warn('seal run failed: MongoDB is unreachable; the next scheduled run retries it', { server: tailer.mongo.server, error: describeMongoError(err) });
       } else {
         log.error('seal run failed', { error: (err as Error).message });
@@ -265,7 +272,9 @@ export async function createArchiver(input: Config | ConfigInput, options: Archi
         throw isMongoUnavailable(err) ? err : connectFailure(config.dbUri, err);
       }
     });
-    await whenMongoAnswers(() => lease.acquire());
+    await whenMongoAnswers(async () => {
+      await lease.acquire();
+    });
     await whenMongoAnswers(async () => {
       await ctx.ledger.ensureIndexes();
       await ctx.operations.ensureIndexes();

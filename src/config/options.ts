@@ -313,6 +313,14 @@ export const optionTable = {
     unit: 'ms',
     doc: 'On SIGTERM/SIGINT, time allowed to flush the spool and checkpoint before exiting anyway (the next start resumes from the last checkpoint).',
   }),
+  leaseTtlSeconds: integer({
+    env: 'LEASE_TTL_SECONDS',
+    default: 30,
+    min: 1,
+    max: 3600,
+    unit: 's',
+    doc: 'Lifetime of the namespace lease that makes `run` (and `seal`) the only owner of the collection, renewed every third of it. A process on another host (or one frozen longer than this) loses it to the next `run`; each acquisition gets a new epoch, and a process that lost it is refused on its next write and exits with code 3.',
+  }),
   sealSchedule: text({
     env: 'SEAL_SCHEDULE',
     default: '5 * * * *',

@@ -5,10 +5,17 @@
  * repair or --reset-from) a cluster time to start at. `spool` lists the open spool files with
  * their durable offsets and line counts. It is written with journaled majority write concern,
  * and only after the spool bytes it covers were fsynced.
+ *
+ * Fenced (fence.ts): `host`, `pid` and `epoch` name the owner that wrote it last. An owner
+ * takes it with `claim()`, one atomic update that stamps its epoch (and host, pid) and returns
+ * the checkpoint as it was, so no save of an older owner can land after the new owner read it;
+ * every later `save()` is refused (FENCED) once a newer epoch stamped the document.
  */
 import type { Collection, Document, ResumeToken } from 'mongodb';
 import { Timestamp } from 'mongodb';
 import type { SpoolFileState, SpoolState } from '../spool/spool.js';
+import type { FenceHolder } from './fence.js';
+import { fencedUpsert, isDuplicateKey, notNewerThan } from './fence.js';
 
 export type StreamPosition =
   | { kind: 'token'; token: ResumeToken; clusterTime?: Timestamp }
@@ -30,6 +37,13 @@ export interface CaptureCheckpoint {
   /** First hour this archiver captured (empty hours from here on still get a manifest). */
   since: number;
   updatedAt: Date;
+}
+
+/** Who wrote a checkpoint last (fields absent: written before owners were recorded). */
+export interface CheckpointOwner {
+  host?: string;
+  pid?: number;
+  epoch?: number;
 }
 
 interface FileDoc {
@@ -66,6 +80,9 @@ interface CheckpointDoc extends Document {
   closedHours?: Array<{ hour: Date; lastPart: number }>;
   since?: Date;
   updatedAt: Date;
+  host?: string;
+  pid?: number;
+  epoch?: number;
 }
 
 export class CheckpointStore {
@@ -73,15 +90,49 @@ export class CheckpointStore {
   readonly id: string;
   readonly namespace: string;
 
-  constructor(jobs: Collection<Document>, namespace: string) {
+  constructor(
+    jobs: Collection<Document>,
+    namespace: string,
+    private readonly fencing?: FenceHolder,
+  ) {
     this.jobs = jobs as unknown as Collection<CheckpointDoc>;
     this.namespace = namespace;
     this.id = `capture:${namespace}`;
   }
 
   async load(): Promise<CaptureCheckpoint | undefined> {
-    const doc = await this.jobs.findOne({ _id: this.id });
-    if (!doc) return undefined;
+    return this.parse(await this.jobs.findOne({ _id: this.id }));
+  }
+
+  /**
+   * Loads the checkpoint for the owner holding the fence, stamping it with its epoch, host and
+   * pid in the same atomic update (without a fence: load()). Returns the checkpoint and who
+   * wrote it before; FENCED when a newer epoch stamped it already.
+   */
+  async claim(): Promise<{ checkpoint: CaptureCheckpoint | undefined; previous: CheckpointOwner }> {
+    const fence = this.fencing?.fence;
+    if (!fence) {
+      const doc = await this.jobs.findOne({ _id: this.id });
+      return { checkpoint: this.parse(doc), previous: ownerOf(doc) };
+    }
+    let before: CheckpointDoc | null;
+    try {
+      // Upserted when there is none yet (a document with no position is no checkpoint), so a
+      // first save of an older owner cannot land after this either.
+      before = await this.jobs.findOneAndUpdate(
+        { _id: this.id, ...notNewerThan(fence.epoch) },
+        { $set: { epoch: fence.epoch, host: fence.host, pid: fence.pid } },
+        { upsert: true, returnDocument: 'before', writeConcern: { w: 'majority', j: true } },
+      );
+    } catch (err) {
+      if (isDuplicateKey(err)) throw await fence.refused();
+      throw err;
+    }
+    return { checkpoint: this.parse(before), previous: ownerOf(before) };
+  }
+
+  private parse(doc: CheckpointDoc | null): CaptureCheckpoint | undefined {
+    if (!doc?.position) return undefined;
     const p = doc.position;
     const position: StreamPosition =
       p.token !== undefined && p.token !== null
@@ -103,8 +154,7 @@ export class CheckpointStore {
       cp.position.kind === 'token'
         ? { token: cp.position.token, ...(cp.position.clusterTime ? { clusterTime: cp.position.clusterTime } : {}) }
         : { startAtOperationTime: cp.position.startAtOperationTime };
-    const doc: CheckpointDoc = {
-      _id: this.id,
+    const doc: Omit<CheckpointDoc, '_id'> = {
       kind: 'capture',
       namespace: this.namespace,
       position,
@@ -114,11 +164,25 @@ export class CheckpointStore {
       since: new Date(cp.since),
       updatedAt,
     };
-    await this.jobs.replaceOne({ _id: this.id }, doc, { upsert: true, writeConcern: { w: 'majority', j: true } });
+    const fence = this.fencing?.fence;
+    if (fence) Object.assign(doc, { host: fence.host, pid: fence.pid });
+    // Every field set (a conditional update, not a replace): an absent dedupe window is unset.
+    await fencedUpsert(this.jobs, { _id: this.id }, { $set: doc, ...(cp.dedupe ? {} : { $unset: { dedupe: '' } }) }, this.fencing, {
+      writeConcern: { w: 'majority', j: true },
+    });
     return { ...cp, updatedAt };
   }
 
   async clear(): Promise<void> {
     await this.jobs.deleteOne({ _id: this.id });
   }
+}
+
+function ownerOf(doc: CheckpointDoc | null): CheckpointOwner {
+  if (!doc) return {};
+  return {
+    ...(typeof doc.host === 'string' ? { host: doc.host } : {}),
+    ...(typeof doc.pid === 'number' ? { pid: doc.pid } : {}),
+    ...(typeof doc.epoch === 'number' ? { epoch: doc.epoch } : {}),
+  };
 }

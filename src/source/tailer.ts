@@ -27,12 +27,23 @@
  *   backoff (src/retry.ts), forever unless `mongoRetry.giveUpAfterMs` is set; the outage is
  *   recorded in `mongo` (mongo-outage.ts) for readiness, metrics and alerts. Nothing is lost or
  *   repeated: the stream resumes after the last event it returned.
+ * - Fenced (DESIGN invariant 8, src/ledger/fence.ts): with `fencing`, the checkpoint is claimed
+ *   at start (stamped with the lease epoch in the same update that reads it) and every save is
+ *   refused once a newer owner stamped it. A refusal (FENCED) stops capture at once (done()
+ *   rejects with it; `run` exits 3), from whichever path met it: scheduled or backpressure
+ *   checkpoints, the listing of new files, the closing of hours. When the checkpoint's previous
+ *   owner is not provably dead, the spool does not reuse its files (src/spool/spool.ts).
  */
 import type { ChangeStreamDocument, Collection, Db, Document, MongoClient, ResumeToken } from 'mongodb';
 import { EJSON, Timestamp } from 'bson';
 import { CronLogError } from '../errors.js';
 import type { CaptureCheckpoint, DedupeWindow, StreamPosition } from '../ledger/checkpoints.js';
 import { CheckpointStore } from '../ledger/checkpoints.js';
+import type { CheckpointOwner } from '../ledger/checkpoints.js';
+import type { FenceHolder } from '../ledger/fence.js';
+import { isFenced } from '../ledger/fence.js';
+import { processAlive } from '../ledger/lease.js';
+import { hostname } from 'node:os';
 import { BsonLineWriter } from '../spool/bson-lines.js';
 import type { DecodeOptions, JsonMode, LineEncoder } from '../spool/json-lines.js';
 import { decodeOptionsFor, lineEncoder } from '../spool/json-lines.js';
@@ -83,6 +94,8 @@ export interface TailerOptions {
   streamClient?: StreamClient;
   /** Waiting out a MongoDB outage (see the header); default: MONGO_RETRY_DEFAULTS, forever. */
   mongoRetry?: MongoRetryOptions;
+  /** The namespace lease's fence (once acquired): checkpoint saves carry its epoch (see the header). */
+  fencing?: FenceHolder;
   log?: Logger;
 }
 
@@ -114,6 +127,14 @@ export interface TailerStats {
 }
 
 const TERMINAL_OPS = new Set(['drop', 'rename', 'dropDatabase', 'invalidate']);
+
+/**
+ * Whether the process that wrote a checkpoint is certainly not running: it ran on this host and
+ * its pid is gone. Another host, a live pid (or this very process) or no record: it may be.
+ */
+function provablyDead(owner: CheckpointOwner): boolean {
+  return owner.host === hostname() && owner.pid !== undefined && owner.pid !== process.pid && !processAlive(owner.pid);
+}
 
 /** A write, rename or integrity failure of the spool: capture must stop (exit code 4). */
 function isSpoolFailure(err: unknown): err is CronLogError {
@@ -198,8 +219,12 @@ export class Tailer {
       gzipLevel: options.gzipLevel,
       timestampField: options.timestampField,
       beforeCreate: (files) => this.listNewFiles(files),
+      checkOwner: async () => {
+        await options.fencing?.check();
+      },
+      onKept: (k) => this.log.warn('spool file found at a name capture creates: kept, not delivered', { file: k.file, keptAs: k.keptAs, reason: k.reason }),
     });
-    this.checkpoints = new CheckpointStore(this.db.collection(options.jobsCollection), namespace);
+    this.checkpoints = new CheckpointStore(this.db.collection(options.jobsCollection), namespace, options.fencing);
     this.clock = new HourClock(options.timezone);
     this.mongo = new MongoOutageTracker(mongoServers(options.client), this.log);
     const retry = { ...MONGO_RETRY_DEFAULTS, ...options.mongoRetry };
@@ -237,8 +262,16 @@ export class Tailer {
    */
   async recover(): Promise<boolean> {
     if (this.recovered) return this.hadCheckpoint;
-    const cp = await this.checkpoints.load();
-    const { kept } = await this.spool.open(cp?.spool);
+    const { checkpoint: cp, previous } = await this.checkpoints.claim();
+    const previousOwnerMayWrite = cp !== undefined && !provablyDead(previous);
+    if (previousOwnerMayWrite && cp.spool.files.length + (cp.spool.closing?.length ?? 0) > 0) {
+      this.log.info('the previous owner of the spool may still be running: its files are replaced by copies of their checkpointed bytes', {
+        host: previous.host,
+        pid: previous.pid,
+        epoch: previous.epoch,
+      });
+    }
+    const { kept } = await this.spool.open(cp?.spool, { previousOwnerMayWrite });
     for (const k of kept) {
       this.log.warn('spool file not covered by the checkpoint: kept, not delivered; its documents may be missing from the archive: check its hour with reconcile --deep (and reconcile --repair if documents are missing), then remove it', {
         file: k.file,
@@ -287,6 +320,7 @@ export class Tailer {
       // A spool write failure stops capture; a failed checkpoint write to MongoDB only
       // delays the checkpoint (the next interval retries; nothing is lost meanwhile).
       if (isSpoolFailure(err)) this.fail(err);
+      else if (isFenced(err)) return; // capture stopped (checkpoint() failed it)
       else if (this.mongo.outage !== undefined && isMongoUnavailable(err)) this.log.debug('checkpoint not saved while MongoDB is unreachable', { error: (err as Error).message });
       else this.log.warn('checkpoint not saved; retrying at the next interval', { error: (err as Error).message });
     });
@@ -540,7 +574,7 @@ export class Tailer {
     this.checkpointChain = run.then(
       () => undefined,
       (err: unknown) => {
-        if (isSpoolFailure(err)) this.fail(err);
+        if (isSpoolFailure(err) || isFenced(err)) this.fail(err);
       },
     );
     return run;
@@ -567,7 +601,10 @@ export class Tailer {
       await this.spool.flush();
       if (position) await this.saveCheckpoint(position, dedupe);
     });
-    this.checkpointChain = run.catch(() => undefined);
+    this.checkpointChain = run.catch((err: unknown) => {
+      // Fenced out: capture stops at once, whichever caller asked for this checkpoint.
+      if (isFenced(err)) this.fail(err);
+    });
     void this.checkpointChain.then(() => this.checkpointsRunning--);
     return run;
   }
@@ -630,6 +667,8 @@ export class Tailer {
       this.saved = cp;
       this.savedSpoolJson = '';
     } catch (err) {
+      // Fenced out: the flush must not create them (see src/spool/spool.ts).
+      if (isFenced(err)) throw err;
       this.log.warn('new spool files not listed in the checkpoint before their creation', {
         files: added.map((f) => new Date(f.hour).toISOString() + (f.part === 1 ? '' : ` part ${f.part}`)),
         error: (err as Error).message,
