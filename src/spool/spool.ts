@@ -32,7 +32,8 @@
  *   the new owner replaced, or of files it created itself.
  * - A name taken when a file is created ('wx' fails): `checkOwner` is asked first (a stale
  *   writer is refused, FENCED, and stops); the owner moves the file found there aside to
- *   unrecognized/ (never delivered, never removed; reported through `onKept`) and creates its own.
+ *   unrecognized/ (never delivered, never removed; reported through `onKept`) and creates its own
+ *   (a symbolic link there is an operator's, written through: captures create regular files).
  * - `beforeCreate` (the checkpoint listing the new files) may reject: the flush then writes
  *   nothing and fails with its error (a fenced writer creates no file).
  * - Renames of files (open/ → sealed/) happen only after a checkpoint save (fenced) listed the
@@ -391,7 +392,8 @@ export class Spool {
   /**
    * Creates a file exclusively. A name already taken (by a process that no longer owns the
    * spool, see the header): once `checkOwner` confirms this one does, the file there is moved
-   * aside to unrecognized/ (with its sidecar) and the file created.
+   * aside to unrecognized/ (with its sidecar) and the file created; a symbolic link there is
+   * written through.
    */
   private async create(path: string): Promise<FileHandle> {
     try {
@@ -400,6 +402,9 @@ export class Spool {
       if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
     }
     await this.checkOwner?.();
+    // A symbolic link is an operator's (the file lives elsewhere): a capture creates regular
+    // files only, so no stale writer holds it open. It is written through, as before.
+    if ((await fs.lstat(path)).isSymbolicLink()) return fs.open(path, 'w');
     const dir = await this.keepDirectory();
     const reason = 'found at the name of a file this capture was creating: written by another process after this one took the spool over (a writer fenced out by a newer lease epoch)';
     for (const p of [factsPath(path), path]) {
