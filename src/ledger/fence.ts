@@ -6,8 +6,10 @@
  *   `epoch: <mine>`, and the write's filter requires `epoch` absent or ≤ mine: once a newer
  *   owner has written the document, the stale owner's write matches nothing, its upsert's
  *   insert of the same `_id` fails with a duplicate key error, and the writer gets FENCED.
- * - A write that is not conditional on a document (an operation record in `logs`, a manifest
- *   put) first checks the lease (`check()`): it is refused when the lease holds a newer epoch.
+ * - Every fenced write first checks the lease (`check()`): it is refused when the lease holds a
+ *   newer epoch, also for a document the newer owner has not written yet. For writes that are
+ *   not conditional on a document (an operation record in `logs`, a manifest put) that check
+ *   is the fence.
  *
  * FENCED is fatal: the writer stops at once (exit code 3) and never retries as if it still
  * owned the namespace. Writers without a fence (reconcile, backfill: they run beside `run`
@@ -131,6 +133,8 @@ export async function fencedUpsert<T extends Document>(
     await coll.updateOne(filter, update, { upsert: true, ...options });
     return;
   }
+  // The lease first: a document the newer owner has not written yet carries no newer epoch.
+  await fence.check();
   try {
     await coll.updateOne({ ...filter, ...notNewerThan(fence.epoch) } as Filter<T>, { ...update, $set: { ...update.$set, epoch: fence.epoch } }, { upsert: true, ...options });
   } catch (err) {

@@ -94,8 +94,26 @@ function watchCheckpoint(env: ArchiveEnv): { stop(): Promise<void>; samples: () 
   };
 }
 
-async function splitBrain(env: ArchiveEnv): Promise<void> {
-  const vars = env.env({ LEASE_TTL_SECONDS: String(LEASE_TTL_SECONDS) });
+/**
+ * Where A is frozen. `capture`: while it captures (lines in memory, a flush every 100 ms).
+ * `seal`: both runs also seal every second (the hours are due at once), and A is frozen as
+ * soon as one of its seal runs has moved a closed hour into sealed/, before that hour's
+ * delivery is recorded and its file removed.
+ */
+type Pause = 'capture' | 'seal';
+
+/** Resolves once a spool file is in sealed/ (a seal run is between closing and recording an hour). */
+async function sealInProgress(dir: string): Promise<void> {
+  const deadline = Date.now() + 60_000;
+  while (Date.now() < deadline) {
+    if ((await readdir(dir).catch(() => [] as string[])).some((n) => n.endsWith('.ndjson.gz'))) return;
+    await new Promise((r) => setTimeout(r, 2));
+  }
+  throw new Error(`no seal run seen in ${dir}`);
+}
+
+async function splitBrain(env: ArchiveEnv, pause: Pause): Promise<void> {
+  const vars = env.env({ LEASE_TTL_SECONDS: String(LEASE_TTL_SECONDS), ...(pause === 'seal' ? { SEAL_SCHEDULE: '* * * * * *' } : {}) });
   const ns = `${env.db}.apilogs`;
   const idsFile = join(env.dir, 'ids.txt');
   const watch = watchCheckpoint(env);
@@ -113,7 +131,8 @@ async function splitBrain(env: ArchiveEnv): Promise<void> {
     const inserterDone = new Promise<number | null>((res) => inserter.on('close', res));
     await waitFor(async () => (await spooledIds(env.spoolDirectory, ns)).size >= 200, 30_000, 'A to capture under load');
 
-    // A freezes with lines in memory, past its lease.
+    if (pause === 'seal') await sealInProgress(join(env.spoolDirectory, ns, 'sealed'));
+    // A freezes (with lines in memory; in the middle of a seal run), past its lease.
     a.child.kill('SIGSTOP');
     await new Promise((r) => setTimeout(r, LEASE_TTL_SECONDS * 1000 + 1500));
     b = startCli(['run', '--no-env-file'], vars);
@@ -201,7 +220,16 @@ async function splitBrain(env: ArchiveEnv): Promise<void> {
 test('split brain on one host: a run frozen past its lease, a new run takes over, the first resumes: it exits 3 and none of its bytes reach a checkpoint or an object', { timeout: 300_000 }, async () => {
   const env = await archiveEnv();
   try {
-    await splitBrain(env);
+    await splitBrain(env, 'capture');
+  } finally {
+    await env.close();
+  }
+});
+
+test('split brain with the pause during a seal run: the stale run records and removes nothing; every hour is delivered once', { timeout: 300_000 }, async () => {
+  const env = await archiveEnv();
+  try {
+    await splitBrain(env, 'seal');
   } finally {
     await env.close();
   }
