@@ -48,6 +48,7 @@ const EXPECTED_ENV: Readonly<Record<string, string>> = {
   jsonMode: 'JSON_MODE',
   captureOperations: 'CAPTURE_OPERATIONS',
   shutdownGraceMs: 'SHUTDOWN_GRACE_MS',
+  leaseTtlSeconds: 'LEASE_TTL_SECONDS',
   sealSchedule: 'SEAL_SCHEDULE',
   sealGraceSeconds: 'SEAL_GRACE_SECONDS',
   keyTemplate: 'KEY_TEMPLATE',
