@@ -24,6 +24,9 @@ import { HOUR, hourKey } from '../helpers/archive-keys.js';
 import { cleanEnv, ROOT, runCli, startCli, stderrText } from '../helpers/archiver-process.js';
 import type { RunningCli } from '../helpers/archiver-process.js';
 import { readArchiveDir, readSpool } from '../helpers/spool-reader.js';
+import { createDestination } from '../../src/deliver/index.js';
+import { startFaultProxy } from '../helpers/fault-proxy.js';
+import { s3EnvVars, s3Options, startTestS3 } from '../helpers/s3.js';
 
 /** Renewed every second: on SIGCONT the overdue checkpoint timer (every 100 ms) usually fires first. */
 const LEASE_TTL_SECONDS = 3;
@@ -98,9 +101,68 @@ function watchCheckpoint(env: ArchiveEnv): { stop(): Promise<void>; samples: () 
  * Where A is frozen. `capture`: while it captures (lines in memory, a flush every 100 ms).
  * `seal`: both runs also seal every second (the hours are due at once), and A is frozen as
  * soon as one of its seal runs has moved a closed hour into sealed/, before that hour's
- * delivery is recorded and its file removed.
+ * delivery is recorded and its file removed. `upload`: the same, delivering to S3 (s3rver)
+ * through a fault proxy that holds A's first data upload for a few seconds and freezes A the
+ * moment that request arrives.
  */
-type Pause = 'capture' | 'seal';
+type Pause = 'capture' | 'seal' | 'upload';
+
+interface Delivery {
+  /** Environment variables of the destination. */
+  vars: Record<string, string>;
+  /** Every data object delivered, decoded. */
+  objects(): Promise<Array<{ key: string; lines: string[] }>>;
+  /** Called with A once it runs: arms the trap of the `upload` pause. */
+  arm?(a: RunningCli): Promise<void>;
+  close(): Promise<void>;
+}
+
+function fileDelivery(env: ArchiveEnv): Delivery {
+  return { vars: {}, objects: () => readArchiveDir(env.archiveDirectory), close: async () => undefined };
+}
+
+async function s3Delivery(): Promise<Delivery> {
+  const s3 = await startTestS3();
+  const proxy = await startFaultProxy(s3.endpoint);
+  const dest = createDestination({ kind: 's3', s3: s3Options(s3), retryAttempts: 0 });
+  return {
+    vars: s3EnvVars(s3, { S3_ENDPOINT: proxy.endpoint }),
+    async objects() {
+      const out: Array<{ key: string; lines: string[] }> = [];
+      for await (const o of dest.list('api-logs/')) {
+        if (!o.key.endsWith('.ndjson.gz')) continue;
+        const chunks: Buffer[] = [];
+        for await (const c of await dest.get(o.key)) chunks.push(Buffer.from(c as Buffer));
+        out.push({ key: o.key, lines: gunzipSync(Buffer.concat(chunks)).toString().split('\n').filter((l) => l !== '') });
+      }
+      return out;
+    },
+    async arm(a) {
+      let frozen!: () => void;
+      let sprung = false;
+      const trapped = new Promise<void>((r) => (frozen = r));
+      proxy.rule({
+        op: ['PutObject', 'CreateMultipartUpload'],
+        times: 1,
+        when: (r) => {
+          if (sprung || r.key?.endsWith('.ndjson.gz') !== true) return false;
+          // A is uploading: freeze it now, with the request held by the proxy.
+          sprung = true;
+          a.child.kill('SIGSTOP');
+          frozen();
+          return true;
+        },
+        fault: { type: 'stall', ms: 4000 },
+      });
+      await trapped;
+    },
+    async close() {
+      await dest.close();
+      await proxy.close();
+      await s3.close();
+    },
+  };
+}
 
 /** Resolves once a spool file is in sealed/ (a seal run is between closing and recording an hour). */
 async function sealInProgress(dir: string): Promise<void> {
@@ -112,8 +174,8 @@ async function sealInProgress(dir: string): Promise<void> {
   throw new Error(`no seal run seen in ${dir}`);
 }
 
-async function splitBrain(env: ArchiveEnv, pause: Pause): Promise<void> {
-  const vars = env.env({ LEASE_TTL_SECONDS: String(LEASE_TTL_SECONDS), ...(pause === 'seal' ? { SEAL_SCHEDULE: '* * * * * *' } : {}) });
+async function splitBrain(env: ArchiveEnv, pause: Pause, delivery: Delivery): Promise<void> {
+  const vars = env.env({ LEASE_TTL_SECONDS: String(LEASE_TTL_SECONDS), ...(pause === 'capture' ? {} : { SEAL_SCHEDULE: '* * * * * *' }), ...delivery.vars });
   const ns = `${env.db}.apilogs`;
   const idsFile = join(env.dir, 'ids.txt');
   const watch = watchCheckpoint(env);
@@ -131,9 +193,10 @@ async function splitBrain(env: ArchiveEnv, pause: Pause): Promise<void> {
     const inserterDone = new Promise<number | null>((res) => inserter.on('close', res));
     await waitFor(async () => (await spooledIds(env.spoolDirectory, ns)).size >= 200, 30_000, 'A to capture under load');
 
+    // A freezes (with lines in memory; in the middle of a seal run; of an upload), past its lease.
     if (pause === 'seal') await sealInProgress(join(env.spoolDirectory, ns, 'sealed'));
-    // A freezes (with lines in memory; in the middle of a seal run), past its lease.
-    a.child.kill('SIGSTOP');
+    if (pause === 'upload') await delivery.arm!(a);
+    else a.child.kill('SIGSTOP');
     await new Promise((r) => setTimeout(r, LEASE_TTL_SECONDS * 1000 + 1500));
     b = startCli(['run', '--no-env-file'], vars);
     await b.waitFor('archiver started', 60_000);
@@ -187,7 +250,7 @@ async function splitBrain(env: ArchiveEnv, pause: Pause): Promise<void> {
     // Seal everything, then check the archive.
     const seal = await runCli(['seal', '--no-env-file', '--json'], vars, { timeoutMs: 120_000 });
     assert.equal(seal.code, 0, seal.stdout + seal.stderr.slice(-3000));
-    const objects = await readArchiveDir(env.archiveDirectory);
+    const objects = await delivery.objects();
     const where = new Map<string, string[]>();
     for (const o of objects) for (const l of o.lines) {
       const id = String((JSON.parse(l) as { _id: unknown })._id);
@@ -220,7 +283,7 @@ async function splitBrain(env: ArchiveEnv, pause: Pause): Promise<void> {
 test('split brain on one host: a run frozen past its lease, a new run takes over, the first resumes: it exits 3 and none of its bytes reach a checkpoint or an object', { timeout: 300_000 }, async () => {
   const env = await archiveEnv();
   try {
-    await splitBrain(env, 'capture');
+    await splitBrain(env, 'capture', fileDelivery(env));
   } finally {
     await env.close();
   }
@@ -229,8 +292,19 @@ test('split brain on one host: a run frozen past its lease, a new run takes over
 test('split brain with the pause during a seal run: the stale run records and removes nothing; every hour is delivered once', { timeout: 300_000 }, async () => {
   const env = await archiveEnv();
   try {
-    await splitBrain(env, 'seal');
+    await splitBrain(env, 'seal', fileDelivery(env));
   } finally {
+    await env.close();
+  }
+});
+
+test('split brain with the pause during an upload to S3: the held upload may land, but only with bytes its owner checkpointed; every hour is delivered once', { timeout: 300_000 }, async () => {
+  const env = await archiveEnv();
+  const delivery = await s3Delivery();
+  try {
+    await splitBrain(env, 'upload', delivery);
+  } finally {
+    await delivery.close();
     await env.close();
   }
 });
