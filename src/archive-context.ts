@@ -8,6 +8,7 @@ import type { Config } from './config/index.js';
 import { CronLogError } from './errors.js';
 import type { Destination } from './deliver/destination.js';
 import { createDestination } from './deliver/index.js';
+import { FenceHolder } from './ledger/fence.js';
 import { HourLedger } from './ledger/hour-states.js';
 import { OperationLog } from './ledger/operation-log.js';
 import { SealWatermark } from './ledger/seal-watermark.js';
@@ -20,6 +21,8 @@ import { HourClock } from './hours/hour-clock.js';
 export interface SharedContext extends ArchiveContext {
   config: Config;
   jobs: Collection<Document>;
+  /** Filled by the command that takes the namespace lease (Lease's holder). */
+  fencing: FenceHolder;
   /** Closes the destination: waits for its running operations to finish. */
   close(): Promise<void>;
   /** Destroys the destination: aborts its running operations (nothing is left at their keys). */
@@ -47,6 +50,7 @@ export function openSharedContext(config: Config, client: MongoClient, log: Logg
   const namespace = `${config.database}.${config.collections.apiLogsCollectionName}`;
   const jobs = db.collection(config.collections.jobsCollectionName);
   const destination = destinationOf(config, log);
+  const fencing = new FenceHolder();
   return {
     config,
     clock: new HourClock(config.timezone),
@@ -54,9 +58,10 @@ export function openSharedContext(config: Config, client: MongoClient, log: Logg
     destination,
     keys,
     jobs,
-    ledger: new HourLedger(jobs, namespace),
-    operations: new OperationLog(db.collection(config.collections.logsCollectionName), namespace),
-    watermark: new SealWatermark(jobs, namespace),
+    fencing,
+    ledger: new HourLedger(jobs, namespace, fencing),
+    operations: new OperationLog(db.collection(config.collections.logsCollectionName), namespace, fencing),
+    watermark: new SealWatermark(jobs, namespace, fencing),
     namespace,
     timestampField: config.timestampField,
     jsonMode: config.jsonMode,

@@ -22,6 +22,7 @@ import { openSharedContext } from './archive-context.js';
 import type { Config, ConfigInput } from './config/index.js';
 import { parseConfig } from './config/index.js';
 import { CronLogError } from './errors.js';
+import { isFenced } from './ledger/fence.js';
 import { Lease } from './ledger/lease.js';
 import type { LeaseHolder } from './ledger/lease-holder.js';
 import { describeWaitingFor, takeLease } from './ledger/take-lease.js';
@@ -133,7 +134,7 @@ export function tailerFor(config: Config, client: MongoClient, log: Logger, rese
     mongoRetry: { maxDelayMs: config.mongoRetry.maxDelayMs, ...(giveUp === undefined ? {} : { giveUpAfterMs: giveUp * 1000 }) },
     log,
     ...(resetFrom ? { resetFrom } : {}),
-    ...(ctx ? { archive: takeoverArchive(ctx) } : {}),
+    ...(ctx ? { archive: takeoverArchive(ctx), ...(ctx.fencing ? { fencing: ctx.fencing } : {}) } : {}),
   });
 }
 
@@ -161,13 +162,17 @@ export function sealerFor(ctx: SharedContext, tailer: Tailer, log: Logger): Seal
 async function addLatePartsOfQueryCapture(ctx: SharedContext, tailer: Tailer, now: number, log: Logger): Promise<void> {
   if (tailer.queryCapturedThrough === undefined) return;
   // The position capture has reached, saved: the pass only repairs hours the checkpoint has passed.
-  await tailer.checkpoint().catch((err: unknown) => log.warn('checkpoint before the late pass not saved', { error: (err as Error).message }));
+  await tailer.checkpoint().catch((err: unknown) => {
+    if (isFenced(err)) throw err;
+    log.warn('checkpoint before the late pass not saved', { error: (err as Error).message });
+  });
   const capturedThrough = tailer.queryCapturedThrough;
   if (capturedThrough === undefined) return;
   // The hours are delivered whatever happens here: a failed pass is tried again by the next run.
-  await addLateParts(ctx, { now, capturedThrough, spool: tailer.spool, log }).catch((err: unknown) =>
-    log.warn('late pass failed; the next seal run looks for late documents again', { error: (err as Error).message }),
-  );
+  await addLateParts(ctx, { now, capturedThrough, spool: tailer.spool, log }).catch((err: unknown) => {
+    if (isFenced(err)) throw err;
+    log.warn('late pass failed; the next seal run looks for late documents again', { error: (err as Error).message });
+  });
 }
 
 export async function createArchiver(input: Config | ConfigInput, options: ArchiverOptions = {}): Promise<Archiver> {
@@ -195,7 +200,7 @@ export async function createArchiver(input: Config | ConfigInput, options: Archi
   let http: HttpServerHandle | undefined;
   let headroomTimer: NodeJS.Timeout | undefined;
   const leaseTtlMs = options.leaseTtlMs ?? config.leaseTtlSeconds * 1000;
-  const lease = new Lease(ctx.jobs, ctx.namespace, 'run', leaseTtlMs);
+  const lease = new Lease(ctx.jobs, ctx.namespace, 'run', leaseTtlMs, ctx.fencing);
   /** Set once this process holds the lease: only then does close() stop capture and release it. */
   let holdsLease = false;
   let role: Role | undefined;
@@ -266,6 +271,8 @@ export async function createArchiver(input: Config | ConfigInput, options: Archi
       report = await sealer.sealDue(now);
     } catch (err) {
       metrics.observeSealError(performance.now() - t0);
+      // Fenced out: capture stops too (run exits 3); nothing more is written.
+      if (isFenced(err)) tailer.fail(err);
       throw err;
     }
     metrics.observeSeal(report, performance.now() - t0);
@@ -299,7 +306,9 @@ export async function createArchiver(input: Config | ConfigInput, options: Archi
     try {
       await sealNow();
     } catch (err) {
-      if (isMongoUnavailable(err)) {
+      if (isFenced(err)) {
+        log.error(err.message);
+      } else if (isMongoUnavailable(err)) {
         log.warn('seal run failed: MongoDB is unreachable; the next scheduled run retries it', { server: tailer.mongo.server, error: describeMongoError(err) });
       } else {
         log.error('seal run failed', { error: (err as Error).message });

@@ -38,6 +38,8 @@ export type ErrorCode =
   | 'DESTINATION_UNAVAILABLE'
   | 'RECONCILE_MISMATCH'
   | 'LEASE_HELD'
+  /** A write refused because a newer owner (lease epoch) holds the namespace. */
+  | 'FENCED'
   | 'ABORTED'
   | 'INTERNAL';
 
@@ -58,6 +60,7 @@ const exitCodes: Record<ErrorCode, ExitCode> = {
   DESTINATION_UNAVAILABLE: ExitCode.runtime,
   RECONCILE_MISMATCH: ExitCode.checkFailed,
   LEASE_HELD: ExitCode.runtime,
+  FENCED: ExitCode.runtime,
   ABORTED: ExitCode.runtime,
   INTERNAL: ExitCode.runtime,
 };

@@ -45,7 +45,9 @@ Examples:
     if (to <= from) throw new CronLogError('USAGE', `--to (${flags.to}) must be after --from (${flags.from})`);
     const report = await withSession(flags, 'backfill', async ({ config, ctx }) => {
       const checkpoint = await new CheckpointStore(ctx.jobs, ctx.namespace).load();
-      const lease = new Lease(ctx.jobs, `${ctx.namespace}#backfill`, 'backfill');
+      // A lease of its own (backfill runs beside `run`); its writes are not fenced by it: its
+      // epoch counts backfills, not owners of the namespace, and must not fence `run` out.
+      const lease = new Lease(ctx.jobs, `${ctx.namespace}#backfill`, 'backfill', config.leaseTtlSeconds * 1000);
       await lease.acquire();
       const bar =
         process.stderr.isTTY && !flags.json && !stderrIsJson()

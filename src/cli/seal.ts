@@ -35,7 +35,8 @@ Examples:
   );
   cmd.action(async (flags: SealFlags) => {
     const failed = await withSession(flags, 'seal', async ({ config, client, log, ctx }) => {
-      const lease = new Lease(ctx.jobs, ctx.namespace, 'seal', config.leaseTtlSeconds * 1000);
+      // Its ledger writes, manifests and checkpoints carry the lease's epoch (src/ledger/fence.ts).
+      const lease = new Lease(ctx.jobs, ctx.namespace, 'seal', config.leaseTtlSeconds * 1000, ctx.fencing);
       await lease.acquire();
       const tailer = tailerFor(config, client, log, undefined, ctx);
       try {

@@ -358,7 +358,7 @@ export const optionTable = {
     unit: 's',
     doc:
       'Lifetime of the namespace lease that `run` (and `seal`) hold, renewed every third of it. A holder that dies or freezes on another host is taken over once its lease expires: ' +
-      'shorter means a faster failover, but a holder that cannot renew for this long (a long GC pause, a MongoDB outage) loses the lease and stops with exit code 3.',
+      'shorter means a faster failover, but a holder that cannot renew for this long (a long GC pause, a MongoDB outage) loses the lease. Each acquisition gets a new epoch; a process that lost the lease is refused on its next write and exits with code 3.',
   }),
   sealSchedule: text({
     env: 'SEAL_SCHEDULE',

@@ -11,11 +11,18 @@
  * first start's current hour, a takeover from another host); it stays until the repair's own
  * checkpoint clears it, so a start after a crash does it again. It is written with journaled
  * majority write concern, and only after the spool bytes it covers were fsynced.
+ *
+ * Fenced (fence.ts): `host`, `pid` and `epoch` name the owner that wrote it last. An owner
+ * takes it with `claim()`, one atomic update that stamps its epoch and returns
+ * the checkpoint as it was, so no save of an older owner can land after the new owner read it;
+ * every later `save()` is refused (FENCED) once a newer epoch stamped the document.
  */
 import { hostname } from 'node:os';
 import type { Collection, Document, ResumeToken } from 'mongodb';
 import { Timestamp } from 'mongodb';
 import type { SpoolFileState, SpoolState } from '../spool/spool.js';
+import type { FenceHolder } from './fence.js';
+import { fencedUpsert, isDuplicateKey, notNewerThan } from './fence.js';
 
 export type StreamPosition =
   | { kind: 'token'; token: ResumeToken; clusterTime?: Timestamp }
@@ -76,6 +83,13 @@ export interface CaptureCheckpoint {
   updatedAt: Date;
 }
 
+/** Who wrote a checkpoint last (fields absent: written before owners were recorded). */
+export interface CheckpointOwner {
+  host?: string;
+  pid?: number;
+  epoch?: number;
+}
+
 interface FileDoc {
   hour: Date;
   part: number;
@@ -112,6 +126,7 @@ interface CheckpointDoc extends Document {
   pendingRepair?: { reason: PendingRepair['reason']; from: Date; previousHost?: string; lostHours?: Date[]; undelivered?: Array<{ hour: Date; lostParts: number }> };
   host?: string;
   pid?: number;
+  epoch?: number;
   updatedAt: Date;
 }
 
@@ -141,15 +156,51 @@ export class CheckpointStore {
   readonly id: string;
   readonly namespace: string;
 
-  constructor(jobs: Collection<Document>, namespace: string) {
+  constructor(
+    jobs: Collection<Document>,
+    namespace: string,
+    private readonly fencing?: FenceHolder,
+  ) {
     this.jobs = jobs as unknown as Collection<CheckpointDoc>;
     this.namespace = namespace;
     this.id = `capture:${namespace}`;
   }
 
   async load(): Promise<CaptureCheckpoint | undefined> {
-    const doc = await this.jobs.findOne({ _id: this.id });
-    if (!doc) return undefined;
+    return this.parse(await this.jobs.findOne({ _id: this.id }));
+  }
+
+  /**
+   * Loads the checkpoint for the owner holding the fence, stamping it with its epoch in the same
+   * atomic update (without a fence: load()). Returns the checkpoint and who wrote it before;
+   * FENCED when a newer epoch stamped it already. `host` and `pid` stay those of the last save
+   * until this owner saves: a start that crashes before its first save leaves the checkpoint
+   * naming the owner whose spool it describes (a takeover from another host is detected again).
+   */
+  async claim(): Promise<{ checkpoint: CaptureCheckpoint | undefined; previous: CheckpointOwner }> {
+    const fence = this.fencing?.fence;
+    if (!fence) {
+      const doc = await this.jobs.findOne({ _id: this.id });
+      return { checkpoint: this.parse(doc), previous: ownerOf(doc) };
+    }
+    let before: CheckpointDoc | null;
+    try {
+      // Upserted when there is none yet (a document with no position is no checkpoint), so a
+      // first save of an older owner cannot land after this either.
+      before = await this.jobs.findOneAndUpdate(
+        { _id: this.id, ...notNewerThan(fence.epoch) },
+        { $set: { epoch: fence.epoch } },
+        { upsert: true, returnDocument: 'before', writeConcern: { w: 'majority', j: true } },
+      );
+    } catch (err) {
+      if (isDuplicateKey(err)) throw await fence.refused();
+      throw err;
+    }
+    return { checkpoint: this.parse(before), previous: ownerOf(before) };
+  }
+
+  private parse(doc: CheckpointDoc | null): CaptureCheckpoint | undefined {
+    if (!doc?.position) return undefined;
     const p = doc.position;
     const position: StreamPosition = p.query
       ? { kind: 'query', ts: p.query.ts, ...('id' in p.query ? { id: p.query.id } : {}) }
@@ -174,8 +225,7 @@ export class CheckpointStore {
     const host = hostname();
     const updatedAt = new Date();
     const position = positionDoc(cp.position);
-    const doc: CheckpointDoc = {
-      _id: this.id,
+    const doc: Omit<CheckpointDoc, '_id'> = {
       kind: 'capture',
       namespace: this.namespace,
       position,
@@ -188,11 +238,26 @@ export class CheckpointStore {
       pid: process.pid,
       updatedAt,
     };
-    await this.jobs.replaceOne({ _id: this.id }, doc, { upsert: true, writeConcern: { w: 'majority', j: true } });
+    const fence = this.fencing?.fence;
+    if (fence) Object.assign(doc, { host: fence.host, pid: fence.pid });
+    // Every field set (a conditional update, not a replace): absent optional fields are unset.
+    const unset = { ...(cp.dedupe ? {} : { dedupe: '' }), ...(cp.pendingRepair ? {} : { pendingRepair: '' }) };
+    await fencedUpsert(this.jobs, { _id: this.id }, { $set: doc, ...(Object.keys(unset).length > 0 ? { $unset: unset } : {}) }, this.fencing, {
+      writeConcern: { w: 'majority', j: true },
+    });
     return { ...cp, host, pid: process.pid, updatedAt };
   }
 
   async clear(): Promise<void> {
     await this.jobs.deleteOne({ _id: this.id });
   }
+}
+
+function ownerOf(doc: CheckpointDoc | null): CheckpointOwner {
+  if (!doc) return {};
+  return {
+    ...(typeof doc.host === 'string' ? { host: doc.host } : {}),
+    ...(typeof doc.pid === 'number' ? { pid: doc.pid } : {}),
+    ...(typeof doc.epoch === 'number' ? { epoch: doc.epoch } : {}),
+  };
 }

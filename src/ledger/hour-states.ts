@@ -6,10 +6,13 @@
  *
  * States: sealed (closed locally, delivery pending or failed) → delivered → verified, or
  * mismatch. `reservations` pin the part number of a sealed file before its upload, so a retry
- * after a crash uploads to the same key.
+ * after a crash uploads to the same key. A day written by the namespace's owner records its
+ * lease `epoch`; an older owner's update is then refused (FENCED, see fence.ts).
  */
 import type { Collection, Document } from 'mongodb';
 import type { HourSlot } from '../hours/hour-clock.js';
+import type { FenceHolder } from './fence.js';
+import { fencedUpsert } from './fence.js';
 
 /** One delivered object of an hour (its part number and revision, count, bytes, digest). */
 export interface ArchivedPart {
@@ -64,6 +67,8 @@ export class HourLedger {
   constructor(
     jobs: Collection<Document>,
     readonly namespace: string,
+    /** The owner's fence: its updates are refused once a newer epoch wrote the day (fence.ts). */
+    private readonly fencing?: FenceHolder,
   ) {
     this.jobs = jobs as unknown as Collection<DayDoc>;
   }
@@ -88,7 +93,7 @@ export class HourLedger {
       [`hours.${slot.id}.updatedAt`]: new Date(),
     };
     for (const [k, v] of Object.entries(fields)) if (k !== 'start' && k !== 'updatedAt') set[`hours.${slot.id}.${k}`] = v;
-    await this.jobs.updateOne({ _id: this.dayId(slot) }, { $set: set }, { upsert: true, writeConcern: { w: 'majority', j: true } });
+    await fencedUpsert(this.jobs, { _id: this.dayId(slot) }, { $set: set }, this.fencing, { writeConcern: { w: 'majority', j: true } });
   }
 
   /** Every hour record of the namespace whose start is in [from, to), ordered by start. */

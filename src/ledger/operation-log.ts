@@ -1,10 +1,14 @@
 /**
  * The `logs` collection: one document per operation (seal, deliver, reconcile, repair,
- * backfill, late-part: late documents of an hour found by capture by query's late pass) with its hour, counts, bytes, key, duration, attempts, outcome and error, and one
- * per MongoDB outage `run` waited out (`mongo-outage`, recorded once it ended).
+ * backfill, late-part: late documents of an hour found by capture by query's late pass) with
+ * its hour, counts, bytes, key, duration, attempts, outcome and error, and one per MongoDB outage
+ * `run` waited out (`mongo-outage`, recorded once it ended). A record written by the
+ * namespace's owner carries its lease `epoch` and is refused (FENCED) once a newer epoch holds
+ * the lease (fence.ts).
  */
 import type { Collection, Document } from 'mongodb';
 import { redact } from '../redact.js';
+import type { FenceHolder } from './fence.js';
 
 export type Operation = 'seal' | 'deliver' | 'reconcile' | 'repair' | 'backfill' | 'late-part' | 'mongo-outage';
 
@@ -26,10 +30,13 @@ export class OperationLog {
   constructor(
     private readonly logs: Collection<Document>,
     readonly namespace: string,
+    private readonly fencing?: FenceHolder,
   ) {}
 
   async record(rec: OperationRecord): Promise<void> {
-    const doc: Document = { namespace: this.namespace, at: new Date(), ...rec };
+    await this.fencing?.check();
+    const epoch = this.fencing?.epoch;
+    const doc: Document = { namespace: this.namespace, at: new Date(), ...rec, ...(epoch === undefined ? {} : { epoch }) };
     if (rec.error !== undefined) doc.error = redact(rec.error);
     await this.logs.insertOne(doc);
   }

@@ -1,8 +1,11 @@
 /**
  * `jobs` document `seal:<namespace>`: every hour before `through` has been processed (sealed
- * or given an empty manifest), so later runs look for empty hours only from there on.
+ * or given an empty manifest), so later runs look for empty hours only from there on. Fenced
+ * like the hour states (fence.ts).
  */
 import type { Collection, Document } from 'mongodb';
+import type { FenceHolder } from './fence.js';
+import { fencedUpsert } from './fence.js';
 
 export class SealWatermark {
   private readonly jobs: Collection<{ _id: string; kind: string; namespace: string; through: Date; updatedAt: Date }>;
@@ -10,6 +13,7 @@ export class SealWatermark {
   constructor(
     jobs: Collection<Document>,
     private readonly namespace: string,
+    private readonly fencing?: FenceHolder,
   ) {
     this.jobs = jobs as unknown as typeof this.jobs;
   }
@@ -20,10 +24,11 @@ export class SealWatermark {
   }
 
   async set(through: number): Promise<void> {
-    await this.jobs.updateOne(
+    await fencedUpsert(
+      this.jobs,
       { _id: `seal:${this.namespace}` },
       { $set: { kind: 'seal', namespace: this.namespace, through: new Date(through), updatedAt: new Date() } },
-      { upsert: true },
+      this.fencing,
     );
   }
 }

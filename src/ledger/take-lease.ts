@@ -26,7 +26,7 @@ export function leaseRenewalMs(ttlMs: number): number {
 }
 
 export interface TakeLeaseOptions {
-  lease: { acquire(): Promise<void>; readonly owner: string };
+  lease: { acquire(): Promise<unknown>; readonly owner: string };
   /** Where the lease document is (`jobs`), to read its holder. */
   jobs: Collection<Document>;
   namespace: string;

@@ -8,6 +8,7 @@ import type { Collection, Document } from 'mongodb';
 import type { Destination } from '../deliver/destination.js';
 import type { HourClock } from '../hours/hour-clock.js';
 import type { KeyLayout } from '../hours/keys.js';
+import type { FenceHolder } from '../ledger/fence.js';
 import type { HourLedger } from '../ledger/hour-states.js';
 import type { OperationLog } from '../ledger/operation-log.js';
 import type { SealWatermark } from '../ledger/seal-watermark.js';
@@ -27,6 +28,11 @@ export interface ArchiveContext {
   operations: OperationLog;
   /** Through which hour empty hours have been looked for. */
   watermark: SealWatermark;
+  /**
+   * The fence of the namespace lease once the command holds it (run, seal): the ledger's
+   * writes and the manifest puts carry its epoch. Absent or empty: writes are not fenced.
+   */
+  fencing?: FenceHolder;
   timestampField: string;
   jsonMode: JsonMode;
   gzipLevel: number;

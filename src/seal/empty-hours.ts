@@ -7,6 +7,7 @@
 import type { HourSlot } from '../hours/hour-clock.js';
 import type { ArchiveContext } from './context.js';
 import { writeManifest } from './manifest.js';
+import { isFenced } from '../ledger/fence.js';
 import type { HourOutcome } from './report.js';
 
 export type EmptyHoursContext = Pick<ArchiveContext, 'clock' | 'ledger' | 'watermark' | 'destination' | 'keys' | 'namespace' | 'timestampField' | 'jsonMode'>;
@@ -39,6 +40,8 @@ export async function sealEmptyHours(ctx: EmptyHoursContext, run: EmptyHoursRun)
     try {
       out.push(await sealEmptyHour(ctx, slot));
     } catch (err) {
+      // Fenced out: stop at once, recording nothing more.
+      if (isFenced(err)) throw err;
       allDone = false;
       out.push({ hour: slot.id, start: slot.start, count: 0, status: 'failed', error: (err as Error).message });
     }

@@ -14,14 +14,16 @@
  *     "bytes": 56789,                           // compressed bytes in all parts
  *     "parts": [ { "key", "part", "revision", "count", "bytes", "sha256",
  *                  "firstTimestamp", "lastTimestamp", "duplicatesRemoved", "sealedAt" } ],
- *     "tool": { "name": "cron-log-service", "version": "0.1.0" }
+ *     "tool": { "name": "cron-log-service", "version": "0.1.0" },
+ *     "epoch": 7                                // lease epoch of the writer (absent: unfenced writer)
  *   }
  *
  * An hour that received no document still gets a manifest with count 0 and no parts, so the
  * archive shows the hour was processed. Parts are only ever added (late parts, and the parts
  * reconcile --repair adds): every object the manifest lists stays listed while it exists.
  * `revision` is 0 for every part written today; parts with a revision above 0 (`.rev1` keys)
- * were written by versions that rebuilt an hour from scratch.
+ * were written by versions that rebuilt an hour from scratch. The namespace's owner checks its
+ * fence right before the put (src/ledger/fence.ts): a fenced-out process writes no manifest.
  */
 import { createHash } from 'node:crypto';
 import { createRequire } from 'node:module';
@@ -52,6 +54,8 @@ export interface Manifest {
   bytes: number;
   parts: ManifestPart[];
   tool: { name: string; version: string };
+  /** Lease epoch of the owner that wrote it (absent: written without the namespace lease). */
+  epoch?: number;
 }
 
 /** What a delivered file's scan says about it, as a part records it. */
@@ -83,6 +87,7 @@ export function buildManifest(
   slot: HourSlot,
   ctx: { namespace: string; timestampField: string; jsonMode: string },
   parts: readonly ManifestPart[],
+  epoch?: number,
 ): Manifest {
   const sorted = [...parts].sort((a, b) => a.part - b.part || a.revision - b.revision);
   return {
@@ -98,6 +103,7 @@ export function buildManifest(
     bytes: sorted.reduce((n, p) => n + p.bytes, 0),
     parts: sorted,
     tool: { ...TOOL },
+    ...(epoch === undefined ? {} : { epoch }),
   };
 }
 
@@ -127,7 +133,7 @@ export function parseManifest(text: string, key: string): Manifest {
 }
 
 /** What writing a manifest needs of the archive context. */
-export type ManifestContext = Pick<ArchiveContext, 'destination' | 'keys' | 'namespace' | 'timestampField' | 'jsonMode'>;
+export type ManifestContext = Pick<ArchiveContext, 'destination' | 'keys' | 'namespace' | 'timestampField' | 'jsonMode' | 'fencing'>;
 
 /** Reads the hour's manifest from the destination; undefined when there is none. */
 export async function readManifest(destination: Destination, key: string): Promise<Manifest | undefined> {
@@ -139,7 +145,8 @@ export async function readManifest(destination: Destination, key: string): Promi
 
 /** Writes (or replaces, in one put) the manifest of an hour; returns its key. */
 export async function writeManifest(ctx: ManifestContext, slot: HourSlot, parts: readonly ManifestPart[]): Promise<string> {
-  const body = manifestBytes(buildManifest(slot, ctx, parts));
+  await ctx.fencing?.check();
+  const body = manifestBytes(buildManifest(slot, ctx, parts, ctx.fencing?.epoch));
   const key = ctx.keys.manifestKey(slot);
   await ctx.destination.put({
     key,

@@ -23,6 +23,7 @@
  */
 import { promises as fs } from 'node:fs';
 import { IntegrityError } from '../deliver/errors.js';
+import { isFenced } from '../ledger/fence.js';
 import type { HourRecord } from '../ledger/hour-states.js';
 import type { Logger } from '../log.js';
 import type { HourSlot } from '../hours/hour-clock.js';
@@ -157,6 +158,8 @@ export class Sealer {
         report.hours.push(out);
         delivered.add(slot.start);
       } catch (err) {
+        // Fenced out (a newer owner holds the namespace): stop at once, recording nothing more.
+        if (isFenced(err)) throw err;
         report.failed++;
         const message = (err as Error).message;
         report.hours.push({ hour: slot.id, start: slot.start, count: 0, status: 'failed', error: message });
@@ -171,6 +174,8 @@ export class Sealer {
       try {
         report.reconciled = await options.reconcile(now);
       } catch (err) {
+        // A newer owner took over: this process stops (never reported as a reconcile failure).
+        if (isFenced(err)) throw err;
         report.reconcileError = describeMongoError(err);
         options.log.error('reconcile after the seal run failed: the hours this run delivered stay delivered (not yet verified); the next seal run reconciles them again', {
           error: report.reconcileError,
@@ -213,6 +218,8 @@ export class Sealer {
     if (checked.method === 'decode') this.options.log.debug('spool file decoded to seal it', { hour: slot.id, file: file.name, reason: checked.reason });
     let removed = 0;
     if (scan.duplicateLines > 0) {
+      // Rewrites the sealed file in place: only while this process still owns the namespace.
+      await ctx.fencing?.check();
       // The rewritten file no longer matches its facts (a sidecar holds no document).
       await fs.rm(factsPath(file.path), { force: true });
       removed = await dropDuplicateLines(file.path, scan.duplicateIds, ctx.gzipLevel);
@@ -311,7 +318,13 @@ export class Sealer {
       attempts = put.alreadyPresent === true ? 0 : put.attempts;
     } catch (err) {
       startCheck();
-      if (err instanceof ClaimNotConfirmed) throw err;
+      if (err instanceof ClaimNotConfirmed || isFenced(err)) throw err;
+      // The reservation refused (a newer owner): the upload was stopped for that reason.
+      const fenced = await reserved.then(
+        () => undefined,
+        (e: unknown) => (isFenced(e) ? e : undefined),
+      );
+      if (fenced) throw fenced;
       const checked = await confirmed.catch(() => undefined);
       if (checked?.method === 'facts' && isSourceMismatch(err)) {
         // The file's bytes are not what its facts describe: check it by decoding next time

@@ -44,12 +44,23 @@
  *   backoff (src/retry.ts), forever unless `mongoRetry.giveUpAfterMs` is set; the outage is
  *   recorded in `mongo` (mongo-outage.ts) for readiness, metrics and alerts. Nothing is lost or
  *   repeated: the stream resumes after the last event it returned.
+ * - Fenced (DESIGN invariant 8, src/ledger/fence.ts): with `fencing`, the checkpoint is claimed
+ *   at start (stamped with the lease epoch in the same update that reads it) and every save is
+ *   refused once a newer owner stamped it. A refusal (FENCED) stops capture at once (done()
+ *   rejects with it; `run` exits 3), from whichever path met it: scheduled or backpressure
+ *   checkpoints, the listing of new files, the closing of hours. When the checkpoint's previous
+ *   owner is not provably dead, the spool does not reuse its files (src/spool/spool.ts).
  */
 import type { ChangeStreamDocument, Collection, Db, Document, MongoClient, ResumeToken } from 'mongodb';
 import { EJSON, Timestamp } from 'bson';
 import { CronLogError } from '../errors.js';
 import type { CaptureCheckpoint, DedupeWindow, PendingRepair, StreamPosition } from '../ledger/checkpoints.js';
 import { CheckpointStore, positionSeconds } from '../ledger/checkpoints.js';
+import type { CheckpointOwner } from '../ledger/checkpoints.js';
+import type { FenceHolder } from '../ledger/fence.js';
+import { isFenced } from '../ledger/fence.js';
+import { processAlive } from '../ledger/lease.js';
+import { hostname } from 'node:os';
 import { BsonLineWriter } from '../spool/bson-lines.js';
 import type { DecodeOptions, JsonMode, LineEncoder } from '../spool/json-lines.js';
 import { decodeOptionsFor, lineEncoder } from '../spool/json-lines.js';
@@ -116,6 +127,8 @@ export interface TailerOptions {
    * it, spool files lost with another host stop the start (SPOOL_CORRUPT) as on the same host.
    */
   archive?: TakeoverArchive;
+  /** The namespace lease's fence (once acquired): checkpoint saves carry its epoch (see the header). */
+  fencing?: FenceHolder;
   log?: Logger;
 }
 
@@ -147,6 +160,14 @@ export interface TailerStats {
 }
 
 const TERMINAL_OPS = new Set(['drop', 'rename', 'dropDatabase', 'invalidate']);
+
+/**
+ * Whether the process that wrote a checkpoint is certainly not running: it ran on this host and
+ * its pid is gone. Another host, a live pid (or this very process) or no record: it may be.
+ */
+function provablyDead(owner: CheckpointOwner): boolean {
+  return owner.host === hostname() && owner.pid !== undefined && owner.pid !== process.pid && !processAlive(owner.pid);
+}
 
 /** A write, rename or integrity failure of the spool: capture must stop (exit code 4). */
 function isSpoolFailure(err: unknown): err is CronLogError {
@@ -237,8 +258,12 @@ export class Tailer {
       gzipLevel: options.gzipLevel,
       timestampField: options.timestampField,
       beforeCreate: (files) => this.listNewFiles(files),
+      checkOwner: async () => {
+        await options.fencing?.check();
+      },
+      onKept: (k) => this.log.warn('spool file found at a name capture creates: kept, not delivered', { file: k.file, keptAs: k.keptAs, reason: k.reason }),
     });
-    this.checkpoints = new CheckpointStore(this.db.collection(options.jobsCollection), namespace);
+    this.checkpoints = new CheckpointStore(this.db.collection(options.jobsCollection), namespace, options.fencing);
     this.clock = new HourClock(options.timezone);
     this.mongo = new MongoOutageTracker(mongoServers(options.client), this.log);
     const retry = { ...MONGO_RETRY_DEFAULTS, ...options.mongoRetry };
@@ -280,7 +305,7 @@ export class Tailer {
       await this.completePendingRepair();
       return this.hadCheckpoint;
     }
-    const cp = await this.checkpoints.load();
+    const { checkpoint: cp, previous } = await this.checkpoints.claim();
     let state = cp?.spool;
     this.pendingRepair = cp?.pendingRepair;
     if (cp && cp.pendingRepair === undefined) {
@@ -290,7 +315,15 @@ export class Tailer {
         this.pendingRepair = takeover.repair;
       }
     }
-    const { kept } = await this.spool.open(state);
+    const previousOwnerMayWrite = cp !== undefined && !provablyDead(previous);
+    if (previousOwnerMayWrite && state !== undefined && state.files.length + (state.closing?.length ?? 0) > 0) {
+      this.log.info('the previous owner of the spool may still be running: its files are replaced by copies of their checkpointed bytes', {
+        host: previous.host,
+        pid: previous.pid,
+        epoch: previous.epoch,
+      });
+    }
+    const { kept } = await this.spool.open(state, { previousOwnerMayWrite });
     for (const k of kept) {
       this.log.warn('spool file not covered by the checkpoint: kept, not delivered; its documents may be missing from the archive: check its hour with reconcile --deep (and reconcile --repair if documents are missing), then remove it', {
         file: k.file,
@@ -424,6 +457,7 @@ export class Tailer {
       // A spool write failure stops capture; a failed checkpoint write to MongoDB only
       // delays the checkpoint (the next interval retries; nothing is lost meanwhile).
       if (isSpoolFailure(err)) this.fail(err);
+      else if (isFenced(err)) return; // capture stopped (checkpoint() failed it)
       else if (this.mongo.outage !== undefined && isMongoUnavailable(err)) this.log.debug('checkpoint not saved while MongoDB is unreachable', { error: (err as Error).message });
       else this.log.warn('checkpoint not saved; retrying at the next interval', { error: (err as Error).message });
     });
@@ -693,7 +727,7 @@ export class Tailer {
     this.checkpointChain = run.then(
       () => undefined,
       (err: unknown) => {
-        if (isSpoolFailure(err)) this.fail(err);
+        if (isSpoolFailure(err) || isFenced(err)) this.fail(err);
       },
     );
     return run;
@@ -720,7 +754,10 @@ export class Tailer {
       await this.spool.flush();
       if (position) await this.saveCheckpoint(position, dedupe);
     });
-    this.checkpointChain = run.catch(() => undefined);
+    this.checkpointChain = run.catch((err: unknown) => {
+      // Fenced out: capture stops at once, whichever caller asked for this checkpoint.
+      if (isFenced(err)) this.fail(err);
+    });
     void this.checkpointChain.then(() => this.checkpointsRunning--);
     return run;
   }
@@ -787,6 +824,8 @@ export class Tailer {
       this.saved = cp;
       this.savedSpoolJson = '';
     } catch (err) {
+      // Fenced out: the flush must not create them (see src/spool/spool.ts).
+      if (isFenced(err)) throw err;
       this.log.warn('new spool files not listed in the checkpoint before their creation', {
         files: added.map((f) => new Date(f.hour).toISOString() + (f.part === 1 ? '' : ` part ${f.part}`)),
         error: (err as Error).message,

@@ -14,6 +14,31 @@
  * the spool: nothing is flushed (hence checkpointed) after it, and the caller stops capture
  * (exit code 4); one at start-up fails the start with the same code.
  *
+ * Takeover from an owner that may still be alive (DESIGN invariant 8: bytes a stale owner
+ * appends can never reach an object or a checkpoint). The capture that opens the spool holds
+ * the namespace lease with a newer epoch than the process that wrote the checkpoint. When that
+ * previous owner is provably dead (same host, its pid gone) every listed file is cut back to its
+ * offset in place, as after any crash. Otherwise (another host, a live pid, unknown) the
+ * previous owner may still hold open file descriptors and append through them (a frozen VM, a
+ * long GC pause, SIGSTOP), so `open(state, { previousOwnerMayWrite: true })` does not reuse its
+ * files: for each file the checkpoint lists (open and closing), and its facts sidecar, the
+ * checkpointed prefix is copied into a temp file, fsynced and renamed over the name, then the
+ * directory is fsynced. The stale writer's descriptors then point at unlinked inodes: whatever
+ * it writes is lost, never reaching an object or a checkpoint (its checkpoint saves are refused
+ * by their epoch). Further rules that keep a stale writer off the new owner's files:
+ * - Every file (and sidecar) that exists at open is opened at open, right after the fenced
+ *   checkpoint claim; a file is never opened by name later except to create it, and creation is
+ *   exclusive ('wx'). A stale writer therefore writes only through descriptors of inodes that
+ *   the new owner replaced, or of files it created itself.
+ * - A name taken when a file is created ('wx' fails): `checkOwner` is asked first (a stale
+ *   writer is refused, FENCED, and stops); the owner moves the file found there aside to
+ *   unrecognized/ (never delivered, never removed; reported through `onKept`) and creates its own
+ *   (a symbolic link there is an operator's, written through: captures create regular files).
+ * - `beforeCreate` (the checkpoint listing the new files) may reject: the flush then writes
+ *   nothing and fails with its error (a fenced writer creates no file).
+ * - Renames of files (open/ → sealed/) happen only after a checkpoint save (fenced) listed the
+ *   file as closing; the seal removes a sealed file only after its ledger record (fenced).
+ *
  * With `timestampField` set, each flush also appends a facts record for each member it wrote to
  * the file's sidecar (facts-file.ts), so the seal can check the hour without decoding it. The
  * checkpoint records the sidecar's length with the file's offset; a sidecar that cannot match
@@ -61,10 +86,27 @@ export interface SpoolOptions {
   /**
    * Called by a flush before it creates files (their first bytes), with the files: the capture
    * lists them in its checkpoint first, so that a file the checkpoint does not cover is never
-   * one of its own (see recovery-plan.ts). Must not reject (a failure is the caller's to
-   * report: the lines taken by the flush are written anyway).
+   * one of its own (see recovery-plan.ts). A rejection fails the flush and breaks the spool (a
+   * fenced-out capture must not create files); failures the caller can live with it reports
+   * itself and resolves (the lines taken by the flush are written anyway).
    */
   beforeCreate?: (files: SpoolFileState[]) => Promise<void>;
+  /**
+   * Asked before a file found at the name of a file being created is moved aside: rejects
+   * (FENCED) when this process no longer owns the spool (see the header).
+   */
+  checkOwner?: () => Promise<void>;
+  /** Told of each file moved aside to unrecognized/ after the spool was opened. */
+  onKept?: (kept: KeptFile) => void;
+}
+
+/** Options of `Spool.open`. */
+export interface SpoolOpenOptions {
+  /**
+   * The process that wrote the checkpoint may still be alive and appending (see the header):
+   * replace every listed file by a copy of its checkpointed prefix instead of cutting it back.
+   */
+  previousOwnerMayWrite?: boolean;
 }
 
 /** A file found in open/ at start-up that the checkpoint did not cover, and where it was kept. */
@@ -154,6 +196,64 @@ async function cutFacts(path: string, facts: number | undefined): Promise<number
 }
 
 /**
+ * Replaces `path` by a new file holding its first `length` bytes (temp file, fsync, rename over
+ * the name): descriptors open on the old file keep writing into an unlinked inode. The caller
+ * fsyncs the directory.
+ */
+async function replaceWithPrefix(path: string, length: number): Promise<void> {
+  const tmp = `${path}.takeover-${process.pid}.tmp`;
+  const src = await fs.open(path, 'r');
+  try {
+    const out = await fs.open(tmp, 'w');
+    try {
+      const buf = Buffer.allocUnsafe(Math.min(length, 1 << 20) || 1);
+      let at = 0;
+      while (at < length) {
+        const { bytesRead } = await src.read(buf, 0, Math.min(buf.length, length - at), at);
+        if (bytesRead === 0) break;
+        await writeAll(out, buf.subarray(0, bytesRead), at);
+        at += bytesRead;
+      }
+      await out.sync();
+    } finally {
+      await out.close();
+    }
+    await fs.rename(tmp, path);
+  } catch (err) {
+    await fs.rm(tmp, { force: true }).catch(() => undefined);
+    throw err;
+  } finally {
+    await src.close();
+  }
+}
+
+/** Size of `path`, undefined when it does not exist. */
+async function sizeOf(path: string): Promise<number | undefined> {
+  try {
+    return (await fs.stat(path)).size;
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw err;
+  }
+}
+
+/**
+ * Takes a listed file over from a previous owner that may still write (see the header): the
+ * file and its sidecar become new inodes holding their checkpointed bytes. A file shorter than
+ * its offset is left to the checks of `open` (SPOOL_CORRUPT); a sidecar that cannot match is
+ * unlinked (the seal decodes its file).
+ */
+async function takeOver(path: string, state: SpoolFileState): Promise<void> {
+  const size = await sizeOf(path);
+  if (size !== undefined && size >= state.offset) await replaceWithPrefix(path, state.offset);
+  const facts = factsPath(path);
+  const factsSize = await sizeOf(facts);
+  if (factsSize === undefined) return;
+  if (state.facts !== undefined && factsSize >= state.facts) await replaceWithPrefix(facts, state.facts);
+  else await fs.rm(facts, { force: true });
+}
+
+/**
  * Cuts an open file back to its checkpointed `offset`. The bytes past it (a torn tail) were
  * written after the checkpoint's stream position, whose events the stream delivers again
  * (invariant 3): the checkpoint covers them.
@@ -175,6 +275,8 @@ export class Spool {
   private readonly gzipLevel: number;
   private readonly timestampPath: readonly string[] | undefined;
   private readonly beforeCreate: SpoolOptions['beforeCreate'];
+  private readonly checkOwner: SpoolOptions['checkOwner'];
+  private readonly onKept: SpoolOptions['onKept'];
   private readonly pool = new SlabPool();
   private readonly files = new Map<string, OpenFile>();
   private bytesPending = 0;
@@ -188,6 +290,8 @@ export class Spool {
     this.gzipLevel = options.gzipLevel;
     this.timestampPath = options.timestampField?.split('.');
     this.beforeCreate = options.beforeCreate;
+    this.checkOwner = options.checkOwner;
+    this.onKept = options.onKept;
   }
 
   private openFile(id: SpoolFileId, offset: number, lines: number, facts: number | undefined): OpenFile {
@@ -208,8 +312,10 @@ export class Spool {
   /**
    * Creates the directories, cuts every open file back to the checkpointed state, finishes the
    * moves of closing files and keeps the files the checkpoint does not cover (recovery-plan.ts).
+   * With `previousOwnerMayWrite`, the listed files are first replaced by copies of their
+   * checkpointed bytes (see the header). Every listed file that exists is opened here.
    */
-  async open(state: SpoolState | undefined): Promise<SpoolRecovery> {
+  async open(state: SpoolState | undefined, options: SpoolOpenOptions = {}): Promise<SpoolRecovery> {
     for (const dir of [this.layout.open, this.layout.sealed]) {
       try {
         await fs.mkdir(dir, { recursive: true });
@@ -217,6 +323,17 @@ export class Spool {
       } catch (err) {
         throw new CronLogError('SPOOL_IO', `spool directory ${dir} is not writable (${describeIoError(err)})`, { cause: err });
       }
+    }
+    if (options.previousOwnerMayWrite === true && state !== undefined) {
+      for (const cp of [...state.files, ...(state.closing ?? [])]) {
+        const path = join(this.layout.open, spoolFileName(cp));
+        try {
+          await takeOver(path, cp);
+        } catch (err) {
+          throw spoolIoError('take over', path, err);
+        }
+      }
+      await fsyncDir(this.layout.open);
     }
     const recovery: SpoolRecovery = { kept: [] };
     let keepIn: string | undefined;
@@ -259,9 +376,44 @@ export class Spool {
       // A file starting empty records facts from its first member; otherwise its sidecar must
       // match the checkpoint exactly, or the file records none (its seal decodes it).
       const facts = offset === 0 ? await cutFacts(factsPath(path), 0) ?? 0 : await cutFacts(factsPath(path), cp.facts);
-      this.files.set(fileKey(cp), this.openFile(cp, offset, cp.lines, facts));
+      const f = this.openFile(cp, offset, cp.lines, facts);
+      this.files.set(fileKey(cp), f);
+      // Opened now, while this process is known to own the spool (see the header).
+      try {
+        if (size > 0 || (await exists(path))) f.handle = await fs.open(path, 'r+');
+        if (f.facts !== undefined && (await exists(factsPath(path)))) f.factsHandle = await fs.open(factsPath(path), 'r+');
+      } catch (err) {
+        throw spoolIoError('open', path, err);
+      }
     }
     return recovery;
+  }
+
+  /**
+   * Creates a file exclusively. A name already taken (by a process that no longer owns the
+   * spool, see the header): once `checkOwner` confirms this one does, the file there is moved
+   * aside to unrecognized/ (with its sidecar) and the file created; a symbolic link there is
+   * written through.
+   */
+  private async create(path: string): Promise<FileHandle> {
+    try {
+      return await fs.open(path, 'wx');
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+    }
+    await this.checkOwner?.();
+    // A symbolic link is an operator's (the file lives elsewhere): a capture creates regular
+    // files only, so no stale writer holds it open. It is written through, as before.
+    if ((await fs.lstat(path)).isSymbolicLink()) return fs.open(path, 'w');
+    const dir = await this.keepDirectory();
+    const reason = 'found at the name of a file this capture was creating: written by another process after this one took the spool over (a writer fenced out by a newer lease epoch)';
+    for (const p of [factsPath(path), path]) {
+      if (!(await exists(p))) continue;
+      const kept = { file: p, keptAs: await this.keep(p, dir), reason };
+      this.onKept?.(kept);
+    }
+    await fsyncDir(this.layout.open);
+    return fs.open(path, 'wx');
   }
 
   /** A new folder under unrecognized/ for the files kept by this start. */
@@ -376,7 +528,16 @@ export class Spool {
 
   private async writeBatch(batch: Array<{ file: OpenFile; taken: TakenLines }>): Promise<SpoolState> {
     const creating = batch.filter(({ file: f }) => f.offset === 0 && f.handle === undefined).map(({ file: f }) => this.stateOf(f));
-    if (creating.length > 0 && this.beforeCreate) await this.beforeCreate(creating).catch(() => undefined);
+    if (creating.length > 0 && this.beforeCreate) {
+      try {
+        await this.beforeCreate(creating);
+      } catch (err) {
+        // Nothing of this batch is written (e.g. a fenced-out capture): the spool is done.
+        for (const { taken } of batch) this.bytesPending -= taken.bytes;
+        this.broken = err instanceof CronLogError ? err : spoolIoError('list new files for', this.layout.open, err);
+        throw this.broken;
+      }
+    }
     for (const { file: f, taken } of batch) {
       let members: CompressedMember[];
       try {
@@ -398,16 +559,15 @@ export class Spool {
       }
       const data = members.length === 1 ? (members[0] as CompressedMember).member : Buffer.concat(members.map((m) => m.member));
       try {
-        // 'w' only at offset 0: a file the checkpoint lists empty (open cut it to 0 bytes) or a
-        // new one (open moved any file of that name the checkpoint did not cover aside).
-        f.handle ??= await fs.open(f.path, f.offset === 0 ? 'w' : 'r+');
+        // A file that existed at open was opened then; any other is created here, exclusively.
+        f.handle ??= await this.create(f.path);
         await writeAll(f.handle, data, f.offset);
         await f.handle.sync();
       } catch (err) {
         // The bytes of this batch are lost from memory; the checkpoint is not advanced, so the
         // change stream delivers them again after a restart. Capture must stop now.
         this.bytesPending -= taken.bytes;
-        this.broken = spoolIoError('write', f.path, err);
+        this.broken = err instanceof CronLogError ? err : spoolIoError('write', f.path, err);
         throw this.broken;
       }
       f.offset += data.length;
@@ -428,17 +588,20 @@ export class Spool {
     const path = factsPath(f.path);
     try {
       if (!record) throw new Error('a member has no facts');
-      f.factsHandle ??= await fs.open(path, f.facts === 0 ? 'w' : 'r+');
+      // Opened at open when it existed; else created here, exclusively (a sidecar found at its
+      // name is not this file's: the file records no facts then).
+      f.factsHandle ??= await fs.open(path, 'wx');
       await writeAll(f.factsHandle, record, f.facts as number);
       f.facts = (f.facts as number) + record.length;
     } catch {
       f.facts = undefined;
       f.digest = undefined;
       f.pending.stopFacts();
+      const ours = f.factsHandle !== undefined;
       await f.factsHandle?.close().catch(() => undefined);
       f.factsHandle = undefined;
       // The sidecar holds no document (its file's seal decodes the file instead).
-      await fs.rm(path, { force: true }).catch(() => undefined);
+      if (ours) await fs.rm(path, { force: true }).catch(() => undefined);
     }
   }
 

@@ -2,7 +2,8 @@
  * The namespace lease (src/ledger/lease.ts) against the test MongoDB, through the official
  * driver: acquire, refusal while held, renewal, takeover after expiry (and at once from a dead
  * process on this host), loss noticed at renewal, release, and two processes racing for a free
- * lease.
+ * lease; the epochs of the fencing tokens (strictly increasing, kept across releases) and the
+ * check that refuses a stale fence.
  */
 import assert from 'node:assert/strict';
 import { hostname } from 'node:os';
@@ -155,15 +156,88 @@ test('a holder whose lease was taken meanwhile learns it at its next renewal (on
   assert.equal((await jobs.findOne({ _id: id as never }))?.owner, 'elsewhere:7:y', 'release leaves the new owner its lease');
 });
 
-test('release frees the lease for the next owner at once', async () => {
+test('release frees the lease for the next owner at once, and keeps its epoch', async () => {
   const { jobs, namespace, id } = fresh();
   const first = new Lease(jobs, namespace, 'run', 60_000);
-  await first.acquire();
+  const f1 = await first.acquire();
   await first.release();
-  assert.equal(await jobs.findOne({ _id: id as never }), null);
+  const released = await jobs.findOne({ _id: id as never });
+  assert.ok(released, 'the document stays');
+  assert.equal(released.epoch, f1.epoch, 'with its epoch');
+  assert.ok((released.expiresAt as Date).getTime() <= Date.now(), 'expired');
   const second = new Lease(jobs, namespace, 'seal', 60_000);
-  await second.acquire();
+  const f2 = await second.acquire();
+  assert.equal(f2.epoch, f1.epoch + 1, 'the next acquisition continues the count');
   await second.release();
+});
+
+test('every acquisition yields a strictly greater epoch: release, expiry and takeover from a dead process', async () => {
+  const { jobs, namespace, id } = fresh();
+  const epochs: number[] = [];
+  for (let i = 0; i < 3; i++) {
+    const lease = new Lease(jobs, namespace, 'run', 60_000);
+    epochs.push((await lease.acquire()).epoch);
+    await lease.release();
+  }
+  // A holder that simply expired.
+  await jobs.updateOne({ _id: id as never }, { $set: { owner: 'elsewhere:3:z', host: 'elsewhere', pid: 3, expiresAt: new Date(Date.now() - 1) } });
+  const afterExpiry = new Lease(jobs, namespace, 'run', 60_000);
+  epochs.push((await afterExpiry.acquire()).epoch);
+  // A holder of this host that is gone (pid above pid_max), lease unexpired.
+  await jobs.updateOne({ _id: id as never }, { $set: { owner: `${hostname()}:4194305:dead`, host: hostname(), pid: 4_194_305, expiresAt: new Date(Date.now() + 60_000) } });
+  const afterDead = new Lease(jobs, namespace, 'run', 60_000);
+  const fence = await afterDead.acquire();
+  epochs.push(fence.epoch);
+  await afterExpiry.release();
+  await afterDead.release();
+  assert.deepEqual(epochs, [1, 2, 3, 4, 5]);
+  assert.deepEqual({ epoch: fence.epoch, owner: fence.owner, host: fence.host, pid: fence.pid, command: fence.command }, { epoch: 5, owner: afterDead.owner, host: hostname(), pid: process.pid, command: 'run' });
+});
+
+test('check() passes while the fence is the newest epoch, and refuses (FENCED, naming the newer owner) once another process took over', async () => {
+  const { jobs, namespace, id } = fresh();
+  const old = new Lease(jobs, namespace, 'run', 60_000);
+  const stale = await old.acquire();
+  await stale.check();
+  // The holder froze past its lease: it expired, and another process took it.
+  await jobs.updateOne({ _id: id as never }, { $set: { expiresAt: new Date(Date.now() - 1) } });
+  await stale.check(); // expired, but nobody newer: still the owner
+  const next = new Lease(jobs, namespace, 'run', 60_000);
+  const fresh2 = await next.acquire();
+  try {
+    await assert.rejects(stale.check(), (err: CronLogError) => {
+      assert.equal(err.code, 'FENCED');
+      assert.equal(err.exitCode, 3);
+      assert.match(err.message, new RegExp(`epoch ${stale.epoch}\\) no longer owns ${namespace.replace('.', '\\.')}: "run" on ${hostname()} \\(pid ${process.pid}\\) at epoch ${fresh2.epoch} since `));
+      return true;
+    });
+    await fresh2.check();
+  } finally {
+    await next.release();
+    await old.release();
+  }
+});
+
+test('a holder that lost its lease to a newer epoch learns it at its next renewal, naming that epoch', async () => {
+  const { jobs, namespace, id } = fresh();
+  const holder = new Lease(jobs, namespace, 'run', 300);
+  const lost: CronLogError[] = [];
+  holder.onLost = (err) => lost.push(err);
+  const fence = await holder.acquire();
+  // Frozen past its TTL (renewals stop), then a new owner takes over.
+  await jobs.updateOne({ _id: id as never }, { $set: { owner: 'frozen', expiresAt: new Date(Date.now() - 1) } });
+  const next = new Lease(jobs, namespace, 'run', 60_000);
+  const newer = await next.acquire();
+  const deadline = Date.now() + 5000;
+  while (lost.length === 0 && Date.now() < deadline) await sleep(20);
+  try {
+    assert.equal(lost.length, 1);
+    assert.match(lost[0]!.message, new RegExp(`lost the lease on .* to "run" on ${hostname()} \\(pid ${process.pid}\\) at epoch ${newer.epoch} since .*\\(this process held epoch ${fence.epoch}\\)`));
+    assert.equal((await jobs.findOne({ _id: id as never }))?.owner, next.owner, 'the new owner keeps it');
+  } finally {
+    await next.release();
+    await holder.release();
+  }
 });
 
 test('two owners racing for a free lease: exactly one gets it', async () => {
@@ -178,7 +252,9 @@ test('two owners racing for a free lease: exactly one gets it', async () => {
       const loser = results.find((r) => r.status === 'rejected') as PromiseRejectedResult;
       assert.equal((loser.reason as CronLogError).code, 'LEASE_HELD');
       const winner = results[0]!.status === 'fulfilled' ? a : b;
-      assert.equal((await jobs.findOne({ _id: id as never }))?.owner, winner.owner);
+      const doc = await jobs.findOne({ _id: id as never });
+      assert.equal(doc?.owner, winner.owner);
+      assert.equal(doc?.epoch, 1, 'one acquisition, one epoch');
     } finally {
       await a.release();
       await b.release();

@@ -159,9 +159,10 @@ test('a file shorter than its checkpoint is reported, not silently accepted', as
 test('disk full (ENOSPC) fails the flush with a clear error and blocks every later flush', async () => {
   const { make } = await tempSpool();
   const s = make();
-  await s.open(undefined);
-  // The kernel's /dev/full answers every write with ENOSPC.
+  // The kernel's /dev/full answers every write with ENOSPC (a file the checkpoint lists empty).
+  await fs.mkdir(s.layout.open, { recursive: true });
   await fs.symlink('/dev/full', join(s.layout.open, spoolFileName({ hour: H0, part: 1 })));
+  await s.open({ files: [{ hour: H0, part: 1, offset: 0, lines: 0 }] });
   s.append({ hour: H0, part: 1 }, '{"n":1}');
   await assert.rejects(s.flush(), (err: Error & { code?: string }) => {
     assert.equal(err.code, 'SPOOL_IO');
