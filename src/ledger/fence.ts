@@ -17,6 +17,7 @@
  */
 import type { Collection, Document, Filter, UpdateFilter } from 'mongodb';
 import { CronLogError } from '../errors.js';
+import { describeLeaseHolder } from './lease-holder.js';
 
 /** The lease document in `jobs` (see lease.ts). */
 export interface LeaseDoc {
@@ -32,9 +33,9 @@ export interface LeaseDoc {
   epoch?: number;
 }
 
-/** "on <host> (pid <pid>)" of a lease holder, with its epoch when known. */
+/** `"run" on host-1 (pid 4242, epoch 7) since <time>`: the lease holder a FENCED error names. */
 export function describeHolder(doc: Pick<LeaseDoc, 'command' | 'host' | 'pid' | 'epoch' | 'acquiredAt'>): string {
-  return `"${doc.command}" on ${doc.host} (pid ${doc.pid})${doc.epoch === undefined ? '' : ` at epoch ${doc.epoch}`} since ${doc.acquiredAt.toISOString()}`;
+  return `${describeLeaseHolder(doc)} since ${doc.acquiredAt.toISOString()}`;
 }
 
 export interface FenceOwner {

@@ -21,7 +21,8 @@ export interface LeaseHolder {
 /** The lease document of `namespace`, or undefined when nobody holds it (never taken, or released). */
 export async function readLeaseHolder(jobs: Collection<Document>, namespace: string): Promise<LeaseHolder | undefined> {
   const doc = await jobs.findOne({ _id: `lease:${namespace}` as never });
-  if (doc === null) return undefined;
+  // A released lease keeps its document (and epoch) with `expiresAt` at the epoch (lease.ts).
+  if (doc === null || (doc.expiresAt as Date).getTime() === 0) return undefined;
   return {
     owner: String(doc.owner),
     command: String(doc.command),
@@ -33,7 +34,7 @@ export async function readLeaseHolder(jobs: Collection<Document>, namespace: str
   };
 }
 
-/** `"run" on host-1 (pid 4242, epoch 7)`: the holder as people name it. */
-export function describeLeaseHolder(h: LeaseHolder, withEpoch = true): string {
+/** `"run" on host-1 (pid 4242, epoch 7)`: the holder as people name it (logs, errors, status). */
+export function describeLeaseHolder(h: Pick<LeaseHolder, 'command' | 'host' | 'pid'> & { epoch?: number | undefined }, withEpoch = true): string {
   return `"${h.command}" on ${h.host} (pid ${h.pid}${withEpoch && h.epoch !== undefined ? `, epoch ${h.epoch}` : ''})`;
 }

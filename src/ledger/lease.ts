@@ -25,6 +25,11 @@ import { CronLogError } from '../errors.js';
 import type { FenceHolder, LeaseDoc } from './fence.js';
 import { Fence, describeHolder } from './fence.js';
 
+/** How often a lease of `ttlMs` is renewed, and a standby tries to take it: a third of its TTL. */
+export function leaseRenewalMs(ttlMs: number): number {
+  return Math.max(100, Math.floor(ttlMs / 3));
+}
+
 /** Whether a process with this pid exists on this host. */
 export function processAlive(pid: number): boolean {
   try {
@@ -106,7 +111,7 @@ export class Lease {
     });
     this.holder?.hold(this.fence);
     if (this.timer) clearInterval(this.timer);
-    this.timer = setInterval(() => void this.renew().catch(() => undefined), Math.max(100, Math.floor(this.ttlMs / 3)));
+    this.timer = setInterval(() => void this.renew().catch(() => undefined), leaseRenewalMs(this.ttlMs));
     this.timer.unref();
     return this.fence;
   }

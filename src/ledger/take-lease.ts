@@ -19,11 +19,10 @@ import type { Logger } from '../log.js';
 import { sleep, throwIfAborted } from '../retry.js';
 import type { LeaseHolder } from './lease-holder.js';
 import { describeLeaseHolder, readLeaseHolder } from './lease-holder.js';
+import { leaseRenewalMs } from './lease.js';
 
-/** How often a lease of `ttlMs` is renewed, and a standby tries to take it: a third of its TTL. */
-export function leaseRenewalMs(ttlMs: number): number {
-  return Math.max(100, Math.floor(ttlMs / 3));
-}
+export { leaseRenewalMs };
+
 
 export interface TakeLeaseOptions {
   lease: { acquire(): Promise<unknown>; readonly owner: string };

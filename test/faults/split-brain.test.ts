@@ -174,7 +174,8 @@ async function sealInProgress(dir: string): Promise<void> {
   throw new Error(`no seal run seen in ${dir}`);
 }
 
-async function splitBrain(env: ArchiveEnv, pause: Pause, delivery: Delivery): Promise<void> {
+/** `newOwner`: B is started once A is frozen (fresh), or waits as a standby from the start. */
+async function splitBrain(env: ArchiveEnv, pause: Pause, delivery: Delivery, newOwner: 'fresh' | 'standby' = 'fresh'): Promise<void> {
   const vars = env.env({ LEASE_TTL_SECONDS: String(LEASE_TTL_SECONDS), ...(pause === 'capture' ? {} : { SEAL_SCHEDULE: '* * * * * *' }), ...delivery.vars });
   const ns = `${env.db}.apilogs`;
   const idsFile = join(env.dir, 'ids.txt');
@@ -184,6 +185,10 @@ async function splitBrain(env: ArchiveEnv, pause: Pause, delivery: Delivery): Pr
   try {
     a = startCli(['run', '--no-env-file'], vars);
     await a.waitFor('archiver started', 60_000);
+    if (newOwner === 'standby') {
+      b = startCli(['run', '--no-env-file', '--standby'], vars);
+      await b.waitFor('standby: waiting for the lease', 60_000);
+    }
     // createdAt in finished hours (1 to 3 hours ago): `seal` delivers them all at the end.
     const inserter = spawn(
       process.execPath,
@@ -197,8 +202,11 @@ async function splitBrain(env: ArchiveEnv, pause: Pause, delivery: Delivery): Pr
     if (pause === 'seal') await sealInProgress(join(env.spoolDirectory, ns, 'sealed'));
     if (pause === 'upload') await delivery.arm!(a);
     else a.child.kill('SIGSTOP');
-    await new Promise((r) => setTimeout(r, LEASE_TTL_SECONDS * 1000 + 1500));
-    b = startCli(['run', '--no-env-file'], vars);
+    if (b === undefined) {
+      await new Promise((r) => setTimeout(r, LEASE_TTL_SECONDS * 1000 + 1500));
+      b = startCli(['run', '--no-env-file'], vars);
+    }
+    // A standby takes over by itself once A's lease expired.
     await b.waitFor('archiver started', 60_000);
     const lease = await env.client.db(env.db).collection('jobs').findOne({ _id: `lease:${ns}` as never });
     assert.equal(lease?.pid, b.child.pid, 'B holds the lease');
@@ -211,7 +219,7 @@ async function splitBrain(env: ArchiveEnv, pause: Pause, delivery: Delivery): Pr
     const resA = await Promise.race([a.exited, new Promise<undefined>((r) => setTimeout(() => r(undefined), 60_000))]);
     assert.ok(resA, 'A stopped after it resumed');
     assert.equal(resA.code, 3, `A exits 3:\n${resA.stderr.slice(-3000)}`);
-    assert.match(stderrText(resA.stderr), new RegExp(`"run" on ${hostname()} \\(pid ${b.child.pid}\\) at epoch ${epochB} since `), 'A names the new owner');
+    assert.match(stderrText(resA.stderr), new RegExp(`"run" on ${hostname()} \\(pid ${b.child.pid}, epoch ${epochB}\\) since `), 'A names the new owner');
     const afterResume = watch.last();
     assert.ok(beforeResume && afterResume && afterResume.comp(beforeResume) >= 0, `the checkpoint did not go back: ${String(beforeResume)} → ${String(afterResume)}`);
 
@@ -305,6 +313,15 @@ test('split brain with the pause during an upload to S3: the held upload may lan
     await splitBrain(env, 'upload', delivery);
   } finally {
     await delivery.close();
+    await env.close();
+  }
+});
+
+test('split brain with a standby: A frozen past its lease, the standby takes over by itself, A resumes: it exits 3 and none of its bytes reach a checkpoint or an object', { timeout: 300_000 }, async () => {
+  const env = await archiveEnv();
+  try {
+    await splitBrain(env, 'capture', fileDelivery(env), 'standby');
+  } finally {
     await env.close();
   }
 });

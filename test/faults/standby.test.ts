@@ -139,14 +139,14 @@ test('a standby waits while the active run holds the lease, then takes over at o
     const bUrl = await metricsUrlOf(b);
     await b.waitFor('standby: waiting for the lease held by', 60_000);
     const waiting = logLine(b, 'standby: waiting for the lease held by');
-    assert.match(waiting?.message ?? '', new RegExp(`held by "run" on ${HOST} \\(pid ${a.child.pid}\\) since \\d{4}-`));
+    assert.match(waiting?.message ?? '', new RegExp(`held by "run" on ${HOST} \\(pid ${a.child.pid}, epoch \\d+\\) since \\d{4}-`));
 
     // While it waits: ready (so a rollout does not stall on it), saying so; role standby; it
     // captures nothing and holds no spool file open while the active one captures.
     const ready = await readyz(bUrl);
     assert.equal(ready.status, 200);
     assert.equal(ready.body.role, 'standby');
-    assert.match(String(ready.body.standby), new RegExp(`^waiting for the lease held by "run" on ${HOST} \\(pid ${a.child.pid}\\)`));
+    assert.match(String(ready.body.standby), new RegExp(`^waiting for the lease held by "run" on ${HOST} \\(pid ${a.child.pid}, epoch \\d+\\)`));
     assert.equal((await fetch(`${bUrl}/healthz`)).status, 200);
     assert.deepEqual(await scrapeRole(bUrl), { active: 0, standby: 1 });
     assert.deepEqual(await scrapeRole(aUrl), { active: 1, standby: 0 });
@@ -177,7 +177,7 @@ test('a standby waits while the active run holds the lease, then takes over at o
     await waitFor(async () => (await readyz(bUrl)).status === 200 && (await readyz(bUrl)).body.role === undefined, 30_000, '/readyz of the new active owner');
     const owner = await assertOwner(env, b.child.pid);
     const text = await runCli(['status', '--no-env-file'], replicaEnv(env));
-    assert.match(text.stdout, new RegExp(`^running +run on ${HOST} \\(pid ${b.child.pid}(, epoch \\d+)?\\) since ${escape(owner.since)}, lease valid until \\d{4}-`, 'm'));
+    assert.match(text.stdout, new RegExp(`^running +run on ${HOST} \\(pid ${b.child.pid}, epoch \\d+\\) since ${escape(owner.since)}, lease valid until \\d{4}-`, 'm'));
 
     ids.push(...(await insert(env, 40, hour)));
     await waitFor(async () => new Set(await spooledIds(env)).size === ids.length, 30_000, 'the new owner to capture');
@@ -264,7 +264,7 @@ test('two standbys and one active: after the active dies exactly one standby tak
     await w.waitFor('archiver started', 30_000);
     // The other one sees the new owner and keeps waiting for it, across several tries.
     await waitFor(
-      () => logLines(l).filter((x) => x.message.includes('standby: waiting for the lease held by')).some((x) => x.message.includes(`(pid ${w.child.pid})`)),
+      () => logLines(l).filter((x) => x.message.includes('standby: waiting for the lease held by')).some((x) => x.message.includes(`(pid ${w.child.pid}, epoch `)),
       30_000,
       'the other standby to wait for the new owner',
     );

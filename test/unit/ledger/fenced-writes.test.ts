@@ -6,8 +6,8 @@
  * do not move the epoch.
  */
 import assert from 'node:assert/strict';
-import { after, before, test } from 'node:test';
-import { MongoClient, Timestamp } from 'mongodb';
+import { test } from 'node:test';
+import { Timestamp } from 'mongodb';
 import type { Collection, Document } from 'mongodb';
 import type { CronLogError } from '../../../src/errors.js';
 import { CheckpointStore } from '../../../src/ledger/checkpoints.js';
@@ -18,25 +18,9 @@ import { Lease } from '../../../src/ledger/lease.js';
 import { OperationLog } from '../../../src/ledger/operation-log.js';
 import { SealWatermark } from '../../../src/ledger/seal-watermark.js';
 import { HourClock } from '../../../src/hours/hour-clock.js';
-import { startTestMongo, uniqueDbName } from '../../helpers/mongo.js';
-import type { TestMongo } from '../../helpers/mongo.js';
+import { ledgerFixture } from '../../helpers/ledger-fixture.js';
 
-let mongo: TestMongo;
-let client: MongoClient;
-let dbName: string;
-let n = 0;
-
-before(async () => {
-  mongo = await startTestMongo();
-  client = new MongoClient(mongo.uri);
-  await client.connect();
-  dbName = uniqueDbName('fence');
-});
-after(async () => {
-  await client.db(dbName).dropDatabase().catch(() => undefined);
-  await client.close();
-  await mongo.close();
-});
+const fixture = ledgerFixture('fence');
 
 interface Owner {
   lease: Lease;
@@ -45,12 +29,10 @@ interface Owner {
 
 /** A namespace of the test's own, and a function that makes a new owner of it (a new epoch). */
 function fresh(): { jobs: Collection<Document>; logs: Collection<Document>; namespace: string; takeOver: () => Promise<Owner> } {
-  n++;
-  const namespace = `app.apilogs${n}`;
-  const jobs = client.db(dbName).collection('jobs');
+  const { jobs, namespace } = fixture.fresh();
   return {
     jobs,
-    logs: client.db(dbName).collection('logs'),
+    logs: fixture.db().collection('logs'),
     namespace,
     async takeOver() {
       // The previous holder froze past its lease: expire it, then acquire.
@@ -66,7 +48,7 @@ function fresh(): { jobs: Collection<Document>; logs: Collection<Document>; name
 function fenced(epoch: number): (err: unknown) => boolean {
   return (err) => {
     assert.equal((err as CronLogError).code, 'FENCED');
-    assert.match((err as Error).message, new RegExp(`"run" on \\S+ \\(pid ${process.pid}\\) at epoch ${epoch} since `));
+    assert.match((err as Error).message, new RegExp(`"run" on \\S+ \\(pid ${process.pid}, epoch ${epoch}\\) since `));
     return true;
   };
 }

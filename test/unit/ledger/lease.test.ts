@@ -7,37 +7,14 @@
  */
 import assert from 'node:assert/strict';
 import { hostname } from 'node:os';
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import { MongoClient } from 'mongodb';
-import type { Collection, Document } from 'mongodb';
 import type { CronLogError } from '../../../src/errors.js';
 import { Lease } from '../../../src/ledger/lease.js';
-import { startTestMongo, uniqueDbName } from '../../helpers/mongo.js';
-import type { TestMongo } from '../../helpers/mongo.js';
+import { ledgerFixture } from '../../helpers/ledger-fixture.js';
 
-let mongo: TestMongo;
-let client: MongoClient;
-let dbName: string;
-let n = 0;
-
-before(async () => {
-  mongo = await startTestMongo();
-  client = new MongoClient(mongo.uri);
-  await client.connect();
-  dbName = uniqueDbName('lease');
-});
-after(async () => {
-  await client.db(dbName).dropDatabase().catch(() => undefined);
-  await client.close();
-  await mongo.close();
-});
-
-/** A `jobs` collection and namespace of the test's own. */
-function fresh(): { jobs: Collection<Document>; namespace: string; id: string } {
-  n++;
-  const namespace = `app.apilogs${n}`;
-  return { jobs: client.db(dbName).collection('jobs'), namespace, id: `lease:${namespace}` };
-}
+const fixture = ledgerFixture('lease');
+const fresh = fixture.fresh;
 
 function isLeaseHeld(pattern: RegExp): (err: unknown) => boolean {
   return (err) => {
@@ -104,9 +81,9 @@ test('the holder renews its lease: it stays held past its TTL', async () => {
 test('a lease whose holder stopped renewing is taken over once it has expired, not before', async () => {
   const { jobs, namespace, id } = fresh();
   // The holder reaches MongoDB through a client of its own, which goes away (an outage, say).
-  const holderClient = new MongoClient(mongo.uri);
+  const holderClient = new MongoClient(fixture.uri());
   await holderClient.connect();
-  const holder = new Lease(holderClient.db(dbName).collection('jobs'), namespace, 'run', 3000);
+  const holder = new Lease(holderClient.db(fixture.db().databaseName).collection('jobs'), namespace, 'run', 3000);
   await holder.acquire();
   await holderClient.close();
   const expiresAt = ((await jobs.findOne({ _id: id as never }))!.expiresAt as Date).getTime();
@@ -147,7 +124,7 @@ test('a holder whose lease was taken meanwhile learns it at its next renewal (on
   while (lost.length === 0 && Date.now() < deadline) await sleep(20);
   assert.equal(lost.length, 1);
   assert.equal(lost[0]!.code, 'LEASE_HELD');
-  assert.match(lost[0]!.message, /lost the lease on .*apilogs\d+ to "run" on elsewhere \(pid 7\)/);
+  assert.match(lost[0]!.message, /lost the lease on .*apilogs\d+ to "run" on elsewhere \(pid 7, epoch \d+\)/);
   const taken = (await jobs.findOne({ _id: id as never }))!.expiresAt as Date;
   await sleep(400);
   assert.deepEqual((await jobs.findOne({ _id: id as never }))!.expiresAt, taken, 'the old holder no longer writes the lease');
@@ -208,7 +185,7 @@ test('check() passes while the fence is the newest epoch, and refuses (FENCED, n
     await assert.rejects(stale.check(), (err: CronLogError) => {
       assert.equal(err.code, 'FENCED');
       assert.equal(err.exitCode, 3);
-      assert.match(err.message, new RegExp(`epoch ${stale.epoch}\\) no longer owns ${namespace.replace('.', '\\.')}: "run" on ${hostname()} \\(pid ${process.pid}\\) at epoch ${fresh2.epoch} since `));
+      assert.match(err.message, new RegExp(`epoch ${stale.epoch}\\) no longer owns ${namespace.replace('.', '\\.')}: "run" on ${hostname()} \\(pid ${process.pid}, epoch ${fresh2.epoch}\\) since `));
       return true;
     });
     await fresh2.check();
@@ -232,7 +209,7 @@ test('a holder that lost its lease to a newer epoch learns it at its next renewa
   while (lost.length === 0 && Date.now() < deadline) await sleep(20);
   try {
     assert.equal(lost.length, 1);
-    assert.match(lost[0]!.message, new RegExp(`lost the lease on .* to "run" on ${hostname()} \\(pid ${process.pid}\\) at epoch ${newer.epoch} since .*\\(this process held epoch ${fence.epoch}\\)`));
+    assert.match(lost[0]!.message, new RegExp(`lost the lease on .* to "run" on ${hostname()} \\(pid ${process.pid}, epoch ${newer.epoch}\\) since .*\\(this process held epoch ${fence.epoch}\\)`));
     assert.equal((await jobs.findOne({ _id: id as never }))?.owner, next.owner, 'the new owner keeps it');
   } finally {
     await next.release();

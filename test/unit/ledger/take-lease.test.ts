@@ -7,39 +7,17 @@
  */
 import assert from 'node:assert/strict';
 import { hostname } from 'node:os';
-import { after, before, test } from 'node:test';
-import { MongoClient } from 'mongodb';
+import { test } from 'node:test';
 import type { Collection, Document } from 'mongodb';
 import type { CronLogError } from '../../../src/errors.js';
 import type { Logger, LogMeta } from '../../../src/log.js';
 import { Lease } from '../../../src/ledger/lease.js';
 import { describeLeaseHolder, readLeaseHolder } from '../../../src/ledger/lease-holder.js';
 import { leaseRenewalMs, takeLease } from '../../../src/ledger/take-lease.js';
-import { startTestMongo, uniqueDbName } from '../../helpers/mongo.js';
-import type { TestMongo } from '../../helpers/mongo.js';
+import { ledgerFixture } from '../../helpers/ledger-fixture.js';
 
-let mongo: TestMongo;
-let client: MongoClient;
-let dbName: string;
-let n = 0;
-
-before(async () => {
-  mongo = await startTestMongo();
-  client = new MongoClient(mongo.uri);
-  await client.connect();
-  dbName = uniqueDbName('takelease');
-});
-after(async () => {
-  await client.db(dbName).dropDatabase().catch(() => undefined);
-  await client.close();
-  await mongo.close();
-});
-
-function fresh(): { jobs: Collection<Document>; namespace: string; id: string } {
-  n++;
-  const namespace = `app.apilogs${n}`;
-  return { jobs: client.db(dbName).collection('jobs'), namespace, id: `lease:${namespace}` };
-}
+const fixture = ledgerFixture('takelease');
+const fresh = fixture.fresh;
 
 /** A logger keeping its info lines. */
 function recorder(): Logger & { lines: Array<{ message: string; meta: LogMeta | undefined }> } {
@@ -120,7 +98,7 @@ test('a standby waits for a held lease, saying once whom it waits for, and takes
     assert.equal(t.how, 'expired');
     assert.equal(t.previous?.pid, 77);
     assert.ok(t.ownerlessMs !== undefined && t.ownerlessMs >= 0 && t.ownerlessMs <= takenAt - expiresAt.getTime());
-    assert.match(log.lines[1]?.message ?? '', /^took over the lease from "run" on elsewhere \(pid 77\): the namespace had no owner for \d+\.\d s, since its lease expired at /);
+    assert.match(log.lines[1]?.message ?? '', /^took over the lease from "run" on elsewhere \(pid 77\) \(epoch \d+\): the namespace had no owner for \d+\.\d s, since its lease expired at /);
     assert.equal((log.lines[1]?.meta?.previous as { epoch: number }).epoch, 6);
     assert.equal((await jobs.findOne({ _id: id as never }))?.owner, lease.owner);
   } finally {
@@ -140,7 +118,7 @@ test('a standby takes over at once from a process of this host that is gone, and
     assert.equal(t.how, 'exited');
     assert.equal(t.ownerlessMs, undefined);
     assert.deepEqual(log.lines.map((l) => l.message.replace(/until .*\)$/, 'until …)')), [
-      `took over the lease from "run" on ${hostname()} (pid 4194305): its process on this host had exited (its lease was valid until …)`,
+      `took over the lease from "run" on ${hostname()} (pid 4194305) (epoch 1): its process on this host had exited (its lease was valid until …)`,
     ]);
   } finally {
     await lease.release();
@@ -163,9 +141,9 @@ test('a standby follows a change of holder (logging the new one) and takes over 
   try {
     const messages = log.lines.map((l) => l.message);
     assert.equal(messages.length, 3, JSON.stringify(messages));
-    assert.match(messages[0] ?? '', new RegExp(`held by "run" on ${hostname()} \\(pid ${process.pid}\\)`));
+    assert.match(messages[0] ?? '', new RegExp(`held by "run" on ${hostname()} \\(pid ${process.pid}, epoch \\d+\\)`));
     assert.match(messages[1] ?? '', /held by "run" on elsewhere \(pid 77\)/);
-    assert.equal(messages[2], 'took over the lease from "run" on elsewhere (pid 77): it released the lease');
+    assert.match(messages[2] ?? '', /^took over the lease from "run" on elsewhere \(pid 77\) \(epoch \d+\): it released the lease$/);
     assert.equal(t.how, 'released');
   } finally {
     await first.release();

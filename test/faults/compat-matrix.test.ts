@@ -1,17 +1,21 @@
 /**
- * The crash test of capture by query (issue 17, the standalone profile of the matrix): `run`
- * captures a standalone server by query while documents are inserted continuously, and is
- * killed with SIGKILL at random moments (inside queries, checkpoints and seal runs, which its
- * schedule starts every 2 seconds) and restarted. At the end every acknowledged `_id` is in
- * exactly one delivered object, of its hour, and `reconcile` exits 0 with every hour `ok`.
+ * The compatibility matrix (issue 17): the crash test against every server profile the archiver
+ * serves. `run` captures while documents are inserted continuously and is killed with SIGKILL at
+ * random moments (inside reads, checkpoints and seal runs, which its schedule starts every 2
+ * seconds) and restarted. At the end every acknowledged `_id` is in exactly one delivered
+ * object, of its hour, and `reconcile` exits 0 with every hour `ok`. The profiles:
+ * - replica set: change streams, the raw client (also a real server given MONGODB_URI);
+ * - standalone: no change streams, capture by query (captureMode auto);
+ * - no sessions and no postBatchResumeToken: the driver's ChangeStream;
+ * - MongoDB 4.4: wire version 9, no 5.0+ aggregation operators (counts, reconcile).
  *
  * To get whole hours in a minute, the application's clock lags two hours: createdAt is two hours
- * (and up to half a second more, out of insert order) behind the insert, and the settle delay
- * covers that lag (2 h + 1 s), so the query reads each document about a second after its insert
- * and the hours it fills are due for sealing while capture still reads them (their documents
- * read after the seal go to late parts of the spool).
+ * (and up to half a second more, out of insert order) behind the insert, so the hours it fills
+ * are due for sealing while capture still reads them (their documents read after the seal go to
+ * late parts). Capture by query gets a settle delay covering that lag (2 h + 1 s), so the query
+ * reads each document about a second after its insert.
  */
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { ObjectId } from 'mongodb';
 import { archiveEnv, waitFor } from '../helpers/archive-env.js';
@@ -19,23 +23,25 @@ import type { ArchiveEnv } from '../helpers/archive-env.js';
 import { globObjects } from '../helpers/archive-glob.js';
 import { HOUR, hourKey } from '../helpers/archive-keys.js';
 import { runCli, startCli } from '../helpers/archiver-process.js';
-import { needsEmulator, startTestMongo } from '../helpers/mongo.js';
-import type { TestMongo } from '../helpers/mongo.js';
+import { emulatorOnly, startTestMongo } from '../helpers/mongo.js';
+import type { TestMongoOptions } from '../helpers/mongo.js';
 
-let mongo: TestMongo;
-let env: ArchiveEnv;
-before(async () => {
-  if (needsEmulator !== false) return;
-  mongo = await startTestMongo({ standalone: true });
-  env = await archiveEnv(mongo);
-});
-after(async () => {
-  await env?.close();
-  await mongo?.close();
-});
+interface Profile {
+  name: string;
+  options: TestMongoOptions;
+  /** What `run` must log about how it reads (the capture mode or change-stream client chosen). */
+  logs: RegExp;
+}
 
-const KILLS = 6;
-const DOCS = 2000;
+const PROFILES: Profile[] = [
+  { name: 'replica set', options: {}, logs: /capture by change stream/ },
+  { name: 'standalone (capture by query)', options: { standalone: true }, logs: /capture by query/ },
+  { name: 'no sessions, no postBatchResumeToken', options: { noSessions: true, noPostBatchResumeToken: true }, logs: /driver's change stream/ },
+  { name: 'MongoDB 4.4', options: { serverVersion: '4.4' }, logs: /capture by change stream/ },
+];
+
+const KILLS = 4;
+const DOCS = 1200;
 const LAG_MS = 2 * HOUR;
 
 interface ReconcileRow {
@@ -45,12 +51,26 @@ interface ReconcileRow {
   status: string;
 }
 
-test(`capture by query, SIGKILL ${KILLS} times under insert load: every _id exactly once in its hour's objects, reconcile exit 0`, { skip: needsEmulator, timeout: 240_000 }, async () => {
+for (const profile of PROFILES) {
+  const skip = Object.keys(profile.options).length === 0 ? false : emulatorOnly(profile.name);
+  test(`${profile.name}: SIGKILL ${KILLS} times under insert load, every _id exactly once in its hour's objects, reconcile exit 0`, { skip, timeout: 240_000 }, async () => {
+    await using mongo = await startTestMongo(profile.options);
+    const env = await archiveEnv(mongo);
+    try {
+      await crashTest(env, profile);
+    } finally {
+      await env.close();
+    }
+  });
+}
+
+async function crashTest(env: ArchiveEnv, profile: Profile): Promise<void> {
   const runEnv = env.env({ SEAL_SCHEDULE: '*/2 * * * * *', QUERY_SETTLE_SECONDS: String(LAG_MS / 1000 + 1), QUERY_POLL_INTERVAL_MS: '50' });
   const from = Math.floor((Date.now() - LAG_MS) / HOUR) * HOUR - HOUR;
   // The first start reads from an hour before the lagging clock's (later starts resume).
   let run = startCli(['run', '--no-env-file', '--reset-from', new Date(from).toISOString()], runEnv);
   await run.waitFor('archiver started', 60_000);
+  assert.match(run.output().stderr, profile.logs, `how ${profile.name} is read`);
 
   const apilogs = env.client.db(env.db).collection('apilogs');
   const acked: Array<{ id: string; at: number }> = [];
@@ -102,7 +122,7 @@ test(`capture by query, SIGKILL ${KILLS} times under insert load: every _id exac
     if (keys.length === 1 && !(keys[0] as string).startsWith(hourKey(Math.floor(at / HOUR) * HOUR, { ext: '' }))) wrongHour++;
   }
   const parts = objects.filter((o) => o.key.includes('.part')).length;
-  console.log(JSON.stringify({ queryCrashTest: { kills, documents: DOCS, objects: objects.length, lateParts: parts, missing, duplicates, wrongHour } }));
+  console.log(JSON.stringify({ compatibilityMatrix: { profile: profile.name, kills, documents: DOCS, objects: objects.length, lateParts: parts, missing, duplicates, wrongHour } }));
   assert.equal(missing, 0, 'no acknowledged document lost');
   assert.equal(duplicates, 0, 'no document in two objects');
   assert.equal(wrongHour, 0, 'every document in an object of its hour');
@@ -123,4 +143,4 @@ test(`capture by query, SIGKILL ${KILLS} times under insert load: every _id exac
     rows.reduce((n, r) => n + r.mongo, 0),
     DOCS,
   );
-});
+}
