@@ -9,7 +9,11 @@
  * - Every fenced write first checks the lease (`check()`): it is refused when the lease holds a
  *   newer epoch, also for a document the newer owner has not written yet. For writes that are
  *   not conditional on a document (an operation record in `logs`, a manifest put) that check
- *   is the fence.
+ *   is the fence. Within half the lease TTL of the acquisition or of the last renewal the check
+ *   is answered without a round trip: that renewal set the lease's expiry a whole TTL after it
+ *   was sent, so no other process can hold a newer epoch yet (half the TTL is the margin for
+ *   clock skew between hosts). Later, e.g. once renewals fail during a MongoDB outage, or
+ *   after the process was frozen, it reads the lease.
  *
  * FENCED is fatal: the writer stops at once (exit code 3) and never retries as if it still
  * owned the namespace. Writers without a fence (reconcile, backfill: they run beside `run`
@@ -53,10 +57,15 @@ export class Fence implements FenceOwner {
   readonly pid: number;
   readonly command: string;
 
+  /** When the lease was last confirmed ours (the acquisition or a renewal was sent), ms. */
+  private confirmedAt = -Infinity;
+
   constructor(
     private readonly jobs: Collection<Document>,
     readonly namespace: string,
     owner: FenceOwner,
+    /** How long after a confirmation check() trusts it (half the lease TTL; 0: always read). */
+    private readonly trustMs = 0,
   ) {
     this.epoch = owner.epoch;
     this.owner = owner.owner;
@@ -69,8 +78,14 @@ export class Fence implements FenceOwner {
     return (await this.jobs.findOne({ _id: `lease:${this.namespace}` as never })) as LeaseDoc | null;
   }
 
-  /** Throws FENCED when a newer epoch holds the lease. */
+  /** The lease was ours when a request sent at `at` (ms) acquired or renewed it. */
+  confirm(at: number): void {
+    if (at > this.confirmedAt) this.confirmedAt = at;
+  }
+
+  /** Throws FENCED when a newer epoch holds the lease (see the header for when it reads it). */
   async check(): Promise<void> {
+    if (Date.now() - this.confirmedAt < this.trustMs) return;
     const doc = await this.holder();
     if (doc && typeof doc.epoch === 'number' && doc.epoch > this.epoch) throw this.fenced(doc);
   }

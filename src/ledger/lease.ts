@@ -108,7 +108,8 @@ export class Lease {
       host: doc.host,
       pid: doc.pid,
       command: doc.command,
-    });
+    }, this.ttlMs / 2);
+    this.fence.confirm(now.getTime());
     this.holder?.hold(this.fence);
     if (this.timer) clearInterval(this.timer);
     this.timer = setInterval(() => void this.renew().catch(() => undefined), leaseRenewalMs(this.ttlMs));
@@ -117,7 +118,9 @@ export class Lease {
   }
 
   private async renew(): Promise<void> {
-    const r = await this.jobs.updateOne({ _id: this.id, owner: this.owner }, { $set: { expiresAt: new Date(Date.now() + this.ttlMs) } });
+    const sentAt = Date.now();
+    const r = await this.jobs.updateOne({ _id: this.id, owner: this.owner }, { $set: { expiresAt: new Date(sentAt + this.ttlMs) } });
+    if (r.matchedCount === 1) this.fence?.confirm(sentAt);
     if (r.matchedCount === 0 && this.timer) {
       clearInterval(this.timer);
       this.timer = undefined;

@@ -245,7 +245,7 @@ test('an archiver that loses its lease to another process stops capturing', asyn
       .updateOne({ _id: `lease:${env.db}.apilogs` as never }, { $set: { owner: 'elsewhere:1:x', host: 'elsewhere', pid: 1, command: 'run' } });
     await assert.rejects(archiver.done(), (err: Error & { code?: string }) => {
       assert.equal(err.code, 'LEASE_HELD');
-      assert.match(err.message, /lost the lease on .*apilogs to "run" on elsewhere \(pid 1\)/);
+      assert.match(err.message, /lost the lease on .*apilogs to "run" on elsewhere \(pid 1, epoch \d+\)/);
       return true;
     });
     await archiver.close();

@@ -28,17 +28,17 @@ interface Owner {
 }
 
 /** A namespace of the test's own, and a function that makes a new owner of it (a new epoch). */
-function fresh(): { jobs: Collection<Document>; logs: Collection<Document>; namespace: string; takeOver: () => Promise<Owner> } {
+function fresh(): { jobs: Collection<Document>; logs: Collection<Document>; namespace: string; takeOver: (ttlMs?: number) => Promise<Owner> } {
   const { jobs, namespace } = fixture.fresh();
   return {
     jobs,
     logs: fixture.db().collection('logs'),
     namespace,
-    async takeOver() {
+    async takeOver(ttlMs = 60_000) {
       // The previous holder froze past its lease: expire it, then acquire.
       await jobs.updateOne({ _id: `lease:${namespace}` as never }, { $set: { expiresAt: new Date(0) } });
       const fencing = new FenceHolder();
-      const lease = new Lease(jobs, namespace, 'run', 60_000, fencing);
+      const lease = new Lease(jobs, namespace, 'run', ttlMs, fencing);
       await lease.acquire();
       return { lease, fencing };
     },
@@ -88,7 +88,8 @@ test('a checkpoint claimed by a newer epoch refuses the older owner\'s saves; th
 test('hour states, the seal watermark and operation records of an older epoch are refused once a newer one wrote', async () => {
   const { jobs, logs, namespace, takeOver } = fresh();
   const slot = new HourClock('UTC').slotOf(Date.UTC(2024, 0, 15, 10));
-  const a = await takeOver();
+  // A's lease lives 300 ms: past half of it (its last renewal), A's writes read the lease.
+  const a = await takeOver(300);
   await new HourLedger(jobs, namespace, a.fencing).update(slot, { state: 'sealed' });
   await new SealWatermark(jobs, namespace, a.fencing).set(slot.start);
   await new OperationLog(logs, namespace, a.fencing).record({ op: 'seal', outcome: 'ok' });
@@ -97,6 +98,7 @@ test('hour states, the seal watermark and operation records of an older epoch ar
   await new SealWatermark(jobs, namespace, b.fencing).set(slot.end);
 
   const epochB = b.fencing.epoch!;
+  await new Promise((r) => setTimeout(r, 400)); // A was frozen past its lease
   await assert.rejects(new HourLedger(jobs, namespace, a.fencing).update(slot, { state: 'sealed', count: 0 }), fenced(epochB));
   await assert.rejects(new SealWatermark(jobs, namespace, a.fencing).set(slot.start), fenced(epochB));
   await assert.rejects(new OperationLog(logs, namespace, a.fencing).record({ op: 'deliver', outcome: 'error' }), fenced(epochB));

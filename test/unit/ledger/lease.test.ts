@@ -173,7 +173,8 @@ test('every acquisition yields a strictly greater epoch: release, expiry and tak
 
 test('check() passes while the fence is the newest epoch, and refuses (FENCED, naming the newer owner) once another process took over', async () => {
   const { jobs, namespace, id } = fresh();
-  const old = new Lease(jobs, namespace, 'run', 60_000);
+  // A lease of 300 ms: half of it after its last renewal, check() reads the lease.
+  const old = new Lease(jobs, namespace, 'run', 300);
   const stale = await old.acquire();
   await stale.check();
   // The holder froze past its lease: it expired, and another process took it.
@@ -182,6 +183,7 @@ test('check() passes while the fence is the newest epoch, and refuses (FENCED, n
   const next = new Lease(jobs, namespace, 'run', 60_000);
   const fresh2 = await next.acquire();
   try {
+    await new Promise((r) => setTimeout(r, 400)); // the old holder was frozen past its lease
     await assert.rejects(stale.check(), (err: CronLogError) => {
       assert.equal(err.code, 'FENCED');
       assert.equal(err.exitCode, 3);
@@ -236,5 +238,23 @@ test('two owners racing for a free lease: exactly one gets it', async () => {
       await a.release();
       await b.release();
     }
+  }
+});
+
+test('within half the lease TTL of its last renewal check() answers without reading the lease; past it, it reads it', async () => {
+  const { jobs, namespace, id } = fresh();
+  const holder = new Lease(jobs, namespace, 'run', 600);
+  const fence = await holder.acquire();
+  try {
+    // Another epoch written by hand (impossible before the lease expires): not seen while trusted.
+    await jobs.updateOne({ _id: id as never }, { $inc: { epoch: 1 } });
+    await fence.check();
+    // A frozen process: no renewal confirmed the lease for longer than half its TTL.
+    await holder.release();
+    await jobs.updateOne({ _id: id as never }, { $inc: { epoch: 1 } });
+    await new Promise((r) => setTimeout(r, 400));
+    await assert.rejects(fence.check(), (err: CronLogError) => err.code === 'FENCED');
+  } finally {
+    await holder.release();
   }
 });
