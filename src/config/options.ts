@@ -113,7 +113,7 @@ export const optionTable = {
         '`aws` (AWS S3: SHA256, virtual-hosted), `r2` (Cloudflare R2: `https://<s3.accountId>.r2.cloudflarestorage.com`, region `auto`, MD5), ' +
         '`gcs` (Google Cloud Storage XML API with HMAC keys: `https://storage.googleapis.com`, region `auto`, MD5), `b2` (Backblaze B2: `https://s3.<region>.backblazeb2.com`, MD5), ' +
         '`minio` (set `s3.endpoint`; SHA256), `wasabi` (`https://s3.<region>.wasabisys.com`, MD5); all but `aws` use path-style URLs. ' +
-        "Each store's known differences: docs/destinations.md.",
+        "Each store's known differences: docs/s3-providers.md.",
     }),
     bucket: text({
       env: 'S3_BUCKET',

@@ -1,7 +1,7 @@
 /**
  * The S3 provider presets (`s3.provider`, S3_PROVIDER): for each store its defaults (endpoint
  * template, path style, checksum mode, region) and its limits and known gaps, which the
- * cross rules (cross-rules.ts) check and docs/destinations.md explains. An option the user sets
+ * cross rules (cross-rules.ts) check and docs/s3-providers.md explains. An option the user sets
  * explicitly always wins over the preset's default; `aws` has exactly the option table's
  * defaults, so a configuration without S3_PROVIDER behaves as before.
  *

@@ -249,7 +249,7 @@ export function describeS3Error(err: unknown, ctx: S3ErrorContext): string {
 }
 
 /** The setting a store that refuses `x-amz-checksum-*` headers needs. */
-export const CHECKSUM_REFUSED_HINT = 'set S3_CHECKSUM_ALGORITHM=MD5 (s3.checksumAlgorithm: Content-MD5, which S3-compatible stores check), or S3_PROVIDER to your store (docs/destinations.md)';
+export const CHECKSUM_REFUSED_HINT = 'set S3_CHECKSUM_ALGORITHM=MD5 (s3.checksumAlgorithm: Content-MD5, which S3-compatible stores check), or S3_PROVIDER to your store (docs/s3-providers.md)';
 
 function checksumRefusedMessage(err: unknown, ctx: S3ErrorContext): string {
   const code = errorCode(err) ?? 'Error';

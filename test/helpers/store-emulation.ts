@@ -2,7 +2,7 @@
  * How the fault proxy (fault-proxy.ts) answers as another S3-compatible store does, in front of
  * s3rver (which checks no integrity header at all and makes a multipart object's ETag the MD5 of
  * its bytes). A profile is a few rules, each one taken from the store's documented or reported
- * behaviour (docs/destinations.md says which is which):
+ * behaviour (docs/s3-providers.md says which is which):
  *
  *  - refuseChecksumHeaders: a request carrying any `x-amz-checksum-*`, `x-amz-sdk-checksum-algorithm`
  *    or `x-amz-trailer` header is refused, in the store's words:
