@@ -87,6 +87,14 @@ export const crossRules: readonly CrossRule[] = [
     },
   },
   {
+    doc: '`s3.objectLockMode` needs an integrity header on every upload (S3 refuses an Object Lock upload without `Content-MD5` or a checksum): not `s3.checksumAlgorithm: NONE`.',
+    check(get, report) {
+      if (get('s3.objectLockMode') !== undefined && get('s3.checksumAlgorithm') === 'NONE') {
+        report('s3.checksumAlgorithm', 'NONE cannot be used with s3.objectLockMode: S3 requires Content-MD5 or an x-amz-checksum header on uploads with Object Lock retention; expected "MD5", "SHA256" or "CRC32C"');
+      }
+    },
+  },
+  {
     doc: 'The three `collections.*` names differ (the archiver must never watch its own writes), and `<database>.<collection>` fits in 255 bytes.',
     check(get, report, { database }) {
       const paths = [

@@ -161,8 +161,9 @@ export function applyS3PresetToValues(values: Map<string, unknown>, isSet: (path
   }
   const provider = given.provider ?? 'aws';
   if (!(S3_PROVIDERS as readonly string[]).includes(provider)) return;
-  // A preset that needs the region from the user (B2): the table's default is not it.
-  if (!isSet('s3.region') && s3Preset(given.provider).regionPattern !== undefined) {
+  // A preset that needs the region from the user (B2): the table's default is not it (a cross
+  // rule then asks for it; with uploadProvider "file" the S3 options are not used).
+  if (!isSet('s3.region') && s3Preset(given.provider).regionPattern !== undefined && values.get('uploadProvider') !== 'file') {
     delete given.region;
     values.delete('s3.region');
   }

@@ -95,6 +95,12 @@ describe('preset validation names the option and what is expected', () => {
     assert.ok(unknown.some((i) => /^S3_PROVIDER \(s3\.provider\): expected one of "aws", "r2", "gcs", "b2", "minio" or "wasabi", got "azure"$/.test(i)), unknown.join('\n'));
   });
 
+  test('Object Lock needs an integrity header: not NONE', () => {
+    const issues = problems(() => parseConfig({}, { ...base, S3_CHECKSUM_ALGORITHM: 'NONE', S3_OBJECT_LOCK_MODE: 'COMPLIANCE', S3_OBJECT_LOCK_DAYS: '30' }));
+    assert.ok(issues.some((i) => /^s3\.checksumAlgorithm: NONE cannot be used with s3\.objectLockMode: .*expected "MD5", "SHA256" or "CRC32C"/.test(i)), issues.join('\n'));
+    assert.equal(parseConfig({}, { ...base, S3_CHECKSUM_ALGORITHM: 'MD5', S3_OBJECT_LOCK_MODE: 'COMPLIANCE', S3_OBJECT_LOCK_DAYS: '30' }).s3.checksumAlgorithm, 'MD5');
+  });
+
   test('createDestination applies the same rules and defaults (library use)', async () => {
     const issues = problems(() => createDestination({ kind: 's3', s3: { provider: 'gcs', bucket: 'archive-bucket', objectLockMode: 'COMPLIANCE', objectLockDays: 7 }, retryAttempts: 1 }));
     assert.ok(issues.some((i) => /^s3\.objectLockMode: Google Cloud Storage/.test(i)), issues.join('\n'));
