@@ -134,7 +134,7 @@ export function presetEndpoint(preset: S3Preset, region: string | undefined, acc
  * The preset's defaults for the options not set (`isSet(name)` false): region, path style,
  * checksum mode and endpoint. Values that are set are returned as they are.
  */
-export function withS3Preset<T extends S3PresetFields>(given: T, isSet: (name: keyof S3PresetFields) => boolean = (name) => given[name] !== undefined): T {
+export function withS3Preset<T extends S3PresetFields>(given: T, isSet: (name: keyof S3PresetFields) => boolean = (name) => given[name] !== undefined && given[name] !== null): T {
   const preset = s3Preset(given.provider);
   const out: T = { ...given };
   if (!isSet('region') && preset.region !== undefined) out.region = preset.region;
