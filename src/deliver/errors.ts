@@ -95,9 +95,12 @@ export function isChecksumRefusal(err: unknown, operation: S3Operation | undefin
   const code = errorCode(err) ?? '';
   const status = httpStatusOf(err);
   if (!HEADER_REFUSAL_CODES.has(code) && status !== 501) return false;
-  if (CHECKSUM_HEADER_IN_MESSAGE.test(messageOf(err))) return true;
+  const message = messageOf(err);
+  if (CHECKSUM_HEADER_IN_MESSAGE.test(message)) return true;
+  // The store named another header (e.g. x-amz-object-lock-mode): that one is the problem.
+  if (/x-amz-[a-z0-9-]+/i.test(message)) return false;
   if (operation !== 'put') return false;
-  return status === 501 || (code === 'InvalidArgument' && /^invalid argument\.?$/i.test(messageOf(err).trim()));
+  return status === 501 || (code === 'InvalidArgument' && /^invalid argument\.?$/i.test(message.trim()));
 }
 
 export function classifyS3Error(err: unknown, operation?: S3Operation, checksumAlgorithm?: string): S3ErrorKind {

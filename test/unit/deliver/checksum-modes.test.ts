@@ -64,5 +64,8 @@ test('not a checksum refusal: MD5 / NONE modes, credentials, other 400s', () => 
   assert.notEqual(classifyS3Error(r2, 'put', 'NONE'), 'checksum-refused');
   assert.equal(classifyS3Error(storeError('SignatureDoesNotMatch', 403, 'The request signature we calculated does not match'), 'put', 'SHA256'), 'invalid-credentials');
   assert.equal(classifyS3Error(storeError('InvalidArgument', 400, 'Part number must be an integer between 1 and 10000'), 'put', 'SHA256'), 'other');
+  const lock = storeError('NotImplemented', 501, "Header 'x-amz-object-lock-mode' with value 'COMPLIANCE' not implemented");
+  assert.notEqual(classifyS3Error(lock, 'put', 'SHA256'), 'checksum-refused', 'the store named another header');
+  assert.doesNotMatch(describeS3Error(lock, ctx('SHA256')), /S3_CHECKSUM_ALGORITHM/);
   assert.equal(classifyS3Error(storeError('BadDigest', 400, 'The Content-MD5 you specified did not match what we received.'), 'put', 'MD5'), 'other');
 });
