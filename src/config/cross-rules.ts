@@ -1,5 +1,6 @@
 /** Rules that involve more than one option (listed in docs/configuration.md). */
 import type { OptionPath } from './option-types.js';
+import { S3_PRESETS, s3Preset, type S3Provider } from './s3-presets.js';
 import { BUCKET_EXPECTED } from './value-checks.js';
 
 /** Reports a problem about the option at `path`. */
@@ -50,6 +51,47 @@ export const crossRules: readonly CrossRule[] = [
       const days = get('s3.objectLockDays') !== undefined;
       if (mode && !days) report('s3.objectLockDays', 'required when s3.objectLockMode is set; expected a retention in days');
       if (days && !mode) report('s3.objectLockMode', 'required when s3.objectLockDays is set; expected "GOVERNANCE" or "COMPLIANCE"');
+    },
+  },
+  {
+    doc:
+      'With `s3.provider` other than `aws`, `s3.endpoint` is needed: the preset fills it in from its template (`r2` from `s3.accountId`, `b2` and `wasabi` from `s3.region`, `gcs` as is), `minio` has none. ' +
+      '`b2` needs `s3.region` set to the region of the bucket\'s endpoint (e.g. `us-west-004`). `s3.accountId` is only valid with `r2`.',
+    check(get, report) {
+      const provider = (get('s3.provider') ?? 'aws') as S3Provider;
+      const preset = S3_PRESETS[provider] as (typeof S3_PRESETS)[S3Provider] | undefined;
+      if (preset === undefined) return;
+      if (get('s3.accountId') !== undefined && provider !== 'r2') {
+        report('s3.accountId', `only used with s3.provider "r2" (it fills in the R2 endpoint); expected no s3.accountId with s3.provider "${provider}"`);
+      }
+      if (get('uploadProvider') !== 's3') return;
+      const region = get('s3.region');
+      if (preset.regionPattern !== undefined) {
+        if (region === undefined) report('s3.region', `required with s3.provider "${provider}"; expected ${preset.regionPattern.expected}`);
+        else if (typeof region === 'string' && !preset.regionPattern.test.test(region)) {
+          report('s3.region', `"${region}" is not a ${preset.title} region; expected ${preset.regionPattern.expected}`);
+        }
+      }
+      if (provider !== 'aws' && get('s3.endpoint') === undefined && !(preset.regionPattern !== undefined && region === undefined)) {
+        report('s3.endpoint', `required with s3.provider "${provider}" (${preset.title}); expected ${preset.endpointExpected}`);
+      }
+    },
+  },
+  {
+    doc: '`s3.objectLockMode` needs a store that honours Object Lock headers: not `r2` (bucket locks are configured on the bucket) nor `gcs` (no Object Lock through the XML API; use a bucket retention policy).',
+    check(get, report) {
+      const provider = (get('s3.provider') ?? 'aws') as S3Provider;
+      if (get('s3.objectLockMode') === undefined || s3Preset(provider).objectLock) return;
+      const instead = provider === 'gcs' ? 'a retention policy or object retention on the bucket, set through the JSON API or the console' : 'a bucket lock rule, set on the bucket';
+      report('s3.objectLockMode', `${s3Preset(provider).title} does not honour Object Lock headers on uploads; expected no s3.objectLockMode/s3.objectLockDays with s3.provider "${provider}" (use ${instead})`);
+    },
+  },
+  {
+    doc: '`s3.objectLockMode` needs an integrity header on every upload (S3 refuses an Object Lock upload without `Content-MD5` or a checksum): not `s3.checksumAlgorithm: NONE`.',
+    check(get, report) {
+      if (get('s3.objectLockMode') !== undefined && get('s3.checksumAlgorithm') === 'NONE') {
+        report('s3.checksumAlgorithm', 'NONE cannot be used with s3.objectLockMode: S3 requires Content-MD5 or an x-amz-checksum header on uploads with Object Lock retention; expected "MD5", "SHA256" or "CRC32C"');
+      }
     },
   },
   {

@@ -7,6 +7,7 @@
  * names the option and what was expected.
  */
 import { optionList, optionsByPath } from './option-list.js';
+import { applyS3PresetToValues } from './s3-presets.js';
 import { checkOptionValue, crossRuleProblems, isPlainObject, show, unknownOption } from './resolve.js';
 
 const GROUP = 's3';
@@ -47,6 +48,8 @@ export function s3OptionProblems(s3: unknown, retryAttempts: unknown): string[] 
   for (const path of given.keys()) {
     if (!known.has(path)) problems.push(unknownOption(path, ''));
   }
+  const set = new Set(values.keys());
+  applyS3PresetToValues(values, (path) => set.has(path));
   problems.push(...crossRuleProblems(values, invalid, { database: undefined, setHints: false }));
   return problems;
 }

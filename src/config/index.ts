@@ -21,6 +21,16 @@ export {
 } from './resolve.js';
 export { CAPTURE_OPERATIONS, LOG_LEVELS, optionTable, S3_STORAGE_CLASSES } from './options.js';
 export { crossRules } from './cross-rules.js';
+export {
+  S3_CHECKSUM_ALGORITHMS,
+  S3_PRESETS,
+  S3_PROVIDERS,
+  s3Preset,
+  withS3Preset,
+  type S3ChecksumAlgorithm,
+  type S3Preset,
+  type S3Provider,
+} from './s3-presets.js';
 export type { OptionDef } from './option-def.js';
 export { envNames, optionList, optionsByPath, type OptionEntry } from './option-list.js';
 export type { OptionPath } from './option-types.js';

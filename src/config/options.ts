@@ -9,6 +9,7 @@
  */
 import { DEFAULT_KEY_TEMPLATE, validateKeyTemplate } from '../hours/keys.js';
 import { boolean, integer, listOf, oneOf, text, type OptionTree } from './option-def.js';
+import { S3_CHECKSUM_ALGORITHMS, S3_PROVIDERS } from './s3-presets.js';
 import {
   BUCKET_EXPECTED,
   checkBucket,
@@ -105,6 +106,15 @@ export const optionTable = {
     }),
   },
   s3: {
+    provider: oneOf(S3_PROVIDERS, {
+      env: 'S3_PROVIDER',
+      doc:
+        'The S3 store (absent: `aws`), whose preset gives the defaults of `s3.endpoint`, `s3.forcePathStyle`, `s3.checksumAlgorithm` and `s3.region` (an option set explicitly wins): ' +
+        '`aws` (AWS S3: SHA256, virtual-hosted), `r2` (Cloudflare R2: `https://<s3.accountId>.r2.cloudflarestorage.com`, region `auto`, MD5), ' +
+        '`gcs` (Google Cloud Storage XML API with HMAC keys: `https://storage.googleapis.com`, region `auto`, MD5), `b2` (Backblaze B2: `https://s3.<region>.backblazeb2.com`, MD5), ' +
+        '`minio` (set `s3.endpoint`; SHA256), `wasabi` (`https://s3.<region>.wasabisys.com`, MD5); all but `aws` use path-style URLs. ' +
+        "Each store's known differences: docs/s3-providers.md.",
+    }),
     bucket: text({
       env: 'S3_BUCKET',
       expected: BUCKET_EXPECTED,
@@ -120,7 +130,14 @@ export const optionTable = {
       expected: 'a region name such as "us-east-1" (lowercase letters, digits and hyphens)',
       type: 'region',
       checks: [(v) => (/^[a-z0-9]+(-[a-z0-9]+)*$/.test(v) ? undefined : 'expected a region name such as "us-east-1" (lowercase letters, digits and hyphens)')],
-      doc: 'Region of the bucket (S3-compatible stores often accept any value, e.g. `auto`).',
+      doc: 'Region of the bucket (S3-compatible stores often accept any value, e.g. `auto`). Default per `s3.provider`: `auto` for `r2` and `gcs`; required for `b2` (e.g. `us-west-004`); else `us-east-1`.',
+    }),
+    accountId: text({
+      env: 'S3_ACCOUNT_ID',
+      expected: 'a Cloudflare account ID (32 hexadecimal characters)',
+      type: 'account ID',
+      checks: [(v) => (/^[0-9a-f]{32}$/i.test(v) ? undefined : 'expected a Cloudflare account ID (32 hexadecimal characters)')],
+      doc: 'Cloudflare account ID: with `s3.provider: r2`, the endpoint is `https://<accountId>.r2.cloudflarestorage.com` unless `s3.endpoint` is set. Only valid with `r2`.',
     }),
     accessKeyId: text({
       env: 'AWS_ACCESS_KEY_ID',
@@ -150,12 +167,12 @@ export const optionTable = {
       type: 'URL',
       checks: [checkHttpUrl('an http(s) URL such as "http://localhost:9000"', false)],
       example: 'http://localhost:9000',
-      doc: 'Endpoint of an S3-compatible store (MinIO, Ceph, R2, s3rver, …). Absent: AWS S3 of `s3.region`.',
+      doc: 'Endpoint of an S3-compatible store (MinIO, Ceph, R2, s3rver, …). Absent: the endpoint of `s3.provider` (AWS S3 of `s3.region` for `aws`; required for `minio`).',
     }),
     forcePathStyle: boolean({
       env: 'S3_FORCE_PATH_STYLE',
       default: false,
-      doc: 'Address the bucket as `endpoint/bucket/key` instead of `bucket.endpoint/key` (most S3-compatible stores need this).',
+      doc: 'Address the bucket as `endpoint/bucket/key` instead of `bucket.endpoint/key` (most S3-compatible stores need this). Default per `s3.provider`: false for `aws`, true for the others.',
     }),
     partSizeMB: integer({
       env: 'S3_PART_SIZE_MB',
@@ -172,10 +189,14 @@ export const optionTable = {
       max: 64,
       doc: 'Parts uploaded concurrently per object. A put holds at most `partSizeMB × (queueSize + 1)` of part buffers (the parts in flight and the one being read).',
     }),
-    checksumAlgorithm: oneOf(['SHA256', 'CRC32C'], {
+    checksumAlgorithm: oneOf(S3_CHECKSUM_ALGORITHMS, {
       env: 'S3_CHECKSUM_ALGORITHM',
       default: 'SHA256',
-      doc: 'Checksum S3 verifies for every part and records for the object.',
+      doc:
+        'How every part (and a single-part object) is protected in transit: `SHA256` / `CRC32C` send an `x-amz-checksum-*` header the store verifies and records (AWS S3, recent MinIO); ' +
+        '`MD5` sends `Content-MD5`, which nearly every S3-compatible store checks (R2, GCS, B2, Wasabi refuse or ignore `x-amz-checksum-*`); `NONE` sends no integrity header. ' +
+        "Default per `s3.provider` (SHA256 for `aws` and `minio`, MD5 for the others). Whatever the mode, the manifest keeps each object's SHA-256 and the stored object is verified after the upload: " +
+        'by its checksum, by its ETag where that is an MD5 the archiver can predict, else by reading it back.',
     }),
     serverSideEncryption: oneOf(['AES256', 'aws:kms'], {
       env: 'S3_SSE',

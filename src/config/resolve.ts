@@ -13,6 +13,7 @@ import type { OptionDef, Presence, Sensitivity } from './option-def.js';
 import { groupPaths, optionList, optionsByPath, pathByEnv, type OptionEntry } from './option-list.js';
 import type { ConfigOf, InputOf, OptionPath } from './option-types.js';
 import type { OptionTable } from './options.js';
+import { applyS3PresetToValues } from './s3-presets.js';
 import { databaseFromUri } from './value-checks.js';
 
 // ---------------------------------------------------------------------------------------------
@@ -407,6 +408,9 @@ export function resolveConfig(layers: readonly Layer[]): Config {
       issues.push(...checked.problems);
     }
   }
+
+  // The S3 provider's preset fills in the S3 options the user did not set (src/config/s3-presets.ts).
+  applyS3PresetToValues(values, (path) => raw.has(path));
 
   const dbUri = values.get('dbUri');
   const database = typeof dbUri === 'string' ? databaseFromUri(dbUri) : undefined;

@@ -2,16 +2,28 @@
  * Checksums of the bytes we deliver, computed while they stream by (never a second read):
  *  - the whole-object SHA-256, compared with the sha256 the seal step declared before anything
  *    is made visible (a changed or truncated spool file is never delivered);
- *  - per-part SHA-256 or CRC32C digests at the part boundaries of part-upload.ts (every part is
- *    `partSize` bytes except the last; one part when size <= partSize, sent as a single
- *    PutObject), sent as each part's checksum and from which the checksum S3 reports for the object
- *    is predicted: FULL_OBJECT for a single PUT (the digest of the bytes), COMPOSITE for multipart
- *    (digest of the concatenated binary part digests, then "-<number of parts>").
+ *  - per-part digests at the part boundaries of part-upload.ts (every part is `partSize` bytes
+ *    except the last; one part when size <= partSize, sent as a single PutObject), by mode
+ *    (S3_CHECKSUM_ALGORITHM):
+ *      SHA256 / CRC32C  sent as each part's `x-amz-checksum-*`; the checksum S3 reports for the
+ *                       object is predicted from them: FULL_OBJECT for a single PUT (the digest of
+ *                       the bytes), COMPOSITE for multipart (digest of the concatenated binary part
+ *                       digests, then "-<number of parts>");
+ *      MD5              sent as each part's `Content-MD5`;
+ *      NONE             MD5s computed but not sent.
+ *    From part MD5s the ETag is predicted where a store makes it an MD5: a single PUT's ETag is
+ *    the MD5 of the body, a multipart object's the MD5 of the concatenated binary part MD5s, then
+ *    "-<number of parts>" (AWS S3, R2, MinIO, Wasabi without SSE-KMS / SSE-C).
  */
 import { createHash, type Hash } from 'node:crypto';
 import { IntegrityError } from './errors.js';
 
-export type PartChecksumAlgorithm = 'SHA256' | 'CRC32C';
+export type PartChecksumAlgorithm = 'SHA256' | 'CRC32C' | 'MD5' | 'NONE';
+
+/** Whether a mode sends `x-amz-checksum-*` headers (and the store reports such a checksum). */
+export function sendsAmzChecksum(algorithm: PartChecksumAlgorithm): algorithm is 'SHA256' | 'CRC32C' {
+  return algorithm === 'SHA256' || algorithm === 'CRC32C';
+}
 
 // CRC-32C (Castagnoli, reflected polynomial 0x82F63B78), slicing-by-8.
 const CRC32C_TABLES: Uint32Array[] = (() => {
@@ -83,7 +95,7 @@ class Crc32cHasher implements PartHasher {
 
 function newPartHasher(algorithm: PartChecksumAlgorithm): PartHasher {
   if (algorithm === 'CRC32C') return new Crc32cHasher();
-  const h: Hash = createHash('sha256');
+  const h: Hash = createHash(algorithm === 'SHA256' ? 'sha256' : 'md5');
   return { update: (d) => h.update(d), digest: () => h.digest() };
 }
 
@@ -93,7 +105,7 @@ export interface ObjectDigest {
   sha256: string;
   partSize: number;
   algorithm: PartChecksumAlgorithm;
-  /** Raw digest of each part, in order (at least one, for an empty object too). */
+  /** Raw digest of each part, in order (at least one, for an empty object too): MD5s for MD5 and NONE. */
   parts: Buffer[];
 }
 
@@ -167,12 +179,23 @@ export function isMultipart(size: number, partSize: number): boolean {
  * undefined when it cannot be predicted from part digests (a FULL_OBJECT multipart checksum).
  */
 export function expectedS3Checksum(d: ObjectDigest, checksumType?: string): string | undefined {
+  if (!sendsAmzChecksum(d.algorithm)) return undefined;
   if (!isMultipart(d.size, d.partSize)) return (d.parts[0] as Buffer).toString('base64');
   if (checksumType !== undefined && checksumType !== 'COMPOSITE') return undefined;
   const combined = Buffer.concat(d.parts);
   const outer = newPartHasher(d.algorithm);
   outer.update(combined);
   return `${outer.digest().toString('base64')}-${d.parts.length}`;
+}
+
+/**
+ * The ETag a store that makes ETags from MD5s reports for the object (quoted, as S3 sends it), or
+ * undefined when the part digests are not MD5s (SHA256 / CRC32C modes).
+ */
+export function expectedMd5Etag(d: ObjectDigest): string | undefined {
+  if (sendsAmzChecksum(d.algorithm)) return undefined;
+  if (!isMultipart(d.size, d.partSize)) return `"${(d.parts[0] as Buffer).toString('hex')}"`;
+  return `"${createHash('md5').update(Buffer.concat(d.parts)).digest('hex')}-${d.parts.length}"`;
 }
 
 export function sourceMismatch(d: ObjectDigest, expected: { size: number; sha256: string; label: string }): IntegrityError | null {

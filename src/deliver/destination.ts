@@ -94,6 +94,8 @@ export interface ProbeStep {
   message: string;
   /** Stable classification of a failure (e.g. `access-denied`, `no-such-bucket`, `network`). */
   reason?: string;
+  /** What to change for a failure, when it is a setting (e.g. `set S3_CHECKSUM_ALGORITHM=MD5 ...`). */
+  hint?: string;
 }
 
 export interface ProbeResult {

@@ -44,6 +44,7 @@ export function isObjectNotFound(err: unknown): err is ObjectNotFoundError {
 
 export type S3ErrorKind =
   | 'aborted'
+  | 'checksum-refused'
   | 'integrity'
   | 'no-credentials'
   | 'invalid-credentials'
@@ -78,9 +79,34 @@ function messageOf(err: unknown): string {
   return String(err);
 }
 
-export function classifyS3Error(err: unknown, operation?: S3Operation): S3ErrorKind {
+/** Header names in a store's message that say it refused a checksum header, e.g. R2's "Header 'x-amz-checksum-crc32' with value ... not implemented". */
+const CHECKSUM_HEADER_IN_MESSAGE = /x-amz-(?:sdk-)?checksum|x-amz-trailer|STREAMING-UNSIGNED-PAYLOAD-TRAILER/i;
+/** How stores refuse a request header they do not know: 501 NotImplemented (R2), 400 InvalidArgument (GCS, B2), InvalidRequest, NotImplemented. */
+const HEADER_REFUSAL_CODES = new Set(['NotImplemented', 'InvalidArgument', 'InvalidRequest', 'BadRequest', 'UnsupportedHeader']);
+
+/**
+ * Whether a store refused the `x-amz-checksum-*` headers of the SHA256 / CRC32C modes: its
+ * message names such a header, or a write that carried them was answered 501 NotImplemented,
+ * or 400 InvalidArgument without a word of what is invalid (GCS's XML API answers "Invalid
+ * argument." to headers it does not know).
+ */
+export function isChecksumRefusal(err: unknown, operation: S3Operation | undefined, checksumAlgorithm: string | undefined): boolean {
+  if (checksumAlgorithm !== 'SHA256' && checksumAlgorithm !== 'CRC32C') return false;
+  const code = errorCode(err) ?? '';
+  const status = httpStatusOf(err);
+  if (!HEADER_REFUSAL_CODES.has(code) && status !== 501) return false;
+  const message = messageOf(err);
+  if (CHECKSUM_HEADER_IN_MESSAGE.test(message)) return true;
+  // The store named another header (e.g. x-amz-object-lock-mode): that one is the problem.
+  if (/x-amz-[a-z0-9-]+/i.test(message)) return false;
+  if (operation !== 'put') return false;
+  return status === 501 || (code === 'InvalidArgument' && /^invalid argument\.?$/i.test(message.trim()));
+}
+
+export function classifyS3Error(err: unknown, operation?: S3Operation, checksumAlgorithm?: string): S3ErrorKind {
   if (isAbortError(err)) return 'aborted';
   if (err instanceof IntegrityError) return 'integrity';
+  if (isChecksumRefusal(err, operation, checksumAlgorithm)) return 'checksum-refused';
   const code = errorCode(err) ?? '';
   const status = httpStatusOf(err);
   const msg = messageOf(err);
@@ -109,6 +135,8 @@ export interface S3ErrorContext {
   key?: string;
   prefix?: string;
   kmsKeyId?: string;
+  /** S3_CHECKSUM_ALGORITHM: which integrity headers the request carried. */
+  checksumAlgorithm?: string;
 }
 
 const IAM_ACTION: Record<S3Operation, string> = {
@@ -173,11 +201,13 @@ function credentialDetail(code: string): string {
 
 /** One sentence describing `err` in terms of the configuration to fix. */
 export function describeS3Error(err: unknown, ctx: S3ErrorContext): string {
-  const kind = classifyS3Error(err, ctx.operation);
+  const kind = classifyS3Error(err, ctx.operation, ctx.checksumAlgorithm);
   const code = errorCode(err) ?? 'Error';
   const status = httpStatusOf(err);
   const where = ctx.endpoint !== undefined ? ` (endpoint ${ctx.endpoint})` : '';
   switch (kind) {
+    case 'checksum-refused':
+      return checksumRefusedMessage(err, ctx);
     case 'aborted':
       return 'the operation was aborted';
     case 'integrity':
@@ -219,6 +249,22 @@ export function describeS3Error(err: unknown, ctx: S3ErrorContext): string {
     default:
       return `${code}${status !== undefined ? ` (HTTP ${status})` : ''}: ${messageOf(err)}`;
   }
+}
+
+/** The setting a store that refuses `x-amz-checksum-*` headers needs. */
+export const CHECKSUM_REFUSED_HINT = 'set S3_CHECKSUM_ALGORITHM=MD5 (s3.checksumAlgorithm: Content-MD5, which S3-compatible stores check), or S3_PROVIDER to your store (docs/s3-providers.md)';
+
+function checksumRefusedMessage(err: unknown, ctx: S3ErrorContext): string {
+  const code = errorCode(err) ?? 'Error';
+  const status = httpStatusOf(err);
+  // The header the store names (R2, B2 do), else the one the mode sends with every part.
+  const named = /x-amz-[a-z0-9-]+/i.exec(messageOf(err))?.[0];
+  const header = named?.toLowerCase() ?? `x-amz-checksum-${(ctx.checksumAlgorithm ?? 'sha256').toLowerCase()}`;
+  const answer = `${code}${status !== undefined ? `, HTTP ${status}` : ''}: ${messageOf(err)}`;
+  return (
+    `the store refused the ${header} header that S3_CHECKSUM_ALGORITHM=${ctx.checksumAlgorithm ?? 'SHA256'} sends (${answer}): ` +
+    `${CHECKSUM_REFUSED_HINT}`
+  );
 }
 
 function networkCode(err: unknown, depth = 0): string | undefined {

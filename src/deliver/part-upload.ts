@@ -98,10 +98,30 @@ export interface PartUploadInput {
   signal?: AbortSignal | undefined;
 }
 
-/** The checksum member of a request for a part digest. */
-function checksumParams(algorithm: ObjectDigest['algorithm'], digest: Buffer): { ChecksumSHA256: string } | { ChecksumCRC32C: string } {
+/**
+ * The integrity member of a request for a part digest, by mode: `x-amz-checksum-sha256` /
+ * `x-amz-checksum-crc32c`, `Content-MD5`, or nothing (NONE).
+ */
+export function checksumParams(algorithm: ObjectDigest['algorithm'], digest: Buffer): { ChecksumSHA256?: string; ChecksumCRC32C?: string; ContentMD5?: string } {
   const value = digest.toString('base64');
-  return algorithm === 'SHA256' ? { ChecksumSHA256: value } : { ChecksumCRC32C: value };
+  switch (algorithm) {
+    case 'SHA256':
+      return { ChecksumSHA256: value };
+    case 'CRC32C':
+      return { ChecksumCRC32C: value };
+    case 'MD5':
+      return { ContentMD5: value };
+    case 'NONE':
+      return {};
+  }
+}
+
+/** What CompleteMultipartUpload repeats of a part's checksum (S3 checks it): the x-amz-checksum ones only. */
+function completedChecksum(sent: ReturnType<typeof checksumParams>): Pick<CompletedPart, 'ChecksumSHA256' | 'ChecksumCRC32C'> {
+  return {
+    ...(sent.ChecksumSHA256 !== undefined ? { ChecksumSHA256: sent.ChecksumSHA256 } : {}),
+    ...(sent.ChecksumCRC32C !== undefined ? { ChecksumCRC32C: sent.ChecksumCRC32C } : {}),
+  };
 }
 
 /** Reads [position, position + length) of a file into `into` (length bytes); fewer bytes mean the file is shorter. */
@@ -251,10 +271,19 @@ export async function uploadParts(input: PartUploadInput): Promise<UploadOutcome
           .then(() => {
             if (failure !== undefined) throw failure.error;
             throwIfAborted(signal);
-            return requests.uploadPart({ Bucket: params.Bucket, Key: params.Key, UploadId, PartNumber: partNumber, Body: body, ContentLength: length, ChecksumAlgorithm: params.ChecksumAlgorithm, ...checksum });
+            return requests.uploadPart({
+              Bucket: params.Bucket,
+              Key: params.Key,
+              UploadId,
+              PartNumber: partNumber,
+              Body: body,
+              ContentLength: length,
+              ...(params.ChecksumAlgorithm !== undefined ? { ChecksumAlgorithm: params.ChecksumAlgorithm } : {}),
+              ...checksum,
+            });
           })
           .then((out) => {
-            completed.push({ PartNumber: partNumber, ETag: out.ETag, ...checksum });
+            completed.push({ PartNumber: partNumber, ETag: out.ETag, ...completedChecksum(checksum) });
           }, fail)
           .finally(() => {
             inflight.delete(sent);

@@ -7,13 +7,20 @@
  * (src/deliver/s3-request.ts), so that every wait between tries can be cut short by the
  * operation's signal and every retry is counted for the operation that made it.
  *
- * Checksums: the client runs with `requestChecksumCalculation: 'WHEN_REQUIRED'` and every upload
- * request names `ChecksumAlgorithm` (SHA256 or CRC32C) explicitly. Each part's checksum is sent
- * as a plain `x-amz-checksum-*` header with a Buffer body (no `aws-chunked` encoding with
- * trailers, which the default WHEN_SUPPORTED mode uses for streaming bodies and which s3rver would
- * store verbatim, corrupting the object). With SHA256 the part's SHA-256 is also the SigV4
- * payload hash (`x-amz-content-sha256`), which the SDK would otherwise compute with a second pass
- * over the part (`bodySha256Headers`).
+ * Checksums follow S3_CHECKSUM_ALGORITHM (settings.algorithm). The client runs with
+ * `requestChecksumCalculation` and `responseChecksumValidation` 'WHEN_REQUIRED' in every mode
+ * (`SDK_CHECKSUM_OPTIONS`), so the SDK never adds a checksum of its own (since v3.729 its default,
+ * WHEN_SUPPORTED, adds `x-amz-checksum-crc32` and `x-amz-sdk-checksum-algorithm` to every upload,
+ * which R2, GCS, B2 and older MinIO/Ceph refuse), and sends exactly what the mode asks for:
+ *  - SHA256 / CRC32C: every upload request names `ChecksumAlgorithm` and carries the part's
+ *    checksum as a plain `x-amz-checksum-*` header with a Buffer body (no `aws-chunked` encoding
+ *    with trailers, which WHEN_SUPPORTED uses for streaming bodies and which s3rver would store
+ *    verbatim, corrupting the object). With SHA256 the part's SHA-256 is also the SigV4 payload
+ *    hash (`x-amz-content-sha256`), which the SDK would otherwise compute with a second pass over
+ *    the part (`bodySha256Headers`).
+ *  - MD5: `Content-MD5` of each part and single PUT, no `x-amz-checksum-*` / `x-amz-sdk-*`.
+ *  - NONE: no integrity header at all (the SigV4 payload hash is still sent, as SigV4 requires).
+ * HEAD requests ask for the stored checksum (`x-amz-checksum-mode`) only in SHA256 / CRC32C mode.
  */
 import { createHash } from 'node:crypto';
 import { S3Client } from '@aws-sdk/client-s3';
@@ -49,6 +56,13 @@ export function bodySha256Headers(input: unknown, request: unknown): void {
   headers['x-amz-content-sha256'] = digest.toString('hex');
 }
 
+/**
+ * The SDK's own checksum behaviour, the same in every mode: never a checksum of its own (see the
+ * header comment). SHA256 / CRC32C name their algorithm on every upload request; MD5 / NONE must
+ * get nothing added: WHEN_REQUIRED is the one setting that serves all four.
+ */
+export const SDK_CHECKSUM_OPTIONS = { requestChecksumCalculation: 'WHEN_REQUIRED', responseChecksumValidation: 'WHEN_REQUIRED' } as const;
+
 export function createS3Client(settings: S3Settings): S3Client {
   const { s3 } = settings;
   const agent = { keepAlive: true, maxSockets: Math.max(16, settings.queueSize * 2 + 4) };
@@ -66,9 +80,7 @@ export function createS3Client(settings: S3Settings): S3Client {
         }
       : {}),
     maxAttempts: 1,
-    // See the header comment: explicit checksums only, sent as headers, never aws-chunked.
-    requestChecksumCalculation: 'WHEN_REQUIRED',
-    responseChecksumValidation: 'WHEN_REQUIRED',
+    ...SDK_CHECKSUM_OPTIONS,
     requestHandler: {
       connectionTimeout: settings.connectTimeoutMs,
       socketTimeout: settings.socketTimeoutMs,

@@ -39,6 +39,7 @@ export function createS3Context(options: S3DestinationOptions): S3Context {
           bucket,
           region,
           operation,
+          checksumAlgorithm: settings.algorithm,
           ...(endpoint !== undefined ? { endpoint } : {}),
           ...(s3.kmsKeyId !== undefined ? { kmsKeyId: s3.kmsKeyId } : {}),
           ...where,

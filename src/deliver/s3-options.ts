@@ -6,7 +6,7 @@
  * Lock retention).
  */
 import type { PutObjectCommandInput, StorageClass } from '@aws-sdk/client-s3';
-import { s3OptionProblems } from '../config/index.js';
+import { s3OptionProblems, s3Preset, withS3Preset, type S3ChecksumAlgorithm, type S3Preset, type S3Provider } from '../config/index.js';
 import { ConfigError } from '../errors.js';
 import type { Logger } from '../log.js';
 import { retryPolicy, type RetryPolicy } from '../retry.js';
@@ -14,21 +14,26 @@ import type { PartChecksumAlgorithm } from './checksum.js';
 import { safeEndpoint } from './errors.js';
 
 export interface S3Options {
+  /** The store (default aws): its preset gives the defaults of region, endpoint, path style and checksum mode. */
+  provider?: S3Provider;
   bucket: string;
-  region: string;
+  /** Default per provider: us-east-1 (aws, minio, wasabi), auto (r2, gcs); required for b2. */
+  region?: string;
+  /** Cloudflare account ID: fills in the r2 endpoint. */
+  accountId?: string;
   accessKeyId?: string;
   secretAccessKey?: string;
   sessionToken?: string;
   /** S3-compatible endpoint URL, e.g. `http://127.0.0.1:9000`. */
   endpoint?: string;
-  /** Path-style URLs (`endpoint/bucket/key`), needed by most S3-compatible servers. Default false. */
+  /** Path-style URLs (`endpoint/bucket/key`), needed by most S3-compatible servers. Default false for aws, true for the others. */
   forcePathStyle?: boolean;
   /** Multipart part size in MiB. Default 8, minimum 5 (S3's limit), maximum 5120. */
   partSizeMB?: number;
   /** Parts uploaded concurrently. Default 4. */
   queueSize?: number;
-  /** Checksum the server verifies for every part. Default SHA256. */
-  checksumAlgorithm?: 'SHA256' | 'CRC32C';
+  /** How parts are protected in transit: x-amz-checksum-sha256/-crc32c, Content-MD5, or nothing. Default per provider (SHA256 for aws). */
+  checksumAlgorithm?: S3ChecksumAlgorithm;
   serverSideEncryption?: 'AES256' | 'aws:kms';
   /** KMS key id/ARN/alias; only with serverSideEncryption 'aws:kms'. */
   kmsKeyId?: string;
@@ -62,7 +67,10 @@ export interface S3DestinationOptions {
 
 /** The S3 options resolved: defaults applied, sizes in bytes. */
 export interface S3Settings {
-  readonly s3: Readonly<S3Options>;
+  /** The options with the provider's preset applied (region, endpoint, path style, checksum mode). */
+  readonly s3: Readonly<S3Options & { region: string }>;
+  readonly provider: S3Provider;
+  readonly preset: S3Preset;
   readonly bucket: string;
   readonly region: string;
   /** The custom endpoint without credentials, for messages. */
@@ -77,8 +85,7 @@ export interface S3Settings {
 }
 
 const MiB = 1024 * 1024;
-/** S3's limit of parts in one multipart upload. */
-const MAX_PARTS = 10_000;
+const DEFAULT_REGION = 'us-east-1';
 const DEFAULT_PART_SIZE_MB = 8;
 const DEFAULT_QUEUE_SIZE = 4;
 
@@ -86,10 +93,14 @@ const DEFAULT_QUEUE_SIZE = 4;
 export function resolveS3Settings(options: S3DestinationOptions): S3Settings {
   const problems = s3OptionProblems(options.s3, options.retryAttempts);
   if (problems.length > 0) throw new ConfigError(problems);
-  const s3 = Object.freeze({ ...options.s3 });
+  const withPreset = withS3Preset(options.s3);
+  const s3 = Object.freeze({ ...withPreset, region: withPreset.region ?? DEFAULT_REGION });
   const tuning = options.tuning ?? {};
+  const provider = s3.provider ?? 'aws';
   return Object.freeze({
     s3,
+    provider,
+    preset: s3Preset(provider),
     bucket: s3.bucket,
     region: s3.region,
     endpoint: s3.endpoint !== undefined ? safeEndpoint(s3.endpoint) : undefined,
@@ -106,16 +117,20 @@ export function resolveS3Settings(options: S3DestinationOptions): S3Settings {
   });
 }
 
-/** Part size for an object of `size` bytes: the configured one, grown to stay within 10,000 parts. */
-export function partSizeFor(settings: Pick<S3Settings, 'partSize'>, size: number): number {
-  return Math.max(settings.partSize, Math.ceil(size / MAX_PARTS / MiB) * MiB);
+/** Part size for an object of `size` bytes: the configured one, grown to stay within the store's part count (10,000). */
+export function partSizeFor(settings: Pick<S3Settings, 'partSize' | 'preset'>, size: number): number {
+  return Math.max(settings.partSize, Math.ceil(size / settings.preset.maxParts / MiB) * MiB);
 }
 
-/** What every write request carries: the checksum algorithm and server-side encryption. */
+/**
+ * What every write request carries: the checksum algorithm (SHA256 / CRC32C only: it becomes
+ * `x-amz-sdk-checksum-algorithm` / `x-amz-checksum-algorithm`, which MD5 and NONE never send) and
+ * server-side encryption.
+ */
 export function writeParams(settings: S3Settings): Partial<PutObjectCommandInput> {
   const { s3 } = settings;
   return {
-    ChecksumAlgorithm: settings.algorithm,
+    ...(settings.algorithm === 'SHA256' || settings.algorithm === 'CRC32C' ? { ChecksumAlgorithm: settings.algorithm } : {}),
     ...(s3.serverSideEncryption !== undefined ? { ServerSideEncryption: s3.serverSideEncryption } : {}),
     ...(s3.kmsKeyId !== undefined ? { SSEKMSKeyId: s3.kmsKeyId } : {}),
   };

@@ -10,9 +10,10 @@
  *  2. The upload (src/deliver/part-upload.ts), whose `completionWaitsFor` is the caller's `after`
  *     (the seal's check of the file's facts and its ledger write): parts go up meanwhile, the
  *     object is only created once it resolves; its rejection stops the upload at once.
- *  3. Verification: a HEAD checks the size, our `sha256` user metadata and, when the server
- *     reports one (real S3 does, s3rver does not), its checksum against the one predicted from
- *     our part digests; a single PutObject whose answer proves the bytes needs none.
+ *  3. Verification (src/deliver/s3-verify.ts): a HEAD checks the size, our `sha256` user
+ *     metadata and the server's checksum or the ETag where they can be predicted from our part
+ *     digests (else, in MD5 / NONE mode, the object is read back); a single PutObject whose
+ *     answer proves the bytes needs none.
  *
  * Retries: each S3 request is retried on its own (src/deliver/s3-request.ts). Around that, the
  * whole upload restarts (new upload id) only when a request retry cannot help: the multipart
@@ -31,13 +32,11 @@
  * `signal` abort, no new request is started, no more of the source is read, the requests in
  * flight finish, the upload is aborted and the put rejects with ABORTED.
  */
-import { createHash } from 'node:crypto';
 import { stat } from 'node:fs/promises';
 import {
   AbortMultipartUploadCommand,
   CompleteMultipartUploadCommand,
   CreateMultipartUploadCommand,
-  HeadObjectCommand,
   ListMultipartUploadsCommand,
   PutObjectCommand,
   UploadPartCommand,
@@ -45,14 +44,15 @@ import {
 } from '@aws-sdk/client-s3';
 import { CronLogError } from '../errors.js';
 import { abortReason, backoffDelay, errorCode, sleep } from '../retry.js';
-import { expectedS3Checksum, type ObjectDigest } from './checksum.js';
+import type { ObjectDigest } from './checksum.js';
 import { SHA256_METADATA_KEY, overwriteRefused, type PutInput, type PutResult } from './destination.js';
 import { IntegrityError, classifyS3Error, describeFsError } from './errors.js';
-import { uploadParts, type SinglePutAnswer, type UploadOutcome, type UploadRequests } from './part-upload.js';
+import { uploadParts, type UploadOutcome, type UploadRequests } from './part-upload.js';
 import type { S3Context } from './s3-context.js';
 import { headObject } from './s3-objects.js';
 import { contentTypeFor, objectParams, partSizeFor, writeParams } from './s3-options.js';
 import type { RequestOptions } from './s3-request.js';
+import { provenBy, verifyStored } from './s3-verify.js';
 import { isRetryableError } from './retryable.js';
 
 /** What one put's requests did: what its retries, restarts, cleanup and error message need. */
@@ -297,34 +297,6 @@ async function uploadOnce(ctx: S3Context, input: PutInput, options: UploadOnceOp
   });
 }
 
-/**
- * HEAD the object and compare it with what we uploaded: its size, our sha256 metadata and,
- * when the server reports one (real S3 does, s3rver does not), its checksum against the one
- * predicted from the part digests. Rejects with an IntegrityError ('stored') on a difference.
- */
-export async function verifyStored(ctx: S3Context, key: string, uploaded: ObjectDigest, options: RequestOptions = {}): Promise<HeadObjectCommandOutput> {
-  const { requests, settings } = ctx;
-  const h = await requests.send('HeadObject', () => requests.client.send(new HeadObjectCommand({ Bucket: settings.bucket, Key: key, ChecksumMode: 'ENABLED' })), options);
-  const where = `s3://${settings.bucket}/${key}`;
-  if (h.ContentLength !== uploaded.size) {
-    throw new IntegrityError('stored', `${where} has ${String(h.ContentLength)} bytes after the upload, expected ${uploaded.size}`);
-  }
-  const metaSha = h.Metadata?.[SHA256_METADATA_KEY];
-  if (metaSha !== uploaded.sha256) {
-    throw new IntegrityError('stored', `${where} has sha256 metadata ${String(metaSha)} after the upload, expected ${uploaded.sha256}`);
-  }
-  const serverChecksum = settings.algorithm === 'SHA256' ? h.ChecksumSHA256 : h.ChecksumCRC32C;
-  if (serverChecksum !== undefined) {
-    const want = expectedS3Checksum(uploaded, h.ChecksumType);
-    if (want === undefined) {
-      ctx.logger.debug('the server checksum type cannot be predicted; size and sha256 verified', { key, type: h.ChecksumType });
-    } else if (want !== serverChecksum) {
-      throw new IntegrityError('stored', `${where} has ${settings.algorithm} checksum ${serverChecksum} after the upload, expected ${want}`);
-    }
-  }
-  return h;
-}
-
 /** verifyStored for the put: a failed HEAD is the put's last failed request. */
 async function verifyUpload(ctx: S3Context, key: string, uploaded: ObjectDigest, record: PutRecord, signal: AbortSignal | undefined): Promise<HeadObjectCommandOutput> {
   try {
@@ -333,20 +305,6 @@ async function verifyUpload(ctx: S3Context, key: string, uploaded: ObjectDigest,
     if (err instanceof IntegrityError) throw err;
     return record.failed('HeadObject', err);
   }
-}
-
-/**
- * A single PutObject whose answer proves the stored bytes needs no verification HEAD: the
- * server's checksum of them equals ours (real S3 returns the checksum it verified), or, for a
- * body, its ETag is the body's MD5 (S3 and s3rver for an object without SSE-KMS). Otherwise
- * undefined: the HEAD decides.
- */
-function provenBy(ctx: S3Context, answer: SinglePutAnswer, digest: ObjectDigest, source: PutInput['source']): SinglePutAnswer | undefined {
-  const ours = (digest.parts[0] as Buffer).toString('base64');
-  const theirs = ctx.settings.algorithm === 'SHA256' ? answer.ChecksumSHA256 : answer.ChecksumCRC32C;
-  if (theirs !== undefined) return theirs === ours ? answer : undefined;
-  if ('body' in source && answer.ETag === `"${createHash('md5').update(source.body).digest('hex')}"`) return answer;
-  return undefined;
 }
 
 /** After an unknown outcome of the completion: is the right object at the key anyway? */

@@ -7,6 +7,7 @@
  *   s3-client.ts     the S3 client: credentials, timeouts, checksums sent as headers
  *   s3-request.ts    every request retried by the one retry loop (src/retry.ts)
  *   s3-put.ts        the put: key check, upload, verification, restarts, cleanup
+ *   s3-verify.ts     the stored object checked after the upload, in every checksum mode
  *   part-upload.ts   one upload: parts read into reused buffers, bounded, in order
  *   s3-objects.ts    head, get, delete, list
  *   s3-probe.ts      the probe for `doctor`

@@ -109,7 +109,7 @@ export async function checkDestination(config: Config, destination: Destination)
     name: `destination ${s.name}`,
     ok: s.status !== 'failed',
     message: s.message,
-    ...(s.status === 'failed' && s.reason ? { hint: `reason: ${s.reason}` } : {}),
+    ...(s.status === 'failed' && (s.hint !== undefined || s.reason) ? { hint: s.hint ?? `reason: ${s.reason}` } : {}),
   }));
 }
 

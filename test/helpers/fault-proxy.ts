@@ -18,7 +18,13 @@
  *  - reset-response: forward the request and let the server act on it, then reset the
  *                    connection instead of answering (the client never learns the outcome);
  *  - answer-headers: forward the request and answer what the server answered, with `headers`
- *                    set on the response (e.g. an ETag or a checksum another S3 would send).
+ *                    set on the response (e.g. an ETag or a checksum another S3 would send);
+ *  - corrupt:        (PutObject, UploadPart) flip one byte of the body in transit, then hand it
+ *                    on: the emulated store's digest check (below) or the server gets it damaged.
+ *
+ * Store emulation (`proxy.emulate(STORE_PROFILES.r2)`, test/helpers/store-emulation.ts): the
+ * proxy answers as another S3-compatible store does: refuses headers it does not take, checks
+ * bodies against Content-MD5 / x-amz-checksum-*, gives multipart objects that store's ETags.
  * Rules are tried in order; a rule matches the requests of its `op`s for which `when` holds,
  * lets the first `skip` of them through, then faults the next `times` (default: all).
  */
@@ -26,6 +32,7 @@ import { createHash, type Hash } from 'node:crypto';
 import { Agent, createServer, request as httpRequest, type IncomingHttpHeaders, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import { crc32c } from '../../src/deliver/checksum.js';
+import { MultipartEtags, refuseBody, refuseHeaders, type StoreEmulation, type StoreRefusal } from './store-emulation.js';
 
 export type S3Op =
   | 'CreateMultipartUpload'
@@ -49,7 +56,8 @@ export type Fault =
   | { type: 'reset' }
   | { type: 'stall'; ms: number }
   | { type: 'reset-response' }
-  | { type: 'answer-headers'; headers: Record<string, string> };
+  | { type: 'answer-headers'; headers: Record<string, string> }
+  | { type: 'corrupt'; at?: number };
 
 export interface RequestRecord {
   seq: number;
@@ -96,6 +104,8 @@ export interface FaultProxy {
   count(op: S3Op, when?: (r: RequestRecord) => boolean): number;
   /** Forgets the recorded requests (rules stay). */
   clearLog(): void;
+  /** Answer as this store does from now on (undefined: as the server itself). */
+  emulate(store: StoreEmulation | undefined): void;
   close(): Promise<void>;
 }
 
@@ -155,6 +165,96 @@ export async function startFaultProxy(upstream: string): Promise<FaultProxy> {
   let rules: ActiveRule[] = [];
   let seq = 0;
   const sockets = new Set<Socket>();
+  let store: StoreEmulation | undefined;
+  const etags = new MultipartEtags();
+
+  /** Answers an S3-style XML error once the request body has been read; nothing is forwarded. */
+  const answerError = (req: IncomingMessage, res: ServerResponse, rec: RequestRecord, e: StoreRefusal, readBody = true): void => {
+    const send = (): void => {
+      const body =
+        req.method === 'HEAD'
+          ? ''
+          : `<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>${xmlEscape(e.code)}</Code><Message>${xmlEscape(e.message)}</Message><RequestId>fault-proxy-${rec.seq}</RequestId></Error>`;
+      rec.status = e.status;
+      res.writeHead(e.status, { 'content-type': 'application/xml', 'content-length': Buffer.byteLength(body), 'x-amz-request-id': `fault-proxy-${rec.seq}` });
+      res.end(body);
+    };
+    if (!readBody) return send();
+    req.on('data', (c: Buffer) => {
+      rec.bodyBytes += c.length;
+    });
+    req.on('end', send);
+  };
+
+  /** Forwards `body` (already read) with the request's headers; `onAnswer` may rewrite the answer. */
+  const forwardBuffered = (
+    req: IncomingMessage,
+    res: ServerResponse,
+    rec: RequestRecord,
+    body: Buffer,
+    onAnswer?: (status: number, answer: Buffer) => { headers?: Record<string, string>; body?: Buffer },
+  ): void => {
+    const up = httpRequest({ host: target.hostname, port: target.port, method: req.method, path: req.url, headers: req.headers, agent }, (ures) => {
+      const chunks: Buffer[] = [];
+      ures.on('data', (c: Buffer) => chunks.push(c));
+      ures.on('end', () => {
+        const status = ures.statusCode ?? 502;
+        let answer: Buffer = Buffer.concat(chunks);
+        const change = onAnswer?.(status, answer) ?? {};
+        if (change.body !== undefined) answer = change.body;
+        rec.status = status;
+        const headers: IncomingHttpHeaders = { ...ures.headers, ...change.headers, 'content-length': String(answer.length) };
+        delete headers['transfer-encoding'];
+        res.writeHead(status, headers);
+        res.end(answer);
+      });
+    });
+    up.on('error', () => req.socket.destroy());
+    up.end(body);
+  };
+
+  /** A PutObject / UploadPart read whole: damaged if `corrupt`, checked as the store checks it, then forwarded. */
+  const handleBody = (req: IncomingMessage, res: ServerResponse, rec: RequestRecord, corrupt: { at?: number } | undefined): void => {
+    const chunks: Buffer[] = [];
+    req.on('data', (c: Buffer) => chunks.push(c));
+    req.on('end', () => {
+      const body = Buffer.concat(chunks);
+      rec.bodyBytes = body.length;
+      if (corrupt !== undefined && body.length > 0) {
+        const at = Math.min(corrupt.at ?? Math.floor(body.length / 2), body.length - 1);
+        body[at] = (body[at] as number) ^ 0xff;
+      }
+      rec.bodySha256 = createHash('sha256').update(body).digest('base64');
+      const crc = Buffer.alloc(4);
+      crc.writeUInt32BE(crc32c(body));
+      rec.bodyCrc32c = crc.toString('base64');
+      const refused = store?.verifyDigests === true ? refuseBody(req.headers, body) : undefined;
+      if (refused !== undefined) return answerError(req, res, rec, refused, false);
+      const emulation = store;
+      forwardBuffered(req, res, rec, body, (status) => {
+        if (status >= 300 || emulation?.multipartEtag === undefined || rec.key === undefined) return {};
+        if (rec.op === 'UploadPart') etags.part(rec.query.uploadId ?? '', Number(rec.query.partNumber), body);
+        else etags.replaced(rec.key);
+        return {};
+      });
+    });
+  };
+
+  /** CompleteMultipartUpload: the object's ETag as the store makes it, in the answer and from now on. */
+  const handleComplete = (req: IncomingMessage, res: ServerResponse, rec: RequestRecord, mode: NonNullable<StoreEmulation['multipartEtag']>): void => {
+    const chunks: Buffer[] = [];
+    req.on('data', (c: Buffer) => chunks.push(c));
+    req.on('end', () => {
+      const body = Buffer.concat(chunks);
+      rec.bodyBytes = body.length;
+      forwardBuffered(req, res, rec, body, (status, answer) => {
+        const text = answer.toString('utf8');
+        if (status >= 300 || rec.key === undefined || !text.includes('<CompleteMultipartUploadResult')) return {};
+        const etag = etags.complete(mode, rec.key, rec.query.uploadId ?? '');
+        return { body: Buffer.from(text.replace(/<ETag>[^<]*<\/ETag>/, `<ETag>${xmlEscape(etag)}</ETag>`)) };
+      });
+    });
+  };
 
   const pickFault = (rec: RequestRecord): Fault | undefined => {
     for (const r of rules) {
@@ -229,28 +329,24 @@ export async function startFaultProxy(upstream: string): Promise<FaultProxy> {
     const hashes = { ...(op === 'PutObject' || op === 'UploadPart' ? { sha: createHash('sha256') } : {}), crc: 0 };
     const fault = pickFault(rec);
     if (fault !== undefined) rec.fault = fault.type;
+    if (store !== undefined && (fault === undefined || fault.type === 'corrupt')) {
+      const refused = refuseHeaders(store, req.headers);
+      if (refused !== undefined) return answerError(req, res, rec, refused);
+    }
+    const withBody = op === 'PutObject' || op === 'UploadPart';
+    if (withBody && (fault?.type === 'corrupt' || (fault === undefined && store !== undefined))) {
+      return handleBody(req, res, rec, fault?.type === 'corrupt' ? fault : undefined);
+    }
+    if (fault === undefined && store?.multipartEtag !== undefined) {
+      if (op === 'CompleteMultipartUpload') return handleComplete(req, res, rec, store.multipartEtag);
+      const etag = key !== undefined && (op === 'HeadObject' || op === 'GetObject') ? etags.etagOf(key) : undefined;
+      if (etag !== undefined) return forward(req, res, rec, false, hashes, { etag });
+    }
     if (fault === undefined) return forward(req, res, rec, false, hashes);
     switch (fault.type) {
       case 'error': {
-        req.on('data', (c: Buffer) => {
-          rec.bodyBytes += c.length;
-        });
-        req.on('end', () => {
-          const code = fault.code ?? DEFAULT_ERROR_CODES[fault.status] ?? 'InternalError';
-          const message = fault.message ?? `fault injected by the test proxy (${code})`;
-          const body =
-            req.method === 'HEAD'
-              ? ''
-              : `<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>${xmlEscape(code)}</Code><Message>${xmlEscape(message)}</Message><RequestId>fault-proxy-${rec.seq}</RequestId></Error>`;
-          rec.status = fault.status;
-          res.writeHead(fault.status, {
-            'content-type': 'application/xml',
-            'content-length': Buffer.byteLength(body),
-            'x-amz-request-id': `fault-proxy-${rec.seq}`,
-          });
-          res.end(body);
-        });
-        return;
+        const code = fault.code ?? DEFAULT_ERROR_CODES[fault.status] ?? 'InternalError';
+        return answerError(req, res, rec, { status: fault.status, code, message: fault.message ?? `fault injected by the test proxy (${code})` });
       }
       case 'reset': {
         const hasBody = Number(req.headers['content-length'] ?? '0') > 0 || req.headers['transfer-encoding'] !== undefined;
@@ -275,6 +371,9 @@ export async function startFaultProxy(upstream: string): Promise<FaultProxy> {
         return forward(req, res, rec, true, hashes);
       case 'answer-headers':
         return forward(req, res, rec, false, hashes, fault.headers);
+      case 'corrupt':
+        // Not a request with a body: nothing to damage.
+        return forward(req, res, rec, false, hashes);
     }
   });
   server.on('connection', (s: Socket) => {
@@ -312,6 +411,9 @@ export async function startFaultProxy(upstream: string): Promise<FaultProxy> {
     },
     clearLog() {
       requests.length = 0;
+    },
+    emulate(profile) {
+      store = profile;
     },
     close() {
       closed ??= new Promise<void>((resolve) => {

@@ -405,7 +405,7 @@ describe('validation', () => {
           checkpointIntervalMs: 10,
           outputDirectory: '/logs/../x/',
           timestampField: '$createdAt',
-          s3: { bucket: 'My_Bucket', checksumAlgorithm: 'MD5' as 'SHA256', endpoint: 'ftp://x' },
+          s3: { bucket: 'My_Bucket', checksumAlgorithm: 'CRC64NVME' as 'SHA256', endpoint: 'ftp://x' },
           metricsPort: 70000,
           webhookUrl: 'not a url',
         },
@@ -421,7 +421,7 @@ describe('validation', () => {
     hasIssue(issues, /^outputDirectory: expected a key prefix .*no leading or trailing "\/".*got "\/logs\/\.\.\/x\/"$/);
     hasIssue(issues, /^timestampField: expected a document field path .*no "\$".*got "\$createdAt"$/);
     hasIssue(issues, /^s3\.bucket: expected an S3 bucket name: 3–63 characters of lowercase letters.*got "My_Bucket"$/);
-    hasIssue(issues, /^s3\.checksumAlgorithm: expected one of "SHA256" or "CRC32C", got "MD5"$/);
+    hasIssue(issues, /^s3\.checksumAlgorithm: expected one of "SHA256", "CRC32C", "MD5" or "NONE", got "CRC64NVME"$/);
     hasIssue(issues, /^s3\.endpoint: expected an http\(s\) URL .*got a ftp:\/\/ URL$/);
     hasIssue(issues, /^metricsPort: expected an integer from 0 to 65535, got 70000$/);
     hasIssue(issues, /^webhookUrl: expected an http\(s\) URL$/);
