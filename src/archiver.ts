@@ -262,6 +262,7 @@ export async function createArchiver(input: Config | ConfigInput, options: Archi
     const ct = tailer.stats().clusterTime;
     if (!w || !ct || !w.full) return;
     const headroom = Math.round(ct.getTime() / 1000 - w.first.getHighBitsUnsigned());
+    metrics.setOplogHeadroom(headroom);
     if (headroom < Math.max(3600, w.seconds * 0.25)) {
       log.warn('the checkpoint nears the end of the oplog window', { headroomSeconds: headroom, windowSeconds: w.seconds });
       void notifier.notify({ kind: 'oplog-headroom', headroomSeconds: headroom, windowSeconds: w.seconds });
