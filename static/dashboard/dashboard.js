@@ -51,6 +51,11 @@ function bytes(n) {
   return `${(n / 1024 / 1024).toFixed(1)} MiB`;
 }
 
+/** An ISO instant as `yyyy-MM-dd HH:mm:ss UTC`. */
+function when(iso) {
+  return iso ? `${iso.slice(0, 10)} ${iso.slice(11, 19)} UTC` : '–';
+}
+
 function seconds(s) {
   if (s === null || s === undefined) return '–';
   if (Math.abs(s) < 120) return `${Math.round(s)} s`;
@@ -314,7 +319,8 @@ function renderStatus(s) {
     ['Capture lag', st.checkpoint ? seconds(st.checkpoint.lagSeconds) : '–'],
     ['Checkpoint age', st.checkpoint ? seconds(st.checkpoint.ageSeconds) : 'none'],
     ['Oplog headroom', st.oplog ? `${seconds(st.oplog.headroomSeconds)} of ${seconds(st.oplog.windowSeconds)}` : 'unknown'],
-    ['Next seal', s.nextSeal.dueAt ? `${s.nextSeal.hour} after ${s.nextSeal.dueAt}${s.nextSeal.nextScheduledRun ? ` (next run ${s.nextSeal.nextScheduledRun})` : ''}` : '–'],
+    ['Next seal', s.nextSeal.dueAt ? `hour ${s.nextSeal.hour}, due after ${when(s.nextSeal.dueAt)}` : '–'],
+    ['Next seal run', s.nextSeal.nextScheduledRun ? `${when(s.nextSeal.nextScheduledRun)} (${s.nextSeal.schedule})` : s.nextSeal.schedule],
     ['Open hours', st.openHours.map((h) => `${h.hour} (${h.documents} docs, ${bytes(h.bytes)})`).join('; ')],
     ['Waiting delivery', st.sealedPending.length ? `${st.sealedPending.length} file(s)` : 'none'],
     ['Last verified', st.lastVerified ?? '–'],
@@ -347,7 +353,15 @@ async function loadStatus() {
   }
 }
 
-$('days').addEventListener('change', () => void loadCalendar());
+// ?days=N picks the range (one of the select's options) and stays in the address bar.
+const wanted = params.get('days');
+if (wanted !== null && Array.from($('days').options).some((o) => o.value === wanted)) $('days').value = wanted;
+$('days').addEventListener('change', () => {
+  const p = new URLSearchParams(window.location.search);
+  p.set('days', $('days').value);
+  history.replaceState(null, '', `${window.location.pathname}?${p.toString()}`);
+  void loadCalendar();
+});
 $('refresh').addEventListener('click', () => {
   void loadCalendar();
   void loadStatus();

@@ -33,10 +33,10 @@ export interface CellStateInfo {
 const KNOWN: readonly CellStateInfo[] = [
   { state: 'ok', label: 'verified', glyph: '✓', tone: 'pass', description: 'delivered, and MongoDB holds as many documents of the hour as the archive' },
   { state: 'deleted-at-source', label: 'deleted at source', glyph: '↓', tone: 'pass', description: 'MongoDB holds fewer documents than the archive (deleted after they were archived); the archive keeps them' },
-  { state: 'expired-at-source', label: 'expired at source', glyph: '⌛', tone: 'pass', description: 'a TTL index removed the hour from MongoDB; the archive keeps it' },
+  { state: 'expired-at-source', label: 'expired at source', glyph: '◇', tone: 'pass', description: 'a TTL index removed the hour from MongoDB; the archive keeps it' },
   { state: 'purged', label: 'purged', glyph: '∅', tone: 'pass', description: 'removed from MongoDB by purge after proof of archive' },
   { state: 'delivered', label: 'delivered', glyph: '↑', tone: 'wait', description: 'delivered, not yet compared with MongoDB (the next seal run or reconcile does)' },
-  { state: 'sealed', label: 'sealed, awaiting delivery', glyph: '⧖', tone: 'wait', description: 'closed locally; delivery is pending (or failed and is retried by the next seal run)' },
+  { state: 'sealed', label: 'sealed, awaiting delivery', glyph: '◆', tone: 'wait', description: 'closed locally; delivery is pending (or failed and is retried by the next seal run)' },
   { state: 'open', label: 'open (capturing)', glyph: '●', tone: 'wait', description: 'the hour is still being captured into the spool' },
   { state: 'mismatch', label: 'mismatch', glyph: '✗', tone: 'fail', description: 'MongoDB holds documents the archive lacks, or an object disagrees with the manifest (reconcile --deep, then --repair)' },
   { state: 'missing', label: 'missing', glyph: '!', tone: 'fail', description: 'an object the manifest lists is absent (reconcile --repair)' },
