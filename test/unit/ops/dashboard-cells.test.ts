@@ -1,12 +1,15 @@
 /**
  * The dashboard's cell states (src/ops/dashboard/cell-states.ts) and the live ring buffer
  * (src/observe/sample-ring.ts): a state from the ledger record, a verdict the table does not
- * know still shows with a label, and the ring keeps the last hour in order.
+ * know still shows with a label, the ring keeps the last hour in order; the DASHBOARD_TOKEN option.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { cellState, describe, legend } from '../../../src/ops/dashboard/cell-states.js';
 import { SampleRing } from '../../../src/observe/sample-ring.js';
+import { parseConfig } from '../../../src/config/index.js';
+import { safeConfigView } from '../../../src/config/view.js';
+import { ConfigError } from '../../../src/errors.js';
 
 const at = new Date('2024-01-15T10:00:00Z');
 const reconcile = (status: string) => ({ mongo: 3, archived: 3, status, at });
@@ -59,4 +62,13 @@ test('the ring buffer keeps the last samples in order with events per second bet
   assert.deepEqual(list.map((s) => s.eventsPerSecond), [10, 10, 5]);
   assert.deepEqual(list.map((s) => s.spoolBytes), [1005, 3005, 505]);
   assert.equal(list[0]!.lagSeconds, 2);
+});
+
+test('DASHBOARD_TOKEN: too short is refused naming it; a valid one is masked in the config view', () => {
+  const base = { DB_URI: 'mongodb://localhost:27017/app', UPLOAD_PROVIDER: 'file' };
+  assert.throws(() => parseConfig({}, { ...base, DASHBOARD_TOKEN: 'short' }), (err: unknown) => err instanceof ConfigError && /DASHBOARD_TOKEN \(dashboardToken\): expected a token of at least 16 characters/.test(err.message));
+  const token = 'a-dashboard-token-of-some-length';
+  const config = parseConfig({}, { ...base, DASHBOARD_TOKEN: token });
+  assert.equal(config.dashboardToken, token);
+  assert.ok(!JSON.stringify(safeConfigView(config)).includes(token));
 });
