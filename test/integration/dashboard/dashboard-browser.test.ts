@@ -4,7 +4,7 @@
  * destination, a few hours): the calendar shows, cell by cell, the states `reconcile --json`
  * reports; the drill-down shows the manifest; a document with `<script>` in a field is shown as
  * text and runs nothing; a tampered object turns its cell to `mismatch` after a reconcile; the
- * token is enforced; the calendar is keyboard-navigable.
+ * token is enforced; the calendar is keyboard-navigable; the command writes nothing.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -87,6 +87,12 @@ test('the dashboard shows the archive as reconcile sees it, drills down, escapes
   assert.equal(ok.status, 200);
   assert.match(ok.headers.get('content-security-policy') ?? '', /script-src 'self'/);
 
+  // Read-only: what the dashboard serves changes nothing in jobs or logs.
+  const db = env.client.db(env.db);
+  const snapshot = async (): Promise<string> =>
+    JSON.stringify([await db.collection('jobs').find().sort({ _id: 1 }).toArray(), await db.collection('logs').countDocuments()]);
+  const before = await snapshot();
+
   const browser = await launchBrowser();
   t.after(() => browser.close());
   const page = await browser.context.newPage();
@@ -123,21 +129,23 @@ test('the dashboard shows the archive as reconcile sees it, drills down, escapes
   // The <script> document is shown as text, and nothing of it ran or became markup.
   const preview = (await page.locator('#preview').textContent()) ?? '';
   assert.ok(preview.includes('<script>window.__pwned = 1</script>'), 'the preview shows the document as text');
-  assert.equal(await page.evaluate('typeof window.__pwned'), 'undefined');
+  assert.equal(await page.evaluate(() => typeof (globalThis as Record<string, unknown>).__pwned), 'undefined');
   assert.equal(await page.locator('#detail script, #detail img').count(), 0);
 
   // Keyboard: the focused cell moves with the arrow keys and Enter opens the hour.
   await page.focus(`#calendar button[data-id="${rows[0]!.hour}"]`);
   await page.keyboard.press('ArrowRight');
   await page.keyboard.press('Enter');
-  await page.waitForFunction(`document.getElementById('detail-title').textContent === ${JSON.stringify(`Hour ${rows[1]!.hour}`)}`);
+  await page.locator('#detail-title', { hasText: `Hour ${rows[1]!.hour}` }).waitFor();
+
+  assert.equal(await snapshot(), before, 'the dashboard wrote nothing');
 
   // A tampered object: the next reconcile says mismatch, and so does its cell.
   await appendFile(join(env.archiveDirectory, hourKey(hours[2]!)), Buffer.from('tampered'));
   const again = await reconcileJson(vars, hours[0]!, current);
   assert.equal(again[2]!.status, 'mismatch');
   await page.click('#refresh');
-  await page.waitForFunction(`document.querySelector('#calendar button[data-id="${again[2]!.hour}"]')?.getAttribute('data-state') === 'mismatch'`);
+  await page.waitForSelector(`#calendar button[data-id="${again[2]!.hour}"][data-state="mismatch"]`);
   cells = await cellStates(page);
   for (const row of again) assert.equal(cells.get(row.hour)?.state, row.status, `cell ${row.hour} after tampering`);
 
