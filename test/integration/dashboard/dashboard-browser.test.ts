@@ -1,7 +1,7 @@
 /**
  * The dashboard in real headless Chromium (test/helpers/browser.ts), served by the `dashboard`
  * command (a child process) over an archive made by the archiver (the emulator, the file
- * destination, a few hours): the calendar shows, cell by cell, the states `reconcile --json`
+ * destination, a few hours, one with a late part added by a repair): the calendar shows, cell by cell, the states `reconcile --json`
  * reports; the drill-down shows the manifest; a document with `<script>` in a field is shown as
  * text and runs nothing; a tampered object turns its cell to `mismatch` after a reconcile; the
  * token is enforced; the calendar is keyboard-navigable; the command writes nothing.
@@ -62,10 +62,14 @@ test('the dashboard shows the archive as reconcile sees it, drills down, escapes
     await archiver.close();
   }
   const vars = env.env({ DASHBOARD_TOKEN: TOKEN, LOG_LEVEL: 'warn' });
+  // A document written late for the first hour: the repair adds it as a second (late) part.
+  await env.client.db(env.db).collection('apilogs').insertOne({ createdAt: new Date(hours[0]! + 50 * 60_000), path: '/late', status: 200 });
+  const repair = await runCli(['reconcile', '--no-env-file', '--repair', '--from', new Date(hours[0]!).toISOString(), '--to', new Date(hours[1]!).toISOString()], vars);
+  assert.equal(repair.code, 0, repair.stderr.slice(-2000));
   const rows = await reconcileJson(vars, hours[0]!, current);
   assert.equal(rows.length, 3);
   assert.equal(rows[0]!.status, 'ok');
-  assert.equal(rows[0]!.archived, 6);
+  assert.equal(rows[0]!.archived, 7);
 
   const server = startCli(['dashboard', '--no-env-file', '--port', '0', '--json'], vars);
   t.after(async () => {
@@ -111,7 +115,9 @@ test('the dashboard shows the archive as reconcile sees it, drills down, escapes
     assert.equal(cell.state, row.status, `cell ${row.hour}`);
     assert.ok(cell.glyph.trim().length > 0, `cell ${row.hour} has a glyph`);
   }
-  assert.match(cells.get(rows[0]!.hour)!.label, /verified, archived 6, MongoDB 6/);
+  assert.match(cells.get(rows[0]!.hour)!.label, /verified, archived 7, MongoDB 7, 1 late part\(s\)/);
+  assert.ok(await page.locator(`#calendar button.late[data-id="${rows[0]!.hour}"]`).count(), 'the late part is marked');
+  assert.equal(await page.locator('#calendar button.late').count(), 1);
   const legend = await page.locator('#legend').textContent();
   for (const label of ['verified', 'mismatch', 'missing', 'not archived', 'sealed, awaiting delivery', 'open (capturing)', 'purged']) assert.ok(legend?.includes(label), `legend: ${label}`);
 
@@ -119,13 +125,15 @@ test('the dashboard shows the archive as reconcile sees it, drills down, escapes
   const manifest = JSON.parse(await readFile(join(env.archiveDirectory, hourKey(hours[0]!, { ext: '.manifest.json' })), 'utf8')) as {
     parts: Array<{ key: string; sha256: string; count: number }>;
   };
+  assert.equal(manifest.parts.length, 2);
   await page.click(`#calendar button[data-id="${rows[0]!.hour}"]`);
   await page.waitForSelector('#manifest-parts');
   const parts = await page.locator('#manifest-parts').textContent();
   assert.ok(parts?.includes(manifest.parts[0]!.key));
-  assert.ok(parts?.includes(manifest.parts[0]!.sha256));
-  assert.match((await page.locator('#detail-facts').textContent()) ?? '', /ok: MongoDB 6, archive 6/);
-  assert.match((await page.locator('#operations').textContent()) ?? '', /reconcile/);
+  for (const p of manifest.parts) assert.ok(parts?.includes(p.key) && parts.includes(p.sha256), `the drill-down lists ${p.key}`);
+  assert.equal(await page.locator('#manifest-parts tbody tr', { hasText: 'late part' }).count(), 1);
+  assert.match((await page.locator('#detail-facts').textContent()) ?? '', /ok: MongoDB 7, archive 7/);
+  assert.match((await page.locator('#operations').textContent()) ?? '', /repair/);
   // The <script> document is shown as text, and nothing of it ran or became markup.
   const preview = (await page.locator('#preview').textContent()) ?? '';
   assert.ok(preview.includes('<script>window.__pwned = 1</script>'), 'the preview shows the document as text');
@@ -152,4 +160,8 @@ test('the dashboard shows the archive as reconcile sees it, drills down, escapes
   // A phone-wide window still draws the calendar and the panel.
   await page.setViewportSize({ width: 390, height: 800 });
   assert.ok(await page.locator('#calendar button.cell').first().isVisible());
+  assert.ok(await page.locator('#now-figures').isVisible());
+
+  server.child.kill('SIGTERM');
+  assert.equal((await server.exited).code, 0, 'the dashboard command stops cleanly on SIGTERM');
 });
