@@ -110,7 +110,8 @@ function cellOf(slot: HourSlot, record: HourRecord | undefined, open: boolean): 
     fold: slot.fold,
     offset: slot.offset,
     state: cellState(record, open),
-    archived: record?.state !== undefined ? (record.count ?? null) : (record?.reconcile?.archived ?? null),
+    // A record with a verdict but no state is an hour reconcile found without a manifest: nothing archived.
+    archived: record?.state !== undefined ? (record.count ?? null) : null,
     mongo: record?.reconcile?.mongo ?? null,
     bytes: record?.state !== undefined ? (record.bytes ?? null) : null,
     parts: parts.length,
