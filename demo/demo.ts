@@ -34,6 +34,8 @@ export interface DemoOptions {
   historyDocuments?: number;
   liveRatePerSecond?: number;
   progress?: (line: string, final?: boolean) => void;
+  /** Called with the dashboard's URL once the archiver serves it (on a free port, loopback clients only). */
+  dashboard?: (url: string) => void;
   signal?: AbortSignal;
 }
 
@@ -78,6 +80,7 @@ export async function runDemo(opts: DemoOptions, log: Logger = createLogger({ le
         sealSchedule: '*/5 * * * * *',
         sealGraceSeconds: 1,
         checkpointIntervalMs: 500,
+        metricsPort: 0,
         logging: { level: 'warn', enableConsole: true, format: 'auto' },
         ...(opts.s3 ? { s3 } : {}),
       },
@@ -86,6 +89,7 @@ export async function runDemo(opts: DemoOptions, log: Logger = createLogger({ le
     const archiver = await createArchiver(config, { log });
     cleanups.unshift(() => archiver.close());
     await archiver.start();
+    if (archiver.metricsUrl !== undefined) opts.dashboard?.(`${archiver.metricsUrl}/`);
     const client = new MongoClient(uri);
     cleanups.unshift(() => client.close());
     const coll = client.db(config.database).collection(config.collections.apiLogsCollectionName);

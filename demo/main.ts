@@ -25,7 +25,8 @@ export function demoCommand(): Command {
       'Starts the project\'s MongoDB replica-set emulator, a traffic generator writing realistic API logs (history over ' +
         'the last 3 hours plus live requests) and the archiver itself, sealing every 5 seconds into ./demo-archive ' +
         '(--s3: into an s3rver bucket). Ends with the reconcile table of the finished hours and the list of files, and ' +
-        'leaves nothing running. The current hour stays open (it is sealed after it ends): see it with --follow.',
+        'leaves nothing running. The current hour stays open (it is sealed after it ends): see it with --follow. ' +
+        'The archiver also serves the dashboard (archive calendar, status) on a free port: its URL is printed at the start.',
     )
     .addOption(new Option('--s3', 'deliver to a local s3rver (S3 over real HTTP) instead of a directory'))
     .addOption(new Option('--follow', 'keep generating traffic and archiving until Ctrl-C'))
@@ -57,6 +58,7 @@ Examples:
         follow: flags.follow ?? false,
         seconds: Number(flags.seconds) || 25,
         signal: controller.signal,
+        dashboard: (url) => writeOut(`dashboard: ${url}${flags.follow ? ' (up until Ctrl-C)' : ` (up for the ${Number(flags.seconds) || 25} s of the live phase; --follow keeps it up)`}\n`),
         progress: (line, final) => {
           if (tty) writeOut(`\r\x1b[2K${line}${final ? '\n' : ''}`);
           else if (final || Date.now() - lastLog > 5000) {

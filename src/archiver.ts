@@ -32,6 +32,8 @@ import { createLogger, nodeCronLogger } from './observe/logger.js';
 import type { Role } from './observe/metrics.js';
 import { Metrics, captureReadiness, instrumentDestination, spoolSample, standbyReadiness } from './observe/metrics.js';
 import { alertMongoOutages } from './observe/mongo-outage-alerts.js';
+import { SampleRing } from './observe/sample-ring.js';
+import { dashboardRoutes } from './ops/dashboard/routes.js';
 import { createNotifier, sealReportEvents } from './observe/webhook.js';
 import { oplogWindow } from './source/oplog-window.js';
 import { reconcileRecentHours } from './reconcile/recent-hours.js';
@@ -198,6 +200,8 @@ export async function createArchiver(input: Config | ConfigInput, options: Archi
   const closed = new AbortController();
   const sealer = sealerFor({ ...ctx, destination: instrumentDestination(ctx.destination, metrics) }, tailer, log);
   let http: HttpServerHandle | undefined;
+  /** The last hour of lag, events/s and spool bytes, for the dashboard's sparklines. */
+  const samples = new SampleRing();
   let headroomTimer: NodeJS.Timeout | undefined;
   const leaseTtlMs = options.leaseTtlMs ?? config.leaseTtlSeconds * 1000;
   const lease = new Lease(ctx.jobs, ctx.namespace, 'run', leaseTtlMs, ctx.fencing);
@@ -258,6 +262,7 @@ export async function createArchiver(input: Config | ConfigInput, options: Archi
     const ct = tailer.stats().clusterTime;
     if (!w || !ct || !w.full) return;
     const headroom = Math.round(ct.getTime() / 1000 - w.first.getHighBitsUnsigned());
+    metrics.setOplogHeadroom(headroom);
     if (headroom < Math.max(3600, w.seconds * 0.25)) {
       log.warn('the checkpoint nears the end of the oplog window', { headroomSeconds: headroom, windowSeconds: w.seconds });
       void notifier.notify({ kind: 'oplog-headroom', headroomSeconds: headroom, windowSeconds: w.seconds });
@@ -320,15 +325,25 @@ export async function createArchiver(input: Config | ConfigInput, options: Archi
   async function startUp(): Promise<void> {
     // Listening first: while start-up waits for MongoDB, /readyz says so.
     if (config.metricsPort !== undefined) {
+      samples.start(() => ({ ...tailer.stats(), ...spoolSample(tailer.spool) }));
       http = await startHttpServer({
         port: config.metricsPort,
         metrics,
+        routes: [
+          dashboardRoutes({
+            ctx,
+            client,
+            token: config.dashboardToken,
+            log,
+            live: () => ({ role, samples: samples.list(), sampleIntervalMs: samples.intervalMs, nextScheduledRun: task?.getNextRun() ?? null }),
+          }),
+        ],
         ready: () =>
           role === 'standby'
             ? standbyReadiness(tailer.stats(), describeWaitingFor(waitingFor), { maxLagSeconds: READY_MAX_LAG_SECONDS })
             : captureReadiness(tailer.stats(), { maxLagSeconds: READY_MAX_LAG_SECONDS }),
       });
-      log.info('metrics endpoint listening', { url: http.url });
+      log.info('metrics endpoint listening', { url: http.url, dashboard: `${http.url}/` });
     }
     // An explicit connect: after a failed implicit one the driver's topology stays closed.
     await whenMongoAnswers(async () => {
@@ -425,6 +440,7 @@ export async function createArchiver(input: Config | ConfigInput, options: Archi
           // A standby never touched the spool: there is nothing to stop.
           if (holdsLease) await tailer.stop();
         } finally {
+          samples.stop();
           await http?.close().catch(() => undefined);
           metrics.close();
           // Bounded: with MongoDB unreachable the lease simply expires.

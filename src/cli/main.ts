@@ -7,6 +7,7 @@ import { createRequire } from 'node:module';
 import { Command, CommanderError } from 'commander';
 import { ConfigError, ExitCode, isCronLogError } from '../errors.js';
 import { backfillCommand } from './backfill.js';
+import { dashboardCommand } from './dashboard.js';
 import { failureReport } from './common.js';
 import { doctorCommand } from './doctor.js';
 import { statusCommand } from './status.js';
@@ -35,6 +36,7 @@ export function program(): Command {
   p.addCommand(backfillCommand());
   p.addCommand(statusCommand());
   p.addCommand(doctorCommand());
+  p.addCommand(dashboardCommand());
   p.addHelpText(
     'after',
     `

@@ -418,7 +418,19 @@ export const optionTable = {
     env: 'METRICS_PORT',
     min: 0,
     max: 65535,
-    doc: 'Port of the Prometheus `/metrics` and `/healthz` endpoint. Absent: no HTTP server; 0: a random free port.',
+    doc:
+      'Port of the Prometheus `/metrics`, `/healthz` and `/readyz` endpoints and of the dashboard (`/`, `/api/*`). Absent: no HTTP server; 0: a random free port. ' +
+      'It listens on every interface (Prometheus scrapes it from another host); the dashboard answers only loopback clients unless `dashboardToken` is set.',
+  }),
+  dashboardToken: text({
+    env: 'DASHBOARD_TOKEN',
+    sensitive: 'secret',
+    expected: 'a token of at least 16 characters without whitespace',
+    type: 'token',
+    checks: [checkNoWhitespace('a token'), (v: string) => (v.length >= 16 ? undefined : `expected a token of at least 16 characters, got ${v.length}`)],
+    doc:
+      'Bearer token of the dashboard (`run` on `metricsPort`, and the `dashboard` command): the page and `/api/*` then need `Authorization: Bearer <token>` or `?token=<token>`, ' +
+      'and answer clients on any interface. Absent: the dashboard answers loopback clients only. `/metrics`, `/healthz` and `/readyz` never need it.',
   }),
   webhookUrl: text({
     env: 'WEBHOOK_URL',

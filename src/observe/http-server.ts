@@ -5,6 +5,8 @@
  *  - `GET /healthz`: 200 `{"status":"ok"}` while the process is alive (liveness).
  *  - `GET /readyz`: 200 `{"status":"ready",…}` when `ready()` says so (change stream open, capture
  *    lag under its threshold), else 503 `{"status":"not ready","reason":…}` (readiness).
+ *  - routes injected by the caller (`routes`: the dashboard's page and `/api/*`, wired from the top
+ *    floor, src/ops/dashboard/routes.ts): each is asked in turn and answers when it recognises the path.
  *  - anything else: 404 (405 for another method on a known path).
  *
  * `startHttpServer` resolves once listening; port 0 picks a free port. `close()` is idempotent
@@ -25,13 +27,24 @@ export interface MetricsSource {
   metricsText(): Promise<string>;
 }
 
+/**
+ * A route the caller injects: resolves true when it answered the request (it wrote the response),
+ * false when the path is not its own (the next route, then the built-in endpoints, are tried).
+ */
+export type HttpRoute = (req: IncomingMessage, res: ServerResponse, url: URL) => Promise<boolean>;
+
 export interface HttpServerOptions {
   port: number;
   /** Interface to bind; default: all interfaces (`::`, or `0.0.0.0` without IPv6). */
   host?: string;
-  metrics: MetricsSource;
+  /** Absent: no `/metrics` (the `dashboard` command serves no metrics). */
+  metrics?: MetricsSource;
   /** Readiness for `/readyz`; a throw or rejection counts as not ready. */
   ready: () => Readiness | Promise<Readiness>;
+  /** Extra routes, asked before the built-in endpoints. */
+  routes?: readonly HttpRoute[];
+  /** What the server is for, in the message when it cannot listen (default: `/metrics (metricsPort)`). */
+  purpose?: string;
 }
 
 export interface HttpServerHandle {
@@ -69,10 +82,13 @@ async function readiness(ready: HttpServerOptions['ready']): Promise<Readiness> 
 }
 
 async function handle(req: IncomingMessage, res: ServerResponse, options: HttpServerOptions): Promise<void> {
-  const path = (req.url ?? '/').split('?', 1)[0] ?? '/';
-  const known = path === '/metrics' || path === '/healthz' || path === '/readyz';
+  const url = new URL(req.url ?? '/', 'http://localhost');
+  for (const route of options.routes ?? []) if (await route(req, res, url)) return;
+  const path = url.pathname;
+  const metrics = options.metrics;
+  const known = (path === '/metrics' && metrics !== undefined) || path === '/healthz' || path === '/readyz';
   if (!known) {
-    sendJson(res, 404, { error: 'not found', endpoints: ['/metrics', '/healthz', '/readyz'] }, req.method === 'HEAD');
+    sendJson(res, 404, { error: 'not found', endpoints: [...(metrics ? ['/metrics'] : []), '/healthz', '/readyz'] }, req.method === 'HEAD');
     return;
   }
   if (req.method !== 'GET' && req.method !== 'HEAD') {
@@ -87,15 +103,15 @@ async function handle(req: IncomingMessage, res: ServerResponse, options: HttpSe
     const { ready, reason, ...details } = r;
     if (ready) sendJson(res, 200, { status: 'ready', ...details }, head);
     else sendJson(res, 503, { status: 'not ready', reason: reason ?? 'not ready', ...details }, head);
-  } else {
+  } else if (metrics !== undefined) {
     let text: string;
     try {
-      text = await options.metrics.metricsText();
+      text = await metrics.metricsText();
     } catch (err) {
       send(res, 500, 'text/plain; charset=utf-8', `metrics collection failed: ${redact((err as Error)?.message ?? String(err))}\n`, head);
       return;
     }
-    send(res, 200, options.metrics.contentType, text, head);
+    send(res, 200, metrics.contentType, text, head);
   }
 }
 
@@ -120,7 +136,7 @@ export async function startHttpServer(options: HttpServerOptions): Promise<HttpS
       reject(
         new CronLogError(
           'USAGE',
-          `cannot listen on ${options.host ?? '*'}:${options.port} for /metrics (metricsPort): ${err.code === 'EADDRINUSE' ? 'the port is in use' : err.message}`,
+          `cannot listen on ${options.host ?? '*'}:${options.port} for ${options.purpose ?? '/metrics (metricsPort)'}: ${err.code === 'EADDRINUSE' ? 'the port is in use' : err.message}`,
           { cause: err },
         ),
       );

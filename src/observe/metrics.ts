@@ -138,6 +138,7 @@ function instrumentsFor(registry: RegistryType) {
     mismatchedHours: gauge('reconcile_mismatched_hours', 'Hours found mismatched by the last seal run.'),
     sealRunFailures: counter('seal_run_failures_total', 'Seal runs that threw before producing a report.'),
     reconcileFailures: counter('reconcile_failures_total', 'Seal runs whose reconcile could not compare the recent hours with MongoDB (their hours stay delivered, not verified; the next run retries).'),
+    oplogHeadroom: gauge('oplog_headroom_seconds', 'Seconds between the oldest oplog entry and the capture position (checked every 5 minutes once the oplog is full; absent before): at 0 the resume token falls off the oplog and the gap is repaired from a query.'),
     lastSealRun: gauge('last_seal_run_timestamp_seconds', 'Unix time at which the last seal run finished with a report.'),
     role: new Gauge<Label | 'role'>({
       name: `${METRIC_PREFIX}role`,
@@ -310,6 +311,11 @@ export class Metrics {
     for (const r of ROLES) this.m.role.set({ ...this.labels, role: r }, r === role ? 1 : 0);
   }
 
+  /** The oplog headroom of the capture position (see `cronlog_oplog_headroom_seconds`). */
+  setOplogHeadroom(seconds: number): void {
+    this.m.oplogHeadroom.set(this.labels, seconds);
+  }
+
   /** `text/plain; version=0.0.4; charset=utf-8` (the registry's exposition format). */
   get contentType(): string {
     return this.registry.contentType;
@@ -436,6 +442,7 @@ export class Metrics {
       m.checkpoints,
       m.captureLag,
       m.checkpointAge,
+      m.oplogHeadroom,
       m.spoolPendingBytes,
       m.spoolOpenBytes,
       m.streamOpen,

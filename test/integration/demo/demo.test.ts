@@ -36,6 +36,7 @@ test('the demo runs non-interactively and its archive reconciles', { timeout: 18
     const r = await runDemo(['--seconds', '3', '--dir', join(dir, 'demo-archive')], 170_000);
     assert.equal(r.code, 0, r.stdout + r.stderr);
     assert.match(r.stdout, /reconcile \(finished hours\)/);
+    assert.match(r.stdout, /dashboard: http:\/\/127\.0\.0\.1:\d+\//);
     const rows = r.stdout.split('\n').filter((l) => /^\d{4}-\d{2}-\d{2}T\d{2}:00/.test(l));
     assert.ok(rows.length >= 3 && rows.every((l) => / ok$/.test(l)), r.stdout);
     assert.match(r.stdout, /\.ndjson\.gz/);

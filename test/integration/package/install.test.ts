@@ -42,6 +42,7 @@ const PUBLIC_VALUES = [
 function allowedInTarball(path: string): boolean {
   if (/^(README|CHANGELOG|LICENSE)(\.md)?$/.test(path) || path === 'package.json') return true;
   if (path === 'bin/cron-log-service.js') return true;
+  if (/^static\/dashboard\/(index\.html|dashboard\.js|dashboard\.css)$/.test(path)) return true;
   return path.startsWith('dist/') && /\.(js|d\.ts)$/.test(path) && !/\.test\.|^dist\/(test|bench|scripts|demo|packages|emulator|sandbox)\//.test(path);
 }
 
@@ -58,7 +59,7 @@ test('npm pack ships dist/ and bin/; installed into an empty project, the CLI an
   const listed = (await run('tar', ['-tzf', tarball], { maxBuffer: 16 << 20 })).stdout.split('\n').filter((l) => l !== '');
   const files = listed.map((l) => l.replace(/^package\//, ''));
   assert.deepEqual(files.filter((f) => !allowedInTarball(f)), [], 'the tarball holds only bin/, dist/ and the package documents');
-  for (const needed of ['package.json', 'README.md', 'CHANGELOG.md', 'bin/cron-log-service.js', 'dist/index.js', 'dist/index.d.ts', 'dist/cli/main.js']) {
+  for (const needed of ['package.json', 'README.md', 'CHANGELOG.md', 'bin/cron-log-service.js', 'dist/index.js', 'dist/index.d.ts', 'dist/cli/main.js', 'static/dashboard/index.html', 'static/dashboard/dashboard.js', 'static/dashboard/dashboard.css']) {
     assert.ok(files.includes(needed), `the tarball holds ${needed}`);
   }
 
@@ -69,11 +70,14 @@ test('npm pack ships dist/ and bin/; installed into an empty project, the CLI an
   const installed = join(project, 'node_modules', 'cron-log-service');
   await assert.rejects(stat(join(installed, 'src')), 'no sources: bin/ must load dist/, not tsx');
   await assert.rejects(stat(join(project, 'node_modules', 'tsx')), 'dev dependencies are not installed');
+  // The dashboard's page is read from static/dashboard/, three levels above dist/ops/dashboard/routes.js.
+  await stat(join(installed, 'dist', 'ops', 'dashboard', 'routes.js'));
+  assert.match(await readFile(join(installed, 'dist', 'ops', 'dashboard', '..', '..', '..', 'static', 'dashboard', 'index.html'), 'utf8'), /<script src="\/dashboard\.js"/);
 
   // `--no`: run the installed bin or fail; never fetch a package of that name from the registry.
   const help = await run('npx', ['--no', '--', 'cron-log-service', '--help'], { cwd: project });
   assert.match(help.stdout, /^Usage: cron-log-service \[options\] \[command\]/);
-  for (const command of ['run', 'seal', 'reconcile', 'backfill', 'status', 'doctor']) assert.match(help.stdout, new RegExp(`\\n  ${command}\\b`));
+  for (const command of ['run', 'seal', 'reconcile', 'backfill', 'status', 'doctor', 'dashboard']) assert.match(help.stdout, new RegExp(`\\n  ${command}\\b`));
   const printed = await run('npx', ['--no', '--', 'cron-log-service', '--version'], { cwd: project });
   assert.equal(printed.stdout.trim(), version);
 

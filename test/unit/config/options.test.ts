@@ -59,6 +59,7 @@ const EXPECTED_ENV: Readonly<Record<string, string>> = {
   sealGraceSeconds: 'SEAL_GRACE_SECONDS',
   keyTemplate: 'KEY_TEMPLATE',
   metricsPort: 'METRICS_PORT',
+  dashboardToken: 'DASHBOARD_TOKEN',
   webhookUrl: 'WEBHOOK_URL',
 };
 
