@@ -5,11 +5,13 @@
  * that (server and cause) and what the local spool directory shows.
  */
 import { promises as fs } from 'node:fs';
+import { hostname } from 'node:os';
 import { join } from 'node:path';
 import type { Collection, Document, MongoClient } from 'mongodb';
 import type { Config } from '../config/index.js';
 import { CheckpointStore, positionSeconds } from '../ledger/checkpoints.js';
 import { readLeaseHolder } from '../ledger/lease-holder.js';
+import { processAlive } from '../ledger/lease.js';
 import { clusterTimeNow } from '../source/cluster-time.js';
 import { oplogWindow } from '../source/oplog-window.js';
 import type { ArchiveContext } from '../seal/context.js';
@@ -198,7 +200,8 @@ export async function buildStatus(ctx: StatusContext, client: MongoClient, now =
   const purge: StatusReport['purge'] = {
     horizon: hours.filter((h) => h.record.purge?.state === 'purged').pop()?.id ?? null,
     interrupted: hours.filter((h) => h.record.purge?.state === 'purging').map((h) => h.id),
-    running: purgeLease !== undefined && purgeLease.expiresAt.getTime() > now,
+    // A valid lease, unless its holder is a process of this host that is gone (killed).
+    running: purgeLease !== undefined && purgeLease.expiresAt.getTime() > now && !(purgeLease.host === hostname() && !processAlive(purgeLease.pid)),
   };
   if (purge.interrupted.length > 0 && !purge.running) {
     attention.push(`the purge of ${purge.interrupted.length} hour(s) was interrupted (${purge.interrupted.slice(0, 3).join(', ')}): run purge again to finish it`);
