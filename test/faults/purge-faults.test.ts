@@ -74,6 +74,10 @@ test('SIGKILL during a purge: the hour reads purging, reconciles purged, and a r
       const n = await countIn(apilogs, h0);
       return n > 0 && n < N - 3;
     }, 30_000, 'the purge part-way through the first hour');
+    // A second purge of the namespace meanwhile is refused, naming the one running.
+    const second = await runCli(['purge', '--no-env-file', '--older-than', '1d', '--json'], env.env());
+    assert.equal(second.code, 3, second.stdout + second.stderr);
+    assert.match(second.stderr, /#purge: "purge" on /);
     child.child.kill('SIGKILL');
     const killed = await child.exited;
     assert.equal(killed.signal, 'SIGKILL');
