@@ -17,6 +17,7 @@ import type { Collection, Document } from 'mongodb';
 import { ObjectId } from 'mongodb';
 import { openSharedContext } from '../../src/archive-context.js';
 import { silentLogger } from '../../src/log.js';
+import { CheckpointStore } from '../../src/ledger/checkpoints.js';
 import { backfill } from '../../src/ops/backfill.js';
 import { archiveEnv, startArchiver, waitFor } from '../helpers/archive-env.js';
 import type { ArchiveEnv } from '../helpers/archive-env.js';
@@ -138,8 +139,14 @@ test('a document written to an hour while it is purged is not deleted; run archi
     assert.ok(await apilogs.findOne({ _id: late._id }), 'the late document is still in MongoDB');
     assert.equal(await countIn(apilogs, h0), 1);
 
-    // `run` captured it; its next seal run delivers it as a late part of the hour.
+    // `run` captured it into a spool file of the hour: until that is delivered, purge does not
+    // take the hour (capture-pending).
     await waitFor(() => archiver.stats().capture.captured === captured + 1, 20_000, 'the late document captured');
+    const jobs = env.client.db(env.db).collection('jobs');
+    await waitFor(async () => (await new CheckpointStore(jobs, `${env.db}.apilogs`).load())?.spool.files.some((f) => f.hour === h0) ?? false, 20_000, 'the hour in the checkpoint');
+    const pending = await runCli(['purge', '--no-env-file', '--older-than', '1d', '--json', '--dry-run'], env.env());
+    assert.deepEqual((JSON.parse(pending.stdout) as { hours: Array<{ reason?: string }> }).hours.map((h) => h.reason), ['capture-pending']);
+    // Its next seal run delivers it as a late part of the hour.
     await archiver.sealNow();
     assert.ok((await archivedIds(env, h0)).has(hexId(late)), 'the late document is archived');
     const rec = await runCli(['reconcile', '--no-env-file', '--from', new Date(h0).toISOString(), '--to', new Date(h0 + HOUR).toISOString(), '--deep', '--json'], env.env());
