@@ -146,11 +146,11 @@ export async function purgeHours(ctx: PurgeContext, options: PurgeOptions): Prom
   const abortOnSignal = (): void => stop.abort(options.signal?.reason);
   options.signal?.addEventListener('abort', abortOnSignal, { once: true });
   if (options.signal?.aborted) abortOnSignal();
-  if (lease) {
-    lease.onLost = (err) => stop.abort(err);
-    await lease.acquire();
-  }
   try {
+    if (lease) {
+      lease.onLost = (err) => stop.abort(err);
+      await lease.acquire();
+    }
     const guard = async (): Promise<void> => {
       throwIfAborted(stop.signal);
       await ctx.fencing?.check();
