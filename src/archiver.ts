@@ -9,6 +9,12 @@
  * `mongoRetry.notifyAfterSeconds`, scheduled seal runs are skipped until it is back, and the
  * outage is recorded in `logs` once it ends (`status` lists it).
  *
+ * With `purge.after` (PURGE_AFTER), each scheduled seal run is followed by a purge pass
+ * (src/ops/purge/): the documents of hours that ended that long ago and are proven archived are
+ * deleted from MongoDB. It runs beside the schedule (one pass at a time; a seal run never waits
+ * for it), under the run's fence and the purge lease; a pass that finds another purge running
+ * skips its turn. `purgeNow()` runs one pass.
+ *
  * A standby (`config.standby`, `run --standby`) waits for the namespace lease instead of failing
  * with LEASE_HELD (ledger/take-lease.ts): meanwhile it captures nothing and runs no seal
  * schedule, `/readyz` answers 200 naming the holder it waits for, `cronlog_role` says standby;
@@ -21,7 +27,7 @@ import type { SharedContext } from './archive-context.js';
 import { openSharedContext } from './archive-context.js';
 import type { Config, ConfigInput } from './config/index.js';
 import { parseConfig } from './config/index.js';
-import { CronLogError } from './errors.js';
+import { CronLogError, isCronLogError } from './errors.js';
 import { isFenced } from './ledger/fence.js';
 import { Lease } from './ledger/lease.js';
 import type { LeaseHolder } from './ledger/lease-holder.js';
@@ -34,7 +40,10 @@ import { Metrics, captureReadiness, instrumentDestination, spoolSample, standbyR
 import { alertMongoOutages } from './observe/mongo-outage-alerts.js';
 import { SampleRing } from './observe/sample-ring.js';
 import { dashboardRoutes } from './ops/dashboard/routes.js';
-import { createNotifier, sealReportEvents } from './observe/webhook.js';
+import { createNotifier, purgeReportEvents, sealReportEvents } from './observe/webhook.js';
+import { parseDuration } from './config/duration.js';
+import type { PurgeReport } from './ops/purge/purge.js';
+import { purgeHours } from './ops/purge/purge.js';
 import { oplogWindow } from './source/oplog-window.js';
 import { reconcileRecentHours } from './reconcile/recent-hours.js';
 import { addLateParts } from './reconcile/late-parts.js';
@@ -83,6 +92,8 @@ export interface Archiver {
   done(): Promise<void>;
   /** Seals, delivers and reconciles every due hour now. */
   sealNow(now?: number): Promise<SealReport>;
+  /** One purge pass now (needs `purge.after`): hours that ended before `now - purge.after`. */
+  purgeNow(now?: number): Promise<PurgeReport>;
   /** Prometheus metrics of this archiver. */
   readonly metrics: Metrics;
   /** URL of the metrics/health server when `metricsPort` is set and started. */
@@ -218,6 +229,10 @@ export async function createArchiver(input: Config | ConfigInput, options: Archi
     log.error(err.message);
     tailer.fail(err);
   };
+  const purgeAfterMs = config.purge.after === undefined ? undefined : parseDuration(config.purge.after);
+  /** The purge pass in flight (one at a time), and what stops it at close(). */
+  let purging: Promise<void> | undefined;
+  const purgeStop = new AbortController();
   const sealStats: ArchiverStats['seal'] = { runs: 0, hoursDelivered: 0, failures: 0, lastRunAt: undefined, lastReport: undefined };
   let task: ScheduledTask | undefined;
   let started = false;
@@ -298,6 +313,52 @@ export async function createArchiver(input: Config | ConfigInput, options: Archi
     return report;
   }
 
+  async function purgeNow(now = Date.now()): Promise<PurgeReport> {
+    if (purgeAfterMs === undefined) throw new CronLogError('USAGE', 'purgeNow() needs purge.after (PURGE_AFTER), e.g. "30d"');
+    const report = await purgeHours(ctx, {
+      before: now - purgeAfterMs,
+      batchSize: config.purge.batchSize,
+      maxDocumentsPerSecond: config.purge.maxDocumentsPerSecond,
+      leaseTtlMs,
+      command: 'run',
+      spoolDirectory: config.spoolDirectory,
+      signal: purgeStop.signal,
+    });
+    metrics.observePurge(report);
+    for (const e of purgeReportEvents(report)) void notifier.notify(e);
+    if (report.hours.length > 0) {
+      log.info('purge pass finished', {
+        before: report.before,
+        purged: report.purged,
+        deleted: report.deleted,
+        skipped: report.hours.filter((h) => h.action === 'skipped').map((h) => `${h.hour}:${h.reason ?? ''}`),
+      });
+    }
+    return report;
+  }
+
+  /** Starts a purge pass beside the schedule, unless one is in flight (fails softly, like a seal run). */
+  function scheduledPurge(): void {
+    if (purgeAfterMs === undefined || purging !== undefined || purgeStop.signal.aborted) return;
+    purging = purgeNow()
+      .then(
+        () => undefined,
+        (err: unknown) => {
+          if (isFenced(err)) {
+            log.error(err.message);
+            tailer.fail(err);
+          } else if (isCronLogError(err) && err.code === 'LEASE_HELD') {
+            log.info('purge pass skipped: another purge of the namespace is running', { error: err.message });
+          } else if (!(isCronLogError(err) && err.code === 'ABORTED')) {
+            log.warn('purge pass failed; the next seal run starts another', { error: describeMongoError(err) });
+          }
+        },
+      )
+      .finally(() => {
+        purging = undefined;
+      });
+  }
+
   /**
    * A seal run of the schedule. It fails softly: while MongoDB is unreachable it is skipped (it
    * would close hours it cannot record), and any failure is logged; the next run retries.
@@ -313,12 +374,14 @@ export async function createArchiver(input: Config | ConfigInput, options: Archi
     } catch (err) {
       if (isFenced(err)) {
         log.error(err.message);
+        return;
       } else if (isMongoUnavailable(err)) {
         log.warn('seal run failed: MongoDB is unreachable; the next scheduled run retries it', { server: tailer.mongo.server, error: describeMongoError(err) });
       } else {
         log.error('seal run failed', { error: (err as Error).message });
       }
     }
+    scheduledPurge();
   }
 
   /** start(): listens for /metrics, then waits for MongoDB to take the lease, start capture and the schedule. */
@@ -423,6 +486,7 @@ export async function createArchiver(input: Config | ConfigInput, options: Archi
       });
     },
     sealNow,
+    purgeNow,
     stats() {
       const sample = spoolSample(tailer.spool);
       return { capture: tailer.stats(), spool: { openBytes: sample.openSpoolBytes, pendingBytes: sample.pendingBytes }, seal: { ...sealStats } };
@@ -436,6 +500,8 @@ export async function createArchiver(input: Config | ConfigInput, options: Archi
           await startup?.catch(() => undefined);
           if (headroomTimer) clearInterval(headroomTimer);
           if (task) await task.destroy();
+          purgeStop.abort(new CronLogError('ABORTED', 'the archiver was closed during a purge pass'));
+          await purging;
           await sealer.idle();
           // A standby never touched the spool: there is nothing to stop.
           if (holdsLease) await tailer.stop();

@@ -20,6 +20,7 @@ export type { ErrorCode } from './errors.js';
 export { validateKeyTemplate, DEFAULT_KEY_TEMPLATE } from './hours/keys.js';
 export type { Manifest, ManifestPart } from './seal/manifest.js';
 export type { SealReport, HourOutcome } from './seal/sealer.js';
+export type { PurgeReport, PurgeRow } from './ops/purge/purge.js';
 export { createLogger, silentLogger } from './observe/logger.js';
 export type { CreateLoggerOptions } from './observe/logger.js';
 export type { Logger, LogLevel, LogMeta } from './log.js';

@@ -10,6 +10,7 @@ import { backfillCommand } from './backfill.js';
 import { dashboardCommand } from './dashboard.js';
 import { failureReport } from './common.js';
 import { doctorCommand } from './doctor.js';
+import { purgeCommand } from './purge.js';
 import { statusCommand } from './status.js';
 import { reconcileCommand } from './reconcile.js';
 import { cliLogger, printError, printUsage } from './output.js';
@@ -34,6 +35,7 @@ export function program(): Command {
   p.addCommand(sealCommand());
   p.addCommand(reconcileCommand());
   p.addCommand(backfillCommand());
+  p.addCommand(purgeCommand());
   p.addCommand(statusCommand());
   p.addCommand(doctorCommand());
   p.addCommand(dashboardCommand());

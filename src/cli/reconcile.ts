@@ -26,7 +26,7 @@ export function reconcileCommand(): Command {
         'what the archive lacks is added as a new part of the hour (e.g. 00-01.part2.ndjson.gz), nothing it holds is removed, ' +
         'and a damaged or unlisted object is moved under _superseded/ once its replacement is delivered; then the hour is ' +
         'checked again.\n\n' +
-        'Statuses: ok; missing (an object listed in the manifest is absent); mismatch (counts differ with MongoDB holding more, ' +
+        'Statuses: ok; purged (`purge` deleted the hour from MongoDB after proving it archived: MongoDB holds fewer, none the archive lacks); missing (an object listed in the manifest is absent); mismatch (counts differ with MongoDB holding more, ' +
         'MongoDB holds _ids the archive lacks, or a check of the objects failed); not-archived (the hour has no manifest); ' +
         'expired-at-source (MongoDB holds fewer: a TTL index removed the hour\'s documents); deleted-at-source (MongoDB holds ' +
         'fewer for another reason: deleted by the application, a TTL index part-way, a dropped collection; the archive keeps them).',
@@ -40,7 +40,7 @@ export function reconcileCommand(): Command {
   cmd.addHelpText(
     'after',
     `
-Exit codes: 0 every hour ok, expired-at-source or deleted-at-source; 1 some hour is not; 2 bad input.
+Exit codes: 0 every hour ok, purged, expired-at-source or deleted-at-source; 1 some hour is not; 2 bad input.
 
 Examples:
   $ cron-log-service reconcile --from 2024-01-15T00:00:00Z --to 2024-01-16T00:00:00Z

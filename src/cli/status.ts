@@ -18,7 +18,8 @@ export function statusCommand(): Command {
       'Reads the checkpoint, the ledger and the oplog and reports: the active owner of the namespace (command, host, pid, ' +
         'lease epoch, since when; standbys hold nothing and are not listed), the capture checkpoint (age, cluster time), the lag ' +
         'behind the cluster, the oplog window and how far the checkpoint is from falling off it, the open hours with their ' +
-        'spool sizes, sealed files waiting for delivery, the last sealed, delivered and verified hour, and recent failures.',
+        'spool sizes, sealed files waiting for delivery, the last sealed, delivered and verified hour, the purge horizon (the newest ' +
+        'hour purged from MongoDB) and interrupted purges, and recent failures.',
     )
     .addOption(new Option('--json', 'print the report as JSON (fields documented in README)'));
   withConfigFlags(cmd);
@@ -59,6 +60,8 @@ Examples:
       out.push(`last sealed      ${report.lastSealed ?? '-'}`);
       out.push(`last delivered   ${report.lastDelivered ?? '-'}`);
       out.push(`last verified    ${report.lastVerified ?? '-'}`);
+      const p = report.purge;
+      out.push(`purged through   ${p.horizon ?? '-'}${p.running ? ' (a purge is running)' : ''}${p.interrupted.length > 0 ? `; interrupted: ${p.interrupted.join(', ')}` : ''}`);
       writeOut(`${out.join('\n')}\n\n`);
       if (report.openHours.length > 0) writeOut(`open hours\n${table(['hour', 'part', 'bytes', 'documents'], report.openHours.map((h) => [h.hour, h.part, h.bytes, h.documents]))}\n`);
       if (report.sealedPending.length > 0) writeOut(`waiting for delivery\n${table(['file', 'bytes'], report.sealedPending.map((s) => [s.file, s.bytes]))}\n`);

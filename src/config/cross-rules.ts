@@ -17,6 +17,15 @@ export interface CrossRule {
 
 export const crossRules: readonly CrossRule[] = [
   {
+    doc: '`purge.after` (PURGE_AFTER) is not valid with `captureOperations` containing `delete`: each purged document would be archived again as a delete event.',
+    check(get, report) {
+      const ops = get('captureOperations');
+      if (get('purge.after') !== undefined && Array.isArray(ops) && ops.includes('delete')) {
+        report('purge.after', 'not valid while captureOperations contains "delete" (the change stream would archive every purged document again as a delete event); expected no PURGE_AFTER, or captureOperations without "delete"');
+      }
+    },
+  },
+  {
     doc: '`s3.bucket` is required when `uploadProvider` is `s3`.',
     check(get, report) {
       if (get('uploadProvider') === 's3' && get('s3.bucket') === undefined) {

@@ -8,6 +8,7 @@
  * file (--config) > environment > .env file > defaults.
  */
 import { DEFAULT_KEY_TEMPLATE, validateKeyTemplate } from '../hours/keys.js';
+import { checkDuration } from './duration.js';
 import { boolean, integer, listOf, oneOf, text, type OptionTree } from './option-def.js';
 import { S3_CHECKSUM_ALGORITHMS, S3_PROVIDERS } from './s3-presets.js';
 import {
@@ -397,6 +398,33 @@ export const optionTable = {
     unit: 's',
     doc: 'An hour is sealed only this long after it ended, so late writes (clock skew, slow requests) still land in it. Documents arriving later go to a late part of their hour.',
   }),
+  purge: {
+    after: text({
+      env: 'PURGE_AFTER',
+      expected: 'a duration such as "30d", "12h", "90m" or "2w"',
+      type: 'duration',
+      checks: [checkDuration],
+      example: '30d',
+      doc:
+        '`run` purges from MongoDB, after each scheduled seal run, the documents of every hour that ended this long ago and is proven archived at that moment ' +
+        '(sealed and delivered, every listed object read back with the manifest\'s size and SHA-256, and the hour\'s `_id`s in MongoDB and in the archive the same), like ' +
+        '`purge --older-than <this>`; other hours are skipped and recorded in `logs` with the reason (README, "Retention"). Absent (the default): `run` never deletes anything from MongoDB.',
+    }),
+    batchSize: integer({
+      env: 'PURGE_BATCH_SIZE',
+      default: 1000,
+      min: 1,
+      max: 100000,
+      doc: 'Documents `purge` deletes per `deleteMany` (by `_id`). Smaller: shorter operations on the server and less work lost to a crash; larger: fewer round trips.',
+    }),
+    maxDocumentsPerSecond: integer({
+      env: 'PURGE_MAX_DOCUMENTS_PER_SECOND',
+      default: 5000,
+      min: 0,
+      unit: 'documents/s',
+      doc: 'The most documents `purge` deletes per second, over the whole purge (batches are paced to it), so that it does not crowd out the application on a production database. 0: no limit.',
+    }),
+  },
   keyTemplate: text({
     env: 'KEY_TEMPLATE',
     default: DEFAULT_KEY_TEMPLATE,

@@ -2,11 +2,13 @@
  * Hour states in the `jobs` collection: one document per day (in the configured timezone) and
  * watched namespace, `_id: "<db>.<collection>:<yyyy-MM-dd>"`, holding each hour's state:
  *
- *   hours.<hour id>: { start, state, count, bytes, parts[], manifestKey, reservations, lastError, reconcile, updatedAt }
+ *   hours.<hour id>: { start, state, count, bytes, parts[], manifestKey, reservations, lastError, reconcile, purge, updatedAt }
  *
  * States: sealed (closed locally, delivery pending or failed) → delivered → verified, or
  * mismatch. `reservations` pin the part number of a sealed file before its upload, so a retry
- * after a crash uploads to the same key. A day written by the namespace's owner records its
+ * after a crash uploads to the same key. `purge` is set by `purge` (src/ops/purge/): `purging`
+ * before its first delete of the hour, `purged` once MongoDB holds none of the hour's archived
+ * `_id`s. A day written by the namespace's owner records its
  * lease `epoch`; an older owner's update is then refused (FENCED, see fence.ts).
  */
 import type { Collection, Document } from 'mongodb';
@@ -37,6 +39,31 @@ export interface ReconcileRecord {
   at: Date;
 }
 
+/** One archived object a purge proved the hour's documents against (read back and hashed). */
+export interface PurgedObject {
+  key: string;
+  sha256: string;
+  bytes: number;
+  count: number;
+}
+
+/**
+ * What `purge` did to the hour in MongoDB. `purging`: it proved the hour archived and may have
+ * deleted some of its documents (a rerun finishes it, proving MongoDB ⊆ archive); `purged`:
+ * every archived `_id` of the hour was deleted from MongoDB.
+ */
+export interface PurgeRecord {
+  state: 'purging' | 'purged';
+  /** When the first purge of the hour began. */
+  startedAt: Date;
+  /** When the hour was last purged completely. */
+  purgedAt?: Date;
+  /** The manifest's count when the hour was last proved. */
+  archived: number;
+  /** The objects the hour was last proved against. */
+  objects: PurgedObject[];
+}
+
 export interface HourRecord {
   start: Date;
   state: HourState;
@@ -49,6 +76,7 @@ export interface HourRecord {
   /** Local parts of the hour lost undelivered with a host (src/source/host-takeover.ts). */
   lostParts?: number;
   reconcile?: ReconcileRecord;
+  purge?: PurgeRecord;
   updatedAt: Date;
 }
 

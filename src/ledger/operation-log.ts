@@ -1,6 +1,7 @@
 /**
  * The `logs` collection: one document per operation (seal, deliver, reconcile, repair,
- * backfill, late-part: late documents of an hour found by capture by query's late pass) with
+ * backfill, late-part: late documents of an hour found by capture by query's late pass, purge:
+ * an hour's archived documents deleted from MongoDB, or why they were not) with
  * its hour, counts, bytes, key, duration, attempts, outcome and error, and one per MongoDB outage
  * `run` waited out (`mongo-outage`, recorded once it ended). A record written by the
  * namespace's owner carries its lease `epoch` and is refused (FENCED) once a newer epoch holds
@@ -10,7 +11,7 @@ import type { Collection, Document } from 'mongodb';
 import { redact } from '../redact.js';
 import type { FenceHolder } from './fence.js';
 
-export type Operation = 'seal' | 'deliver' | 'reconcile' | 'repair' | 'backfill' | 'late-part' | 'mongo-outage';
+export type Operation = 'seal' | 'deliver' | 'reconcile' | 'repair' | 'backfill' | 'late-part' | 'purge' | 'mongo-outage';
 
 export interface OperationRecord {
   op: Operation;

@@ -10,6 +10,7 @@
  *    since the previous sample; totals that went down (a new Tailer) count as a counter reset.
  *    A sampler set with `setCaptureSampler` is also read at every scrape, so gauges are fresh.
  *  - `observeSeal(report, durationMs)` after each seal run (`observeSealError` when it threw).
+ *  - `observePurge(report)` after each purge pass of `run` (PURGE_AFTER).
  *  - `setRole(role)`: `cronlog_role{role="active"|"standby"}`, 1 for the role held, 0 for the other
  *    (both 0 before a plain `run` holds the lease).
  *
@@ -61,6 +62,13 @@ export interface MongoOutageSample {
 }
 
 /** One destination `put`: its wall time and its attempts (1 = no retry). */
+/** What `observePurge` reads of a purge pass's report (src/ops/purge/purge.ts). */
+export interface PurgeRunSample {
+  purged: number;
+  skipped: number;
+  deleted: number;
+}
+
 /** What `observeSeal` reads of a seal run's report. */
 export interface SealRunSample {
   /** Every hour the run finished: `delivered` (with its document count), `empty` or `failed`. */
@@ -140,6 +148,10 @@ function instrumentsFor(registry: RegistryType) {
     reconcileFailures: counter('reconcile_failures_total', 'Seal runs whose reconcile could not compare the recent hours with MongoDB (their hours stay delivered, not verified; the next run retries).'),
     oplogHeadroom: gauge('oplog_headroom_seconds', 'Seconds between the oldest oplog entry and the capture position (checked every 5 minutes once the oplog is full; absent before): at 0 the resume token falls off the oplog and the gap is repaired from a query.'),
     lastSealRun: gauge('last_seal_run_timestamp_seconds', 'Unix time at which the last seal run finished with a report.'),
+    documentsPurged: counter('documents_purged_total', 'Documents deleted from MongoDB by purge passes of `run` (PURGE_AFTER), each proven archived first.'),
+    hoursPurged: counter('hours_purged_total', 'Hours purged from MongoDB by purge passes of `run` (an hour finished after an interruption counts again).'),
+    purgeSkippedHours: gauge('purge_skipped_hours', 'Hours past PURGE_AFTER that the last purge pass skipped because they were not proven archived (see `logs`, op "purge").'),
+    lastPurgeRun: gauge('last_purge_run_timestamp_seconds', 'Unix time at which the last purge pass of `run` finished.'),
     role: new Gauge<Label | 'role'>({
       name: `${METRIC_PREFIX}role`,
       help: 'The role of this process: 1 for the one it has (active: holds the namespace lease and captures; standby: waits for the lease), 0 for the other.',
@@ -388,6 +400,15 @@ export class Metrics {
     else m.reconcileFailures.inc(labels, 1);
     m.sealRunDuration.observe(labels, Math.max(0, durationMs) / 1000);
     m.lastSealRun.set(labels, now / 1000);
+  }
+
+  /** Records one purge pass of `run` (its report's totals). */
+  observePurge(report: PurgeRunSample, now = Date.now()): void {
+    const { m, labels } = this;
+    m.documentsPurged.inc(labels, report.deleted);
+    m.hoursPurged.inc(labels, report.purged);
+    m.purgeSkippedHours.set(labels, report.skipped);
+    m.lastPurgeRun.set(labels, now / 1000);
   }
 
   /** Records a seal run that threw (no report). */

@@ -1,7 +1,9 @@
 /**
  * Operator notifications: a JSON POST to `webhookUrl` when an hour cannot be delivered, when an
  * hour does not reconcile, when the checkpoint nears the end of the oplog window, and when
- * MongoDB stays unreachable past a threshold (and when it is back: mongo-outage-alerts.ts).
+ * MongoDB stays unreachable past a threshold (and when it is back: mongo-outage-alerts.ts), and
+ * when a purge pass of `run` finds an archived hour damaged (an object missing, tampered with or
+ * unlisted: `purge-refused`; hours merely not ready yet send nothing).
  *
  * - One body for Slack and Discord incoming webhooks: `text` (Slack) and `content` (Discord)
  *   carry the same one-line message; `event` carries the structured event for other receivers.
@@ -23,7 +25,8 @@ export type NotifyEvent =
   | { kind: 'reconcile-failed'; error: string }
   | { kind: 'oplog-headroom'; headroomSeconds: number; windowSeconds: number }
   | { kind: 'mongo-unavailable'; server: string; since: string; seconds: number; error: string }
-  | { kind: 'mongo-available'; server: string; since: string; seconds: number };
+  | { kind: 'mongo-available'; server: string; since: string; seconds: number }
+  | { kind: 'purge-refused'; hour: string; reason: string; detail: string };
 
 export interface NotifyResult {
   sent: boolean;
@@ -119,6 +122,11 @@ export function eventMessage(event: NotifyEvent, namespace?: string): string {
         `[cron-log-service${where}] MongoDB at ${event.server} is reachable again after ${formatDuration(event.seconds)} ` +
         `(unreachable since ${event.since}); capture resumed from its checkpoint.`
       );
+    case 'purge-refused':
+      return (
+        `[cron-log-service${where}] hour ${event.hour} was not purged from MongoDB: its archive failed the proof (${event.reason}): ${event.detail}. ` +
+        'Its documents stay in MongoDB. Check it with `cron-log-service reconcile --deep`.'
+      );
   }
 }
 
@@ -131,6 +139,16 @@ export function webhookPayload(event: NotifyEvent, namespace?: string, at = new 
     content: message,
     event: redactDeep({ ...event, ...(namespace === undefined ? {} : { namespace }), at: at.toISOString() }),
   };
+}
+
+/** Skip reasons of purge that mean the archive of an hour is damaged (not merely not ready). */
+const DAMAGED = new Set(['manifest-unreadable', 'missing-object', 'tampered-object', 'unlisted-object', 'repeated-id']);
+
+/** The notify events of a purge pass: hours whose archive failed the proof because it is damaged. */
+export function purgeReportEvents(report: { hours: ReadonlyArray<{ hour: string; reason?: string; detail?: string }> }): NotifyEvent[] {
+  return report.hours
+    .filter((h) => h.reason !== undefined && DAMAGED.has(h.reason))
+    .map((h) => ({ kind: 'purge-refused', hour: h.hour, reason: h.reason ?? '', detail: h.detail ?? '' }));
 }
 
 /** The notify events of a seal run: failed hours, reconcile mismatches, a failed reconcile. */

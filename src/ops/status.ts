@@ -5,11 +5,13 @@
  * that (server and cause) and what the local spool directory shows.
  */
 import { promises as fs } from 'node:fs';
+import { hostname } from 'node:os';
 import { join } from 'node:path';
 import type { Collection, Document, MongoClient } from 'mongodb';
 import type { Config } from '../config/index.js';
 import { CheckpointStore, positionSeconds } from '../ledger/checkpoints.js';
 import { readLeaseHolder } from '../ledger/lease-holder.js';
+import { processAlive } from '../ledger/lease.js';
 import { clusterTimeNow } from '../source/cluster-time.js';
 import { oplogWindow } from '../source/oplog-window.js';
 import type { ArchiveContext } from '../seal/context.js';
@@ -58,6 +60,12 @@ export interface StatusReport {
   lastDelivered: string | null;
   lastVerified: string | null;
   mismatches: Array<{ hour: string; mongo: number; archived: number }>;
+  /**
+   * Purge (src/ops/purge/): `horizon` is the newest hour purged completely from MongoDB (its
+   * archived documents deleted; null: none yet), `interrupted` the hours whose purge began and
+   * did not finish (a rerun of `purge` finishes them), `running` whether a purge holds its lease.
+   */
+  purge: { horizon: string | null; interrupted: string[]; running: boolean };
   recentFailures: Array<{ at: string; op: string; hour: string | null; error: string }>;
   attention: string[];
 }
@@ -118,6 +126,7 @@ export async function unreachableStatus(
     lastDelivered: null,
     lastVerified: null,
     mismatches: [],
+    purge: { horizon: null, interrupted: [], running: false },
     recentFailures: [],
     attention: [`${error} (a running archiver waits for it and resumes from its checkpoint)`],
   };
@@ -187,6 +196,16 @@ export async function buildStatus(ctx: StatusContext, client: MongoClient, now =
     .filter((h) => h.record.state === 'mismatch' && h.record.start.getTime() > now - STATUS_THRESHOLDS.recentSeconds * 1000)
     .map((h) => ({ hour: h.id, mongo: h.record.reconcile?.mongo ?? 0, archived: h.record.reconcile?.archived ?? h.record.count }));
   if (mismatches.length > 0) attention.push(`${mismatches.length} hour(s) do not reconcile: run reconcile --deep, then --repair`);
+  const purgeLease = await readLeaseHolder(ctx.jobs, `${ctx.namespace}#purge`);
+  const purge: StatusReport['purge'] = {
+    horizon: hours.filter((h) => h.record.purge?.state === 'purged').pop()?.id ?? null,
+    interrupted: hours.filter((h) => h.record.purge?.state === 'purging').map((h) => h.id),
+    // A valid lease, unless its holder is a process of this host that is gone (killed).
+    running: purgeLease !== undefined && purgeLease.expiresAt.getTime() > now && !(purgeLease.host === hostname() && !processAlive(purgeLease.pid)),
+  };
+  if (purge.interrupted.length > 0 && !purge.running) {
+    attention.push(`the purge of ${purge.interrupted.length} hour(s) was interrupted (${purge.interrupted.slice(0, 3).join(', ')}): run purge again to finish it`);
+  }
   const failedHours = hours.filter((h) => h.record.state === 'sealed' && h.record.lastError);
   if (failedHours.length > 0) attention.push(`${failedHours.length} hour(s) failed delivery and wait for the next seal run`);
   const failures = await ctx.operations.recent(10, { outcome: 'error', at: { $gt: new Date(now - STATUS_THRESHOLDS.recentSeconds * 1000) } });
@@ -203,6 +222,7 @@ export async function buildStatus(ctx: StatusContext, client: MongoClient, now =
     lastDelivered: last((s) => s === 'delivered' || s === 'verified' || s === 'mismatch'),
     lastVerified: last((s) => s === 'verified'),
     mismatches,
+    purge,
     recentFailures: failures.map((f) => ({ at: (f.at as Date).toISOString(), op: String(f.op), hour: (f.hour as string | undefined) ?? null, error: String(f.error ?? '') })),
     attention,
   };

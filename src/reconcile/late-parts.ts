@@ -10,7 +10,10 @@
  *     counted in MongoDB (one aggregation, reconcile/mongo-counts.ts).
  *  2. An hour where MongoDB has more documents than the archive gets what it lacks, compared by
  *     `_id` against what its delivered parts hold, as a new part: the append-only repair of
- *     `reconcile --repair` (seal/rebuild.ts), recorded as a `late-part` operation.
+ *     `reconcile --repair` (seal/rebuild.ts), recorded as a `late-part` operation. An hour that
+ *     `purge` emptied (its ledger record has `purge`) holds fewer in MongoDB than in the archive
+ *     even with late documents: it is looked at whenever MongoDB holds any document of it and
+ *     not exactly as many as the archive (an hour restored whole is left alone).
  *
  * Only hours capture has left behind for good are repaired, so that no document is delivered
  * twice: the hour ended at or before the position of the saved checkpoint (the query never reads
@@ -65,6 +68,14 @@ export function lateCandidates<R extends Pick<HourRecord, 'start' | 'state'>>(
   return records.filter((r) => ['delivered', 'verified', 'mismatch'].includes(r.state) && endOf(r.start.getTime()) <= capturedThrough && !inSpool.has(r.start.getTime()));
 }
 
+/**
+ * Whether an hour may hold documents the archive lacks, from counts: MongoDB holds more than the
+ * archive, or, once `purge` emptied the hour, any document at all but not exactly as many.
+ */
+export function mayHoldLateDocuments(mongo: number, archived: number, purged: boolean): boolean {
+  return mongo > archived || (purged && mongo > 0 && mongo !== archived);
+}
+
 /** Adds the late documents of the recent hours as late parts (see the header); returns the parts added. */
 export async function addLateParts(ctx: ArchiveContext, options: LatePassOptions): Promise<LatePart[]> {
   const { now, capturedThrough, log } = options;
@@ -72,15 +83,19 @@ export async function addLateParts(ctx: ArchiveContext, options: LatePassOptions
   const recorded = await ctx.ledger.range(now - windowHours * HOUR_MS, now);
   const inSpool = new Set([...options.spool.openFiles(), ...(await options.spool.sealedFiles())].map((f) => f.hour));
   const endOf = (start: number): number => ctx.clock.slotAt(start).end;
-  const hours = lateCandidates(recorded.map((h) => h.record), capturedThrough, inSpool, endOf).map((r) => ({ slot: ctx.clock.slotAt(r.start.getTime()), archived: r.count }));
+  const hours = lateCandidates(recorded.map((h) => h.record), capturedThrough, inSpool, endOf).map((r) => ({
+    slot: ctx.clock.slotAt(r.start.getTime()),
+    archived: r.count,
+    purged: r.purge !== undefined,
+  }));
   if (hours.length === 0) return [];
   const from = Math.min(...hours.map((h) => h.slot.start));
   const to = Math.max(...hours.map((h) => h.slot.end));
   const counts = await countPerHour(ctx.collection, ctx.timestampField, from, to, ctx.clock.zone);
   const added: LatePart[] = [];
-  for (const { slot, archived } of hours) {
+  for (const { slot, archived, purged } of hours) {
     const mongo = counts.get(slot.start) ?? 0;
-    if (mongo <= archived) continue;
+    if (!mayHoldLateDocuments(mongo, archived, purged)) continue;
     const result = await repairHour(ctx, slot, 'late-part');
     if (result.key === undefined) continue;
     added.push({ hour: slot.id, added: result.added, key: result.key });

@@ -32,7 +32,7 @@ export async function reconcileRecentHours(ctx: RecentHoursContext, now: number,
     const slot = ctx.clock.slotAt(record.start.getTime());
     const mongo = counts.get(slot.start) ?? 0;
     const archived = record.count;
-    const status = hourVerdict({ slot, mongo, archived, ttlSeconds: ttl, now });
+    const status = hourVerdict({ slot, mongo, archived, ttlSeconds: ttl, now, purged: record.purge !== undefined });
     const ok = passes(status);
     await Promise.all([
       ctx.ledger.update(slot, {

@@ -9,7 +9,7 @@
  * adds what the archive lacks as a new part of the hour and never removes what it holds) and
  * checks it again.
  *
- * Every status (ok, expired-at-source, deleted-at-source, mismatch, missing, not-archived) is
+ * Every status (ok, purged, expired-at-source, deleted-at-source, mismatch, missing, not-archived) is
  * decided by the one verdict of verdict.ts, which the seal run's reconcile (recent-hours.ts) uses
  * too; this module only gathers what the verdict looks at, and says why in `detail`.
  */
@@ -17,14 +17,14 @@ import type { Manifest } from '../seal/manifest.js';
 import { countPerHour, ttlSeconds } from './mongo-counts.js';
 import type { ArchiveContext } from '../seal/context.js';
 import { readManifest } from '../seal/manifest.js';
-import { listHourObjects, newObjectRead, objectLines, partProblem, reservedParts, unlistedObjects } from '../seal/hour-objects.js';
-import { hourDocuments } from '../seal/hour-query.js';
+import { listHourObjects, reservedParts, unlistedObjects } from '../seal/hour-objects.js';
+import { compareSourceIds, readArchivedIds } from './archived-ids.js';
 import type { RepairResult } from '../seal/rebuild.js';
 import { repairHour } from '../seal/rebuild.js';
 import type { HourFindings, HourStatus } from './verdict.js';
 import { hourVerdict, passes, repairable } from './verdict.js';
 import type { HourClock, HourSlot } from '../hours/hour-clock.js';
-import { idKeyOf } from '../spool/document-ids.js';
+import type { PurgeRecord } from '../ledger/hour-states.js';
 
 export type ReconcileStatus = HourStatus;
 
@@ -53,30 +53,9 @@ export interface ReconcileOptions {
 type DeepFinding = { problem: string } | { lacking: number };
 
 async function deepCheck(ctx: ArchiveContext, slot: HourSlot, manifest: Manifest): Promise<DeepFinding> {
-  const ids = new Set<string>();
-  let total = 0;
-  for (const part of manifest.parts) {
-    const read = newObjectRead();
-    let dup: string | undefined;
-    for await (const { id } of objectLines(ctx.destination, part.key, read)) {
-      if (ids.has(id)) dup ??= id;
-      else ids.add(id);
-    }
-    const problem = partProblem(part, read);
-    if (problem !== undefined) return { problem };
-    if (dup !== undefined) return { problem: `_id ${dup} appears more than once in the hour` };
-    total += read.lines;
-  }
-  if (total !== manifest.count) return { problem: `parts hold ${total} lines, the manifest says ${manifest.count}` };
-  const idKey = idKeyOf(ctx.jsonMode);
-  let lacking = 0;
-  const cursor = hourDocuments(ctx, slot, { _id: 1 });
-  try {
-    for await (const doc of cursor) if (!ids.has(idKey(doc._id))) lacking++;
-  } finally {
-    await cursor.close().catch(() => undefined);
-  }
-  return { lacking };
+  const read = await readArchivedIds(ctx, manifest);
+  if ('problem' in read) return { problem: read.problem };
+  return { lacking: (await compareSourceIds(ctx, slot, read.ids)).lacking };
 }
 
 /** Why an hour has the status its counts gave it, for the row's detail. */
@@ -91,6 +70,13 @@ function countDetail(status: HourStatus, mongo: number, archived: number | null,
     default:
       return undefined;
   }
+}
+
+/** Why a purged hour holds fewer documents in MongoDB than in the archive, for the row's detail. */
+function purgeDetail(purge: PurgeRecord | undefined, mongo: number): string {
+  if (purge?.state === 'purging') return `a purge of the hour was interrupted (MongoDB still holds ${mongo}); run purge again to finish it`;
+  const at = purge?.purgedAt ? ` on ${purge.purgedAt.toISOString()}` : '';
+  return mongo === 0 ? `purged from MongoDB${at}; the archive keeps them` : `purged from MongoDB${at}; ${mongo} written later, held by the archive too`;
 }
 
 /** What a repair did, for the row's detail. */
@@ -164,9 +150,11 @@ async function checkHour(
   now: number,
   deep: boolean,
 ): Promise<ReconcileRow> {
+  const record = await ctx.ledger.get(slot);
+  const purge = record?.purge;
   const judge = (archived: number | null, findings: Pick<HourFindings, 'absent' | 'inconsistent' | 'lacking'>, detail?: string): ReconcileRow => {
-    const status = hourVerdict({ slot, mongo, archived, ttlSeconds: ttl, now, ...findings });
-    const why = detail ?? countDetail(status, mongo, archived, ttl);
+    const status = hourVerdict({ slot, mongo, archived, ttlSeconds: ttl, now, purged: purge !== undefined, ...findings });
+    const why = detail ?? (status === 'purged' ? purgeDetail(purge, mongo) : countDetail(status, mongo, archived, ttl));
     return { hour: slot.id, start: new Date(slot.start).toISOString(), mongo, archived, status, ...(why !== undefined ? { detail: why } : {}) };
   };
   let manifest: Manifest | undefined;
@@ -182,7 +170,7 @@ async function checkHour(
     if (!info) return judge(archived, { absent: true }, `${part.key} is listed in the manifest but absent`);
     if (info.size !== part.bytes) return judge(archived, { inconsistent: true }, `${part.key} has ${info.size} bytes, the manifest says ${part.bytes}`);
   }
-  const unlisted = unlistedObjects(await listHourObjects(ctx.destination, ctx.keys, slot), manifest.parts, reservedParts(await ctx.ledger.get(slot)));
+  const unlisted = unlistedObjects(await listHourObjects(ctx.destination, ctx.keys, slot), manifest.parts, reservedParts(record));
   if (unlisted.length > 0) {
     const keys = unlisted.map((o) => o.key).join(', ');
     return judge(archived, { inconsistent: true }, `not listed in the manifest, yet under the data prefix: ${keys} (--repair adds what they hold that the hour lacks, then moves them out)`);

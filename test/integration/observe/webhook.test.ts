@@ -7,7 +7,7 @@ import type { AddressInfo } from 'node:net';
 import { clearRegisteredSecrets, registerSecrets } from '../../../src/redact.js';
 import type { Logger, LogMeta } from '../../../src/log.js';
 import type { NotifyEvent } from '../../../src/observe/webhook.js';
-import { createNotifier, eventMessage, sealReportEvents } from '../../../src/observe/webhook.js';
+import { createNotifier, eventMessage, purgeReportEvents, sealReportEvents } from '../../../src/observe/webhook.js';
 
 interface Received {
   method: string;
@@ -270,4 +270,26 @@ test('sealReportEvents: failed hours and mismatches of a seal report', () => {
   });
   assert.deepEqual(failedReconcile, [{ kind: 'reconcile-failed', error: "MongoServerError InvalidPipelineOperator (code 168): Unrecognized expression '$dateTrunc'" }]);
   assert.match(eventMessage(failedReconcile[0]!), /reconcile after a seal run failed: .*\$dateTrunc'\. The run's hours were delivered/);
+});
+
+test('a purge pass sends purge-refused for hours whose archive is damaged, nothing for hours merely not ready', async () => {
+  const events = purgeReportEvents({
+    hours: [
+      { hour: '2024-01-15T00:00+00:00' },
+      { hour: '2024-01-15T01:00+00:00', reason: 'tampered-object', detail: 'api-logs/2024-01-15/01-02.ndjson.gz sha256 ab… differs from the manifest\'s cd…' },
+      { hour: '2024-01-15T02:00+00:00', reason: 'not-delivered', detail: 'the hour is sealed but not delivered' },
+      { hour: '2024-01-15T03:00+00:00', reason: 'missing-object', detail: 'api-logs/2024-01-15/03-04.ndjson.gz is listed in the manifest but absent' },
+      { hour: '2024-01-15T04:00+00:00', reason: 'source-not-archived', detail: 'MongoDB holds 1 document(s) of the hour the archive lacks' },
+    ],
+  });
+  assert.deepEqual(events.map((e) => [e.kind, 'hour' in e ? e.hour : '']), [
+    ['purge-refused', '2024-01-15T01:00+00:00'],
+    ['purge-refused', '2024-01-15T03:00+00:00'],
+  ]);
+  const notifier = createNotifier(`${base}${HOOK_PATH}`, memoryLog(), { namespace: 'myapp.apilogs', backoffMs: 10 });
+  await notifier.notify(events[0] as NotifyEvent);
+  const body = payloadOf(received[0]);
+  assert.match(body.text, /hour 2024-01-15T01:00\+00:00 was not purged from MongoDB: its archive failed the proof \(tampered-object\).*stay in MongoDB/);
+  assert.equal(body.event.kind, 'purge-refused');
+  assert.match(eventMessage(events[1] as NotifyEvent), /missing-object/);
 });

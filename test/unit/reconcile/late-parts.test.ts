@@ -36,3 +36,14 @@ test('a 30-minute hour after a DST shift ends 30 minutes after it starts', () =>
   assert.equal(lateCandidates(half, slot.end, new Set(), end).length, 1);
   assert.equal(lateCandidates(half, slot.end - 1, new Set(), end).length, 0);
 });
+
+test('late documents of an hour: MongoDB holds more than the archive; once purged, any document but not exactly as many', async () => {
+  const { mayHoldLateDocuments } = await import('../../../src/reconcile/late-parts.js');
+  assert.equal(mayHoldLateDocuments(11, 10, false), true);
+  assert.equal(mayHoldLateDocuments(10, 10, false), false);
+  assert.equal(mayHoldLateDocuments(3, 10, false), false, 'deleted at the source');
+  assert.equal(mayHoldLateDocuments(0, 10, true), false, 'purged, nothing since');
+  assert.equal(mayHoldLateDocuments(1, 10, true), true, 'purged, then a late write');
+  assert.equal(mayHoldLateDocuments(10, 10, true), false, 'restored whole');
+  assert.equal(mayHoldLateDocuments(11, 10, true), true);
+});

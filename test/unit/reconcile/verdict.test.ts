@@ -106,3 +106,21 @@ test('which statuses pass (exit code 0) and which --repair looks at', () => {
   assert.deepEqual(all.filter(passes), ['ok', 'expired-at-source', 'deleted-at-source']);
   assert.deepEqual(all.filter(repairable), ['deleted-at-source', 'mismatch', 'missing', 'not-archived']);
 });
+
+test('a purged hour: fewer in MongoDB is purged (whatever the TTL), as many is ok (restored), more or an _id the archive lacks is mismatch; purged passes', () => {
+  const [, slot] = SLOTS[0]!;
+  const now = slot.end + 10 * 86_400_000;
+  for (const ttlSeconds of [undefined, 0, 3600]) {
+    const v = (mongo: number, lacking?: number): HourStatus => hourVerdict({ slot, mongo, archived: 10, ttlSeconds, now, purged: true, ...(lacking === undefined ? {} : { lacking }) });
+    assert.equal(v(0), 'purged');
+    assert.equal(v(3), 'purged', 'documents written later and archived');
+    assert.equal(v(3, 0), 'purged');
+    assert.equal(v(10), 'ok', 'restored into the source');
+    assert.equal(v(11), 'mismatch');
+    assert.equal(v(1, 1), 'mismatch', 'a late write not archived yet');
+  }
+  assert.equal(hourVerdict({ slot, mongo: 0, archived: 10, ttlSeconds: undefined, now, purged: true, absent: true }), 'missing');
+  assert.equal(hourVerdict({ slot, mongo: 0, archived: 10, ttlSeconds: undefined, now, purged: false }), 'deleted-at-source', 'not purged: deleted at the source');
+  assert.equal(passes('purged'), true);
+  assert.equal(repairable('purged'), true);
+});
