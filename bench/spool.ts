@@ -68,7 +68,7 @@ async function archiverRun(docs: readonly object[], dir: string): Promise<{ seco
     for (let i = 0; i < docs.length; i++) {
       const doc = docs[i] as { createdAt: Date };
       const slot = clock.slotOf(doc.createdAt.getTime());
-      spool.append({ hour: slot.start, part: 1 }, encode(doc));
+      spool.append({ hour: slot.start, part: 1 }, encode(doc), doc);
       if (spool.pendingBytes >= MAX_PENDING) await checkpoint();
       if ((i + 1) % BATCH === 0) await turn();
     }
