@@ -11,6 +11,7 @@ import { failureReport } from './common.js';
 import { doctorCommand } from './doctor.js';
 import { statusCommand } from './status.js';
 import { reconcileCommand } from './reconcile.js';
+import { restoreCommand } from './restore.js';
 import { cliLogger, printError, printUsage } from './output.js';
 import { routeProcessWarnings } from './process-warnings.js';
 import { runCommand } from './run.js';
@@ -33,6 +34,7 @@ export function program(): Command {
   p.addCommand(sealCommand());
   p.addCommand(reconcileCommand());
   p.addCommand(backfillCommand());
+  p.addCommand(restoreCommand());
   p.addCommand(statusCommand());
   p.addCommand(doctorCommand());
   p.addHelpText(

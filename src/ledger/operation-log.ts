@@ -2,7 +2,8 @@
  * The `logs` collection: one document per operation (seal, deliver, reconcile, repair,
  * backfill, late-part: late documents of an hour found by capture by query's late pass) with
  * its hour, counts, bytes, key, duration, attempts, outcome and error, and one per MongoDB outage
- * `run` waited out (`mongo-outage`, recorded once it ended). A record written by the
+ * `run` waited out (`mongo-outage`, recorded once it ended), and one per hour a `restore` handled
+ * (restored, already present, skipped, into which collection). A record written by the
  * namespace's owner carries its lease `epoch` and is refused (FENCED) once a newer epoch holds
  * the lease (fence.ts).
  */
@@ -10,7 +11,7 @@ import type { Collection, Document } from 'mongodb';
 import { redact } from '../redact.js';
 import type { FenceHolder } from './fence.js';
 
-export type Operation = 'seal' | 'deliver' | 'reconcile' | 'repair' | 'backfill' | 'late-part' | 'mongo-outage';
+export type Operation = 'seal' | 'deliver' | 'reconcile' | 'repair' | 'backfill' | 'late-part' | 'mongo-outage' | 'restore';
 
 export interface OperationRecord {
   op: Operation;

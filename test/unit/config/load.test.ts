@@ -294,6 +294,7 @@ describe('environment coercion', () => {
       SEAL_SCHEDULE: '0 */10 * * * *',
       SEAL_GRACE_SECONDS: '0',
       KEY_TEMPLATE: '{prefix}/dt={date}/hour={hour}/{date}-{hour}{fold}{part}.ndjson.gz',
+      RESTORE_BATCH_SIZE: '250',
       METRICS_PORT: '9464',
       WEBHOOK_URL: 'https://hooks.example.com/services/T1/B2/abcdef',
     };
@@ -341,6 +342,7 @@ describe('environment coercion', () => {
       sealSchedule: '0 */10 * * * *',
       sealGraceSeconds: 0,
       keyTemplate: '{prefix}/dt={date}/hour={hour}/{date}-{hour}{fold}{part}.ndjson.gz',
+      restoreBatchSize: 250,
       metricsPort: 9464,
       webhookUrl: 'https://hooks.example.com/services/T1/B2/abcdef',
     };

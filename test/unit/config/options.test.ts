@@ -56,6 +56,7 @@ const EXPECTED_ENV: Readonly<Record<string, string>> = {
   sealSchedule: 'SEAL_SCHEDULE',
   sealGraceSeconds: 'SEAL_GRACE_SECONDS',
   keyTemplate: 'KEY_TEMPLATE',
+  restoreBatchSize: 'RESTORE_BATCH_SIZE',
   metricsPort: 'METRICS_PORT',
   webhookUrl: 'WEBHOOK_URL',
 };
