@@ -305,3 +305,57 @@ test('SIGKILL during a restore, then a rerun: the same collection, nothing dupli
     await env.close();
   }
 });
+
+/** The summary of the one part of the manifest of the hour starting at `start`. */
+async function partTypes(env: ArchiveEnv, start: number): Promise<{ paths: Record<string, string[]> }> {
+  for (const f of await manifests(env)) {
+    const m = JSON.parse(await fs.readFile(f, 'utf8'));
+    if (Date.parse(m.start) === start) {
+      assert.equal(m.parts.length, 1);
+      return m.parts[0].types;
+    }
+  }
+  throw new Error(`no manifest for ${new Date(start).toISOString()}`);
+}
+
+test('parts written from a query record the summary too: backfill, and capture\'s first-hour rebuild (the host-takeover path)', { timeout: 120_000 }, async () => {
+  const env = await archiveEnv(mongo);
+  try {
+    const coll = env.client.db(env.db).collection('apilogs');
+    // Backfill (reconcile --repair and late parts write their parts the same way: seal/rebuild.ts).
+    const h0 = Math.floor(Date.now() / HOUR) * HOUR - 6 * HOUR;
+    const past = everyType(h0).filter((d) => (d.createdAt as Date).getTime() < h0 + HOUR);
+    await coll.insertMany(past);
+    const b = await runCli(['backfill', '--no-env-file', '--from', new Date(h0).toISOString(), '--to', new Date(h0 + HOUR).toISOString(), '--json'], env.env());
+    assert.equal(b.code, 0, b.stderr);
+    const backfilled = await partTypes(env, h0);
+    assert.deepEqual(backfilled.paths.i32, ['int']);
+    assert.deepEqual(backfilled.paths.dec, ['decimal']);
+    assert.deepEqual(backfilled.paths.latency, ['double', 'int']);
+
+    // First start: capture rebuilds its current hour from a query (repairGap, as after a host takeover).
+    const now = Math.floor(Date.now() / HOUR) * HOUR;
+    const current = everyType(now).filter((d) => (d.createdAt as Date).getTime() < now + HOUR);
+    await coll.insertMany(current);
+    const archiver = await startArchiver(env.config());
+    try {
+      await waitFor(() => archiver.stats().capture.repaired >= current.length, 20_000, 'the first hour rebuilt from a query');
+      const report = await archiver.sealNow(now + 2 * HOUR);
+      assert.equal(report.failed, 0);
+    } finally {
+      await archiver.close();
+    }
+    const rebuilt = await partTypes(env, now);
+    assert.deepEqual(rebuilt, backfilled, 'the same documents give the same summary by either path');
+    const r = await runCli(restoreArgs(now, 1, ['--into', `${env.db}.rebuilt`]), env.env());
+    assert.equal(r.code, 0, r.stderr);
+    const back = await env.client.db(env.db).collection('rebuilt').find({}, { promoteValues: false, bsonRegExp: true }).toArray();
+    assert.equal(back.length, current.length);
+    for (const d of back) {
+      assert.equal((d.i64 as { _bsontype: string })._bsontype, 'Long');
+      if (d.dec !== undefined) assert.equal((d.dec as { _bsontype: string })._bsontype, 'Decimal128');
+    }
+  } finally {
+    await env.close();
+  }
+});
