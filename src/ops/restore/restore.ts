@@ -22,6 +22,7 @@
  * `dryRun`: everything but the inserts (the archive is fetched, verified and decoded).
  */
 import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import type { Collection, Document } from 'mongodb';
 import { isCronLogError } from '../../errors.js';
 import type { HourSlot } from '../../hours/hour-clock.js';
@@ -127,7 +128,7 @@ async function restoreHour(ctx: RestoreContext, slot: HourSlot, opts: RestoreOpt
   const hour: RestoreHour = { ...base, status: opts.dryRun ? 'dry-run' : 'restored', jsonMode: manifest.jsonMode, parts: manifest.parts.length, documents: manifest.count };
   let parts: VerifiedPart[] = [];
   try {
-    parts = await fetchVerifiedParts(ctx.destination, manifestKey, manifest.parts, ctx.workDirectory ?? tmpdir());
+    parts = await fetchVerifiedParts(ctx.destination, manifestKey, manifest.parts, join(ctx.workDirectory ?? tmpdir(), 'restore'));
   } catch (err) {
     if (!(err instanceof PartIntegrityError)) throw err;
     const out: RestoreHour = { ...hour, status: 'failed', skipped: manifest.count, error: err.message, failedKey: err.key };

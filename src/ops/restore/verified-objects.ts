@@ -32,12 +32,33 @@ export class PartIntegrityError extends CronLogError {
   }
 }
 
+const TEMP_NAME = /^restore-(\d+)-\d+-\d+\.ndjson\.gz$/;
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/** Removes the temp copies a restore killed on this host left in `dir` (its pid is gone). */
+async function removeStaleCopies(dir: string): Promise<void> {
+  for (const name of await fs.readdir(dir).catch(() => [] as string[])) {
+    const m = TEMP_NAME.exec(name);
+    if (m && Number(m[1]) !== process.pid && !alive(Number(m[1]))) await fs.rm(join(dir, name), { force: true }).catch(() => undefined);
+  }
+}
+
 /**
- * Fetches and verifies every part; on the first failure, removes what it fetched and throws a
- * PartIntegrityError naming the key and the expected and actual size or SHA-256.
+ * Fetches and verifies every part into `dir` (the copies of a restore killed on this host are
+ * removed first); on the first failure, removes what it fetched and throws a PartIntegrityError
+ * naming the key and the expected and actual size or SHA-256.
  */
 export async function fetchVerifiedParts(destination: Destination, manifestKey: string, parts: readonly ManifestPart[], dir: string): Promise<VerifiedPart[]> {
   await fs.mkdir(dir, { recursive: true });
+  await removeStaleCopies(dir);
   const out: VerifiedPart[] = [];
   try {
     for (const part of parts) {

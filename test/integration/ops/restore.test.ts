@@ -294,6 +294,7 @@ test('SIGKILL during a restore, then a rerun: the same collection, nothing dupli
     const report = JSON.parse(rerun.stdout);
     assert.equal(report.totals.restored + report.totals.alreadyPresent, docs.length);
     assert.ok(report.totals.alreadyPresent >= partial - 10);
+    assert.deepEqual(await fs.readdir(join(env.spoolDirectory, 'restore')), [], 'the killed restore\'s temp copies are removed by the rerun');
     const killed = await rawById(env, 'killed');
     const clean = await runCli(restoreArgs(h0, 3, ['--into', `${env.db}.clean`]), env.env());
     assert.equal(clean.code, 0, clean.stderr);
