@@ -9,7 +9,7 @@
  *     is written, and the command exits 1 once the other hours are done;
  *  3. the lines are revived into documents (revive.ts: exact in `ejson` mode; by the part's type
  *     summary in `analytics` mode) and inserted in bounded batches (RESTORE_BATCH_DOCUMENTS
- *     documents or RESTORE_BATCH_BYTES of JSON, one batch in flight while the next is decoded)
+ *     documents or RESTORE_BATCH_BYTES of JSON, two batches in flight while the next is decoded)
  *     with unordered `insertMany`; a duplicate-key error (11000) means the `_id` is already
  *     there: counted as already present, never overwritten. Idempotent: a rerun after a crash or
  *     SIGKILL inserts what is missing and ends with the same collection;
@@ -184,11 +184,14 @@ async function record(ctx: RestoreContext, slot: HourSlot, h: RestoreHour, opts:
   });
 }
 
-/** Unordered insertMany in bounded batches, one in flight while the next fills (see the header). */
+/** Batches in flight at once (the next one is decoded meanwhile). */
+const IN_FLIGHT = 2;
+
+/** Unordered insertMany in bounded batches, IN_FLIGHT at once while the next fills (see the header). */
 class BatchLoader {
   private batch: Document[] = [];
   private bytes = 0;
-  private inFlight: Promise<void> | undefined;
+  private readonly inFlight: Array<Promise<void>> = [];
   inserted = 0;
   present = 0;
   seen = 0;
@@ -208,13 +211,13 @@ class BatchLoader {
 
   async finish(): Promise<void> {
     await this.send();
-    await this.inFlight;
-    this.inFlight = undefined;
+    // Every batch settles before the first failure is thrown: none is left running.
+    const results = await Promise.allSettled(this.inFlight.splice(0));
+    const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+    if (failed) throw failed.reason;
   }
 
   private async send(): Promise<void> {
-    await this.inFlight;
-    this.inFlight = undefined;
     const docs = this.batch;
     if (docs.length === 0) return;
     this.batch = [];
@@ -223,13 +226,14 @@ class BatchLoader {
       this.progress(this.seen);
       return;
     }
+    if (this.inFlight.length >= IN_FLIGHT) await this.inFlight.shift();
     const run = insertIgnoringDuplicates(this.target, docs).then(({ inserted, present }) => {
       this.inserted += inserted;
       this.present += present;
       this.progress(this.inserted + this.present);
     });
     run.catch(() => undefined);
-    this.inFlight = run;
+    this.inFlight.push(run);
   }
 }
 
