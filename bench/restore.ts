@@ -7,7 +7,7 @@
  *
  * Measured: `restoreRange` (what `restore --into` runs) for that hour into a new collection: the
  * manifest read, the object fetched and its SHA-256 checked, gunzip, JSON.parse and revival of
- * every line by the type summary, unordered insertMany in batches of 1000 (one in flight while the
+ * every line by the type summary, unordered insertMany in batches of 1000 (two in flight while the
  * next is decoded), the `logs` record. Documents/s = the hour's documents / seconds.
  * Baseline: one bare `insertMany(docs, { ordered: false })` of the same documents, decoded
  * beforehand (untimed), into another new collection.
