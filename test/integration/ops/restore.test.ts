@@ -249,7 +249,7 @@ test('faults: a tampered and a missing object fail their hour (exit 1, nothing o
   }
 });
 
-test('the watched collection is refused while a run holds it, unless --force; --into works meanwhile', { timeout: 120_000 }, async () => {
+test('the watched collection is refused while a run holds it, unless --force; --into and --dry-run work meanwhile', { timeout: 120_000 }, async () => {
   const env = await archiveEnv(mongo);
   try {
     const h0 = Math.floor(Date.now() / HOUR) * HOUR - 3 * HOUR;
@@ -260,6 +260,10 @@ test('the watched collection is refused while a run holds it, unless --force; --
       const refused = await runCli(restoreArgs(h0, 1), env.env());
       assert.equal(refused.code, 3, refused.stderr);
       assert.match(stderrText(refused.stderr), /refusing to restore into .*apilogs: "run" on .* holds it/);
+      const dry = await runCli(restoreArgs(h0, 1, ['--dry-run']), env.env());
+      assert.equal(dry.code, 0, dry.stderr);
+      const dr = JSON.parse(dry.stdout);
+      assert.deepEqual([dr.hours[0].status, dr.totals.skipped, dr.totals.restored], ['dry-run', 4, 0], 'a dry run verifies and decodes, writes nothing');
       const into = await runCli(restoreArgs(h0, 1, ['--into', 'copy']), env.env());
       assert.equal(into.code, 0, into.stderr);
       assert.equal(JSON.parse(into.stdout).totals.restored, 4);
