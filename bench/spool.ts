@@ -2,7 +2,7 @@
  * spool: already-decoded documents → durable spool files with checkpoints, in this process.
  *
  * Measured: the archiver's own path, as the tailer drives it: the analytics line encoder
- * (src/spool/json-lines.ts), `Spool.append` into the hour's file, a flush (gzip member + write +
+ * (src/spool/json-lines.ts), `Spool.append` into the hour's file (with the document: its BSON type summary is recorded), a flush (gzip member + write +
  * fsync) whenever 8 MiB are pending (the tailer's maxPendingBytes, awaited like its
  * backpressure flush) and on a 1000 ms timer (the tailer's default checkpoint interval, not
  * awaited), each flush followed by a checkpoint write (here a local file: temp + fsync + rename,
@@ -68,7 +68,7 @@ async function archiverRun(docs: readonly object[], dir: string): Promise<{ seco
     for (let i = 0; i < docs.length; i++) {
       const doc = docs[i] as { createdAt: Date };
       const slot = clock.slotOf(doc.createdAt.getTime());
-      spool.append({ hour: slot.start, part: 1 }, encode(doc));
+      spool.append({ hour: slot.start, part: 1 }, encode(doc), doc);
       if (spool.pendingBytes >= MAX_PENDING) await checkpoint();
       if ((i + 1) % BATCH === 0) await turn();
     }

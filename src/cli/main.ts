@@ -13,6 +13,7 @@ import { doctorCommand } from './doctor.js';
 import { purgeCommand } from './purge.js';
 import { statusCommand } from './status.js';
 import { reconcileCommand } from './reconcile.js';
+import { restoreCommand } from './restore.js';
 import { cliLogger, printError, printUsage } from './output.js';
 import { routeProcessWarnings } from './process-warnings.js';
 import { runCommand } from './run.js';
@@ -35,6 +36,7 @@ export function program(): Command {
   p.addCommand(sealCommand());
   p.addCommand(reconcileCommand());
   p.addCommand(backfillCommand());
+  p.addCommand(restoreCommand());
   p.addCommand(purgeCommand());
   p.addCommand(statusCommand());
   p.addCommand(doctorCommand());

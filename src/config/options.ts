@@ -442,6 +442,13 @@ export const optionTable = {
       '`.part2`, `.part3` for late parts and parts added by repair; `.rev1`… on revisions written by earlier versions, which rebuilt hours). Must contain `{date}` (or `{yyyy}{MM}{dd}`), `{hour}`, `{fold}` and `{part}`, ' +
       'end with `.ndjson.gz`, and have no `..` or empty segment. Hive-style example: `{prefix}/dt={date}/hour={hour}/{date}-{hour}{fold}{part}.ndjson.gz`.',
   }),
+  restoreBatchSize: integer({
+    env: 'RESTORE_BATCH_SIZE',
+    default: 1000,
+    min: 1,
+    max: 100000,
+    doc: '`restore`: documents per insertMany batch (also capped at 8 MiB of JSON). Smaller batches weigh less on a busy production database; larger ones restore faster.',
+  }),
   metricsPort: integer({
     env: 'METRICS_PORT',
     min: 0,

@@ -11,6 +11,7 @@
  * `_id`s. A day written by the namespace's owner records its
  * lease `epoch`; an older owner's update is then refused (FENCED, see fence.ts).
  */
+import type { PartTypes } from '../spool/type-summary.js';
 import type { Collection, Document } from 'mongodb';
 import type { HourSlot } from '../hours/hour-clock.js';
 import type { FenceHolder } from './fence.js';
@@ -28,6 +29,11 @@ export interface ArchivedPart {
   lastTimestamp: string | null;
   duplicatesRemoved: number;
   sealedAt: string;
+  /**
+   * Which field paths held which BSON types (src/spool/type-summary.ts), or why that is not
+   * known. Absent: written before type summaries (a legacy part).
+   */
+  types?: PartTypes;
 }
 
 export type HourState = 'sealed' | 'delivered' | 'verified' | 'mismatch';

@@ -3,7 +3,8 @@
  * backfill, late-part: late documents of an hour found by capture by query's late pass, purge:
  * an hour's archived documents deleted from MongoDB, or why they were not) with
  * its hour, counts, bytes, key, duration, attempts, outcome and error, and one per MongoDB outage
- * `run` waited out (`mongo-outage`, recorded once it ended). A record written by the
+ * `run` waited out (`mongo-outage`, recorded once it ended), and one per hour a `restore` handled
+ * (restored, already present, skipped, into which collection). A record written by the
  * namespace's owner carries its lease `epoch` and is refused (FENCED) once a newer epoch holds
  * the lease (fence.ts).
  */
@@ -11,7 +12,7 @@ import type { Collection, Document } from 'mongodb';
 import { redact } from '../redact.js';
 import type { FenceHolder } from './fence.js';
 
-export type Operation = 'seal' | 'deliver' | 'reconcile' | 'repair' | 'backfill' | 'late-part' | 'purge' | 'mongo-outage';
+export type Operation = 'seal' | 'deliver' | 'reconcile' | 'repair' | 'backfill' | 'late-part' | 'purge' | 'restore' | 'mongo-outage';
 
 export interface OperationRecord {
   op: Operation;

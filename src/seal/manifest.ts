@@ -13,7 +13,12 @@
  *     "count": 1234,                            // documents in all parts
  *     "bytes": 56789,                           // compressed bytes in all parts
  *     "parts": [ { "key", "part", "revision", "count", "bytes", "sha256",
- *                  "firstTimestamp", "lastTimestamp", "duplicatesRemoved", "sealedAt" } ],
+ *                  "firstTimestamp", "lastTimestamp", "duplicatesRemoved", "sealedAt",
+ *                  "types": { "paths": { "_id": ["objectId"], "latencyMs": ["double", "int"] },
+ *                             "mixed": ["latencyMs"], "capped"? }   // or { "unknown": "why" }
+ *                } ],
+ *     "mixedTypes": ["latencyMs"],             // fields of mixed BSON types across the hour
+ *     "partsWithoutTypes": [],                  // parts whose types are unknown (legacy, lost facts)
  *     "tool": { "name": "cron-log-service", "version": "0.1.0" },
  *     "epoch": 7                                // lease epoch of the writer (absent: unfenced writer)
  *   }
@@ -30,6 +35,8 @@ import { createRequire } from 'node:module';
 import type { Destination } from '../deliver/destination.js';
 import type { HourSlot } from '../hours/hour-clock.js';
 import type { ArchivedPart } from '../ledger/hour-states.js';
+import type { PartTypes } from '../spool/type-summary.js';
+import { mergeTypes, typesKnown } from '../spool/type-summary.js';
 import type { ArchiveContext } from './context.js';
 
 const require = createRequire(import.meta.url);
@@ -53,6 +60,10 @@ export interface Manifest {
   count: number;
   bytes: number;
   parts: ManifestPart[];
+  /** Fields that held more than one BSON type (besides null) in the hour (see hourTypeNotes). */
+  mixedTypes?: string[];
+  /** Parts without a type summary (their restore revives `_id` and the timestamp field only). */
+  partsWithoutTypes?: number[];
   tool: { name: string; version: string };
   /** Lease epoch of the owner that wrote it (absent: written without the namespace lease). */
   epoch?: number;
@@ -67,8 +78,8 @@ export interface PartFigures {
   lastTimestamp?: string | undefined;
 }
 
-/** The manifest entry of a part just delivered at `key` (revision 0, sealed now). */
-export function deliveredPart(key: string, part: number, scan: PartFigures, duplicatesRemoved: number): ManifestPart {
+/** The manifest entry of a part just delivered at `key` (revision 0, sealed now), with its type summary. */
+export function deliveredPart(key: string, part: number, scan: PartFigures, duplicatesRemoved: number, types: PartTypes): ManifestPart {
   return {
     key,
     part,
@@ -80,7 +91,20 @@ export function deliveredPart(key: string, part: number, scan: PartFigures, dupl
     lastTimestamp: scan.lastTimestamp ?? null,
     duplicatesRemoved,
     sealedAt: new Date().toISOString(),
+    types,
   };
+}
+
+/**
+ * The fields of the hour that held more than one BSON type (besides null), in a part or across
+ * parts, and the parts whose types are not known (legacy parts, or types lost with the spool's
+ * facts): what a restore of the hour cannot revive exactly.
+ */
+export function hourTypeNotes(parts: readonly ManifestPart[]): { mixedTypes: string[]; partsWithoutTypes: number[] } {
+  const known = parts.map((p) => p.types).filter(typesKnown);
+  const merged = mergeTypes(known);
+  const mixed = typesKnown(merged) ? merged.mixed : [];
+  return { mixedTypes: mixed, partsWithoutTypes: parts.filter((p) => !typesKnown(p.types)).map((p) => p.part) };
 }
 
 export function buildManifest(
@@ -102,6 +126,7 @@ export function buildManifest(
     count: sorted.reduce((n, p) => n + p.count, 0),
     bytes: sorted.reduce((n, p) => n + p.bytes, 0),
     parts: sorted,
+    ...hourTypeNotes(sorted),
     tool: { ...TOOL },
     ...(epoch === undefined ? {} : { epoch }),
   };

@@ -24,6 +24,7 @@
  * added (repeats from the cursor are found by hash, as the seal does); the documents stream.
  */
 import { promises as fs, createWriteStream } from 'node:fs';
+import { EJSON } from 'bson';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
@@ -45,6 +46,7 @@ import { hourDocuments } from './hour-query.js';
 import type { Manifest, ManifestPart } from './manifest.js';
 import { deliveredPart, InvalidManifestError, readManifest, writeManifest } from './manifest.js';
 import { scanSpoolFile } from './scan.js';
+import { TypeTree, unknownTypes } from '../spool/type-summary.js';
 import { moveOutOfDataPrefix } from './superseded.js';
 
 export interface RepairResult {
@@ -140,6 +142,10 @@ async function deliverNewPart(ctx: ArchiveContext, slot: HourSlot, index: number
   // Repeats from the cursor (a document that moved during the scan) are found by hash, as the
   // seal finds them, and dropped afterwards.
   const mongoIds = new HashList();
+  // The part's BSON types: from the documents MongoDB returns (decoded with their wrappers), and
+  // from salvaged ejson lines; salvaged analytics lines do not carry them (then unknown).
+  const types = new TypeTree();
+  let typesUnknown: string | undefined;
   let fromMongo = 0;
   let lineCount = 0;
   let first: string | undefined;
@@ -162,6 +168,8 @@ async function deliverNewPart(ctx: ArchiveContext, slot: HourSlot, index: number
         if (held.has(id)) continue;
         held.add(id);
         chunk.push(line);
+        if (ctx.jsonMode === 'ejson') types.recordDocument(EJSON.parse(line, { relaxed: false }) as object);
+        else typesUnknown ??= `lines salvaged from ${object.key} (not listed by the manifest) do not carry BSON types in analytics mode`;
         lineCount++;
         seen(lineFacts(line, field).ts);
         if (chunk.length >= 1000) yield flush();
@@ -171,6 +179,7 @@ async function deliverNewPart(ctx: ArchiveContext, slot: HourSlot, index: number
       const id = idKey(doc._id);
       if (held.has(id)) continue;
       chunk.push(encode(doc));
+      types.recordDocument(doc);
       mongoIds.pushKey(id);
       fromMongo++;
       lineCount++;
@@ -203,7 +212,7 @@ async function deliverNewPart(ctx: ArchiveContext, slot: HourSlot, index: number
       metadata: { hour: slot.id, count: String(scan.lines) },
       noOverwrite: true,
     });
-    const part = deliveredPart(key, index, scan, duplicatesRemoved);
+    const part = deliveredPart(key, index, scan, duplicatesRemoved, typesUnknown === undefined ? types.summary() : unknownTypes(typesUnknown));
     return { part, fromMongo, attempts: put.attempts };
   } finally {
     await cursor.close().catch(() => undefined);

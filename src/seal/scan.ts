@@ -9,6 +9,7 @@
  * exactly, in a second pass.
  */
 import { createHash } from 'node:crypto';
+import { EJSON } from 'bson';
 import { createReadStream, promises as fs } from 'node:fs';
 import { Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -21,6 +22,9 @@ import { readGzipLines } from '../spool/gzip-members.js';
 import { HashList, hash64, lineFacts, repeatedHashesYielding } from '../spool/line-facts.js';
 import type { IdKey } from '../spool/document-ids.js';
 import { idKeyOfLine } from '../spool/document-ids.js';
+import type { JsonMode } from '../spool/json-lines.js';
+import type { PartTypes } from '../spool/type-summary.js';
+import { TypeTree, unknownTypes } from '../spool/type-summary.js';
 
 export interface ScanResult {
   lines: number;
@@ -104,14 +108,19 @@ export async function scanSpoolFile(path: string, timestampField: string): Promi
  * is missing or does not match the file, or when it shows a possible duplicate `_id` (then
  * the file is decoded, which finds and removes duplicates exactly).
  */
-export async function scanWithFacts(path: string): Promise<ScanResult | { unusable: string }> {
+export async function scanWithFacts(path: string): Promise<{ scan: ScanResult; types: PartTypes } | { unusable: string; facts?: { lines: number; types: PartTypes } }> {
   const size = await spoolFileSize(path);
   const facts = await readFactsFile(factsPath(path), size);
   if ('unusable' in facts) return facts;
-  if ((await repeatedHashesYielding(facts.hashes.words, facts.hashes.ranges)).size > 0) return { unusable: 'the facts show a possible duplicate _id' };
+  if ((await repeatedHashesYielding(facts.hashes.words, facts.hashes.ranges)).size > 0) {
+    return { unusable: 'the facts show a possible duplicate _id', facts: { lines: facts.lines, types: facts.types } };
+  }
   if (facts.sha256 !== undefined) {
     // Hashed as it was written: the upload checks the file's bytes against it as they stream.
-    return { lines: facts.lines, bytes: size, sha256: facts.sha256, duplicateIds: [], duplicateLines: 0, firstTimestamp: facts.first, lastTimestamp: facts.last };
+    return {
+      scan: { lines: facts.lines, bytes: size, sha256: facts.sha256, duplicateIds: [], duplicateLines: 0, firstTimestamp: facts.first, lastTimestamp: facts.last },
+      types: facts.types,
+    };
   }
   const hash = createHash('sha256');
   let member = 0;
@@ -151,13 +160,16 @@ export async function scanWithFacts(path: string): Promise<ScanResult | { unusab
   if (bad === undefined && (member !== facts.members.length || bytes !== size)) bad = 'the file changed while it was read';
   if (bad !== undefined) return { unusable: bad };
   return {
-    lines: facts.lines,
-    bytes,
-    sha256: hash.digest('hex'),
-    duplicateIds: [],
-    duplicateLines: 0,
-    firstTimestamp: facts.first,
-    lastTimestamp: facts.last,
+    scan: {
+      lines: facts.lines,
+      bytes,
+      sha256: hash.digest('hex'),
+      duplicateIds: [],
+      duplicateLines: 0,
+      firstTimestamp: facts.first,
+      lastTimestamp: facts.last,
+    },
+    types: facts.types,
   };
 }
 
@@ -167,13 +179,36 @@ export interface SealScan {
   method: 'facts' | 'decode';
   /** Why the facts were not used (method `decode`). */
   reason?: string;
+  /**
+   * The BSON type summary of the file's documents: from its facts; without usable facts, from
+   * the lines in `ejson` mode (they carry every type) and unknown in `analytics` mode (never
+   * guessed from the JSON).
+   */
+  types: PartTypes;
 }
 
-/** What the seal needs of a closed spool file: from its facts when they match it, else decoded. */
-export async function sealScan(path: string, timestampField: string): Promise<SealScan> {
+/**
+ * The type summary of a spool file's lines: exact from `ejson` lines (canonical Extended JSON
+ * keeps every type); unknown for `analytics` lines, which do not carry them.
+ */
+export async function typesOfLines(path: string, jsonMode: JsonMode, why: string): Promise<PartTypes> {
+  if (jsonMode !== 'ejson') return unknownTypes(`${why}; analytics lines do not carry BSON types`);
+  const tree = new TypeTree();
+  for await (const line of readGzipLines(path)) tree.recordDocument(EJSON.parse(line, { relaxed: false }) as object);
+  return tree.summary();
+}
+
+/**
+ * What the seal needs of a closed spool file: from its facts when they match it, else decoded.
+ * `jsonMode` (default analytics) tells how to read types from the lines without facts.
+ */
+export async function sealScan(path: string, timestampField: string, jsonMode: JsonMode = 'analytics'): Promise<SealScan> {
   const fast = await scanWithFacts(path);
-  if (!('unusable' in fast)) return { scan: fast, method: 'facts' };
-  return { scan: await scanSpoolFile(path, timestampField), method: 'decode', reason: fast.unusable };
+  if (!('unusable' in fast)) return { scan: fast.scan, method: 'facts', types: fast.types };
+  const scan = await scanSpoolFile(path, timestampField);
+  // Facts that describe the file but show a possible duplicate: their types cover these lines.
+  const types = fast.facts !== undefined && fast.facts.lines === scan.lines ? fast.facts.types : await typesOfLines(path, jsonMode, `the spool facts were not usable (${fast.unusable})`);
+  return { scan, method: 'decode', reason: fast.unusable, types };
 }
 
 /**

@@ -193,7 +193,7 @@ export class Sealer {
     // an upload to wait for): its CPU work must not delay the reads and hashing of the parts; it
     // runs while the last parts are in flight.
     let startCheck!: () => void;
-    const checking = new Promise<void>((resolve) => (startCheck = resolve)).then(() => sealScan(file.path, ctx.timestampField));
+    const checking = new Promise<void>((resolve) => (startCheck = resolve)).then(() => sealScan(file.path, ctx.timestampField, ctx.jsonMode));
     checking.catch(() => undefined);
     const [claim, record] = await Promise.all([factsClaim(file.path), ctx.ledger.get(slot)]);
     if (claim !== undefined) {
@@ -347,8 +347,10 @@ export class Sealer {
       throw err;
     }
     startCheck();
-    const { scan } = await confirmed;
-    const newPart = deliveredPart(key, part, scan, duplicatesRemoved);
+    const { scan, types } = await confirmed;
+    // After a duplicate was dropped, the types are those of the file before: the dropped lines
+    // were repeats of kept documents (same `_id`).
+    const newPart = deliveredPart(key, part, scan, duplicatesRemoved, types);
     const parts = [...(record?.parts ?? []).filter((p) => p.part !== part), newPart];
     const manifestKey = await writeManifest(ctx, slot, parts);
     // The ledger update is what records the delivery; the log record is written alongside it.

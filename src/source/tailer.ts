@@ -654,7 +654,7 @@ export class Tailer {
     }
     const { ms } = op === 'insert' ? this.readTime(timeDoc, clusterTime, wallTime) : this.readTime({}, clusterTime, wallTime);
     const slot = this.clock.slotOf(ms);
-    this.spool.append(this.fileFor(slot.start), this.encode(doc));
+    this.spool.append(this.fileFor(slot.start), this.encode(doc), doc);
     this.counted(clusterTime === undefined ? -1 : clusterTime.getHighBitsUnsigned(), clusterTime === undefined ? 0 : clusterTime.getLowBitsUnsigned());
   }
 
@@ -862,7 +862,7 @@ export class Tailer {
       append: (doc) => {
         const { ms } = this.readTime(doc, undefined, undefined);
         const hour = this.clock.slotOf(ms).start;
-        this.spool.append(this.fileFor(hour), this.encode(doc));
+        this.spool.append(this.fileFor(hour), this.encode(doc), doc);
         return hour;
       },
       checkpoint: () => this.checkpoint(),

@@ -13,11 +13,18 @@
  *    treat specially (starting with a digit or `$`, and `__proto__`), and strings that are not
  *    valid UTF-8 (the driver rejects those; so does the caller's decode).
  *
+ * With a TypeTree, the writer also marks the BSON type of every element it writes (see
+ * type-summary.ts) as pending; `commitTypes()` adds the marks of the last document written to
+ * the tree (the caller commits once the line is kept, so a line written again elsewhere, or left
+ * to the caller, adds nothing twice or to the wrong tree).
+ *
  * JSON strings: UTF-8 bytes are copied as they are; `"`, `\` and control characters are escaped
  * the way JSON.stringify does (`\b \t \n \f \r`, else `\u00xx`).
  */
 import { isUtf8 } from 'node:buffer';
 import { int32 } from '../bson/elements.js';
+import type { TypeNode, TypeTree } from './type-summary.js';
+import { BSON_TYPE_BITS, TYPE_BIT } from './type-summary.js';
 
 /** The most bytes one BSON byte can become: a control character written as `\u00xx`. */
 export const MAX_JSON_BYTES_PER_BSON_BYTE = 6;
@@ -52,12 +59,20 @@ function uint32(b: Uint8Array, i: number): number {
 export class BsonLineWriter {
   private out: Uint8Array = new Uint8Array(0);
   private p = 0;
+  private types: TypeTree | undefined;
+  /** Stamp of the current write; nodes marked by it are listed in `touched`. */
+  private stamp = 0;
+  private touched: TypeNode[] = [];
+  private touchedCount = 0;
 
-  write(src: Uint8Array, at: number, out: Uint8Array, pos: number): number {
+  write(src: Uint8Array, at: number, out: Uint8Array, pos: number, types?: TypeTree): number {
     this.out = out;
     this.p = pos;
+    this.types = types;
+    this.stamp++;
+    this.touchedCount = 0;
     try {
-      this.document(src, at, false, 0);
+      this.document(src, at, false, 0, types?.root);
     } catch (err) {
       if (err === UNSUPPORTED) return -1;
       throw err;
@@ -65,7 +80,26 @@ export class BsonLineWriter {
     return this.p;
   }
 
-  private document(b: Uint8Array, at: number, isArray: boolean, depth: number): void {
+  /** Adds the types marked by the last `write` to its tree. */
+  commitTypes(): void {
+    const touched = this.touched;
+    for (let i = 0; i < this.touchedCount; i++) {
+      const n = touched[i] as TypeNode;
+      n.mask |= n.pending;
+    }
+    this.touchedCount = 0;
+  }
+
+  private mark(node: TypeNode, bit: number): void {
+    if (node.stamp !== this.stamp) {
+      node.stamp = this.stamp;
+      node.pending = 0;
+      this.touched[this.touchedCount++] = node;
+    }
+    node.pending |= bit;
+  }
+
+  private document(b: Uint8Array, at: number, isArray: boolean, depth: number, node: TypeNode | undefined): void {
     if (depth > MAX_DEPTH) throw UNSUPPORTED;
     const out = this.out;
     const size = int32(b, at);
@@ -74,12 +108,21 @@ export class BsonLineWriter {
     let i = at + 4;
     out[this.p++] = isArray ? 0x5b : 0x7b;
     let first = true;
+    let index = 0;
+    const items = node !== undefined && isArray ? (this.types as TypeTree).itemsOf(node) : undefined;
     while (i < end) {
       const type = b[i++] as number;
       const keyStart = i;
       while (i < end && b[i] !== 0) i++;
       if (i >= end) throw UNSUPPORTED;
       const keyEnd = i++;
+      let kid: TypeNode | undefined;
+      if (node !== undefined) {
+        kid = isArray ? items : (this.types as TypeTree).kidBytes(node, index, b, keyStart, keyEnd);
+        // Binary: marked by `binary` (its subtype decides).
+        if (kid !== undefined && type !== 0x05) this.mark(kid, BSON_TYPE_BITS[type] as number);
+      }
+      index++;
       if (!first) out[this.p++] = 0x2c;
       first = false;
       if (!isArray) {
@@ -90,13 +133,13 @@ export class BsonLineWriter {
         this.string(b, keyStart, keyEnd);
         out[this.p++] = 0x3a;
       }
-      i = this.value(type, b, i, end, depth);
+      i = this.value(type, b, i, end, depth, kid);
     }
     out[this.p++] = isArray ? 0x5d : 0x7d;
   }
 
   /** Writes the value of type `type` at `b[i]`; returns the index after it. */
-  private value(type: number, b: Uint8Array, i: number, end: number, depth: number): number {
+  private value(type: number, b: Uint8Array, i: number, end: number, depth: number, kid: TypeNode | undefined): number {
     switch (type) {
       case 0x01: {
         for (let k = 0; k < 8; k++) f64Bytes[k] = b[i + k] as number;
@@ -111,11 +154,11 @@ export class BsonLineWriter {
       }
       case 0x03:
       case 0x04: {
-        this.document(b, i, type === 0x04, depth + 1);
+        this.document(b, i, type === 0x04, depth + 1, kid);
         return i + int32(b, i);
       }
       case 0x05:
-        return this.binary(b, i, end);
+        return this.binary(b, i, end, kid);
       case 0x06:
       case 0x0a:
         this.ascii('null');
@@ -163,12 +206,13 @@ export class BsonLineWriter {
   }
 
   /** Binary: UUID (subtype 4, 16 bytes) as its canonical string, subtype 0 as base64. */
-  private binary(b: Uint8Array, i: number, end: number): number {
+  private binary(b: Uint8Array, i: number, end: number, kid: TypeNode | undefined): number {
     const n = int32(b, i);
     const sub = b[i + 4];
     const from = i + 5;
     if (n < 0 || from + n > end) throw UNSUPPORTED;
     const out = this.out;
+    if (kid !== undefined && (sub === 0 || (sub === 4 && n === 16))) this.mark(kid, sub === 0 ? TYPE_BIT.binData : TYPE_BIT.uuid);
     if (sub === 4 && n === 16) {
       out[this.p++] = 0x22;
       for (let k = 0; k < 16; k++) {

@@ -19,6 +19,11 @@
  *   | u32 CRC-32 of the member | u16 first-timestamp bytes | u16 last-timestamp bytes
  *   | first, last (UTF-8), zero-padded to a multiple of 8 | lines × u64 `_id` hashes
  *   | u32 CRC-32 of everything before it
+ * Types record (follows the member record it completes; absent in sidecars written before
+ * type summaries, whose files' types are then unknown):
+ *   u32 magic "CLST" | u32 record bytes | f64 member offset | u32 JSON bytes | u32 zero
+ *   | the member's BSON type summary as JSON (type-summary.ts), zero-padded to a multiple of 4
+ *   | u32 CRC-32 of everything before it
  * Closing record:
  *   u32 magic "CLSE" | u32 record bytes (60) | f64 file bytes | u32 lines | u32 zero
  *   | 32 bytes SHA-256 of the file | u32 CRC-32 of everything before it
@@ -26,9 +31,13 @@
 import { promises as fs } from 'node:fs';
 import { crc32 } from 'node:zlib';
 import { TimeSlices } from './time-slices.js';
+import type { PartTypes } from './type-summary.js';
+import { mergeTypes, parsePartTypes } from './type-summary.js';
 
 const MAGIC = 0x46534c43; // "CLSF" read as a little-endian u32
 const CLOSING_MAGIC = 0x45534c43; // "CLSE"
+const TYPES_MAGIC = 0x54534c43; // "CLST"
+const TYPES_HEADER = 24;
 const CLOSING_BYTES = 60;
 const HEADER = 32;
 const MAX_TIMESTAMP_BYTES = 0xffff;
@@ -49,6 +58,8 @@ export interface MemberFacts {
   hashes: Uint8Array;
   first: string | undefined;
   last: string | undefined;
+  /** The BSON type summary of the member's documents. */
+  types?: PartTypes | undefined;
 }
 
 /** Encodes the record of a member written at `offset`. Undefined when it cannot be recorded. */
@@ -71,7 +82,37 @@ export function encodeFactsRecord(member: Uint8Array, offset: number, facts: Mem
   last.copy(out, HEADER + first.length);
   out.set(facts.hashes, HEADER + text);
   out.writeUInt32LE(crc32(out.subarray(0, size - 4)), size - 4);
+  if (facts.types === undefined) return out;
+  return Buffer.concat([out, encodeTypesRecord(offset, facts.types)]);
+}
+
+function encodeTypesRecord(offset: number, types: PartTypes): Buffer {
+  const json = Buffer.from(JSON.stringify(types), 'utf8');
+  const size = TYPES_HEADER + Math.ceil(json.length / 4) * 4 + 4;
+  const out = Buffer.alloc(size);
+  out.writeUInt32LE(TYPES_MAGIC, 0);
+  out.writeUInt32LE(size, 4);
+  out.writeDoubleLE(offset, 8);
+  out.writeUInt32LE(json.length, 16);
+  json.copy(out, TYPES_HEADER);
+  out.writeUInt32LE(crc32(out.subarray(0, size - 4)), size - 4);
   return out;
+}
+
+/** The types record at `at` describing the member at `offset`: its summary and size; undefined when there is none. */
+function readTypesRecord(data: Buffer, at: number, offset: number): { types: PartTypes | undefined; size: number } | undefined {
+  if (at + TYPES_HEADER + 4 > data.length || data.readUInt32LE(at) !== TYPES_MAGIC) return undefined;
+  const size = data.readUInt32LE(at + 4);
+  if (size < TYPES_HEADER + 4 || at + size > data.length) return undefined;
+  const record = data.subarray(at, at + size);
+  if (crc32(record.subarray(0, size - 4)) !== record.readUInt32LE(size - 4) || record.readDoubleLE(8) !== offset) return { types: undefined, size };
+  const length = record.readUInt32LE(16);
+  if (TYPES_HEADER + length > size - 4) return { types: undefined, size };
+  try {
+    return { types: parsePartTypes(JSON.parse(record.toString('utf8', TYPES_HEADER, TYPES_HEADER + length))), size };
+  } catch {
+    return { types: undefined, size };
+  }
 }
 
 /** Encodes the closing record of a file of `bytes` bytes and `lines` lines with this SHA-256. */
@@ -106,6 +147,11 @@ export interface FileFacts {
   members: MemberRange[];
   /** SHA-256 (hex) of the whole file, from a closing record that matches it. */
   sha256?: string;
+  /**
+   * The BSON type summary of the file's documents, merged from its members' types records;
+   * unknown (with the reason) when a member has none.
+   */
+  types: PartTypes;
 }
 
 /** What a closing record claims about its spool file, before the records are checked. */
@@ -161,7 +207,8 @@ export async function readFactsFile(path: string, fileSize: number): Promise<Fil
     data = aligned;
   }
   const words = new Uint32Array(data.buffer, data.byteOffset, Math.floor(data.length / 4));
-  const out: FileFacts = { lines: 0, hashes: { words, ranges: [] }, first: undefined, last: undefined, members: [] };
+  const out: FileFacts = { lines: 0, hashes: { words, ranges: [] }, first: undefined, last: undefined, members: [], types: { unknown: 'no member' } };
+  const memberTypes: Array<PartTypes | undefined> = [];
   let at = 0;
   let covered = 0;
   // Checking a large hour's records takes tens of ms: let other work (the upload) run.
@@ -194,7 +241,11 @@ export async function readFactsFile(path: string, fileSize: number): Promise<Fil
     }
     covered += length;
     at += size;
+    const typesRecord = readTypesRecord(data, at, offset);
+    memberTypes.push(typesRecord?.types);
+    if (typesRecord) at += typesRecord.size;
   }
+  out.types = mergeTypes(memberTypes, 'a member of the spool file has no type summary in its facts');
   if (covered !== fileSize) return { unusable: `facts describe ${covered} bytes, the file has ${fileSize}` };
   if (at + CLOSING_BYTES <= data.length && data.readUInt32LE(at) === CLOSING_MAGIC && data.readUInt32LE(at + 4) === CLOSING_BYTES) {
     const record = data.subarray(at, at + CLOSING_BYTES);

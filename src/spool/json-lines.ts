@@ -31,17 +31,17 @@ import { EJSON } from 'bson';
 export type JsonMode = 'analytics' | 'ejson';
 
 /** How the driver decodes documents for a mode (find options, change streams, BSON.deserialize). */
-export type DecodeOptions =
-  | { readonly promoteValues: false; readonly bsonRegExp: true }
-  | { readonly promoteLongs: false; readonly bsonRegExp: true };
+export type DecodeOptions = { readonly promoteValues: false; readonly bsonRegExp: true };
 
 /**
  * The decode options every document bound for a line of `mode` is read with: regular expressions
- * as BSONRegExp (their options exactly as stored); ejson also keeps int32/double/int64 typed,
- * analytics keeps int64 as Long (so large values are written as decimal strings).
+ * as BSONRegExp (their options exactly as stored), and int32, double and int64 in their wrappers
+ * (Int32, Double, Long), in both modes: ejson writes them typed, analytics writes the same
+ * numbers as before (int64 beyond 2^53 as a decimal string), and the BSON type summary of the
+ * spool (type-summary.ts) tells int32 from double.
  */
-export function decodeOptionsFor(mode: JsonMode): DecodeOptions {
-  return mode === 'ejson' ? { promoteValues: false, bsonRegExp: true } : { promoteLongs: false, bsonRegExp: true };
+export function decodeOptionsFor(_mode: JsonMode): DecodeOptions {
+  return { promoteValues: false, bsonRegExp: true };
 }
 
 const MAX_SAFE = BigInt(Number.MAX_SAFE_INTEGER);
@@ -137,8 +137,8 @@ export function toAnalytics(value: unknown): unknown {
 
 /**
  * True when JSON.stringify alone already gives the analytics form: only strings, booleans,
- * null, finite numbers, valid Dates and ObjectIds (whose toJSON is the hex string), in plain
- * objects and arrays. Most API-log documents are like this; skipping the copy through
+ * null, finite numbers, valid Dates, ObjectIds (whose toJSON is the hex string), Int32s and
+ * finite Doubles (whose toJSON is the number), in plain objects and arrays. Most API-log documents are like this; skipping the copy through
  * toAnalytics saves an allocation per value on the capture path.
  */
 export function isPlainJson(v: unknown): boolean {
@@ -160,7 +160,7 @@ export function isPlainJson(v: unknown): boolean {
   }
   if (v instanceof Date) return !Number.isNaN(v.getTime());
   const t = (v as BsonLike)._bsontype;
-  if (t !== undefined) return t === 'ObjectId';
+  if (t !== undefined) return t === 'ObjectId' || t === 'Int32' || (t === 'Double' && Number.isFinite((v as unknown as { value: number }).value));
   if (Object.getPrototypeOf(v) !== Object.prototype) return false;
   const o = v as Record<string, unknown>;
   for (const k in o) if (!isPlainJson(o[k])) return false;

@@ -10,7 +10,9 @@
  * Deflate looks back 32 KiB at most, so 1 MiB members compress as well as one large member.
  *
  * When the spool records facts, each slab's lines' facts (see line-facts.ts) are collected
- * too, for that slab's member.
+ * too, for that slab's member, with the BSON type summary of its documents (type-summary.ts):
+ * from the BSON bytes (`appendBson`) or the decoded document (`append` with the document). A
+ * line appended without its document makes the member's types unknown (never guessed).
  */
 import type { BsonLineWriter } from './bson-lines.js';
 import { int32 } from '../bson/elements.js';
@@ -18,6 +20,8 @@ import { MAX_JSON_BYTES_PER_BSON_BYTE } from './bson-lines.js';
 import type { MemberFacts } from './facts-file.js';
 import { gzipMember } from './gzip-members.js';
 import { HashList, lineFacts } from './line-facts.js';
+import type { PartTypes } from './type-summary.js';
+import { TypeTree, unknownTypes } from './type-summary.js';
 
 /** Lines are compressed in members of about this many bytes. */
 export const SLAB_BYTES = 1024 * 1024;
@@ -60,6 +64,9 @@ export class PendingLines {
   private hashes: HashList | undefined;
   private first: string | undefined;
   private last: string | undefined;
+  private types: TypeTree | undefined;
+  /** Why the current slab's types are not known (a line appended without its document). */
+  private typesUnknown: string | undefined;
   private members: Array<Promise<CompressedMember>> = [];
   private takenLines = 0;
   private takenBytes = 0;
@@ -87,10 +94,15 @@ export class PendingLines {
   stopFacts(): void {
     this.timestampPath = undefined;
     this.hashes = undefined;
+    this.types = undefined;
   }
 
-  /** Appends one line (without newline). Returns the bytes it took. */
-  append(line: string): number {
+  /**
+   * Appends one line (without newline). Returns the bytes it took. `doc`: the document the line
+   * was encoded from, decoded with `promoteValues: false` (its types are recorded); without it,
+   * the types of the member are unknown.
+   */
+  append(line: string, doc?: object): number {
     const worst = line.length * 3 + 1;
     if (this.slab && this.slab.length - this.used < worst) this.compressSlab();
     const slab = (this.slab ??= this.pool.take(worst));
@@ -98,7 +110,11 @@ export class PendingLines {
     slab[this.used + n] = 10;
     this.used += n + 1;
     this.count++;
-    if (this.timestampPath) this.addFacts(line, this.timestampPath);
+    if (this.timestampPath) {
+      this.addFacts(line, this.timestampPath);
+      if (doc === undefined) this.typesUnknown ??= 'a line was spooled without its BSON document';
+      else (this.types ??= new TypeTree()).recordDocument(doc);
+    }
     if (this.used >= SLAB_BYTES) this.compressSlab();
     return n + 1;
   }
@@ -119,7 +135,7 @@ export class PendingLines {
     for (;;) {
       if (this.slab && this.slab.length - this.used < room + 1) this.compressSlab();
       slab = this.slab ??= this.pool.take(room + 1);
-      end = writer.write(src, at, slab, this.used);
+      end = writer.write(src, at, slab, this.used, this.timestampPath ? (this.types ??= new TypeTree()) : undefined);
       if (end < 0) return -1;
       if (end < slab.length) break;
       room = size * MAX_JSON_BYTES_PER_BSON_BYTE + 1;
@@ -132,7 +148,10 @@ export class PendingLines {
     }
     slab[end] = 10;
     const n = end + 1 - this.used;
-    if (this.timestampPath) this.addFacts(slab.toString('utf8', this.used, end), this.timestampPath);
+    if (this.timestampPath) {
+      writer.commitTypes();
+      this.addFacts(slab.toString('utf8', this.used, end), this.timestampPath);
+    }
     this.used += n;
     this.count++;
     if (this.used >= SLAB_BYTES) this.compressSlab();
@@ -163,7 +182,7 @@ export class PendingLines {
     const lines = this.count;
     const bytes = this.used;
     const facts: MemberFacts | undefined = this.timestampPath
-      ? { lines, hashes: this.hashes?.bytes() ?? new Uint8Array(0), first: this.first, last: this.last }
+      ? { lines, hashes: this.hashes?.bytes() ?? new Uint8Array(0), first: this.first, last: this.last, types: this.memberTypes() }
       : undefined;
     const member = gzipMember(slab.subarray(0, bytes), this.gzipLevel).then((m) => {
       this.pool.give(slab);
@@ -184,6 +203,13 @@ export class PendingLines {
     this.hashes = undefined;
     this.first = undefined;
     this.last = undefined;
+    this.types = undefined;
+    this.typesUnknown = undefined;
+  }
+
+  private memberTypes(): PartTypes {
+    if (this.typesUnknown !== undefined) return unknownTypes(this.typesUnknown);
+    return (this.types ?? new TypeTree()).summary();
   }
 
   /** Takes every pending line (as members) for a flush; the file starts an empty batch. */

@@ -459,9 +459,13 @@ export class Spool {
     while (this.pool.compressing.size > max) await this.pool.compressing.values().next().value;
   }
 
-  /** Appends one NDJSON line (without newline) to the file `id`. Synchronous; memory only. */
-  append(id: SpoolFileId, line: string): void {
-    this.bytesPending += this.fileOf(id).pending.append(line);
+  /**
+   * Appends one NDJSON line (without newline) to the file `id`. Synchronous; memory only. `doc`:
+   * the document the line was encoded from (decoded with `promoteValues: false`), whose BSON
+   * types the file's type summary records (type-summary.ts); without it they are unknown.
+   */
+  append(id: SpoolFileId, line: string, doc?: object): void {
+    this.bytesPending += this.fileOf(id).pending.append(line, doc);
   }
 
   private fileOf(id: SpoolFileId): OpenFile {

@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { runCli, stderrText } from '../../helpers/archiver-process.js';
 
-const COMMANDS = ['run', 'seal', 'reconcile', 'backfill', 'purge', 'status', 'doctor', 'dashboard'];
+const COMMANDS = ['run', 'seal', 'reconcile', 'backfill', 'restore', 'purge', 'status', 'doctor', 'dashboard'];
 
 test('--help of the program and of every command exits 0 with examples', async () => {
   const top = await runCli(['--help'], {});

@@ -297,6 +297,7 @@ describe('environment coercion', () => {
       PURGE_BATCH_SIZE: '500',
       PURGE_MAX_DOCUMENTS_PER_SECOND: '0',
       KEY_TEMPLATE: '{prefix}/dt={date}/hour={hour}/{date}-{hour}{fold}{part}.ndjson.gz',
+      RESTORE_BATCH_SIZE: '250',
       METRICS_PORT: '9464',
       WEBHOOK_URL: 'https://hooks.example.com/services/T1/B2/abcdef',
     };
@@ -345,6 +346,7 @@ describe('environment coercion', () => {
       sealGraceSeconds: 0,
       purge: { after: '30d', batchSize: 500, maxDocumentsPerSecond: 0 },
       keyTemplate: '{prefix}/dt={date}/hour={hour}/{date}-{hour}{fold}{part}.ndjson.gz',
+      restoreBatchSize: 250,
       metricsPort: 9464,
       webhookUrl: 'https://hooks.example.com/services/T1/B2/abcdef',
     };

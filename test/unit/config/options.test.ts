@@ -61,6 +61,7 @@ const EXPECTED_ENV: Readonly<Record<string, string>> = {
   'purge.batchSize': 'PURGE_BATCH_SIZE',
   'purge.maxDocumentsPerSecond': 'PURGE_MAX_DOCUMENTS_PER_SECOND',
   keyTemplate: 'KEY_TEMPLATE',
+  restoreBatchSize: 'RESTORE_BATCH_SIZE',
   metricsPort: 'METRICS_PORT',
   dashboardToken: 'DASHBOARD_TOKEN',
   webhookUrl: 'WEBHOOK_URL',
