@@ -14,6 +14,7 @@ export type AzureErrorKind =
   | 'aborted'
   | 'integrity'
   | 'no-credentials'
+  | 'aad-needs-https'
   | 'invalid-credentials'
   | 'access-denied'
   | 'no-such-container'
@@ -59,7 +60,11 @@ export function classifyAzureError(err: unknown): AzureErrorKind {
   const name = (err as { name?: unknown } | undefined)?.name;
   if (name === 'CredentialUnavailableError' || name === 'AggregateAuthenticationError') return 'no-credentials';
   if (name === 'AuthenticationError') return 'invalid-credentials';
+  if (/Bearer token authentication is not permitted for non-TLS/i.test(messageOf(err))) return 'aad-needs-https';
   const code = errorCode(err);
+  // A signature the service cannot verify (a wrong key): 403 AuthenticationFailed from Azure,
+  // 403 AuthorizationFailure "Server failed to authenticate the request" from Azurite.
+  if (code === 'AuthorizationFailure' && /failed to authenticate/i.test(messageOf(err))) return 'invalid-credentials';
   const status = azureStatusOf(err);
   if (isMd5Mismatch(err)) return 'damaged-in-transit';
   switch (code) {
@@ -135,6 +140,8 @@ export function describeAzureError(err: unknown, ctx: AzureErrorContext): string
         `no Azure AD credential found for account ${ctx.account}: set azure.accountKey (AZURE_STORAGE_KEY) or azure.connectionString (AZURE_STORAGE_CONNECTION_STRING), ` +
         'or give DefaultAzureCredential one (AZURE_CLIENT_ID/AZURE_TENANT_ID/AZURE_CLIENT_SECRET, workload or managed identity, az login)'
       );
+    case 'aad-needs-https':
+      return `Azure AD (azure.account without azure.accountKey) needs an https blob endpoint, and ${ctx.endpoint} is not one: use https, or a shared key (AZURE_STORAGE_KEY) or connection string (Azurite)`;
     case 'invalid-credentials':
       return `storage account ${ctx.account} refused the credentials (${code}${http}): check azure.accountKey (AZURE_STORAGE_KEY) or the AccountKey/SharedAccessSignature of the connection string, and the clock of this host`;
     case 'access-denied':

@@ -158,5 +158,6 @@ export function resolveAzureSettings(options: AzureDestinationOptions): AzureSet
 
 /** Block size for a blob of `size` bytes: the configured one, grown (to whole MiB) to stay within 50,000 blocks. */
 export function blockSizeFor(settings: Pick<AzureSettings, 'blockSize'>, size: number): number {
-  return Math.max(settings.blockSize, Math.ceil(size / MAX_BLOCKS / MiB) * MiB);
+  if (size <= settings.blockSize * MAX_BLOCKS) return settings.blockSize;
+  return Math.ceil(size / MAX_BLOCKS / MiB) * MiB;
 }

@@ -18,7 +18,9 @@
  *  - reset-response: forward the request and let the server act on it, then reset the
  *                    connection instead of answering (the client never learns the outcome);
  *  - answer-headers: forward the request and answer what the server answered, with `headers`
- *                    set on the response (e.g. an ETag or a checksum another S3 would send).
+ *                    set on the response (e.g. an ETag or a checksum another S3 would send);
+ *  - corrupt-body:   forward the request with the first byte of its body flipped (a body
+ *                    damaged in transit: a server that checks the body's digest refuses it).
  * Rules are tried in order; a rule matches the requests of its `op`s for which `when` holds,
  * lets the first `skip` of them through, then faults the next `times` (default: all).
  */
@@ -49,7 +51,8 @@ export type Fault =
   | { type: 'reset' }
   | { type: 'stall'; ms: number }
   | { type: 'reset-response' }
-  | { type: 'answer-headers'; headers: Record<string, string> };
+  | { type: 'answer-headers'; headers: Record<string, string> }
+  | { type: 'corrupt-body' };
 
 export interface RequestRecord {
   seq: number;
@@ -178,6 +181,7 @@ export async function startFaultProxy(upstream: string): Promise<FaultProxy> {
     dropResponse: boolean,
     hashes: { sha?: Hash; crc: number },
     answerHeaders: Record<string, string> = {},
+    corrupt = false,
   ): void => {
     const up = httpRequest(
       { host: target.hostname, port: target.port, method: req.method, path: req.url, headers: req.headers, agent },
@@ -209,7 +213,22 @@ export async function startFaultProxy(upstream: string): Promise<FaultProxy> {
     req.on('close', () => {
       if (!req.complete) up.destroy();
     });
-    req.pipe(up);
+    if (!corrupt) {
+      req.pipe(up);
+      return;
+    }
+    let flipped = false;
+    req.on('data', (c: Buffer) => {
+      if (!flipped && c.length > 0) {
+        flipped = true;
+        const copy = Buffer.from(c);
+        copy[0] = (copy[0] ?? 0) ^ 0xff;
+        up.write(copy);
+      } else {
+        up.write(c);
+      }
+    });
+    req.on('end', () => up.end());
   };
 
   const server = createServer((req, res) => {
@@ -275,6 +294,8 @@ export async function startFaultProxy(upstream: string): Promise<FaultProxy> {
         return forward(req, res, rec, true, hashes);
       case 'answer-headers':
         return forward(req, res, rec, false, hashes, fault.headers);
+      case 'corrupt-body':
+        return forward(req, res, rec, false, hashes, {}, true);
     }
   });
   server.on('connection', (s: Socket) => {
