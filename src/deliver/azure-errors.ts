@@ -43,9 +43,20 @@ export function azureStatusOf(err: unknown): number | undefined {
   return typeof status === 'number' ? status : undefined;
 }
 
+/**
+ * The service's error code: RestError.code, or the x-ms-error-code header of an answer without a
+ * body (a HEAD request's), which the SDK leaves in `details`; else the error's own code or name.
+ */
+export function azureErrorCode(err: unknown): string | undefined {
+  const e = err as { code?: unknown; details?: { errorCode?: unknown } } | undefined;
+  if (typeof e?.code === 'string' && e.code !== '') return e.code;
+  if (typeof e?.details?.errorCode === 'string' && e.details.errorCode !== '') return e.details.errorCode;
+  return errorCode(err);
+}
+
 /** Azurite's form of Md5Mismatch: 400 InvalidOperation "Provided contentMD5 doesn't match." */
 function isMd5Mismatch(err: unknown): boolean {
-  const code = errorCode(err);
+  const code = azureErrorCode(err);
   return code === 'Md5Mismatch' || code === 'Crc64Mismatch' || (code === 'InvalidOperation' && /md5/i.test(messageOf(err)));
 }
 
@@ -61,7 +72,7 @@ export function classifyAzureError(err: unknown): AzureErrorKind {
   if (name === 'CredentialUnavailableError' || name === 'AggregateAuthenticationError') return 'no-credentials';
   if (name === 'AuthenticationError') return 'invalid-credentials';
   if (/Bearer token authentication is not permitted for non-TLS/i.test(messageOf(err))) return 'aad-needs-https';
-  const code = errorCode(err);
+  const code = azureErrorCode(err);
   // A signature the service cannot verify (a wrong key): 403 AuthenticationFailed from Azure,
   // 403 AuthorizationFailure "Server failed to authenticate the request" from Azurite.
   if (code === 'AuthorizationFailure' && /failed to authenticate/i.test(messageOf(err))) return 'invalid-credentials';
@@ -113,21 +124,21 @@ export function isAzureRetryable(err: unknown): boolean {
   if (status === 408 || status === 429) return true;
   if (status !== undefined && status >= 500 && status !== 501 && status !== 505) return true;
   if (isMd5Mismatch(err)) return true;
-  const code = errorCode(err);
+  const code = azureErrorCode(err);
   if (code === 'ServerBusy' || code === 'OperationTimedOut' || code === 'InternalError' || code === 'REQUEST_SEND_ERROR') return true;
   return status === undefined && isNetworkError(err);
 }
 
 export function isAzureThrottling(err: unknown): boolean {
   const status = azureStatusOf(err);
-  const code = errorCode(err);
+  const code = azureErrorCode(err);
   return status === 429 || status === 503 || code === 'ServerBusy';
 }
 
 /** One sentence describing `err` in terms of the configuration to fix. */
 export function describeAzureError(err: unknown, ctx: AzureErrorContext): string {
   const kind = classifyAzureError(err);
-  const code = errorCode(err) ?? 'Error';
+  const code = azureErrorCode(err) ?? 'Error';
   const status = azureStatusOf(err);
   const http = status !== undefined ? ` (HTTP ${status})` : '';
   switch (kind) {
@@ -145,7 +156,7 @@ export function describeAzureError(err: unknown, ctx: AzureErrorContext): string
     case 'invalid-credentials':
       return `storage account ${ctx.account} refused the credentials (${code}${http}): check azure.accountKey (AZURE_STORAGE_KEY) or the AccountKey/SharedAccessSignature of the connection string, and the clock of this host`;
     case 'access-denied':
-      return `access denied to container ${ctx.container} of account ${ctx.account} (${code}${http}): the identity needs the Storage Blob Data Contributor role (read, write, delete blobs) on the container or the account, or a SAS with racwdl permissions`;
+      return `access denied to container ${ctx.container} of account ${ctx.account} (${code}${http}): check the credentials, and that the identity has the Storage Blob Data Contributor role (read, write, delete blobs) on the container or the account (a SAS: racwdl permissions), and that the account's firewall admits this host`;
     case 'no-such-container':
       return `container ${ctx.container} does not exist in account ${ctx.account} (endpoint ${ctx.endpoint}): create it (az storage container create --name ${ctx.container}) or set azure.container (AZURE_CONTAINER)`;
     case 'not-found':

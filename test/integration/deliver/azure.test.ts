@@ -212,6 +212,9 @@ test('probe failures say what to fix: a missing container, a wrong key, a role w
   assert.equal(missing.steps[0]?.reason, 'no-such-container');
   assert.match(missing.steps[0]?.message ?? '', /^container no-such-container does not exist in account devstoreaccount1 \(endpoint http:\/\/127\.0\.0\.1:\d+\/devstoreaccount1\): create it \(az storage container create --name no-such-container\) or set azure\.container \(AZURE_CONTAINER\)$/);
 
+  // A HEAD has no body: its error code travels in x-ms-error-code. A missing container is not a missing blob.
+  await assert.rejects(dest({ container: 'no-such-container' }, 0).head('api-logs/a.json'), (e: unknown) => e instanceof CronLogError && e.code === 'DESTINATION_UNAVAILABLE' && /container no-such-container does not exist/.test(e.message));
+
   const wrongKey = Buffer.from('not-the-account-key-of-devstoreaccount1').toString('base64');
   const denied = await dest({ accountKey: wrongKey }, 0).probe('api-logs');
   assert.equal(denied.steps[0]?.reason, 'invalid-credentials');
@@ -223,7 +226,7 @@ test('probe failures say what to fix: a missing container, a wrong key, a role w
   const readOnly = await dest({}, 0).probe('api-logs');
   assert.deepEqual(readOnly.steps.map((s) => s.status), ['ok', 'failed', 'skipped', 'skipped']);
   assert.equal(readOnly.steps[1]?.reason, 'access-denied');
-  assert.match(readOnly.steps[1]?.message ?? '', /^access denied to container deliver-[0-9a-f]+ of account devstoreaccount1 \(AuthorizationPermissionMismatch \(HTTP 403\)\): the identity needs the Storage Blob Data Contributor role/);
+  assert.match(readOnly.steps[1]?.message ?? '', /^access denied to container deliver-[0-9a-f]+ of account devstoreaccount1 \(AuthorizationPermissionMismatch \(HTTP 403\)\): check the credentials, and that the identity has the Storage Blob Data Contributor role/);
   proxy.clearRules();
 
   const unreachable = await dest({ endpoint: 'http://127.0.0.1:1/devstoreaccount1' }, 0).probe('api-logs');

@@ -47,3 +47,12 @@ test('classification: what the probe reports as `reason`', () => {
   assert.equal(classifyAzureError(restError(409, 'BlobImmutableDueToPolicy')), 'immutable');
   assert.equal(classifyAzureError(Object.assign(new Error('no credential'), { name: 'CredentialUnavailableError' })), 'no-credentials');
 });
+
+test('the error code of an answer without a body (HEAD) comes from its x-ms-error-code header', () => {
+  const head = new RestError('', { statusCode: 403 });
+  Object.assign(head, { details: { errorCode: 'AuthenticationFailed' } });
+  assert.equal(classifyAzureError(head), 'invalid-credentials');
+  const missing = new RestError('', { statusCode: 404 });
+  Object.assign(missing, { details: { errorCode: 'ContainerNotFound' } });
+  assert.equal(classifyAzureError(missing), 'no-such-container');
+});
