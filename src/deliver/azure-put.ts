@@ -11,7 +11,7 @@
  *     Put Block, so the tests prove what production relies on (Azurite ignores x-ms-content-crc64).
  *     A block's id is derived from its index and the SHA-256 of its bytes: a put that restarts
  *     after a crash stages the same bytes under the same ids, and blocks the service still holds
- *     uncommitted (Get Block List) are not sent again. Staged blocks are not a blob: nothing is
+ *     uncommitted (Get Block List, for a source of more than one block) are not sent again. Staged blocks are not a blob: nothing is
  *     visible at the key, head/get answer 404 and list() does not show them; the service drops
  *     them at the next commit of the key or after a week.
  *  3. The whole source is hashed on the way: a size or SHA-256 other than the declared one stops
@@ -126,7 +126,9 @@ async function stageBlocks(ctx: AzureContext, input: PutInput, record: PutRecord
     if (size !== input.size) throw new IntegrityError('source', `${label} has ${size} bytes, expected ${input.size}: the source changed after it was sealed`);
   }
   const blob = ctx.container.getBlockBlobClient(key);
-  const staged = await uncommittedBlocks(ctx, key, record, signal);
+  const blockSize = blockSizeFor(ctx.settings, input.size);
+  // A source of one block is simply staged again (no Get Block List round trip for a manifest).
+  const staged = input.size > blockSize ? await uncommittedBlocks(ctx, key, record, signal) : new Map<string, number>();
   const stop = new AbortController();
   const stageSignal = AbortSignal.any([signal, stop.signal]);
   const whole = { sha: createHash('sha256'), md5: createHash('md5'), size: 0 };
@@ -135,7 +137,7 @@ async function stageBlocks(ctx: AzureContext, input: PutInput, record: PutRecord
   let failure: { error: unknown } | undefined;
   let problem: unknown;
   try {
-    for await (const block of blocksOf(input.source, blockSizeFor(ctx.settings, input.size), stageSignal)) {
+    for await (const block of blocksOf(input.source, blockSize, stageSignal)) {
       if (failure !== undefined) break;
       whole.sha.update(block);
       whole.md5.update(block);

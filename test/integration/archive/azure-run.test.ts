@@ -15,7 +15,7 @@ import { ObjectId } from 'mongodb';
 import { createDestination, type Destination } from '../../../src/deliver/index.js';
 import { archiveEnv, waitFor } from '../../helpers/archive-env.js';
 import { HOUR, hourKey } from '../../helpers/archive-keys.js';
-import { runCli, startCli } from '../../helpers/archiver-process.js';
+import { runCli, startCli, stderrLines } from '../../helpers/archiver-process.js';
 import { azureEnvVars, startAzurite, type TestAzurite } from '../../helpers/azurite.js';
 import { readAll } from '../../helpers/destination-contract.js';
 import { startFaultProxy, type RequestRecord } from '../../helpers/fault-proxy.js';
@@ -70,6 +70,8 @@ test('run delivers every finished hour to Azure Blob Storage; doctor, status and
     const res = await run.exited;
     assert.equal(res.code, 0, res.stderr.slice(-2000));
     assert.ok(!res.stderr.includes(azurite.accountKey), 'the account key is never logged');
+    assert.ok(stderrLines(res.stderr).length > 0, 'every stderr line is a JSON log line (no SDK warning in between)');
+    assert.ok(stderrLines(doctor.stderr).every((l) => l.level !== 'warn' || !/azure/i.test(l.message)), doctor.stderr);
     const expected = [hourKey(h0, { prefix }), hourKey(h0 + HOUR, { prefix })];
     const all = await keys(d, prefix);
     for (const k of expected) assert.ok(all.includes(k), `${k} in ${all.join(', ')}`);
