@@ -1,7 +1,7 @@
 /**
  * End to end on Azure Blob Storage (Azurite, over real HTTP, the official SDK): `cron-log-service
  * run` (a child process) with a seconds seal schedule delivers every finished hour, `doctor`,
- * `status` and `reconcile --deep` work through the destination; and the crash test: the archiver
+ * `backfill`, `status` and `reconcile --deep` work through the destination; and the crash test: the archiver
  * is killed with SIGKILL while it stages the blocks of an hour (a block held by the fault proxy),
  * restarted, and the hour is committed once, at the same key, with the right bytes, the blocks
  * the service still held not sent again, and the manifest's hashes matching.
@@ -48,7 +48,7 @@ async function linesOf(d: Destination, key: string): Promise<string[]> {
   return out;
 }
 
-test('run delivers every finished hour to Azure Blob Storage; doctor, status and reconcile --deep pass', { timeout: 120_000 }, async () => {
+test('run delivers every finished hour to Azure Blob Storage; doctor, backfill, status and reconcile --deep pass', { timeout: 120_000 }, async () => {
   const env = await archiveEnv(mongo);
   const container = await azurite.createContainer('run');
   const d = destinationOf(container);
@@ -79,9 +79,16 @@ test('run delivers every finished hour to Azure Blob Storage; doctor, status and
     for (const k of expected) lines += (await linesOf(d, k)).length;
     assert.equal(lines, 200);
 
-    const rec = await runCli(['reconcile', '--no-env-file', '--from', new Date(h0).toISOString(), '--to', new Date(h0 + 2 * HOUR).toISOString(), '--deep', '--json'], vars);
+    // An hour from before the archiver ran, archived by backfill.
+    const early = h0 - HOUR;
+    await env.client.db(env.db).collection('apilogs').insertMany(Array.from({ length: 20 }, (_, i) => ({ _id: new ObjectId(), createdAt: new Date(early + i * 60_000), i })));
+    const backfill = await runCli(['backfill', '--no-env-file', '--from', new Date(early).toISOString(), '--to', new Date(h0).toISOString()], vars);
+    assert.equal(backfill.code, 0, backfill.stdout + backfill.stderr);
+    assert.equal((await linesOf(d, hourKey(early, { prefix }))).length, 20);
+
+    const rec = await runCli(['reconcile', '--no-env-file', '--from', new Date(early).toISOString(), '--to', new Date(h0 + 2 * HOUR).toISOString(), '--deep', '--json'], vars);
     assert.equal(rec.code, 0, rec.stdout + rec.stderr);
-    assert.deepEqual(JSON.parse(rec.stdout).map((r: { status: string }) => r.status), ['ok', 'ok']);
+    assert.deepEqual(JSON.parse(rec.stdout).map((r: { status: string }) => r.status), ['ok', 'ok', 'ok']);
     // status reads the ledger (exit 1 here only says that no archiver runs any more).
     const status = await runCli(['status', '--no-env-file', '--json'], vars);
     const report = JSON.parse(status.stdout) as { lastDelivered: string; sealedPending: unknown[]; attention: string[] };
