@@ -8,7 +8,7 @@
  */
 import { CronLogError } from '../errors.js';
 import { errorCode, isAbortError, isNetworkError } from '../retry.js';
-import { IntegrityError } from './errors.js';
+import { IntegrityError, networkCode } from './errors.js';
 
 export type AzureErrorKind =
   | 'aborted'
@@ -170,17 +170,10 @@ export function describeAzureError(err: unknown, ctx: AzureErrorContext): string
     case 'throttled':
       return `Azure Storage is throttling requests to account ${ctx.account} (${code}${http})`;
     case 'network':
-      return `cannot reach the blob service ${ctx.endpoint}: ${networkDetail(err) ?? messageOf(err)}`;
+      return `cannot reach the blob service ${ctx.endpoint}: ${networkCode(err) ?? messageOf(err)}`;
     case 'server':
       return `Azure Storage failed with ${code}${http}: ${messageOf(err)}`;
     default:
       return `${code}${http}: ${messageOf(err)}`;
   }
-}
-
-function networkDetail(err: unknown, depth = 0): string | undefined {
-  if (typeof err !== 'object' || err === null || depth > 5) return undefined;
-  const e = err as { code?: unknown; cause?: unknown };
-  if (typeof e.code === 'string' && /^E[A-Z_]+$|^UND_ERR/.test(e.code)) return e.code;
-  return networkDetail(e.cause, depth + 1);
 }

@@ -21,7 +21,7 @@ import { deleteBlob, get, head, listPage } from './azure-objects.js';
 import type { AzureDestinationOptions } from './azure-options.js';
 import { probe } from './azure-probe.js';
 import { putBlob } from './azure-put.js';
-import { objectKeyProblem, putInputProblems, type Destination, type ObjectInfo, type ProbeResult, type PutInput, type PutResult } from './destination.js';
+import { checkedPut, objectKeyProblem, type Destination, type ObjectInfo, type ProbeResult, type PutInput, type PutResult } from './destination.js';
 import { Operations } from './operations.js';
 import { probeKey } from './s3-probe.js';
 
@@ -50,15 +50,7 @@ export class AzureDestination implements Destination {
   }
 
   async put(input: PutInput): Promise<PutResult> {
-    const problems = putInputProblems(input);
-    if (problems.length > 0) throw new CronLogError('USAGE', `invalid put of ${String(input.key)}: ${problems.join('; ')}`);
-    // A rejected `after` stops the staging at once, its retries and waits included.
-    let signal = input.signal;
-    if (input.after !== undefined) {
-      const stop = new AbortController();
-      input.after.catch((err: unknown) => stop.abort(err));
-      signal = signal !== undefined ? AbortSignal.any([signal, stop.signal]) : stop.signal;
-    }
+    const signal = checkedPut(input);
     return this.operations.run((s) => putBlob(this.ctx, input, s), signal);
   }
 

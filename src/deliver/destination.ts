@@ -158,6 +158,20 @@ export function objectKeyProblem(key: string): string | undefined {
   return undefined;
 }
 
+/**
+ * The checks every destination's put starts with, and its signal: throws USAGE for an invalid
+ * input; the signal also fires when `after` rejects (that stops the upload at once, its retries
+ * and waits included).
+ */
+export function checkedPut(input: PutInput): AbortSignal | undefined {
+  const problems = putInputProblems(input);
+  if (problems.length > 0) throw new CronLogError('USAGE', `invalid put of ${String(input.key)}: ${problems.join('; ')}`);
+  if (input.after === undefined) return input.signal;
+  const stop = new AbortController();
+  input.after.catch((err: unknown) => stop.abort(err));
+  return input.signal !== undefined ? AbortSignal.any([input.signal, stop.signal]) : stop.signal;
+}
+
 /** Validates the fields of a PutInput that do not depend on the destination; returns problems. */
 export function putInputProblems(input: PutInput): string[] {
   const problems: string[] = [];

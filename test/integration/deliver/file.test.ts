@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CronLogError } from '../../../src/errors.js';
 import { createDestination, isObjectNotFound, type Destination } from '../../../src/deliver/index.js';
-import { destinationContract } from '../../helpers/destination-contract.js';
+import { destinationContract, readAll } from '../../helpers/destination-contract.js';
 import { makeUnwritable } from '../../helpers/unwritable.js';
 
 let root: string;
@@ -19,12 +19,6 @@ async function tree(dir: string): Promise<string[]> {
     if (e.isFile()) out.push(join(e.parentPath ?? e.path, e.name).slice(dir.length + 1));
   }
   return out.sort();
-}
-
-async function readAll(stream: NodeJS.ReadableStream): Promise<Buffer> {
-  const chunks: Buffer[] = [];
-  for await (const c of stream) chunks.push(Buffer.isBuffer(c) ? c : Buffer.from(c));
-  return Buffer.concat(chunks);
 }
 
 function fileDest(name: string): Destination {

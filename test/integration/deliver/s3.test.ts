@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CronLogError } from '../../../src/errors.js';
 import { createDestination, isObjectNotFound, type Destination, type DestinationTuning, type S3Options } from '../../../src/deliver/index.js';
-import { destinationContract } from '../../helpers/destination-contract.js';
+import { destinationContract, readAll } from '../../helpers/destination-contract.js';
 import { startFaultProxy, type FaultProxy } from '../../helpers/fault-proxy.js';
 import { startTestS3, type TestS3 } from '../../helpers/s3.js';
 
@@ -42,12 +42,6 @@ function dest(over: Partial<S3Options> = {}, retryAttempts = 2, tuning: Destinat
   });
   open.push(d);
   return d;
-}
-
-async function readAll(stream: NodeJS.ReadableStream): Promise<Buffer> {
-  const chunks: Buffer[] = [];
-  for await (const c of stream) chunks.push(Buffer.isBuffer(c) ? c : Buffer.from(c));
-  return Buffer.concat(chunks);
 }
 
 async function keys(d: Destination, prefix: string): Promise<string[]> {
