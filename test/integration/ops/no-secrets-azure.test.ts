@@ -38,21 +38,25 @@ test('no command prints the Azure account key or connection string', { timeout: 
     env.env({ UPLOAD_PROVIDER: 'azure', AZURE_STORAGE_ACCOUNT: azurite.account, AZURE_STORAGE_KEY: KEY, AZURE_ENDPOINT: azurite.endpoint, AZURE_CONTAINER: container, LOG_LEVEL: 'debug', RETRY_ATTEMPTS: '0' }),
     env.env({ UPLOAD_PROVIDER: 'azure', AZURE_STORAGE_CONNECTION_STRING: connection, AZURE_CONTAINER: container, LOG_LEVEL: 'debug', RETRY_ATTEMPTS: '0' }),
   ];
-  for (const vars of envs) {
+  for (const [n, vars] of envs.entries()) {
     const outputs: Array<[string, string]> = [];
     const doctor = await runCli(['doctor', '--no-env-file', '--json'], vars);
     assert.notEqual(doctor.code, 0);
     assert.match(doctor.stdout, /storage account devstoreaccount1 refused the credentials/);
     outputs.push(['doctor', doctor.stdout + doctor.stderr]);
-    for (const args of [['backfill', '--no-env-file', ...range], ['seal', '--no-env-file'], ['reconcile', '--no-env-file', '--deep', ...range], ['status', '--no-env-file', '--json']]) {
+    // Every command with the key; the ones that reach the container with the connection string.
+    const commands = [['backfill', '--no-env-file', ...range], ['seal', '--no-env-file'], ['reconcile', '--no-env-file', '--deep', ...range], ['status', '--no-env-file', '--json']];
+    for (const args of n === 0 ? commands : commands.slice(0, 1)) {
       const r = await runCli(args, vars, { timeoutMs: 60_000 });
       outputs.push([args[0] as string, r.stdout + r.stderr]);
     }
-    const run = startCli(['run', '--no-env-file'], vars);
-    await run.waitFor('archiver started', 60_000);
-    run.child.kill('SIGTERM');
-    const res = await run.exited;
-    outputs.push(['run', res.stdout + res.stderr]);
+    if (n === 0) {
+      const run = startCli(['run', '--no-env-file'], vars);
+      await run.waitFor('archiver started', 60_000);
+      run.child.kill('SIGTERM');
+      const res = await run.exited;
+      outputs.push(['run', res.stdout + res.stderr]);
+    }
     assert.match(outputs.find(([name]) => name === 'backfill')?.[1] ?? '', /storage account devstoreaccount1 refused the credentials/, 'backfill reported the refusal');
     for (const [name, out] of outputs) {
       assert.ok(!out.includes(KEY), `${name} printed the account key`);
