@@ -257,3 +257,33 @@ test('a connection string reaches the same container; errors and describe() neve
   assert.match(err.message, /PutBlockList: Azure Storage failed with InternalError \(HTTP 500\): echo \*\*\* \(after 3 attempts\)/);
   assert.ok(!err.message.includes(azurite.accountKey));
 });
+
+test('a commit whose answer is lost is settled by the blob\'s properties; a block refused with 503 is staged again', async () => {
+  const d = dest();
+  const key = 'faults/2024-01-15/00-01.ndjson.gz';
+  proxy.rule({ when: isPutBlock, times: 1, fault: { type: 'error', status: 503, code: 'ServerBusy' } });
+  proxy.rule({ when: isCommit, times: 1, fault: { type: 'reset-response' } });
+  const r = await d.put({ key, source: { path: big.path }, size: big.size, sha256: big.sha256, noOverwrite: true });
+  assert.equal(r.alreadyPresent, undefined);
+  assert.ok(r.attempts >= 3, `attempts ${r.attempts}: the refused block and the commit were tried again`);
+  const commits = proxy.requests.filter(isCommit);
+  assert.equal(commits.length, 2);
+  assert.equal(commits[1]?.status, 409, 'the commit sent again finds the blob the first one created (If-None-Match: *)');
+  assert.ok((await readAll(await d.get(key))).equals(big.data));
+  assert.deepEqual(await d.head(key), { key, size: big.size, sha256: big.sha256 });
+});
+
+test('noOverwrite holds at the commit: a blob another writer created after the key check is never replaced', async () => {
+  const d = dest();
+  const key = 'race/2024-01-15/00-01.ndjson.gz';
+  let release!: () => void;
+  let sourceRead = false;
+  const put = d.put({ key, source: { path: big.path }, size: big.size, sha256: big.sha256, noOverwrite: true, after: new Promise<void>((r) => (release = r)), onSourceRead: () => (sourceRead = true) });
+  put.catch(() => undefined);
+  await waitUntil(() => sourceRead, 'the source to be read');
+  const other = Buffer.from('{"written":"by someone else"}\n');
+  await azurite.containerClient(container).getBlockBlobClient(key).upload(other, other.length, { metadata: { sha256: sha256(other) } });
+  release();
+  await assert.rejects(put, (e: unknown) => e instanceof CronLogError && e.code === 'DELIVERY_FAILED' && e.message.includes(`refusing to overwrite ${key}`) && e.message.includes(sha256(other)));
+  assert.ok((await readAll(await d.get(key))).equals(other), 'the other writer\'s blob is intact');
+});
