@@ -287,3 +287,21 @@ test('noOverwrite holds at the commit: a blob another writer created after the k
   await assert.rejects(put, (e: unknown) => e instanceof CronLogError && e.code === 'DELIVERY_FAILED' && e.message.includes(`refusing to overwrite ${key}`) && e.message.includes(sha256(other)));
   assert.ok((await readAll(await d.get(key))).equals(other), 'the other writer\'s blob is intact');
 });
+
+test('a committed blob that fails its verification is put again (within retryAttempts), then reported as such', async () => {
+  const key = 'verify/2024-01-15/00-01.ndjson.gz';
+  const isHead = (r: RequestRecord): boolean => r.method === 'HEAD' && r.url.includes(`/${key}?`);
+  // The key check's HEAD passes; the first verification answers another sha256.
+  proxy.rule({ when: isHead, skip: 1, times: 1, fault: { type: 'answer-headers', headers: { 'x-ms-meta-sha256': 'f'.repeat(64) } } });
+  const r = await dest().put({ key, source: { path: big.path }, size: big.size, sha256: big.sha256 });
+  assert.equal(r.attempts, 2);
+  assert.equal(count(isCommit), 2);
+  assert.deepEqual(await dest().head(key), { key, size: big.size, sha256: big.sha256 });
+
+  proxy.clearRules();
+  proxy.rule({ when: isHead, skip: 1, fault: { type: 'answer-headers', headers: { 'x-ms-meta-sha256': 'f'.repeat(64) } } });
+  await assert.rejects(
+    dest({}, 1).put({ key, source: { body: Buffer.from('{"v":2}\n') }, size: 8, sha256: sha256(Buffer.from('{"v":2}\n')) }),
+    (e: unknown) => e instanceof CronLogError && e.code === 'DELIVERY_FAILED' && /has sha256 metadata f{64} after the commit, expected [0-9a-f]{64} \(after 2 attempts\)$/.test(e.message),
+  );
+});
