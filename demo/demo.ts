@@ -1,10 +1,11 @@
 /**
  * The demo (the sandbox): the whole archiver end to end with zero setup. Starts the project's
- * MongoDB emulator (and s3rver with `s3: true`), a traffic generator writing realistic API logs
+ * MongoDB emulator (and s3rver with `s3: true`, Azurite with `azure: true`), a traffic generator writing realistic API logs
  * (history over the last few hours plus live requests), and the archiver with a seconds seal
  * schedule delivering into `archiveDirectory`; then reconciles the finished demo hours and
  * lists the files. Leaves nothing running. Not shipped: it uses the archiver through its library
- * API and the emulator package, both dev-only here, like s3rver.
+ * API and the emulator package, both dev-only here, like s3rver and Azurite (started by the
+ * tests' own launcher, test/helpers/azurite.ts).
  */
 import { promises as fs } from 'node:fs';
 import { mkdtemp } from 'node:fs/promises';
@@ -21,11 +22,14 @@ import { openSharedContext } from '../src/archive-context.js';
 import { reconcileRange } from '../src/reconcile/reconcile.js';
 import type { ReconcileRow } from '../src/reconcile/reconcile.js';
 import { sleep } from '../src/retry.js';
+import { startAzurite } from '../test/helpers/azurite.js';
 
 export interface DemoOptions {
   archiveDirectory: string;
   /** Deliver to an s3rver instead of the directory. */
   s3?: boolean;
+  /** Deliver to Azurite (Azure Blob Storage emulator) instead of the directory. */
+  azure?: boolean;
   /** Keep running until SIGINT/SIGTERM. */
   follow?: boolean;
   /** Live phase length (default 25 s). */
@@ -61,7 +65,14 @@ export async function runDemo(opts: DemoOptions, log: Logger = createLogger({ le
   try {
     const uri = emulator.uri.replace(/\/\?/, '/demo?');
     let s3: Partial<Config['s3']> & { bucket?: string } = {};
-    let provider: 'file' | 's3' = 'file';
+    let provider: 'file' | 's3' | 'azure' = 'file';
+    let azure: Partial<Config['azure']> = {};
+    if (opts.azure) {
+      const azurite = await startAzurite();
+      cleanups.unshift(() => azurite.close());
+      provider = 'azure';
+      azure = { connectionString: azurite.connectionString(), container: await azurite.createContainer('demo-archive') };
+    }
     if (opts.s3) {
       const S3rver = createRequire(import.meta.url)('s3rver') as new (o: object) => { run(): Promise<{ port: number }>; close(): Promise<void> };
       await fs.mkdir(archiveDirectory, { recursive: true });
@@ -83,6 +94,7 @@ export async function runDemo(opts: DemoOptions, log: Logger = createLogger({ le
         metricsPort: 0,
         logging: { level: 'warn', enableConsole: true, format: 'auto' },
         ...(opts.s3 ? { s3 } : {}),
+        ...(opts.azure ? { azure } : {}),
       },
       {},
     );

@@ -3,7 +3,7 @@
  * exit codes of the other commands (it runs through the CLI's `runProgram`). Not part of the
  * shipped CLI: it needs the emulator package and s3rver, which only a checkout installs.
  *
- *   node --import tsx demo/main.ts [--s3] [--follow] [--seconds N] [--dir PATH]
+ *   node --import tsx demo/main.ts [--s3 | --azure] [--follow] [--seconds N] [--dir PATH]
  */
 import { Command, Option } from 'commander';
 import { runProgram } from '../src/cli/main.js';
@@ -13,6 +13,7 @@ import { runDemo } from './demo.js';
 
 interface DemoFlags {
   s3?: boolean;
+  azure?: boolean;
   follow?: boolean;
   seconds: string;
   dir: string;
@@ -24,11 +25,12 @@ export function demoCommand(): Command {
     .description(
       'Starts the project\'s MongoDB replica-set emulator, a traffic generator writing realistic API logs (history over ' +
         'the last 3 hours plus live requests) and the archiver itself, sealing every 5 seconds into ./demo-archive ' +
-        '(--s3: into an s3rver bucket). Ends with the reconcile table of the finished hours and the list of files, and ' +
+        '(--s3: into an s3rver bucket; --azure: into an Azurite container, Azure Blob Storage over real HTTP). Ends with the reconcile table of the finished hours and the list of files, and ' +
         'leaves nothing running. The current hour stays open (it is sealed after it ends): see it with --follow. ' +
         'The archiver also serves the dashboard (archive calendar, status) on a free port: its URL is printed at the start.',
     )
-    .addOption(new Option('--s3', 'deliver to a local s3rver (S3 over real HTTP) instead of a directory'))
+    .addOption(new Option('--s3', 'deliver to a local s3rver (S3 over real HTTP) instead of a directory').conflicts('azure'))
+    .addOption(new Option('--azure', 'deliver to a local Azurite (Azure Blob Storage over real HTTP) instead of a directory'))
     .addOption(new Option('--follow', 'keep generating traffic and archiving until Ctrl-C'))
     .addOption(new Option('--seconds <n>', 'length of the live phase').default('25'))
     .addOption(new Option('--dir <path>', 'where the archive is written (emptied first)').default('demo-archive'))
@@ -41,6 +43,7 @@ export function demoCommand(): Command {
 Examples:
   $ npm run demo
   $ npm run demo -- --s3
+  $ npm run demo -- --azure
   $ npm run demo -- --follow`,
   );
   cmd.action(async (flags: DemoFlags) => {
@@ -49,12 +52,14 @@ Examples:
     const stop = (): void => controller.abort();
     process.once('SIGINT', stop);
     process.once('SIGTERM', stop);
-    writeOut(`cron-log-service demo: emulator + traffic + archiver → ${flags.dir}${flags.s3 ? ' (via s3rver)' : ''}\n`);
+    const via = flags.s3 ? ' (via s3rver)' : flags.azure ? ' (an Azurite container)' : '';
+    writeOut(`cron-log-service demo: emulator + traffic + archiver → ${flags.azure ? 'azure' : flags.dir}${via}\n`);
     let lastLog = 0;
     const result = await runDemo(
       {
         archiveDirectory: flags.dir,
         s3: flags.s3 ?? false,
+        azure: flags.azure ?? false,
         follow: flags.follow ?? false,
         seconds: Number(flags.seconds) || 25,
         signal: controller.signal,
@@ -74,7 +79,7 @@ Examples:
     writeOut(`\nreconcile (finished hours)\n${table(['hour', 'mongo', 'archived', 'status'], result.rows.map((r) => [r.hour, r.mongo, r.archived, r.status]))}`);
     writeOut(`\nobjects in ${result.destination}\n${table(['file', 'bytes'], result.files.map((f) => [f.key, f.bytes]))}`);
     const sample = result.files.find((f) => f.key.endsWith('.ndjson.gz'))?.key;
-    if (sample && !flags.s3) {
+    if (sample && !flags.s3 && !flags.azure) {
       const path = `${flags.dir}/${sample}`;
       writeOut(
         `\nLook inside:\n  zcat ${path} | head -n 2\n` +

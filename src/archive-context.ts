@@ -41,6 +41,9 @@ export function destinationOf(config: Config, log: Logger): Destination {
   if (config.uploadProvider === 'file') {
     return createDestination({ kind: 'file', directory: config.localDirectory, retryAttempts: config.retryAttempts, logger: log });
   }
+  if (config.uploadProvider === 'azure') {
+    return createDestination({ kind: 'azure', azure: config.azure, retryAttempts: config.retryAttempts, logger: log });
+  }
   return createDestination({ kind: 's3', s3: config.s3, retryAttempts: config.retryAttempts, logger: log });
 }
 

@@ -3,12 +3,15 @@
  * printed configuration. Three layers, applied by `redact`:
  *
  * 1. every value handed to `registerSecrets` (the configuration registers the S3 secret key, the
- *    session token, the database and endpoint passwords and the webhook URL's path and query,
- *    before it validates them), also in its percent-encoded form;
+ *    session token, the Azure account key and connection string (and its AccountKey and SAS),
+ *    the database and endpoint passwords and the webhook URL's path and query, before it
+ *    validates them), also in its percent-encoded form;
  * 2. the password of any `scheme://user:password@host` URI (mongodb, mongodb+srv, http(s), …), and
  *    a bare `https://token@host` userinfo;
- * 3. well-known credential shapes: `Bearer …`/`Basic …`, AWS `Signature=…`, and query parameters
- *    such as `X-Amz-Signature`, `X-Amz-Security-Token`, `access_token`, `token`, `password`.
+ * 3. well-known credential shapes: `Bearer …`/`Basic …`, AWS `Signature=…`, Azure
+ *    `SharedKey account:signature` and a connection string's `AccountKey=…` and
+ *    `SharedAccessSignature=…`, and query parameters such as `X-Amz-Signature`,
+ *    `X-Amz-Security-Token`, `sig`, `access_token`, `token`, `password`.
  *
  * `redact` is the one path every printed value takes (log lines, command output, error messages).
  * `redactUri` is `redact` for a value known to be one URI (a configured DB_URI, an endpoint): it
@@ -77,6 +80,9 @@ const SENSITIVE_QUERY =
   /([?&](?:x-amz-signature|x-amz-security-token|x-amz-credential|access_token|refresh_token|id_token|token|sig|signature|password|passwd|secret|client_secret|api_key|apikey)=)[^&\s#"'<>]+/gi;
 const AUTH_SCHEME = /\b(Bearer|Basic)(\s+)([A-Za-z0-9._~+/-]+=*)/g;
 const AWS_SIGNATURE = /\b(Signature=)[0-9a-f]{16,}/g;
+// Azure: `Authorization: SharedKey account:base64sig`, and a connection string's secrets (up to the next `;`).
+const AZURE_SHARED_KEY = /\b(SharedKey(?:Lite)?\s+[A-Za-z0-9-]+:)[A-Za-z0-9+/]+=*/g;
+const AZURE_CONNECTION_SECRET = /\b(AccountKey=|SharedAccessSignature=)[^;\s"'<>]+/gi;
 
 function maskUriPasswords(text: string): string {
   return text
@@ -152,6 +158,8 @@ export function redact(text: string): string {
     return looksLikeToken(bare) ? `${scheme}${space}${MASK}${token.slice(bare.length)}` : m;
   });
   out = out.replace(AWS_SIGNATURE, `$1${MASK}`);
+  out = out.replace(AZURE_SHARED_KEY, `$1${MASK}`);
+  out = out.replace(AZURE_CONNECTION_SECRET, `$1${MASK}`);
   return out;
 }
 

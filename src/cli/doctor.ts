@@ -33,7 +33,7 @@ export function doctorCommand(): Command {
       'Runs every check and prints one verdict per line with a hint for each failure: configuration valid; MongoDB ' +
         'reachable with the configured credentials; its version (MongoDB 4.4 or later; what an older release lacks) and sessions; a replica set (change streams) or why not; the API-log collection and ' +
         `an index on the timestamp field; the oplog window (at least 2 × (1 h + sealGraceSeconds)); the destination ` +
-        `(bucket or directory reachable, put/get/delete of a probe object under the prefix); the spool directory writable ` +
+        `(bucket, container or directory reachable, put/get/delete of a probe object under the prefix); the spool directory writable ` +
         `with at least ${DOCTOR_LIMITS.minFreeBytes / 1048576} MiB free; clock skew under ${DOCTOR_LIMITS.maxClockSkewSeconds}s; the Node.js version (22 or later recommended).`,
     )
     .addOption(new Option('--json', 'print { ok, checks: [{ name, ok, message, hint? }] }'))

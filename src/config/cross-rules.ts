@@ -1,7 +1,7 @@
 /** Rules that involve more than one option (listed in docs/configuration.md). */
 import type { OptionPath } from './option-types.js';
 import { S3_PRESETS, s3Preset, type S3Provider } from './s3-presets.js';
-import { BUCKET_EXPECTED } from './value-checks.js';
+import { BUCKET_EXPECTED, CONTAINER_EXPECTED } from './value-checks.js';
 
 /** Reports a problem about the option at `path`. */
 export type ReportIssue = (path: OptionPath, message: string) => void;
@@ -31,6 +31,23 @@ export const crossRules: readonly CrossRule[] = [
       if (get('uploadProvider') === 's3' && get('s3.bucket') === undefined) {
         report('s3.bucket', `required when uploadProvider is "s3"; expected ${BUCKET_EXPECTED}`);
       }
+    },
+  },
+  {
+    doc: '`azure.container` and one way to reach the account (`azure.connectionString`, or `azure.account` with or without `azure.accountKey`) are required when `uploadProvider` is `azure`; `azure.accountKey` and `azure.endpoint` go with `azure.account`, not with a connection string.',
+    check(get, report) {
+      const connection = get('azure.connectionString') !== undefined;
+      const account = get('azure.account') !== undefined;
+      if (get('uploadProvider') === 'azure') {
+        if (get('azure.container') === undefined) report('azure.container', `required when uploadProvider is "azure"; expected ${CONTAINER_EXPECTED}`);
+        if (!connection && !account) {
+          report('azure.connectionString', 'required when uploadProvider is "azure" and azure.account is not set; expected a connection string, or azure.account (with azure.accountKey, or Azure AD)');
+        }
+      }
+      if (connection && account) report('azure.account', 'only one of azure.connectionString and azure.account; expected one way to reach the storage account');
+      if (connection && get('azure.accountKey') !== undefined) report('azure.accountKey', 'only valid with azure.account (a connection string carries its own key)');
+      if (connection && get('azure.endpoint') !== undefined) report('azure.endpoint', 'only valid with azure.account (a connection string names its own BlobEndpoint)');
+      if (!account && !connection && get('azure.accountKey') !== undefined) report('azure.account', 'required when azure.accountKey is set; expected the storage account name');
     },
   },
   {

@@ -1,6 +1,6 @@
 /**
- * The options `createDestination` takes (`s3`, the `s3.*` group of the option table, and
- * `retryAttempts`), checked by the option table's own rules: each value by its option's schema,
+ * The options `createDestination` takes (`s3` or `azure`, the `s3.*` or `azure.*` group of the
+ * option table, and `retryAttempts`), checked by the option table's own rules: each value by its option's schema,
  * unknown keys refused, and the rules across S3 options (credentials in pairs, the KMS key only
  * with SSE-KMS, Object Lock mode and days together). So a library user who builds a destination
  * directly gets exactly the checks, and the messages, of a configuration file: every problem
@@ -10,7 +10,6 @@ import { optionList, optionsByPath } from './option-list.js';
 import { applyS3PresetToValues } from './s3-presets.js';
 import { checkOptionValue, crossRuleProblems, isPlainObject, show, unknownOption } from './resolve.js';
 
-const GROUP = 's3';
 const RETRY_ATTEMPTS = 'retryAttempts';
 
 /**
@@ -19,15 +18,29 @@ const RETRY_ATTEMPTS = 'retryAttempts';
  * required. Empty when they are valid.
  */
 export function s3OptionProblems(s3: unknown, retryAttempts: unknown): string[] {
-  if (!isPlainObject(s3)) return [`${GROUP}: expected an object with the ${GROUP}.* options (at least ${GROUP}.bucket), got ${show(s3)}`];
+  return groupOptionProblems('s3', 'at least s3.bucket', s3, retryAttempts);
+}
+
+/**
+ * Every problem with `azure` and `retryAttempts` as the Azure destination receives them: the
+ * same rules as a configuration file with `uploadProvider: azure` (the container and one way to
+ * reach the account are required). Empty when they are valid.
+ */
+export function azureOptionProblems(azure: unknown, retryAttempts: unknown): string[] {
+  return groupOptionProblems('azure', 'at least azure.container and azure.connectionString or azure.account', azure, retryAttempts);
+}
+
+/** The option group `group` (the upload provider of the same name) checked as a destination receives it. */
+function groupOptionProblems(group: 's3' | 'azure', needs: string, options: unknown, retryAttempts: unknown): string[] {
+  if (!isPlainObject(options)) return [`${group}: expected an object with the ${group}.* options (${needs}), got ${show(options)}`];
   const problems: string[] = [];
   const given = new Map<string, unknown>([[RETRY_ATTEMPTS, retryAttempts]]);
-  for (const [key, value] of Object.entries(s3)) given.set(`${GROUP}.${key}`, value);
+  for (const [key, value] of Object.entries(options)) given.set(`${group}.${key}`, value);
   const known = new Set<string>();
-  const values = new Map<string, unknown>([['uploadProvider', 's3']]);
+  const values = new Map<string, unknown>([['uploadProvider', group]]);
   const invalid = new Set<string>();
   for (const entry of optionList) {
-    if (!entry.path.startsWith(`${GROUP}.`) && entry.path !== RETRY_ATTEMPTS) continue;
+    if (!entry.path.startsWith(`${group}.`) && entry.path !== RETRY_ATTEMPTS) continue;
     known.add(entry.path);
     const value = given.get(entry.path);
     if (value === undefined || value === null) {

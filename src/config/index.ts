@@ -17,6 +17,7 @@ export {
   type PartialConfigInput,
   type PartialConfigInput as ConfigInput,
   type S3Config,
+  type AzureConfig,
   type Source,
 } from './resolve.js';
 export { CAPTURE_OPERATIONS, LOG_LEVELS, optionTable, S3_STORAGE_CLASSES } from './options.js';
@@ -34,6 +35,7 @@ export {
 export type { OptionDef } from './option-def.js';
 export { envNames, optionList, optionsByPath, type OptionEntry } from './option-list.js';
 export type { OptionPath } from './option-types.js';
-export { retryAttemptsProblems, s3OptionProblems } from './destination-check.js';
+export { azureOptionProblems, retryAttemptsProblems, s3OptionProblems } from './destination-check.js';
+export { parseConnectionString } from './value-checks.js';
 export { safeConfigView } from './view.js';
 export { renderConfigDocs } from './docs.js';

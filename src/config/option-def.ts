@@ -13,7 +13,9 @@ export type Sensitivity =
   /** A URL whose path and query (which carry the token) are replaced by `****`. */
   | 'url-token'
   /** An identifier shown masked but for its last 4 characters, like `aws configure list`. */
-  | 'identifier';
+  | 'identifier'
+  /** An Azure Storage connection string whose AccountKey and SharedAccessSignature are replaced by `****`. */
+  | 'connection-string';
 
 /** How a string from the environment (or .env) is turned into the option's type. */
 export type EnvKind = 'string' | 'integer' | 'boolean' | 'enum' | 'list';

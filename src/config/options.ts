@@ -15,6 +15,8 @@ import {
   BUCKET_EXPECTED,
   checkBucket,
   checkCollection,
+  checkConnectionString,
+  checkContainer,
   checkCron,
   checkDbUri,
   checkFieldPath,
@@ -24,6 +26,7 @@ import {
   checkPrefix,
   checkTimezone,
   COLLECTION_EXPECTED,
+  CONTAINER_EXPECTED,
   DB_URI_EXAMPLE,
 } from './value-checks.js';
 
@@ -59,10 +62,10 @@ export const optionTable = {
       'The database is the URI path (`mongodb://localhost:27017/myapp` → `myapp`) and is exposed as `config.database`. ' +
       'Its password is never logged.',
   }),
-  uploadProvider: oneOf(['s3', 'file'], {
+  uploadProvider: oneOf(['s3', 'azure', 'file'], {
     env: 'UPLOAD_PROVIDER',
     default: 's3',
-    doc: 'Where sealed hours are delivered: `s3` (an S3 bucket or S3-compatible store, see `s3.*`) or `file` (a local directory, `localDirectory`).',
+    doc: 'Where sealed hours are delivered: `s3` (an S3 bucket or S3-compatible store, see `s3.*`), `azure` (an Azure Blob Storage container, see `azure.*`) or `file` (a local directory, `localDirectory`).',
   }),
   outputDirectory: text({
     env: 'OUTPUT_DIRECTORY',
@@ -225,6 +228,80 @@ export const optionTable = {
       max: 36500,
       unit: 'days',
       doc: 'Object Lock retention period, counted from the upload. Set together with `s3.objectLockMode`.',
+    }),
+  },
+  azure: {
+    connectionString: text({
+      env: 'AZURE_STORAGE_CONNECTION_STRING',
+      sensitive: 'connection-string',
+      expected: 'an Azure Storage connection string such as "DefaultEndpointsProtocol=https;AccountName=…;AccountKey=…;EndpointSuffix=core.windows.net"',
+      type: 'connection string',
+      checks: [checkConnectionString],
+      doc: 'Connection string of the storage account (the Azure SDK\'s usual variable), with an account key or a SAS. Either this or `azure.account`. Its key and signature are never logged or printed.',
+    }),
+    account: text({
+      env: 'AZURE_STORAGE_ACCOUNT',
+      expected: 'a storage account name: 3–24 lowercase letters and digits',
+      type: 'account name',
+      checks: [(v) => (/^[a-z0-9]{3,24}$/.test(v) ? undefined : 'expected a storage account name: 3–24 lowercase letters and digits')],
+      doc: 'Storage account name, when `azure.connectionString` is not set: with `azure.accountKey` (shared key), or without it through Azure AD (`DefaultAzureCredential`: environment `AZURE_CLIENT_ID`/`AZURE_TENANT_ID`/`AZURE_CLIENT_SECRET`, workload identity, managed identity, Azure CLI login); the identity needs the *Storage Blob Data Contributor* role.',
+    }),
+    accountKey: text({
+      env: 'AZURE_STORAGE_KEY',
+      sensitive: 'secret',
+      expected: 'a storage account key (base64)',
+      checks: [(v) => (/^[A-Za-z0-9+/]+={0,2}$/.test(v.trim()) ? undefined : 'expected a storage account key (base64)')],
+      doc: 'Shared key of `azure.account`. Absent: Azure AD through `DefaultAzureCredential`. Never logged or printed.',
+    }),
+    container: text({
+      env: 'AZURE_CONTAINER',
+      expected: CONTAINER_EXPECTED,
+      type: 'container name',
+      checks: [checkContainer],
+      example: 'api-logs',
+      requiredWhen: 'uploadProvider is `azure`',
+      doc: 'Destination container (it must exist). Required when `uploadProvider` is `azure`.',
+    }),
+    endpoint: text({
+      env: 'AZURE_ENDPOINT',
+      sensitive: 'uri-password',
+      expected: 'an http(s) URL of the blob service such as "https://myaccount.blob.core.windows.net" or "http://127.0.0.1:10000/devstoreaccount1"',
+      type: 'URL',
+      checks: [checkHttpUrl('an http(s) URL of the blob service such as "https://myaccount.blob.core.windows.net" or "http://127.0.0.1:10000/devstoreaccount1"', false)],
+      example: 'http://127.0.0.1:10000/devstoreaccount1',
+      doc: 'Blob service URL for `azure.account`: a sovereign cloud (`https://<account>.blob.core.chinacloudapi.cn`), a private endpoint, or Azurite (`http://127.0.0.1:10000/devstoreaccount1`). Absent: `https://<account>.blob.core.windows.net`. Not with `azure.connectionString` (it names its own `BlobEndpoint`).',
+    }),
+    blockSizeMB: integer({
+      env: 'AZURE_BLOCK_SIZE_MB',
+      default: 8,
+      min: 1,
+      max: 4000,
+      unit: 'MiB',
+      doc: 'Size of each staged block. A blob holds at most 50,000 blocks: the block size grows for larger hour files (8 MiB covers 390 GiB).',
+    }),
+    concurrency: integer({
+      env: 'AZURE_UPLOAD_CONCURRENCY',
+      default: 4,
+      min: 1,
+      max: 64,
+      doc: 'Blocks staged concurrently per blob. A put holds at most `blockSizeMB × (concurrency + 1)` of block buffers.',
+    }),
+    immutabilityDays: integer({
+      env: 'AZURE_IMMUTABILITY_DAYS',
+      min: 1,
+      max: 36500,
+      unit: 'days',
+      doc: 'Time-based retention of each blob, counted from the upload (`x-ms-immutability-policy-until-date`): it cannot be deleted or overwritten before. The container (or account) needs version-level immutability support enabled. Absent: no per-blob policy (a container-level policy still applies).',
+    }),
+    immutabilityMode: oneOf(['unlocked', 'locked'], {
+      env: 'AZURE_IMMUTABILITY_MODE',
+      default: 'unlocked',
+      doc: 'Mode of the per-blob policy of `azure.immutabilityDays`: `unlocked` (the retention can still be shortened or removed by an authorised user, for testing the setup) or `locked` (compliance: it can only be extended).',
+    }),
+    legalHold: boolean({
+      env: 'AZURE_LEGAL_HOLD',
+      default: false,
+      doc: 'Put a legal hold on each blob (`x-ms-legal-hold`): it cannot be deleted or overwritten until the hold is cleared. Needs version-level immutability support on the container.',
     }),
   },
   retryAttempts: integer({

@@ -14,7 +14,7 @@ import { groupPaths, optionList, optionsByPath, pathByEnv, type OptionEntry } fr
 import type { ConfigOf, InputOf, OptionPath } from './option-types.js';
 import type { OptionTable } from './options.js';
 import { applyS3PresetToValues } from './s3-presets.js';
-import { databaseFromUri } from './value-checks.js';
+import { connectionStringSecrets, databaseFromUri } from './value-checks.js';
 
 // ---------------------------------------------------------------------------------------------
 // Types
@@ -24,13 +24,15 @@ type Base = ConfigOf<OptionTable>;
 
 /** `config.s3`: the bucket is optional here because it is only required for uploadProvider s3. */
 export type S3Config = Base['s3'];
+/** `config.azure`: the container is optional here because it is only required for uploadProvider azure. */
+export type AzureConfig = Base['azure'];
 export type LoggingConfig = Base['logging'];
 export type CollectionsConfig = Base['collections'];
 export type LogLevel = LoggingConfig['level'];
 export type CaptureOperation = Base['captureOperations'][number];
 export type CaptureMode = Base['captureMode'];
 
-type Common = Omit<Base, 'uploadProvider' | 's3'> & {
+type Common = Omit<Base, 'uploadProvider' | 's3' | 'azure'> & {
   /** The database named in the path of `dbUri` (derived, not settable). */
   readonly database: string;
 };
@@ -38,8 +40,9 @@ type Common = Omit<Base, 'uploadProvider' | 's3'> & {
 /** The validated configuration: deeply frozen, every option with a default present. */
 export type Config = Common &
   (
-    | { readonly uploadProvider: 's3'; readonly s3: S3Config & { readonly bucket: string } }
-    | { readonly uploadProvider: 'file'; readonly s3: S3Config }
+    | { readonly uploadProvider: 's3'; readonly s3: S3Config & { readonly bucket: string }; readonly azure: AzureConfig }
+    | { readonly uploadProvider: 'azure'; readonly s3: S3Config; readonly azure: AzureConfig & { readonly container: string } }
+    | { readonly uploadProvider: 'file'; readonly s3: S3Config; readonly azure: AzureConfig }
   );
 
 /**
@@ -465,6 +468,8 @@ function secretParts(sensitivity: Sensitivity, value: string): string[] {
     }
     case 'identifier':
       return [];
+    case 'connection-string':
+      return [value, ...connectionStringSecrets(value)];
   }
 }
 
@@ -472,7 +477,7 @@ function secretParts(sensitivity: Sensitivity, value: string): string[] {
  * Registers the secrets of a config with the redactor (loadConfig and parseConfig do this, and
  * register the raw values before validating them): every option the table marks sensitive.
  */
-export function registerConfigSecrets(config: Pick<Config, 'dbUri' | 's3' | 'webhookUrl'>): void {
+export function registerConfigSecrets(config: Pick<Config, 'dbUri' | 's3' | 'webhookUrl'> & { azure?: AzureConfig }): void {
   for (const { keys, option } of optionList) {
     if (option.sensitive === undefined) continue;
     let value: unknown = config;

@@ -116,6 +116,57 @@ export function checkBucket(name: string): string | undefined {
   return undefined;
 }
 
+export const CONTAINER_EXPECTED =
+  'an Azure container name: 3–63 characters of lowercase letters, digits and single hyphens, starting and ending with a letter or digit';
+
+export function checkContainer(name: string): string | undefined {
+  if (!/^[a-z0-9](?:[a-z0-9]|-(?!-)){1,61}[a-z0-9]$/.test(name)) return `expected ${CONTAINER_EXPECTED}`;
+  return undefined;
+}
+
+/**
+ * The `key=value` settings of an Azure Storage connection string (`;`-separated; keys as
+ * written, values may contain `=`), or undefined when it is not one.
+ */
+export function parseConnectionString(value: string): Map<string, string> | undefined {
+  const settings = new Map<string, string>();
+  for (const part of value.split(';')) {
+    if (part.trim() === '') continue;
+    const eq = part.indexOf('=');
+    if (eq <= 0) return undefined;
+    settings.set(part.slice(0, eq).trim(), part.slice(eq + 1).trim());
+  }
+  return settings.size === 0 ? undefined : settings;
+}
+
+/** The secret values of a connection string: its account key, its SAS and the SAS's signature. */
+export function connectionStringSecrets(value: string): string[] {
+  const settings = parseConnectionString(value);
+  if (settings === undefined) return [];
+  const sas = settings.get('SharedAccessSignature');
+  const sig = sas === undefined ? undefined : new URLSearchParams(sas.replace(/^\?/, '')).get('sig');
+  return [settings.get('AccountKey'), sas, sig ?? undefined].filter((v): v is string => v !== undefined && v !== '');
+}
+
+/** The connection string with its secrets replaced by `mask`. */
+export function maskConnectionString(value: string, mask: string): string {
+  const settings = parseConnectionString(value);
+  if (settings === undefined) return mask;
+  return [...settings].map(([k, v]) => `${k}=${k === 'AccountKey' || k === 'SharedAccessSignature' ? mask : v}`).join(';');
+}
+
+export function checkConnectionString(value: string): string | undefined {
+  const settings = parseConnectionString(value);
+  if (settings === undefined) return 'expected an Azure Storage connection string: "Name=value" settings separated by ";"';
+  if (settings.get('UseDevelopmentStorage') === 'true') return undefined;
+  const hasKey = settings.has('AccountName') && settings.has('AccountKey');
+  const hasSas = settings.has('SharedAccessSignature') && settings.has('BlobEndpoint');
+  if (!hasKey && !hasSas) {
+    return 'expected an Azure Storage connection string with AccountName and AccountKey, or BlobEndpoint and SharedAccessSignature';
+  }
+  return undefined;
+}
+
 export function checkHttpUrl(what: string, allowCredentials: boolean): Check<string> {
   return (value) => {
     let url: URL;

@@ -2,6 +2,7 @@
 import { MASK, redactUri } from '../redact.js';
 import type { Sensitivity } from './option-def.js';
 import { optionList } from './option-list.js';
+import { maskConnectionString } from './value-checks.js';
 import type { Config } from './resolve.js';
 
 function hide(value: string, sensitivity: Sensitivity): string {
@@ -12,6 +13,8 @@ function hide(value: string, sensitivity: Sensitivity): string {
       return redactUri(value);
     case 'identifier':
       return value.length > 8 ? `${MASK}${value.slice(-4)}` : MASK;
+    case 'connection-string':
+      return maskConnectionString(value, MASK);
     case 'url-token': {
       try {
         const url = new URL(value);

@@ -1,11 +1,13 @@
 /**
- * Delivery destinations: where sealed hours (and their manifests) end up. Two implementations
- * share this interface: S3 (src/deliver/s3.ts, multipart uploads) and a local
- * directory (src/deliver/file.ts). The seal step only talks to `Destination`.
+ * Delivery destinations: where sealed hours (and their manifests) end up. Three implementations
+ * share this interface: S3 (src/deliver/s3.ts, multipart uploads), Azure Blob Storage
+ * (src/deliver/azure.ts, staged and committed blocks) and a local directory
+ * (src/deliver/file.ts). The seal step only talks to `Destination`.
  *
  * Contract of `put`:
  *  - atomic: nothing is visible at `key` unless the whole object is (S3: an aborted multipart
- *    upload never becomes an object; file: temp name + fsync + rename + directory fsync);
+ *    upload never becomes an object; Azure: staged blocks are not a blob until their list is
+ *    committed; file: temp name + fsync + rename + directory fsync);
  *  - verified: the bytes read from the source must hash to `sha256` and count `size`, otherwise the
  *    write is abandoned; after the write, the stored object is checked (size, our `sha256`
  *    metadata, and the server checksum where the server reports one) before `put` resolves;
@@ -85,7 +87,7 @@ export interface ObjectInfo {
   sha256?: string;
 }
 
-export type ProbeStepName = 'bucket' | 'directory' | 'put' | 'get' | 'delete';
+export type ProbeStepName = 'bucket' | 'container' | 'directory' | 'put' | 'get' | 'delete';
 
 export interface ProbeStep {
   name: ProbeStepName;
@@ -106,7 +108,7 @@ export interface ProbeResult {
 }
 
 export interface Destination {
-  readonly kind: 's3' | 'file';
+  readonly kind: 's3' | 'azure' | 'file';
   /** e.g. `s3://bucket` or `file:///abs/dir`; never contains a secret. */
   describe(): string;
   put(input: PutInput): Promise<PutResult>;
@@ -156,6 +158,20 @@ export function objectKeyProblem(key: string): string | undefined {
   if (segments.some((s) => s === '')) return 'the key has an empty path segment';
   if (segments.some((s) => s === '.' || s === '..')) return 'the key has a "." or ".." segment';
   return undefined;
+}
+
+/**
+ * The checks every destination's put starts with, and its signal: throws USAGE for an invalid
+ * input; the signal also fires when `after` rejects (that stops the upload at once, its retries
+ * and waits included).
+ */
+export function checkedPut(input: PutInput): AbortSignal | undefined {
+  const problems = putInputProblems(input);
+  if (problems.length > 0) throw new CronLogError('USAGE', `invalid put of ${String(input.key)}: ${problems.join('; ')}`);
+  if (input.after === undefined) return input.signal;
+  const stop = new AbortController();
+  input.after.catch((err: unknown) => stop.abort(err));
+  return input.signal !== undefined ? AbortSignal.any([input.signal, stop.signal]) : stop.signal;
 }
 
 /** Validates the fields of a PutInput that do not depend on the destination; returns problems. */

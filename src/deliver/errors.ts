@@ -267,7 +267,8 @@ function checksumRefusedMessage(err: unknown, ctx: S3ErrorContext): string {
   );
 }
 
-function networkCode(err: unknown, depth = 0): string | undefined {
+/** The socket / DNS error code in `err`'s cause chain (with its message when that adds to it), or a timeout. */
+export function networkCode(err: unknown, depth = 0): string | undefined {
   if (typeof err !== 'object' || err === null || depth > 5) return undefined;
   const e = err as { code?: unknown; name?: unknown; message?: unknown; cause?: unknown };
   if (typeof e.code === 'string' && /^E[A-Z_]+$|^UND_ERR/.test(e.code)) {

@@ -21,7 +21,7 @@
  * sockets are released.
  */
 import { CronLogError } from '../errors.js';
-import { objectKeyProblem, putInputProblems, type Destination, type ObjectInfo, type ProbeResult, type PutInput, type PutResult } from './destination.js';
+import { checkedPut, objectKeyProblem, type Destination, type ObjectInfo, type ProbeResult, type PutInput, type PutResult } from './destination.js';
 import { Operations } from './operations.js';
 import { createS3Context, type S3Context } from './s3-context.js';
 import { deleteObject, get, head, listPage, pageObjects } from './s3-objects.js';
@@ -55,15 +55,7 @@ export class S3Destination implements Destination {
   }
 
   async put(input: PutInput): Promise<PutResult> {
-    const problems = putInputProblems(input);
-    if (problems.length > 0) throw new CronLogError('USAGE', `invalid put of ${String(input.key)}: ${problems.join('; ')}`);
-    // A rejected `after` stops the upload at once, its retries and waits included.
-    let signal = input.signal;
-    if (input.after !== undefined) {
-      const stop = new AbortController();
-      input.after.catch((err: unknown) => stop.abort(err));
-      signal = signal !== undefined ? AbortSignal.any([signal, stop.signal]) : stop.signal;
-    }
+    const signal = checkedPut(input);
     return this.operations.run((s) => putObject(this.ctx, input, s), signal);
   }
 

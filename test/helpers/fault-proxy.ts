@@ -19,8 +19,10 @@
  *                    connection instead of answering (the client never learns the outcome);
  *  - answer-headers: forward the request and answer what the server answered, with `headers`
  *                    set on the response (e.g. an ETag or a checksum another S3 would send);
- *  - corrupt:        (PutObject, UploadPart) flip one byte of the body in transit, then hand it
- *                    on: the emulated store's digest check (below) or the server gets it damaged.
+ *  - corrupt:        flip one byte of the body in transit, then hand it on: the emulated
+ *                    store's digest check (below) or the server (e.g. Azurite's Content-MD5
+ *                    check of a block) gets it damaged. PutObject / UploadPart: the byte `at`
+ *                    (default: the middle); any other request: its first byte.
  *
  * Store emulation (`proxy.emulate(STORE_PROFILES.r2)`, test/helpers/store-emulation.ts): the
  * proxy answers as another S3-compatible store does: refuses headers it does not take, checks
@@ -278,6 +280,7 @@ export async function startFaultProxy(upstream: string): Promise<FaultProxy> {
     dropResponse: boolean,
     hashes: { sha?: Hash; crc: number },
     answerHeaders: Record<string, string> = {},
+    corrupt = false,
   ): void => {
     const up = httpRequest(
       { host: target.hostname, port: target.port, method: req.method, path: req.url, headers: req.headers, agent },
@@ -309,7 +312,22 @@ export async function startFaultProxy(upstream: string): Promise<FaultProxy> {
     req.on('close', () => {
       if (!req.complete) up.destroy();
     });
-    req.pipe(up);
+    if (!corrupt) {
+      req.pipe(up);
+      return;
+    }
+    let flipped = false;
+    req.on('data', (c: Buffer) => {
+      if (!flipped && c.length > 0) {
+        flipped = true;
+        const copy = Buffer.from(c);
+        copy[0] = (copy[0] ?? 0) ^ 0xff;
+        up.write(copy);
+      } else {
+        up.write(c);
+      }
+    });
+    req.on('end', () => up.end());
   };
 
   const server = createServer((req, res) => {
@@ -372,8 +390,7 @@ export async function startFaultProxy(upstream: string): Promise<FaultProxy> {
       case 'answer-headers':
         return forward(req, res, rec, false, hashes, fault.headers);
       case 'corrupt':
-        // Not a request with a body: nothing to damage.
-        return forward(req, res, rec, false, hashes);
+        return forward(req, res, rec, false, hashes, {}, true);
     }
   });
   server.on('connection', (s: Socket) => {

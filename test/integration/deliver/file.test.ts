@@ -7,6 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CronLogError } from '../../../src/errors.js';
 import { createDestination, isObjectNotFound, type Destination } from '../../../src/deliver/index.js';
+import { destinationContract, readAll } from '../../helpers/destination-contract.js';
 import { makeUnwritable } from '../../helpers/unwritable.js';
 
 let root: string;
@@ -18,12 +19,6 @@ async function tree(dir: string): Promise<string[]> {
     if (e.isFile()) out.push(join(e.parentPath ?? e.path, e.name).slice(dir.length + 1));
   }
   return out.sort();
-}
-
-async function readAll(stream: NodeJS.ReadableStream): Promise<Buffer> {
-  const chunks: Buffer[] = [];
-  for await (const c of stream) chunks.push(Buffer.isBuffer(c) ? c : Buffer.from(c));
-  return Buffer.concat(chunks);
 }
 
 function fileDest(name: string): Destination {
@@ -227,3 +222,10 @@ test('destroy() aborts a put in flight: ABORTED, nothing at the key, no temp fil
   await d.close();
   assert.deepEqual(await tree(join(root, 'destroy-aborts')).catch(() => []), [], 'nothing at the key, no temp file');
 });
+
+destinationContract('file', () => ({
+  make: () => createDestination({ kind: 'file', directory: join(root, 'contract'), retryAttempts: 1 }),
+  describe: /^file:\/\/\/.*\/contract$/,
+  probeFirstStep: 'directory',
+  largeSize: 3 * 1024 * 1024 + 17,
+}));

@@ -10,6 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CronLogError } from '../../../src/errors.js';
 import { createDestination, isObjectNotFound, type Destination, type DestinationTuning, type S3Options } from '../../../src/deliver/index.js';
+import { destinationContract, readAll } from '../../helpers/destination-contract.js';
 import { startFaultProxy, type FaultProxy } from '../../helpers/fault-proxy.js';
 import { startTestS3, type TestS3 } from '../../helpers/s3.js';
 
@@ -41,12 +42,6 @@ function dest(over: Partial<S3Options> = {}, retryAttempts = 2, tuning: Destinat
   });
   open.push(d);
   return d;
-}
-
-async function readAll(stream: NodeJS.ReadableStream): Promise<Buffer> {
-  const chunks: Buffer[] = [];
-  for await (const c of stream) chunks.push(Buffer.isBuffer(c) ? c : Buffer.from(c));
-  return Buffer.concat(chunks);
 }
 
 async function keys(d: Destination, prefix: string): Promise<string[]> {
@@ -582,3 +577,10 @@ test('destroy() aborts a put in flight: ABORTED, nothing at the key, its multipa
   assert.equal(await check.head(waiting), undefined);
   assert.deepEqual(await s3.openUploads(), []);
 });
+
+destinationContract('s3', () => ({
+  make: () => dest(),
+  describe: /^s3:\/\/test-[0-9a-f]+ \(endpoint http:\/\/127\.0\.0\.1:\d+\)$/,
+  probeFirstStep: 'bucket',
+  largeSize: 12 * MiB,
+}));

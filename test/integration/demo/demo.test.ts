@@ -46,10 +46,25 @@ test('the demo runs non-interactively and its archive reconciles', { timeout: 18
   }
 });
 
+test('npm run demo -- --azure delivers to Azurite (Azure Blob Storage over real HTTP) and its archive reconciles', { timeout: 180_000 }, async () => {
+  const dir = await mkdtemp(join(tmpdir(), 'cls-demo-azure-'));
+  try {
+    const r = await runDemo(['--azure', '--seconds', '2', '--dir', join(dir, 'demo-archive')], 170_000);
+    assert.equal(r.code, 0, r.stdout + r.stderr);
+    const rows = r.stdout.split('\n').filter((l) => /^\d{4}-\d{2}-\d{2}T\d{2}:00/.test(l));
+    assert.ok(rows.length >= 3 && rows.every((l) => / ok$/.test(l)), r.stdout);
+    assert.match(r.stdout, /objects in azure:\/\/devstoreaccount1\/demo-archive-[0-9a-f]+ \(endpoint http:\/\/127\.0\.0\.1:\d+\/devstoreaccount1\)/);
+    assert.match(r.stdout, /\.ndjson\.gz/);
+    assert.doesNotMatch(r.stdout + r.stderr, /AccountKey=|Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1/, 'the account key is never printed');
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+});
+
 test('the demo explains its flags with examples; a bad flag exits 2 naming it', async () => {
   const help = await runDemo(['--help']);
   assert.equal(help.code, 0, help.stderr);
-  for (const flag of ['--s3', '--follow', '--seconds', '--dir']) assert.ok(help.stdout.includes(flag), `help mentions ${flag}`);
+  for (const flag of ['--s3', '--azure', '--follow', '--seconds', '--dir']) assert.ok(help.stdout.includes(flag), `help mentions ${flag}`);
   assert.match(help.stdout, /Examples:\n\s+\$ npm run demo/);
   const bad = await runDemo(['--frobnicate']);
   assert.equal(bad.code, 2);

@@ -271,6 +271,15 @@ describe('environment coercion', () => {
       S3_STORAGE_CLASS: 'STANDARD_IA',
       S3_OBJECT_LOCK_MODE: 'GOVERNANCE',
       S3_OBJECT_LOCK_DAYS: '30',
+      AZURE_STORAGE_ACCOUNT: 'archiveacct',
+      AZURE_STORAGE_KEY: 'c2VjcmV0LWtleQ==',
+      AZURE_CONTAINER: 'api-logs',
+      AZURE_ENDPOINT: 'https://archiveacct.blob.core.chinacloudapi.cn',
+      AZURE_BLOCK_SIZE_MB: '4',
+      AZURE_UPLOAD_CONCURRENCY: '2',
+      AZURE_IMMUTABILITY_DAYS: '365',
+      AZURE_IMMUTABILITY_MODE: 'Locked',
+      AZURE_LEGAL_HOLD: 'yes',
       RETRY_ATTEMPTS: '0',
       MONGO_RETRY_MAX_DELAY_MS: '30000',
       MONGO_GIVE_UP_AFTER_SECONDS: '3600',
@@ -325,6 +334,17 @@ describe('environment coercion', () => {
         storageClass: 'STANDARD_IA',
         objectLockMode: 'GOVERNANCE',
         objectLockDays: 30,
+      },
+      azure: {
+        account: 'archiveacct',
+        accountKey: 'c2VjcmV0LWtleQ==',
+        container: 'api-logs',
+        endpoint: 'https://archiveacct.blob.core.chinacloudapi.cn',
+        blockSizeMB: 4,
+        concurrency: 2,
+        immutabilityDays: 365,
+        immutabilityMode: 'locked',
+        legalHold: true,
       },
       retryAttempts: 0,
       mongoRetry: { maxDelayMs: 30000, giveUpAfterSeconds: 3600, notifyAfterSeconds: 0 },
@@ -421,7 +441,7 @@ describe('validation', () => {
     assert.equal(issues.length, 12, issues.join('\n'));
     hasIssue(issues, /^sealSchedule: invalid cron expression \(minute: .*61.*\); expected 5 fields .* or 6 with seconds first, e\.g\. "5 \* \* \* \*", got "61 \* \* \* \*"$/);
     hasIssue(issues, /^timezone: expected an IANA time zone name such as "UTC" or "Europe\/Berlin", got "Mars\/Olympus"$/);
-    hasIssue(issues, /^uploadProvider: expected one of "s3" or "file", got "ftp"$/);
+    hasIssue(issues, /^uploadProvider: expected one of "s3", "azure" or "file", got "ftp"$/);
     hasIssue(issues, /^gzipLevel: expected an integer from 1 to 9, got 0$/);
     hasIssue(issues, /^checkpointIntervalMs: expected an integer from 50 to 60000 \(ms\), got 10$/);
     hasIssue(issues, /^outputDirectory: expected a key prefix .*no leading or trailing "\/".*got "\/logs\/\.\.\/x\/"$/);
