@@ -25,9 +25,13 @@ function onAddress(url: string, address: string): string {
 
 test('run serves the dashboard on its metrics port: loopback only without a token, /metrics unchanged', async (t) => {
   const env = await archiveEnv();
-  t.after(() => env.close());
-  const archiver = await startArchiver(env.config({ metricsPort: 0 }));
-  t.after(() => archiver.close());
+  const started = startArchiver(env.config({ metricsPort: 0 }));
+  // The archiver closes before the emulator it talks to goes away (its last fenced writes need it).
+  t.after(async () => {
+    await (await started.catch(() => undefined))?.close();
+    await env.close();
+  });
+  const archiver = await started;
   const base = archiver.metricsUrl!;
   await insertCaptured(env, archiver, [{ createdAt: new Date(Date.now() - 2 * HOUR), path: '/x' }]);
 
@@ -72,9 +76,13 @@ test('run serves the dashboard on its metrics port: loopback only without a toke
 
 test('with DASHBOARD_TOKEN every client needs it, /metrics does not; a DST day has 25 or 23 cells', async (t) => {
   const env = await archiveEnv();
-  t.after(() => env.close());
-  const archiver = await startArchiver(env.config({ metricsPort: 0, dashboardToken: TOKEN, timezone: 'Europe/Berlin' }));
-  t.after(() => archiver.close());
+  const started = startArchiver(env.config({ metricsPort: 0, dashboardToken: TOKEN, timezone: 'Europe/Berlin' }));
+  // The archiver closes before the emulator it talks to goes away (its last fenced writes need it).
+  t.after(async () => {
+    await (await started.catch(() => undefined))?.close();
+    await env.close();
+  });
+  const archiver = await started;
   const base = archiver.metricsUrl!;
   const auth = { authorization: `Bearer ${TOKEN}` };
   assert.equal((await fetch(`${base}/api/status`)).status, 401);
