@@ -91,7 +91,9 @@ const range = (start: number): string[] => ['--from', new Date(start).toISOStrin
  * Documents of one past hour captured, sealed and delivered by `run` in two parts (a late write
  * after the first seal: the restore's inserts then differ from every part's bytes), then purged.
  */
-async function archivedThenPurged(env: ArchiveEnv, h: number): Promise<Document[]> {
+async function archivedThenPurged(env: ArchiveEnv, run: RunningCli): Promise<{ h: number; docs: Document[] }> {
+  await run.waitFor('archiver started', 60_000);
+  const h = Math.floor(Date.now() / HOUR) * HOUR - 5 * HOUR;
   const apilogs = env.client.db(env.db).collection('apilogs');
   const docs = Array.from({ length: N }, (_, k) => ({ _id: new ObjectId(), createdAt: new Date(h + 60_000 + k * 1000), path: `/restored/${k}` }));
   await apilogs.insertMany(docs.slice(0, N - 1));
@@ -103,7 +105,7 @@ async function archivedThenPurged(env: ArchiveEnv, h: number): Promise<Document[
   assert.equal(purged.code, 0, purged.out);
   assert.equal((purged.json as { deleted: number }).deleted, N, purged.out);
   assert.equal(await apilogs.countDocuments(), 0, 'the source is empty');
-  return docs;
+  return { h, docs };
 }
 
 /** After the seal run that follows the restore: each `_id` once; reconcile --deep ok; a later purge takes the hour again. */
@@ -139,20 +141,23 @@ async function checkArchivedOnce(env: ArchiveEnv, h: number, docs: Document[], r
   assert.equal(await env.client.db(env.db).collection('apilogs').countDocuments(), 0, 'the hour purged again');
 }
 
+/** `restore` of the hour into the watched collection (no --into): all N documents written. */
+async function restoreIntoSource(env: ArchiveEnv, h: number, extra: string[] = []): Promise<void> {
+  const restored = await cli(env, ['restore', ...range(h), ...extra]);
+  assert.equal(restored.code, 0, restored.out);
+  assert.equal((restored.json as { totals: { restored: number } }).totals.restored, N);
+}
+
 test('restore --force into the watched collection while run captures: nothing archived twice', { timeout: 240_000 }, async () => {
   const env = await archiveEnv(mongo);
   const run = startRun(env);
   try {
-    await run.waitFor('archiver started', 60_000);
-    const h = Math.floor(Date.now() / HOUR) * HOUR - 5 * HOUR;
-    const docs = await archivedThenPurged(env, h);
+    const { h, docs } = await archivedThenPurged(env, run);
 
     const restoredAt = new Date();
     const refused = await cli(env, ['restore', ...range(h)]);
     assert.equal(refused.code, 3, `refused while run holds the lease: ${refused.out}`);
-    const restored = await cli(env, ['restore', ...range(h), '--force']);
-    assert.equal(restored.code, 0, restored.out);
-    assert.equal((restored.json as { totals: { restored: number } }).totals.restored, N);
+    await restoreIntoSource(env, h, ['--force']);
     // A document of the hour the archive does not hold, written meanwhile: archived as usual.
     const late = { _id: new ObjectId(), createdAt: new Date(h + 30 * 60_000), path: '/late' };
     await env.client.db(env.db).collection('apilogs').insertOne(late);
@@ -168,15 +173,11 @@ test('restore into the watched collection while run is stopped; run resumes from
   const env = await archiveEnv(mongo);
   let run = startRun(env);
   try {
-    await run.waitFor('archiver started', 60_000);
-    const h = Math.floor(Date.now() / HOUR) * HOUR - 5 * HOUR;
-    const docs = await archivedThenPurged(env, h);
+    const { h, docs } = await archivedThenPurged(env, run);
     await stopRun(run);
 
     const restoredAt = new Date();
-    const restored = await cli(env, ['restore', ...range(h)]);
-    assert.equal(restored.code, 0, restored.out);
-    assert.equal((restored.json as { totals: { restored: number } }).totals.restored, N);
+    await restoreIntoSource(env, h);
 
     run = startRun(env);
     await run.waitFor('archiver started', 60_000);
