@@ -34,7 +34,7 @@ export function restoreCommand(): Command {
     .requiredOption('--to <time>', 'end (ISO-8601, exclusive)')
     .addOption(new Option('--into <db.collection>', 'restore into this collection instead of the watched one'))
     .addOption(new Option('--dry-run', 'fetch, verify and decode, write nothing'))
-    .addOption(new Option('--force', 'restore into the watched collection even while a `run` holds it (its capture then archives the restored documents again)'))
+    .addOption(new Option('--force', 'restore into the watched collection even while a `run` holds it (its capture reads the restored documents back; the seal drops those the archive holds: nothing is archived twice)'))
     .addOption(new Option('--json', 'print the report as JSON'));
   withConfigFlags(cmd);
   cmd.addHelpText(

@@ -3,12 +3,18 @@
  * watched namespace, `_id: "<db>.<collection>:<yyyy-MM-dd>"`, holding each hour's state:
  *
  *   hours.<hour id>: { start, state, count, bytes, parts[], manifestKey, reservations, lastError, reconcile, purge, updatedAt }
+ *   restored.<hour id>: { at }
  *
  * States: sealed (closed locally, delivery pending or failed) → delivered → verified, or
  * mismatch. `reservations` pin the part number of a sealed file before its upload, so a retry
  * after a crash uploads to the same key. `purge` is set by `purge` (src/ops/purge/): `purging`
  * before its first delete of the hour, `purged` once MongoDB holds none of the hour's archived
- * `_id`s. A day written by the namespace's owner records its
+ * `_id`s. `restored` marks the hours `restore` wrote documents of back into the watched
+ * collection (src/ops/restore/), before its first insert of the hour: capture sees those
+ * documents as new inserts of their hours, and the seal drops from the late part every line
+ * whose `_id` a delivered part of the hour holds (src/seal/already-archived.ts). The marks sit
+ * beside the hour records, not in them: marking an hour the ledger has no record of creates no
+ * partial hour record. A day written by the namespace's owner records its
  * lease `epoch`; an older owner's update is then refused (FENCED, see fence.ts).
  */
 import type { PartTypes } from '../spool/type-summary.js';
@@ -28,6 +34,8 @@ export interface ArchivedPart {
   firstTimestamp: string | null;
   lastTimestamp: string | null;
   duplicatesRemoved: number;
+  /** Lines dropped because a delivered part of the hour held their `_id` (restored into the source); absent: none. */
+  alreadyArchivedRemoved?: number;
   sealedAt: string;
   /**
    * Which field paths held which BSON types (src/spool/type-summary.ts), or why that is not
@@ -86,6 +94,11 @@ export interface HourRecord {
   updatedAt: Date;
 }
 
+/** `restore` wrote documents of the hour back into the watched collection (last at `at`). */
+export interface RestoreMark {
+  at: Date;
+}
+
 interface DayDoc extends Document {
   _id: string;
   kind: 'day';
@@ -93,6 +106,7 @@ interface DayDoc extends Document {
   date: string;
   timezone: string;
   hours: Record<string, HourRecord>;
+  restored?: Record<string, RestoreMark>;
 }
 
 export class HourLedger {
@@ -112,21 +126,35 @@ export class HourLedger {
   }
 
   async get(slot: HourSlot): Promise<HourRecord | undefined> {
-    const doc = await this.jobs.findOne({ _id: this.dayId(slot) }, { projection: { [`hours.${slot.id}`]: 1 } });
-    return doc?.hours?.[slot.id];
+    return (await this.getWithMark(slot)).record;
+  }
+
+  /** The hour's record and its restore mark (one read). */
+  async getWithMark(slot: HourSlot): Promise<{ record: HourRecord | undefined; restored: RestoreMark | undefined }> {
+    const doc = await this.jobs.findOne({ _id: this.dayId(slot) }, { projection: { [`hours.${slot.id}`]: 1, [`restored.${slot.id}`]: 1 } });
+    return { record: doc?.hours?.[slot.id], restored: doc?.restored?.[slot.id] };
   }
 
   /** Sets fields of the hour's record (creating the day document when needed). */
   async update(slot: HourSlot, fields: Partial<HourRecord>): Promise<void> {
     const set: Record<string, unknown> = {
-      kind: 'day',
-      namespace: this.namespace,
-      date: slot.date,
-      timezone: slot.zone,
       [`hours.${slot.id}.start`]: new Date(slot.start),
       [`hours.${slot.id}.updatedAt`]: new Date(),
     };
     for (const [k, v] of Object.entries(fields)) if (k !== 'start' && k !== 'updatedAt') set[`hours.${slot.id}.${k}`] = v;
+    await this.setOnDay(slot, set);
+  }
+
+  /**
+   * Marks the hour restored into the watched collection (see the header), durably (majority,
+   * journaled): `restore` calls it before its first insert of the hour.
+   */
+  async markRestored(slot: HourSlot): Promise<void> {
+    await this.setOnDay(slot, { [`restored.${slot.id}.at`]: new Date() });
+  }
+
+  private async setOnDay(slot: HourSlot, fields: Record<string, unknown>): Promise<void> {
+    const set = { kind: 'day' as const, namespace: this.namespace, date: slot.date, timezone: slot.zone, ...fields };
     await fencedUpsert(this.jobs, { _id: this.dayId(slot) }, { $set: set }, this.fencing, { writeConcern: { w: 'majority', j: true } });
   }
 

@@ -1,6 +1,9 @@
 /**
- * Defence in depth: rewrites a closed spool file without the repeated occurrences of `_id`s
- * found by the scan (the first occurrence stays). Streams; writes a temp file, fsyncs, renames.
+ * Rewrites a closed spool file without the lines the archive must not hold twice: the repeated
+ * occurrences of `_id`s found by the scan (the first occurrence stays; defence in depth), and,
+ * for an hour restored into the watched collection, every line whose `_id` a delivered part of
+ * the hour already holds (src/seal/already-archived.ts). Streams; writes a temp file, fsyncs,
+ * renames. When no line is dropped the file is left as it is.
  */
 import { createWriteStream, promises as fs } from 'node:fs';
 import { Readable } from 'node:stream';
@@ -11,16 +14,33 @@ import { readGzipLines } from '../spool/gzip-members.js';
 import type { IdKey } from '../spool/document-ids.js';
 import { idKeyOfLine } from '../spool/document-ids.js';
 
-export async function dropDuplicateLines(path: string, duplicateIds: readonly IdKey[], gzipLevel: number): Promise<number> {
-  const dup = new Set(duplicateIds);
+/** Lines a rewrite dropped, by reason. */
+export interface DroppedLines {
+  /** Repeated occurrences of an `_id` in the file. */
+  duplicates: number;
+  /** Lines whose `_id` is in `archived`. */
+  archived: number;
+}
+
+/**
+ * Drops from the file at `path` the repeated occurrences of `duplicateIds` and every line whose
+ * `_id` is in `archived` (see the header).
+ */
+export async function dropLines(path: string, drop: { duplicateIds: readonly IdKey[]; archived?: ReadonlySet<IdKey> }, gzipLevel: number): Promise<DroppedLines> {
+  const dup = new Set(drop.duplicateIds);
+  const archived = drop.archived ?? new Set<IdKey>();
   const seen = new Set<IdKey>();
-  let dropped = 0;
+  const dropped: DroppedLines = { duplicates: 0, archived: 0 };
   async function* kept(): AsyncGenerator<string> {
     for await (const line of readGzipLines(path)) {
       const key = idKeyOfLine(line);
+      if (archived.has(key)) {
+        dropped.archived++;
+        continue;
+      }
       if (dup.has(key)) {
         if (seen.has(key)) {
-          dropped++;
+          dropped.duplicates++;
           continue;
         }
         seen.add(key);
@@ -30,11 +50,20 @@ export async function dropDuplicateLines(path: string, duplicateIds: readonly Id
   }
   const tmp = `${path}.dedupe.tmp`;
   await pipeline(Readable.from(kept()), createGzip(gzipOptions(gzipLevel)), createWriteStream(tmp));
+  if (dropped.duplicates + dropped.archived === 0) {
+    await fs.rm(tmp, { force: true });
+    return dropped;
+  }
   const fh = await fs.open(tmp, 'r+');
   await fh.sync();
   await fh.close();
-  // Replaces the file with the same lines less repeated occurrences of an `_id` (the first
-  // stays), durable before the rename: no document is lost.
+  // Replaces the file with the same lines less the dropped ones, durable before the rename: no
+  // document is lost (each dropped line is kept once in the file or held by a delivered part).
   await fs.rename(tmp, path);
   return dropped;
+}
+
+/** Drops the repeated occurrences of `duplicateIds` (the first stays); returns how many. */
+export async function dropDuplicateLines(path: string, duplicateIds: readonly IdKey[], gzipLevel: number): Promise<number> {
+  return (await dropLines(path, { duplicateIds }, gzipLevel)).duplicates;
 }

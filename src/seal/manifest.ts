@@ -14,6 +14,7 @@
  *     "bytes": 56789,                           // compressed bytes in all parts
  *     "parts": [ { "key", "part", "revision", "count", "bytes", "sha256",
  *                  "firstTimestamp", "lastTimestamp", "duplicatesRemoved", "sealedAt",
+ *                  "alreadyArchivedRemoved"?,   // restored documents the hour held already
  *                  "types": { "paths": { "_id": ["objectId"], "latencyMs": ["double", "int"] },
  *                             "mixed": ["latencyMs"], "capped"? }   // or { "unknown": "why" }
  *                } ],
@@ -78,8 +79,12 @@ export interface PartFigures {
   lastTimestamp?: string | undefined;
 }
 
-/** The manifest entry of a part just delivered at `key` (revision 0, sealed now), with its type summary. */
-export function deliveredPart(key: string, part: number, scan: PartFigures, duplicatesRemoved: number, types: PartTypes): ManifestPart {
+/**
+ * The manifest entry of a part just delivered at `key` (revision 0, sealed now), with its type
+ * summary; `alreadyArchivedRemoved` (listed when above 0): lines dropped because a delivered part
+ * of the hour held their `_id` (src/seal/already-archived.ts).
+ */
+export function deliveredPart(key: string, part: number, scan: PartFigures, duplicatesRemoved: number, types: PartTypes, alreadyArchivedRemoved = 0): ManifestPart {
   return {
     key,
     part,
@@ -90,6 +95,7 @@ export function deliveredPart(key: string, part: number, scan: PartFigures, dupl
     firstTimestamp: scan.firstTimestamp ?? null,
     lastTimestamp: scan.lastTimestamp ?? null,
     duplicatesRemoved,
+    ...(alreadyArchivedRemoved > 0 ? { alreadyArchivedRemoved } : {}),
     sealedAt: new Date().toISOString(),
     types,
   };

@@ -1,12 +1,16 @@
 /** What a seal run reports: the outcome of every hour it finished, and the reconcile after it. */
 
-/** One hour a seal run finished: delivered (a sealed file), empty (a count-0 manifest) or failed. */
+/**
+ * One hour a seal run finished: delivered (a sealed file), empty (a count-0 manifest), failed, or
+ * already-archived (a file of an hour restored into the source whose every document a delivered
+ * part holds: no object was written).
+ */
 export interface HourOutcome {
   hour: string;
   start: number;
   count: number;
   key?: string;
-  status: 'delivered' | 'failed' | 'empty';
+  status: 'delivered' | 'failed' | 'empty' | 'already-archived';
   error?: string;
 }
 

@@ -18,6 +18,8 @@
  * after a crash uploads the same bytes to the same key (and skips the upload when the object is
  * already there with the same SHA-256). An object is never overwritten by other content. A
  * failed delivery leaves the hour `sealed` with the error in `logs`; the next run retries it.
+ * A file of an hour `restore` wrote back into the watched collection is decoded and loses the
+ * lines the hour's delivered parts hold (already-archived.ts): nothing is archived twice.
  * A failed reconcile fails nothing it follows: the report keeps every hour's outcome and says
  * why the reconcile failed (`reconcileError`); the hours stay `delivered` until one succeeds.
  */
@@ -30,7 +32,8 @@ import type { HourSlot } from '../hours/hour-clock.js';
 import type { Spool } from '../spool/spool.js';
 import type { SpoolFileId } from '../spool/spool-files.js';
 import type { ArchiveContext } from './context.js';
-import { dropDuplicateLines } from './dedupe.js';
+import { alreadyArchivedIds } from './already-archived.js';
+import { dropLines } from './dedupe.js';
 import { sealEmptyHours } from './empty-hours.js';
 import { deliveredPart, writeManifest } from './manifest.js';
 import { factsPath } from '../spool/facts-file.js';
@@ -75,6 +78,8 @@ interface CheckedDelivery {
   confirmed: Promise<SealScan>;
   /** Lines dropped from the file as repeated `_id`s before this delivery. */
   duplicatesRemoved: number;
+  /** Lines dropped because a delivered part of the hour holds their `_id` (a restore into the source). */
+  alreadyArchivedRemoved: number;
   /** Starts the check (when the upload has read the whole file, or nothing else is left to wait for). */
   startCheck: () => void;
 }
@@ -195,8 +200,9 @@ export class Sealer {
     let startCheck!: () => void;
     const checking = new Promise<void>((resolve) => (startCheck = resolve)).then(() => sealScan(file.path, ctx.timestampField, ctx.jsonMode));
     checking.catch(() => undefined);
-    const [claim, record] = await Promise.all([factsClaim(file.path), ctx.ledger.get(slot)]);
-    if (claim !== undefined) {
+    const [claim, { record, restored }] = await Promise.all([factsClaim(file.path), ctx.ledger.getWithMark(slot)]);
+    // A file of an hour restored into the source is checked line by line against the archive.
+    if (claim !== undefined && restored === undefined) {
       // The upload starts on what the spool recorded when it closed the file, while the facts
       // are checked; the object is completed only once the check confirms it (see deliverChecked).
       const confirmed = checking.then((c) => {
@@ -206,7 +212,7 @@ export class Sealer {
         return c;
       });
       try {
-        return await this.deliverChecked({ slot, file, record, startedAt, claim, confirmed, duplicatesRemoved: 0, startCheck });
+        return await this.deliverChecked({ slot, file, record, startedAt, claim, confirmed, duplicatesRemoved: 0, alreadyArchivedRemoved: 0, startCheck });
       } catch (err) {
         // Nothing was recorded or created on the claim: go on with what the check found.
         if (!(err instanceof ClaimNotConfirmed)) throw err;
@@ -216,16 +222,21 @@ export class Sealer {
     const checked = await checking;
     let scan = checked.scan;
     if (checked.method === 'decode') this.options.log.debug('spool file decoded to seal it', { hour: slot.id, file: file.name, reason: checked.reason });
-    let removed = 0;
-    if (scan.duplicateLines > 0) {
+    const archived = await alreadyArchivedIds(ctx, slot, restored, record?.reservations?.[partKey(file)]?.part);
+    const dropped = { duplicates: 0, archived: 0 };
+    if (scan.duplicateLines > 0 || (archived?.size ?? 0) > 0) {
       // Rewrites the sealed file in place: only while this process still owns the namespace.
       await ctx.fencing?.check();
+      Object.assign(dropped, await dropLines(file.path, { duplicateIds: scan.duplicateIds, ...(archived ? { archived } : {}) }, ctx.gzipLevel));
+    }
+    if (dropped.duplicates + dropped.archived > 0) {
       // The rewritten file no longer matches its facts (a sidecar holds no document).
       await fs.rm(factsPath(file.path), { force: true });
-      removed = await dropDuplicateLines(file.path, scan.duplicateIds, ctx.gzipLevel);
-      this.options.log.warn('duplicate _id removed while sealing', { hour: slot.id, removed, ids: scan.duplicateIds.slice(0, 10) });
+      if (dropped.duplicates > 0) this.options.log.warn('duplicate _id removed while sealing', { hour: slot.id, removed: dropped.duplicates, ids: scan.duplicateIds.slice(0, 10) });
+      if (dropped.archived > 0) this.options.log.info('restored documents already archived in the hour dropped while sealing', { hour: slot.id, file: file.name, removed: dropped.archived });
       scan = await scanSpoolFile(file.path, ctx.timestampField);
     }
+    if (scan.lines === 0 && dropped.archived > 0) return this.nothingLeft(slot, file, record, startedAt, dropped);
     const final: SealScan = { ...checked, scan };
     return this.deliverChecked({
       slot,
@@ -234,7 +245,8 @@ export class Sealer {
       startedAt,
       claim: { bytes: scan.bytes, lines: scan.lines, sha256: scan.sha256 },
       confirmed: Promise.resolve(final),
-      duplicatesRemoved: removed,
+      duplicatesRemoved: dropped.duplicates,
+      alreadyArchivedRemoved: dropped.archived,
       startCheck: () => undefined,
     });
   }
@@ -248,7 +260,7 @@ export class Sealer {
    * ClaimNotConfirmed and has created and recorded nothing.
    */
   private async deliverChecked(delivery: CheckedDelivery): Promise<HourOutcome> {
-    const { slot, file, record, startedAt, claim, confirmed, duplicatesRemoved, startCheck } = delivery;
+    const { slot, file, record, startedAt, claim, confirmed, duplicatesRemoved, alreadyArchivedRemoved, startCheck } = delivery;
     const { ctx } = this;
     confirmed.catch(() => undefined);
     // The record of the check is written while the upload starts (it is not part of the
@@ -262,7 +274,7 @@ export class Sealer {
         count: checked.scan.lines,
         bytes: checked.scan.bytes,
         durationMs: Date.now() - startedAt,
-        details: { duplicatesRemoved, sha256: checked.scan.sha256, file: file.name, checkedBy: checked.method },
+        details: { duplicatesRemoved, ...(alreadyArchivedRemoved > 0 ? { alreadyArchivedRemoved } : {}), sha256: checked.scan.sha256, file: file.name, checkedBy: checked.method },
       }),
     );
     sealRecorded.catch(() => undefined);
@@ -350,7 +362,7 @@ export class Sealer {
     const { scan, types } = await confirmed;
     // After a duplicate was dropped, the types are those of the file before: the dropped lines
     // were repeats of kept documents (same `_id`).
-    const newPart = deliveredPart(key, part, scan, duplicatesRemoved, types);
+    const newPart = deliveredPart(key, part, scan, duplicatesRemoved, types, alreadyArchivedRemoved);
     const parts = [...(record?.parts ?? []).filter((p) => p.part !== part), newPart];
     const manifestKey = await writeManifest(ctx, slot, parts);
     // The ledger update is what records the delivery; the log record is written alongside it.
@@ -379,6 +391,27 @@ export class Sealer {
     ]);
     this.removeLater(slot, file);
     return { hour: slot.id, start: slot.start, count: scan.lines, key, status: 'delivered' };
+  }
+
+  /**
+   * A file of a restored hour whose every line a delivered part holds: no object is created; its
+   * reservation (if an earlier attempt made one) is released, the `seal` record says what was
+   * dropped, and the file is removed (everything it held is delivered).
+   */
+  private async nothingLeft(slot: HourSlot, file: SealedFile, record: HourRecord | undefined, startedAt: number, dropped: { duplicates: number; archived: number }): Promise<HourOutcome> {
+    const { ctx } = this;
+    if (record?.reservations?.[partKey(file)]) await ctx.ledger.update(slot, { [`reservations.${partKey(file)}`]: null } as Partial<HourRecord>);
+    await ctx.operations.record({
+      op: 'seal',
+      hour: slot.id,
+      hourStart: new Date(slot.start),
+      outcome: 'ok',
+      count: 0,
+      durationMs: Date.now() - startedAt,
+      details: { duplicatesRemoved: dropped.duplicates, alreadyArchivedRemoved: dropped.archived, file: file.name, checkedBy: 'decode', delivered: false },
+    });
+    this.removeLater(slot, file);
+    return { hour: slot.id, start: slot.start, count: 0, status: 'already-archived' };
   }
 
   /**

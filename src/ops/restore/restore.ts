@@ -7,13 +7,17 @@
  *     manifest (verified-objects.ts) before one document of the hour is written: a missing or
  *     corrupt object fails the hour (its error names the key, expected and actual), nothing of it
  *     is written, and the command exits 1 once the other hours are done;
- *  3. the lines are revived into documents (revive.ts: exact in `ejson` mode; by the part's type
+ *  3. into the watched collection (the target is the context's namespace): the hour is marked
+ *     restored in the ledger (journaled, majority) before its first insert, so that the seal drops
+ *     the restored documents capture reads back as inserts of their hours: each `_id` stays in
+ *     one delivered object of its hour (src/seal/already-archived.ts);
+ *  4. the lines are revived into documents (revive.ts: exact in `ejson` mode; by the part's type
  *     summary in `analytics` mode) and inserted in bounded batches (RESTORE_BATCH_DOCUMENTS
  *     documents or RESTORE_BATCH_BYTES of JSON, two batches in flight while the next is decoded)
  *     with unordered `insertMany`; a duplicate-key error (11000) means the `_id` is already
  *     there: counted as already present, never overwritten. Idempotent: a rerun after a crash or
  *     SIGKILL inserts what is missing and ends with the same collection;
- *  4. the hour's summary (restored, already present, skipped, mixed-type fields, fields not
+ *  5. the hour's summary (restored, already present, skipped, mixed-type fields, fields not
  *     revived) is recorded in `logs` (op `restore`).
  * Why inserts and not upserts: an insert never changes a document that is already there (one the
  * application changed since, or restored before), and unordered inserts are the fastest bulk
@@ -38,7 +42,7 @@ import type { VerifiedPart } from './verified-objects.js';
 export const RESTORE_BATCH_DOCUMENTS = 1000;
 export const RESTORE_BATCH_BYTES = 8 * 1024 * 1024;
 
-export type RestoreContext = Pick<ArchiveContext, 'destination' | 'keys' | 'clock' | 'operations' | 'workDirectory'>;
+export type RestoreContext = Pick<ArchiveContext, 'destination' | 'keys' | 'clock' | 'operations' | 'workDirectory' | 'ledger' | 'namespace'>;
 
 export interface RestoreOptions {
   from: number;
@@ -136,6 +140,8 @@ async function restoreHour(ctx: RestoreContext, slot: HourSlot, opts: RestoreOpt
     return out;
   }
   try {
+    // Durable before the first insert of the hour: capture may read it back at once (see the header).
+    if (!opts.dryRun && opts.targetNamespace === ctx.namespace) await ctx.ledger.markRestored(slot);
     const notes = newNotes();
     const loader = new BatchLoader(opts.dryRun === true ? undefined : opts.target, opts.batchDocuments ?? RESTORE_BATCH_DOCUMENTS, (done) => opts.onProgress?.({ hour: slot.id, done, total: manifest.count }));
     for (const { part, path } of parts) {

@@ -1,8 +1,9 @@
 /**
  * Where a restore writes: the watched collection itself (the default) or `--into db.collection`;
  * and the guard that keeps it out of the watched collection while a `run` holds the namespace
- * lease (its capture would archive the restored documents again as late documents of their
- * hours), unless forced.
+ * lease unless forced: its capture would read every restored document back as a new insert of
+ * its hour, and the seal would read the hour's archive to drop them (src/seal/already-archived.ts:
+ * nothing is archived twice, but a restore into production while it runs should be meant).
  */
 import type { Collection, Document, MongoClient } from 'mongodb';
 import { CronLogError } from '../../errors.js';
@@ -41,7 +42,7 @@ export async function checkSourceFree(jobs: Collection<Document>, namespace: str
   if (force) return who;
   throw new CronLogError(
     'LEASE_HELD',
-    `refusing to restore into ${namespace}: ${who} holds it and would archive the restored documents again as late documents of their hours. ` +
+    `refusing to restore into ${namespace}: ${who} holds it; its capture would read every restored document back (the seal then drops those the archive holds, so nothing is archived twice). ` +
       'Restore into another collection with --into db.collection, stop the run first, or pass --force',
   );
 }

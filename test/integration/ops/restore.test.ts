@@ -1,6 +1,7 @@
 /**
  * `restore` end to end: documents of every BSON type captured by `run`'s capture (in process),
- * sealed and delivered to a directory, restored by the CLI (a real process) into a new collection.
+ * sealed and delivered to a directory, purged from the source by `purge` (a real process: the
+ * source is emptied, reconcile says `purged`), restored by the CLI into a new collection.
  * `ejson`: every document equal byte for byte (BSON as the server returns it); `analytics`: every
  * field the type summary covers equal exactly, and what it cannot restore said. Then the faults:
  * a tampered object, a missing object, a legacy manifest, the watched collection held by a `run`,
@@ -127,7 +128,7 @@ async function manifests(env: ArchiveEnv): Promise<string[]> {
 const ANALYTICS_LOSSY = new Set(['latency']);
 
 for (const mode of ['ejson', 'analytics'] as const) {
-  test(`${mode}: archive → restore into a new collection gives the documents back`, { timeout: 120_000 }, async () => {
+  test(`${mode}: archive → purge → restore into a new collection gives the documents back`, { timeout: 120_000 }, async () => {
     const env = await archiveEnv(mongo);
     try {
       const h0 = Math.floor(Date.now() / HOUR) * HOUR - 4 * HOUR;
@@ -140,6 +141,17 @@ for (const mode of ['ejson', 'analytics'] as const) {
       assert.deepEqual(manifest.parts[0].types.paths['nested.a.c[]'], ['int']);
       assert.ok(manifest.mixedTypes.includes('latency'), `mixed types flagged: ${manifest.mixedTypes}`);
 
+      // Purge the archived hours: the source is emptied, reconcile says purged.
+      const source = await rawById(env, 'apilogs');
+      assert.equal(source.size, docs.length);
+      const purged = await runCli(['purge', '--no-env-file', '--older-than', '1h', '--from', new Date(h0).toISOString(), '--json'], env.env({ JSON_MODE: mode }));
+      assert.equal(purged.code, 0, purged.stdout + purged.stderr);
+      assert.equal((JSON.parse(purged.stdout) as { deleted: number }).deleted, docs.length);
+      assert.equal(await env.client.db(env.db).collection('apilogs').countDocuments(), 0, 'the source is empty');
+      const rec = await runCli(['reconcile', '--no-env-file', '--from', new Date(h0).toISOString(), '--to', new Date(h0 + 3 * HOUR).toISOString(), '--json'], env.env({ JSON_MODE: mode }));
+      assert.equal(rec.code, 0, rec.stdout + rec.stderr);
+      assert.deepEqual((JSON.parse(rec.stdout) as Array<{ status: string }>).map((x) => x.status), ['purged', 'purged', 'purged']);
+
       const r = await runCli(restoreArgs(h0, 3, ['--into', `${env.db}.restored`]), env.env({ JSON_MODE: mode }));
       assert.equal(r.code, 0, r.stdout + r.stderr);
       const report = JSON.parse(r.stdout);
@@ -147,7 +159,6 @@ for (const mode of ['ejson', 'analytics'] as const) {
       assert.deepEqual(report.hours.map((h: { status: string }) => h.status), ['restored', 'restored', 'restored']);
       assert.ok(report.mixedTypes.includes('latency'));
 
-      const source = await rawById(env, 'apilogs');
       const restored = await rawById(env, 'restored');
       assert.equal(restored.size, source.size);
       for (const [id, raw] of source) {

@@ -2,7 +2,8 @@
  * The Sealer (src/seal/sealer.ts) on a real spool, the test MongoDB (ledger, logs) and the file
  * destination: a due hour is delivered once; an hour without documents gets a count-0 manifest;
  * a failed delivery leaves the hour sealed, with its error, for the next run; the reconcile
- * hook runs within the run with the run's `now`.
+ * hook runs within the run with the run's `now`; a late part of an hour restored into the source
+ * loses the lines its delivered parts hold, and an unmarked hour reads nothing back.
  */
 import assert from 'node:assert/strict';
 import { mkdtemp, writeFile } from 'node:fs/promises';
@@ -212,5 +213,62 @@ test('the reconcile option runs at the end of every run, with the run\'s now; it
     const report = await sealer.sealDue(H0 + HOUR + 5);
     assert.deepEqual(calls, [{ now: H0 + HOUR + 5, state: 'delivered' }], 'once, after the hour was delivered');
     assert.deepEqual(report.reconciled, verdicts);
+  });
+});
+
+test('an hour restored into the source: its late parts lose the lines its delivered parts hold (counted in the manifest and the seal record); an unmarked hour reads nothing back', async () => {
+  await withSetup(async ({ env, ctx, spool, sealer: make }) => {
+    const doc = (hour: number, i: number): string => encode({ _id: new ObjectId(), createdAt: new Date(hour + i * 1000), i });
+    const H1 = H0 + HOUR;
+    const a = [0, 1, 2].map((i) => doc(H0, i));
+    for (const line of a) spool.append({ hour: H0, part: 1 }, line);
+    spool.append({ hour: H1, part: 1 }, doc(H1, 0));
+    await spool.flush();
+    const now = H0 + 2 * HOUR;
+    assert.equal((await make().sealDue(now)).failed, 0);
+    const [s0, s1] = [ctx.clock.slotAt(H0), ctx.clock.slotAt(H1)];
+
+    // restore wrote hour 0 back into the source: the mark, then the inserts (captured again as a
+    // late part with one late write); hour 1 only gets a late write.
+    await ctx.ledger.markRestored(s0);
+    for (const line of a) spool.append({ hour: H0, part: 2 }, line);
+    spool.append({ hour: H0, part: 2 }, doc(H0, 3));
+    spool.append({ hour: H1, part: 2 }, doc(H1, 1));
+    await spool.flush();
+    const read: string[] = [];
+    const destination = new Proxy(ctx.destination, {
+      get(target, prop) {
+        if (prop === 'get') {
+          return async (key: string) => {
+            read.push(key);
+            return target.get(key);
+          };
+        }
+        const value: unknown = Reflect.get(target, prop, target);
+        return typeof value === 'function' ? (value as (...args: unknown[]) => unknown).bind(target) : value;
+      },
+    });
+    const sealer = make({ ...ctx, destination });
+    const report = await sealer.sealDue(now);
+    assert.deepEqual(report.hours.map((h) => [h.hour, h.status, h.count]), [[s0.id, 'delivered', 1], [s1.id, 'delivered', 1]]);
+    const m0 = await readManifest(ctx.destination, ctx.keys.manifestKey(s0));
+    assert.deepEqual(m0?.parts.map((p) => [p.part, p.count, p.alreadyArchivedRemoved]), [[1, 3, undefined], [2, 1, 3]]);
+    assert.equal(m0?.count, 4);
+    const sealed = await env.client.db(env.db).collection('logs').findOne({ op: 'seal', hour: s0.id, 'details.file': /\.p2\./ });
+    assert.equal((sealed?.details as { alreadyArchivedRemoved?: number }).alreadyArchivedRemoved, 3);
+    const hour1Keys = [ctx.keys.manifestKey(s1), ctx.keys.dataKey(s1, { index: 1, revision: 0 })];
+    assert.deepEqual(read.filter((k) => hour1Keys.includes(k)), [], 'the unmarked hour is sealed without reading the archive');
+    assert.ok(read.includes(ctx.keys.dataKey(s0, { index: 1, revision: 0 })), 'the marked hour reads its delivered part back');
+
+    // A late part holding only documents the hour has: no object, the file removed.
+    for (const line of a) spool.append({ hour: H0, part: 3 }, line);
+    await spool.flush();
+    const before = await dataObjects(ctx.destination);
+    const third = await sealer.sealDue(now);
+    assert.deepEqual(third.hours.filter((h) => h.start === H0).map((h) => [h.status, h.count]), [['already-archived', 0]]);
+    assert.equal(third.failed, 0);
+    assert.deepEqual(await dataObjects(ctx.destination), before, 'no object written');
+    assert.deepEqual(await spool.sealedFiles(), []);
+    assert.equal((await ctx.ledger.get(s0))?.count, 4);
   });
 });
