@@ -521,7 +521,7 @@ export const optionTable = {
   }),
   restoreBatchSize: integer({
     env: 'RESTORE_BATCH_SIZE',
-    default: 1000,
+    default: 5000,
     min: 1,
     max: 100000,
     doc: '`restore`: documents per insertMany batch (also capped at 8 MiB of JSON). Smaller batches weigh less on a busy production database; larger ones restore faster.',

@@ -39,7 +39,7 @@ import { newNotes, partReviver, reviveReport } from './revive.js';
 import { fetchVerifiedParts, PartIntegrityError, removeParts } from './verified-objects.js';
 import type { VerifiedPart } from './verified-objects.js';
 
-export const RESTORE_BATCH_DOCUMENTS = 1000;
+export const RESTORE_BATCH_DOCUMENTS = 5000;
 export const RESTORE_BATCH_BYTES = 8 * 1024 * 1024;
 
 export type RestoreContext = Pick<ArchiveContext, 'destination' | 'keys' | 'clock' | 'operations' | 'workDirectory' | 'ledger' | 'namespace'>;
