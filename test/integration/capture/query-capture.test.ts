@@ -131,7 +131,7 @@ test('the first start by query archives the current hour from its start, not fro
       { _id: new ObjectId(), createdAt: new Date(hour - 1) },
     ];
     await apilogs.insertMany(before);
-    const archiver = await startArchiver(env2.config({ querySettleSeconds: 0, queryPollIntervalMs: 50 }));
+    const archiver = await startArchiver(env2.config({ querySettleSeconds: 1, queryPollIntervalMs: 50 }));
     try {
       const live = { _id: new ObjectId(), createdAt: new Date() };
       await apilogs.insertOne(live);
