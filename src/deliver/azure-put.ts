@@ -38,7 +38,7 @@ import type { AzureContext } from './azure-context.js';
 import { classifyAzureError } from './azure-errors.js';
 import { azureMetadata, blobProperties } from './azure-objects.js';
 import { blockSizeFor } from './azure-options.js';
-import { SHA256_METADATA_KEY, overwriteRefused, type ObjectSource, type PutInput, type PutResult } from './destination.js';
+import { SHA256_METADATA_KEY, afterGate, overwriteRefused, type ObjectSource, type PutInput, type PutResult } from './destination.js';
 import { IntegrityError, describeFsError } from './errors.js';
 import { contentTypeFor } from './s3-options.js';
 
@@ -273,12 +273,8 @@ export async function putBlob(ctx: AzureContext, input: PutInput, signal: AbortS
   const record = new PutRecord();
   const policy = ctx.settings.policy;
   let restarts = 0;
-  let afterFailed: { error: unknown } | undefined;
-  const after = input.after?.catch((error: unknown) => {
-    afterFailed = { error };
-    throw error;
-  });
-  after?.catch(() => undefined);
+  const gate = afterGate(input.after);
+  const after = gate.promise;
   let onSourceRead = input.onSourceRead;
   const sourceRead = (): void => {
     const callback = onSourceRead;
@@ -306,7 +302,7 @@ export async function putBlob(ctx: AzureContext, input: PutInput, signal: AbortS
         const tag = props.etag ?? etag;
         return { key, size, sha256, attempts, ...(tag !== undefined ? { etag: tag } : {}), ...(props.versionId !== undefined ? { versionId: props.versionId } : {}) };
       } catch (err) {
-        if (afterFailed !== undefined) throw afterFailed.error;
+        gate.rethrowIfFailed();
         // Only a blob that failed its verification is worth a whole new try; a request failed after its own retries.
         if (signal.aborted || !(err instanceof IntegrityError && err.phase === 'stored') || restarts >= policy.retries) throw err;
         restarts++;
@@ -316,7 +312,7 @@ export async function putBlob(ctx: AzureContext, input: PutInput, signal: AbortS
       }
     }
   } catch (err) {
-    if (afterFailed !== undefined) throw afterFailed.error;
+    gate.rethrowIfFailed();
     throw putFailure(ctx, input, err, record, restarts, signal);
   }
 }

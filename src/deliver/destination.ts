@@ -60,6 +60,31 @@ export interface PutInput {
   signal?: AbortSignal;
 }
 
+/**
+ * The caller's `after` condition, as a put uses it: `promise` settles as `after` does (its
+ * rejection is always handled), and `rethrowIfFailed()` throws `after`'s own error once it has
+ * failed, so the put fails with the caller's error rather than with the abort it caused.
+ */
+export interface AfterGate {
+  readonly promise: Promise<unknown> | undefined;
+  rethrowIfFailed(): void;
+}
+
+export function afterGate(after: Promise<unknown> | undefined): AfterGate {
+  let failed: { error: unknown } | undefined;
+  const promise = after?.catch((error: unknown) => {
+    failed = { error };
+    throw error;
+  });
+  promise?.catch(() => undefined);
+  return {
+    promise,
+    rethrowIfFailed() {
+      if (failed !== undefined) throw failed.error;
+    },
+  };
+}
+
 /** The error of a put with `noOverwrite` that found other content at its key. */
 export function overwriteRefused(key: string, existing: { size: number; sha256?: string | undefined }): CronLogError {
   return new CronLogError('DELIVERY_FAILED', `refusing to overwrite ${key}: it holds other content (sha256 ${existing.sha256 ?? 'unknown'}, ${existing.size} bytes)`);

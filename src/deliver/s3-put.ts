@@ -45,7 +45,7 @@ import {
 import { CronLogError } from '../errors.js';
 import { abortReason, backoffDelay, errorCode, sleep } from '../retry.js';
 import type { ObjectDigest } from './checksum.js';
-import { SHA256_METADATA_KEY, overwriteRefused, type PutInput, type PutResult } from './destination.js';
+import { SHA256_METADATA_KEY, afterGate, overwriteRefused, type PutInput, type PutResult } from './destination.js';
 import { IntegrityError, classifyS3Error, describeFsError } from './errors.js';
 import { uploadParts, type UploadOutcome, type UploadRequests } from './part-upload.js';
 import type { S3Context } from './s3-context.js';
@@ -146,13 +146,9 @@ export async function putObject(ctx: S3Context, input: PutInput, signal: AbortSi
   const record = new PutRecord();
   const policy = ctx.settings.policy;
   let restarts = 0;
-  let afterFailed: { error: unknown } | undefined;
   // The caller's condition gates the request that creates the object; its failure is the put's.
-  const after = input.after?.catch((error: unknown) => {
-    afterFailed = { error };
-    throw error;
-  });
-  after?.catch(() => undefined);
+  const gate = afterGate(input.after);
+  const after = gate.promise;
   try {
     const precheck = input.replace === true ? Promise.resolve(undefined) : checkExisting(ctx, input, record, signal);
     precheck.catch(() => undefined);
@@ -187,7 +183,7 @@ export async function putObject(ctx: S3Context, input: PutInput, signal: AbortSi
         ctx.logger.info('delivered', { key, size, attempts: 1 + record.retries + restarts, ms: Date.now() - started });
         return putResult(base, record.retries + restarts, stored);
       } catch (err) {
-        if (afterFailed !== undefined) throw afterFailed.error;
+        gate.rethrowIfFailed();
         // The key check's outcome comes first: an identical object, a refusal, or its own failure.
         const same = await precheck;
         if (same !== undefined) return { ...putResult(base, record.retries, same), alreadyPresent: true };
@@ -217,7 +213,7 @@ export async function putObject(ctx: S3Context, input: PutInput, signal: AbortSi
     }
   } catch (err) {
     await cleanupOrphans(ctx, key, record, started);
-    if (afterFailed !== undefined) throw afterFailed.error;
+    gate.rethrowIfFailed();
     throw putFailure(ctx, input, err, record, restarts, signal);
   }
 }
