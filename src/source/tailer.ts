@@ -531,6 +531,7 @@ export class Tailer {
         if (!opened) {
           opened = true;
           this.mongo.available();
+          this.logOpened();
         }
         this.statsValue.streamOpen = true;
       }
@@ -801,6 +802,23 @@ export class Tailer {
     this.savedSpoolJson = spoolJson;
     this.statsValue.checkpoints++;
     this.statsValue.lastCheckpointAt = new Date();
+    if (this.startLines === 'opened') {
+      this.startLines = 'checkpointed';
+      this.log.info('first checkpoint since the stream opened saved', { processUptimeMs: Math.round(performance.now()), captured: this.statsValue.captured });
+    }
+  }
+
+  /**
+   * The start-up lines (the `startup` benchmark reads them): the first stream this process
+   * opened, then the first checkpoint saved after it, each with the process's uptime.
+   */
+  private startLines: 'none' | 'opened' | 'checkpointed' = 'none';
+
+  private logOpened(): void {
+    if (this.startLines !== 'none') return;
+    this.startLines = 'opened';
+    const what = this.byQuery ? 'capture by query: first query answered' : 'change stream open';
+    this.log.info(what, { processUptimeMs: Math.round(performance.now()), streamClient: this.byQuery ? 'query' : this.streamClient });
   }
 
   /**
