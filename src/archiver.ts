@@ -436,11 +436,11 @@ export async function createArchiver(input: Config | ConfigInput, options: Archi
     });
     holdsLease = true;
     setRole('active');
-    await whenMongoAnswers(async () => {
-      await ctx.ledger.ensureIndexes();
-      await ctx.operations.ensureIndexes();
-    });
-    await whenMongoAnswers(() => tailer.start());
+    // The ledger's indexes (none unique: they only speed up its reads) are built while capture
+    // starts: neither waits for the other.
+    const indexes = whenMongoAnswers(() => Promise.all([ctx.ledger.ensureIndexes(), ctx.operations.ensureIndexes()]));
+    indexes.catch(() => undefined); // awaited below; a failure surfaces there
+    await Promise.all([indexes, whenMongoAnswers(() => tailer.start())]);
     // close() during the last step: nothing more starts.
     throwIfAborted(closed.signal);
     if (options.schedule !== false) {
