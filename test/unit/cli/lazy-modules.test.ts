@@ -1,7 +1,8 @@
 /**
- * What `run` loads before its stream opens: only the subcommand it names (src/cli/main.ts), and
- * no AWS SDK until an S3 request is sent (src/deliver/s3-sdk.ts, src/deliver/retryable.ts). The
- * load check runs in a child process of its own (a fresh module cache); both packages are
+ * What `run` loads before its stream opens: only the subcommand it names (src/cli/main.ts), no
+ * AWS SDK until an S3 request is sent (src/deliver/s3-sdk.ts, src/deliver/retryable.ts), and no
+ * prom-client until the metrics are needed (src/archiver.ts, src/observe/metrics.ts). The
+ * load check runs in a child process of its own (a fresh module cache); these packages are all
  * CommonJS, so `require.cache` lists them however they were imported.
  */
 import assert from 'node:assert/strict';
@@ -29,6 +30,7 @@ const loaded = () => {
     s3: keys.some((k) => k.includes('/@aws-sdk/client-s3/')),
     smithyRetry: keys.some((k) => k.includes('/@smithy/core/dist-cjs/submodules/retry/')),
     cliProgress: keys.some((k) => k.includes('/cli-progress/')),
+    promClient: keys.some((k) => k.includes('/prom-client/')),
   };
 };
 const { program } = await import('./src/cli/main.ts');
@@ -42,18 +44,22 @@ const archiver = await createArchiver({
   logging: { enableConsole: false },
 });
 const beforeRequest = { commands: run.commands.map((c) => c.name()), ...loaded() };
+const metricsText = await archiver.metrics.metricsText();
+const afterMetrics = loaded().promClient && metricsText.includes('cronlog_events_captured_total');
 await archiver.close();
 const dest = new S3Destination({ s3: { bucket: 'lazy-bucket', endpoint: 'http://127.0.0.1:9', forcePathStyle: true, accessKeyId: 'a', secretAccessKey: 'b' }, retryAttempts: 0 });
 const failed = await dest.head('a/key.ndjson.gz').then(() => false, () => true);
 await dest.close();
-process.stdout.write(JSON.stringify({ beforeRequest, failed, afterRequest: loaded() }));
+process.stdout.write(JSON.stringify({ beforeRequest, afterMetrics, failed, afterRequest: loaded() }));
 `;
 
-test('run and an archiver with an S3 destination load no AWS SDK and no cli-progress until a request is sent', { timeout: 60_000 }, () => {
+test('run and an archiver with an S3 destination load no AWS SDK, no cli-progress and no prom-client until needed', { timeout: 60_000 }, () => {
   const out = spawnSync(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', CHILD], { cwd: ROOT, encoding: 'utf8', timeout: 50_000 });
   assert.equal(out.status, 0, out.stderr);
-  const r = JSON.parse(out.stdout) as { beforeRequest: Record<string, unknown>; failed: boolean; afterRequest: Record<string, boolean> };
-  assert.deepEqual(r.beforeRequest, { commands: ['run'], s3: false, smithyRetry: false, cliProgress: false });
+  const r = JSON.parse(out.stdout) as { beforeRequest: Record<string, unknown>; afterMetrics: boolean; failed: boolean; afterRequest: Record<string, boolean> };
+  assert.deepEqual(r.beforeRequest, { commands: ['run'], s3: false, smithyRetry: false, cliProgress: false, promClient: false });
+  // archiver.metrics builds the metrics (and loads prom-client) when first read.
+  assert.equal(r.afterMetrics, true);
   // A request to a closed port fails; it loaded the SDK and classified its error.
   assert.equal(r.failed, true);
   assert.equal(r.afterRequest.s3, true);
