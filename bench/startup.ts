@@ -234,7 +234,11 @@ export const startupBenchmark: Benchmark = {
         }
         const f = figure as Spawned;
         const b = baseline as Spawned;
-        const uptime = (s: Spawned, line: string): number => Number(s.lines[line]?.processUptimeMs);
+        // A log line carries it in `meta` (the JSON log format); the bare child's line at the top.
+        const uptime = (s: Spawned, line: string): number => {
+          const l = s.lines[line];
+          return Number((l?.meta as Record<string, unknown> | undefined)?.processUptimeMs ?? l?.processUptimeMs);
+        };
         const sample: RunSample = {
           figure: f.at[CHECKPOINT_LINE] as number,
           baseline: b.at.checkpoint as number,
