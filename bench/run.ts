@@ -8,7 +8,7 @@
  *   --full       the sizes of the issue where the default ones are reduced to fit ~5 minutes (none are now: same as the default)
  *                (reconcile: a day of 1,000,000 documents instead of 240,000)
  *   --only       comma-separated benchmark names: spool, capture, latency, memory, deliver,
- *                reconcile, backfill, restore, purge
+ *                reconcile, backfill, restore, purge, startup
  *   --runs N     paired runs per benchmark (default 3; 1 with --quick)
  *   --cpu-prof D child processes (the emulator, the memory benchmark's archiver) write V8 CPU
  *                profiles to D; profile this process with `node --cpu-prof --import tsx bench/run.ts`.
@@ -34,8 +34,9 @@ import { purgeBenchmark } from './purge.js';
 import { reconcileBenchmark } from './reconcile.js';
 import { restoreBenchmark } from './restore.js';
 import { spoolBenchmark } from './spool.js';
+import { startupBenchmark } from './startup.js';
 
-const ALL: Benchmark[] = [spoolBenchmark, captureBenchmark, latencyBenchmark, memoryBenchmark, deliverBenchmark, reconcileBenchmark, backfillBenchmark, restoreBenchmark, purgeBenchmark];
+const ALL: Benchmark[] = [spoolBenchmark, captureBenchmark, latencyBenchmark, memoryBenchmark, deliverBenchmark, reconcileBenchmark, backfillBenchmark, restoreBenchmark, purgeBenchmark, startupBenchmark];
 
 function usage(message: string): never {
   process.stderr.write(`bench: ${message}\nusage: npm run bench -- [--json] [--quick|--full] [--only ${ALL.map((b) => b.name).join(',')}] [--runs N] [--cpu-prof DIR]\n`);

@@ -202,14 +202,26 @@ export async function createArchiver(input: Config | ConfigInput, options: Archi
     throw err;
   }
   const tailer = tailerFor(config, client, log, options.resetFrom, ctx);
-  const metrics = new Metrics({ namespace: ctx.namespace, defaultMetrics: true });
-  metrics.setCaptureSampler(() => ({ ...tailer.stats(), ...spoolSample(tailer.spool) }));
+  /**
+   * The archiver's metrics, built on first use (prom-client is loaded then, src/observe/metrics.ts):
+   * at start with `metricsPort`, else when a seal run, a purge pass, a put or `archiver.metrics`
+   * first needs them, never before the stream opens.
+   */
+  let metricsValue: Metrics | undefined;
+  const metrics = (): Metrics => {
+    if (metricsValue === undefined) {
+      metricsValue = new Metrics({ namespace: ctx.namespace, defaultMetrics: true });
+      metricsValue.setCaptureSampler(() => ({ ...tailer.stats(), ...spoolSample(tailer.spool) }));
+      metricsValue.setRole(role);
+    }
+    return metricsValue;
+  };
   const notifier = createNotifier(config.webhookUrl, log, { namespace: ctx.namespace });
   const alerts = alertMongoOutages(tailer.mongo, notifier, config.mongoRetry.notifyAfterSeconds * 1000);
   tailer.mongo.subscribe({ ended: (outage, downMs) => void recordOutage(outage, downMs) });
   /** Aborted by close(): ends start()'s wait for MongoDB. */
   const closed = new AbortController();
-  const sealer = sealerFor({ ...ctx, destination: instrumentDestination(ctx.destination, metrics) }, tailer, log);
+  const sealer = sealerFor({ ...ctx, destination: instrumentDestination(ctx.destination, { observeDelivery: (d) => metrics().observeDelivery(d) }) }, tailer, log);
   let http: HttpServerHandle | undefined;
   /** The last hour of lag, events/s and spool bytes, for the dashboard's sparklines. */
   const samples = new SampleRing();
@@ -223,7 +235,7 @@ export async function createArchiver(input: Config | ConfigInput, options: Archi
   let waitingFor: LeaseHolder | undefined;
   const setRole = (r: Role): void => {
     role = r;
-    metrics.setRole(r);
+    metricsValue?.setRole(r);
   };
   lease.onLost = (err) => {
     log.error(err.message);
@@ -277,7 +289,7 @@ export async function createArchiver(input: Config | ConfigInput, options: Archi
     const ct = tailer.stats().clusterTime;
     if (!w || !ct || !w.full) return;
     const headroom = Math.round(ct.getTime() / 1000 - w.first.getHighBitsUnsigned());
-    metrics.setOplogHeadroom(headroom);
+    metrics().setOplogHeadroom(headroom);
     if (headroom < Math.max(3600, w.seconds * 0.25)) {
       log.warn('the checkpoint nears the end of the oplog window', { headroomSeconds: headroom, windowSeconds: w.seconds });
       void notifier.notify({ kind: 'oplog-headroom', headroomSeconds: headroom, windowSeconds: w.seconds });
@@ -290,12 +302,12 @@ export async function createArchiver(input: Config | ConfigInput, options: Archi
     try {
       report = await sealer.sealDue(now);
     } catch (err) {
-      metrics.observeSealError(performance.now() - t0);
+      metrics().observeSealError(performance.now() - t0);
       // Fenced out: capture stops too (run exits 3); nothing more is written.
       if (isFenced(err)) tailer.fail(err);
       throw err;
     }
-    metrics.observeSeal(report, performance.now() - t0);
+    metrics().observeSeal(report, performance.now() - t0);
     for (const e of sealReportEvents(report)) void notifier.notify(e);
     sealStats.runs++;
     sealStats.lastRunAt = new Date();
@@ -324,7 +336,7 @@ export async function createArchiver(input: Config | ConfigInput, options: Archi
       spoolDirectory: config.spoolDirectory,
       signal: purgeStop.signal,
     });
-    metrics.observePurge(report);
+    metrics().observePurge(report);
     for (const e of purgeReportEvents(report)) void notifier.notify(e);
     if (report.hours.length > 0) {
       log.info('purge pass finished', {
@@ -391,7 +403,7 @@ export async function createArchiver(input: Config | ConfigInput, options: Archi
       samples.start(() => ({ ...tailer.stats(), ...spoolSample(tailer.spool) }));
       http = await startHttpServer({
         port: config.metricsPort,
-        metrics,
+        metrics: metrics(),
         routes: [
           dashboardRoutes({
             ctx,
@@ -436,11 +448,11 @@ export async function createArchiver(input: Config | ConfigInput, options: Archi
     });
     holdsLease = true;
     setRole('active');
-    await whenMongoAnswers(async () => {
-      await ctx.ledger.ensureIndexes();
-      await ctx.operations.ensureIndexes();
-    });
-    await whenMongoAnswers(() => tailer.start());
+    // The ledger's indexes (none unique: they only speed up its reads) are built while capture
+    // starts: neither waits for the other.
+    const indexes = whenMongoAnswers(() => Promise.all([ctx.ledger.ensureIndexes(), ctx.operations.ensureIndexes()]));
+    indexes.catch(() => undefined); // awaited below; a failure surfaces there
+    await Promise.all([indexes, whenMongoAnswers(() => tailer.start())]);
     // close() during the last step: nothing more starts.
     throwIfAborted(closed.signal);
     if (options.schedule !== false) {
@@ -464,7 +476,9 @@ export async function createArchiver(input: Config | ConfigInput, options: Archi
 
   const archiver: Archiver = {
     config,
-    metrics,
+    get metrics() {
+      return metrics();
+    },
     get metricsUrl() {
       return http?.url;
     },
@@ -508,7 +522,7 @@ export async function createArchiver(input: Config | ConfigInput, options: Archi
         } finally {
           samples.stop();
           await http?.close().catch(() => undefined);
-          metrics.close();
+          metricsValue?.close();
           // Bounded: with MongoDB unreachable the lease simply expires.
           if (holdsLease) await Promise.race([lease.release(), sleep(LEASE_RELEASE_WAIT_MS)]);
           await ctx.close().catch(() => undefined);

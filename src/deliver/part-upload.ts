@@ -29,21 +29,17 @@
  * caller's `requests` (each part body is a Buffer, which can be sent again).
  */
 import { open, type FileHandle } from 'node:fs/promises';
-import {
-  AbortMultipartUploadCommand,
-  CompleteMultipartUploadCommand,
-  CreateMultipartUploadCommand,
-  PutObjectCommand,
-  UploadPartCommand,
-  type AbortMultipartUploadCommandInput,
-  type CompletedPart,
-  type CompleteMultipartUploadCommandInput,
-  type CreateMultipartUploadCommandInput,
-  type PutObjectCommandInput,
-  type S3Client,
-  type UploadPartCommandInput,
+import type {
+  AbortMultipartUploadCommandInput,
+  CompletedPart,
+  CompleteMultipartUploadCommandInput,
+  CreateMultipartUploadCommandInput,
+  PutObjectCommandInput,
+  S3Client,
+  UploadPartCommandInput,
 } from '@aws-sdk/client-s3';
 import { raceAbort, throwIfAborted } from '../retry.js';
+import { s3Sdk } from './s3-sdk.js';
 import { IntegrityError } from './errors.js';
 import { ObjectDigester, isMultipart, sourceMismatch, type ObjectDigest } from './checksum.js';
 
@@ -70,11 +66,11 @@ export interface UploadRequests {
 /** Each request sent once through `client`: no retries, nothing recorded. */
 export function clientRequests(client: S3Client): UploadRequests {
   return {
-    putObject: (input) => client.send(new PutObjectCommand(input)),
-    createMultipartUpload: (input) => client.send(new CreateMultipartUploadCommand(input)),
-    uploadPart: (input) => client.send(new UploadPartCommand(input)),
-    completeMultipartUpload: (input) => client.send(new CompleteMultipartUploadCommand(input)),
-    abortMultipartUpload: (input) => client.send(new AbortMultipartUploadCommand(input)),
+    putObject: (input) => client.send(new (s3Sdk().PutObjectCommand)(input)),
+    createMultipartUpload: (input) => client.send(new (s3Sdk().CreateMultipartUploadCommand)(input)),
+    uploadPart: (input) => client.send(new (s3Sdk().UploadPartCommand)(input)),
+    completeMultipartUpload: (input) => client.send(new (s3Sdk().CompleteMultipartUploadCommand)(input)),
+    abortMultipartUpload: (input) => client.send(new (s3Sdk().AbortMultipartUploadCommand)(input)),
   };
 }
 

@@ -12,12 +12,26 @@
  * up by themselves. Never retried: credentials, permissions, missing buckets or keys, aborts, and
  * our own CronLogErrors (an integrity mismatch, bad input, exhausted retries are decisions, not
  * accidents).
+ *
+ * The classifiers are loaded by the first error classified, not with this module (about 30 ms
+ * and 5 MiB with the rest of `@smithy/core` on Node 20, measured with the S3 SDK's own loading:
+ * src/deliver/s3-sdk.ts); the package is CommonJS for Node, so `require` keeps this synchronous.
  */
-import { getRetryAfterHint, isServerError, isThrottlingError as isSdkThrottlingError, isTransientError } from '@smithy/core/retry';
+import { createRequire } from 'node:module';
+import type * as SmithyRetry from '@smithy/core/retry';
 import { CronLogError } from '../errors.js';
 import { errorCode, isAbortError, isNetworkError } from '../retry.js';
 
-type SdkError = Parameters<typeof isTransientError>[0];
+type SdkError = Parameters<typeof SmithyRetry.isTransientError>[0];
+
+const require = createRequire(import.meta.url);
+let classifiers: typeof SmithyRetry | undefined;
+
+/** `@smithy/core/retry`, loaded by the first call. */
+function sdkRetry(): typeof SmithyRetry {
+  classifiers ??= require('@smithy/core/retry') as typeof SmithyRetry;
+  return classifiers;
+}
 
 /** S3 error codes the SDK's classifiers do not know as retryable. */
 const S3_RETRYABLE_CODES = new Set([
@@ -48,7 +62,7 @@ export function httpStatusOf(err: unknown): number | undefined {
 /** Throttling, as the AWS SDK classifies it (429, SlowDown, Throttling…, the throttling trait). */
 export function isThrottlingError(err: unknown): boolean {
   const e = sdkError(err);
-  return e !== undefined && isSdkThrottlingError(e);
+  return e !== undefined && sdkRetry().isThrottlingError(e);
 }
 
 /** The retry predicate: true when trying the same operation again may succeed. */
@@ -57,9 +71,10 @@ export function isRetryableError(err: unknown): boolean {
   if (e === undefined) return false;
   if (isAbortError(err)) return false;
   if (err instanceof CronLogError) return false;
-  if (isSdkThrottlingError(e) || isTransientError(e)) return true;
+  const sdk = sdkRetry();
+  if (sdk.isThrottlingError(e) || sdk.isTransientError(e)) return true;
   const status = httpStatusOf(err);
-  if (isServerError(e) && status !== 501 && status !== 505) return true;
+  if (sdk.isServerError(e) && status !== 501 && status !== 505) return true;
   if (status === 408) return true;
   const code = errorCode(err);
   if (code !== undefined && (S3_RETRYABLE_CODES.has(code) || FS_TRANSIENT_CODES.has(code))) return true;
@@ -69,6 +84,6 @@ export function isRetryableError(err: unknown): boolean {
 /** The server's Retry-After (or x-amz-retry-after) hint of an SDK error, in ms from now. */
 export function retryAfterMs(err: unknown): number | undefined {
   const response = (err as { $response?: unknown } | undefined)?.$response;
-  const hint = response === undefined ? undefined : getRetryAfterHint(response);
+  const hint = response === undefined ? undefined : sdkRetry().getRetryAfterHint(response);
   return hint instanceof Date ? hint.getTime() - Date.now() : undefined;
 }

@@ -23,7 +23,8 @@
  * HEAD requests ask for the stored checksum (`x-amz-checksum-mode`) only in SHA256 / CRC32C mode.
  */
 import { createHash } from 'node:crypto';
-import { S3Client } from '@aws-sdk/client-s3';
+import type { S3Client } from '@aws-sdk/client-s3';
+import { s3Sdk } from './s3-sdk.js';
 import type { S3Settings } from './s3-options.js';
 
 /**
@@ -66,7 +67,7 @@ export const SDK_CHECKSUM_OPTIONS = { requestChecksumCalculation: 'WHEN_REQUIRED
 export function createS3Client(settings: S3Settings): S3Client {
   const { s3 } = settings;
   const agent = { keepAlive: true, maxSockets: Math.max(16, settings.queueSize * 2 + 4) };
-  const client = new S3Client({
+  const client = new (s3Sdk().S3Client)({
     region: s3.region,
     ...(s3.endpoint !== undefined ? { endpoint: s3.endpoint } : {}),
     forcePathStyle: s3.forcePathStyle ?? false,

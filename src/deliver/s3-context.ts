@@ -25,7 +25,7 @@ export interface S3Context {
 export function createS3Context(options: S3DestinationOptions): S3Context {
   const settings = resolveS3Settings(options);
   const logger = options.logger ?? silentLogger;
-  const requests = new S3Requests(createS3Client(settings), settings.policy, logger);
+  const requests = new S3Requests(() => createS3Client(settings), settings.policy, logger);
   const { bucket, region, endpoint, s3 } = settings;
   const redact = (text: string): string => redactSecrets(text, [s3.secretAccessKey, s3.sessionToken]);
   return {

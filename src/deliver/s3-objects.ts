@@ -6,7 +6,8 @@
  * ObjectNotFoundError for get.
  */
 import { Readable } from 'node:stream';
-import { DeleteObjectCommand, GetObjectCommand, HeadObjectCommand, ListObjectsV2Command, type HeadObjectCommandOutput, type ListObjectsV2CommandOutput } from '@aws-sdk/client-s3';
+import type { HeadObjectCommandOutput, ListObjectsV2CommandOutput } from '@aws-sdk/client-s3';
+import { s3Sdk } from './s3-sdk.js';
 import { CronLogError } from '../errors.js';
 import { SHA256_METADATA_KEY, type ObjectInfo } from './destination.js';
 import { ObjectNotFoundError, classifyS3Error } from './errors.js';
@@ -17,7 +18,7 @@ import type { RequestOptions } from './s3-request.js';
 export async function headObject(ctx: S3Context, key: string, options: RequestOptions = {}): Promise<HeadObjectCommandOutput | undefined> {
   const { client } = ctx.requests;
   try {
-    return await ctx.requests.send('HeadObject', () => client.send(new HeadObjectCommand({ Bucket: ctx.settings.bucket, Key: key })), options);
+    return await ctx.requests.send('HeadObject', () => client.send(new (s3Sdk().HeadObjectCommand)({ Bucket: ctx.settings.bucket, Key: key })), options);
   } catch (err) {
     if (classifyS3Error(err, 'head') === 'not-found') return undefined;
     throw err;
@@ -38,7 +39,7 @@ export async function head(ctx: S3Context, key: string, signal: AbortSignal): Pr
 export async function get(ctx: S3Context, key: string, signal: AbortSignal): Promise<NodeJS.ReadableStream> {
   const { client } = ctx.requests;
   try {
-    const out = await ctx.requests.send('GetObject', () => client.send(new GetObjectCommand({ Bucket: ctx.settings.bucket, Key: key })), { signal });
+    const out = await ctx.requests.send('GetObject', () => client.send(new (s3Sdk().GetObjectCommand)({ Bucket: ctx.settings.bucket, Key: key })), { signal });
     const body = out.Body;
     if (!(body instanceof Readable)) throw new CronLogError('INTERNAL', `GetObject of ${key} returned no readable body`);
     return body;
@@ -52,7 +53,7 @@ export async function get(ctx: S3Context, key: string, signal: AbortSignal): Pro
 export async function deleteObject(ctx: S3Context, key: string, signal: AbortSignal): Promise<void> {
   const { client } = ctx.requests;
   try {
-    await ctx.requests.send('DeleteObject', () => client.send(new DeleteObjectCommand({ Bucket: ctx.settings.bucket, Key: key })), { signal });
+    await ctx.requests.send('DeleteObject', () => client.send(new (s3Sdk().DeleteObjectCommand)({ Bucket: ctx.settings.bucket, Key: key })), { signal });
   } catch (err) {
     if (classifyS3Error(err, 'delete') === 'not-found') return;
     throw new CronLogError('DESTINATION_UNAVAILABLE', `cannot delete ${key} from ${ctx.describe()}: ${ctx.describeError(err, 'delete', { key })}`, { cause: err });
@@ -69,7 +70,7 @@ export async function listPage(ctx: S3Context, prefix: string, token: string | u
     ...(token !== undefined ? { ContinuationToken: token } : {}),
   };
   try {
-    return await ctx.requests.send('ListObjectsV2', () => client.send(new ListObjectsV2Command(input)), { signal });
+    return await ctx.requests.send('ListObjectsV2', () => client.send(new (s3Sdk().ListObjectsV2Command)(input)), { signal });
   } catch (err) {
     throw new CronLogError('DESTINATION_UNAVAILABLE', `cannot list ${prefix} in ${ctx.describe()}: ${ctx.describeError(err, 'list', { prefix })}`, { cause: err });
   }

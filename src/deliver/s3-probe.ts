@@ -8,7 +8,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
-import { DeleteObjectCommand, GetObjectCommand, ListObjectsV2Command, PutObjectCommand } from '@aws-sdk/client-s3';
+import { s3Sdk } from './s3-sdk.js';
 import { digestBuffer } from './checksum.js';
 import { SHA256_METADATA_KEY, type ProbeResult, type ProbeStep } from './destination.js';
 import { CHECKSUM_REFUSED_HINT, IntegrityError, classifyS3Error, type S3Operation } from './errors.js';
@@ -57,7 +57,7 @@ export async function probe(ctx: S3Context, key: string, prefix: string, signal:
   };
   // 1. The bucket: a GET (not HEAD) so that errors carry their S3 error code.
   try {
-    await requests.send('ListObjectsV2', () => client.send(new ListObjectsV2Command({ Bucket: settings.bucket, Prefix: clean, MaxKeys: 1 })), options);
+    await requests.send('ListObjectsV2', () => client.send(new (s3Sdk().ListObjectsV2Command)({ Bucket: settings.bucket, Prefix: clean, MaxKeys: 1 })), options);
     steps.push({ name: 'bucket', status: 'ok', message: `bucket ${settings.bucket} is reachable in region ${settings.region}` });
   } catch (err) {
     fail('bucket', err, 'list');
@@ -76,7 +76,7 @@ export async function probe(ctx: S3Context, key: string, prefix: string, signal:
       ...writeParams(settings),
       ...checksumParams(settings.algorithm, digest.parts[0] as Buffer),
     };
-    await requests.send('PutObject', () => client.send(new PutObjectCommand(input)), options);
+    await requests.send('PutObject', () => client.send(new (s3Sdk().PutObjectCommand)(input)), options);
     await verifyStored(ctx, key, digest, options);
     put = true;
     steps.push({ name: 'put', status: 'ok', message: `wrote and verified ${key} (S3_CHECKSUM_ALGORITHM=${settings.algorithm}: ${INTEGRITY[settings.algorithm]})` });
@@ -90,7 +90,7 @@ export async function probe(ctx: S3Context, key: string, prefix: string, signal:
   }
   // 3. get
   try {
-    const out = await requests.send('GetObject', () => client.send(new GetObjectCommand({ Bucket: settings.bucket, Key: key })), options);
+    const out = await requests.send('GetObject', () => client.send(new (s3Sdk().GetObjectCommand)({ Bucket: settings.bucket, Key: key })), options);
     const bytes = Buffer.from((await out.Body?.transformToByteArray()) ?? []);
     if (!bytes.equals(PROBE_BODY)) throw new IntegrityError('stored', `reading ${key} back returned different bytes`);
     steps.push({ name: 'get', status: 'ok', message: `read ${key} back` });
@@ -99,7 +99,7 @@ export async function probe(ctx: S3Context, key: string, prefix: string, signal:
   }
   // 4. delete (also after a failed get: do not leave the probe behind)
   try {
-    await requests.send('DeleteObject', () => client.send(new DeleteObjectCommand({ Bucket: settings.bucket, Key: key })), options);
+    await requests.send('DeleteObject', () => client.send(new (s3Sdk().DeleteObjectCommand)({ Bucket: settings.bucket, Key: key })), options);
     if ((await headObject(ctx, key, options)) !== undefined) throw new IntegrityError('stored', `${key} is still there after DeleteObject`);
     steps.push({ name: 'delete', status: 'ok', message: `deleted ${key}` });
   } catch (err) {

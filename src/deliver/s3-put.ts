@@ -33,20 +33,13 @@
  * flight finish, the upload is aborted and the put rejects with ABORTED.
  */
 import { stat } from 'node:fs/promises';
-import {
-  AbortMultipartUploadCommand,
-  CompleteMultipartUploadCommand,
-  CreateMultipartUploadCommand,
-  ListMultipartUploadsCommand,
-  PutObjectCommand,
-  UploadPartCommand,
-  type HeadObjectCommandOutput,
-} from '@aws-sdk/client-s3';
+import type { HeadObjectCommandOutput } from '@aws-sdk/client-s3';
 import { CronLogError } from '../errors.js';
 import { abortReason, backoffDelay, errorCode, sleep } from '../retry.js';
 import type { ObjectDigest } from './checksum.js';
 import { SHA256_METADATA_KEY, afterGate, overwriteRefused, type PutInput, type PutResult } from './destination.js';
 import { IntegrityError, classifyS3Error, describeFsError } from './errors.js';
+import { s3Sdk } from './s3-sdk.js';
 import { uploadParts, type UploadOutcome, type UploadRequests } from './part-upload.js';
 import type { S3Context } from './s3-context.js';
 import { headObject } from './s3-objects.js';
@@ -100,21 +93,21 @@ function recordedRequests(ctx: S3Context, record: PutRecord, signal: AbortSignal
   return {
     putObject: (input) => {
       record.sentComplete = true;
-      return requests.send('PutObject', () => client.send(new PutObjectCommand(input)), options).catch((err: unknown) => record.failed('PutObject', err));
+      return requests.send('PutObject', () => client.send(new (s3Sdk().PutObjectCommand)(input)), options).catch((err: unknown) => record.failed('PutObject', err));
     },
     createMultipartUpload: async (input) => {
       const onRetry = (): void => {
         record.createRetried = true;
         record.countRetry();
       };
-      const out = await requests.send('CreateMultipartUpload', () => client.send(new CreateMultipartUploadCommand(input)), { signal, onRetry }).catch((err: unknown) => record.failed('CreateMultipartUpload', err));
+      const out = await requests.send('CreateMultipartUpload', () => client.send(new (s3Sdk().CreateMultipartUploadCommand)(input)), { signal, onRetry }).catch((err: unknown) => record.failed('CreateMultipartUpload', err));
       if (out.UploadId !== undefined) record.uploads.set(out.UploadId, 'open');
       return out;
     },
-    uploadPart: (input) => requests.send('UploadPart', () => client.send(new UploadPartCommand(input)), options).catch((err: unknown) => record.failed('UploadPart', err)),
+    uploadPart: (input) => requests.send('UploadPart', () => client.send(new (s3Sdk().UploadPartCommand)(input)), options).catch((err: unknown) => record.failed('UploadPart', err)),
     completeMultipartUpload: async (input) => {
       record.sentComplete = true;
-      const out = await requests.send('CompleteMultipartUpload', () => client.send(new CompleteMultipartUploadCommand(input)), options).catch((err: unknown) => record.failed('CompleteMultipartUpload', err));
+      const out = await requests.send('CompleteMultipartUpload', () => client.send(new (s3Sdk().CompleteMultipartUploadCommand)(input)), options).catch((err: unknown) => record.failed('CompleteMultipartUpload', err));
       if (input.UploadId !== undefined) record.uploads.set(input.UploadId, 'completed');
       return out;
     },
@@ -126,7 +119,7 @@ function recordedRequests(ctx: S3Context, record: PutRecord, signal: AbortSignal
 async function abortUpload(ctx: S3Context, key: string, uploadId: string, record: PutRecord): Promise<boolean> {
   const { requests } = ctx;
   try {
-    await requests.send('AbortMultipartUpload', () => requests.client.send(new AbortMultipartUploadCommand({ Bucket: ctx.settings.bucket, Key: key, UploadId: uploadId })), { onRetry: record.countRetry });
+    await requests.send('AbortMultipartUpload', () => requests.client.send(new (s3Sdk().AbortMultipartUploadCommand)({ Bucket: ctx.settings.bucket, Key: key, UploadId: uploadId })), { onRetry: record.countRetry });
   } catch (err) {
     if (errorCode(err) !== 'NoSuchUpload') {
       record.abortFailures.set(uploadId, err);
@@ -324,7 +317,7 @@ async function cleanupOrphans(ctx: S3Context, key: string, record: PutRecord, si
   record.createRetried = false;
   const { requests } = ctx;
   try {
-    const res = await requests.send('ListMultipartUploads', () => requests.client.send(new ListMultipartUploadsCommand({ Bucket: ctx.settings.bucket, Prefix: key })), { onRetry: record.countRetry });
+    const res = await requests.send('ListMultipartUploads', () => requests.client.send(new (s3Sdk().ListMultipartUploadsCommand)({ Bucket: ctx.settings.bucket, Prefix: key })), { onRetry: record.countRetry });
     for (const u of res.Uploads ?? []) {
       if (u.Key !== key || u.UploadId === undefined || record.uploads.has(u.UploadId)) continue;
       if (u.Initiated !== undefined && u.Initiated.getTime() < since - 60_000) continue;

@@ -10,6 +10,9 @@
  * sent again as it was, and signed again. The request's signal is looked at before each try and
  * cuts a wait short; it never interrupts a request in flight (a CompleteMultipartUpload cut off
  * mid-way could leave an object at the key that nobody verified).
+ *
+ * The client is built by the first request (`client`), which loads the SDK (src/deliver/s3-sdk.ts):
+ * a destination that sends nothing, or not yet, costs neither.
  */
 import type { S3Client } from '@aws-sdk/client-s3';
 import type { Logger } from '../log.js';
@@ -26,11 +29,24 @@ export interface RequestOptions {
 }
 
 export class S3Requests {
+  private built: S3Client | undefined;
+
   constructor(
-    readonly client: S3Client,
+    private readonly createClient: () => S3Client,
     readonly policy: RetryPolicy,
     private readonly logger: Logger,
   ) {}
+
+  /** The S3 client, built (and the SDK loaded) on the first access. */
+  get client(): S3Client {
+    this.built ??= this.createClient();
+    return this.built;
+  }
+
+  /** Releases the client's sockets, if it was ever built. */
+  destroy(): void {
+    this.built?.destroy();
+  }
 
   /**
    * Sends the request `send` makes (one try each call), tried again as the policy allows.

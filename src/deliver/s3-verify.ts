@@ -15,7 +15,8 @@
  */
 import { Readable } from 'node:stream';
 import { createHash } from 'node:crypto';
-import { GetObjectCommand, HeadObjectCommand, type HeadObjectCommandOutput } from '@aws-sdk/client-s3';
+import type { HeadObjectCommandOutput } from '@aws-sdk/client-s3';
+import { s3Sdk } from './s3-sdk.js';
 import { expectedMd5Etag, expectedS3Checksum, sendsAmzChecksum, type ObjectDigest } from './checksum.js';
 import { SHA256_METADATA_KEY } from './destination.js';
 import { IntegrityError } from './errors.js';
@@ -28,7 +29,7 @@ export async function verifyStored(ctx: S3Context, key: string, uploaded: Object
   const { requests, settings } = ctx;
   const amz = sendsAmzChecksum(settings.algorithm);
   const input = { Bucket: settings.bucket, Key: key, ...(amz ? { ChecksumMode: 'ENABLED' as const } : {}) };
-  const h = await requests.send('HeadObject', () => requests.client.send(new HeadObjectCommand(input)), options);
+  const h = await requests.send('HeadObject', () => requests.client.send(new (s3Sdk().HeadObjectCommand)(input)), options);
   const where = `s3://${settings.bucket}/${key}`;
   if (h.ContentLength !== uploaded.size) {
     throw new IntegrityError('stored', `${where} has ${String(h.ContentLength)} bytes after the upload, expected ${uploaded.size}`);
@@ -57,7 +58,7 @@ export async function verifyStored(ctx: S3Context, key: string, uploaded: Object
 /** Reads the object and compares its size and SHA-256 with what we uploaded. */
 export async function readBack(ctx: S3Context, key: string, uploaded: ObjectDigest, options: RequestOptions = {}): Promise<void> {
   const { requests, settings } = ctx;
-  const out = await requests.send('GetObject', () => requests.client.send(new GetObjectCommand({ Bucket: settings.bucket, Key: key })), options);
+  const out = await requests.send('GetObject', () => requests.client.send(new (s3Sdk().GetObjectCommand)({ Bucket: settings.bucket, Key: key })), options);
   const hash = createHash('sha256');
   let size = 0;
   if (out.Body instanceof Readable) {

@@ -41,8 +41,8 @@ export class S3Destination implements Destination {
     this.ctx = createS3Context(options);
     this.bucket = this.ctx.settings.bucket;
     this.region = this.ctx.settings.region;
-    const { client } = this.ctx.requests;
-    this.operations = new Operations(() => this.describe(), () => client.destroy());
+    const { requests } = this.ctx;
+    this.operations = new Operations(() => this.describe(), () => requests.destroy());
   }
 
   describe(): string {

@@ -17,9 +17,16 @@
  * Metrics declares the shapes it reads (`CaptureSample`, `SealRunSample`): the tailer's stats and
  * the seal report are such shapes, and this module imports neither.
  *  - `observeDelivery(...)` per destination `put`; `instrumentDestination` does it for you.
+ *
+ * prom-client is loaded by the first `Metrics` built, not with this module (its readiness and
+ * sample helpers serve without it): with the @opentelemetry/api it requires, about 75 CommonJS
+ * files, 25-40 ms of CPU and 2 MiB of RSS on Node 20 (measured: `import('prom-client')` after the
+ * rest of an archiver's modules), which `run` paid before its stream opened (the `startup`
+ * benchmark); the archiver builds its Metrics when first needed (src/archiver.ts).
  */
-import type { Registry as RegistryType } from 'prom-client';
-import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { createRequire } from 'node:module';
+import type * as PromClient from 'prom-client';
+import type { Counter, Registry as RegistryType } from 'prom-client';
 
 import type { Destination, PutInput, PutResult } from '../deliver/destination.js';
 import { CronLogError } from '../errors.js';
@@ -117,7 +124,17 @@ export const ROLES = ['active', 'standby'] as const;
 /** `active`: holds the namespace lease and captures; `standby`: waits for the lease. */
 export type Role = (typeof ROLES)[number];
 
+const require = createRequire(import.meta.url);
+let promClientModule: typeof PromClient | undefined;
+
+/** prom-client (CommonJS), loaded by the first call. */
+function promClient(): typeof PromClient {
+  promClientModule ??= require('prom-client') as typeof PromClient;
+  return promClientModule;
+}
+
 function instrumentsFor(registry: RegistryType) {
+  const { Counter, Gauge, Histogram } = promClient();
   const registers = [registry];
   const labelNames = ['namespace'] as const;
   const counter = (name: string, help: string) =>
@@ -272,7 +289,7 @@ export class Metrics {
   constructor(options: MetricsOptions) {
     this.namespace = options.namespace;
     this.labels = { namespace: options.namespace };
-    this.registry = options.registry ?? new Registry();
+    this.registry = options.registry ?? new (promClient().Registry)();
     let m = shared.get(this.registry);
     if (m === undefined) {
       m = instrumentsFor(this.registry);
@@ -285,7 +302,7 @@ export class Metrics {
     }
     this.m = m;
     if (options.defaultMetrics === true && !m.defaultMetrics) {
-      collectDefaultMetrics({ register: this.registry });
+      promClient().collectDefaultMetrics({ register: this.registry });
       m.defaultMetrics = true;
     }
     m.members.add(this);
@@ -494,7 +511,7 @@ export class Metrics {
  * (`PutResult.attempts`, or an `attempts` property on a failed put's error). Every other member
  * is passed through unchanged (methods bound to the original).
  */
-export function instrumentDestination<D extends Pick<Destination, 'put'>>(destination: D, metrics: Metrics): D {
+export function instrumentDestination<D extends Pick<Destination, 'put'>>(destination: D, metrics: Pick<Metrics, 'observeDelivery'>): D {
   const put = async (input: PutInput): Promise<PutResult> => {
     const object = 'body' in input.source ? 'manifest' : 'data';
     const started = performance.now();

@@ -33,9 +33,16 @@ export function captureModeFor(configured: CaptureMode, client: { loadBalanced: 
 }
 
 /** Asks the deployment (its hello reply) which capture mode fits it. */
-export async function chooseCaptureMode(configured: CaptureMode, client: MongoClient, db: Db): Promise<CaptureChoice> {
-  if (configured !== 'auto' || client.options.loadBalanced) return captureModeFor(configured, client.options, {});
+/**
+ * The server's hello (isMaster before 4.4.2 / 5.0): sent once at start, while the spool recovers;
+ * the capture mode and the change-stream client (stream-client.ts) both follow it.
+ */
+export function serverHello(db: Db): Promise<Document> {
   const admin = db.admin();
-  const hello = await admin.command({ hello: 1 }).catch(() => admin.command({ isMaster: 1 }));
-  return captureModeFor(configured, client.options, hello);
+  return admin.command({ hello: 1 }).catch(() => admin.command({ isMaster: 1 }));
+}
+
+export async function chooseCaptureMode(configured: CaptureMode, client: MongoClient, hello: Promise<Document>): Promise<CaptureChoice> {
+  if (configured !== 'auto' || client.options.loadBalanced) return captureModeFor(configured, client.options, {});
+  return captureModeFor(configured, client.options, await hello);
 }

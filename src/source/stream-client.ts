@@ -84,11 +84,10 @@ export const NO_PBRT_CHOICE: StreamClientChoice = {
 };
 
 /** Asks the deployment (its hello reply; none for a load-balanced connection) which client fits it. */
-export async function chooseStreamClient(client: MongoClient, db: Db): Promise<StreamClientChoice> {
+/** The change-stream client for the deployment whose hello is `hello` (capture-mode.ts serverHello). */
+export async function chooseStreamClient(client: MongoClient, hello: Promise<Document>): Promise<StreamClientChoice> {
   if (client.options.loadBalanced) return changeStreamClientFor(client.options, {});
-  const admin = db.admin();
-  const hello = await admin.command({ hello: 1 }).catch(() => admin.command({ isMaster: 1 }));
-  return changeStreamClientFor(client.options, hello);
+  return changeStreamClientFor(client.options, await hello);
 }
 
 export interface CaptureStreamOptions {

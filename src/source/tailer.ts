@@ -91,7 +91,7 @@ import { retryPolicy, withRetry } from '../retry.js';
 import type { CaptureStream, StreamClient, StreamClientChoice } from './stream-client.js';
 import { CHANGE_STREAM_BATCH_SIZE, NO_PBRT_CHOICE, chooseStreamClient, openCaptureStream } from './stream-client.js';
 import { NoPostBatchResumeTokenError } from './raw-change-stream.js';
-import { chooseCaptureMode } from './capture-mode.js';
+import { chooseCaptureMode, serverHello } from './capture-mode.js';
 import { isQueryPosition, queryPositionBefore, QueryStream } from './query-stream.js';
 
 export interface TailerOptions {
@@ -367,8 +367,11 @@ export class Tailer {
   /** Starts capturing; resolves once the spool is recovered and the stream is about to open. */
   async start(): Promise<void> {
     if (this.running) throw new CronLogError('INTERNAL', 'tailer already started');
+    // One hello, sent while the spool recovers (a load-balanced connection needs none).
+    const hello = this.options.client.options.loadBalanced ? Promise.resolve({}) : serverHello(this.db);
+    hello.catch(() => undefined); // awaited below; a failure surfaces there
     const hadCheckpoint = await this.recover();
-    const mode = await chooseCaptureMode(this.options.captureMode ?? 'auto', this.options.client, this.db);
+    const mode = await chooseCaptureMode(this.options.captureMode ?? 'auto', this.options.client, hello);
     this.byQuery = mode.mode === 'query';
     this.log.info(this.byQuery ? 'capture by query' : 'capture by change stream', { reason: mode.reason });
     if (this.byQuery) {
@@ -381,7 +384,7 @@ export class Tailer {
     }
     const choice: StreamClientChoice = this.options.streamClient
       ? { kind: this.options.streamClient, reason: 'set by the caller' }
-      : await chooseStreamClient(this.options.client, this.db);
+      : await chooseStreamClient(this.options.client, hello);
     this.useStreamClient(choice);
     if (this.options.resetFrom) {
       await this.repair(this.options.resetFrom.getTime(), 'reset');
@@ -531,6 +534,7 @@ export class Tailer {
         if (!opened) {
           opened = true;
           this.mongo.available();
+          this.logOpened();
         }
         this.statsValue.streamOpen = true;
       }
@@ -801,6 +805,23 @@ export class Tailer {
     this.savedSpoolJson = spoolJson;
     this.statsValue.checkpoints++;
     this.statsValue.lastCheckpointAt = new Date();
+    if (this.startLines === 'opened') {
+      this.startLines = 'checkpointed';
+      this.log.info('first checkpoint since the stream opened saved', { processUptimeMs: Math.round(performance.now()), captured: this.statsValue.captured });
+    }
+  }
+
+  /**
+   * The start-up lines (the `startup` benchmark reads them): the first stream this process
+   * opened, then the first checkpoint saved after it, each with the process's uptime.
+   */
+  private startLines: 'none' | 'opened' | 'checkpointed' = 'none';
+
+  private logOpened(): void {
+    if (this.startLines !== 'none') return;
+    this.startLines = 'opened';
+    const what = this.byQuery ? 'capture by query: first query answered' : 'change stream open';
+    this.log.info(what, { processUptimeMs: Math.round(performance.now()), streamClient: this.byQuery ? 'query' : this.streamClient });
   }
 
   /**
