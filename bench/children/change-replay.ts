@@ -113,8 +113,9 @@ function record(): void {
     const m = memberOffsets(bytes, 0);
     // _id: { _data: "82<seconds><increment>…" }: int32 size, 0x02 "_data\0", int32 length, chars.
     const idAt = m.get('_id') as number;
-    tokenAt[i] = size + idAt + 4 + 1 + 6;
-    tokenHexAt[i] = tokenAt[i] + 4 + 2;
+    const token = size + idAt + 4 + 1 + 6;
+    tokenAt[i] = token;
+    tokenHexAt[i] = token + 4 + 2;
     tsAt[i] = size + (m.get('clusterTime') as number) + 4;
     starts[i] = size;
     parts.push(bytes);

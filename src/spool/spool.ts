@@ -378,6 +378,7 @@ export class Spool {
       const facts = offset === 0 ? await cutFacts(factsPath(path), 0) ?? 0 : await cutFacts(factsPath(path), cp.facts);
       const f = this.openFile(cp, offset, cp.lines, facts);
       this.files.set(fileKey(cp), f);
+      this.lastFile = undefined;
       // Opened now, while this process is known to own the spool (see the header).
       try {
         if (size > 0 || (await exists(path))) f.handle = await fs.open(path, 'r+');
@@ -470,14 +471,21 @@ export class Spool {
 
   private fileOf(id: SpoolFileId): OpenFile {
     if (this.closed) throw new CronLogError('INTERNAL', 'spool is closed');
+    // Nearly every event goes to the same file as the one before it: no key string to make.
+    const last = this.lastFile;
+    if (last !== undefined && last.id.hour === id.hour && last.id.part === id.part) return last;
     const key = fileKey(id);
     let f = this.files.get(key);
     if (!f) {
       f = this.openFile(id, 0, 0, 0);
       this.files.set(key, f);
     }
+    this.lastFile = f;
     return f;
   }
+
+  /** The file the last append went to (forgotten when a file leaves `files`). */
+  private lastFile: OpenFile | undefined;
 
   /**
    * Appends the JSON line of the BSON document at `src[at]` (written by `writer`, see
@@ -621,6 +629,7 @@ export class Spool {
     if (f.pending.lines > 0) throw new CronLogError('INTERNAL', `spool file ${f.path} still has unflushed lines`);
     if (f.facts !== undefined && f.digest && f.offset > 0) await this.writeFacts(f, encodeClosingRecord(f.offset, f.lines, f.digest.digest()));
     this.files.delete(key);
+    this.lastFile = undefined;
     await f.handle?.close();
     f.handle = undefined;
     await f.factsHandle?.close();
