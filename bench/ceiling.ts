@@ -137,8 +137,8 @@ export const ceilingBenchmark: Benchmark = {
     ],
   },
   async run(ctx: BenchContext): Promise<BenchOutput> {
-    const count = ctx.profile === 'quick' ? 5_000 : 300_000;
-    const warmCount = ctx.profile === 'quick' ? 1_000 : 50_000;
+    const count = ctx.profile === 'quick' ? 5_000 : 200_000;
+    const warmCount = ctx.profile === 'quick' ? 1_000 : 30_000;
     const emu = await startEmulatorProcess({ ...(ctx.cpuProfDir ? { cpuProfDir: ctx.cpuProfDir } : {}) });
     const replay = await startChangeReplay({ upstream: emu.uri, count, from: BENCH_HOUR, to: BENCH_HOUR + HOUR });
     const client = new MongoClient(replay.uri);
