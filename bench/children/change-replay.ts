@@ -162,6 +162,16 @@ function batchReply(c: ReplayCursor, requestId: number, from: number, to: number
   const total = 16 + 4 + 1 + body;
   const b = Buffer.allocUnsafe(total);
   let p = 0;
+  /** A member's type byte and key; with `size`, the int32 that starts its value. */
+  const member = (type: number, key: string, size?: number): void => {
+    b[p++] = type;
+    p += b.write(key, p, 'latin1');
+    b[p++] = 0;
+    if (size !== undefined) {
+      b.writeInt32LE(size, p);
+      p += 4;
+    }
+  };
   b.writeInt32LE(total, 0);
   b.writeInt32LE(0, 4);
   b.writeInt32LE(requestId, 8);
@@ -171,44 +181,25 @@ function batchReply(c: ReplayCursor, requestId: number, from: number, to: number
   p = 21;
   b.writeInt32LE(body, p);
   p += 4;
-  b[p++] = 0x03;
-  p += b.write('cursor\0', p, 'latin1');
-  b.writeInt32LE(cursorDoc, p);
-  p += 4;
-  b[p++] = 0x04;
-  p += b.write('nextBatch\0', p, 'latin1');
-  b.writeInt32LE(arraySize, p);
-  p += 4;
+  member(0x03, 'cursor', cursorDoc);
+  member(0x04, 'nextBatch', arraySize);
   for (let i = from; i < to; i++) {
-    b[p++] = 0x03;
-    p += b.write(String(i - from), p, 'latin1');
-    b[p++] = 0;
+    member(0x03, String(i - from));
     const s = starts[i] as number;
-    const e = starts[i + 1] as number;
     const at = p;
-    p += store.copy(b, p, s, e);
+    p += store.copy(b, p, s, starts[i + 1] as number);
     b.writeUInt32LE(c.seconds, at + (tsAt[i] as number) - s);
     c.secondsHex.copy(b, at + (tokenHexAt[i] as number) - s);
   }
   b[p++] = 0;
-  b[p++] = 0x12;
-  p += b.write('id\0', p, 'latin1');
+  member(0x12, 'id');
   b.writeBigInt64LE(BigInt(c.id), p);
   p += 8;
-  b[p++] = 0x02;
-  p += b.write('ns\0', p, 'latin1');
-  b.writeInt32LE(ns.length + 1, p);
-  p += 4;
+  member(0x02, 'ns', ns.length + 1);
   p += ns.copy(b, p);
   b[p++] = 0;
-  b[p++] = 0x03;
-  p += b.write('postBatchResumeToken\0', p, 'latin1');
-  b.writeInt32LE(tokenDoc, p);
-  p += 4;
-  b[p++] = 0x02;
-  p += b.write('_data\0', p, 'latin1');
-  b.writeInt32LE(tokenLen + 1, p);
-  p += 4;
+  member(0x03, 'postBatchResumeToken', tokenDoc);
+  member(0x02, '_data', tokenLen + 1);
   if (pbrt !== undefined) p += pbrt.copy(b, p);
   else {
     const t = tokenAt[to - 1] as number;
@@ -218,8 +209,7 @@ function batchReply(c: ReplayCursor, requestId: number, from: number, to: number
   b[p++] = 0;
   b[p++] = 0;
   b[p++] = 0;
-  b[p++] = 0x01;
-  p += b.write('ok\0', p, 'latin1');
+  member(0x01, 'ok');
   b.writeDoubleLE(1, p);
   p += 8;
   b[p++] = 0;
