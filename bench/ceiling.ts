@@ -137,7 +137,7 @@ export const ceilingBenchmark: Benchmark = {
     ],
   },
   async run(ctx: BenchContext): Promise<BenchOutput> {
-    const count = ctx.profile === 'quick' ? 5_000 : 200_000;
+    const count = ctx.profile === 'quick' ? 5_000 : 150_000;
     const warmCount = ctx.profile === 'quick' ? 1_000 : 30_000;
     const emu = await startEmulatorProcess({ ...(ctx.cpuProfDir ? { cpuProfDir: ctx.cpuProfDir } : {}) });
     const replay = await startChangeReplay({ upstream: emu.uri, count, from: BENCH_HOUR, to: BENCH_HOUR + HOUR });
