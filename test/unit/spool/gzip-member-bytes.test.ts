@@ -25,7 +25,7 @@ function slab(bytes: number): Buffer {
 test('a member is the bytes zlib writes with its default output chunks, and only those', async () => {
   for (const [size, level] of [
     [1 << 20, 6],
-    [3 << 20, 1],
+    [400_000, 0],
     [2000, 6],
   ] as const) {
     const data = slab(size);
