@@ -7,7 +7,7 @@
  *   --quick      tiny sizes, seconds (what test/bench/bench-quick.test.ts runs)
  *   --full       the sizes of the issue where the default ones are reduced to fit ~5 minutes (none are now: same as the default)
  *                (reconcile: a day of 1,000,000 documents instead of 240,000)
- *   --only       comma-separated benchmark names: spool, capture, latency, memory, deliver,
+ *   --only       comma-separated benchmark names: spool, capture, ceiling, latency, memory, deliver,
  *                reconcile, backfill, restore, purge, startup
  *   --runs N     paired runs per benchmark (default 3; 1 with --quick)
  *   --cpu-prof D child processes (the emulator, the memory benchmark's archiver) write V8 CPU
@@ -27,6 +27,7 @@ import { buildReport, renderTable } from './lib/report.js';
 import type { Benchmark, BenchmarkReport, SizeProfile } from './lib/types.js';
 import { backfillBenchmark } from './backfill.js';
 import { captureBenchmark } from './capture.js';
+import { ceilingBenchmark } from './ceiling.js';
 import { deliverBenchmark } from './deliver.js';
 import { latencyBenchmark } from './latency.js';
 import { memoryBenchmark } from './memory.js';
@@ -36,7 +37,7 @@ import { restoreBenchmark } from './restore.js';
 import { spoolBenchmark } from './spool.js';
 import { startupBenchmark } from './startup.js';
 
-const ALL: Benchmark[] = [spoolBenchmark, captureBenchmark, latencyBenchmark, memoryBenchmark, deliverBenchmark, reconcileBenchmark, backfillBenchmark, restoreBenchmark, purgeBenchmark, startupBenchmark];
+const ALL: Benchmark[] = [spoolBenchmark, captureBenchmark, ceilingBenchmark, latencyBenchmark, memoryBenchmark, deliverBenchmark, reconcileBenchmark, backfillBenchmark, restoreBenchmark, purgeBenchmark, startupBenchmark];
 
 function usage(message: string): never {
   process.stderr.write(`bench: ${message}\nusage: npm run bench -- [--json] [--quick|--full] [--only ${ALL.map((b) => b.name).join(',')}] [--runs N] [--cpu-prof DIR]\n`);

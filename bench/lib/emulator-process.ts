@@ -70,9 +70,12 @@ export async function startEmulatorProcess(options: { oplogSize?: number; cpuPro
   };
 }
 
-/** CPU seconds (user + system, all threads) a process has used so far, from /proc/<pid>/stat. */
-export async function cpuSecondsOf(pid: number): Promise<number> {
-  const stat = await readFile(`/proc/${pid}/stat`, 'utf8');
+/**
+ * CPU seconds (user + system, all threads) a process has used so far, from /proc/<pid>/stat;
+ * with `tid`, of that thread only (/proc/<pid>/task/<tid>/stat; the main thread's tid is the pid).
+ */
+export async function cpuSecondsOf(pid: number, tid?: number): Promise<number> {
+  const stat = await readFile(tid === undefined ? `/proc/${pid}/stat` : `/proc/${pid}/task/${tid}/stat`, 'utf8');
   // Fields after the parenthesised command name: state is field 3, utime 14, stime 15.
   const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
   return (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS;

@@ -18,6 +18,10 @@
  *  - a first reply without postBatchResumeToken (a server that does not send it) fails with
  *    NoPostBatchResumeTokenError before any event is handed out: an idle stream's position could
  *    not advance; the tailer reopens at the same position with the driver's ChangeStream.
+ * Read-ahead (option `readAhead`, the tailer's): once a batch with events has arrived, the getMore for the next one is sent at once,
+ * so the server's reply (and its trip through the socket) overlaps the handling of this batch
+ * rather than following it: at most one batch more in memory. Its error surfaces at the next
+ * fetch, handled as above (the resume token then covers every event of the batch before it).
  * Each command selects its server: on a replica set that is the primary, which holds the cursor
  * (after a failover the getMore fails with CursorNotFound and the stream resumes on the new
  * primary). Behind mongos routers or a load balancer a command may reach another server than the
@@ -50,6 +54,8 @@ export interface RawChangeStreamOptions extends ChangeStreamSpec {
   collection: string;
   /** The server's maxWireVersion (from its hello): which resume rule applies (default: 4.4+'s). */
   maxWireVersion?: number;
+  /** Send the next getMore as soon as a batch with events arrives (see the header; default false). */
+  readAhead?: boolean;
 }
 
 /** The server's change stream batches carry no postBatchResumeToken (see the header). */
@@ -101,6 +107,8 @@ export class RawChangeStream {
   private tokenAt = 0;
   private tokenValue: ResumeToken | undefined;
   private startAt: Timestamp | undefined;
+  /** The getMore sent ahead for the batch after the current one (readAhead). */
+  private ahead: Promise<Document> | undefined;
   private readonly event = new ChangeEvent();
   private readonly member: Member = { type: 0, keyFrom: 0, keyTo: 0, value: 0 };
 
@@ -167,22 +175,41 @@ export class RawChangeStream {
     }
     if (this.cursorId === 0n) return false;
     try {
-      const reply = await this.options.db.command(
-        {
-          getMore: Long.fromBigInt(this.cursorId),
-          collection: this.options.collection,
-          batchSize: this.options.batchSize,
-          maxTimeMS: this.options.maxAwaitTimeMS,
-        },
-        this.commandOptions(),
-      );
-      this.take(reply);
+      const ahead = this.ahead;
+      this.ahead = undefined;
+      this.take(await (ahead ?? this.getMore(this.cursorId)));
     } catch (err) {
       if (this.closed || !isResumableChangeStreamError(err, this.options.maxWireVersion)) throw err;
       await this.killCursor();
       await this.open(false);
     }
     return true;
+  }
+
+  private getMore(cursorId: bigint): Promise<Document> {
+    return this.options.db.command(
+      {
+        getMore: Long.fromBigInt(cursorId),
+        collection: this.options.collection,
+        batchSize: this.options.batchSize,
+        maxTimeMS: this.options.maxAwaitTimeMS,
+      },
+      this.commandOptions(),
+    );
+  }
+
+  /**
+   * After a batch with events, the next getMore is sent at once (see the header): its reply
+   * travels while this batch is handled. Not after an empty batch (the caller fetches at once
+   * then), nor once the server ended the cursor or the stream is closed.
+   */
+  private readAhead(): void {
+    const id = this.cursorId;
+    if (this.options.readAhead !== true || this.closed || id === undefined || id === 0n || this.reply === undefined) return;
+    const ahead = this.getMore(id);
+    // Awaited by the next fetch (which handles its error); never an unhandled rejection meanwhile.
+    ahead.catch(() => undefined);
+    this.ahead = ahead;
   }
 
   private commandOptions() {
@@ -236,12 +263,15 @@ export class RawChangeStream {
     this.batchEnd = batch + size - 1;
     this.postBatchToken = pbrt >= 0 && types[3] === 0x03 ? pbrt : -1;
     if (this.next >= this.batchEnd) this.batchDone();
+    else this.readAhead();
   }
 
   private async killCursor(): Promise<void> {
     const id = this.cursorId;
     this.cursorId = undefined;
     this.reply = undefined;
+    // A getMore sent ahead is interrupted by close() (its signal), or has failed already.
+    this.ahead = undefined;
     if (id === undefined || id === 0n) return;
     await this.options.db
       .command(

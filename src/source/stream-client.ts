@@ -134,5 +134,6 @@ export function openCaptureStream(options: CaptureStreamOptions): CaptureStream 
     batchSize: CHANGE_STREAM_BATCH_SIZE,
     maxAwaitTimeMS: options.maxAwaitTimeMS,
     ...(options.maxWireVersion !== undefined ? { maxWireVersion: options.maxWireVersion } : {}),
+    readAhead: true,
   });
 }

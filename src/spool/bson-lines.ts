@@ -290,17 +290,22 @@ export class BsonLineWriter {
     for (let k = 0; k < s.length; k++) out[this.p++] = s.charCodeAt(k);
   }
 
-  /** A safe integer in decimal. */
+  /** A safe integer in decimal (as String(v) writes it, without making the string). */
   private integer(v: number): void {
+    const out = this.out;
     if (v < 0) {
-      this.out[this.p++] = 0x2d;
+      out[this.p++] = 0x2d;
       v = -v;
     }
     if (v < 10) {
-      this.out[this.p++] = 0x30 + v;
+      out[this.p++] = 0x30 + v;
       return;
     }
-    this.ascii(String(v));
+    let n = 1;
+    for (let x = v; x >= 10; x = Math.floor(x / 10)) n++;
+    let k = this.p + n;
+    this.p = k;
+    for (let x = v; x > 0; x = Math.floor(x / 10)) out[--k] = 0x30 + (x % 10);
   }
 
   /** A double as JSON.stringify writes it; NaN and ±Infinity as strings (analytics mode). */

@@ -21,9 +21,21 @@ export function gzipOptions(level: number): ZlibOptions {
   return { level, memLevel: 9 };
 }
 
+/**
+ * Output buffer of one step of a member's compression. zlib's default (16 KiB) takes about ten
+ * steps for a 1 MiB slab of API-log lines (about 150 KiB compressed), each a hand-over from the
+ * thread pool to the main thread and back; with 256 KiB one step usually does it. At levels 1-9
+ * the bytes are the same (deflate's output does not depend on how its output space is handed
+ * out); level 0 is not: its stored blocks are cut to the output space, so it keeps the default.
+ */
+const MEMBER_CHUNK_BYTES = 256 * 1024;
+
 /** Compresses one chunk of NDJSON into a complete gzip member (on libuv's thread pool). */
-export function gzipMember(data: Buffer | string, level: number): Promise<Buffer> {
-  return gzipAsync(data, gzipOptions(level));
+export async function gzipMember(data: Buffer | string, level: number): Promise<Buffer> {
+  const out = await gzipAsync(data, level === 0 ? gzipOptions(level) : { ...gzipOptions(level), chunkSize: MEMBER_CHUNK_BYTES });
+  // One step's output is a view of its whole 256 KiB buffer: keep only the member's bytes
+  // (members wait in memory until the next flush).
+  return out.buffer.byteLength > out.length + 16 * 1024 ? Buffer.from(out) : out;
 }
 
 /**

@@ -24,6 +24,19 @@ function fnv64(s: string, out: Uint32Array): void {
   out[1] = h2;
 }
 
+/** fnv64 of the text of the ASCII bytes b[from, to). */
+function fnv64Bytes(b: Uint8Array, from: number, to: number, out: Uint32Array): void {
+  let h1 = 0x811c9dc5;
+  let h2 = 0x84222325;
+  for (let i = from; i < to; i++) {
+    const c = b[i] as number;
+    h1 = Math.imul(h1 ^ c, 0x01000193) >>> 0;
+    h2 = Math.imul(h2 ^ c, 0x100001b3) >>> 0;
+  }
+  out[0] = h1;
+  out[1] = h2;
+}
+
 const lanes = new Uint32Array(2);
 
 /** The 64-bit hash of an `_id` key, as a bigint. */
@@ -52,8 +65,21 @@ export class HashList {
 
   /** Pushes the hash of `key` without allocating a bigint. */
   pushKey(key: string): void {
-    if (this.length === this.data.length) this.grow();
     fnv64(key, lanes);
+    this.pushLanes();
+  }
+
+  /**
+   * Pushes the hash of the key whose text is the ASCII bytes `b[from, to)` (the same hash as
+   * `pushKey` of that text: for ASCII, UTF-16 code units and bytes are the same numbers).
+   */
+  pushAsciiKey(b: Uint8Array, from: number, to: number): void {
+    fnv64Bytes(b, from, to, lanes);
+    this.pushLanes();
+  }
+
+  private pushLanes(): void {
+    if (this.length === this.data.length) this.grow();
     const w = this.length * 2;
     // Little-endian u64: low word first (x64 and arm64 are little-endian, like the file format).
     this.words[w] = lanes[1] as number;
@@ -308,4 +334,87 @@ export function lineFacts(line: string, timestampPath: readonly string[]): LineF
     ts ??= lineTimestamp(doc, timestampPath);
   }
   return { key, ts };
+}
+
+/**
+ * Where a line's facts are in its UTF-8 bytes, for the shape the analytics encoders write most:
+ * `{"_id":"<ASCII string without escapes>"…` and the timestamp, a top-level member, as
+ * `"field":"YYYY-MM-DDTHH:MM:SS.mmmZ"`. `keyFrom`/`keyTo`: the `_id` key's text (quotes
+ * included); `tsAt`: the timestamp's first byte (24 ASCII bytes).
+ */
+export interface LineFactsAt {
+  keyFrom: number;
+  keyTo: number;
+  tsAt: number;
+}
+
+const ID_PREFIX = [...'{"_id":"'].map((c) => c.charCodeAt(0));
+/** Where each character of an ISO timestamp must be a digit (0) or that character. */
+const ISO_SHAPE = [...'0000-00-00T00:00:00.000Z'].map((c) => (c === '0' ? 0 : c.charCodeAt(0)));
+
+/**
+ * The facts of the line at `b[from, to)` (UTF-8, no newline) without decoding it, when it has the
+ * shape of `LineFactsAt` and the timestamp `key` is a top-level member (found as `fastTimestamp`
+ * finds it: outside strings and nested values); false otherwise (then decode the line and use
+ * `lineFacts`). When it returns true, `lineFacts` of the decoded line gives the same key (the
+ * text at keyFrom-keyTo) and timestamp (the 24 bytes at tsAt).
+ */
+export function lineFactsAt(b: Uint8Array, from: number, to: number, key: Uint8Array, out: LineFactsAt): boolean {
+  if (to - from < 10) return false;
+  for (let k = 0; k < 8; k++) if (b[from + k] !== ID_PREFIX[k]) return false;
+  let e = from + 8;
+  for (; e < to; e++) {
+    const c = b[e] as number;
+    if (c === 0x22) break;
+    if (c === 0x5c || c >= 0x80) return false;
+  }
+  if (e >= to) return false;
+  out.keyFrom = from + 7;
+  out.keyTo = e + 1;
+  // The member `key` of the top-level object: scan from the `_id` value's end, at depth 1,
+  // jumping over strings; a string that starts at depth 1 and reads `"key":` is the member.
+  let depth = 1;
+  for (let k = e + 1; k < to; ) {
+    const c = b[k] as number;
+    if (c === 0x22) {
+      if (depth === 1 && bytesAt(b, k, key) && b[k + key.length] === 0x3a) {
+        const v = k + key.length + 1;
+        if (b[v] !== 0x22 || v + 26 > to || b[v + 25] !== 0x22) return false;
+        for (let j = 0; j < 24; j++) {
+          const x = b[v + 1 + j] as number;
+          const want = ISO_SHAPE[j] as number;
+          if (want === 0 ? x < 0x30 || x > 0x39 : x !== want) return false;
+        }
+        out.tsAt = v + 1;
+        return true;
+      }
+      // Jump over the string: to the quote not escaped by an odd number of backslashes.
+      k++;
+      while (k < to) {
+        const d = b[k] as number;
+        if (d === 0x5c) k += 2;
+        else if (d === 0x22) break;
+        else k++;
+      }
+      k++;
+      continue;
+    }
+    if (c === 0x7b || c === 0x5b) depth++;
+    else if (c === 0x7d || c === 0x5d) {
+      depth--;
+      if (depth === 0) return false;
+    }
+    k++;
+  }
+  return false;
+}
+
+function bytesAt(b: Uint8Array, at: number, want: Uint8Array): boolean {
+  for (let j = 0; j < want.length; j++) if (b[at + j] !== want[j]) return false;
+  return true;
+}
+
+/** The needle `lineFactsAt` looks for: `"key"` as UTF-8 bytes (quotes included). */
+export function memberKeyBytes(key: string): Uint8Array {
+  return new TextEncoder().encode(JSON.stringify(key));
 }

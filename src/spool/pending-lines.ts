@@ -19,7 +19,8 @@ import { int32 } from '../bson/elements.js';
 import { MAX_JSON_BYTES_PER_BSON_BYTE } from './bson-lines.js';
 import type { MemberFacts } from './facts-file.js';
 import { gzipMember } from './gzip-members.js';
-import { HashList, lineFacts } from './line-facts.js';
+import { HashList, lineFacts, lineFactsAt, memberKeyBytes } from './line-facts.js';
+import type { LineFactsAt } from './line-facts.js';
 import type { PartTypes } from './type-summary.js';
 import { TypeTree, unknownTypes } from './type-summary.js';
 
@@ -71,6 +72,10 @@ export class PendingLines {
   private takenLines = 0;
   private takenBytes = 0;
 
+  /** `"field"` as bytes when the timestamp is a top-level field lineFactsAt can find (see there). */
+  private readonly timestampKey: Uint8Array | undefined;
+  private readonly at: LineFactsAt = { keyFrom: 0, keyTo: 0, tsAt: 0 };
+
   /**
    * @param timestampPath the timestamp field's path when facts are recorded, else undefined.
    */
@@ -78,7 +83,11 @@ export class PendingLines {
     private readonly pool: SlabPool,
     private readonly gzipLevel: number,
     private timestampPath: readonly string[] | undefined,
-  ) {}
+  ) {
+    const field = timestampPath?.length === 1 ? timestampPath[0] : undefined;
+    // (An `_id` timestamp, or a name JSON escapes, is left to lineFacts.)
+    this.timestampKey = field !== undefined && field !== '_id' && /^[\x20-\x7e]+$/.test(field) && JSON.stringify(field) === `"${field}"` ? memberKeyBytes(field) : undefined;
+  }
 
   /** Lines appended since the last take. */
   get lines(): number {
@@ -150,12 +159,25 @@ export class PendingLines {
     const n = end + 1 - this.used;
     if (this.timestampPath) {
       writer.commitTypes();
-      this.addFacts(slab.toString('utf8', this.used, end), this.timestampPath);
+      const key = this.timestampKey;
+      if (key !== undefined && lineFactsAt(slab, this.used, end, key, this.at)) this.addFactsAt(slab, this.at);
+      else this.addFacts(slab.toString('utf8', this.used, end), this.timestampPath);
     }
     this.used += n;
     this.count++;
     if (this.used >= SLAB_BYTES) this.compressSlab();
     return n;
+  }
+
+  /**
+   * The facts of a line read from its bytes (see lineFactsAt): the same hash and timestamp as
+   * `addFacts` of its text, without decoding the line into a string.
+   */
+  private addFactsAt(b: Buffer, at: LineFactsAt): void {
+    (this.hashes ??= new HashList()).pushAsciiKey(b, at.keyFrom, at.keyTo);
+    const ts = b.toString('latin1', at.tsAt, at.tsAt + 24);
+    if (this.first === undefined || ts < this.first) this.first = ts;
+    if (this.last === undefined || ts > this.last) this.last = ts;
   }
 
   private addFacts(line: string, path: readonly string[]): void {

@@ -362,6 +362,7 @@ export class Spool {
     // checkpoint's order in `files`.
     const opened = await Promise.allSettled((state?.files ?? []).map((cp) => this.openListed(cp)));
     for (const o of opened) if (o.status === 'fulfilled') this.files.set(fileKey(o.value.id), o.value);
+    this.lastFile = undefined;
     const failed = opened.find((o): o is PromiseRejectedResult => o.status === 'rejected');
     if (failed !== undefined) throw failed.reason;
     return recovery;
@@ -479,14 +480,21 @@ export class Spool {
 
   private fileOf(id: SpoolFileId): OpenFile {
     if (this.closed) throw new CronLogError('INTERNAL', 'spool is closed');
+    // Nearly every event goes to the same file as the one before it: no key string to make.
+    const last = this.lastFile;
+    if (last !== undefined && last.id.hour === id.hour && last.id.part === id.part) return last;
     const key = fileKey(id);
     let f = this.files.get(key);
     if (!f) {
       f = this.openFile(id, 0, 0, 0);
       this.files.set(key, f);
     }
+    this.lastFile = f;
     return f;
   }
+
+  /** The file the last append went to (forgotten when a file leaves `files`). */
+  private lastFile: OpenFile | undefined;
 
   /**
    * Appends the JSON line of the BSON document at `src[at]` (written by `writer`, see
@@ -630,6 +638,7 @@ export class Spool {
     if (f.pending.lines > 0) throw new CronLogError('INTERNAL', `spool file ${f.path} still has unflushed lines`);
     if (f.facts !== undefined && f.digest && f.offset > 0) await this.writeFacts(f, encodeClosingRecord(f.offset, f.lines, f.digest.digest()));
     this.files.delete(key);
+    this.lastFile = undefined;
     await f.handle?.close();
     f.handle = undefined;
     await f.factsHandle?.close();

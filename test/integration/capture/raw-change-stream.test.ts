@@ -143,6 +143,64 @@ test('an idle stream advances its resume token; close() ends a waiting read and 
   }
 });
 
+test('read-ahead: the next getMore is sent when a batch with events arrives; its failure is resumed, every event once', async () => {
+  const { own, appName, sent: getMores } = await recordingClient('raw-ahead', 'getMore');
+  const aggregates: Document[] = [];
+  own.on('commandStarted', (e) => {
+    if (e.commandName === 'aggregate') aggregates.push(e.command);
+  });
+  const dbName = uniqueDbName('raw_ahead');
+  const coll = client.db(dbName).collection('logs');
+  await coll.insertOne({ n: -1 });
+  const unlock = await lockFailCommand(client);
+  const stream = new RawChangeStream({
+    ...streamOptions(own, dbName),
+    startAtOperationTime: await clusterTimeNow(client.db(dbName)),
+    pipeline: [{ $match: { operationType: 'insert', 'fullDocument.n': { $gte: 0 } } }],
+    batchSize: 2,
+    maxAwaitTimeMS: 200,
+    readAhead: true,
+  });
+  try {
+    // Open it (the first batch is empty: nothing matched yet), then insert.
+    assert.equal(await stream.fetch(), true);
+    while (stream.read() !== undefined);
+    await coll.insertMany([0, 1, 2, 3].map((n) => ({ n })));
+    let sentBefore = getMores.length;
+    let withEvents = false;
+    for (let i = 0; i < 50 && !withEvents; i++) {
+      sentBefore = getMores.length;
+      assert.equal(await stream.fetch(), true);
+      const ev = stream.read();
+      if (ev === undefined) continue;
+      withEvents = true;
+      assert.equal((ev.decode({}).fullDocument as { n: number }).n, 0);
+    }
+    assert.ok(withEvents, 'a batch with events arrived');
+    // The batch is not read to its end, and no fetch() was called: the getMore went ahead.
+    const deadline = Date.now() + 10_000;
+    while (getMores.length === sentBefore && Date.now() < deadline) await new Promise((r) => setTimeout(r, 5));
+    assert.equal(getMores.length, sentBefore + 1, 'the next getMore is sent while the batch is being read');
+    const received: number[] = [0];
+    const pull = async (n: number): Promise<void> => {
+      for (const e of await take(stream, n)) received.push((e.fullDocument as { n: number }).n);
+    };
+    // The getMore sent ahead fails (its connection closes): the next fetch resumes after the batch read.
+    await setFailCommand(client, appName, { times: 1 }, { failCommands: ['getMore'], closeConnection: true });
+    await pull(3);
+    await coll.insertMany([4, 5].map((n) => ({ n })));
+    await pull(2);
+    assert.deepEqual(received, [0, 1, 2, 3, 4, 5], 'nothing lost, nothing repeated');
+    assert.equal(aggregates.length, 2, 'one resume after the failed getMore');
+  } finally {
+    await setFailCommand(client, appName, 'off');
+    await unlock();
+    await stream.close();
+    await own.close();
+    await client.db(dbName).dropDatabase();
+  }
+});
+
 /** A stream on `dbName`.logs through `own`, from now (or the start given), every event. */
 function streamOptions(own: MongoClient, dbName: string): RawChangeStreamOptions {
   return { client: own, db: own.db(dbName), collection: 'logs', changeStream: {}, pipeline: [], batchSize: 10, maxAwaitTimeMS: 300 };
