@@ -128,9 +128,11 @@ interface MemoryReport {
   samples: number[];
   maxRssMiB: number;
   vmHWMMiB: number;
+  cpuSeconds: number;
 }
 
 interface RunResult {
+  cpuSeconds: number;
   maxRssMiB: number;
   vmHWMMiB: number;
   /** Peaks of the sampled process.memoryUsage() fields (MiB), over the whole run. */
@@ -277,6 +279,7 @@ async function runOnce(opts: { quick: boolean; child: string; uri: string; s3: S
   const report = JSON.parse(await readFile(reportPath, 'utf8')) as MemoryReport;
   await rm(dir, { recursive: true, force: true });
   return {
+    cpuSeconds: report.cpuSeconds,
     maxRssMiB: report.maxRssMiB,
     vmHWMMiB: report.vmHWMMiB,
     peak: peaks(report),
@@ -292,6 +295,7 @@ async function runOnce(opts: { quick: boolean; child: string; uri: string; s3: S
 function details(prefix: string, r: RunResult): Record<string, number> {
   const out: Record<string, number> = {
     [`${prefix}VmHWMMiB`]: r.vmHWMMiB,
+    [`${prefix}CpuSeconds`]: r.cpuSeconds,
     [`${prefix}SealSeconds`]: r.sealSeconds,
     [`${prefix}RunSeconds`]: r.runSeconds,
     [`${prefix}LiveDocuments`]: r.liveCaptured,

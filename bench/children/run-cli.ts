@@ -3,7 +3,8 @@
  * what bin/cron-log-service.js runs from dist/ in an installed package), with the process's own
  * memory figures sampled while it runs: `process.memoryUsage()` (rss, heapTotal, heapUsed,
  * external, arrayBuffers) every SAMPLE_MS, and at exit the kernel's peak RSS
- * (`process.resourceUsage().maxRSS`, /proc/self/status VmHWM). The samples and peaks are written
+ * (`process.resourceUsage().maxRSS`, /proc/self/status VmHWM) and its CPU seconds (user + system,
+ * all threads). The samples and peaks are written
  * as JSON to the file named by BENCH_MEMORY_REPORT when the process exits.
  *
  * argv: the command line (e.g. `run --config cfg.json`), or `--loaded` alone: import every
@@ -38,7 +39,11 @@ setInterval(sample, SAMPLE_MS).unref();
 process.on('exit', () => {
   if (reportPath === undefined) return;
   sample();
-  writeFileSync(reportPath, JSON.stringify({ sampleMs: SAMPLE_MS, samples, maxRssMiB: process.resourceUsage().maxRSS / 1024, vmHWMMiB: vmHWMMiB() }));
+  const cpu = process.cpuUsage();
+  writeFileSync(
+    reportPath,
+    JSON.stringify({ sampleMs: SAMPLE_MS, samples, maxRssMiB: process.resourceUsage().maxRSS / 1024, vmHWMMiB: vmHWMMiB(), cpuSeconds: (cpu.user + cpu.system) / 1e6 }),
+  );
 });
 
 const { main } = await import('../../src/cli/main.js');
