@@ -50,6 +50,11 @@ const BATCH_MS = 50;
 const SEAL_SCHEDULE = '*/2 * * * * *';
 const CAPTURE_FIRST_MS = 3000;
 const PART_MIB = 8;
+/**
+ * Node flags of the `run` child: those the Docker image (Dockerfile ENTRYPOINT) and the systemd
+ * unit (deploy/cron-log-service.service NODE_OPTIONS) start it with.
+ */
+export const RUN_NODE_FLAGS = ['--max-semi-space-size=4'];
 const QUEUE = 4;
 
 interface BuiltHour {
@@ -194,8 +199,9 @@ async function runOnce(opts: { quick: boolean; child: string; uri: string; s3: S
     }),
   );
   const reportPath = join(dir, 'memory.json');
-  // BENCH_MEMORY_CHILD_FLAGS: extra node/V8 flags for the `run` child (e.g. --trace-gc).
-  const extra = process.env.BENCH_MEMORY_CHILD_FLAGS?.split(' ').filter(Boolean) ?? [];
+  // BENCH_MEMORY_CHILD_FLAGS: the node/V8 flags of the `run` child instead of RUN_NODE_FLAGS
+  // (e.g. "" for none, or --trace-gc).
+  const extra = (process.env.BENCH_MEMORY_CHILD_FLAGS ?? RUN_NODE_FLAGS.join(' ')).split(' ').filter(Boolean);
   const child = spawn(process.execPath, [...extra, opts.child, 'run', '--config', configPath, '--no-env-file'], {
     stdio: ['ignore', 'pipe', 'pipe'],
     env: { ...process.env, BENCH_MEMORY_REPORT: reportPath },
@@ -375,7 +381,7 @@ export const memoryBenchmark: Benchmark = {
           setupSeconds: Math.round(setupSeconds * 10) / 10,
         },
         notes: [
-          'MiB = 2^20 bytes. Figure and baseline: the kernel peak RSS of the `run` process (process.resourceUsage().maxRSS; VmHWM in details). The child runs compiled JavaScript with plain node, as an installed package does.',
+          `MiB = 2^20 bytes. Figure and baseline: the kernel peak RSS of the \`run\` process (process.resourceUsage().maxRSS; VmHWM in details). The child runs compiled JavaScript with plain node and the flags the Docker image and the systemd unit use (${(process.env.BENCH_MEMORY_CHILD_FLAGS ?? RUN_NODE_FLAGS.join(' ')) || 'none'}), as an installed package does.`,
           'Peak* details: the highest of the process.memoryUsage() samples (every 50 ms) over the run; BeforeSeal*: before the seal run of the big hour began (capture only); DuringSeal*: from then to the end of its reconcile. loadedRssMiB: RSS once every module of the command line is loaded.',
           'The big hour is the previous wall-clock hour, in sealed/ (closed with its facts\' closing record, as `run` leaves a finished hour) and in MongoDB (the reconcile must pass). The live load is 3,000 inserts/s of the current hour (a batch every 50 ms) from the bench process.',
         ],
