@@ -13,11 +13,11 @@
  * bench/children/run-cli.ts: what `npm run build` ships) with `run --config` (S3 destination on
  * s3rver in its own process, 8 MiB parts, queue 4; a seal run every 2 seconds; a fresh spool
  * directory; its own jobs and logs collections). Once its change stream is open, this process
- * inserts 3,000 documents/s of the current hour (a batch every 50 ms). After 3 s of capture, the
+ * inserts 3,000 documents/s of the current hour (a batch every 50 ms). After 2 s of capture, the
  * big hour's file appears in sealed/ (hard links: sidecar first, then the file), as when `run`
  * closes a finished hour; the next seal run checks it from its facts, uploads it, writes its
  * manifest and reconciles it (MongoDB's count of the hour must equal the archive's). Capture goes
- * on for 2 more seconds; the inserts stop; once the child's checkpoint covers every live document,
+ * on for 1 more second; the inserts stop; once the child's checkpoint covers every live document,
  * SIGTERM (a clean stop). The child samples its own `process.memoryUsage()` every 50 ms (heap,
  * external, arrayBuffers, rss) and reports its kernel peak RSS (maxRSS, VmHWM); every live
  * document must have been captured.
@@ -48,7 +48,9 @@ const RATE = 3000;
 const BATCH_MS = 50;
 /** A seal run every 2 seconds; the big hour's file appears in sealed/ after CAPTURE_FIRST_MS of capture. */
 const SEAL_SCHEDULE = '*/2 * * * * *';
-const CAPTURE_FIRST_MS = 3000;
+const CAPTURE_FIRST_MS = 2000;
+/** Capture goes on this long after the big hour's reconcile, before the inserts stop. */
+const AFTER_SEAL_MS = 1000;
 const PART_MIB = 8;
 /**
  * Node flags of the `run` child: those the Docker image (Dockerfile ENTRYPOINT) and the systemd
@@ -248,7 +250,7 @@ async function runOnce(opts: { quick: boolean; child: string; uri: string; s3: S
     if (reconciled.outcome !== 'ok' || details?.mongo !== hour.count || details.archived !== hour.count) {
       throw new Error(`the reconcile of the big hour did not pass: ${JSON.stringify(reconciled)}`);
     }
-    await Promise.race([sleep(opts.quick ? 500 : 2000), failed]);
+    await Promise.race([sleep(opts.quick ? 500 : AFTER_SEAL_MS), failed]);
   } finally {
     liveInserted = await load.stop();
     // Capture drains what was inserted (its checkpoint covers every live document, or a minute
