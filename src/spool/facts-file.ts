@@ -204,12 +204,14 @@ class SidecarWindow {
   start = 0;
   end = 0;
 
+  /** `buf`: a buffer of `readBytes` to read into (one read after another may share it). */
   constructor(
     private readonly fh: fs.FileHandle,
     private readonly readBytes: number,
+    buf: Buffer,
   ) {
-    this.buf = Buffer.allocUnsafeSlow(readBytes);
-    this.words = new Uint32Array(this.buf.buffer, this.buf.byteOffset, this.buf.length >>> 2);
+    this.buf = buf;
+    this.words = new Uint32Array(buf.buffer, buf.byteOffset, buf.length >>> 2);
   }
 
   /** Whether the file has bytes [at, at + n): then they are in `buf`. `at` never goes back. */
@@ -246,6 +248,7 @@ async function readRecords(
   path: string,
   fileSize: number,
   readBytes: number,
+  buf: Buffer,
   onHashes: (words: Uint32Array, ranges: readonly number[]) => void,
 ): Promise<SidecarSummary | { unusable: string }> {
   let fh: fs.FileHandle;
@@ -255,7 +258,7 @@ async function readRecords(
     return { unusable: (err as NodeJS.ErrnoException).code === 'ENOENT' ? 'no facts file' : `facts file unreadable (${(err as Error).message})` };
   }
   try {
-    return await readOpenRecords(new SidecarWindow(fh, readBytes), fileSize, onHashes);
+    return await readOpenRecords(new SidecarWindow(fh, readBytes, buf), fileSize, onHashes);
   } catch (err) {
     return { unusable: `facts file unreadable (${(err as Error).message})` };
   } finally {
@@ -349,40 +352,36 @@ export interface ReadFactsOptions {
 export async function readFactsFile(path: string, fileSize: number, options: ReadFactsOptions = {}): Promise<FileFacts | { unusable: string }> {
   const passHashes = options.passHashes ?? PASS_HASHES;
   const readBytes = options.readBytes ?? READ_BYTES;
+  // One read buffer for the first read and every pass (no garbage of a buffer per pass).
+  const buf = Buffer.allocUnsafeSlow(readBytes);
   const buckets = new HashBuckets();
-  // The first read keeps the hashes too, as long as they fit in one pass.
-  let kept: Uint32Array | undefined = new Uint32Array(2 * Math.min(passHashes, 1024));
-  const first = await readRecords(path, fileSize, readBytes, (words, ranges) => {
-    const n = ranges[1] as number;
+  // The first read keeps the hashes too, as long as they fit in one pass; past that, the same
+  // buffer serves the passes. (Zero-filled and written from its start: its untouched pages are
+  // not resident, so a small hour does not pay for the whole buffer.)
+  const kept = new Uint32Array(2 * passHashes);
+  let fits = true;
+  const first = await readRecords(path, fileSize, readBytes, buf, (words, ranges) => {
     const from = ranges[0] as number;
-    if (kept !== undefined) {
-      if (buckets.total + n > passHashes) {
-        kept = undefined;
-      } else {
-        if (2 * (buckets.total + n) > kept.length) {
-          const grown = new Uint32Array(Math.min(2 * passHashes, Math.max(2 * (buckets.total + n), 2 * kept.length)));
-          grown.set(kept.subarray(0, 2 * buckets.total));
-          kept = grown;
-        }
-        kept.set(words.subarray(from, from + 2 * n), 2 * buckets.total);
-      }
-    }
+    const n = ranges[1] as number;
+    if (fits && buckets.total + n > passHashes) fits = false;
+    if (fits) kept.set(words.subarray(from, from + 2 * n), 2 * buckets.total);
     buckets.add(words, ranges);
   });
   if ('unusable' in first) return first;
   let repeatedHashes: Set<bigint>;
-  if (kept !== undefined) {
+  if (fits) {
     repeatedHashes = await repeatedHashesYielding(kept, [0, buckets.total]);
   } else {
     try {
       repeatedHashes = await repeatedInPasses(
         buckets,
         async (visit) => {
-          const again = await readRecords(path, fileSize, readBytes, visit);
+          const again = await readRecords(path, fileSize, readBytes, buf, visit);
           if ('unusable' in again) throw new HashesChanged(again.unusable);
           if (again.lines !== first.lines) throw new HashesChanged(`${first.lines} lines, then ${again.lines}`);
         },
         passHashes,
+        kept,
       );
     } catch (err) {
       if (err instanceof HashesChanged) return { unusable: `the facts file changed while it was read: ${err.message}` };

@@ -31,7 +31,9 @@ const BUCKET_SHIFT = 32 - BUCKET_BITS;
  * Hashes held per pass by default: 524,288 (4 MiB). An hour of up to that many lines is checked
  * in the one read that validates its sidecar (as before issue 21); a 1,000,000-line hour in 1 + 2
  * reads of its 8 MB of hashes, a 10,000,000-line hour in 1 + 20 reads of its 80 MB (from the page
- * cache, about a second here), holding 4 MiB instead of 80.
+ * cache). Measured on synthetic sidecars (2 shared cores, load average 10-13): 10,000,000 hashes
+ * in 3.1 s CPU and +9.3 MiB of ArrayBuffers, where reading the whole sidecar took 5.6 s and
+ * +77.5 MiB; 1,000,000 in 150 ms and +7.3 MiB (before: 193 ms, +8.6 MiB).
  */
 export const PASS_HASHES = 1 << 19;
 
