@@ -227,7 +227,16 @@ async function runOnce(opts: { quick: boolean; child: string; uri: string; s3: S
   });
   failed.catch(() => undefined);
   const t0 = Date.now();
-  await Promise.race([streamOpen, failed]);
+  let openTimer: NodeJS.Timeout | undefined;
+  const openTimeout = new Promise<never>((_, reject) => (openTimer = setTimeout(() => reject(new Error(`the run child did not open its change stream within 10 minutes: ${err.slice(-2000)}`)), 10 * 60_000)));
+  try {
+    await Promise.race([streamOpen, failed, openTimeout]);
+  } catch (e) {
+    child.kill('SIGKILL');
+    throw e;
+  } finally {
+    clearTimeout(openTimer);
+  }
   opts.log(`memory: ${tag}: change stream open after ${((Date.now() - t0) / 1000).toFixed(1)} s`);
   const db = opts.client.db(DB);
   const load = offerLoad(db, hour.collection, opts.seed);
