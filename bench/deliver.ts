@@ -14,12 +14,9 @@
  * Baseline: a raw lib-storage `Upload` of the same file (file read stream) to the same server,
  * same part size and queue size, no checksums.
  */
-import { spawn } from 'node:child_process';
-import { once } from 'node:events';
 import { copyFile, mkdir, rm, stat } from 'node:fs/promises';
 import { createReadStream } from 'node:fs';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { S3Client } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
 import { MongoClient } from 'mongodb';
@@ -33,38 +30,10 @@ import type { Benchmark, BenchContext, BenchOutput, RunSample } from './lib/type
 import { BENCH_HOUR, HOUR, benchConfig, freshDir, quietLog, settle } from './lib/common.js';
 import { makeDocs } from './lib/documents.js';
 import { startEmulatorProcess } from './lib/emulator-process.js';
+import { startS3rver } from './lib/s3rver-process.js';
 
 const PART_MIB = 8;
 const QUEUE = 4;
-const S3RVER = fileURLToPath(new URL('./children/s3rver.ts', import.meta.url));
-
-interface S3Info {
-  endpoint: string;
-  bucket: string;
-  accessKeyId: string;
-  secretAccessKey: string;
-  region: string;
-}
-
-async function startS3rver(): Promise<{ info: S3Info; close(): Promise<void> }> {
-  const child = spawn(process.execPath, ['--import', 'tsx', S3RVER], { stdio: ['ignore', 'pipe', 'inherit'] });
-  const exited = once(child, 'exit');
-  let out = '';
-  const info = await new Promise<S3Info>((resolve, reject) => {
-    child.stdout.on('data', (d: Buffer) => {
-      out += d.toString();
-      if (out.includes('\n')) resolve(JSON.parse(out.split('\n')[0] as string) as S3Info);
-    });
-    child.once('exit', (code) => reject(new Error(`s3rver exited (${String(code)}) before starting`)));
-  });
-  return {
-    info,
-    async close() {
-      child.kill('SIGTERM');
-      await exited;
-    },
-  };
-}
 
 /** Writes `count` documents of one hour into a spool file as the tailer would; returns its path and sizes. */
 async function buildHourFile(dir: string, count: number): Promise<{ path: string; name: string; uncompressed: number; bytes: number }> {

@@ -2,13 +2,16 @@
  * The benchmark harness: runs each benchmark (default 3 paired runs: the figure and its baseline
  * back to back, on this machine, in this run) and prints one JSON object (`--json`) or a table.
  *
- *   npm run bench -- [--json] [--quick | --full] [--only spool,capture] [--runs N] [--cpu-prof DIR]
+ *   npm run bench -- [--json] [--quick | --full] [--only spool,capture] [--runs N] [--hour-size 10m] [--cpu-prof DIR]
  *
  *   --quick      tiny sizes, seconds (what test/bench/bench-quick.test.ts runs)
  *   --full       the sizes of the issue where the default ones are reduced to fit ~5 minutes (none are now: same as the default)
  *                (reconcile: a day of 1,000,000 documents instead of 240,000)
  *   --only       comma-separated benchmark names: spool, capture, ceiling, latency, memory, deliver,
- *                reconcile, backfill, restore, purge, startup
+ *                reconcile, backfill, restore, purge, startup; and the opt-in ones, run only when
+ *                named here: memory-catchup
+ *   --hour-size  the largest hour a size-aware benchmark builds: 100k, 1m or 10m documents
+ *                (case-insensitive; default: each benchmark's own). memory: its big hour.
  *   --runs N     paired runs per benchmark (default 3; 1 with --quick)
  *   --cpu-prof D child processes (the emulator, the memory benchmark's archiver) write V8 CPU
  *                profiles to D; profile this process with `node --cpu-prof --import tsx bench/run.ts`.
@@ -30,6 +33,8 @@ import { captureBenchmark } from './capture.js';
 import { ceilingBenchmark } from './ceiling.js';
 import { deliverBenchmark } from './deliver.js';
 import { latencyBenchmark } from './latency.js';
+import { parseHourSize } from './lib/hour-size.js';
+import { memoryCatchupBenchmark } from './memory-catchup.js';
 import { memoryBenchmark } from './memory.js';
 import { purgeBenchmark } from './purge.js';
 import { reconcileBenchmark } from './reconcile.js';
@@ -37,10 +42,23 @@ import { restoreBenchmark } from './restore.js';
 import { spoolBenchmark } from './spool.js';
 import { startupBenchmark } from './startup.js';
 
-const ALL: Benchmark[] = [spoolBenchmark, captureBenchmark, ceilingBenchmark, latencyBenchmark, memoryBenchmark, deliverBenchmark, reconcileBenchmark, backfillBenchmark, restoreBenchmark, purgeBenchmark, startupBenchmark];
+const ALL: Benchmark[] = [
+  spoolBenchmark,
+  captureBenchmark,
+  ceilingBenchmark,
+  latencyBenchmark,
+  memoryBenchmark,
+  deliverBenchmark,
+  reconcileBenchmark,
+  backfillBenchmark,
+  restoreBenchmark,
+  purgeBenchmark,
+  startupBenchmark,
+  memoryCatchupBenchmark,
+];
 
 function usage(message: string): never {
-  process.stderr.write(`bench: ${message}\nusage: npm run bench -- [--json] [--quick|--full] [--only ${ALL.map((b) => b.name).join(',')}] [--runs N] [--cpu-prof DIR]\n`);
+  process.stderr.write(`bench: ${message}\nusage: npm run bench -- [--json] [--quick|--full] [--only ${ALL.map((b) => b.name).join(',')}] [--runs N] [--hour-size 100k|1m|10m] [--cpu-prof DIR]\n`);
   process.exit(2);
 }
 
@@ -53,6 +71,7 @@ try {
       full: { type: 'boolean', default: false },
       only: { type: 'string' },
       runs: { type: 'string' },
+      'hour-size': { type: 'string' },
       'cpu-prof': { type: 'string' },
     },
     strict: true,
@@ -69,7 +88,13 @@ if (!Number.isInteger(runs) || runs < 1 || runs > 50) usage(`--runs expects an i
 const names = opts.only?.split(',').map((s) => s.trim()).filter(Boolean);
 const unknown = names?.filter((n) => !ALL.some((b) => b.name === n)) ?? [];
 if (unknown.length > 0) usage(`unknown benchmark ${unknown.join(', ')}`);
-const selected = names ? ALL.filter((b) => names.includes(b.name)) : ALL;
+const selected = names ? ALL.filter((b) => names.includes(b.name)) : ALL.filter((b) => b.optIn !== true);
+let hourSize: number | undefined;
+try {
+  hourSize = opts['hour-size'] === undefined ? undefined : parseHourSize(opts['hour-size']);
+} catch (err) {
+  usage((err as Error).message);
+}
 const cpuProfDir = opts['cpu-prof'] !== undefined ? resolve(opts['cpu-prof']) : undefined;
 
 const cpu = cpus();
@@ -85,7 +110,7 @@ for (const b of selected) {
   const bt = performance.now();
   log(`${b.name}: start (${profile}, ${runs} run${runs === 1 ? '' : 's'})`);
   try {
-    const out = await b.run({ runs, profile, dir, cpuProfDir, log });
+    const out = await b.run({ runs, profile, dir, cpuProfDir, log, hourSize });
     const report = buildReport(b, out, (performance.now() - bt) / 1000);
     reports.push(report);
     log(`${b.name}: ${report.figure} vs ${report.baseline} ${b.unit}, ratio ${report.ratio}, target ${report.target.met ? 'met' : 'missed'} (${report.seconds}s)`);
@@ -114,7 +139,7 @@ const result = {
     freeMemoryMiB: Math.round(freemem() / 2 ** 20),
     loadAverage: { start: load0.map((v) => Math.round(v * 100) / 100), end: loadavg().map((v) => Math.round(v * 100) / 100) },
   },
-  options: { profile, runs, only: selected.map((b) => b.name) },
+  options: { profile, runs, only: selected.map((b) => b.name), ...(hourSize !== undefined ? { hourSize } : {}) },
   sizes: Object.fromEntries(reports.map((r) => [r.name, r.sizes])),
   summary: {
     met: reports.filter((r) => r.error === undefined && r.target.met).map((r) => r.name),

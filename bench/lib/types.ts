@@ -26,6 +26,11 @@ export interface BenchContext {
   cpuProfDir: string | undefined;
   /** Progress line on stderr. */
   log(message: string): void;
+  /**
+   * `--hour-size`: the largest hour (documents) a size-aware benchmark builds; undefined: each
+   * benchmark's default.
+   */
+  hourSize?: number | undefined;
 }
 
 export interface BenchOutput {
@@ -45,6 +50,8 @@ export interface Benchmark {
   figure: string;
   baseline: string;
   target: { text: string; checks: TargetCheck[] };
+  /** Run only when named in `--only` (a long or special-purpose benchmark outside the default run). */
+  optIn?: boolean;
   run(ctx: BenchContext): Promise<BenchOutput>;
 }
 

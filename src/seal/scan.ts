@@ -1,12 +1,13 @@
 /**
  * Tells what sealing needs of a closed spool file: its line count, duplicate `_id`s, the first
- * and last document timestamps, and the SHA-256 of its bytes.
+ * and last document timestamps, and the SHA-256 of its bytes. Memory stays bounded whatever the
+ * file's size: the duplicate check holds at most a pass of `_id` hashes (hash-passes.ts).
  *
  * `sealScan` reads the spool's facts sidecar (facts-file.ts) and checksums the file against it,
  * which costs a read of the compressed bytes. When there is no usable sidecar, or it shows a
  * possible duplicate, `scanSpoolFile` decodes the file instead: it reads it once, streaming, and
- * keeps 8 bytes per line (a 64-bit hash of the `_id` key); only hash collisions are re-checked
- * exactly, in a second pass.
+ * keeps 8 bytes per line (a 64-bit hash of the `_id` key; past a pass of them, in a temp file);
+ * only hash collisions are re-checked exactly, in a second pass.
  */
 import { createHash } from 'node:crypto';
 import { EJSON } from 'bson';
@@ -19,7 +20,8 @@ import { CronLogError } from '../errors.js';
 import type { ClosingClaim } from '../spool/facts-file.js';
 import { factsPath, readClosingClaim, readFactsFile } from '../spool/facts-file.js';
 import { readGzipLines } from '../spool/gzip-members.js';
-import { HashList, hash64, lineFacts, repeatedHashesYielding } from '../spool/line-facts.js';
+import { SpilledHashes } from '../spool/hash-passes.js';
+import { hash64, lineFacts } from '../spool/line-facts.js';
 import type { IdKey } from '../spool/document-ids.js';
 import { idKeyOfLine } from '../spool/document-ids.js';
 import type { JsonMode } from '../spool/json-lines.js';
@@ -46,9 +48,10 @@ async function spoolFileSize(path: string): Promise<number> {
   }
 }
 
-export async function scanSpoolFile(path: string, timestampField: string): Promise<ScanResult> {
+/** Decodes a spool file; `passHashes`: `_id` hashes held in memory at a time (hash-passes.ts). */
+export async function scanSpoolFile(path: string, timestampField: string, options: { passHashes?: number } = {}): Promise<ScanResult> {
   const tsPath = timestampField.split('.');
-  const hashes = new HashList();
+  const hashes = new SpilledHashes(options.passHashes);
   const hash = createHash('sha256');
   let bytes = 0;
   let lines = 0;
@@ -69,6 +72,7 @@ export async function scanSpoolFile(path: string, timestampField: string): Promi
     for await (const line of split as AsyncIterable<string>) {
       if (line.length === 0) continue;
       const { key, ts } = lineFacts(line, tsPath);
+      if (hashes.full) await hashes.spill();
       hashes.pushKey(key);
       if (ts !== undefined) {
         if (first === undefined || ts < first) first = ts;
@@ -78,9 +82,10 @@ export async function scanSpoolFile(path: string, timestampField: string): Promi
     }
     await done;
   } catch (err) {
+    await hashes.discard();
     throw new CronLogError('SPOOL_CORRUPT', `spool file ${path} does not decode (${(err as Error).message}); it is kept for inspection and the hour is rebuilt from MongoDB by reconcile --repair`, { cause: err });
   }
-  const suspects = hashes.repeated();
+  const suspects = await hashes.repeated();
   const duplicateIds: IdKey[] = [];
   let duplicateLines = 0;
   if (suspects.size > 0) {
@@ -112,7 +117,7 @@ export async function scanWithFacts(path: string): Promise<{ scan: ScanResult; t
   const size = await spoolFileSize(path);
   const facts = await readFactsFile(factsPath(path), size);
   if ('unusable' in facts) return facts;
-  if ((await repeatedHashesYielding(facts.hashes.words, facts.hashes.ranges)).size > 0) {
+  if (facts.repeatedHashes.size > 0) {
     return { unusable: 'the facts show a possible duplicate _id', facts: { lines: facts.lines, types: facts.types } };
   }
   if (facts.sha256 !== undefined) {

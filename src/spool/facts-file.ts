@@ -30,6 +30,8 @@
  */
 import { promises as fs } from 'node:fs';
 import { crc32 } from 'node:zlib';
+import { HashBuckets, HashesChanged, PASS_HASHES, repeatedInPasses } from './hash-passes.js';
+import { repeatedHashesYielding } from './line-facts.js';
 import { TimeSlices } from './time-slices.js';
 import type { PartTypes } from './type-summary.js';
 import { mergeTypes, parsePartTypes } from './type-summary.js';
@@ -137,11 +139,10 @@ export interface MemberRange {
 export interface FileFacts {
   lines: number;
   /**
-   * The lines' `_id` hashes, where the sidecar holds them (not copied): `words` views the sidecar
-   * as 32-bit words, `ranges` lists [first hash's word index, number of hashes] per record. For
-   * `repeatedHashes`.
+   * The `_id` hashes that occur more than once among the file's lines (hash-passes.ts: found with
+   * memory bounded by the pass size, whatever the file's size). Empty: no duplicate `_id`.
    */
-  hashes: { words: Uint32Array; ranges: number[] };
+  repeatedHashes: Set<bigint>;
   first: string | undefined;
   last: string | undefined;
   members: MemberRange[];
@@ -188,26 +189,89 @@ export async function readClosingClaim(path: string, fileSize: number): Promise<
   }
 }
 
+/** Bytes of the sidecar read at a time (a record larger than this is read whole). */
+const READ_BYTES = 1 << 20;
+
 /**
- * Reads the facts of a spool file of `fileSize` bytes. Returns the reason instead when they
- * cannot be used: missing, damaged, or not covering exactly the file's bytes. Records past the
- * file's end (members cut off by a recovery) are ignored.
+ * A window on a sidecar file: `ensure(at, n)` makes bytes [at, at + n) readable in `buf` (at
+ * `at - start`), reading ahead as far as the buffer allows. Reads only move forward. Records
+ * are 4-byte aligned in the file and `start` always sits at a record, so `words` (a view of
+ * `buf`) holds a record's hashes at word `(at - start + offset) / 4`.
  */
-export async function readFactsFile(path: string, fileSize: number): Promise<FileFacts | { unusable: string }> {
-  let data: Buffer;
+class SidecarWindow {
+  buf: Buffer;
+  words: Uint32Array;
+  start = 0;
+  end = 0;
+
+  /** `buf`: a buffer of `readBytes` to read into (one read after another may share it). */
+  constructor(
+    private readonly fh: fs.FileHandle,
+    private readonly readBytes: number,
+    buf: Buffer,
+  ) {
+    this.buf = buf;
+    this.words = new Uint32Array(buf.buffer, buf.byteOffset, buf.length >>> 2);
+  }
+
+  /** Whether the file has bytes [at, at + n): then they are in `buf`. `at` never goes back. */
+  async ensure(at: number, n: number): Promise<boolean> {
+    if (at >= this.start && at + n <= this.end) return true;
+    const keep = Math.max(0, this.end - at);
+    if (n > this.buf.length) {
+      const bigger = Buffer.allocUnsafeSlow(Math.ceil(n / this.readBytes) * this.readBytes);
+      this.buf.copy(bigger, 0, at - this.start, this.end - this.start);
+      this.buf = bigger;
+      this.words = new Uint32Array(bigger.buffer, bigger.byteOffset, bigger.length >>> 2);
+    } else if (keep > 0) {
+      this.buf.copyWithin(0, at - this.start, this.end - this.start);
+    }
+    this.start = at;
+    this.end = at + keep;
+    while (this.end < at + n) {
+      const { bytesRead } = await this.fh.read(this.buf, this.end - this.start, this.buf.length - (this.end - this.start), this.end);
+      if (bytesRead === 0) return false;
+      this.end += bytesRead;
+    }
+    return true;
+  }
+}
+
+/** What one read of a sidecar found (`readFactsFile` reads it once, and again per pass of the duplicate check). */
+type SidecarSummary = Omit<FileFacts, 'repeatedHashes'>;
+
+/**
+ * Reads the records of a sidecar in order, checking each (magic, size, CRC-32, offsets), and
+ * hands every record's hashes to `onHashes`; returns what they say, or why they are unusable.
+ */
+async function readRecords(
+  path: string,
+  fileSize: number,
+  readBytes: number,
+  buf: Buffer,
+  onHashes: (words: Uint32Array, ranges: readonly number[]) => void,
+): Promise<SidecarSummary | { unusable: string }> {
+  let fh: fs.FileHandle;
   try {
-    data = await fs.readFile(path);
+    fh = await fs.open(path, 'r');
   } catch (err) {
     return { unusable: (err as NodeJS.ErrnoException).code === 'ENOENT' ? 'no facts file' : `facts file unreadable (${(err as Error).message})` };
   }
-  if (data.byteOffset % 4 !== 0) {
-    // Records (and the hashes in them) are 4-byte aligned in the file; the view must be too.
-    const aligned = Buffer.allocUnsafeSlow(data.length);
-    data.copy(aligned);
-    data = aligned;
+  try {
+    return await readOpenRecords(new SidecarWindow(fh, readBytes, buf), fileSize, onHashes);
+  } catch (err) {
+    return { unusable: `facts file unreadable (${(err as Error).message})` };
+  } finally {
+    await fh.close().catch(() => undefined);
   }
-  const words = new Uint32Array(data.buffer, data.byteOffset, Math.floor(data.length / 4));
-  const out: FileFacts = { lines: 0, hashes: { words, ranges: [] }, first: undefined, last: undefined, members: [], types: { unknown: 'no member' } };
+}
+
+async function readOpenRecords(
+  win: SidecarWindow,
+  fileSize: number,
+  onHashes: (words: Uint32Array, ranges: readonly number[]) => void,
+): Promise<SidecarSummary | { unusable: string }> {
+  const out: SidecarSummary = { lines: 0, first: undefined, last: undefined, members: [], types: { unknown: 'no member' } };
   const memberTypes: Array<PartTypes | undefined> = [];
   let at = 0;
   let covered = 0;
@@ -215,10 +279,13 @@ export async function readFactsFile(path: string, fileSize: number): Promise<Fil
   const slices = new TimeSlices();
   while (covered < fileSize) {
     await slices.pause();
-    if (at + HEADER + 4 > data.length) return { unusable: `facts cover ${covered} of ${fileSize} bytes` };
-    const size = data.readUInt32LE(at + 4);
-    if (data.readUInt32LE(at) !== MAGIC || size < HEADER + 4 || at + size > data.length) return { unusable: `damaged facts record at byte ${at}` };
-    const record = data.subarray(at, at + size);
+    if (!(await win.ensure(at, HEADER + 4))) return { unusable: `facts cover ${covered} of ${fileSize} bytes` };
+    const size = win.buf.readUInt32LE(at - win.start + 4);
+    if (win.buf.readUInt32LE(at - win.start) !== MAGIC || size < HEADER + 4 || at % 4 !== 0 || !(await win.ensure(at, size))) {
+      return { unusable: `damaged facts record at byte ${at}` };
+    }
+    const p = at - win.start;
+    const record = win.buf.subarray(p, p + size);
     if (crc32(record.subarray(0, size - 4)) !== record.readUInt32LE(size - 4)) return { unusable: `facts record at byte ${at} fails its checksum` };
     const offset = record.readDoubleLE(8);
     if (offset !== covered) return { unusable: `facts record at byte ${at} describes offset ${offset}, expected ${covered}` };
@@ -230,7 +297,7 @@ export async function readFactsFile(path: string, fileSize: number): Promise<Fil
     if (HEADER + text + lines * 8 + 4 !== size) return { unusable: `damaged facts record at byte ${at}` };
     out.members.push({ offset, length, crc32: record.readUInt32LE(24) });
     out.lines += lines;
-    out.hashes.ranges.push((at + HEADER + text) / 4, lines);
+    onHashes(win.words, [(p + HEADER + text) / 4, lines]);
     if (firstLen > 0) {
       const first = record.toString('utf8', HEADER, HEADER + firstLen);
       if (out.first === undefined || first < out.first) out.first = first;
@@ -241,14 +308,20 @@ export async function readFactsFile(path: string, fileSize: number): Promise<Fil
     }
     covered += length;
     at += size;
-    const typesRecord = readTypesRecord(data, at, offset);
+    let typesRecord: { types: PartTypes | undefined; size: number } | undefined;
+    if (await win.ensure(at, TYPES_HEADER + 4)) {
+      const typesSize = win.buf.readUInt32LE(at - win.start + 4);
+      if (win.buf.readUInt32LE(at - win.start) === TYPES_MAGIC && typesSize % 4 === 0 && (await win.ensure(at, typesSize))) {
+        typesRecord = readTypesRecord(win.buf.subarray(at - win.start, win.end - win.start), 0, offset);
+      }
+    }
     memberTypes.push(typesRecord?.types);
     if (typesRecord) at += typesRecord.size;
   }
   out.types = mergeTypes(memberTypes, 'a member of the spool file has no type summary in its facts');
   if (covered !== fileSize) return { unusable: `facts describe ${covered} bytes, the file has ${fileSize}` };
-  if (at + CLOSING_BYTES <= data.length && data.readUInt32LE(at) === CLOSING_MAGIC && data.readUInt32LE(at + 4) === CLOSING_BYTES) {
-    const record = data.subarray(at, at + CLOSING_BYTES);
+  if ((await win.ensure(at, CLOSING_BYTES)) && win.buf.readUInt32LE(at - win.start) === CLOSING_MAGIC && win.buf.readUInt32LE(at - win.start + 4) === CLOSING_BYTES) {
+    const record = win.buf.subarray(at - win.start, at - win.start + CLOSING_BYTES);
     if (
       crc32(record.subarray(0, CLOSING_BYTES - 4)) === record.readUInt32LE(CLOSING_BYTES - 4) &&
       record.readDoubleLE(8) === fileSize &&
@@ -258,4 +331,62 @@ export async function readFactsFile(path: string, fileSize: number): Promise<Fil
     }
   }
   return out;
+}
+
+/** Options of `readFactsFile`. */
+export interface ReadFactsOptions {
+  /** Hashes held at a time by the duplicate check (hash-passes.ts; default PASS_HASHES). */
+  passHashes?: number;
+  /** Bytes of the sidecar read at a time (default 1 MiB; a multiple of 8; tests use small ones). */
+  readBytes?: number;
+}
+
+/**
+ * Reads the facts of a spool file of `fileSize` bytes, streaming (memory bounded whatever the
+ * hour's size): every record is checked, and the `_id` hashes that occur more than once are
+ * found in passes over the sidecar (hash-passes.ts; one read when they fit in one pass). Returns
+ * the reason instead when they cannot be used: missing, damaged, not covering exactly the file's
+ * bytes, or changed between passes. Records past the file's end (members cut off by a recovery)
+ * are ignored.
+ */
+export async function readFactsFile(path: string, fileSize: number, options: ReadFactsOptions = {}): Promise<FileFacts | { unusable: string }> {
+  const passHashes = options.passHashes ?? PASS_HASHES;
+  const readBytes = options.readBytes ?? READ_BYTES;
+  // One read buffer for the first read and every pass (no garbage of a buffer per pass).
+  const buf = Buffer.allocUnsafeSlow(readBytes);
+  const buckets = new HashBuckets();
+  // The first read keeps the hashes too, as long as they fit in one pass; past that, the same
+  // buffer serves the passes. (Zero-filled and written from its start: its untouched pages are
+  // not resident, so a small hour does not pay for the whole buffer.)
+  const kept = new Uint32Array(2 * passHashes);
+  let fits = true;
+  const first = await readRecords(path, fileSize, readBytes, buf, (words, ranges) => {
+    const from = ranges[0] as number;
+    const n = ranges[1] as number;
+    if (fits && buckets.total + n > passHashes) fits = false;
+    if (fits) kept.set(words.subarray(from, from + 2 * n), 2 * buckets.total);
+    buckets.add(words, ranges);
+  });
+  if ('unusable' in first) return first;
+  let repeatedHashes: Set<bigint>;
+  if (fits) {
+    repeatedHashes = await repeatedHashesYielding(kept, [0, buckets.total]);
+  } else {
+    try {
+      repeatedHashes = await repeatedInPasses(
+        buckets,
+        async (visit) => {
+          const again = await readRecords(path, fileSize, readBytes, buf, visit);
+          if ('unusable' in again) throw new HashesChanged(again.unusable);
+          if (again.lines !== first.lines) throw new HashesChanged(`${first.lines} lines, then ${again.lines}`);
+        },
+        passHashes,
+        kept,
+      );
+    } catch (err) {
+      if (err instanceof HashesChanged) return { unusable: `the facts file changed while it was read: ${err.message}` };
+      throw err;
+    }
+  }
+  return { ...first, repeatedHashes };
 }

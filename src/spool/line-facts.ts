@@ -39,6 +39,16 @@ function fnv64Bytes(b: Uint8Array, from: number, to: number, out: Uint32Array): 
 
 const lanes = new Uint32Array(2);
 
+/**
+ * Writes the 64-bit hash of an `_id` key into `words` at `at` as a little-endian u64 (low word,
+ * then high word), the layout of HashList and of the facts file.
+ */
+export function hashKeyInto(key: string, words: Uint32Array, at: number): void {
+  fnv64(key, lanes);
+  words[at] = lanes[1] as number;
+  words[at + 1] = lanes[0] as number;
+}
+
 /** The 64-bit hash of an `_id` key, as a bigint. */
 export function hash64(s: string): bigint {
   fnv64(s, lanes);
@@ -112,7 +122,7 @@ const PARTITION_HASHES = 131_072;
  * HashList), never copied.
  *
  * An open-addressing table of word indexes (4 bytes per slot, at least twice as many slots as
- * hashes). The hashes are split by the top bits of their high word into partitions of about
+ * hashes). The hashes are split by the top bits of their mixed high word into partitions of about
  * PARTITION_HASHES, checked one after the other with one small table: a table for all of them at
  * once would be a large new allocation, which costs more in page faults (about 30 ms for the
  * 8 MiB of a 520,000-line hour here) than reading the hashes once per partition.
@@ -134,6 +144,15 @@ export async function repeatedHashesYielding(hashWords: Uint32Array, ranges: rea
   return out;
 }
 
+/**
+ * The partition of a hash by its high word: the top bits of the word times an odd constant, so
+ * that hashes that share their top bits (one pass of hash-passes.ts) still spread over the
+ * partitions. `shift` < 32.
+ */
+function partitionOf(high: number, shift: number): number {
+  return Math.imul(high, 0x9e3779b1) >>> shift;
+}
+
 /** The work of `repeatedHashes`, adding to `out`; it pauses (yields) after every range. */
 function* findRepeated(words: Uint32Array, ranges: readonly number[], out: Set<bigint>): Generator<void> {
   let n = 0;
@@ -150,7 +169,7 @@ function* findRepeated(words: Uint32Array, ranges: readonly number[], out: Set<b
       const from = ranges[r] as number;
       const to = from + 2 * (ranges[r + 1] as number);
       for (let w = from + 1; w < to; w += 2) {
-        const p = (words[w] as number) >>> shift;
+        const p = partitionOf(words[w] as number, shift);
         counts[p] = (counts[p] as number) + 1;
       }
     }
@@ -172,7 +191,7 @@ function* findRepeated(words: Uint32Array, ranges: readonly number[], out: Set<b
       const to = from + 2 * (ranges[r + 1] as number);
       for (let w = from; w < to; w += 2) {
         const hi = words[w + 1] as number;
-        if (hi >>> shift !== p && bits > 0) continue;
+        if (bits > 0 && partitionOf(hi, shift) !== p) continue;
         const lo = words[w] as number;
         // The top bits of a product of both words: FNV-1a's low bits are poorly mixed, and a
         // slot taken from them makes long probe runs (3 to 4 times slower here).
