@@ -38,7 +38,8 @@ const config = parseConfig(
   },
   {},
 );
-const client = new MongoClient(withDb(uri, db));
+// Generous timeouts: a 1M-document hour keeps the (single-threaded) emulator busy for long stretches.
+const client = new MongoClient(withDb(uri, db), { connectTimeoutMS: 600_000, serverSelectionTimeoutMS: 600_000, socketTimeoutMS: 0 });
 await client.connect();
 const ctx = openSharedContext(config, client, quiet);
 let peakHeap = 0;

@@ -82,7 +82,7 @@ const { docs, roots, runs, dir } = parseArgs(process.argv.slice(2));
 await rm(dir, { recursive: true, force: true });
 await mkdir(dir, { recursive: true });
 const emu = await startEmulatorProcess({ oplogSize: 10_000 });
-const client = new MongoClient(emu.uri);
+const client = new MongoClient(emu.uri, { connectTimeoutMS: 600_000, serverSelectionTimeoutMS: 600_000, socketTimeoutMS: 0 });
 try {
   await client.connect();
   const config = benchConfig(emu.uri, DB, dir);

@@ -177,6 +177,48 @@ export class ArchivedKeySet {
     return out;
   }
 
+  /** Keys added (repeats included). */
+  get added(): number {
+    return this.seq;
+  }
+
+  /**
+   * Which of the source's keys the set holds, by position: bit i (byte i >> 3, bit i & 7) is set
+   * when the source's key i is in the set. One bit per source key (what a rewrite that drops the
+   * held lines streams its file again with); the keys themselves are held a partition at a time.
+   */
+  async heldPositions(source: AsyncIterable<IdKey>): Promise<Uint8Array> {
+    let bits = new Uint8Array(1024);
+    const set = (i: number): void => {
+      if (i >> 3 >= bits.length) {
+        const next = new Uint8Array(Math.max(bits.length * 2, (i >> 3) + 1));
+        next.set(bits);
+        bits = next;
+      }
+      bits[i >> 3] = (bits[i >> 3] as number) | (1 << (i & 7));
+    };
+    if (this.mem !== undefined) {
+      let i = 0;
+      for await (const key of source) {
+        if (this.mem.has(key)) set(i);
+        i++;
+      }
+      return bits;
+    }
+    const mine = this.files as PartitionFiles;
+    await mine.flush();
+    const theirs = new PartitionFiles(this.dir as string, `positions-${Date.now()}`, mine.count, this.hash);
+    let seq = 0;
+    for await (const key of source) if (theirs.add(seq++, key)) await theirs.flush();
+    await theirs.flush();
+    for (let p = 0; p < mine.count; p++) {
+      const held = new Set<IdKey>();
+      for await (const r of mine.records(p)) held.add(r.key);
+      for await (const r of theirs.records(p)) if (held.has(r.key)) set(r.seq);
+    }
+    return bits;
+  }
+
   /** Removes the temp files (idempotent). */
   async close(): Promise<void> {
     if (this.dir !== undefined) await fs.rm(this.dir, { recursive: true, force: true });

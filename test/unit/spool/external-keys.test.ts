@@ -18,6 +18,7 @@ import { after, before, test } from 'node:test';
 import { Decimal128, EJSON, Int32, Long, ObjectId } from 'bson';
 import type { Destination } from '../../../src/deliver/destination.js';
 import { readArchivedIds } from '../../../src/reconcile/archived-ids.js';
+import { dropLines } from '../../../src/seal/dedupe.js';
 import type { ManifestPart } from '../../../src/seal/manifest.js';
 import { ArchivedKeySet } from '../../../src/spool/archived-key-set.js';
 import { ExternalSort, keyHash } from '../../../src/spool/key-files.js';
@@ -118,6 +119,10 @@ test('ArchivedKeySet: many partitions (a budget of 2 keys, colliding hashes) giv
           assert.equal(set.size, want.size, label);
           const got = await set.compare(each(source));
           assert.deepEqual(got, { held: want.held, lacking: want.lacking, lackingExamples: want.examples }, label);
+          const bits = await set.heldPositions(each(source));
+          const heldAt = source.map((_, i) => ((bits[i >> 3] ?? 0) & (1 << (i & 7))) !== 0);
+          const all = new Set(parts.flat());
+          assert.deepEqual(heldAt, source.map((k) => all.has(k)), `${label}: held positions`);
         } finally {
           await set.close();
         }
@@ -239,5 +244,29 @@ test('readArchivedIds: with 2 keys in memory (many partitions) it finds the repe
       }
     }
   }
+  assert.deepEqual(await fs.readdir(dir), []);
+});
+
+test('dropLines (the seal of a restored hour): with the delivered _ids in many partitions it drops the lines the in-memory set dropped', async () => {
+  const line = (id: number, n: number): string => JSON.stringify({ _id: { $oid: id.toString(16).padStart(24, '0') }, n });
+  // Lines of a late part: some delivered already (ids < 20), one repeated (id 31), the rest new.
+  const ids = [3, 31, 25, 7, 31, 19, 40, 0, 22, 5, 41];
+  const text = `${ids.map((id, n) => line(id, n)).join('\n')}\n`;
+  const delivered = Array.from({ length: 20 }, (_, id) => JSON.stringify({ $oid: id.toString(16).padStart(24, '0') }));
+  const results: string[] = [];
+  for (const keysInMemory of [2, 1000]) {
+    const path = join(dir, `late-${keysInMemory}.ndjson.gz`);
+    await fs.writeFile(path, gzipSync(text));
+    const archived = await ArchivedKeySet.open(delivered.length, { keysInMemory, directory: dir });
+    for (const k of delivered) if (archived.add(k, 0)) await archived.flush();
+    assert.equal(archived.partitioned, keysInMemory === 2);
+    const dropped = await dropLines(path, { duplicateIds: [JSON.stringify({ $oid: (31).toString(16).padStart(24, '0') })], archived }, 6);
+    await archived.close();
+    assert.deepEqual(dropped, { duplicates: 1, archived: 5 }, `${keysInMemory} keys in memory`);
+    results.push(gunzipSync(await fs.readFile(path)).toString('utf8'));
+    await fs.rm(path);
+  }
+  assert.equal(results[0], results[1]);
+  assert.equal(results[0], `${[[31, 1], [25, 2], [40, 6], [22, 8], [41, 10]].map(([id, n]) => line(id as number, n as number)).join('\n')}\n`);
   assert.deepEqual(await fs.readdir(dir), []);
 });
