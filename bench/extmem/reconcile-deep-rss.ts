@@ -10,6 +10,8 @@
  * per run and per root (alternating which goes first), a child process
  * (reconcile-deep-child.ts) runs `reconcileRange` with `deep` over the hour with that root's
  * sources and reports its peak RSS (the kernel's high-water mark), seconds and CPU seconds.
+ * `--child-heap 0,160` runs each root also with `--max-old-space-size=160` (0: V8's default):
+ * whether the check fits a fixed heap at all, not only how far V8 lets the heap grow.
  */
 import { spawn } from 'node:child_process';
 import { mkdir, rm } from 'node:fs/promises';
@@ -24,8 +26,9 @@ import { startEmulatorProcess } from '../lib/emulator-process.js';
 const DB = 'extmem_rss';
 const CHILD = fileURLToPath(new URL('./reconcile-deep-child.ts', import.meta.url));
 
-function parseArgs(argv: string[]): { docs: number; roots: Array<[string, string]>; runs: number; dir: string } {
+function parseArgs(argv: string[]): { docs: number; roots: Array<[string, string]>; runs: number; dir: string; heaps: number[] } {
   let docs = 100_000;
+  let heaps = [0];
   let runs = 1;
   let dir = '/tmp/extmem-rss';
   const roots: Array<[string, string]> = [];
@@ -38,6 +41,10 @@ function parseArgs(argv: string[]): { docs: number; roots: Array<[string, string
         break;
       case '--runs':
         runs = Number(v);
+        i++;
+        break;
+      case '--child-heap':
+        heaps = v.split(',').map(Number);
         i++;
         break;
       case '--dir':
@@ -55,7 +62,7 @@ function parseArgs(argv: string[]): { docs: number; roots: Array<[string, string
     }
   }
   if (roots.length === 0) roots.push(['this', fileURLToPath(new URL('../..', import.meta.url))]);
-  return { docs, roots, runs, dir };
+  return { docs, roots, runs, dir, heaps };
 }
 
 interface ChildResult {
@@ -66,19 +73,23 @@ interface ChildResult {
   peakHeapUsedMiB: number;
 }
 
-function runChild(root: string, uri: string, dir: string): Promise<ChildResult> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', CHILD, root, uri, DB, dir, String(BENCH_HOUR)], { stdio: ['ignore', 'pipe', 'inherit'] });
+/** Runs the child (`heapMiB` > 0: with --max-old-space-size); its result, or how it failed. */
+function runChild(root: string, uri: string, dir: string, heapMiB: number): Promise<ChildResult | { failed: string }> {
+  return new Promise((resolve) => {
+    const heap = heapMiB > 0 ? [`--max-old-space-size=${heapMiB}`] : [];
+    const child = spawn(process.execPath, [...heap, '--import', 'tsx', CHILD, root, uri, DB, dir, String(BENCH_HOUR)], { stdio: ['ignore', 'pipe', 'pipe'] });
     let out = '';
+    let err = '';
     child.stdout.on('data', (c: Buffer) => (out += c.toString()));
-    child.once('exit', (code) => {
-      if (code !== 0) reject(new Error(`the child exited with code ${String(code)}`));
+    child.stderr.on('data', (c: Buffer) => (err = (err + c.toString()).slice(-2000)));
+    child.once('exit', (code, signal) => {
+      if (code !== 0) resolve({ failed: `exit ${String(code ?? signal)}: ${/FATAL ERROR[^\n]*|Error[^\n]*/.exec(err)?.[0] ?? err.slice(-200)}` });
       else resolve(JSON.parse(out.trim().split('\n').pop() ?? '{}') as ChildResult);
     });
   });
 }
 
-const { docs, roots, runs, dir } = parseArgs(process.argv.slice(2));
+const { docs, roots, runs, dir, heaps } = parseArgs(process.argv.slice(2));
 await rm(dir, { recursive: true, force: true });
 await mkdir(dir, { recursive: true });
 const emu = await startEmulatorProcess({ oplogSize: 10_000 });
@@ -97,11 +108,16 @@ try {
   await shared.close();
   for (let r = 0; r < runs; r++) {
     const order = r % 2 === 0 ? roots : [...roots].reverse();
-    for (const [name, root] of order) {
-      const res = await runChild(root, emu.uri, dir);
+    for (const heapMiB of heaps) for (const [name, root] of order) {
+      const res = await runChild(root, emu.uri, dir, heapMiB);
+      const heap = heapMiB > 0 ? heapMiB : 'default';
+      if ('failed' in res) {
+        process.stdout.write(`${JSON.stringify({ run: r + 1, name, docs, maxOldSpaceMiB: heap, failed: res.failed })}\n`);
+        continue;
+      }
       const row = res.rows[0];
       process.stdout.write(
-        `${JSON.stringify({ run: r + 1, name, docs, status: row?.status, mongo: row?.mongo, archived: row?.archived, detail: row?.detail, maxRssMiB: +res.maxRssMiB.toFixed(1), peakHeapUsedMiB: +res.peakHeapUsedMiB.toFixed(1), seconds: +res.seconds.toFixed(2), cpuSeconds: +res.cpuSeconds.toFixed(2) })}\n`,
+        `${JSON.stringify({ run: r + 1, name, docs, maxOldSpaceMiB: heap, status: row?.status, mongo: row?.mongo, archived: row?.archived, detail: row?.detail, maxRssMiB: +res.maxRssMiB.toFixed(1), peakHeapUsedMiB: +res.peakHeapUsedMiB.toFixed(1), seconds: +res.seconds.toFixed(2), cpuSeconds: +res.cpuSeconds.toFixed(2) })}\n`,
       );
     }
   }

@@ -5,15 +5,14 @@
  * merged by a heap). Keys are JSON text (src/spool/document-ids.ts): never a raw newline, so a
  * record is one line.
  *
- * Written here, not taken from a library: what the passes need is 60 lines over node:fs and
- * node:readline (append buffered records per partition, read a partition back in order, merge
+ * Written here, not taken from a library: what the passes need is 100 lines over node:fs
+ * (append buffered records per partition, read a partition back in order, merge
  * sorted runs); the npm external-sort packages sort whole files of lines and know nothing of
  * partitions or the record's sequence number.
  */
-import { createReadStream, promises as fs } from 'node:fs';
+import { promises as fs } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createInterface } from 'node:readline';
 
 /** Keys one pass holds in memory at most, by default (a partition's worth: ~20-30 MB of heap). */
 export const ID_KEYS_IN_MEMORY = 200_000;
@@ -50,20 +49,35 @@ export async function keyTempDirectory(directory: string | undefined, name: stri
   return fs.mkdtemp(join(base, `${name}-`));
 }
 
-/** Lines of a text file, in order (none when the file does not exist). */
+/**
+ * Lines of a text file, in order (none when the file does not exist). Split by hand over 1 MiB
+ * chunks: node:readline cost more CPU on these short lines (1M records `<seq> {"$oid":…}`:
+ * 1.04-1.56 s against 0.76-0.79 s here, 2 runs each, 2026-12-07 at load ~10 on 2 cores).
+ */
 export async function* fileLines(path: string): AsyncGenerator<string> {
-  const stream = createReadStream(path, { encoding: 'utf8', highWaterMark: 1024 * 1024 });
-  const missing = new Promise<boolean>((resolve) => {
-    stream.once('error', (err: NodeJS.ErrnoException) => resolve(err.code === 'ENOENT'));
-    stream.once('open', () => resolve(false));
-  });
-  if (await missing) return;
-  const lines = createInterface({ input: stream, crlfDelay: Infinity });
+  let handle: fs.FileHandle;
   try {
-    for await (const line of lines) if (line.length > 0) yield line;
+    handle = await fs.open(path, 'r');
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return;
+    throw err;
+  }
+  const stream = handle.createReadStream({ encoding: 'utf8', highWaterMark: 1024 * 1024 });
+  try {
+    let rest = '';
+    for await (const chunk of stream as AsyncIterable<string>) {
+      const text = rest + chunk;
+      let at = 0;
+      for (let nl = text.indexOf('\n'); nl >= 0; nl = text.indexOf('\n', at)) {
+        if (nl > at) yield text.slice(at, nl);
+        at = nl + 1;
+      }
+      rest = text.slice(at);
+    }
+    if (rest.length > 0) yield rest;
   } finally {
-    lines.close();
     stream.destroy();
+    await handle.close().catch(() => undefined);
   }
 }
 
