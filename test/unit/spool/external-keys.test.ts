@@ -81,7 +81,7 @@ function scenario(seed: number): { parts: string[][]; source: string[] } {
   let next = 0;
   for (let p = 0; p < 1 + Math.floor(r() * 4); p++) {
     const keys: string[] = [];
-    for (let i = 0; i < Math.floor(r() * 12); i++) keys.push(repeats && r() < 0.25 && next > 0 ? (pool[Math.floor(r() * next)] as string) : (pool[next++ % 40] as string));
+    for (let i = 0; i < Math.floor(r() * 12); i++) keys.push(repeats && r() < 0.4 && next > 0 ? (pool[Math.floor(r() * next)] as string) : (pool[next++ % 40] as string));
     parts.push(keys);
   }
   // The source: most of the archive's keys (some twice), some it lacks, in a shuffled order.
