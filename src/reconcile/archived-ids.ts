@@ -4,44 +4,71 @@
  * - `readArchivedIds`: reads back every object the hour's manifest lists (gunzipped, line by
  *   line) and checks it is the object the manifest describes (its SHA-256, line count, that it
  *   decodes), that no `_id` repeats within the hour and that the parts add up to the manifest's
- *   count; returns the set of the hour's archived `_id` keys.
+ *   count; returns the set of the hour's archived `_id` keys (the caller closes it).
  * - `compareSourceIds`: streams the `_id`s MongoDB holds for the hour (the hour rule's query,
- *   src/seal/hour-query.ts) and counts those the archive lacks; every `_id` the archive holds is
- *   handed to `onArchived` as MongoDB stores it (what purge deletes by).
+ *   src/seal/hour-query.ts) and counts those the archive lacks; `collect` receives every `_id`
+ *   MongoDB holds for the hour, as MongoDB stores it, in the cursor's order (what purge deletes
+ *   by, once none is lacking).
  *
- * Memory: one `_id` key per archived document of the hour (an hour is bounded by design).
+ * Memory is bounded whatever the hour's size (src/spool/archived-key-set.ts): the keys stay in
+ * memory up to `budget.keysInMemory` (ID_KEYS_IN_MEMORY); a bigger hour's keys are
+ * hash-partitioned into temp files under the work directory and compared partition by
+ * partition, exactly. The answers are the ones an in-memory set gives: the same first repeated
+ * `_id` (the first a reader of the parts in order meets), the same counts, the same first
+ * lacking `_id`s in MongoDB's order.
  */
 import type { HourSlot } from '../hours/hour-clock.js';
 import type { ArchiveContext } from '../seal/context.js';
 import { newObjectRead, objectLines, partProblem } from '../seal/hour-objects.js';
 import { hourDocuments } from '../seal/hour-query.js';
 import type { Manifest } from '../seal/manifest.js';
+import { ArchivedKeySet } from '../spool/archived-key-set.js';
 import type { IdKey } from '../spool/document-ids.js';
 import { idKeyOf } from '../spool/document-ids.js';
+import type { KeyBudget } from '../spool/key-files.js';
 
 /** What reading an hour's objects back found: a problem with them, or the `_id`s they hold. */
 export type ArchivedIds =
   | { problem: string; kind: 'object' | 'repeated-id' | 'count' }
-  | { ids: Set<IdKey> };
+  | { ids: ArchivedKeySet };
+
+/** The key budget of a deep check in `ctx`: temp files under its work directory. */
+function budgetOf(ctx: Pick<ArchiveContext, 'workDirectory'>, budget: KeyBudget | undefined): KeyBudget {
+  return { ...(ctx.workDirectory !== undefined ? { directory: ctx.workDirectory } : {}), ...budget };
+}
+
+function repeated(key: IdKey): ArchivedIds {
+  return { problem: `_id ${key} appears more than once in the hour`, kind: 'repeated-id' };
+}
 
 /** Reads back every listed object of the hour (see the header). */
-export async function readArchivedIds(ctx: Pick<ArchiveContext, 'destination'>, manifest: Pick<Manifest, 'parts' | 'count'>): Promise<ArchivedIds> {
-  const ids = new Set<IdKey>();
-  let total = 0;
-  for (const part of manifest.parts) {
-    const read = newObjectRead();
-    let dup: string | undefined;
-    for await (const { id } of objectLines(ctx.destination, part.key, read)) {
-      if (ids.has(id)) dup ??= id;
-      else ids.add(id);
+export async function readArchivedIds(
+  ctx: Pick<ArchiveContext, 'destination' | 'workDirectory'>,
+  manifest: Pick<Manifest, 'parts' | 'count'>,
+  budget?: KeyBudget,
+): Promise<ArchivedIds> {
+  const ids = await ArchivedKeySet.open(manifest.count, budgetOf(ctx, budget));
+  let done = false;
+  try {
+    let total = 0;
+    for (const [index, part] of manifest.parts.entries()) {
+      const read = newObjectRead();
+      for await (const { id } of objectLines(ctx.destination, part.key, read)) if (ids.add(id, index)) await ids.flush();
+      const problem = partProblem(part, read);
+      // A repeat met in an earlier part comes first; within a part, the object's problem does.
+      const repeat = problem !== undefined || !ids.partitioned ? await ids.firstRepeat() : undefined;
+      if (problem !== undefined) return repeat !== undefined && repeat.part < index ? repeated(repeat.key) : { problem, kind: 'object' };
+      if (repeat !== undefined) return repeated(repeat.key);
+      total += read.lines;
     }
-    const problem = partProblem(part, read);
-    if (problem !== undefined) return { problem, kind: 'object' };
-    if (dup !== undefined) return { problem: `_id ${dup} appears more than once in the hour`, kind: 'repeated-id' };
-    total += read.lines;
+    const repeat = await ids.firstRepeat();
+    if (repeat !== undefined) return repeated(repeat.key);
+    if (total !== manifest.count) return { problem: `parts hold ${total} lines, the manifest says ${manifest.count}`, kind: 'count' };
+    done = true;
+    return { ids };
+  } finally {
+    if (!done) await ids.close();
   }
-  if (total !== manifest.count) return { problem: `parts hold ${total} lines, the manifest says ${manifest.count}`, kind: 'count' };
-  return { ids };
 }
 
 /** What MongoDB holds of the hour, compared with the archive's `_id`s. */
@@ -58,25 +85,22 @@ export interface SourceIds {
 export async function compareSourceIds(
   ctx: Pick<ArchiveContext, 'collection' | 'timestampField' | 'jsonMode'>,
   slot: Pick<HourSlot, 'start' | 'end'>,
-  ids: ReadonlySet<IdKey>,
-  onArchived?: (id: unknown) => void,
+  ids: ArchivedKeySet,
+  collect?: (id: unknown, key: IdKey) => Promise<void>,
 ): Promise<SourceIds> {
   const idKey = idKeyOf(ctx.jsonMode);
-  const out: SourceIds = { archived: 0, lacking: 0, lackingExamples: [] };
   const cursor = hourDocuments(ctx, slot, { _id: 1 });
-  try {
+  async function* keys(): AsyncGenerator<IdKey> {
     for await (const doc of cursor) {
       const key = idKey(doc._id);
-      if (ids.has(key)) {
-        out.archived++;
-        onArchived?.(doc._id);
-      } else {
-        out.lacking++;
-        if (out.lackingExamples.length < 3) out.lackingExamples.push(key);
-      }
+      if (collect !== undefined) await collect(doc._id, key);
+      yield key;
     }
+  }
+  try {
+    const c = await ids.compare(keys());
+    return { archived: c.held, lacking: c.lacking, lackingExamples: c.lackingExamples };
   } finally {
     await cursor.close().catch(() => undefined);
   }
-  return out;
 }

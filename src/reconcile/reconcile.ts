@@ -55,7 +55,11 @@ type DeepFinding = { problem: string } | { lacking: number };
 async function deepCheck(ctx: ArchiveContext, slot: HourSlot, manifest: Manifest): Promise<DeepFinding> {
   const read = await readArchivedIds(ctx, manifest);
   if ('problem' in read) return { problem: read.problem };
-  return { lacking: (await compareSourceIds(ctx, slot, read.ids)).lacking };
+  try {
+    return { lacking: (await compareSourceIds(ctx, slot, read.ids)).lacking };
+  } finally {
+    await read.ids.close();
+  }
 }
 
 /** Why an hour has the status its counts gave it, for the row's detail. */

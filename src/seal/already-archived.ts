@@ -24,23 +24,24 @@
  */
 import type { HourSlot } from '../hours/hour-clock.js';
 import type { RestoreMark } from '../ledger/hour-states.js';
-import type { IdKey } from '../spool/document-ids.js';
+import type { ArchivedKeySet } from '../spool/archived-key-set.js';
+import type { KeyBudget } from '../spool/key-files.js';
 import type { ArchiveContext } from './context.js';
-import { deliveredIds } from './delivered-ids.js';
+import { deliveredKeySet } from './delivered-ids.js';
 
 /**
  * The `_id`s a file of `slot` must not deliver again: those of the hour's delivered parts when
  * the hour carries a restore mark (else undefined: nothing is read). `ownPart`: the part number
- * the file reserved earlier (its own delivery, possibly listed by the manifest already).
+ * the file reserved earlier (its own delivery, possibly listed by the manifest already). Memory
+ * is bounded (temp files past the key budget, delivered-ids.ts); the caller closes the set.
  */
 export async function alreadyArchivedIds(
-  ctx: Pick<ArchiveContext, 'destination' | 'keys' | 'ledger'>,
+  ctx: Pick<ArchiveContext, 'destination' | 'keys' | 'ledger' | 'workDirectory'>,
   slot: HourSlot,
   mark: RestoreMark | undefined,
   ownPart: number | undefined,
-): Promise<ReadonlySet<IdKey> | undefined> {
+  budget?: KeyBudget,
+): Promise<ArchivedKeySet | undefined> {
   if (mark === undefined) return undefined;
-  const ids = new Set<IdKey>();
-  await deliveredIds(ctx, slot, ids, ownPart);
-  return ids;
+  return deliveredKeySet(ctx, slot, ownPart, budget);
 }

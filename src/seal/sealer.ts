@@ -224,10 +224,14 @@ export class Sealer {
     if (checked.method === 'decode') this.options.log.debug('spool file decoded to seal it', { hour: slot.id, file: file.name, reason: checked.reason });
     const archived = await alreadyArchivedIds(ctx, slot, restored, record?.reservations?.[partKey(file)]?.part);
     const dropped = { duplicates: 0, archived: 0 };
-    if (scan.duplicateLines > 0 || (archived?.size ?? 0) > 0) {
-      // Rewrites the sealed file in place: only while this process still owns the namespace.
-      await ctx.fencing?.check();
-      Object.assign(dropped, await dropLines(file.path, { duplicateIds: scan.duplicateIds, ...(archived ? { archived } : {}) }, ctx.gzipLevel));
+    try {
+      if (scan.duplicateLines > 0 || (archived?.added ?? 0) > 0) {
+        // Rewrites the sealed file in place: only while this process still owns the namespace.
+        await ctx.fencing?.check();
+        Object.assign(dropped, await dropLines(file.path, { duplicateIds: scan.duplicateIds, ...(archived ? { archived } : {}) }, ctx.gzipLevel));
+      }
+    } finally {
+      await archived?.close();
     }
     if (dropped.duplicates + dropped.archived > 0) {
       // The rewritten file no longer matches its facts (a sidecar holds no document).

@@ -14,6 +14,7 @@ import type { Collection, Document } from 'mongodb';
 import type { HourSlot } from '../../hours/hour-clock.js';
 import { timeRangeFilters } from '../../hours/time-filter.js';
 import { sleep } from '../../retry.js';
+import type { SourceIdList } from '../../spool/source-id-list.js';
 
 /** Paces deletes to at most `perSecond` documents per second (0: no limit). */
 export class DeletePacer {
@@ -47,13 +48,12 @@ export async function deleteBatches(
   collection: Collection<Document>,
   timestampField: string,
   slot: Pick<HourSlot, 'start' | 'end'>,
-  ids: readonly unknown[],
+  ids: Pick<SourceIdList, 'batches'>,
   o: DeleteBatchesOptions,
 ): Promise<number> {
   const { byField, byObjectId } = timeRangeFilters(timestampField, slot.start, slot.end);
   let deleted = 0;
-  for (let i = 0; i < ids.length; i += o.batchSize) {
-    const batch = ids.slice(i, i + o.batchSize);
+  for await (const batch of ids.batches(o.batchSize)) {
     await o.guard();
     await o.pacer.take(batch.length, o.signal);
     await o.guard();

@@ -27,11 +27,13 @@ import { promises as fs } from 'node:fs';
 import type { HourSlot } from '../../hours/hour-clock.js';
 import type { CaptureCheckpoint } from '../../ledger/checkpoints.js';
 import type { HourRecord, PurgedObject } from '../../ledger/hour-states.js';
+import type { SourceIds } from '../../reconcile/archived-ids.js';
 import { compareSourceIds, readArchivedIds } from '../../reconcile/archived-ids.js';
 import type { ArchiveContext } from '../../seal/context.js';
 import { listHourObjects, reservedParts, unlistedObjects } from '../../seal/hour-objects.js';
 import type { Manifest } from '../../seal/manifest.js';
 import { readManifest } from '../../seal/manifest.js';
+import { SourceIdList } from '../../spool/source-id-list.js';
 import { parseSpoolFileName, spoolLayout } from '../../spool/spool-files.js';
 
 /** Why an hour is not proven archived (stable codes: reports, `logs`, tests). */
@@ -54,8 +56,11 @@ export type HourProof =
       manifest: Manifest;
       /** The objects read back and hashed. */
       objects: PurgedObject[];
-      /** The `_id`s to delete: MongoDB's documents of the hour that the archive holds. */
-      ids: unknown[];
+      /**
+       * The `_id`s to delete: MongoDB's documents of the hour that the archive holds, in
+       * MongoDB's order (spilled to a temp file beyond the key budget; the caller closes it).
+       */
+      ids: SourceIdList;
       /** The hour was purged before (its ledger record has `purge`). */
       resumed: boolean;
     }
@@ -118,8 +123,23 @@ export async function proveHour(ctx: ArchiveContext, slot: HourSlot, record: Hou
   }
   const read = await readArchivedIds(ctx, manifest);
   if ('problem' in read) return skip(read.kind === 'repeated-id' ? 'repeated-id' : 'tampered-object', read.problem);
-  const ids: unknown[] = [];
-  const source = await compareSourceIds(ctx, slot, read.ids, (id) => ids.push(id));
+  // MongoDB's `_id`s of the hour, in its order: all held by the archive once none is lacking.
+  const ids = new SourceIdList(ctx.workDirectory !== undefined ? { directory: ctx.workDirectory } : {});
+  let proven = false;
+  try {
+    const source = await compareSourceIds(ctx, slot, read.ids, (id, key) => ids.add(id, key)).finally(() => read.ids.close());
+    const why = sourceProblem(source, read.ids.size, record);
+    if (why !== undefined) return why;
+    const objects = manifest.parts.map((p) => ({ key: p.key, sha256: p.sha256, bytes: p.bytes, count: p.count }));
+    proven = true;
+    return { proven: true, manifest, objects, ids, resumed: record?.purge !== undefined };
+  } finally {
+    if (!proven) await ids.close();
+  }
+}
+
+/** The source's side of the proof (see the header, 5); undefined when it passes. */
+function sourceProblem(source: SourceIds, archivedIds: number, record: HourRecord | undefined): HourProof | undefined {
   if (source.lacking > 0) {
     return skip(
       'source-not-archived',
@@ -128,13 +148,12 @@ export async function proveHour(ctx: ArchiveContext, slot: HourSlot, record: Hou
     );
   }
   const resumed = record?.purge !== undefined;
-  if (!resumed && source.archived !== read.ids.size) {
+  if (!resumed && source.archived !== archivedIds) {
     return skip(
       'archive-not-in-source',
-      `the archive holds ${read.ids.size - source.archived} _id(s) of the hour MongoDB lacks (deleted at the source after archiving): the hour is not the archive's, ` +
+      `the archive holds ${archivedIds - source.archived} _id(s) of the hour MongoDB lacks (deleted at the source after archiving): the hour is not the archive's, ` +
         'so it is not purged; reconcile reports it deleted-at-source',
     );
   }
-  const objects = manifest.parts.map((p) => ({ key: p.key, sha256: p.sha256, bytes: p.bytes, count: p.count }));
-  return { proven: true, manifest, objects, ids, resumed };
+  return undefined;
 }

@@ -38,7 +38,6 @@ import { Lease } from '../../ledger/lease.js';
 import { countPerHour } from '../../reconcile/mongo-counts.js';
 import { throwIfAborted } from '../../retry.js';
 import type { ArchiveContext } from '../../seal/context.js';
-import { idKeyOf } from '../../spool/document-ids.js';
 import { DeletePacer, deleteBatches } from './delete-batches.js';
 import type { SkipReason } from './proof.js';
 import { hoursHeldByCapture, proveHour } from './proof.js';
@@ -130,12 +129,8 @@ function fieldValue(doc: Document, path: string): unknown {
   return v;
 }
 
-/** The SHA-256 of the `_id` keys, sorted, one per line. */
-function idsDigest(keys: string[]): string {
-  const h = createHash('sha256');
-  for (const k of keys.sort()) h.update(`${k}\n`);
-  return h.digest('hex');
-}
+/** The `idsSha256` of no `_id` (SourceIdList.sortedKeysSha256 of an empty list). */
+const NO_IDS_SHA256 = createHash('sha256').digest('hex');
 
 /** Purges every proven hour that ended at or before `options.before` (see the header). */
 export async function purgeHours(ctx: PurgeContext, options: PurgeOptions): Promise<PurgeReport> {
@@ -191,7 +186,7 @@ async function purgeRange(ctx: PurgeContext, options: PurgeOptions, report: Purg
       // Nothing of the hour in MongoDB: an interrupted purge that had deleted everything is
       // recorded as done; an hour purged earlier needs nothing.
       if (record?.purge?.state === 'purging' && !options.dryRun) {
-        await finishHour(ctx, slot, record.purge, { deleted: 0, ids: [], resumed: true, mongo, run });
+        await finishHour(ctx, slot, record.purge, { deleted: 0, idsSha256: NO_IDS_SHA256, resumed: true, mongo, run });
         const row: PurgeRow = { hour: slot.id, start: new Date(slot.start).toISOString(), action: 'purged', mongo, archived: record.purge.archived, deleted: 0, resumed: true, objects: record.purge.objects };
         report.hours.push(row);
         report.purged++;
@@ -240,20 +235,25 @@ async function purgeHour(
     }
     return row;
   }
-  const archived = proof.manifest.count;
-  const objects = proof.objects;
-  if (options.dryRun) return { ...base, action: 'would-purge', archived, deleted: proof.ids.length, resumed: proof.resumed, objects };
-  const marker: PurgeRecord = { state: 'purging', startedAt: record?.purge?.startedAt ?? new Date(), archived, objects };
-  await run.guard();
-  await ctx.ledger.update(slot, { purge: marker });
-  const deleted = await deleteBatches(ctx.collection, ctx.timestampField, slot, proof.ids, {
-    batchSize: options.batchSize,
-    pacer: run.pacer,
-    guard: run.guard,
-    signal: run.signal,
-  });
-  await finishHour(ctx, slot, marker, { deleted, ids: proof.ids, resumed: proof.resumed, mongo, run, durationMs: Date.now() - t0 });
-  return { ...base, action: 'purged', archived, deleted, resumed: proof.resumed, objects };
+  try {
+    const archived = proof.manifest.count;
+    const objects = proof.objects;
+    if (options.dryRun) return { ...base, action: 'would-purge', archived, deleted: proof.ids.length, resumed: proof.resumed, objects };
+    const marker: PurgeRecord = { state: 'purging', startedAt: record?.purge?.startedAt ?? new Date(), archived, objects };
+    await run.guard();
+    await ctx.ledger.update(slot, { purge: marker });
+    const deleted = await deleteBatches(ctx.collection, ctx.timestampField, slot, proof.ids, {
+      batchSize: options.batchSize,
+      pacer: run.pacer,
+      guard: run.guard,
+      signal: run.signal,
+    });
+    const idsSha256 = await proof.ids.sortedKeysSha256();
+    await finishHour(ctx, slot, marker, { deleted, idsSha256, resumed: proof.resumed, mongo, run, durationMs: Date.now() - t0 });
+    return { ...base, action: 'purged', archived, deleted, resumed: proof.resumed, objects };
+  } finally {
+    await proof.ids.close();
+  }
 }
 
 /** Records the hour purged: its ledger record, then the `logs` record (see the header, 4). */
@@ -261,12 +261,10 @@ async function finishHour(
   ctx: PurgeContext,
   slot: HourSlot,
   marker: PurgeRecord,
-  done: { deleted: number; ids: readonly unknown[]; resumed: boolean; mongo: number; run: RunState; durationMs?: number },
+  done: { deleted: number; idsSha256: string; resumed: boolean; mongo: number; run: RunState; durationMs?: number },
 ): Promise<void> {
   await done.run.guard();
   await ctx.ledger.update(slot, { purge: { ...marker, state: 'purged', purgedAt: new Date() } });
-  const idKey = idKeyOf(ctx.jsonMode);
-  const keys = done.ids.map((id) => idKey(id));
   await ctx.operations.record({
     op: 'purge',
     hour: slot.id,
@@ -280,7 +278,7 @@ async function finishHour(
       archived: marker.archived,
       resumed: done.resumed,
       objects: marker.objects,
-      idsSha256: idsDigest(keys),
+      idsSha256: done.idsSha256,
     },
   });
 }
