@@ -38,7 +38,7 @@ const PART_MIB = 8;
 const QUEUE = 4;
 const S3RVER = fileURLToPath(new URL('./children/s3rver.ts', import.meta.url));
 
-interface S3Info {
+export interface S3Info {
   endpoint: string;
   bucket: string;
   accessKeyId: string;
@@ -46,7 +46,7 @@ interface S3Info {
   region: string;
 }
 
-async function startS3rver(): Promise<{ info: S3Info; close(): Promise<void> }> {
+export async function startS3rver(): Promise<{ info: S3Info; close(): Promise<void> }> {
   const child = spawn(process.execPath, ['--import', 'tsx', S3RVER], { stdio: ['ignore', 'pipe', 'inherit'] });
   const exited = once(child, 'exit');
   let out = '';

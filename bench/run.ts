@@ -2,13 +2,15 @@
  * The benchmark harness: runs each benchmark (default 3 paired runs: the figure and its baseline
  * back to back, on this machine, in this run) and prints one JSON object (`--json`) or a table.
  *
- *   npm run bench -- [--json] [--quick | --full] [--only spool,capture] [--runs N] [--cpu-prof DIR]
+ *   npm run bench -- [--json] [--quick | --full] [--only spool,capture] [--runs N] [--hour-size 1m] [--cpu-prof DIR]
  *
  *   --quick      tiny sizes, seconds (what test/bench/bench-quick.test.ts runs)
  *   --full       the sizes of the issue where the default ones are reduced to fit ~5 minutes (none are now: same as the default)
  *                (reconcile: a day of 1,000,000 documents instead of 240,000)
  *   --only       comma-separated benchmark names: spool, capture, latency, memory, deliver,
- *                reconcile, backfill, restore, purge
+ *                reconcile, backfill, restore, purge, scale
+ *   --hour-size S the largest hour a size-aware benchmark builds: 100k, 1m or 10m (any count with k/m,
+ *                case-insensitive; default: each benchmark's own). scale measures 10k, 100k, ... up to it.
  *   --runs N     paired runs per benchmark (default 3; 1 with --quick)
  *   --cpu-prof D child processes (the emulator, the memory benchmark's archiver) write V8 CPU
  *                profiles to D; profile this process with `node --cpu-prof --import tsx bench/run.ts`.
@@ -33,12 +35,13 @@ import { memoryBenchmark } from './memory.js';
 import { purgeBenchmark } from './purge.js';
 import { reconcileBenchmark } from './reconcile.js';
 import { restoreBenchmark } from './restore.js';
+import { scaleBenchmark } from './scale.js';
 import { spoolBenchmark } from './spool.js';
 
-const ALL: Benchmark[] = [spoolBenchmark, captureBenchmark, latencyBenchmark, memoryBenchmark, deliverBenchmark, reconcileBenchmark, backfillBenchmark, restoreBenchmark, purgeBenchmark];
+const ALL: Benchmark[] = [spoolBenchmark, captureBenchmark, latencyBenchmark, memoryBenchmark, deliverBenchmark, reconcileBenchmark, backfillBenchmark, restoreBenchmark, purgeBenchmark, scaleBenchmark];
 
 function usage(message: string): never {
-  process.stderr.write(`bench: ${message}\nusage: npm run bench -- [--json] [--quick|--full] [--only ${ALL.map((b) => b.name).join(',')}] [--runs N] [--cpu-prof DIR]\n`);
+  process.stderr.write(`bench: ${message}\nusage: npm run bench -- [--json] [--quick|--full] [--only ${ALL.map((b) => b.name).join(',')}] [--runs N] [--hour-size 100k|1m|10m] [--cpu-prof DIR]\n`);
   process.exit(2);
 }
 
@@ -52,6 +55,7 @@ try {
       only: { type: 'string' },
       runs: { type: 'string' },
       'cpu-prof': { type: 'string' },
+      'hour-size': { type: 'string' },
     },
     strict: true,
     allowPositionals: false,
@@ -68,6 +72,16 @@ const names = opts.only?.split(',').map((s) => s.trim()).filter(Boolean);
 const unknown = names?.filter((n) => !ALL.some((b) => b.name === n)) ?? [];
 if (unknown.length > 0) usage(`unknown benchmark ${unknown.join(', ')}`);
 const selected = names ? ALL.filter((b) => names.includes(b.name)) : ALL;
+/** `100k`, `1m`, `10M`, `3m`, `250000` → documents. */
+function parseHourSize(s: string): number | undefined {
+  const m = /^(\d+)([km]?)$/i.exec(s.trim());
+  if (!m) return undefined;
+  const n = Number(m[1]) * ({ k: 1_000, m: 1_000_000 }[m[2]!.toLowerCase()] ?? 1);
+  return n >= 1_000 && n <= 50_000_000 ? n : undefined;
+}
+const hourSizeArg = opts['hour-size'];
+const hourSize = hourSizeArg === undefined ? undefined : parseHourSize(hourSizeArg);
+if (hourSizeArg !== undefined && hourSize === undefined) usage(`--hour-size expects a document count such as 100k, 1m or 10m (1k-50m), got ${hourSizeArg}`);
 const cpuProfDir = opts['cpu-prof'] !== undefined ? resolve(opts['cpu-prof']) : undefined;
 
 const cpu = cpus();
@@ -83,7 +97,7 @@ for (const b of selected) {
   const bt = performance.now();
   log(`${b.name}: start (${profile}, ${runs} run${runs === 1 ? '' : 's'})`);
   try {
-    const out = await b.run({ runs, profile, dir, cpuProfDir, log });
+    const out = await b.run({ runs, profile, hourSize, dir, cpuProfDir, log });
     const report = buildReport(b, out, (performance.now() - bt) / 1000);
     reports.push(report);
     log(`${b.name}: ${report.figure} vs ${report.baseline} ${b.unit}, ratio ${report.ratio}, target ${report.target.met ? 'met' : 'missed'} (${report.seconds}s)`);
@@ -112,7 +126,7 @@ const result = {
     freeMemoryMiB: Math.round(freemem() / 2 ** 20),
     loadAverage: { start: load0.map((v) => Math.round(v * 100) / 100), end: loadavg().map((v) => Math.round(v * 100) / 100) },
   },
-  options: { profile, runs, only: selected.map((b) => b.name) },
+  options: { profile, runs, ...(hourSize !== undefined ? { hourSize } : {}), only: selected.map((b) => b.name) },
   sizes: Object.fromEntries(reports.map((r) => [r.name, r.sizes])),
   summary: {
     met: reports.filter((r) => r.error === undefined && r.target.met).map((r) => r.name),

@@ -20,6 +20,8 @@ export interface TargetCheck {
 export interface BenchContext {
   runs: number;
   profile: SizeProfile;
+  /** `--hour-size`: the largest hour (documents) a size-aware benchmark builds; undefined: its default. */
+  hourSize?: number | undefined;
   /** A fresh temp directory for this benchmark, removed afterwards. */
   dir: string;
   /** Where child processes (emulator, archiver child) write CPU profiles, when profiling. */
