@@ -149,11 +149,16 @@ async function placeForSeal(config: Config, db: string, file: string): Promise<v
   await copyFile(factsPath(file), factsPath(join(sealed, name)));
 }
 
-async function sealOnce(config: Config, client: MongoClient, db: string, file: string, count: number): Promise<number> {
+/** Untimed seconds around the seals (archiver start-up and close), by size label: where a slow pair's time goes. */
+const sealOverhead = new Map<string, number>();
+
+async function sealOnce(config: Config, client: MongoClient, db: string, file: string, count: number, tag: string): Promise<number> {
   await placeForSeal(config, db, file);
+  const s0 = performance.now();
   const archiver = await createArchiver(config, { client, log: quietLog, schedule: false });
   try {
     await archiver.start();
+    sealOverhead.set(`${tag}.startSeconds`, (performance.now() - s0) / 1000);
     await settle();
     const t0 = performance.now();
     const report = await archiver.sealNow();
@@ -162,7 +167,9 @@ async function sealOnce(config: Config, client: MongoClient, db: string, file: s
     if (report.failed > 0 || hour?.status !== 'delivered' || hour.count !== count) throw new Error(`seal did not deliver the hour: ${JSON.stringify(report.hours)}`);
     return seconds;
   } finally {
+    const c0 = performance.now();
     await archiver.close();
+    sealOverhead.set(`${tag}.closeSeconds`, (performance.now() - c0) / 1000);
   }
 }
 
@@ -229,7 +236,7 @@ async function measureSize(
       const config = benchConfig(env.uri, db, join(dir, 'sealed-archive'), { collections: { jobsCollectionName: `jobs_${i}`, logsCollectionName: `logs_${i}` } });
       const [sealA, sealB] = await paired(
         i,
-        () => sealOnce(config, client, db, file, size),
+        () => sealOnce(config, client, db, file, size, `seal.${tag}`),
         () => timed(() => bareCopy(file, join(dir, 'bare-copy.gz'))),
       );
       await rm(join(dir, 'bare-copy.gz'), { force: true });
@@ -253,7 +260,7 @@ async function measureSize(
       });
       const [delA, delB] = await paired(
         i,
-        () => sealOnce(s3config, client, db, file, size),
+        () => sealOnce(s3config, client, db, file, size, `deliver.${tag}`),
         () =>
           timed(async () => {
             const upload = new Upload({
@@ -408,6 +415,7 @@ export const scaleBenchmark: Benchmark = {
         worst = Math.max(worst, growth);
         worstBase = Math.max(worstBase, baseGrowth);
       }
+      if (i === ctx.runs - 1) for (const [k, v] of sealOverhead) details[`untimed.${k}`] = v;
       samples.push({ figure: worst, baseline: worstBase, details });
     }
     return {
