@@ -307,24 +307,30 @@ async function measureSize(
         note('reconcile', { archiver: recA, baseline: recB, figure: recA, base: recB });
 
         // restore from the sealed archive vs bare insertMany batches.
+        // Each side's collection is dropped (untimed) before the other side runs: the emulator
+        // holds at most the hour and one copy.
         const [resA, resB] = await paired(
           i,
-          () =>
-            timed(async () => {
-              const target = client.db(db).collection(`restored_${i}`);
+          async () => {
+            const target = client.db(db).collection(`restored_${i}`);
+            const seconds = await timed(async () => {
               const r = await restoreRange(shared, { ...slot, target, targetNamespace: `${db}.restored_${i}` });
               if (r.totals.restored !== size) throw new Error(`restored ${r.totals.restored} documents, expected ${size}`);
-            }),
-          () =>
-            timed(async () => {
-              const target = client.db(db).collection(`baseline_${i}`);
+            });
+            await target.drop();
+            return seconds;
+          },
+          async () => {
+            const target = client.db(db).collection(`baseline_${i}`);
+            const seconds = await timed(async () => {
               let n = 0;
               for (let k = 0; k < size; k += RESTORE_BASELINE_BATCH) n += (await target.insertMany(stream.batch(k, RESTORE_BASELINE_BATCH), { ordered: false })).insertedCount;
               if (n !== size) throw new Error(`insertMany inserted ${n}, expected ${size}`);
-            }),
+            });
+            await target.drop();
+            return seconds;
+          },
         );
-        await client.db(db).collection(`restored_${i}`).drop();
-        await client.db(db).collection(`baseline_${i}`).drop();
         note('restore', { archiver: resA, baseline: resB, figure: size / resA, base: size / resB });
       } finally {
         await shared.close();
@@ -373,7 +379,13 @@ export const scaleBenchmark: Benchmark = {
     const largest = sizes[sizes.length - 1]!;
     const reference = largest > REFERENCE && sizes.includes(REFERENCE) ? REFERENCE : sizes[0]!;
     const s3 = await startS3rver();
-    const emu = await startEmulatorProcess({ oplogSize: 10_000, ...(ctx.cpuProfDir ? { cpuProfDir: ctx.cpuProfDir } : {}) });
+    // The emulator holds the hour and a restored copy of it: up to about 0.5 KB of heap per document
+    // (stored document, `_id` key, index entries) besides the BSON.
+    const emu = await startEmulatorProcess({
+      oplogSize: 10_000,
+      maxOldSpaceMiB: Math.max(8192, Math.ceil((largest * 2 * 512) / 2 ** 20 / 1024) * 1024),
+      ...(ctx.cpuProfDir ? { cpuProfDir: ctx.cpuProfDir } : {}),
+    });
     const client = new MongoClient(emu.uri);
     await client.connect();
     const raw = new S3Client({
