@@ -51,7 +51,7 @@ import { spoolLayout } from '../src/spool/spool-files.js';
 import type { Benchmark, BenchContext, BenchOutput, RunSample } from './lib/types.js';
 import { BENCH_HOUR, HOUR, benchConfig, freshDir, quietLog, settle } from './lib/common.js';
 import { HourStream } from './lib/hour-stream.js';
-import { startEmulatorProcess } from './lib/emulator-process.js';
+import { cpuSecondsOf, ownCpuSeconds, startEmulatorProcess } from './lib/emulator-process.js';
 import { archiverRun, baselineRun } from './spool.js';
 import { startS3rver } from './deliver.js';
 import type { S3Info } from './deliver.js';
@@ -79,31 +79,50 @@ export function scaleSizes(ctx: Pick<BenchContext, 'profile' | 'hourSize'>): num
   return sizes;
 }
 
-/** One pair: the archiver's seconds and the baseline's, and the row's own unit figures. */
+/** One pair: the archiver's seconds and the baseline's, their CPU seconds, and the row's own unit figures. */
 interface Pair {
   archiver: number;
   baseline: number;
+  /** CPU seconds of the bench process (all threads), the emulator and s3rver during each side's timed section. */
+  archiverCpu: number;
+  baselineCpu: number;
   /** The row's figure and baseline in its own unit (events/s, s, MB/s, documents/s). */
   figure: number;
   base: number;
 }
 
-/** Runs `a` and `b` in alternating order (run index `i`), each after a garbage collection. */
-async function paired(i: number, a: () => Promise<number>, b: () => Promise<number>): Promise<[number, number]> {
-  let sa = 0;
-  let sb = 0;
+/** CPU seconds used so far by the processes doing the work (this one, the emulator, s3rver). */
+let cpuNow: () => Promise<number> = () => Promise.resolve(ownCpuSeconds());
+/** CPU seconds of the last `timed` section. */
+let lastCpu = 0;
+
+/**
+ * Runs `a` and `b` in alternating order (run index `i`), each after a garbage collection;
+ * returns their seconds and the CPU seconds of their timed sections.
+ */
+async function paired(i: number, a: () => Promise<number>, b: () => Promise<number>): Promise<{ a: number; b: number; cpuA: number; cpuB: number }> {
+  const out = { a: 0, b: 0, cpuA: 0, cpuB: 0 };
   for (const which of i % 2 === 0 ? ['a', 'b'] : ['b', 'a']) {
     await settle();
-    if (which === 'a') sa = await a();
-    else sb = await b();
+    if (which === 'a') {
+      out.a = await a();
+      out.cpuA = lastCpu;
+    } else {
+      out.b = await b();
+      out.cpuB = lastCpu;
+    }
   }
-  return [sa, sb];
+  return out;
 }
 
+/** Seconds of `fn`; its CPU seconds (all processes of cpuNow) in `lastCpu`. */
 async function timed(fn: () => Promise<void>): Promise<number> {
+  const c0 = await cpuNow();
   const t0 = performance.now();
   await fn();
-  return (performance.now() - t0) / 1000;
+  const seconds = (performance.now() - t0) / 1000;
+  lastCpu = (await cpuNow()) - c0;
+  return seconds;
 }
 
 /** Copies `from` to `to` computing its SHA-256, then fsyncs: the least a seal does with a file. */
@@ -161,9 +180,11 @@ async function sealOnce(config: Config, client: MongoClient, db: string, file: s
     await archiver.start();
     sealOverhead.set(`${tag}.startSeconds`, (performance.now() - s0) / 1000);
     await settle();
-    const t0 = performance.now();
-    const report = await archiver.sealNow();
-    const seconds = (performance.now() - t0) / 1000;
+    let report: Awaited<ReturnType<typeof archiver.sealNow>> | undefined;
+    const seconds = await timed(async () => {
+      report = await archiver.sealNow();
+    });
+    if (!report) throw new Error('no seal report');
     const hour = report.hours[0];
     if (report.failed > 0 || hour?.status !== 'delivered' || hour.count !== count) throw new Error(`seal did not deliver the hour: ${JSON.stringify(report.hours)}`);
     return seconds;
@@ -214,39 +235,47 @@ async function measureSize(
       const run = {} as Record<Row, Pair>;
       const note = (row: Row, p: Pair): void => {
         run[row] = p;
-        ctx.log(`scale ${tag} run ${i + 1}/${ctx.runs}: ${row} ${(p.archiver / size * 1e6).toFixed(2)} vs ${(p.baseline / size * 1e6).toFixed(2)} µs/document`);
+        ctx.log(
+          `scale ${tag} run ${i + 1}/${ctx.runs}: ${row} ${(p.archiver / size * 1e6).toFixed(2)} vs ${(p.baseline / size * 1e6).toFixed(2)} µs/document ` +
+            `(CPU ${(p.archiverCpu / size * 1e6).toFixed(2)} vs ${(p.baselineCpu / size * 1e6).toFixed(2)})`,
+        );
       };
 
       // spool: its file is the hour the next rows seal.
       let file = '';
       let fileBytes = 0;
-      const [spoolA, spoolB] = await paired(
+      const spool = await paired(
         i,
         async () => {
-          const a = await archiverRun(source, await freshDir(dir, 'spool-archiver'), { keep: true });
+          const d = await freshDir(dir, 'spool-archiver');
+          const c0 = await cpuNow();
+          const a = await archiverRun(source, d, { keep: true });
+          lastCpu = (await cpuNow()) - c0;
           file = a.path!;
           fileBytes = a.bytes;
           return a.seconds;
         },
         async () => {
           const d = await freshDir(dir, 'spool-baseline');
+          const c0 = await cpuNow();
           const b = await baselineRun(source, d);
+          lastCpu = (await cpuNow()) - c0;
           await rm(d, { recursive: true, force: true });
           return b.seconds;
         },
       );
-      note('spool', { archiver: spoolA, baseline: spoolB, figure: size / spoolA, base: size / spoolB });
+      note('spool', { archiver: spool.a, baseline: spool.b, archiverCpu: spool.cpuA, baselineCpu: spool.cpuB, figure: size / spool.a, base: size / spool.b });
       out.objectBytes = fileBytes;
 
       // seal to a local directory.
       const config = benchConfig(env.uri, db, join(dir, 'sealed-archive'), { collections: { jobsCollectionName: `jobs_${i}`, logsCollectionName: `logs_${i}` } });
-      const [sealA, sealB] = await paired(
+      const seal = await paired(
         i,
         () => sealOnce(config, client, db, file, size, `seal.${tag}`),
         () => timed(() => bareCopy(file, join(dir, 'bare-copy.gz'))),
       );
       await rm(join(dir, 'bare-copy.gz'), { force: true });
-      note('seal', { archiver: sealA, baseline: sealB, figure: sealA, base: sealB });
+      note('seal', { archiver: seal.a, baseline: seal.b, archiverCpu: seal.cpuA, baselineCpu: seal.cpuB, figure: seal.a, base: seal.b });
 
       // deliver to s3rver.
       const s3config = benchConfig(env.uri, db, join(dir, 's3-archiver'), {
@@ -264,7 +293,7 @@ async function measureSize(
           queueSize: 4,
         },
       });
-      const [delA, delB] = await paired(
+      const del = await paired(
         i,
         () => sealOnce(s3config, client, db, file, size, `deliver.${tag}`),
         () =>
@@ -279,7 +308,7 @@ async function measureSize(
             await upload.done();
           }),
       );
-      note('deliver', { archiver: delA, baseline: delB, figure: fileBytes / 1e6 / delA, base: fileBytes / 1e6 / delB });
+      note('deliver', { archiver: del.a, baseline: del.b, archiverCpu: del.cpuA, baselineCpu: del.cpuB, figure: fileBytes / 1e6 / del.a, base: fileBytes / 1e6 / del.b });
       await rm(join(dir, 's3-archiver'), { recursive: true, force: true });
 
       // reconcile --deep of the sealed hour vs a bare gunzip + parse of its object.
@@ -289,7 +318,7 @@ async function measureSize(
         const manifest = await readManifest(shared.destination, manifestKey);
         if (!manifest) throw new Error('no manifest after the seal');
         const parts = await fetchVerifiedParts(shared.destination, manifestKey, manifest.parts, dir);
-        const [recA, recB] = await paired(
+        const rec = await paired(
           i,
           () =>
             timed(async () => {
@@ -304,12 +333,12 @@ async function measureSize(
             }),
         );
         await removeParts(parts);
-        note('reconcile', { archiver: recA, baseline: recB, figure: recA, base: recB });
+        note('reconcile', { archiver: rec.a, baseline: rec.b, archiverCpu: rec.cpuA, baselineCpu: rec.cpuB, figure: rec.a, base: rec.b });
 
         // restore from the sealed archive vs bare insertMany batches.
         // Each side's collection is dropped (untimed) before the other side runs: the emulator
         // holds at most the hour and one copy.
-        const [resA, resB] = await paired(
+        const res = await paired(
           i,
           async () => {
             const target = client.db(db).collection(`restored_${i}`);
@@ -331,7 +360,7 @@ async function measureSize(
             return seconds;
           },
         );
-        note('restore', { archiver: resA, baseline: resB, figure: size / resA, base: size / resB });
+        note('restore', { archiver: res.a, baseline: res.b, archiverCpu: res.cpuA, baselineCpu: res.cpuB, figure: size / res.a, base: size / res.b });
       } finally {
         await shared.close();
       }
@@ -340,7 +369,7 @@ async function measureSize(
       const bconfig = benchConfig(env.uri, db, join(dir, 'backfill'), { collections: { jobsCollectionName: `bjobs_${i}`, logsCollectionName: `blogs_${i}` } });
       const bshared = openSharedContext(bconfig, client, quietLog);
       try {
-        const [bfA, bfB] = await paired(
+        const bf = await paired(
           i,
           () =>
             timed(async () => {
@@ -353,7 +382,7 @@ async function measureSize(
               if (n !== size) throw new Error(`the raw find() exported ${n} documents, expected ${size}`);
             }),
         );
-        note('backfill', { archiver: bfA, baseline: bfB, figure: size / bfA, base: size / bfB });
+        note('backfill', { archiver: bf.a, baseline: bf.b, archiverCpu: bf.cpuA, baselineCpu: bf.cpuB, figure: size / bf.a, base: size / bf.b });
       } finally {
         await bshared.close();
       }
@@ -371,7 +400,7 @@ export const scaleBenchmark: Benchmark = {
   title: 'per-document cost of every per-hour step as the hour grows',
   unit: 'growth',
   better: 'lower',
-  figure: 'worst growth over the rows (spool, seal, deliver, reconcile --deep, backfill, restore) of the archiver\'s cost per document: at the largest size / at 100k (at the smallest size when the largest is 100k)',
+  figure: 'worst growth over the rows (spool, seal, deliver, reconcile --deep, backfill, restore) of the archiver\'s CPU cost per document (this process, the emulator, s3rver): at the largest size / at 100k (at the smallest size when the largest is 100k)',
   baseline: 'the same growth of the baselines of the rows (bare gzip, copy, upload, gunzip+parse, find+gzip, insertMany)',
   target: { text: 'growth <= 1.2 (per-document cost at the largest hour within 1.2x of 100k)', checks: [{ on: 'figure', op: '<=', value: 1.2 }] },
   async run(ctx: BenchContext): Promise<BenchOutput> {
@@ -389,6 +418,7 @@ export const scaleBenchmark: Benchmark = {
     });
     const client = new MongoClient(emu.uri);
     await client.connect();
+    cpuNow = async () => ownCpuSeconds() + (await cpuSecondsOf(emu.pid)) + (await cpuSecondsOf(s3.pid));
     const raw = new S3Client({
       endpoint: s3.info.endpoint,
       region: s3.info.region,
@@ -419,6 +449,8 @@ export const scaleBenchmark: Benchmark = {
           const t = label(r.size);
           details[`${row}.${t}.us`] = (p.archiver / r.size) * 1e6;
           details[`${row}.${t}.baseUs`] = (p.baseline / r.size) * 1e6;
+          details[`${row}.${t}.cpuUs`] = (p.archiverCpu / r.size) * 1e6;
+          details[`${row}.${t}.baseCpuUs`] = (p.baselineCpu / r.size) * 1e6;
           details[`${row}.${t}.figure`] = p.figure;
           details[`${row}.${t}.baseline`] = p.base;
           details[`${row}.${t}.ratio`] = p.figure / p.base;
@@ -427,10 +459,16 @@ export const scaleBenchmark: Benchmark = {
       const big = bySize.get(largest)!.runs[i]!;
       const ref = bySize.get(reference)!.runs[i]!;
       for (const row of ROWS) {
-        const growth = big[row].archiver / largest / (ref[row].archiver / reference);
-        const baseGrowth = big[row].baseline / largest / (ref[row].baseline / reference);
+        // On CPU time (this process, the emulator, s3rver): wall time on a shared machine moves
+        // with the load more than the work; the wall-clock growth is reported beside it.
+        // (On wall time when a side used less CPU than /proc resolves: tiny --quick hours.)
+        const grow = (b: number, r: number, bWall: number, rWall: number): number => (b > 0 && r > 0 ? b / largest / (r / reference) : bWall / largest / (rWall / reference));
+        const growth = grow(big[row].archiverCpu, ref[row].archiverCpu, big[row].archiver, ref[row].archiver);
+        const baseGrowth = grow(big[row].baselineCpu, ref[row].baselineCpu, big[row].baseline, ref[row].baseline);
         details[`${row}.growth`] = growth;
         details[`${row}.baseGrowth`] = baseGrowth;
+        details[`${row}.wallGrowth`] = big[row].archiver / largest / (ref[row].archiver / reference);
+        details[`${row}.baseWallGrowth`] = big[row].baseline / largest / (ref[row].baseline / reference);
         worst = Math.max(worst, growth);
         worstBase = Math.max(worstBase, baseGrowth);
       }
@@ -450,7 +488,7 @@ export const scaleBenchmark: Benchmark = {
         ...(emulatorPeak !== undefined ? { emulatorPeakRssMiB: Math.round(emulatorPeak) } : {}),
       },
       notes: [
-        'details: `<row>.<size>.us` is the archiver\'s cost per document (µs, wall clock) of the row at that hour size, `.baseUs` its baseline\'s; `.figure`/`.baseline` the row in its own unit (spool/backfill events/s, seal/reconcile s, deliver MB/s, restore documents/s), `.ratio` figure/baseline; `<row>.growth` the per-document cost at the largest size over the reference size, `<row>.baseGrowth` the same for its baseline.',
+        'details: `<row>.<size>.us` is the archiver\'s cost per document (µs, wall clock) of the row at that hour size, `.baseUs` its baseline\'s, `.cpuUs`/`.baseCpuUs` the same in CPU time (this process with all its threads, the emulator and s3rver, from /proc; 10 ms resolution); `.figure`/`.baseline` the row in its own unit (spool/backfill events/s, seal/reconcile s, deliver MB/s, restore documents/s), `.ratio` figure/baseline; `<row>.growth` the CPU cost per document at the largest size over the reference size, `<row>.baseGrowth` the same for its baseline, `.wallGrowth`/`.baseWallGrowth` the same on wall time.',
         'The hour\'s documents are a stream (bench/lib/hour-stream.ts): a pool of 50,000 generated documents cycled, each copy with its own ObjectId (time = createdAt second); both sides of a pair read the same stream.',
         'seal and deliver seal the spool row\'s own file (closed as the tailer closes an hour, facts sidecar included); reconcile --deep and restore read the seal row\'s object; backfill exports the hour again under fresh ledger collections.',
         'One emulator (oplog of 10,000 entries) and one s3rver serve every size; each size\'s database is dropped after it.',
