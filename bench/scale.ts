@@ -1,7 +1,8 @@
 /**
  * scale: how every per-hour cost grows with the hour (issue 21, item 1). For hours of 10,000 and
  * 100,000 documents (default; `--hour-size 1m|10m` adds 1,000,000 and 10,000,000; `--quick`:
- * 1,000 and 4,000), six rows, each a pair (the archiver's step, a bare baseline of the same work)
+ * 1,000 and 4,000; one paired run per size unless `--hour-size` is given, then `--runs`), six
+ * rows, each a pair (the archiver's step, a bare baseline of the same work)
  * measured back to back on the same hour:
  *
  * - spool: events/s of the line encoder + `Spool.append` + flushes + checkpoints (bench/spool.ts)
@@ -203,6 +204,15 @@ interface SizeResult {
   runs: Array<Record<Row, Pair>>;
 }
 
+/**
+ * Paired runs per size: one in the default bench (its budget is ~90 s; one run of the six rows at
+ * 10k and 100k took 100 s here at a load average of ~20 on 2 cores, before the createdAt index
+ * spared the archivers' first-hour scans), `--runs` when an `--hour-size` is given.
+ */
+export function scaleRuns(ctx: Pick<BenchContext, 'profile' | 'hourSize' | 'runs'>): number {
+  return ctx.hourSize === undefined ? 1 : ctx.runs;
+}
+
 async function measureSize(
   ctx: BenchContext,
   size: number,
@@ -228,15 +238,16 @@ async function measureSize(
   });
   ctx.log(`scale ${tag}: inserted in ${insertSeconds.toFixed(1)} s`);
   const out: SizeResult = { size, insertSeconds, objectBytes: 0, runs: [] };
+  const runs = scaleRuns(ctx);
   const slot = { from: BENCH_HOUR, to: BENCH_HOUR + HOUR };
   try {
-    for (let i = 0; i < ctx.runs; i++) {
+    for (let i = 0; i < runs; i++) {
       const dir = await freshDir(ctx.dir, `${tag}-${i}`);
       const run = {} as Record<Row, Pair>;
       const note = (row: Row, p: Pair): void => {
         run[row] = p;
         ctx.log(
-          `scale ${tag} run ${i + 1}/${ctx.runs}: ${row} ${(p.archiver / size * 1e6).toFixed(2)} vs ${(p.baseline / size * 1e6).toFixed(2)} µs/document ` +
+          `scale ${tag} run ${i + 1}/${runs}: ${row} ${(p.archiver / size * 1e6).toFixed(2)} vs ${(p.baseline / size * 1e6).toFixed(2)} µs/document ` +
             `(CPU ${(p.archiverCpu / size * 1e6).toFixed(2)} vs ${(p.baselineCpu / size * 1e6).toFixed(2)})`,
         );
       };
@@ -439,7 +450,8 @@ export const scaleBenchmark: Benchmark = {
     const emulatorPeak = await emu.peakRssMiB();
     const bySize = new Map(results.map((r) => [r.size, r]));
     const samples: RunSample[] = [];
-    for (let i = 0; i < ctx.runs; i++) {
+    const runs = scaleRuns(ctx);
+    for (let i = 0; i < runs; i++) {
       const details: Record<string, number> = {};
       let worst = 0;
       let worstBase = 0;
@@ -472,7 +484,7 @@ export const scaleBenchmark: Benchmark = {
         worst = Math.max(worst, growth);
         worstBase = Math.max(worstBase, baseGrowth);
       }
-      if (i === ctx.runs - 1) for (const [k, v] of sealOverhead) details[`untimed.${k}`] = v;
+      if (i === runs - 1) for (const [k, v] of sealOverhead) details[`untimed.${k}`] = v;
       samples.push({ figure: worst, baseline: worstBase, details });
     }
     return {
