@@ -427,7 +427,11 @@ export const scaleBenchmark: Benchmark = {
       maxOldSpaceMiB: Math.max(8192, Math.ceil((largest * 2 * 640) / 2 ** 30) * 1024),
       ...(ctx.cpuProfDir ? { cpuProfDir: ctx.cpuProfDir } : {}),
     });
-    const client = new MongoClient(emu.uri);
+    // The emulator answers an aggregation (reconcile's count per hour) in one synchronous pass
+    // over the collection: at 1M documents and more its event loop stalls for tens of seconds,
+    // and with the driver's default timeouts the monitor's check times out and the next
+    // operation fails server selection. A real server keeps answering; so must the client here.
+    const client = new MongoClient(emu.uri, { serverSelectionTimeoutMS: 3_600_000, connectTimeoutMS: 0, socketTimeoutMS: 0 });
     await client.connect();
     cpuNow = async () => ownCpuSeconds() + (await cpuSecondsOf(emu.pid)) + (await cpuSecondsOf(s3.pid));
     const raw = new S3Client({
