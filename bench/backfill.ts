@@ -30,7 +30,7 @@ import { startEmulatorProcess } from './lib/emulator-process.js';
 
 const DB = 'bench_backfill';
 
-async function baselineExport(coll: Collection<Document>, path: string): Promise<number> {
+export async function baselineExport(coll: Collection<Document>, path: string): Promise<number> {
   let n = 0;
   const cursor = coll.find({ createdAt: { $gte: new Date(BENCH_HOUR), $lt: new Date(BENCH_HOUR + HOUR) } }, { batchSize: 1000 });
   async function* chunks(): AsyncGenerator<string> {

@@ -2,16 +2,16 @@
  * The benchmark harness: runs each benchmark (default 3 paired runs: the figure and its baseline
  * back to back, on this machine, in this run) and prints one JSON object (`--json`) or a table.
  *
- *   npm run bench -- [--json] [--quick | --full] [--only spool,capture] [--runs N] [--hour-size 10m] [--cpu-prof DIR]
+ *   npm run bench -- [--json] [--quick | --full] [--only spool,capture] [--runs N] [--hour-size 1m] [--cpu-prof DIR]
  *
  *   --quick      tiny sizes, seconds (what test/bench/bench-quick.test.ts runs)
  *   --full       the sizes of the issue where the default ones are reduced to fit ~5 minutes (none are now: same as the default)
  *                (reconcile: a day of 1,000,000 documents instead of 240,000)
  *   --only       comma-separated benchmark names: spool, capture, ceiling, latency, memory, deliver,
- *                reconcile, backfill, restore, purge, startup; and the opt-in ones, run only when
+ *                reconcile, backfill, restore, purge, startup, scale; and the opt-in ones, run only when
  *                named here: memory-catchup
  *   --hour-size  the largest hour a size-aware benchmark builds: 100k, 1m or 10m documents
- *                (case-insensitive; default: each benchmark's own). memory: its big hour.
+ *                (case-insensitive; default: each benchmark's own). memory: its big hour; scale measures 10k, 100k, ... up to it.
  *   --runs N     paired runs per benchmark (default 3; 1 with --quick)
  *   --cpu-prof D child processes (the emulator, the memory benchmark's archiver) write V8 CPU
  *                profiles to D; profile this process with `node --cpu-prof --import tsx bench/run.ts`.
@@ -39,6 +39,7 @@ import { memoryBenchmark } from './memory.js';
 import { purgeBenchmark } from './purge.js';
 import { reconcileBenchmark } from './reconcile.js';
 import { restoreBenchmark } from './restore.js';
+import { scaleBenchmark } from './scale.js';
 import { spoolBenchmark } from './spool.js';
 import { startupBenchmark } from './startup.js';
 
@@ -54,6 +55,7 @@ const ALL: Benchmark[] = [
   restoreBenchmark,
   purgeBenchmark,
   startupBenchmark,
+  scaleBenchmark,
   memoryCatchupBenchmark,
 ];
 

@@ -20,7 +20,7 @@ import { setImmediate as turn } from 'node:timers/promises';
 import { createGzip } from 'node:zlib';
 import { gzipOptions } from '../src/spool/gzip-members.js';
 import { Spool } from '../src/spool/spool.js';
-import { spoolLayout } from '../src/spool/spool-files.js';
+import { spoolFileName, spoolLayout } from '../src/spool/spool-files.js';
 import { lineEncoder } from '../src/spool/json-lines.js';
 import { HourClock } from '../src/hours/hour-clock.js';
 import type { Benchmark, BenchContext, BenchOutput, RunSample } from './lib/types.js';
@@ -44,7 +44,25 @@ async function writeCheckpoint(path: string, state: unknown): Promise<void> {
   await rename(tmp, path);
 }
 
-async function archiverRun(docs: readonly object[], dir: string): Promise<{ seconds: number; lines: number; bytes: number; flushes: number }> {
+/** Documents handed to a run: `count` of them, document `i` from `doc(i)` (an array, or a stream: bench/lib/hour-stream.ts). */
+export interface DocSource {
+  count: number;
+  doc(i: number): object;
+}
+
+export function arraySource(docs: readonly object[]): DocSource {
+  return { count: docs.length, doc: (i) => docs[i] as object };
+}
+
+/**
+ * The archiver's side. With `keep`, the hour's file is closed as the tailer closes a finished
+ * hour (its SHA-256 recorded in the facts) after the clock stops, and its path returned.
+ */
+export async function archiverRun(
+  source: DocSource,
+  dir: string,
+  opts: { keep?: boolean } = {},
+): Promise<{ seconds: number; lines: number; bytes: number; flushes: number; path?: string }> {
   const spool = new Spool({ layout: spoolLayout(dir, 'bench.apilogs'), gzipLevel: GZIP_LEVEL, timestampField: 'createdAt' });
   await spool.open(undefined);
   const encode = lineEncoder('analytics');
@@ -65,8 +83,8 @@ async function archiverRun(docs: readonly object[], dir: string): Promise<{ seco
   const t0 = performance.now();
   const timer = setInterval(() => void checkpoint(), CHECKPOINT_MS);
   try {
-    for (let i = 0; i < docs.length; i++) {
-      const doc = docs[i] as { createdAt: Date };
+    for (let i = 0; i < source.count; i++) {
+      const doc = source.doc(i) as { createdAt: Date };
       const slot = clock.slotOf(doc.createdAt.getTime());
       spool.append({ hour: slot.start, part: 1 }, encode(doc), doc);
       if (spool.pendingBytes >= MAX_PENDING) await checkpoint();
@@ -79,14 +97,22 @@ async function archiverRun(docs: readonly object[], dir: string): Promise<{ seco
   }
   const seconds = (performance.now() - t0) / 1000;
   const state = spool.state();
-  await spool.close();
   const lines = state.files.reduce((n, f) => n + f.lines, 0);
   const bytes = state.files.reduce((n, f) => n + f.offset, 0);
-  if (lines !== docs.length) throw new Error(`spool holds ${lines} durable lines, expected ${docs.length}`);
-  return { seconds, lines, bytes, flushes };
+  let path: string | undefined;
+  if (opts.keep) {
+    if (state.files.length !== 1) throw new Error(`spool holds ${state.files.length} files, expected the one hour`);
+    const file = state.files[0]!;
+    const id = { hour: file.hour, part: file.part };
+    await spool.detach(id);
+    path = join(spool.layout.open, spoolFileName(id));
+  }
+  await spool.close();
+  if (lines !== source.count) throw new Error(`spool holds ${lines} durable lines, expected ${source.count}`);
+  return { seconds, lines, bytes, flushes, ...(path !== undefined ? { path } : {}) };
 }
 
-async function baselineRun(docs: readonly object[], dir: string): Promise<{ seconds: number; bytes: number }> {
+export async function baselineRun(source: DocSource, dir: string): Promise<{ seconds: number; bytes: number }> {
   const path = join(dir, 'baseline.ndjson.gz');
   const t0 = performance.now();
   const fh = await open(path, 'w');
@@ -94,9 +120,9 @@ async function baselineRun(docs: readonly object[], dir: string): Promise<{ seco
   const gz = createGzip(gzipOptions(GZIP_LEVEL));
   gz.pipe(out);
   let chunk: string[] = [];
-  for (let i = 0; i < docs.length; i++) {
-    chunk.push(JSON.stringify(docs[i]));
-    if (chunk.length === BATCH || i === docs.length - 1) {
+  for (let i = 0; i < source.count; i++) {
+    chunk.push(JSON.stringify(source.doc(i)));
+    if (chunk.length === BATCH || i === source.count - 1) {
       const ok = gz.write(chunk.join('\n') + '\n');
       chunk = [];
       if (!ok) await once(gz, 'drain');
@@ -131,6 +157,7 @@ export const spoolBenchmark: Benchmark = {
     ctx.log(`spool: generating ${count} documents`);
     const docs = makeDocs(count, BENCH_HOUR, BENCH_HOUR + HOUR);
     const bytes = jsonBytes(docs);
+    const source = arraySource(docs);
     const samples: RunSample[] = [];
     for (let i = 0; i < ctx.runs; i++) {
       const d1 = await freshDir(ctx.dir, `spool-${i}`);
@@ -139,11 +166,11 @@ export const spoolBenchmark: Benchmark = {
       let a: Awaited<ReturnType<typeof archiverRun>>;
       let b: Awaited<ReturnType<typeof baselineRun>>;
       if (i % 2 === 0) {
-        a = await archiverRun(docs, d1);
-        b = await baselineRun(docs, d2);
+        a = await archiverRun(source, d1);
+        b = await baselineRun(source, d2);
       } else {
-        b = await baselineRun(docs, d2);
-        a = await archiverRun(docs, d1);
+        b = await baselineRun(source, d2);
+        a = await archiverRun(source, d1);
       }
       await rm(d1, { recursive: true, force: true });
       await rm(d2, { recursive: true, force: true });

@@ -30,10 +30,14 @@ export async function readVmHWM(pid: number): Promise<number | undefined> {
   }
 }
 
-export async function startEmulatorProcess(options: { oplogSize?: number; cpuProfDir?: string } = {}): Promise<EmulatorProcess> {
+/**
+ * `maxOldSpaceMiB`: the emulator's V8 heap limit (default 8192); an emulator holding hours of
+ * 10,000,000 documents (and their restored copies) needs more.
+ */
+export async function startEmulatorProcess(options: { oplogSize?: number; cpuProfDir?: string; maxOldSpaceMiB?: number } = {}): Promise<EmulatorProcess> {
   const args = [
     ...(options.cpuProfDir !== undefined ? ['--cpu-prof', '--cpu-prof-dir', options.cpuProfDir] : []),
-    '--max-old-space-size=8192',
+    `--max-old-space-size=${options.maxOldSpaceMiB ?? 8192}`,
     SCRIPT,
     '--port',
     '0',

@@ -16,7 +16,7 @@ export interface S3Info {
   region: string;
 }
 
-export async function startS3rver(): Promise<{ info: S3Info; close(): Promise<void> }> {
+export async function startS3rver(): Promise<{ info: S3Info; pid: number; close(): Promise<void> }> {
   const child = spawn(process.execPath, ['--import', 'tsx', S3RVER], { stdio: ['ignore', 'pipe', 'inherit'] });
   const exited = once(child, 'exit');
   let out = '';
@@ -29,6 +29,7 @@ export async function startS3rver(): Promise<{ info: S3Info; close(): Promise<vo
   });
   return {
     info,
+    pid: child.pid as number,
     async close() {
       child.kill('SIGTERM');
       await exited;

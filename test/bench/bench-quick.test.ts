@@ -9,7 +9,7 @@ import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
-const NAMES = ['spool', 'capture', 'ceiling', 'latency', 'memory', 'deliver', 'reconcile', 'backfill', 'restore', 'purge', 'startup'];
+const NAMES = ['spool', 'capture', 'ceiling', 'latency', 'memory', 'deliver', 'reconcile', 'backfill', 'restore', 'purge', 'startup', 'scale'];
 
 function runQuick(): Promise<{ code: number | null; stdout: string; stderr: string }> {
   return new Promise((resolve, reject) => {

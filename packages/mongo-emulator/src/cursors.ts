@@ -84,7 +84,11 @@ export interface ServerCursor {
   lsid?: string | undefined;
 }
 
-/** Results of a find or a (non change stream) aggregate. */
+/**
+ * Results of a find or a (non change stream) aggregate: materialized (an array), or produced
+ * batch by batch (an iterator: a find without a sort over a big collection holds only the
+ * documents of the batch being written, not every result at once).
+ */
 export class ResultCursor implements ServerCursor {
   readonly id: bigint;
   readonly ns: string;
@@ -92,14 +96,16 @@ export class ResultCursor implements ServerCursor {
   lastUsed = Date.now();
   busy = false;
   readonly abort = new AbortController();
-  readonly #results: Document[];
-  #pos = 0;
+  readonly #results: Iterator<Document>;
+  /** The next result, read ahead to know whether the cursor is exhausted. */
+  #next: IteratorResult<Document>;
   #remaining: number;
 
-  constructor(id: bigint, ns: string, results: Document[], limit = 0) {
+  constructor(id: bigint, ns: string, results: Document[] | Iterator<Document>, limit = 0) {
     this.id = id;
     this.ns = ns;
-    this.#results = results;
+    this.#results = Array.isArray(results) ? results[Symbol.iterator]() : results;
+    this.#next = this.#results.next();
     this.#remaining = limit > 0 ? limit : Infinity;
   }
 
@@ -107,15 +113,15 @@ export class ResultCursor implements ServerCursor {
   next(batchSize: number, batch: BatchWriter): Batch {
     const max = batchSize > 0 ? batchSize : Infinity;
     let added = 0;
-    while (this.#pos < this.#results.length && added < max && this.#remaining > 0) {
-      const raw = encodeDocument(this.#results[this.#pos]!);
+    while (!this.#next.done && added < max && this.#remaining > 0) {
+      const raw = encodeDocument(this.#next.value);
       if (!batch.fits(raw.length)) break;
       batch.addRaw(raw);
       added++;
-      this.#pos++;
       this.#remaining--;
+      if (this.#remaining > 0) this.#next = this.#results.next();
     }
-    return { exhausted: this.#pos >= this.#results.length || this.#remaining <= 0 };
+    return { exhausted: this.#next.done === true || this.#remaining <= 0 };
   }
 }
 

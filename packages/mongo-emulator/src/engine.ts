@@ -184,7 +184,7 @@ export class Engine {
         const cutoff = now - secs * 1000;
         const expired: StoredDoc[] = [];
         for (const d of documentsWithDateUpTo(coll, field, cutoff)) {
-          const dates = valuesAtPath(d.obj, field).filter((x): x is Date => x instanceof Date);
+          const dates = valuesAtPath(d.view(), field).filter((x): x is Date => x instanceof Date);
           if (dates.length > 0 && Math.min(...dates.map((x) => x.getTime())) <= cutoff) expired.push(d);
         }
         for (const d of expired) {

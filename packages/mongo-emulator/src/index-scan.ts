@@ -246,7 +246,7 @@ export function isNaturalHint(hint: unknown): boolean {
 
 /** The decoded objects of stored documents. */
 export function* objectsOf(docs: Iterable<StoredDoc>): IterableIterator<Document> {
-  for (const d of docs) yield d.obj;
+  for (const d of docs) yield d.view();
 }
 
 /** Paths served by an index: the first field of `_id_` and of ascending/descending indexes. */

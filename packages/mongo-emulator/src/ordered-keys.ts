@@ -367,10 +367,10 @@ export class OrderedKeys {
         if (!rawKeys(raw, view, 0, raw.length, this.#name, sink)) {
           sink.out.length = mark;
           sink.count = 0;
-          pathKeys(d.obj, this.#parts, 0, sink);
+          pathKeys(d.view(), this.#parts, 0, sink);
         }
       } else {
-        pathKeys(obj ?? d.obj, this.#parts, 0, sink);
+        pathKeys(obj ?? d.view(), this.#parts, 0, sink);
       }
     }
     if (sink.count > 1) this.multikey = true;

@@ -195,6 +195,29 @@ export function findDocuments(source: Iterable<Document>, spec: FindSpec, opts?:
   });
 }
 
+/**
+ * The same without a sort, produced as they are read: an iterator over `source` that filters,
+ * skips, limits and projects one document at a time (a sort would need them all first).
+ */
+export function findDocumentsLazily(source: Iterable<Document>, spec: Omit<FindSpec, 'sort'>, opts?: QueryOptions): Iterator<Document> {
+  const cursor = withQueryErrors(() => {
+    const q = new Query(spec.filter ?? {}, mingoOptions(opts));
+    const projection = spec.projection && Object.keys(spec.projection).length > 0 ? spec.projection : undefined;
+    const c = q.find<Document>(source, projection);
+    return spec.skip ? c.skip(spec.skip) : c;
+  });
+  // The limit is counted here: mingo's reads the source past it.
+  let left = spec.limit ? spec.limit : Infinity;
+  return {
+    next: () =>
+      withQueryErrors(() => {
+        if (left <= 0 || !cursor.hasNext()) return { done: true, value: undefined };
+        left--;
+        return { done: false, value: cursor.next() };
+      }),
+  };
+}
+
 /** Stages that never write into the objects they receive. */
 const NON_MUTATING_STAGES = new Set([
   '$match', '$sort', '$limit', '$skip', '$count', '$group', '$project', '$sortByCount', '$bucket',

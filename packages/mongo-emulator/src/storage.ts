@@ -199,7 +199,7 @@ export class Collection {
       throw this.indexes.get('_id_')!.duplicateKeyError(this.ns, { _id: doc.id });
     }
     for (const idx of this.uniqueIndexes()) {
-      for (const { key, value } of idx.keysOf(doc.obj)) {
+      for (const { key, value } of idx.keysOf(doc.view())) {
         const owner = idx.entries.get(key);
         if (owner !== undefined && owner !== doc.idKey) throw idx.duplicateKeyError(this.ns, value);
       }
@@ -222,7 +222,7 @@ export class Collection {
       }
     }
     for (const idx of this.uniqueIndexes()) {
-      for (const { key } of idx.keysOf(doc.obj)) idx.entries.set(key, doc.idKey);
+      for (const { key } of idx.keysOf(doc.view())) idx.entries.set(key, doc.idKey);
     }
   }
 
@@ -237,7 +237,7 @@ export class Collection {
   #unindex(doc: StoredDoc): void {
     this.dataSize -= doc.size;
     for (const idx of this.uniqueIndexes()) {
-      for (const { key } of idx.keysOf(doc.obj)) {
+      for (const { key } of idx.keysOf(doc.view())) {
         if (idx.entries.get(key) === doc.idKey) idx.entries.delete(key);
       }
     }
@@ -248,7 +248,7 @@ export class Collection {
     const idx = new Index(spec);
     if (idx.unique) {
       for (const doc of this.docs.values()) {
-        for (const { key, value } of idx.keysOf(doc.obj)) {
+        for (const { key, value } of idx.keysOf(doc.view())) {
           const owner = idx.entries.get(key);
           if (owner !== undefined && owner !== doc.idKey) throw idx.duplicateKeyError(this.ns, value);
           idx.entries.set(key, doc.idKey);
@@ -259,9 +259,9 @@ export class Collection {
     this.#indexesChanged();
   }
 
-  /** Documents in natural (insertion) order, decoded. */
+  /** Documents in natural (insertion) order, decoded for reading (`StoredDoc.view`). */
   *objects(): IterableIterator<Document> {
-    for (const d of this.docs.values()) yield d.obj;
+    for (const d of this.docs.values()) yield d.view();
   }
 }
 

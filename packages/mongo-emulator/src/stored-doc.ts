@@ -2,6 +2,12 @@
  * A stored document. It is immutable: it holds the encoded bytes, the decoded object, or both,
  * decoding or encoding the missing form on first use. An update stores a new document, so an
  * oplog entry can keep referring to the version it describes.
+ *
+ * Memory: a document stored from its bytes (an insert) keeps only them, its `_id` key and its
+ * position, about 200 bytes over the BSON (a 10,000,000-document collection fits in a few GB).
+ * Reads that only look at a document (scans, filters, replies: `view()`) decode it without
+ * keeping the object, which would cost several times the BSON for every document ever read;
+ * its `_id` value is decoded on first use.
  */
 import { BSON, ObjectId } from 'bson';
 import type { Document } from 'bson';
@@ -18,7 +24,8 @@ export function rawOf(obj: object): Uint8Array | undefined {
 export class StoredDoc {
   #raw: Uint8Array | undefined;
   #obj: Document | undefined;
-  readonly id: unknown;
+  /** The `_id` value; undefined when not decoded yet (an ObjectId read from `#raw` on first use). */
+  #id: unknown;
   readonly idKey: string;
   /**
    * Position in the natural order of the collection holding the document (set by
@@ -26,12 +33,22 @@ export class StoredDoc {
    */
   seq = 0;
 
-  private constructor(raw: Uint8Array | undefined, obj: Document | undefined, id: unknown) {
+  private constructor(raw: Uint8Array | undefined, obj: Document | undefined, id: unknown, idKey?: string) {
     this.#raw = raw;
     this.#obj = obj;
-    this.id = id;
-    this.idKey = keyOf(id);
+    this.#id = id;
+    this.idKey = idKey ?? keyOf(id);
     if (raw && obj) rawOfObject.set(obj, raw);
+  }
+
+  /** The `_id` value. */
+  get id(): unknown {
+    if (this.#id === undefined) {
+      const raw = this.#raw!;
+      const range = firstIdElement(raw)!;
+      this.#id = new ObjectId(Buffer.from(raw.subarray(range.start + 5, range.start + 17)));
+    }
+    return this.#id;
   }
 
   /** From encoded bytes whose first element is `_id` (checked by the caller). */
@@ -46,7 +63,11 @@ export class StoredDoc {
   static fromStoredRaw(raw: Uint8Array): StoredDoc | undefined {
     const range = firstIdElement(raw);
     if (!range) return undefined;
-    if (raw[range.start] === 0x07) return new StoredDoc(raw, undefined, new ObjectId(raw.subarray(range.start + 5, range.start + 17)));
+    if (raw[range.start] === 0x07 && range.end - range.start === 17) {
+      // An ObjectId: its key (keyOf: `o` + hex) read in place, the value decoded on first use.
+      const view = Buffer.isBuffer(raw) ? raw : Buffer.from(raw.buffer, raw.byteOffset, raw.byteLength);
+      return new StoredDoc(raw, undefined, undefined, `o${view.toString('hex', range.start + 5, range.start + 17)}`);
+    }
     const id = BSON.deserialize(documentFromElements(raw.subarray(range.start, range.end)))._id as unknown;
     return new StoredDoc(raw, undefined, id);
   }
@@ -70,6 +91,17 @@ export class StoredDoc {
       rawOfObject.set(this.#obj, this.#raw!);
     }
     return this.#obj;
+  }
+
+  /**
+   * The decoded object for a read that only looks at it (never mutates it): the kept object when
+   * there is one, else a fresh decode that is not kept (replies still embed the stored bytes).
+   */
+  view(): Document {
+    if (this.#obj) return this.#obj;
+    const obj = BSON.deserialize(this.#raw!);
+    rawOfObject.set(obj, this.#raw!);
+    return obj;
   }
 
   /** The decoded object, if decoded already. */

@@ -16,7 +16,7 @@ import { documentsToExamine, isNaturalHint, objectsOf } from '../index-scan.js';
 import type { ScanStats } from '../index-scan.js';
 import { keyOf } from '../keys.js';
 import { oplogDocuments, oplogRange } from '../oplog-view.js';
-import { compileFilter, findDocuments } from '../query.js';
+import { compileFilter, findDocuments, findDocumentsLazily } from '../query.js';
 import type { QueryOptions } from '../query.js';
 import { valuesAtPath } from '../storage.js';
 import type { Collection } from '../storage.js';
@@ -185,13 +185,14 @@ export function matchingDocs(
   const out: StoredDoc[] = [];
   const examined = documentsToExamine(coll, filter, { collation: opts.query?.collation, natural: isNaturalHint(opts.hint), stats: opts.stats });
   for (const d of examined) {
-    if (!test(d.obj)) continue;
+    if (!test(d.view())) continue;
     out.push(d);
     if (!sort && limit > 0 && out.length >= limit) break;
   }
   if (!sort) return out;
-  const byObj = new Map<object, StoredDoc>(out.map((d) => [d.obj, d]));
-  const sorted = findDocuments(out.map((d) => d.obj), { sort, ...(limit > 0 ? { limit } : {}) }, opts.query);
+  const objs = out.map((d) => d.view());
+  const byObj = new Map<object, StoredDoc>(objs.map((o, i) => [o, out[i]!]));
+  const sorted = findDocuments(objs, { sort, ...(limit > 0 ? { limit } : {}) }, opts.query);
   return sorted.map((o) => byObj.get(o)!);
 }
 
@@ -421,7 +422,7 @@ export function findCommand(ctx: CommandContext): CommandResult {
       isOplog ? 'tailable cursors on the oplog are not supported by the emulator; use a change stream' : 'error processing query: tailable cursor requested on non capped collection',
     );
   }
-  let results: Document[];
+  let results: Document[] | Iterator<Document>;
   if (isOplog) {
     const range = oplogRange(engine.oplog, filter);
     const source = oplogDocuments(engine.oplog, range.from, range.to, natural.reverse);
@@ -442,15 +443,22 @@ export function findCommand(ctx: CommandContext): CommandResult {
         const d = coll.docs.get(keyOf(eq.value));
         ctx.server.queryExecutor.scanned++;
         if (d) ctx.server.queryExecutor.scannedObjects++;
-        results = d ? [d.obj] : [];
+        results = d ? [d.view()] : [];
       } else {
         // A `$natural` sort or hint asks for a collection scan.
         const scan = natural.natural || isNaturalHint(ctx.cmd.hint);
         const examined = documentsToExamine(coll, filter, { collation: query.collation, natural: scan, stats: ctx.server.queryExecutor });
-        let source: Iterable<Document> = objectsOf(examined);
-        if (natural.reverse) source = [...source].reverse();
-        const spec = { filter, skip, limit, ...(projection ? { projection } : {}), ...(natural.sort ? { sort: natural.sort } : {}) };
-        results = findDocuments(source, spec, query);
+        if (natural.sort) {
+          let source: Iterable<Document> = objectsOf(examined);
+          if (natural.reverse) source = [...source].reverse();
+          results = findDocuments(source, { filter, skip, limit, ...(projection ? { projection } : {}), sort: natural.sort }, query);
+        } else {
+          // No sort: the documents examined are fixed now (as a list of stored documents) and
+          // decoded, filtered and projected batch by batch as the cursor is read.
+          const docs = Array.isArray(examined) ? (examined as StoredDoc[]) : Array.from(examined);
+          if (natural.reverse) docs.reverse();
+          results = findDocumentsLazily(objectsOf(docs), { filter, skip, limit, ...(projection ? { projection } : {}) }, query);
+        }
       }
     }
   }
@@ -605,7 +613,7 @@ export function distinctCommand(ctx: CommandContext): CommandResult {
   const seen = new Set<string>();
   if (coll) {
     for (const doc of matchingDocs(coll, filter, { query: queryOptions(ctx), stats: ctx.server.queryExecutor })) {
-      for (const v of valuesAtPath(doc.obj, key)) {
+      for (const v of valuesAtPath(doc.view(), key)) {
         if (v === undefined) continue;
         const k = keyOf(v);
         if (seen.has(k)) continue;
