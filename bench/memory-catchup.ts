@@ -18,7 +18,6 @@
  */
 import { spawn } from 'node:child_process';
 import { rm } from 'node:fs/promises';
-import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { MongoClient } from 'mongodb';
 import { clusterTimeNow } from '../src/source/cluster-time.js';
@@ -101,7 +100,7 @@ export const memoryCatchupBenchmark: Benchmark = {
     const samples: RunSample[] = [];
     let insertSeconds = 0;
     const { compileForNode } = await import('./lib/compile.js'); // loads TypeScript: only when needed
-    const child = await compileForNode(join(ctx.dir, 'compiled'), ['bench/lib', 'bench/children'], 'bench/children/memory-archiver.ts');
+    const child = await compileForNode('bench/children/memory-archiver.ts');
     // The fixed part: RSS once every module is loaded, compiled and through tsx (a checkout).
     const loaded = (await runChild<{ loadedRssMiB: number }>(child, { idle: true }, undefined)).loadedRssMiB;
     const loadedTsx = (await runChild<{ loadedRssMiB: number }>(CHILD_TS, { idle: true }, undefined)).loadedRssMiB;

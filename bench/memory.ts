@@ -360,7 +360,7 @@ export const memoryBenchmark: Benchmark = {
       const setupSeconds = (performance.now() - t0) / 1000;
       ctx.log(`memory: hours built in ${setupSeconds.toFixed(1)} s (${(built.large.bytes / 1e6).toFixed(1)} MB gzip for ${large} documents)`);
       const { compileForNode } = await import('./lib/compile.js'); // loads TypeScript: only when needed
-      const child = await compileForNode(join(ctx.dir, 'compiled'), ['bench/lib', 'bench/children'], 'bench/children/run-cli.ts');
+      const child = await compileForNode('bench/children/run-cli.ts');
       const loaded = await loadedRss(child);
       for (let i = 0; i < ctx.runs; i++) {
         const results: Partial<Record<'small' | 'large', RunResult>> = {};

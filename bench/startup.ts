@@ -26,7 +26,6 @@
  */
 import { spawn } from 'node:child_process';
 import { readdir } from 'node:fs/promises';
-import { join } from 'node:path';
 import { MongoClient } from 'mongodb';
 import type { Db } from 'mongodb';
 import { CheckpointStore } from '../src/ledger/checkpoints.js';
@@ -168,10 +167,10 @@ export const startupBenchmark: Benchmark = {
     const db = client.db(DB);
     const coll = db.collection(COLLECTION);
     try {
-      const { compileForNode } = await import('./lib/compile.js'); // loads TypeScript: only when needed
-      const compiled = join(ctx.dir, 'compiled');
-      const cli = await compileForNode(compiled, ['bench/children'], 'bench/children/startup-cli.ts');
-      const bare = join(compiled, 'bench/children/startup-bare.js');
+      const { compileForNode, compiledTree } = await import('./lib/compile.js'); // loads TypeScript: only when needed
+      const compiled = await compiledTree();
+      const cli = await compileForNode('bench/children/startup-cli.ts');
+      const bare = await compileForNode('bench/children/startup-bare.ts');
       const spool = await freshDir(ctx.dir, 'spool');
       const env: NodeJS.ProcessEnv = {
         PATH: process.env.PATH,

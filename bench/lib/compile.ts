@@ -4,8 +4,14 @@
  * process can run the archiver as an installed package does — plain `node`, no tsx loader in its
  * memory. The output mirrors the repository layout (relative imports keep working), gets a copy
  * of package.json (ESM, and read by src/seal/manifest.ts) and a node_modules symlink.
+ *
+ * One tree per bench process: src/, bench/lib/ and bench/children/ are compiled once, on the first
+ * call, into a temp directory removed when the process exits; every benchmark that runs a
+ * compiled child (memory, startup, memory-catchup) uses it.
  */
-import { mkdir, readFile, readdir, symlink, writeFile } from 'node:fs/promises';
+import { rmSync } from 'node:fs';
+import { mkdir, mkdtemp, readFile, readdir, symlink, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import { dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import ts from 'typescript';
@@ -22,15 +28,35 @@ async function tsFiles(dir: string): Promise<string[]> {
   return out;
 }
 
-/** Compiles src/ and the given bench folders into `outDir`; returns the path of `entry` there (.js). */
-export async function compileForNode(outDir: string, folders: readonly string[], entry: string): Promise<string> {
+const FOLDERS = ['src', 'bench/lib', 'bench/children'];
+
+let tree: Promise<string> | undefined;
+
+/** The compiled tree of this process (compiled on the first call); the path of `entry` (a .ts under FOLDERS) there, as .js. */
+export async function compileForNode(entry: string): Promise<string> {
+  return join(await compiledTree(), entry.replace(/\.ts$/, '.js'));
+}
+
+/** The directory of this process's compiled tree (compiled on the first call). */
+export function compiledTree(): Promise<string> {
+  tree ??= (async () => {
+    const outDir = await mkdtemp(join(tmpdir(), 'cls-bench-compiled-'));
+    process.once('exit', () => rmSync(outDir, { recursive: true, force: true }));
+    await compileInto(outDir);
+    return outDir;
+  })();
+  return tree;
+}
+
+/** Compiles FOLDERS into `outDir`. */
+async function compileInto(outDir: string): Promise<void> {
   const options: ts.CompilerOptions = {
     target: ts.ScriptTarget.ES2022,
     module: ts.ModuleKind.ESNext,
     verbatimModuleSyntax: true,
     esModuleInterop: true,
   };
-  for (const folder of ['src', ...folders]) {
+  for (const folder of FOLDERS) {
     for (const file of await tsFiles(join(ROOT, folder))) {
       const rel = relative(ROOT, file);
       const js = ts.transpileModule(await readFile(file, 'utf8'), { compilerOptions: options, fileName: rel }).outputText;
@@ -41,5 +67,4 @@ export async function compileForNode(outDir: string, folders: readonly string[],
   }
   await writeFile(join(outDir, 'package.json'), await readFile(join(ROOT, 'package.json')));
   await symlink(join(ROOT, 'node_modules'), join(outDir, 'node_modules'), 'dir');
-  return join(outDir, entry.replace(/\.ts$/, '.js'));
 }
