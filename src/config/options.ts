@@ -191,7 +191,7 @@ export const optionTable = {
       default: 4,
       min: 1,
       max: 64,
-      doc: 'Parts uploaded concurrently per object. A put holds at most `partSizeMB × (queueSize + 1)` of part buffers (the parts in flight and the one being read).',
+      doc: 'Parts uploaded concurrently per object. Parts of a file are sent as streams of its byte ranges, never held in memory whole: a put holds one 1 MiB read buffer and 256 KiB of read-ahead per part in flight, whatever `partSizeMB` (a small in-memory object, e.g. a manifest, is sent from its own buffer).',
     }),
     checksumAlgorithm: oneOf(S3_CHECKSUM_ALGORITHMS, {
       env: 'S3_CHECKSUM_ALGORITHM',

@@ -1,5 +1,6 @@
 /**
- * Checksums of the bytes we deliver, computed while they stream by (never a second read):
+ * Checksums of the bytes we deliver, computed in one pass over them (part-upload.ts digests a
+ * file's part ranges before it streams them out):
  *  - the whole-object SHA-256, compared with the sha256 the seal step declared before anything
  *    is made visible (a changed or truncated spool file is never delivered);
  *  - per-part digests at the part boundaries of part-upload.ts (every part is `partSize` bytes

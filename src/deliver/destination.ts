@@ -13,7 +13,7 @@
  *    metadata, and the server checksum where the server reports one) before `put` resolves;
  *  - idempotent: putting the same key with the same bytes again yields the same object (S3 skips
  *    the upload when an object with the same size and sha256 is already there);
- *  - bounded memory whatever the object size (S3: partSize × (queueSize + 1); file: stream copy).
+ *  - bounded memory whatever the object size (S3: parts streamed from the file's ranges; file: stream copy).
  */
 import { CronLogError } from '../errors.js';
 

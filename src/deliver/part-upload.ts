@@ -3,22 +3,27 @@
  * a multipart upload with parts of exactly `partSize` bytes (the last one shorter), at most
  * `queueSize` of them in flight.
  *
- * Each part is read from the file with positioned reads straight into a part buffer (no stream
- * chunks joined into parts: on a machine where first-touch memory is expensive, joining cost
- * about 30 ms per 8 MiB part on the main thread, see docs/performance.md). A put reuses its part
- * buffers, so it holds at most (queueSize + 1) × partSize bytes whatever the object size.
+ * A file source is never held in memory part by part. Each part's byte range is read twice: first
+ * in order through the digester with one small reused read buffer (`READ_BUFFER`, 1 MiB: the
+ * object's SHA-256, the part's checksum, and the part's SHA-256 as its SigV4 payload hash), then
+ * sent as a fresh read stream of the range per try of its request (src/deliver/part-body.ts); a
+ * retried part is read from the file again. So a put holds one read buffer plus a stream's
+ * read-ahead per part in flight, whatever the part size (it held (queueSize + 1) × partSize
+ * bytes of part buffers before: 40 MiB with 8 MiB parts and queue 4, about a third of `run`'s
+ * peak RSS while it sealed a big hour; see docs/performance.md, `memory`). The second read comes
+ * from the page cache. A Buffer source (`body`) is sent as slices of itself.
  * (This replaced @aws-sdk/lib-storage's `Upload`, which joins the chunks of a read stream into
  * each part; the deliver benchmark still uses `Upload` as its baseline.)
  *
- * The bytes are digested in order as they are read (the object's SHA-256 and each part's
- * checksum). Each part goes out with its checksum (`x-amz-checksum-*`); S3 rejects a part whose
- * body does not match it. The whole source is checked against the declared size and SHA-256
- * after its last byte is read and before the last part is sent, so a changed source is never
- * completed. `onSourceRead` is called then.
+ * Integrity: each part goes out with its checksum (`x-amz-checksum-*` or `Content-MD5`, by mode)
+ * and its SHA-256 as `x-amz-content-sha256`; S3 rejects a part whose body does not match them,
+ * so bytes that changed between the digest pass and the send are never stored. The whole source
+ * is checked against the declared size and SHA-256 after its last byte is digested and before
+ * the last part is sent, so a changed source is never completed. `onSourceRead` is called then.
  *
  * Ordering, in the parameters: no part (and no single PutObject) is sent before `partsWaitFor`
  * resolves (the put's check for an object already at the key), while the multipart upload is
- * created and the first parts are read and queued; the request that creates the object
+ * created and the first parts are digested and queued; the request that creates the object
  * (CompleteMultipartUpload, or the single PutObject) is not sent before `completionWaitsFor`
  * resolves too (the seal's check of the file's facts and its ledger write). Either rejecting
  * stops the upload at once with its error.
@@ -26,8 +31,9 @@
  * Failures: after the first failure (a request, the source, a gate, the signal) no new part is
  * sent; the parts in flight are waited for, the multipart upload is aborted (once its
  * CreateMultipartUpload has answered) and the first error is thrown. Request retries are the
- * caller's `requests` (each part body is a Buffer, which can be sent again).
+ * caller's `requests`: each try calls the request's `PartBody` again for a body of its own.
  */
+import { createHash, type Hash } from 'node:crypto';
 import { open, type FileHandle } from 'node:fs/promises';
 import type {
   AbortMultipartUploadCommandInput,
@@ -42,6 +48,12 @@ import { raceAbort, throwIfAborted } from '../retry.js';
 import { s3Sdk } from './s3-sdk.js';
 import { IntegrityError } from './errors.js';
 import { ObjectDigester, isMultipart, sourceMismatch, type ObjectDigest } from './checksum.js';
+import { rangeBody, type PartBody } from './part-body.js';
+
+export type { PartBody } from './part-body.js';
+
+/** The read buffer of the digest pass over a file source (one per upload, reused for every part). */
+export const READ_BUFFER = 1024 * 1024;
 
 /** What a single PutObject answered: what can prove the stored bytes without a HEAD. */
 export interface SinglePutAnswer {
@@ -54,11 +66,12 @@ export interface SinglePutAnswer {
 /**
  * The S3 requests one upload makes. How each is sent (retries, counting, which upload ids were
  * created) is the caller's: the S3 destination sends them through S3Requests and records them.
+ * PutObject and UploadPart get their body apart from their input: `body()` once per try.
  */
 export interface UploadRequests {
-  putObject(input: PutObjectCommandInput): Promise<SinglePutAnswer>;
+  putObject(input: Omit<PutObjectCommandInput, 'Body'>, body: PartBody): Promise<SinglePutAnswer>;
   createMultipartUpload(input: CreateMultipartUploadCommandInput): Promise<{ UploadId?: string | undefined }>;
-  uploadPart(input: UploadPartCommandInput): Promise<{ ETag?: string | undefined }>;
+  uploadPart(input: Omit<UploadPartCommandInput, 'Body'>, body: PartBody): Promise<{ ETag?: string | undefined }>;
   completeMultipartUpload(input: CompleteMultipartUploadCommandInput): Promise<unknown>;
   abortMultipartUpload(input: AbortMultipartUploadCommandInput): Promise<unknown>;
 }
@@ -66,9 +79,9 @@ export interface UploadRequests {
 /** Each request sent once through `client`: no retries, nothing recorded. */
 export function clientRequests(client: S3Client): UploadRequests {
   return {
-    putObject: (input) => client.send(new (s3Sdk().PutObjectCommand)(input)),
+    putObject: (input, body) => client.send(new (s3Sdk().PutObjectCommand)({ ...input, Body: body() })),
     createMultipartUpload: (input) => client.send(new (s3Sdk().CreateMultipartUploadCommand)(input)),
-    uploadPart: (input) => client.send(new (s3Sdk().UploadPartCommand)(input)),
+    uploadPart: (input, body) => client.send(new (s3Sdk().UploadPartCommand)({ ...input, Body: body() })),
     completeMultipartUpload: (input) => client.send(new (s3Sdk().CompleteMultipartUploadCommand)(input)),
     abortMultipartUpload: (input) => client.send(new (s3Sdk().AbortMultipartUploadCommand)(input)),
   };
@@ -120,24 +133,20 @@ function completedChecksum(sent: ReturnType<typeof checksumParams>): Pick<Comple
   };
 }
 
-/** Reads [position, position + length) of a file into `into` (length bytes); fewer bytes mean the file is shorter. */
-async function readRange(file: FileHandle, into: Buffer, position: number): Promise<number> {
-  let filled = 0;
-  while (filled < into.length) {
-    const { bytesRead } = await file.read(into, filled, into.length - filled, position + filled);
-    if (bytesRead === 0) break;
-    filled += bytesRead;
-  }
-  return filled;
+/** One part of the source: its body per try, and what to call once its request has settled. */
+interface SourcePart {
+  body: PartBody;
+  release(): void;
 }
 
 /**
- * The source, read part by part in order. A file's bytes go through the digester as they are
- * read; a body is digested and checked whole before anything is sent (`checkBody`).
+ * The source, part by part in order. A file's part ranges go through the digester as they are
+ * read (and are sent later as streams of the range); a body is digested and checked whole before
+ * anything is sent (`checkBody`).
  */
 class PartReader {
   private file: FileHandle | undefined;
-  private readonly spare: Buffer[] = [];
+  private buffer: Buffer | undefined;
   private offset = 0;
 
   constructor(
@@ -154,23 +163,38 @@ class PartReader {
     if (mismatch !== null) throw mismatch;
   }
 
-  /** The next `length` bytes of the source (a reused buffer for a file source). */
-  async next(length: number): Promise<Buffer> {
-    const { source, expected } = this.input;
+  /**
+   * The next `length` bytes of the source: a slice of a body source; for a file source, its range
+   * digested now (part checksum, and its SHA-256 as the payload hash) and streamed per try.
+   */
+  async next(length: number): Promise<SourcePart> {
+    const { source, expected, algorithm } = this.input;
     if ('body' in source) {
       const part = source.body.subarray(this.offset, this.offset + length);
       this.offset += part.length;
-      return part;
+      return { body: () => part, release: () => undefined };
     }
     this.file ??= await open(source.path, 'r');
-    const buffer = this.spare.pop() ?? Buffer.allocUnsafeSlow(this.input.partSize);
-    const filled = await readRange(this.file, buffer.subarray(0, length), this.offset);
-    const part = buffer.subarray(0, filled);
-    this.digester.update(part);
-    this.offset += part.length;
-    if (part.length < length) throw this.mismatch();
+    this.buffer ??= Buffer.allocUnsafeSlow(Math.max(1, Math.min(READ_BUFFER, this.input.partSize, expected.size)));
+    const start = this.offset;
+    const index = this.digester.partDigests.length;
+    // In SHA256 mode the part checksum is the payload hash already.
+    const payload: Hash | undefined = algorithm === 'SHA256' ? undefined : createHash('sha256');
+    let read = 0;
+    while (read < length) {
+      const { bytesRead } = await this.file.read(this.buffer, 0, Math.min(this.buffer.length, length - read), start + read);
+      if (bytesRead === 0) break;
+      const chunk = this.buffer.subarray(0, bytesRead);
+      this.digester.update(chunk);
+      payload?.update(chunk);
+      read += bytesRead;
+    }
+    this.offset += read;
+    if (read < length) throw this.mismatch();
     if (this.offset === expected.size) await this.finish();
-    return part;
+    // The part's digest is complete: a full part's at its last byte, the last part's at finish().
+    const sha256Hex = payload !== undefined ? payload.digest('hex') : (this.digester.partDigests[index] as Buffer).toString('hex');
+    return rangeBody(source.path, start, length, sha256Hex);
   }
 
   /** After the declared last byte: nothing may follow, and the digest must match. */
@@ -189,13 +213,6 @@ class PartReader {
 
   private mismatch(): IntegrityError {
     return sourceMismatch(this.digester.finish(), this.input.expected) ?? new IntegrityError('source', `${this.input.expected.label} ended early`);
-  }
-
-  /** A part buffer the client no longer needs (its request settled). */
-  release(part: Buffer): void {
-    if ('path' in this.input.source && part.buffer.byteLength === this.input.partSize && this.spare.length < this.input.queueSize + 1) {
-      this.spare.push(Buffer.from(part.buffer, 0, this.input.partSize));
-    }
   }
 
   async close(): Promise<void> {
@@ -230,12 +247,17 @@ export async function uploadParts(input: PartUploadInput): Promise<UploadOutcome
     reader.checkBody();
     if (!fromFile) input.onSourceRead?.();
     if (!isMultipart(size, partSize)) {
-      const body = await reader.next(size);
+      const part = await reader.next(size);
       const digest = digester.finish();
       if (fromFile) input.onSourceRead?.();
       // The single PutObject creates the object: it waits for both gates.
-      await raceAbort(objectMayComplete, signal);
-      const out = await requests.putObject({ ...params, Body: body, ContentLength: size, ...checksumParams(algorithm, digest.parts[0] as Buffer) });
+      let out: SinglePutAnswer;
+      try {
+        await raceAbort(objectMayComplete, signal);
+        out = await requests.putObject({ ...params, ContentLength: size, ...checksumParams(algorithm, digest.parts[0] as Buffer) }, part.body);
+      } finally {
+        part.release();
+      }
       return { digest, single: { ETag: out.ETag, VersionId: out.VersionId, ChecksumSHA256: out.ChecksumSHA256, ChecksumCRC32C: out.ChecksumCRC32C } };
     }
     const count = Math.ceil(size / partSize);
@@ -256,7 +278,7 @@ export async function uploadParts(input: PartUploadInput): Promise<UploadOutcome
         if (failure !== undefined) break;
         throwIfAborted(signal);
         const length = Math.min(partSize, size - index * partSize);
-        const body = await reader.next(length);
+        const part = await reader.next(length);
         if (fromFile && index === count - 1) input.onSourceRead?.();
         const checksum = checksumParams(algorithm, digester.partDigests[index] as Buffer);
         const { UploadId } = await created;
@@ -267,23 +289,25 @@ export async function uploadParts(input: PartUploadInput): Promise<UploadOutcome
           .then(() => {
             if (failure !== undefined) throw failure.error;
             throwIfAborted(signal);
-            return requests.uploadPart({
-              Bucket: params.Bucket,
-              Key: params.Key,
-              UploadId,
-              PartNumber: partNumber,
-              Body: body,
-              ContentLength: length,
-              ...(params.ChecksumAlgorithm !== undefined ? { ChecksumAlgorithm: params.ChecksumAlgorithm } : {}),
-              ...checksum,
-            });
+            return requests.uploadPart(
+              {
+                Bucket: params.Bucket,
+                Key: params.Key,
+                UploadId,
+                PartNumber: partNumber,
+                ContentLength: length,
+                ...(params.ChecksumAlgorithm !== undefined ? { ChecksumAlgorithm: params.ChecksumAlgorithm } : {}),
+                ...checksum,
+              },
+              part.body,
+            );
           })
           .then((out) => {
             completed.push({ PartNumber: partNumber, ETag: out.ETag, ...completedChecksum(checksum) });
           }, fail)
           .finally(() => {
             inflight.delete(sent);
-            reader.release(body);
+            part.release();
           });
         inflight.add(sent);
       }

@@ -13,23 +13,29 @@
  * WHEN_SUPPORTED, adds `x-amz-checksum-crc32` and `x-amz-sdk-checksum-algorithm` to every upload,
  * which R2, GCS, B2 and older MinIO/Ceph refuse), and sends exactly what the mode asks for:
  *  - SHA256 / CRC32C: every upload request names `ChecksumAlgorithm` and carries the part's
- *    checksum as a plain `x-amz-checksum-*` header with a Buffer body (no `aws-chunked` encoding
- *    with trailers, which WHEN_SUPPORTED uses for streaming bodies and which s3rver would store
- *    verbatim, corrupting the object). With SHA256 the part's SHA-256 is also the SigV4 payload
- *    hash (`x-amz-content-sha256`), which the SDK would otherwise compute with a second pass over
- *    the part (`bodySha256Headers`).
+ *    checksum as a plain `x-amz-checksum-*` header (no `aws-chunked` encoding with trailers,
+ *    which WHEN_SUPPORTED uses for streaming bodies and which s3rver would store verbatim,
+ *    corrupting the object). With SHA256 the part's SHA-256 is also the SigV4 payload hash
+ *    (`x-amz-content-sha256`), which the SDK would otherwise compute with a second pass over a
+ *    Buffer part (`bodySha256Headers`).
+ *  - A file's parts are streams of its byte ranges (src/deliver/part-body.ts), which the signer
+ *    cannot hash (it would sign UNSIGNED-PAYLOAD): in every mode their SHA-256, computed by the
+ *    upload's digest pass, is sent as `x-amz-content-sha256`, so S3 checks each part body
+ *    against a hash in MD5 and NONE mode too.
  *  - MD5: `Content-MD5` of each part and single PUT, no `x-amz-checksum-*` / `x-amz-sdk-*`.
  *  - NONE: no integrity header at all (the SigV4 payload hash is still sent, as SigV4 requires).
  * HEAD requests ask for the stored checksum (`x-amz-checksum-mode`) only in SHA256 / CRC32C mode.
  */
 import { createHash } from 'node:crypto';
 import type { S3Client } from '@aws-sdk/client-s3';
+import { payloadSha256 } from './part-body.js';
 import { s3Sdk } from './s3-sdk.js';
 import type { S3Settings } from './s3-options.js';
 
 /**
- * For a request with a byte body that asks for a SHA256 checksum (UploadPart and PutObject with
- * `ChecksumAlgorithm: 'SHA256'`; part bodies are always Buffers), sets `x-amz-content-sha256`
+ * For a file range body (a stream, src/deliver/part-body.ts), sets `x-amz-content-sha256` to the
+ * SHA-256 of its bytes, in every mode. For a request with a byte body that asks for a SHA256
+ * checksum (UploadPart and PutObject with `ChecksumAlgorithm: 'SHA256'`), sets `x-amz-content-sha256`
  * (hex) from its `x-amz-checksum-sha256` (base64, the part digest part-upload.ts sends), or both
  * from one SHA-256 of the body when the request has no checksum yet.
  * The SDK leaves both alone when present: its checksum middleware skips a request that already
@@ -38,11 +44,17 @@ import type { S3Settings } from './s3-options.js';
  * Runs in the build step, before the SDK's checksum middleware and before signing.
  */
 export function bodySha256Headers(input: unknown, request: unknown): void {
-  if ((input as { ChecksumAlgorithm?: unknown } | undefined)?.ChecksumAlgorithm !== 'SHA256') return;
   const req = request as { headers?: Record<string, string>; body?: unknown } | undefined;
   const headers = req?.headers;
   const body = req?.body;
-  if (headers === undefined || !(body instanceof Uint8Array)) return;
+  if (headers === undefined) return;
+  const range = payloadSha256(body);
+  if (range !== undefined) {
+    if (!Object.keys(headers).some((name) => name.toLowerCase() === 'x-amz-content-sha256')) headers['x-amz-content-sha256'] = range;
+    return;
+  }
+  if ((input as { ChecksumAlgorithm?: unknown } | undefined)?.ChecksumAlgorithm !== 'SHA256') return;
+  if (!(body instanceof Uint8Array)) return;
   let checksum: string | undefined;
   for (const name of Object.keys(headers)) {
     const lower = name.toLowerCase();
@@ -89,15 +101,14 @@ export function createS3Client(settings: S3Settings): S3Client {
       httpsAgent: agent,
     },
   });
-  if (settings.algorithm === 'SHA256') {
-    // One SHA-256 of each body serves as both its part checksum and the SigV4 payload hash.
-    client.middlewareStack.add(
-      (next) => async (args) => {
-        bodySha256Headers(args.input, args.request);
-        return next(args);
-      },
-      { step: 'build', name: 'cronLogBodySha256', priority: 'high' },
-    );
-  }
+  // A file range's SHA-256 (every mode), or one SHA-256 of a Buffer body in SHA256 mode, serves
+  // as the SigV4 payload hash.
+  client.middlewareStack.add(
+    (next) => async (args) => {
+      bodySha256Headers(args.input, args.request);
+      return next(args);
+    },
+    { step: 'build', name: 'cronLogBodySha256', priority: 'high' },
+  );
   return client;
 }

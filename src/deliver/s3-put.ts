@@ -91,9 +91,9 @@ function recordedRequests(ctx: S3Context, record: PutRecord, signal: AbortSignal
   const { client } = requests;
   const options: RequestOptions = { signal, onRetry: record.countRetry };
   return {
-    putObject: (input) => {
+    putObject: (input, body) => {
       record.sentComplete = true;
-      return requests.send('PutObject', () => client.send(new (s3Sdk().PutObjectCommand)(input)), options).catch((err: unknown) => record.failed('PutObject', err));
+      return requests.send('PutObject', () => client.send(new (s3Sdk().PutObjectCommand)({ ...input, Body: body() })), options).catch((err: unknown) => record.failed('PutObject', err));
     },
     createMultipartUpload: async (input) => {
       const onRetry = (): void => {
@@ -104,7 +104,8 @@ function recordedRequests(ctx: S3Context, record: PutRecord, signal: AbortSignal
       if (out.UploadId !== undefined) record.uploads.set(out.UploadId, 'open');
       return out;
     },
-    uploadPart: (input) => requests.send('UploadPart', () => client.send(new (s3Sdk().UploadPartCommand)(input)), options).catch((err: unknown) => record.failed('UploadPart', err)),
+    // Each try gets a body of its own (a fresh stream of the part's range for a file source).
+    uploadPart: (input, body) => requests.send('UploadPart', () => client.send(new (s3Sdk().UploadPartCommand)({ ...input, Body: body() })), options).catch((err: unknown) => record.failed('UploadPart', err)),
     completeMultipartUpload: async (input) => {
       record.sentComplete = true;
       const out = await requests.send('CompleteMultipartUpload', () => client.send(new (s3Sdk().CompleteMultipartUploadCommand)(input)), options).catch((err: unknown) => record.failed('CompleteMultipartUpload', err));

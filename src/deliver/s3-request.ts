@@ -6,8 +6,9 @@
  * classifiers say another try may succeed (src/deliver/retryable.ts): a failed part is re-sent,
  * not the whole file.
  *
- * Each try is a new command through the client (which itself tries once): its body, a Buffer, is
- * sent again as it was, and signed again. The request's signal is looked at before each try and
+ * Each try is a new command through the client (which itself tries once), with a body of its own
+ * (an upload's `PartBody` is called again: a Buffer is sent again as it was, a file range is read
+ * again from the file by a fresh stream), and signed again. The request's signal is looked at before each try and
  * cuts a wait short; it never interrupts a request in flight (a CompleteMultipartUpload cut off
  * mid-way could leave an object at the key that nobody verified).
  *

@@ -8,13 +8,15 @@
  *   s3-request.ts    every request retried by the one retry loop (src/retry.ts)
  *   s3-put.ts        the put: key check, upload, verification, restarts, cleanup
  *   s3-verify.ts     the stored object checked after the upload, in every checksum mode
- *   part-upload.ts   one upload: parts read into reused buffers, bounded, in order
+ *   part-upload.ts   one upload: parts digested, then streamed from the file per try, in order
+ *   part-body.ts     the body of one try: a Buffer slice, or a fresh stream of a file range
  *   s3-objects.ts    head, get, delete, list
  *   s3-probe.ts      the probe for `doctor`
  *
- * Memory: a put holds at most partSize × (queueSize + 1) bytes whatever the object size; for
- * objects larger than partSize × 10,000 (the S3 part limit) the part size grows to
- * size / 10,000 (rounded up to 1 MiB), and the bound grows with it.
+ * Memory: a put of a file holds one 1 MiB read buffer and a stream's read-ahead (256 KiB) per
+ * part in flight, whatever the part and object size (parts are streams of the file's ranges);
+ * a put of a Buffer holds that Buffer. For objects larger than partSize × 10,000 (the S3 part
+ * limit) the part size grows to size / 10,000 (rounded up to 1 MiB).
  *
  * Lifecycle (src/deliver/operations.ts): `close()` waits for running operations, `destroy()`
  * aborts them (a put aborts its multipart upload and rejects with ABORTED); then the client's

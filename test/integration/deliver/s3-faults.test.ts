@@ -115,6 +115,28 @@ test('connection reset in the middle of an UploadPart: retried', async () => {
   await assertDelivered(key);
 });
 
+test('a retried part is read again from the file: every try of a part sends its whole range, byte for byte, with its SHA-256 as payload hash', async () => {
+  // Part 1: the connection is reset once its first bytes arrived (the first stream is left half read);
+  // part 2: a 500 once its body was read whole.
+  proxy.rule({ op: 'UploadPart', when: (r) => r.query['partNumber'] === '1', times: 1, fault: { type: 'reset' } });
+  proxy.rule({ op: 'UploadPart', when: (r) => r.query['partNumber'] === '2', times: 1, fault: { type: 'error', status: 500 } });
+  const key = 'faults/retried-part-bytes.ndjson.gz';
+  const r = await putBig(dest(), key);
+  assert.equal(r.attempts, 3);
+  const partSize = 5 * MiB;
+  const rangeOf = (n: number): Buffer => big.data.subarray((n - 1) * partSize, Math.min(n * partSize, big.size));
+  const tries = proxy.requests.filter((q) => q.op === 'UploadPart');
+  assert.deepEqual(tries.map((q) => q.query['partNumber']).sort(), ['1', '1', '2', '2', '3']);
+  for (const q of tries) {
+    const range = rangeOf(Number(q.query['partNumber']));
+    assert.equal(q.headers['x-amz-content-sha256'], createHash('sha256').update(range).digest('hex'), `part ${String(q.query['partNumber'])}: the payload hash of its range`);
+    if (q.fault === 'reset') continue;
+    assert.equal(q.bodyBytes, range.length, `part ${String(q.query['partNumber'])}: every try sends the whole range`);
+    if (q.fault === undefined) assert.equal(q.bodySha256, createHash('sha256').update(range).digest('base64'), `part ${String(q.query['partNumber'])}: the bytes of its range`);
+  }
+  await assertDelivered(key);
+});
+
 test('a stalled UploadPart times out (socket inactivity) and is retried', async () => {
   const rule = proxy.rule({ op: 'UploadPart', times: 1, fault: { type: 'stall', ms: 4_000 } });
   const key = 'faults/stall-part.ndjson.gz';

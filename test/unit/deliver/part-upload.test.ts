@@ -1,7 +1,7 @@
 /**
  * The part upload (src/deliver/part-upload.ts) against a recording set of requests (each call
  * recorded, its answer scripted) and, for the bytes and the abort on a real server, s3rver:
- * bounded part buffers and parts in flight, parts in order, the gates of the put's ordering,
+ * a file's parts sent as fresh streams of their ranges (no part buffer), parts in flight bounded, parts in order, the gates of the put's ordering,
  * the abort of the open upload after any failure, and the refusal of a source that changed.
  */
 import { after, before, test } from 'node:test';
@@ -10,10 +10,12 @@ import { createHash, randomBytes } from 'node:crypto';
 import { appendFile, mkdtemp, rm, truncate, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { Readable } from 'node:stream';
 import { GetObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { CronLogError } from '../../../src/errors.js';
 import { IntegrityError } from '../../../src/deliver/errors.js';
-import { clientRequests, uploadParts, type PartUploadInput, type UploadRequests } from '../../../src/deliver/part-upload.js';
+import { clientRequests, uploadParts, type PartBody, type PartUploadInput, type UploadRequests } from '../../../src/deliver/part-upload.js';
+import { payloadSha256 } from '../../../src/deliver/part-body.js';
 import { startTestS3, type TestS3 } from '../../helpers/s3.js';
 
 const PART = 1024;
@@ -23,8 +25,25 @@ const tick = (ms = 5): Promise<void> => new Promise((r) => setTimeout(r, ms));
 interface Call {
   op: 'putObject' | 'createMultipartUpload' | 'uploadPart' | 'completeMultipartUpload' | 'abortMultipartUpload';
   input: Record<string, unknown>;
-  /** A copy of the body when it was handed over (part buffers are reused afterwards). */
+  /** The bytes of the body the request's first try got. */
   body?: Buffer;
+  /** What that body was: a Buffer, or a stream (of a file range). */
+  kind?: 'buffer' | 'stream';
+  /** The payload hash a range body carries for the signer. */
+  payloadSha256?: string | undefined;
+}
+
+/** The body of each try (a Buffer in the input's Body, as the upload handed over its part buffers before). */
+function tries(input: object, body: PartBody | undefined): PartBody {
+  return typeof body === 'function' ? body : () => ((input as { Body?: Buffer }).Body ?? Buffer.alloc(0));
+}
+
+/** The bytes of one try's body. */
+async function bytesOf(body: Buffer | Readable): Promise<Buffer> {
+  if (Buffer.isBuffer(body)) return Buffer.from(body);
+  const chunks: Buffer[] = [];
+  for await (const c of body) chunks.push(c as Buffer);
+  return Buffer.concat(chunks);
 }
 
 /**
@@ -35,22 +54,32 @@ class Recorder implements UploadRequests {
   readonly calls: Call[] = [];
   inflight = 0;
   maxInflight = 0;
-  /** The distinct memory blocks the part bodies lived in. */
-  readonly partMemory = new Set<ArrayBufferLike>();
+  /** Every UploadPart body is asked for a second time (a retried try) and must give the same bytes. */
+  retryEachPart = false;
   answerPart: (partNumber: number) => Promise<void> = () => tick(2);
   script: Partial<Record<Call['op'], () => Promise<void>>> = {};
 
-  private record(op: Call['op'], input: object): void {
-    const body = (input as { Body?: unknown }).Body;
-    this.calls.push({ op, input: input as Record<string, unknown>, ...(Buffer.isBuffer(body) ? { body: Buffer.from(body) } : {}) });
+  private record(op: Call['op'], input: object): Call {
+    const call: Call = { op, input: input as Record<string, unknown> };
+    this.calls.push(call);
+    return call;
+  }
+
+  /** Records the bytes of a first try's body (read now, as the client would send them). */
+  private async recordBody(call: Call, body: PartBody): Promise<Buffer | Readable> {
+    const first = body();
+    call.kind = Buffer.isBuffer(first) ? 'buffer' : 'stream';
+    call.payloadSha256 = payloadSha256(first);
+    call.body = await bytesOf(first);
+    return first;
   }
 
   ops(op: Call['op']): Call[] {
     return this.calls.filter((c) => c.op === op);
   }
 
-  async putObject(input: object): Promise<{ ETag: string }> {
-    this.record('putObject', input);
+  async putObject(input: object, body: PartBody): Promise<{ ETag: string }> {
+    await this.recordBody(this.record('putObject', input), tries(input, body));
     await this.script.putObject?.();
     return { ETag: '"single"' };
   }
@@ -61,10 +90,16 @@ class Recorder implements UploadRequests {
     return { UploadId: `upload-${this.ops('createMultipartUpload').length}` };
   }
 
-  async uploadPart(input: { PartNumber?: number | undefined; Body?: unknown }): Promise<{ ETag: string }> {
-    this.record('uploadPart', input);
-    if (Buffer.isBuffer(input.Body)) this.partMemory.add(input.Body.buffer);
+  async uploadPart(input: { PartNumber?: number | undefined }, body: PartBody): Promise<{ ETag: string }> {
+    const call = this.record('uploadPart', input);
+    body = tries(input, body);
     this.inflight++;
+    const first = await this.recordBody(call, body);
+    if (this.retryEachPart) {
+      const again = body();
+      if (call.kind === 'stream') assert.ok(again instanceof Readable && again !== first, 'each try gets a stream of its own');
+      assert.ok((await bytesOf(again)).equals(call.body as Buffer), `a retry of part ${String(input.PartNumber)} sends the same bytes`);
+    }
     this.maxInflight = Math.max(this.maxInflight, this.inflight);
     try {
       await this.answerPart(input.PartNumber as number);
@@ -121,7 +156,7 @@ function input(requests: UploadRequests, source: PartUploadInput['source'], data
   };
 }
 
-test('parts of exactly partSize bytes go up in order, at most queueSize in flight, through at most queueSize + 1 buffers', async () => {
+test('parts of exactly partSize bytes go up in order, at most queueSize in flight', async () => {
   const data = randomBytes(20 * PART + 300);
   const path = await fileOf('ordered.bin', data);
   const rec = new Recorder();
@@ -138,13 +173,45 @@ test('parts of exactly partSize bytes go up in order, at most queueSize in fligh
     assert.equal(p.input['ChecksumSHA256'], createHash('sha256').update(p.body as Buffer).digest('base64'), `part ${String(p.input['PartNumber'])} carries its checksum`);
   }
   assert.ok(rec.maxInflight <= 2, `${rec.maxInflight} parts were in flight at once`);
-  assert.ok(rec.partMemory.size <= 3, `${rec.partMemory.size} part buffers for 21 parts`);
   const complete = rec.ops('completeMultipartUpload');
   assert.equal(complete.length, 1);
   const listed = (complete[0]?.input['MultipartUpload'] as { Parts: { PartNumber: number; ETag: string }[] }).Parts;
   assert.deepEqual(listed.map((p) => p.PartNumber), Array.from({ length: 21 }, (_, i) => i + 1));
   assert.deepEqual(listed.map((p) => p.ETag), Array.from({ length: 21 }, (_, i) => `"etag-${i + 1}"`));
   assert.equal(rec.ops('abortMultipartUpload').length, 0);
+});
+
+test('a file source is never held in part buffers: every try of a part (and of a single PutObject) is a fresh stream of its range, with its SHA-256 as payload hash', async () => {
+  const data = randomBytes(5 * PART + 77);
+  const path = await fileOf('streamed.bin', data);
+  for (const algorithm of ['SHA256', 'CRC32C', 'MD5', 'NONE'] as const) {
+    const rec = new Recorder();
+    rec.retryEachPart = true;
+    await uploadParts(input(rec, { path }, data, { algorithm, params: { Bucket: 'b', Key: 'k' } }));
+    const parts = rec.ops('uploadPart');
+    assert.equal(parts.length, 6);
+    for (const [i, p] of parts.entries()) {
+      const range = data.subarray(i * PART, Math.min((i + 1) * PART, data.length));
+      assert.equal(p.kind, 'stream', `${algorithm}: part ${i + 1} is a stream of the file, not a part buffer`);
+      assert.ok(p.body?.equals(range), `${algorithm}: part ${i + 1} is its range of the file`);
+      assert.equal(p.payloadSha256, sha256(range), `${algorithm}: part ${i + 1} carries its SHA-256 for the signer`);
+    }
+  }
+  // One PutObject: a stream of the whole file. A body source stays a Buffer (no payload hash: the signer hashes it).
+  const small = data.subarray(0, PART - 1);
+  const single = new Recorder();
+  await uploadParts(input(single, { path: await fileOf('streamed-small.bin', small) }, small));
+  assert.deepEqual([single.calls[0]?.kind, single.calls[0]?.payloadSha256], ['stream', sha256(small)]);
+  assert.ok(single.calls[0]?.body?.equals(small));
+  const fromBody = new Recorder();
+  fromBody.retryEachPart = true;
+  await uploadParts(input(fromBody, { body: data }, data));
+  assert.deepEqual(new Set(fromBody.ops('uploadPart').map((c) => [c.kind, c.payloadSha256].join())), new Set(['buffer,']));
+  assert.ok(Buffer.concat(fromBody.ops('uploadPart').map((c) => c.body as Buffer)).equals(data));
+  // An empty file: one PutObject of no bytes.
+  const empty = new Recorder();
+  await uploadParts(input(empty, { path: await fileOf('empty.bin', Buffer.alloc(0)) }, Buffer.alloc(0)));
+  assert.deepEqual(empty.calls.map((c) => [c.op, c.body?.length]), [['putObject', 0]]);
 });
 
 test('a source that fits in one part is one PutObject with its checksum; a body is checked whole before any request', async () => {
@@ -333,7 +400,7 @@ test('on a real S3 server: the object is the file, byte for byte; after a failed
     const real = clientRequests(client);
     const failing: UploadRequests = {
       ...real,
-      uploadPart: (i) => (i.PartNumber === 3 ? Promise.reject(new Error('part 3 lost')) : real.uploadPart(i)),
+      uploadPart: (i, body) => (i.PartNumber === 3 ? Promise.reject(new Error('part 3 lost')) : real.uploadPart(i, body)),
     };
     await assert.rejects(uploadParts(input(failing, { path }, data, { params: { ...params, Key: 'real/failed.bin' }, partSize })), /part 3 lost/);
     assert.deepEqual(await s3.openUploads(), [], 'the failed multipart upload was aborted on the server');
