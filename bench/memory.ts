@@ -200,10 +200,13 @@ async function runOnce(opts: { quick: boolean; child: string; uri: string; s3: S
       logging: { level: 'info', format: 'json', enableConsole: true },
     }),
   );
-  // Live documents of earlier runs in the current hour: this run's first start captures them by
-  // its first-hour query, so they are in its open file besides the ones this run's load inserts.
+  // The live documents of earlier runs (after the big hour) are deleted: each run's first start
+  // would query them into its open file (its first-hour query), a load that grows run after run.
+  // Those left (none but across an hour's turn) are counted: the drain below waits for them too.
+  const liveColl = opts.client.db(DB).collection(hour.collection);
+  await liveColl.deleteMany({ createdAt: { $gte: new Date(hour.hour + HOUR) } });
   const liveHour = Math.floor(Date.now() / HOUR) * HOUR;
-  const earlierLive = await opts.client.db(DB).collection(hour.collection).countDocuments({ createdAt: { $gte: new Date(liveHour) } });
+  const earlierLive = await liveColl.countDocuments({ createdAt: { $gte: new Date(liveHour) } });
   const reportPath = join(dir, 'memory.json');
   // BENCH_MEMORY_CHILD_FLAGS: the node/V8 flags of the `run` child instead of RUN_NODE_FLAGS
   // (e.g. "" for none, or --trace-gc).

@@ -34,7 +34,7 @@ export async function readVmHWM(pid: number): Promise<number | undefined> {
  * `maxOldSpaceMiB`: the emulator's V8 heap limit (default 8192); an emulator holding hours of
  * 10,000,000 documents (and their restored copies) needs more.
  */
-export async function startEmulatorProcess(options: { oplogSize?: number; cpuProfDir?: string; maxOldSpaceMiB?: number } = {}): Promise<EmulatorProcess> {
+export async function startEmulatorProcess(options: { oplogSize?: number; cpuProfDir?: string; maxOldSpaceMiB?: number; leanDocuments?: boolean } = {}): Promise<EmulatorProcess> {
   const args = [
     ...(options.cpuProfDir !== undefined ? ['--cpu-prof', '--cpu-prof-dir', options.cpuProfDir] : []),
     `--max-old-space-size=${options.maxOldSpaceMiB ?? 8192}`,
@@ -42,6 +42,7 @@ export async function startEmulatorProcess(options: { oplogSize?: number; cpuPro
     '--port',
     '0',
     ...(options.oplogSize !== undefined ? ['--oplog-size', String(options.oplogSize)] : []),
+    ...(options.leanDocuments === true ? ['--lean-documents'] : []),
   ];
   const child: ChildProcess = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'inherit'] });
   const exited = once(child, 'exit');

@@ -36,6 +36,9 @@ Options:
                     play a server whose change stream batches carry no
                     postBatchResumeToken (as before MongoDB 4.0.7): a client's resume
                     token only moves with the events it receives
+  --lean-documents  reads do not keep the documents they decode: about 1.1 KB a stored
+                    document instead of several, for collections of millions (repeated
+                    scans decode again)
   -h, --help        show this help and exit
 
 Exit codes: 0 after a clean shutdown, 2 for bad flags, 3 when the server cannot start
@@ -69,6 +72,7 @@ const SWITCHES = new Map<string, (o: EmulatorOptions) => void>([
   ['--standalone', (o) => (o.standalone = true)],
   ['--no-sessions', (o) => (o.noSessions = true)],
   ['--no-post-batch-resume-token', (o) => (o.noPostBatchResumeToken = true)],
+  ['--lean-documents', (o) => (o.leanDocuments = true)],
 ]);
 
 const VALUE_FLAGS = new Set(['--port', '--host', '--repl-set', '--dbpath', '--oplog-size', '--server-version']);

@@ -8,6 +8,7 @@ import type { Server, Socket } from 'node:net';
 import { BSON, Binary, Double, Long, ObjectId } from 'bson';
 import type { Document } from 'bson';
 import { toTimestamp } from './clock.js';
+import { keepDecodedDocuments } from './stored-doc.js';
 import { CursorReply } from './commands/context.js';
 import type { CommandContext, ConnectionState, ServerConfig, ServerState } from './commands/context.js';
 import { commands } from './commands/index.js';
@@ -53,6 +54,8 @@ export interface EmulatorOptions {
   noSessions?: boolean;
   /** Play a server whose change stream batches carry no postBatchResumeToken. */
   noPostBatchResumeToken?: boolean;
+  /** Reads do not keep the documents they decode (stored-doc.ts): for collections of millions. */
+  leanDocuments?: boolean;
   /** Command line reported by getCmdLineOpts. */
   argv?: string[];
   /**
@@ -429,6 +432,7 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Emul
   if (replSet !== undefined && !/^[A-Za-z0-9_.-]+$/.test(replSet)) throw new RangeError(`invalid replica set name: ${replSet}`);
   const serverVersion = options.serverVersion === undefined ? DEFAULT_SERVER_VERSION : serverVersionOf(options.serverVersion);
   if (!serverVersion) throw new RangeError(`serverVersion must be one of ${SERVER_VERSIONS.join(', ')}, got '${options.serverVersion}'`);
+  if (options.leanDocuments === true) keepDecodedDocuments(false);
   const engine = new Engine(oplogSize);
   const persistence = options.dbpath !== undefined ? Persistence.open(options.dbpath, engine) : undefined;
   if (engine.oplog.size === 0) {

@@ -5,9 +5,11 @@
  *
  * Memory: a document stored from its bytes (an insert) keeps only them, its `_id` key and its
  * position, about 200 bytes over the BSON (a 10,000,000-document collection fits in a few GB).
- * Reads that only look at a document (scans, filters, replies: `view()`) decode it without
- * keeping the object, which would cost several times the BSON for every document ever read;
- * its `_id` value is decoded on first use.
+ * With `keepDecodedDocuments(false)` (the `--lean-documents` flag), reads that only look at a
+ * document (scans, filters, replies: `view()`) decode it without keeping the object, which would
+ * cost several times the BSON for every document ever read (a 10,000,000-document hour);
+ * by default the decoded object is kept, so repeated scans of a collection (aggregations over a
+ * day) do not decode it again. Its `_id` value is decoded on first use either way.
  */
 import { BSON, ObjectId } from 'bson';
 import type { Document } from 'bson';
@@ -19,6 +21,14 @@ const rawOfObject = new WeakMap<object, Uint8Array>();
 
 export function rawOf(obj: object): Uint8Array | undefined {
   return rawOfObject.get(obj);
+}
+
+/** Whether `view()` keeps the object it decodes (see the header). */
+let keepDecoded = true;
+
+/** Whether reads keep the objects they decode (default true; false for big collections). */
+export function keepDecodedDocuments(keep: boolean): void {
+  keepDecoded = keep;
 }
 
 export class StoredDoc {
@@ -99,6 +109,7 @@ export class StoredDoc {
    */
   view(): Document {
     if (this.#obj) return this.#obj;
+    if (keepDecoded) return this.obj;
     const obj = BSON.deserialize(this.#raw!);
     rawOfObject.set(obj, this.#raw!);
     return obj;
