@@ -1,6 +1,7 @@
 /**
- * What lets the emulator hold and serve collections of millions of documents: a stored
- * document read by a scan is decoded for the read and not kept decoded (a decoded document
+ * What lets the emulator hold and serve collections of millions of documents: with
+ * `--lean-documents` (keepDecodedDocuments(false)) a stored document read by a scan is decoded
+ * for the read and not kept decoded (a decoded document
  * costs several times its BSON; kept, every collection scan made the whole collection resident
  * as objects), its `_id` value is decoded only when asked for, and a find without a sort
  * produces its results batch by batch instead of all at once; the documents of an insert are
@@ -17,7 +18,19 @@ import { keyOf } from '../src/keys.js';
 import { findDocumentsLazily } from '../src/query.js';
 import { OP_MSG, parseOpMsg } from '../src/wire.js';
 import { Collection } from '../src/storage.js';
-import { StoredDoc } from '../src/stored-doc.js';
+import { StoredDoc, keepDecodedDocuments } from '../src/stored-doc.js';
+
+/** Runs `fn` as an emulator started with --lean-documents. */
+function lean(fn: () => void): () => void {
+  return () => {
+    keepDecodedDocuments(false);
+    try {
+      fn();
+    } finally {
+      keepDecodedDocuments(true);
+    }
+  };
+}
 
 function stored(doc: Document): StoredDoc {
   const d = StoredDoc.fromStoredRaw(BSON.serialize(doc));
@@ -25,7 +38,14 @@ function stored(doc: Document): StoredDoc {
   return d;
 }
 
-test('a document stored from its bytes is read without being kept decoded; its _id is the one stored', () => {
+test('by default a read keeps the document it decodes (repeated scans decode once)', () => {
+  const d = stored({ _id: new ObjectId(), n: 1 });
+  const a = d.view();
+  assert.equal(d.cachedObj, a);
+  assert.equal(d.view(), a);
+});
+
+test('lean: a document stored from its bytes is read without being kept decoded; its _id is the one stored', lean(() => {
   const oid = new ObjectId();
   const d = stored({ _id: oid, n: 1, at: new Date(5) });
   assert.equal(d.idKey, keyOf(oid));
@@ -40,16 +60,16 @@ test('a document stored from its bytes is read without being kept decoded; its _
   // Other `_id` types keep their value.
   assert.equal(stored({ _id: 'x', n: 2 }).id, 'x');
   assert.equal(stored({ _id: 7, n: 2 }).idKey, keyOf(7));
-});
+}));
 
-test('a collection scan (find, count, aggregate source) leaves the stored documents undecoded', () => {
+test('lean: a collection scan (find, count, aggregate source) leaves the stored documents undecoded', lean(() => {
   const coll = new Collection('db', 'c', new UUID(), {});
   for (let i = 0; i < 50; i++) coll.put(stored({ _id: new ObjectId(), i, at: new Date(i) }));
   const seen = [...objectsOf(documentsToExamine(coll, { i: { $gte: 10 } }))].filter((o) => (o.i as number) >= 10);
   assert.equal(seen.length, 40);
   assert.equal([...coll.objects()].length, 50);
   for (const d of coll.docs.values()) assert.equal(d.cachedObj, undefined);
-});
+}));
 
 test('a find without a sort reads its documents batch by batch, with the read-ahead of one', () => {
   const docs: Document[] = Array.from({ length: 10 }, (_, i) => ({ _id: i, i }));
