@@ -17,7 +17,6 @@
 import { copyFile, mkdir, rm, stat } from 'node:fs/promises';
 import { createReadStream } from 'node:fs';
 import { join } from 'node:path';
-import { S3Client } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
 import { MongoClient } from 'mongodb';
 import { createArchiver } from '../src/archiver.js';
@@ -30,7 +29,7 @@ import type { Benchmark, BenchContext, BenchOutput, RunSample } from './lib/type
 import { BENCH_HOUR, HOUR, benchConfig, freshDir, quietLog, settle } from './lib/common.js';
 import { makeDocs } from './lib/documents.js';
 import { startEmulatorProcess } from './lib/emulator-process.js';
-import { startS3rver } from './lib/s3rver-process.js';
+import { rawS3Client, startS3rver } from './lib/s3rver-process.js';
 
 const PART_MIB = 8;
 const QUEUE = 4;
@@ -78,14 +77,7 @@ export const deliverBenchmark: Benchmark = {
     const emu = await startEmulatorProcess({ ...(ctx.cpuProfDir ? { cpuProfDir: ctx.cpuProfDir } : {}) });
     const client = new MongoClient(emu.uri);
     await client.connect();
-    const raw = new S3Client({
-      endpoint: s3.info.endpoint,
-      region: s3.info.region,
-      forcePathStyle: true,
-      credentials: { accessKeyId: s3.info.accessKeyId, secretAccessKey: s3.info.secretAccessKey },
-      requestChecksumCalculation: 'WHEN_REQUIRED',
-      responseChecksumValidation: 'WHEN_REQUIRED',
-    });
+    const raw = rawS3Client(s3.info);
     const samples: RunSample[] = [];
     try {
       // i = -1: an untimed warm-up pair (the first seal and the first raw upload of the process

@@ -38,7 +38,7 @@ import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { pipeline } from 'node:stream/promises';
 import { createGunzip } from 'node:zlib';
-import { S3Client } from '@aws-sdk/client-s3';
+import type { S3Client } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
 import { MongoClient } from 'mongodb';
 import type { Config } from '../src/config/index.js';
@@ -56,7 +56,7 @@ import { BENCH_HOUR, HOUR, benchConfig, freshDir, quietLog, settle } from './lib
 import { HourStream } from './lib/hour-stream.js';
 import { cpuSecondsOf, ownCpuSeconds, startEmulatorProcess } from './lib/emulator-process.js';
 import { archiverRun, baselineRun } from './spool.js';
-import { startS3rver } from './lib/s3rver-process.js';
+import { rawS3Client, startS3rver } from './lib/s3rver-process.js';
 import type { S3Info } from './lib/s3rver-process.js';
 import { baselineExport } from './backfill.js';
 
@@ -452,14 +452,7 @@ export const scaleBenchmark: Benchmark = {
     const client = new MongoClient(emu.uri, { serverSelectionTimeoutMS: 3_600_000, connectTimeoutMS: 0, socketTimeoutMS: 0 });
     await client.connect();
     cpuNow = async () => ownCpuSeconds() + (await cpuSecondsOf(emu.pid)) + (await cpuSecondsOf(s3.pid));
-    const raw = new S3Client({
-      endpoint: s3.info.endpoint,
-      region: s3.info.region,
-      forcePathStyle: true,
-      credentials: { accessKeyId: s3.info.accessKeyId, secretAccessKey: s3.info.secretAccessKey },
-      requestChecksumCalculation: 'WHEN_REQUIRED',
-      responseChecksumValidation: 'WHEN_REQUIRED',
-    });
+    const raw = rawS3Client(s3.info);
     const results: SizeResult[] = [];
     try {
       for (const size of sizes) results.push(await measureSize(ctx, size, { uri: emu.uri, client, s3: s3.info, raw }));

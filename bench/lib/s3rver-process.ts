@@ -1,7 +1,8 @@
 /**
  * s3rver (bench/children/s3rver.ts, test/helpers/s3.ts) in a process of its own, so that the
- * server's CPU is not the uploader's. Used by the deliver and memory benchmarks.
+ * server's CPU is not the uploader's. Used by the deliver, memory and scale benchmarks.
  */
+import { S3Client } from '@aws-sdk/client-s3';
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { fileURLToPath } from 'node:url';
@@ -35,4 +36,16 @@ export async function startS3rver(): Promise<{ info: S3Info; pid: number; close(
       await exited;
     },
   };
+}
+
+/** A bare S3 client of s3rver (the baselines' uploads): no checksums the SDK would add by itself. */
+export function rawS3Client(info: S3Info): S3Client {
+  return new S3Client({
+    endpoint: info.endpoint,
+    region: info.region,
+    forcePathStyle: true,
+    credentials: { accessKeyId: info.accessKeyId, secretAccessKey: info.secretAccessKey },
+    requestChecksumCalculation: 'WHEN_REQUIRED',
+    responseChecksumValidation: 'WHEN_REQUIRED',
+  });
 }

@@ -23,6 +23,7 @@ import type { ManifestPart } from '../../../src/seal/manifest.js';
 import { ArchivedKeySet } from '../../../src/spool/archived-key-set.js';
 import { ExternalSort, keyHash } from '../../../src/spool/key-files.js';
 import { SourceIdList } from '../../../src/spool/source-id-list.js';
+import { rng } from '@cron-log-service/mongo-emulator/traffic';
 
 let dir: string;
 before(async () => {
@@ -32,17 +33,6 @@ after(async () => {
   await rm(dir, { recursive: true, force: true });
 });
 
-/** A small seeded PRNG (mulberry32). */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** The answers of a plain in-memory Set: what the code before the partitions computed. */
 function inMemory(parts: string[][], source: string[]): { repeat?: { key: string; part: number }; size: number; held: number; lacking: number; examples: string[] } {
