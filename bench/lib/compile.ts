@@ -5,16 +5,22 @@
  * memory. The output mirrors the repository layout (relative imports keep working), gets a copy
  * of package.json (ESM, and read by src/seal/manifest.ts) and a node_modules symlink.
  *
+ * The tree also holds the command as an installed package runs it: bin/cron-log-service.js (a
+ * copy) and the bundle `npm run build` writes to dist/bundle/ (scripts/bundle.ts, esbuild; its
+ * modules' `import.meta.url` point at their compiled twins under src/ here), so
+ * `node <tree>/bin/cron-log-service.js run` runs the bundle (the startup benchmark).
+ *
  * One tree per bench process: src/, bench/lib/ and bench/children/ are compiled once, on the first
  * call, into a temp directory removed when the process exits; every benchmark that runs a
  * compiled child (memory, startup, memory-catchup) uses it.
  */
 import { rmSync } from 'node:fs';
-import { mkdir, mkdtemp, readFile, readdir, symlink, writeFile } from 'node:fs/promises';
+import { copyFile, mkdir, mkdtemp, readFile, readdir, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import ts from 'typescript';
+import { bundleCli } from '../../scripts/bundle.js';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 
@@ -67,4 +73,12 @@ async function compileInto(outDir: string): Promise<void> {
   }
   await writeFile(join(outDir, 'package.json'), await readFile(join(ROOT, 'package.json')));
   await symlink(join(ROOT, 'node_modules'), join(outDir, 'node_modules'), 'dir');
+  await mkdir(join(outDir, 'bin'));
+  await copyFile(join(ROOT, 'bin', 'cron-log-service.js'), join(outDir, 'bin', 'cron-log-service.js'));
+  await bundleCli(join(outDir, 'dist', 'bundle'), join(outDir, 'src'));
+}
+
+/** The path of the installed command in this process's compiled tree (it runs the bundle). */
+export async function compiledBin(): Promise<string> {
+  return join(await compiledTree(), 'bin', 'cron-log-service.js');
 }
