@@ -1,8 +1,11 @@
 /**
- * What an option is (its type, default, env variable, docs, sensitivity, zod schema) and the
+ * What an option is (its type, default, env variable, docs, sensitivity, value schema) and the
  * builders the option table (options.ts) declares its options with.
  */
-import { z } from 'zod';
+import { booleanValue, integerIn, listOfValues, nonEmptyString, oneOfValues } from './value-schema.js';
+import type { Check, ValueSchema } from './value-schema.js';
+
+export type { Check } from './value-schema.js';
 
 /** How an option's value is hidden when config is printed or a value is reported. */
 export type Sensitivity =
@@ -38,7 +41,7 @@ export interface OptionDef<T = unknown, P extends Presence = Presence> {
   /** Required with no default (an error when missing). */
   readonly required: boolean;
   /** Validates a typed value; every issue message reads as `expected …` or a specific problem. */
-  readonly schema: z.ZodType<T>;
+  readonly schema: ValueSchema<T>;
   readonly envKind: EnvKind;
   /** Allowed values of an enum or list option. */
   readonly choices?: readonly string[];
@@ -69,14 +72,11 @@ interface Common {
   type?: string;
 }
 
-/** A refinement: returns a problem message, or undefined when the value is fine. */
-export type Check<T> = (value: T) => string | undefined;
-
 export function def<T, P extends Presence>(
   spec: Common & {
     type: string;
     expected: string;
-    schema: z.ZodType<T>;
+    schema: ValueSchema<T>;
     envKind: EnvKind;
     default?: T;
     required?: boolean;
@@ -103,19 +103,6 @@ export function def<T, P extends Presence>(
   };
 }
 
-export function withChecks<T>(schema: z.ZodType<T>, checks: readonly Check<T>[]): z.ZodType<T> {
-  if (checks.length === 0) return schema;
-  return schema.superRefine((value, ctx) => {
-    for (const check of checks) {
-      const problem = check(value);
-      if (problem !== undefined) {
-        ctx.addIssue({ code: 'custom', message: problem });
-        return;
-      }
-    }
-  });
-}
-
 interface TextSpec extends Common {
   expected: string;
   checks?: readonly Check<string>[];
@@ -126,11 +113,7 @@ export function text(spec: TextSpec & { required: true }): OptionDef<string, 'al
 export function text(spec: TextSpec): OptionDef<string, 'optional'>;
 export function text(spec: TextSpec & { default?: string; required?: boolean }): OptionDef<string, Presence> {
   const expected = spec.expected;
-  const schema = withChecks(
-    z.string({ error: `expected ${expected}` }).min(1, { error: `expected ${expected}, not an empty string` }),
-    spec.checks ?? [],
-  );
-  return def({ ...spec, type: spec.type ?? 'string', schema, envKind: 'string' });
+  return def({ ...spec, type: spec.type ?? 'string', schema: nonEmptyString(expected, spec.checks ?? []), envKind: 'string' });
 }
 
 interface IntSpec extends Common {
@@ -148,15 +131,14 @@ export function integer(spec: IntSpec & { default?: number }): OptionDef<number,
       ? `an integer >= ${spec.min}${unit}`
       : `an integer from ${spec.min} to ${spec.max}${unit}`;
   const error = `expected ${expected}`;
-  let schema = z.int({ error }).min(spec.min, { error });
-  if (spec.max !== undefined) schema = schema.max(spec.max, { error });
+  const schema = integerIn(spec.min, spec.max, error);
   const type = spec.max === undefined ? `integer ≥ ${spec.min}` : `integer ${spec.min}–${spec.max}`;
   return def({ ...spec, type: spec.type ?? (spec.unit === undefined ? type : `${type} (${spec.unit})`), expected, schema, envKind: 'integer' });
 }
 
 export function boolean(spec: Common & { default: boolean }): OptionDef<boolean, 'always'> {
   const expected = 'true or false (env: true/false, 1/0, yes/no)';
-  return def({ ...spec, type: 'boolean', expected, schema: z.boolean({ error: `expected ${expected}` }), envKind: 'boolean' });
+  return def({ ...spec, type: 'boolean', expected, schema: booleanValue(`expected ${expected}`), envKind: 'boolean' });
 }
 
 export function quoteList(values: readonly string[]): string {
@@ -174,7 +156,7 @@ export function oneOf<const V extends readonly [string, ...string[]]>(
   spec: Common & { default?: V[number] },
 ): OptionDef<V[number], Presence> {
   const expected = `one of ${quoteList(values)}`;
-  const schema = z.enum(values, { error: `expected ${expected}` }) as unknown as z.ZodType<V[number]>;
+  const schema: ValueSchema<V[number]> = oneOfValues(values, `expected ${expected}`);
   const type = spec.type ?? values.map((v) => `\`${v}\``).join(' | ');
   return def({ ...spec, type, expected, schema, envKind: 'enum', choices: values });
 }
@@ -185,10 +167,7 @@ export function listOf<const V extends readonly [string, ...string[]]>(
 ): OptionDef<readonly V[number][], 'always'> {
   const expected = `a non-empty list of ${quoteList(values)}`;
   const error = `expected ${expected}`;
-  const schema = z
-    .array(z.enum(values, { error }), { error })
-    .min(1, { error })
-    .transform((list) => [...new Set(list)]) as unknown as z.ZodType<readonly V[number][]>;
+  const schema: ValueSchema<readonly V[number][]> = listOfValues(values, error);
   return def({
     ...spec,
     type: `list of ${values.map((v) => `\`${v}\``).join(', ')}`,

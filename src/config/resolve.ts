@@ -288,7 +288,7 @@ export function checkOptionValue(
 ): { readonly ok: true; readonly value: unknown } | { readonly ok: false; readonly problems: readonly string[] } {
   const result = entry.option.schema.safeParse(value);
   if (result.success) return { ok: true, value: result.data };
-  const messages = [...new Set(result.error.issues.map((issue) => issue.message))];
+  const messages = [...new Set(result.issues.map((issue) => issue.message))];
   return {
     ok: false,
     problems: messages.map((message) => {

@@ -1,8 +1,8 @@
 /**
  * The npm package installs and runs: `npm pack` (its `prepack` builds dist/ from a clean slate)
  * into a temporary directory, `npm install <tarball>` into an empty project there, then the CLI
- * (`npx cron-log-service --help`, `--version`) and the library import, with only the package's
- * production dependencies installed.
+ * (`npx cron-log-service --help`, `--version`: the bin runs the bundle in dist/bundle/) and the
+ * library import, with only the package's production dependencies installed.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -59,7 +59,7 @@ test('npm pack ships dist/ and bin/; installed into an empty project, the CLI an
   const listed = (await run('tar', ['-tzf', tarball], { maxBuffer: 16 << 20 })).stdout.split('\n').filter((l) => l !== '');
   const files = listed.map((l) => l.replace(/^package\//, ''));
   assert.deepEqual(files.filter((f) => !allowedInTarball(f)), [], 'the tarball holds only bin/, dist/ and the package documents');
-  for (const needed of ['package.json', 'README.md', 'CHANGELOG.md', 'bin/cron-log-service.js', 'dist/index.js', 'dist/index.d.ts', 'dist/cli/main.js', 'static/dashboard/index.html', 'static/dashboard/dashboard.js', 'static/dashboard/dashboard.css']) {
+  for (const needed of ['package.json', 'README.md', 'CHANGELOG.md', 'bin/cron-log-service.js', 'dist/bundle/cli.js', 'dist/index.js', 'dist/index.d.ts', 'dist/cli/main.js', 'static/dashboard/index.html', 'static/dashboard/dashboard.js', 'static/dashboard/dashboard.css']) {
     assert.ok(files.includes(needed), `the tarball holds ${needed}`);
   }
 

@@ -86,7 +86,7 @@ test('every default passes its own validation', () => {
   for (const { path, option } of optionList) {
     if (option.default === undefined) continue;
     const result = option.schema.safeParse(option.default);
-    assert.ok(result.success, `${path} default ${JSON.stringify(option.default)}: ${result.error?.message ?? ''}`);
+    assert.ok(result.success, `${path} default ${JSON.stringify(option.default)}: ${result.success ? '' : result.issues.map((i) => i.message).join('; ')}`);
   }
 });
 
