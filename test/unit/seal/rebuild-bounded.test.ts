@@ -4,7 +4,7 @@
  * and the lacking documents fetched by `_id`) gives exactly what the in-memory way gives: the
  * same results and the same new part, line for line, through a first part, a late part, and a
  * repair with a damaged part, unlisted objects to salvage (holding repeats and an `_id` MongoDB
- * also has) and new documents. The temp files are removed.
+ * also has) and new documents, in both JSON modes. The temp files are removed.
  */
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
@@ -62,9 +62,9 @@ interface Outcome {
 }
 
 /** The three repairs on a fresh archive, with `budget`. */
-async function scenario(budget: KeyBudget | undefined): Promise<Outcome> {
+async function scenario(jsonMode: 'analytics' | 'ejson', budget: KeyBudget | undefined): Promise<Outcome> {
   const env = await archiveEnv(mongo);
-  const ctx = openSharedContext(env.config(), env.client, silentLogger);
+  const ctx = openSharedContext(env.config({ jsonMode }), env.client, silentLogger);
   try {
     const slot = ctx.clock.slotAt(H0);
     const apilogs = env.client.db(env.db).collection('apilogs');
@@ -83,7 +83,7 @@ async function scenario(budget: KeyBudget | undefined): Promise<Outcome> {
     const part2 = await lines(ctx.destination, ctx.keys.dataKey(slot, { index: 2, revision: 0 }));
     await putObject(ctx.destination, env.dir, ctx.keys.dataKey(slot, { index: 1, revision: 0 }), gzipSync('{"_id":"garbage"}\n'));
     await putObject(ctx.destination, env.dir, ctx.keys.dataKey(slot, { index: 9, revision: 0 }), gzipSync(`${part2.join('\n')}\n`));
-    const salvage = [...X, X[1], { _id: C[0]?._id.toHexString(), tag: 'c-salvaged' }].map((d) => JSON.stringify(d));
+    const salvage = [...X, X[1], { _id: jsonMode === 'ejson' ? { $oid: C[0]?._id.toHexString() } : C[0]?._id.toHexString(), tag: 'c-salvaged' }].map((d) => JSON.stringify(d));
     await putObject(ctx.destination, env.dir, ctx.keys.dataKey(slot, { index: 8, revision: 0 }), gzipSync(`${salvage.join('\n')}\n`));
     await apilogs.insertMany(C);
     await repair();
@@ -96,9 +96,9 @@ async function scenario(budget: KeyBudget | undefined): Promise<Outcome> {
   }
 }
 
-test('a repair past the key budget (temp files, fetch by _id) gives the in-memory answers, line for line', async () => {
-  const memory = await scenario(undefined);
-  const external = await scenario({ keysInMemory: 3 });
+for (const jsonMode of ['analytics', 'ejson'] as const) test(`${jsonMode}: a repair past the key budget (temp files, fetch by _id) gives the in-memory answers, line for line`, async () => {
+  const memory = await scenario(jsonMode, undefined);
+  const external = await scenario(jsonMode, { keysInMemory: 3 });
   // What the in-memory way gives (the answers before the external way existed).
   assert.deepEqual(memory.results.map((r) => [r.added, r.fromMongo, r.count, r.repeatedIds, r.moved.length]), [
     [20, 20, 20, 0, 0],
