@@ -20,10 +20,21 @@
  *
  * An hour that lacks nothing and has nothing lost, damaged or unlisted is left exactly as it is:
  * an hour where MongoDB holds fewer documents than the archive (deleted at the source) keeps
- * them all. Memory: the `_id` keys of the parts the hour already holds, plus 8 bytes per document
- * added (repeats from the cursor are found by hash, as the seal does); the documents stream.
+ * them all.
+ *
+ * Memory is bounded whatever the hour's size. When the kept parts list no more `_id`s than the key
+ * budget (src/spool/key-files.ts, ID_KEYS_IN_MEMORY), their keys are a `Set` and the hour's
+ * documents stream through one query, each checked against it. Beyond, the keys go to an
+ * ArchivedKeySet (hash-partitioned temp files under the work directory) and the new part is
+ * found in two passes: the hour's `_id`s alone are listed (kept in a SourceIdList, bounded the same
+ * way), compared with the archive partition by partition (one bit per salvaged line and per
+ * `_id`: the first occurrence of a key the archive lacks is written), and the documents the
+ * archive lacks are fetched by `_id`, 1,000 at a time, in the listing's order. Both ways write the
+ * same lines. Plus 8 bytes per document added (repeats from the cursor are found by hash, as the
+ * seal does); the documents stream.
  */
 import { promises as fs, createWriteStream } from 'node:fs';
+import type { Document } from 'mongodb';
 import { EJSON } from 'bson';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -34,6 +45,10 @@ import type { HourSlot } from '../hours/hour-clock.js';
 import type { Operation } from '../ledger/operation-log.js';
 import type { IdKey } from '../spool/document-ids.js';
 import { idKeyOf } from '../spool/document-ids.js';
+import { ArchivedKeySet } from '../spool/archived-key-set.js';
+import type { KeyBudget } from '../spool/key-files.js';
+import { ID_KEYS_IN_MEMORY } from '../spool/key-files.js';
+import { SourceIdList } from '../spool/source-id-list.js';
 import { gzipOptions } from '../spool/gzip-members.js';
 import { lineEncoder } from '../spool/json-lines.js';
 import { HashList, lineFacts } from '../spool/line-facts.js';
@@ -42,7 +57,7 @@ import { dropDuplicateLines } from './dedupe.js';
 import { HashTap } from './hash-tap.js';
 import type { HourObject } from './hour-objects.js';
 import { listHourObjects, listedParts, newObjectRead, objectLines, partProblem, reservedParts, unlistedObjects } from './hour-objects.js';
-import { hourDocuments } from './hour-query.js';
+import { hourDocuments, hourDocumentsById } from './hour-query.js';
 import type { Manifest, ManifestPart } from './manifest.js';
 import { deliveredPart, InvalidManifestError, readManifest, writeManifest } from './manifest.js';
 import { scanSpoolFile } from './scan.js';
@@ -69,11 +84,19 @@ export interface RepairResult {
   repeatedIds: number;
 }
 
+/** The `_id`s the kept parts hold: in memory up to the key budget, else in temp files (see the header). */
+type Held = { kind: 'memory'; set: Set<IdKey> } | { kind: 'external'; set: ArchivedKeySet };
+
+/** The key budget of a repair in `ctx`: temp files under its work directory. */
+function budgetOf(ctx: Pick<ArchiveContext, 'workDirectory'>, budget: KeyBudget | undefined): KeyBudget {
+  return { ...(ctx.workDirectory !== undefined ? { directory: ctx.workDirectory } : {}), ...budget };
+}
+
 /** What the hour holds: its intact parts and their `_id`s, and what is wrong with the rest. */
 interface Holdings {
   manifest: Manifest | undefined;
   kept: ManifestPart[];
-  held: Set<IdKey>;
+  held: Held;
   lost: ManifestPart[];
   damaged: string[];
   unlisted: HourObject[];
@@ -84,7 +107,21 @@ interface Holdings {
   recorded: ManifestPart[];
 }
 
-async function readHoldings(ctx: ArchiveContext, slot: HourSlot): Promise<Holdings> {
+/** Adds every `_id` of the kept parts to an ArchivedKeySet for `expected` keys (the external way). */
+async function keptKeySet(ctx: ArchiveContext, parts: readonly ManifestPart[], expected: number, budget: KeyBudget): Promise<ArchivedKeySet> {
+  const set = await ArchivedKeySet.open(expected, budget);
+  try {
+    for (const [i, part] of parts.entries()) {
+      for await (const { id } of objectLines(ctx.destination, part.key, newObjectRead())) if (set.add(id, i)) await set.flush();
+    }
+    return set;
+  } catch (err) {
+    await set.close();
+    throw err;
+  }
+}
+
+async function readHoldings(ctx: ArchiveContext, slot: HourSlot, keyBudget: KeyBudget): Promise<Holdings> {
   // List first: a delivery that creates an object meanwhile reserved its part in the ledger
   // before, so the record read after the listing names it.
   const found = await listHourObjects(ctx.destination, ctx.keys, slot);
@@ -96,24 +133,51 @@ async function readHoldings(ctx: ArchiveContext, slot: HourSlot): Promise<Holdin
   const listed = listedParts(manifest, record);
   const reserved = reservedParts(record);
   const present = new Set(found.map((o) => o.key));
-  const out: Holdings = { manifest, kept: [], held: new Set(), lost: [], damaged: [], unlisted: [], repeatedIds: 0, nextPart: 1, recorded: record?.parts ?? [] };
+  const held = new Set<IdKey>();
+  const out: Holdings = { manifest, kept: [], held: { kind: 'memory', set: held }, lost: [], damaged: [], unlisted: [], repeatedIds: 0, nextPart: 1, recorded: record?.parts ?? [] };
+  const toRead: ManifestPart[] = [];
   for (const part of listed) {
-    if (!present.has(part.key) && (await ctx.destination.head(part.key)) === undefined) {
-      out.lost.push(part);
-      continue;
+    if (!present.has(part.key) && (await ctx.destination.head(part.key)) === undefined) out.lost.push(part);
+    else toRead.push(part);
+  }
+  const expected = toRead.reduce((n, p) => n + p.count, 0);
+  if (expected > Math.max(1, keyBudget.keysInMemory ?? ID_KEYS_IN_MEMORY)) {
+    // The external way: each part is read once to check it, and its keys go to temp files as
+    // they stream; a damaged part's keys are not wanted, so then the kept parts are read again.
+    let set = await ArchivedKeySet.open(expected, keyBudget);
+    try {
+      for (const part of toRead) {
+        const read = newObjectRead();
+        for await (const { id } of objectLines(ctx.destination, part.key, read)) if (set.add(id, out.kept.length)) await set.flush();
+        if (partProblem(part, read) !== undefined) out.damaged.push(part.key);
+        else out.kept.push(part);
+      }
+      if (out.damaged.length > 0) {
+        await set.close();
+        set = await keptKeySet(ctx, out.kept, expected, keyBudget);
+      }
+      await set.firstRepeat();
+      out.repeatedIds = set.added - set.size;
+    } catch (err) {
+      await set.close();
+      throw err;
     }
-    const ids: IdKey[] = [];
-    const read = newObjectRead();
-    for await (const { id } of objectLines(ctx.destination, part.key, read)) ids.push(id);
-    if (partProblem(part, read) !== undefined) {
-      out.damaged.push(part.key);
-      continue;
+    out.held = { kind: 'external', set };
+  } else {
+    for (const part of toRead) {
+      const ids: IdKey[] = [];
+      const read = newObjectRead();
+      for await (const { id } of objectLines(ctx.destination, part.key, read)) ids.push(id);
+      if (partProblem(part, read) !== undefined) {
+        out.damaged.push(part.key);
+        continue;
+      }
+      for (const id of ids) {
+        if (held.has(id)) out.repeatedIds++;
+        else held.add(id);
+      }
+      out.kept.push(part);
     }
-    for (const id of ids) {
-      if (out.held.has(id)) out.repeatedIds++;
-      else out.held.add(id);
-    }
-    out.kept.push(part);
   }
   out.unlisted = unlistedObjects(found, listed, reserved);
   const used = [...listed.map((p) => p.part), ...found.map((o) => o.part.index), ...reserved];
@@ -127,18 +191,61 @@ interface NewPart {
   attempts: number;
 }
 
+/** What the external way writes (see the header): which lines to skip, and the hour's `_id`s. */
+interface LackingPlan {
+  /** Bit i: skip item i (the salvaged lines, in order, then the listed `_id`s). */
+  skip: Uint8Array;
+  /** The hour's `_id`s as MongoDB returned them, in the listing's order. */
+  ids: SourceIdList;
+}
+
+/** Ids fetched by `_id` at a time. */
+const FETCH_BATCH = 1000;
+
+/**
+ * The external way's first pass: the keys of the salvaged lines, then of the hour's `_id`s
+ * (listed alone), against the kept parts' keys; a key met again counts as held (written once).
+ */
+async function lackingPlan(ctx: ArchiveContext, slot: HourSlot, held: ArchivedKeySet, salvage: readonly HourObject[], budget: KeyBudget): Promise<LackingPlan> {
+  const ids = new SourceIdList(budget, { sortedKeys: false });
+  const idKey = idKeyOf(ctx.jsonMode);
+  async function* keys(): AsyncGenerator<IdKey> {
+    for (const object of salvage) for await (const { id } of objectLines(ctx.destination, object.key, newObjectRead())) yield id;
+    const cursor = hourDocuments(ctx, slot, { _id: 1 });
+    try {
+      for await (const doc of cursor) {
+        const key = idKey(doc._id);
+        await ids.add(doc._id, key);
+        yield key;
+      }
+    } finally {
+      await cursor.close().catch(() => undefined);
+    }
+  }
+  try {
+    return { skip: await held.heldPositions(keys(), { repeatsHeld: true }), ids };
+  } catch (err) {
+    await ids.close();
+    throw err;
+  }
+}
+
+const bitSet = (bits: Uint8Array, i: number): boolean => ((bits[i >> 3] ?? 0) & (1 << (i & 7))) !== 0;
+
 /**
  * Writes the hour's new part (see the module comment, step 2) at part number `index` and
- * delivers it; undefined when there is nothing to add. Adds every `_id` it writes to `held`.
+ * delivers it; undefined when there is nothing to add. Adds every `_id` it writes to `held`
+ * (when held in memory).
  */
-async function deliverNewPart(ctx: ArchiveContext, slot: HourSlot, index: number, held: Set<IdKey>, salvage: readonly HourObject[]): Promise<NewPart | undefined> {
+async function deliverNewPart(ctx: ArchiveContext, slot: HourSlot, index: number, held: Held, salvage: readonly HourObject[], budget: KeyBudget): Promise<NewPart | undefined> {
   const dir = ctx.workDirectory ?? tmpdir();
   await fs.mkdir(dir, { recursive: true });
   const tmp = join(dir, `repair-${slot.start}-${process.pid}-${Date.now()}.ndjson.gz`);
   const encode = lineEncoder(ctx.jsonMode);
   const idKey = idKeyOf(ctx.jsonMode);
   const field = ctx.timestampField.split('.');
-  const cursor = hourDocuments(ctx, slot);
+  const plan = held.kind === 'external' ? await lackingPlan(ctx, slot, held.set, salvage, budget) : undefined;
+  const cursor = held.kind === 'memory' ? hourDocuments(ctx, slot) : undefined;
   // Repeats from the cursor (a document that moved during the scan) are found by hash, as the
   // seal finds them, and dropped afterwards.
   const mongoIds = new HashList();
@@ -163,21 +270,7 @@ async function deliverNewPart(ctx: ArchiveContext, slot: HourSlot, index: number
       chunk = [];
       return out;
     };
-    for (const object of salvage) {
-      for await (const { line, id } of objectLines(ctx.destination, object.key, newObjectRead())) {
-        if (held.has(id)) continue;
-        held.add(id);
-        chunk.push(line);
-        if (ctx.jsonMode === 'ejson') types.recordDocument(EJSON.parse(line, { relaxed: false }) as object);
-        else typesUnknown ??= `lines salvaged from ${object.key} (not listed by the manifest) do not carry BSON types in analytics mode`;
-        lineCount++;
-        seen(lineFacts(line, field).ts);
-        if (chunk.length >= 1000) yield flush();
-      }
-    }
-    for await (const doc of cursor) {
-      const id = idKey(doc._id);
-      if (held.has(id)) continue;
+    const addDocument = (doc: Document, id: IdKey): void => {
       chunk.push(encode(doc));
       types.recordDocument(doc);
       mongoIds.pushKey(id);
@@ -186,7 +279,46 @@ async function deliverNewPart(ctx: ArchiveContext, slot: HourSlot, index: number
       let v: unknown = doc;
       for (const k of field) v = v !== null && typeof v === 'object' ? (v as Record<string, unknown>)[k] : undefined;
       if (v instanceof Date && !Number.isNaN(v.getTime())) seen(v.toISOString());
-      if (chunk.length >= 1000) yield flush();
+    };
+    let item = 0;
+    for (const object of salvage) {
+      for await (const { line, id } of objectLines(ctx.destination, object.key, newObjectRead())) {
+        if (held.kind === 'memory') {
+          if (held.set.has(id)) continue;
+          held.set.add(id);
+        } else if (bitSet((plan as LackingPlan).skip, item++)) continue;
+        chunk.push(line);
+        if (ctx.jsonMode === 'ejson') types.recordDocument(EJSON.parse(line, { relaxed: false }) as object);
+        else typesUnknown ??= `lines salvaged from ${object.key} (not listed by the manifest) do not carry BSON types in analytics mode`;
+        lineCount++;
+        seen(lineFacts(line, field).ts);
+        if (chunk.length >= 1000) yield flush();
+      }
+    }
+    if (cursor !== undefined && held.kind === 'memory') {
+      for await (const doc of cursor) {
+        const id = idKey(doc._id);
+        if (held.set.has(id)) continue;
+        addDocument(doc, id);
+        if (chunk.length >= 1000) yield flush();
+      }
+    } else if (plan !== undefined) {
+      // The documents the archive lacks, fetched by `_id` in the listing's order.
+      for await (const batch of plan.ids.batches(FETCH_BATCH)) {
+        const wanted = batch.filter((_, j) => !bitSet(plan.skip, item + j));
+        item += batch.length;
+        if (wanted.length === 0) continue;
+        const byKey = new Map<IdKey, Document>();
+        for await (const doc of hourDocumentsById(ctx, slot, wanted)) byKey.set(idKey(doc._id), doc);
+        for (const value of wanted) {
+          const id = idKey(value);
+          const doc = byKey.get(id);
+          if (doc === undefined) continue; // deleted, or moved out of the hour, since the listing
+          byKey.delete(id);
+          addDocument(doc, id);
+        }
+        if (chunk.length >= 1000) yield flush();
+      }
     }
     if (chunk.length > 0) yield flush();
   }
@@ -215,7 +347,8 @@ async function deliverNewPart(ctx: ArchiveContext, slot: HourSlot, index: number
     const part = deliveredPart(key, index, scan, duplicatesRemoved, typesUnknown === undefined ? types.summary() : unknownTypes(typesUnknown));
     return { part, fromMongo, attempts: put.attempts };
   } finally {
-    await cursor.close().catch(() => undefined);
+    await cursor?.close().catch(() => undefined);
+    await plan?.ids.close();
     // The repair's own temp file under workDirectory (a copy of a query's result), not a spool file.
     await fs.rm(tmp, { force: true });
   }
@@ -227,10 +360,20 @@ function sameKeys(a: readonly ManifestPart[], b: readonly ManifestPart[]): boole
   return ka.length === kb.length && ka.every((k, i) => k === kb[i]);
 }
 
-export async function repairHour(ctx: ArchiveContext, slot: HourSlot, op: Operation): Promise<RepairResult> {
+/**
+ * Repairs the hour (see the header). `budget`: how many `_id` keys may be held in memory (tests
+ * pass a tiny one to take the external way).
+ */
+export async function repairHour(ctx: ArchiveContext, slot: HourSlot, op: Operation, budget?: KeyBudget): Promise<RepairResult> {
   const t0 = Date.now();
-  const h = await readHoldings(ctx, slot);
-  const added = await deliverNewPart(ctx, slot, h.nextPart, h.held, h.unlisted);
+  const keyBudget = budgetOf(ctx, budget);
+  const h = await readHoldings(ctx, slot, keyBudget);
+  let added: NewPart | undefined;
+  try {
+    added = await deliverNewPart(ctx, slot, h.nextPart, h.held, h.unlisted, keyBudget);
+  } finally {
+    if (h.held.kind === 'external') await h.held.set.close();
+  }
   const parts = added ? [...h.kept, added.part] : h.kept;
   const count = parts.reduce((n, p) => n + p.count, 0);
   const bytes = parts.reduce((n, p) => n + p.bytes, 0);

@@ -152,8 +152,12 @@ export interface RepairOptions {
    * spool held closed hours' files. Otherwise the repair starts after the last closed hour.
    */
   closedHoursToo?: boolean;
-  /** `_id`s archived elsewhere (the delivered parts of the hours): never written again. */
-  archived?: ReadonlySet<IdKey>;
+  /**
+   * Adds to `into` (the set of the spool's `_id`s the query skips) the `_id`s archived elsewhere
+   * (the delivered parts of the hours): never written again. Added straight into the one set, not
+   * held in a second one first.
+   */
+  addArchived?: (into: Set<IdKey>) => Promise<void>;
   /** Runs once the query is done, before the stream is positioned (and the repair's checkpoint saved). */
   beforeResume?: (outcome: RepairOutcome) => Promise<void>;
 }
@@ -175,7 +179,7 @@ export async function repairGap(capture: GapRepairCapture, fromMs: number, reaso
   const fromHour = options.closedHoursToo === true ? clock.slotOf(fromMs).start : firstRebuiltHour(capture, fromMs);
   const before = await clusterTimeNow(capture.db);
   const ids = await collectArchivedIds(capture.spool, fromHour, options.closedHoursToo === true);
-  for (const id of options.archived ?? []) ids.add(id);
+  await options.addArchived?.(ids);
   const known = ids.size;
   const perHour = new Map<number, number>();
   const started = Date.now();

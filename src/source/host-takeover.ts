@@ -236,12 +236,18 @@ export async function detectTakeover(
  */
 export async function rebuildLostHours(capture: GapRepairCapture, archive: TakeoverArchive, p: PendingRepair): Promise<void> {
   const started = Date.now();
-  const archived = new Set<IdKey>();
-  for (const slot of capture.clock.slotsBetween(p.from, Date.now() + 1)) await archive.deliveredIds(slot.start, archived);
+  // Delivered `_id`s go straight into the set of the spool's `_id`s the query skips.
+  // alreadyDelivered: delivered `_id`s this host's spool did not hold as well.
+  let alreadyDelivered = 0;
+  const to = Date.now() + 1;
   const previousHost = p.previousHost ?? 'unknown';
   await repairGap(capture, p.from, 'host-takeover', {
     closedHoursToo: true,
-    archived,
+    addArchived: async (into) => {
+      const held = into.size;
+      for (const slot of capture.clock.slotsBetween(p.from, to)) await archive.deliveredIds(slot.start, into);
+      alreadyDelivered = into.size - held;
+    },
     beforeResume: async (out) => {
       const records = new Map((await archive.hourRecords(p.from, Date.now() + 3_600_000)).map((r) => [r.record.start.getTime(), r.record]));
       for (const u of p.undelivered ?? []) {
@@ -256,7 +262,7 @@ export async function rebuildLostHours(capture: GapRepairCapture, archive: Takeo
         lostHours: (p.lostHours ?? []).map((h) => new Date(h).toISOString()),
         hoursRebuilt,
         documentsWritten: out.written,
-        alreadyDelivered: archived.size,
+        alreadyDelivered,
       };
       await archive.record({ op: 'repair', outcome: 'ok', count: out.written, durationMs: Date.now() - started, details });
       capture.log.warn('host takeover: the hours the lost spool held were rebuilt from a query', details);

@@ -186,8 +186,12 @@ export class ArchivedKeySet {
    * Which of the source's keys the set holds, by position: bit i (byte i >> 3, bit i & 7) is set
    * when the source's key i is in the set. One bit per source key (what a rewrite that drops the
    * held lines streams its file again with); the keys themselves are held a partition at a time.
+   * With `repeatsHeld`, a source key met again counts as held too (only its first occurrence is
+   * new: what a pass that writes each key once needs); the source's keys are then added to the
+   * set held in memory, if the set is not partitioned.
    */
-  async heldPositions(source: AsyncIterable<IdKey>): Promise<Uint8Array> {
+  async heldPositions(source: AsyncIterable<IdKey>, options: { repeatsHeld?: boolean } = {}): Promise<Uint8Array> {
+    const repeatsHeld = options.repeatsHeld === true;
     let bits = new Uint8Array(1024);
     const set = (i: number): void => {
       if (i >> 3 >= bits.length) {
@@ -201,6 +205,7 @@ export class ArchivedKeySet {
       let i = 0;
       for await (const key of source) {
         if (this.mem.has(key)) set(i);
+        else if (repeatsHeld) this.mem.add(key);
         i++;
       }
       return bits;
@@ -214,7 +219,10 @@ export class ArchivedKeySet {
     for (let p = 0; p < mine.count; p++) {
       const held = new Set<IdKey>();
       for await (const r of mine.records(p)) held.add(r.key);
-      for await (const r of theirs.records(p)) if (held.has(r.key)) set(r.seq);
+      for await (const r of theirs.records(p)) {
+        if (held.has(r.key)) set(r.seq);
+        else if (repeatsHeld) held.add(r.key);
+      }
     }
     return bits;
   }

@@ -5,7 +5,8 @@
  * its BSON type: ObjectId, Int32, Long, Decimal128, Date, …) and read back in batches.
  *
  * It also gives the SHA-256 of the values' keys sorted, one per line (the `idsSha256` purge
- * records), through an external merge sort (key-files.ts) with the same bound.
+ * records), through an external merge sort (key-files.ts) with the same bound; a list made with
+ * `sortedKeys: false` (the `_id`s a repair fetches, src/seal/rebuild.ts) keeps no keys for it.
  *
  * Temp files live in a private directory under `directory`, removed by `close()`.
  */
@@ -32,7 +33,13 @@ export class SourceIdList {
   length = 0;
   private readonly keysInMemory: number;
 
-  constructor(private readonly budget: KeyBudget = {}) {
+  private readonly sortedKeys: boolean;
+
+  constructor(
+    private readonly budget: KeyBudget = {},
+    options: { sortedKeys?: boolean } = {},
+  ) {
+    this.sortedKeys = options.sortedKeys !== false;
     this.keysInMemory = Math.max(1, budget.keysInMemory ?? ID_KEYS_IN_MEMORY);
   }
 
@@ -45,7 +52,7 @@ export class SourceIdList {
     this.length++;
     if (!this.spilled) {
       this.values.push(id);
-      this.keys.push(key);
+      if (this.sortedKeys) this.keys.push(key);
       if (this.values.length > this.keysInMemory) await this.spill();
       return;
     }
@@ -53,12 +60,12 @@ export class SourceIdList {
     this.pending.push(line);
     this.pendingBytes += line.length;
     if (this.pendingBytes >= FLUSH_BYTES) await this.flush();
-    if ((this.sort as ExternalSort).add(key)) await (this.sort as ExternalSort).spill();
+    if (this.sort?.add(key) === true) await this.sort.spill();
   }
 
   private async spill(): Promise<void> {
     this.dir = await keyTempDirectory(this.budget.directory, 'purge-ids');
-    this.sort = new ExternalSort(this.dir, this.keysInMemory);
+    if (this.sortedKeys) this.sort = new ExternalSort(this.dir, this.keysInMemory);
     this.spilled = true;
     const values = this.values;
     const keys = this.keys;
@@ -66,7 +73,7 @@ export class SourceIdList {
     this.keys = [];
     for (const v of values) this.pending.push(`${EJSON.stringify(v as never, { relaxed: false })}\n`);
     await this.flush();
-    for (const k of keys) if (this.sort.add(k)) await this.sort.spill();
+    for (const k of keys) if (this.sort?.add(k) === true) await this.sort.spill();
   }
 
   private async flush(): Promise<void> {
@@ -96,6 +103,7 @@ export class SourceIdList {
 
   /** The SHA-256 of the keys sorted, one per line (`<key>\n` each). */
   async sortedKeysSha256(): Promise<string> {
+    if (!this.sortedKeys) throw new Error('SourceIdList.sortedKeysSha256 on a list made with sortedKeys: false');
     const h = createHash('sha256');
     if (!this.spilled) {
       for (const k of [...this.keys].sort()) h.update(`${k}\n`);

@@ -4,7 +4,9 @@
  * budget that forces many partitions (and partition hashes that collide on purpose) they give
  * exactly the answers of the in-memory set they replace: the first repeated `_id` and its part,
  * the distinct count, held/lacking counts, the first lacking `_id`s in the source's order, the
- * `_id` values in order with their BSON types, and the sorted-keys digest. Temp files are removed.
+ * `_id` values in order with their BSON types, and the sorted-keys digest; the positions of a
+ * source's keys the set holds (or, with `repeatsHeld`, that an earlier source key repeats).
+ * Temp files are removed.
  */
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
@@ -113,6 +115,10 @@ test('ArchivedKeySet: many partitions (a budget of 3 keys, colliding hashes) giv
           const heldAt = source.map((_, i) => ((bits[i >> 3] ?? 0) & (1 << (i & 7))) !== 0);
           const all = new Set(parts.flat());
           assert.deepEqual(heldAt, source.map((k) => all.has(k)), `${label}: held positions`);
+          // With repeatsHeld: only the first occurrence of a key the set lacks is new (last: it adds to a set in memory).
+          const once = await set.heldPositions(each(source), { repeatsHeld: true });
+          const skipAt = source.map((_, i) => ((once[i >> 3] ?? 0) & (1 << (i & 7))) !== 0);
+          assert.deepEqual(skipAt, source.map((k, i) => all.has(k) || source.indexOf(k) < i), `${label}: held or repeated positions`);
         } finally {
           await set.close();
         }
@@ -155,6 +161,14 @@ test('SourceIdList: spilled to a file, the values come back in order with their 
     assert.deepEqual(back.map(keyOf), ids.map(keyOf), `${keysInMemory} in memory: same values, same order, same types`);
     assert.equal(await list.sortedKeysSha256(), want, `${keysInMemory} in memory: the digest of the sorted keys`);
     await list.close();
+    // Without the sorted keys (what a repair fetches by): the same values, no digest.
+    const plain = new SourceIdList({ keysInMemory, directory: dir }, { sortedKeys: false });
+    for (const id of ids) await plain.add(id, keyOf(id));
+    const again: unknown[] = [];
+    for await (const batch of plain.batches(4)) again.push(...batch);
+    assert.deepEqual(again.map(keyOf), ids.map(keyOf), `${keysInMemory} in memory, sortedKeys false: same values`);
+    await assert.rejects(plain.sortedKeysSha256());
+    await plain.close();
   }
   assert.deepEqual(await fs.readdir(dir), []);
 });
