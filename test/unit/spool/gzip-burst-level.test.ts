@@ -7,8 +7,13 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { promises as fs } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { gunzipSync, gzipSync } from 'node:zlib';
 import { gzipOptions } from '../../../src/spool/gzip-members.js';
+import { Spool } from '../../../src/spool/spool.js';
+import { spoolFileName, spoolLayout } from '../../../src/spool/spool-files.js';
 import type { CompressedMember } from '../../../src/spool/pending-lines.js';
 import { BURST_QUEUE, PendingLines, SLAB_BYTES, SlabPool } from '../../../src/spool/pending-lines.js';
 
@@ -79,5 +84,25 @@ test('without a burst level, or with one at or above the file\'s, every member i
     assert.equal(pool.burstMembers, 0, `burst ${burst} at level ${level}`);
     assert.deepEqual(xfl(members), members.map(() => (level === 1 ? 4 : 0)));
     if (burst === undefined) assertMembers(members, members.map(() => level));
+  }
+});
+
+test('a spool with a burst level writes the same lines, and counts its burst members', async () => {
+  const dir = await fs.mkdtemp(join(tmpdir(), 'spool-burst-'));
+  try {
+    const spool = new Spool({ layout: spoolLayout(dir, 'app.apilogs'), gzipLevel: 6, gzipBurstLevel: 1 });
+    await spool.open(undefined);
+    const id = { hour: Date.parse('2024-01-15T00:00:00Z'), part: 1 };
+    for (const line of LINES) spool.append(id, line);
+    const state = await spool.flush();
+    assert.equal(spool.burstMembers, 2);
+    await spool.close();
+    const file = state.files[0];
+    assert.equal(file?.lines, LINES.length);
+    const bytes = await fs.readFile(join(spool.layout.open, spoolFileName(id)));
+    assert.equal(bytes.length, file?.offset);
+    assert.ok(gunzipSync(bytes).equals(TEXT));
+  } finally {
+    await fs.rm(dir, { recursive: true, force: true });
   }
 });
