@@ -10,7 +10,8 @@
  * CHANGE_STREAM_BATCH_SIZE, released by the same "go" once their stream is open.
  *
  * Measured: a real Tailer (built by `tailerFor`, exactly as `createArchiver` builds it, default
- * config: the raw change stream, analytics lines, gzip level 6, checkpoint every 1000 ms and when
+ * config: the raw change stream, analytics lines, gzip level 6 (level 1, GZIP_BURST_LEVEL, for
+ * members started while 2 or more are still being compressed), checkpoint every 1000 ms and when
  * the stream is quiet for 20 ms, every flush fsynced); time from "go" until the spool's durable
  * line count (advanced only after gzip + write + fsync) reaches N.
  * Baseline: a bare driver `watch()` loop (batchSize CHANGE_STREAM_BATCH_SIZE) that only counts
@@ -54,15 +55,21 @@ interface VariantResult {
   sourceCpu: number;
   /** Archiver only: when the last event was read (s from go). */
   capturedSeconds?: number;
+  /** Archiver only: spool members compressed at GZIP_BURST_LEVEL, and the spool's durable bytes. */
+  burstMembers?: number;
+  spoolBytes?: number;
 }
 
-async function measured(replay: ChangeReplayProcess, run: (go: () => Promise<number>) => Promise<{ t0: number; capturedAt?: number }>): Promise<VariantResult> {
+async function measured(
+  replay: ChangeReplayProcess,
+  run: (go: () => Promise<number>) => Promise<{ t0: number; capturedAt?: number; burstMembers?: number; spoolBytes?: number }>,
+): Promise<VariantResult> {
   let m0: Mark | undefined;
   const go = async (): Promise<number> => {
     m0 = await mark(replay.pid);
     return replay.go();
   };
-  const { t0, capturedAt } = await run(go);
+  const { t0, capturedAt, burstMembers, spoolBytes } = await run(go);
   const done = performance.now();
   const m1 = await mark(replay.pid);
   const seconds = (done - t0) / 1000;
@@ -73,6 +80,8 @@ async function measured(replay: ChangeReplayProcess, run: (go: () => Promise<num
     mainCpu: m1.main - start.main,
     sourceCpu: m1.source - start.source,
     ...(capturedAt !== undefined ? { capturedSeconds: (capturedAt - t0) / 1000 } : {}),
+    ...(burstMembers !== undefined ? { burstMembers } : {}),
+    ...(spoolBytes !== undefined ? { spoolBytes } : {}),
   };
 }
 
@@ -93,7 +102,8 @@ async function archiverRun(replay: ChangeReplayProcess, client: MongoClient, db:
         if (capturedAt === 0 && tailer.stats().captured >= count) capturedAt = performance.now();
         return durableLines(tailer.spool.state()) >= count;
       }, 'the tailer to make every document durable', 300_000, 2);
-      return { t0, capturedAt };
+      const spoolBytes = tailer.spool.state().files.reduce((n, f) => n + f.offset, 0);
+      return { t0, capturedAt, burstMembers: tailer.stats().gzipBurstMembers, spoolBytes };
     });
   } finally {
     await tailer.stop();
@@ -169,6 +179,8 @@ export const ceilingBenchmark: Benchmark = {
             archiverCpuMicrosPerEvent: perEvent(a.cpu, count),
             archiverMainThreadCpuMicrosPerEvent: perEvent(a.mainCpu, count),
             archiverSourceCpuMicrosPerEvent: perEvent(a.sourceCpu, count),
+            archiverGzipBurstMembers: a.burstMembers ?? Number.NaN,
+            archiverSpoolBytesPerEvent: (a.spoolBytes ?? Number.NaN) / count,
             baselineSeconds: b.seconds,
             baselineCpuMicrosPerEvent: perEvent(b.cpu, count),
             baselineMainThreadCpuMicrosPerEvent: perEvent(b.mainCpu, count),
@@ -177,7 +189,8 @@ export const ceilingBenchmark: Benchmark = {
         });
         ctx.log(
           `ceiling: run ${i + 1}/${ctx.runs}: ${Math.round(count / a.seconds)} vs ${Math.round(count / b.seconds)} events/s; ` +
-            `CPU ${perEvent(a.cpu, count).toFixed(2)} vs ${perEvent(b.cpu, count).toFixed(2)} µs/event (main thread ${perEvent(a.mainCpu, count).toFixed(2)} vs ${perEvent(b.mainCpu, count).toFixed(2)})`,
+            `CPU ${perEvent(a.cpu, count).toFixed(2)} vs ${perEvent(b.cpu, count).toFixed(2)} µs/event (main thread ${perEvent(a.mainCpu, count).toFixed(2)} vs ${perEvent(b.mainCpu, count).toFixed(2)}); ` +
+            `${a.burstMembers ?? 0} spool members at the burst level, ${((a.spoolBytes ?? 0) / count).toFixed(1)} spool bytes/event`,
         );
       }
     } finally {
@@ -191,6 +204,7 @@ export const ceilingBenchmark: Benchmark = {
       notes: [
         'Source: bench/children/change-replay.ts (own process) replays pre-encoded insert events of ~400-byte API-log documents for the change stream and forwards every other command to the emulator (own process). SourceCpuMicrosPerEvent (details): its CPU per event over the window.',
         'CpuMicrosPerEvent: this process (all threads, zlib included) over the window / N; MainThreadCpuMicrosPerEvent: the CPU time of the thread running JavaScript (/proc/<pid>/task/<pid>/stat) / N, what the one core spends per event (zlib and fsync run on the libuv pool).',
+        'archiverGzipBurstMembers: spool members (about 1 MiB of lines each) compressed at GZIP_BURST_LEVEL (default 1) because 2 or more were still being compressed; archiverSpoolBytesPerEvent: the spool files\' durable bytes / N (what the burst level costs in size).',
         'The figure includes the wait for the checkpoint after the last event (the stream is quiet for 20 ms, then flush + fsync); archiverCapturedSeconds is when the tailer had read the last event.',
         `Before the paired runs, each variant ran once untimed with ${warmCount} events (warm-up).`,
       ],

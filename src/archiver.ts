@@ -139,6 +139,7 @@ export function tailerFor(config: Config, client: MongoClient, log: Logger, rese
     timezone: config.timezone,
     jsonMode: config.jsonMode,
     gzipLevel: config.gzipLevel,
+    gzipBurstLevel: config.gzipBurstLevel,
     checkpointIntervalMs: config.checkpointIntervalMs,
     captureOperations: config.captureOperations,
     captureMode: config.captureMode,

@@ -59,6 +59,8 @@ export interface CaptureSample {
   readonly mongoOutage?: MongoOutageSample | undefined;
   /** MongoDB outages so far. */
   readonly mongoOutages?: number | undefined;
+  /** Spool gzip members compressed at the burst level so far (GZIP_BURST_LEVEL). */
+  readonly gzipBurstMembers?: number | undefined;
 }
 
 /** A MongoDB outage: the servers that cannot be reached, since when, the last error. */
@@ -153,6 +155,7 @@ function instrumentsFor(registry: RegistryType) {
     mongoUp: gauge('mongo_up', '0 while MongoDB cannot be reached (capture waits and retries), else 1.'),
     mongoUnavailable: gauge('mongo_unavailable_seconds', 'How long MongoDB has been unreachable (0 while it is reachable).'),
     mongoOutages: counter('mongo_outages_total', 'MongoDB outages capture waited out (or is waiting out).'),
+    gzipBurstMembers: counter('spool_gzip_burst_members_total', 'Spool gzip members (about 1 MiB of lines each) compressed at GZIP_BURST_LEVEL because capture outran compression.'),
     hoursSealed: counter('hours_sealed_total', 'Hours finished by a seal run: data hours delivered plus empty hours (manifest only).'),
     hoursDelivered: counter('hours_delivered_total', 'Hour objects delivered (a late part of an hour counts again).'),
     documentsArchived: counter('documents_archived_total', 'Documents in delivered hour objects.'),
@@ -199,7 +202,7 @@ type Instruments = ReturnType<typeof instrumentsFor>;
 
 const shared = new WeakMap<RegistryType, Instruments>();
 
-const TOTALS = ['captured', 'duplicatesSkipped', 'repaired', 'checkpoints', 'mongoOutages'] as const;
+const TOTALS = ['captured', 'duplicatesSkipped', 'repaired', 'checkpoints', 'mongoOutages', 'gzipBurstMembers'] as const;
 type TotalKey = (typeof TOTALS)[number];
 
 function finiteNonNegative(value: number | undefined): value is number {
@@ -283,7 +286,7 @@ export class Metrics {
   readonly namespace: string;
   private readonly m: Instruments;
   private readonly labels: { namespace: string };
-  private readonly last: Record<TotalKey, number> = { captured: 0, duplicatesSkipped: 0, repaired: 0, checkpoints: 0, mongoOutages: 0 };
+  private readonly last: Record<TotalKey, number> = { captured: 0, duplicatesSkipped: 0, repaired: 0, checkpoints: 0, mongoOutages: 0, gzipBurstMembers: 0 };
   private sampler: (() => CaptureSample | undefined) | undefined;
 
   constructor(options: MetricsOptions) {
@@ -313,6 +316,7 @@ export class Metrics {
       m.documentsRepaired,
       m.checkpoints,
       m.mongoOutages,
+      m.gzipBurstMembers,
       m.hoursSealed,
       m.hoursDelivered,
       m.documentsArchived,
@@ -362,6 +366,7 @@ export class Metrics {
       repaired: m.documentsRepaired,
       checkpoints: m.checkpoints,
       mongoOutages: m.mongoOutages,
+      gzipBurstMembers: m.gzipBurstMembers,
     };
     for (const key of TOTALS) {
       const total = sample[key];
@@ -487,6 +492,7 @@ export class Metrics {
       m.mongoUp,
       m.mongoUnavailable,
       m.mongoOutages,
+      m.gzipBurstMembers,
       m.hoursSealed,
       m.hoursDelivered,
       m.documentsArchived,

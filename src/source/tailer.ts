@@ -104,6 +104,8 @@ export interface TailerOptions {
   timezone: string;
   jsonMode: JsonMode;
   gzipLevel: number;
+  /** gzip level of spool members while capture outruns compression (see spool/pending-lines.ts); default: gzipLevel. */
+  gzipBurstLevel?: number;
   checkpointIntervalMs: number;
   captureOperations: readonly CaptureOperation[];
   /** Flush early when this many bytes wait in memory (default 8 MiB). */
@@ -157,6 +159,8 @@ export interface TailerStats {
   mongoOutage: MongoOutage | undefined;
   /** MongoDB outages so far. */
   mongoOutages: number;
+  /** Spool gzip members compressed at the burst level (capture outran compression) so far. */
+  gzipBurstMembers: number;
 }
 
 const TERMINAL_OPS = new Set(['drop', 'rename', 'dropDatabase', 'invalidate']);
@@ -234,7 +238,7 @@ export class Tailer {
   private since = 0;
   /** A repair from a query the stream waits for (recorded in every checkpoint until it is done). */
   private pendingRepair: PendingRepair | undefined;
-  private readonly statsValue: TailerStats = {
+  private readonly statsValue: Omit<TailerStats, 'gzipBurstMembers'> = {
     clusterTime: undefined,
     captured: 0,
     duplicatesSkipped: 0,
@@ -256,6 +260,7 @@ export class Tailer {
     this.spool = new Spool({
       layout: spoolLayout(options.spoolDirectory, namespace),
       gzipLevel: options.gzipLevel,
+      gzipBurstLevel: options.gzipBurstLevel,
       timestampField: options.timestampField,
       beforeCreate: (files) => this.listNewFiles(files),
       checkOwner: async () => {
@@ -291,6 +296,7 @@ export class Tailer {
       lastEventAt: this.lastEventMs < 0 ? undefined : new Date(this.lastEventMs),
       mongoOutage: this.mongo.outage,
       mongoOutages: this.mongo.outages,
+      gzipBurstMembers: this.spool.burstMembers,
     };
   }
 

@@ -79,6 +79,11 @@ export interface SpoolOptions {
   layout: SpoolLayout;
   gzipLevel: number;
   /**
+   * gzip level of the members started while capture outruns compression (see
+   * pending-lines.ts), when lower than `gzipLevel`; undefined: always `gzipLevel`.
+   */
+  gzipBurstLevel?: number;
+  /**
    * The documents' timestamp field: when given, facts of every member are recorded in a
    * sidecar for the seal (see facts-file.ts).
    */
@@ -277,7 +282,7 @@ export class Spool {
   private readonly beforeCreate: SpoolOptions['beforeCreate'];
   private readonly checkOwner: SpoolOptions['checkOwner'];
   private readonly onKept: SpoolOptions['onKept'];
-  private readonly pool = new SlabPool();
+  private readonly pool: SlabPool;
   private readonly files = new Map<string, OpenFile>();
   private bytesPending = 0;
   private flushing: Promise<SpoolState> | undefined;
@@ -288,6 +293,7 @@ export class Spool {
   constructor(options: SpoolOptions) {
     this.layout = options.layout;
     this.gzipLevel = options.gzipLevel;
+    this.pool = new SlabPool(options.gzipBurstLevel);
     this.timestampPath = options.timestampField?.split('.');
     this.beforeCreate = options.beforeCreate;
     this.checkOwner = options.checkOwner;
@@ -462,6 +468,11 @@ export class Spool {
   /** Slabs of lines being compressed (each about 1 MiB of lines). */
   get compressing(): number {
     return this.pool.compressing.size;
+  }
+
+  /** Members compressed at the burst level so far (capture outran compression; see pending-lines.ts). */
+  get burstMembers(): number {
+    return this.pool.burstMembers;
   }
 
   /** Resolves once at most `max` slabs are being compressed. */

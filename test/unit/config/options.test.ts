@@ -57,6 +57,7 @@ const EXPECTED_ENV: Readonly<Record<string, string>> = {
   timezone: 'TIMEZONE',
   checkpointIntervalMs: 'CHECKPOINT_INTERVAL_MS',
   gzipLevel: 'GZIP_LEVEL',
+  gzipBurstLevel: 'GZIP_BURST_LEVEL',
   jsonMode: 'JSON_MODE',
   captureOperations: 'CAPTURE_OPERATIONS',
   captureMode: 'CAPTURE_MODE',

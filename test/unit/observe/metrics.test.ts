@@ -211,6 +211,16 @@ test('observeCapture: cronlog_mongo_up, cronlog_mongo_unavailable_seconds and cr
   assert.equal(await value(metrics, 'cronlog_mongo_outages_total'), 3, 'outages between two scrapes are counted');
 });
 
+test('observeCapture: cronlog_spool_gzip_burst_members_total follows the members compressed at the burst level', async () => {
+  const metrics = new Metrics({ namespace: 'db.c' });
+  assert.equal(await value(metrics, 'cronlog_spool_gzip_burst_members_total'), 0, 'the series exists from the start');
+  metrics.observeCapture(stats({ gzipBurstMembers: 4 }), NOW);
+  metrics.observeCapture(stats({ gzipBurstMembers: 9 }), NOW);
+  assert.equal(await value(metrics, 'cronlog_spool_gzip_burst_members_total'), 9);
+  metrics.observeCapture(stats(), NOW);
+  assert.equal(await value(metrics, 'cronlog_spool_gzip_burst_members_total'), 9, 'a sample without the figure leaves it');
+});
+
 test('spoolSample sums the durable offsets of the open files', () => {
   const spool = { pendingBytes: 77, openFiles: () => [{ offset: 100 }, { offset: 23 }] };
   assert.deepEqual(spoolSample(spool), { pendingBytes: 77, openSpoolBytes: 123 });
