@@ -12,7 +12,7 @@
  *                named here: memory-catchup
  *   --hour-size  the largest hour a size-aware benchmark builds: 100k, 1m or 10m documents
  *                (case-insensitive; default: each benchmark's own). memory: its big hour; scale measures 10k, 100k, ... up to it.
- *   --runs N     paired runs per benchmark (default 3, or the benchmark's own `defaultRuns` (memory: 2); 1 with --quick)
+ *   --runs N     paired runs per benchmark (default 3, or the benchmark's own `defaultRuns`: memory 2, deliver 5; 1 with --quick)
  *   --cpu-prof D child processes (the emulator, the memory benchmark's archiver) write V8 CPU
  *                profiles to D; profile this process with `node --cpu-prof --import tsx bench/run.ts`.
  *                Summarize a profile with `node --import tsx bench/profile-summary.ts FILE`.
