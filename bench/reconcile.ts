@@ -91,7 +91,11 @@ export const reconcileBenchmark: Benchmark = {
   baseline: 'seconds of one raw aggregation counting documents per hour over the same range ($match on createdAt, $group by $dateTrunc hour)',
   target: { text: 'ratio <= 1.2', checks: [{ on: 'ratio', op: '<=', value: 1.2 }] },
   async run(ctx: BenchContext): Promise<BenchOutput> {
-    const count = ctx.profile === 'quick' ? 5_000 : 1_000_000;
+    // The default day holds 500,000 documents (about 35 s less of the default run: the inserts
+    // and every aggregation scale with it); --full: the 1,000,000 of the issue. The fixed part of
+    // reconcile (24 manifests, HEADs, ledger and operation records) weighs twice as much in the
+    // smaller day, which only makes the ratio's target harder.
+    const count = ctx.profile === 'quick' ? 5_000 : ctx.profile === 'full' ? 1_000_000 : 500_000;
     const emu = await startEmulatorProcess({ oplogSize: count + 10_000, ...(ctx.cpuProfDir ? { cpuProfDir: ctx.cpuProfDir } : {}) });
     const client = new MongoClient(emu.uri);
     await client.connect();

@@ -5,8 +5,8 @@
  *   npm run bench -- [--json] [--quick | --full] [--only spool,capture] [--runs N] [--hour-size 1m] [--cpu-prof DIR]
  *
  *   --quick      tiny sizes, seconds (what test/bench/bench-quick.test.ts runs)
- *   --full       the sizes of the issue where the default ones are reduced to fit ~5 minutes (none are now: same as the default)
- *                (reconcile: a day of 1,000,000 documents instead of 240,000)
+ *   --full       the sizes of the issue where the default ones are reduced to fit ~6 minutes
+ *                (reconcile: a day of 1,000,000 documents instead of 500,000)
  *   --only       comma-separated benchmark names: spool, capture, ceiling, latency, memory, deliver,
  *                reconcile, backfill, restore, purge, startup, scale; and the opt-in ones, run only when
  *                named here: memory-catchup
