@@ -2,7 +2,7 @@
  * purge: deleting archived hours from MongoDB, proof included, vs bare deletes of the same
  * documents.
  *
- * The emulator (its own process) holds four hours of documents (generated, inserted untimed),
+ * The emulator (its own process) holds four hours of documents (20,000; generated, inserted untimed),
  * archived once, untimed, by `repairHour` (what backfill runs) to a local-directory destination.
  *
  * Measured: `purgeHours` over the four hours with no rate limit and batches of 1000 (the
@@ -51,7 +51,10 @@ export const purgeBenchmark: Benchmark = {
   baseline: 'documents/s of deleteMany({ _id: { $in: batch } }) over the same _ids, batches of 1000',
   target: { text: 'ratio >= 0.7', checks: [{ on: 'ratio', op: '>=', value: 0.7 }] },
   async run(ctx: BenchContext): Promise<BenchOutput> {
-    const count = ctx.profile === 'quick' ? 2_000 : 40_000;
+    // 20,000 documents (5,000 an hour): the same per-document work as 40,000 (the figure is a
+    // rate; the per-hour costs weigh twice as much, which only makes the target harder) in half
+    // the time.
+    const count = ctx.profile === 'quick' ? 2_000 : 20_000;
     const emu = await startEmulatorProcess({ oplogSize: 4 * count * (ctx.runs + 1) + 10_000, ...(ctx.cpuProfDir ? { cpuProfDir: ctx.cpuProfDir } : {}) });
     const client = new MongoClient(emu.uri);
     await client.connect();
@@ -109,6 +112,7 @@ export const purgeBenchmark: Benchmark = {
       notes: [
         'Both sides delete the same documents, inserted again (untimed) before each side runs; the sides alternate which goes first.',
         'The purge side also reads every archived object back (local-directory destination) and the hour\'s _ids from MongoDB: the proof it takes before deleting.',
+        'Until 2026-12-07 the emulator tested `{ _id: { $in: 1000 ids } }` by hashing the 1,000 ids for every document (mingo), which made both sides\' deletes ~10× slower and the ratio look like 0.85–0.97; it now hashes the list once per query (packages/mongo-emulator/src/in-operator.ts).',
       ],
     };
   },

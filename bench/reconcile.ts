@@ -33,15 +33,19 @@ async function insertDay(coll: Collection<Document>, count: number, log: (m: str
   const r = rng(5);
   const perHour = new Map<number, number>();
   const t0 = performance.now();
+  // One batch in flight while the next is generated (this process and the emulator's work overlap).
+  let inFlight: Promise<unknown> = Promise.resolve();
   for (let i = 0; i < count; i += 10_000) {
     const docs = apiLogsBetween(r, Math.min(10_000, count - i), BENCH_DAY, BENCH_DAY + 24 * HOUR);
     for (const d of docs) {
       const h = d.createdAt.getTime() - (d.createdAt.getTime() % HOUR);
       perHour.set(h, (perHour.get(h) ?? 0) + 1);
     }
-    await coll.insertMany(docs, { ordered: false });
+    await inFlight;
+    inFlight = coll.insertMany(docs, { ordered: false });
     if ((i / 10_000) % 25 === 24) log(`reconcile: inserted ${i + 10_000}`);
   }
+  await inFlight;
   return { perHour, seconds: (performance.now() - t0) / 1000 };
 }
 
@@ -87,7 +91,11 @@ export const reconcileBenchmark: Benchmark = {
   baseline: 'seconds of one raw aggregation counting documents per hour over the same range ($match on createdAt, $group by $dateTrunc hour)',
   target: { text: 'ratio <= 1.2', checks: [{ on: 'ratio', op: '<=', value: 1.2 }] },
   async run(ctx: BenchContext): Promise<BenchOutput> {
-    const count = ctx.profile === 'quick' ? 5_000 : 1_000_000;
+    // The default day holds 500,000 documents (about 35 s less of the default run: the inserts
+    // and every aggregation scale with it); --full: the 1,000,000 of the issue. The fixed part of
+    // reconcile (24 manifests, HEADs, ledger and operation records) weighs twice as much in the
+    // smaller day, which only makes the ratio's target harder.
+    const count = ctx.profile === 'quick' ? 5_000 : ctx.profile === 'full' ? 1_000_000 : 500_000;
     const emu = await startEmulatorProcess({ oplogSize: count + 10_000, ...(ctx.cpuProfDir ? { cpuProfDir: ctx.cpuProfDir } : {}) });
     const client = new MongoClient(emu.uri);
     await client.connect();
@@ -104,9 +112,10 @@ export const reconcileBenchmark: Benchmark = {
       await writeArchive(shared, day.perHour);
       // Untimed warm-up of the emulator: it decodes a stored document on first access and builds
       // an index on the first query that needs it, two costs a real server does not have (its
-      // documents are stored decoded, its indexes maintained on write).
+      // documents are stored decoded, its indexes maintained on write). countPerHour does both
+      // (its date branch scans the collection, its ObjectId branch uses the `_id` index); the raw
+      // aggregation scans the same documents and needs no index, so it needs no warm-up of its own.
       const w0 = performance.now();
-      await rawCount(coll);
       await countPerHour(coll, 'createdAt', BENCH_DAY, BENCH_DAY + 24 * HOUR, 'UTC');
       const warmupSeconds = (performance.now() - w0) / 1000;
       for (let i = 0; i < ctx.runs; i++) {
@@ -153,7 +162,7 @@ export const reconcileBenchmark: Benchmark = {
       notes: [
         `Day of ${count} documents.`,
         'The emulator serves the ObjectId-fallback aggregation from its `_id` index (the day\'s `_id` range holds none of these documents, inserted now), as mongod does; the date branch and the baseline scan the collection with mingo (no index on createdAt here), so both scale with the collection size.',
-        'warmupSeconds (details): one untimed raw aggregation and one countPerHour before the timed runs, so the emulator has decoded every stored document and built its _id index (a real server has neither cost).',
+        'warmupSeconds (details): one untimed countPerHour before the timed runs, so the emulator has decoded every stored document and built its _id index (a real server has neither cost).',
         'countPerHourOnlySeconds (details, first run): reconcile\'s own aggregation timed alone; reconcile minus it is the client side (24 manifest reads + HEADs, ledger updates, operation records).',
       ],
     };

@@ -5,14 +5,14 @@
  *   npm run bench -- [--json] [--quick | --full] [--only spool,capture] [--runs N] [--hour-size 1m] [--cpu-prof DIR]
  *
  *   --quick      tiny sizes, seconds (what test/bench/bench-quick.test.ts runs)
- *   --full       the sizes of the issue where the default ones are reduced to fit ~5 minutes (none are now: same as the default)
- *                (reconcile: a day of 1,000,000 documents instead of 240,000)
+ *   --full       the sizes of the issue where the default ones are reduced to fit ~6 minutes
+ *                (reconcile: a day of 1,000,000 documents instead of 500,000)
  *   --only       comma-separated benchmark names: spool, capture, ceiling, latency, memory, deliver,
  *                reconcile, backfill, restore, purge, startup, scale; and the opt-in ones, run only when
  *                named here: memory-catchup
  *   --hour-size  the largest hour a size-aware benchmark builds: 100k, 1m or 10m documents
  *                (case-insensitive; default: each benchmark's own). memory: its big hour; scale measures 10k, 100k, ... up to it.
- *   --runs N     paired runs per benchmark (default 3; 1 with --quick)
+ *   --runs N     paired runs per benchmark (default 3, or the benchmark's own `defaultRuns`: memory 2, deliver 5; 1 with --quick)
  *   --cpu-prof D child processes (the emulator, the memory benchmark's archiver) write V8 CPU
  *                profiles to D; profile this process with `node --cpu-prof --import tsx bench/run.ts`.
  *                Summarize a profile with `node --import tsx bench/profile-summary.ts FILE`.
@@ -85,8 +85,10 @@ try {
 const opts = parsed.values;
 if (opts.quick && opts.full) usage('--quick and --full exclude each other');
 const profile: SizeProfile = opts.quick ? 'quick' : opts.full ? 'full' : 'default';
-const runs = opts.runs !== undefined ? Number(opts.runs) : profile === 'quick' ? 1 : 3;
-if (!Number.isInteger(runs) || runs < 1 || runs > 50) usage(`--runs expects an integer 1-50, got ${String(opts.runs)}`);
+const runsGiven = opts.runs !== undefined ? Number(opts.runs) : undefined;
+if (runsGiven !== undefined && (!Number.isInteger(runsGiven) || runsGiven < 1 || runsGiven > 50)) usage(`--runs expects an integer 1-50, got ${String(opts.runs)}`);
+/** Paired runs of `b`: --runs, else 1 with --quick, else the benchmark's own default, else 3. */
+const runsOf = (b: Benchmark): number => runsGiven ?? (profile === 'quick' ? 1 : (b.defaultRuns ?? 3));
 const names = opts.only?.split(',').map((s) => s.trim()).filter(Boolean);
 const unknown = names?.filter((n) => !ALL.some((b) => b.name === n)) ?? [];
 if (unknown.length > 0) usage(`unknown benchmark ${unknown.join(', ')}`);
@@ -110,6 +112,7 @@ let failed = false;
 for (const b of selected) {
   const dir = await mkdtemp(join(tmpdir(), `cls-bench-${b.name}-`));
   const bt = performance.now();
+  const runs = runsOf(b);
   log(`${b.name}: start (${profile}, ${runs} run${runs === 1 ? '' : 's'})`);
   try {
     const out = await b.run({ runs, profile, dir, cpuProfDir, log, hourSize });
@@ -141,7 +144,7 @@ const result = {
     freeMemoryMiB: Math.round(freemem() / 2 ** 20),
     loadAverage: { start: load0.map((v) => Math.round(v * 100) / 100), end: loadavg().map((v) => Math.round(v * 100) / 100) },
   },
-  options: { profile, runs, only: selected.map((b) => b.name), ...(hourSize !== undefined ? { hourSize } : {}) },
+  options: { profile, runs: runsGiven ?? (profile === 'quick' ? 1 : 'default'), only: selected.map((b) => b.name), ...(hourSize !== undefined ? { hourSize } : {}) },
   sizes: Object.fromEntries(reports.map((r) => [r.name, r.sizes])),
   summary: {
     met: reports.filter((r) => r.error === undefined && r.target.met).map((r) => r.name),
@@ -157,7 +160,7 @@ if (opts.json) {
   const m = result.machine;
   process.stdout.write(
     `cron-log-service benchmarks — ${m.cores} cores, ${m.cpuModel}, Node ${m.node}, load ${m.loadAverage.start.join(' ')}; ` +
-      `${profile} sizes, ${runs} run(s) each, ${result.seconds}s\n\n${renderTable(reports)}\n`,
+      `${profile} sizes, ${runsGiven ?? (profile === 'quick' ? 1 : 'default')} run(s) each, ${result.seconds}s\n\n${renderTable(reports)}\n`,
   );
 }
 process.exitCode = failed ? 1 : 0;

@@ -38,6 +38,7 @@ export function buildReport(b: Benchmark, out: BenchOutput, seconds: number): Be
     target: { text: b.target.text, met: checks.every((c) => c.met), checks },
     sizes: out.sizes,
     notes: out.notes ?? [],
+    runs: out.samples.length,
     seconds: round(seconds, 3),
   };
 }
@@ -57,10 +58,10 @@ function pad(cells: string[][]): string {
 }
 
 export function renderTable(reports: readonly BenchmarkReport[]): string {
-  const rows: string[][] = [['benchmark', 'unit', 'figure (median [min–max])', 'baseline (median [min–max])', 'ratio [min–max]', 'target', 'met']];
+  const rows: string[][] = [['benchmark', 'unit', 'figure (median [min–max])', 'baseline (median [min–max])', 'ratio [min–max]', 'target', 'met', 'runs', 'seconds']];
   for (const r of reports) {
     if (r.error !== undefined) {
-      rows.push([r.name, r.unit, `ERROR: ${r.error}`, '', '', r.target.text, 'no']);
+      rows.push([r.name, r.unit, `ERROR: ${r.error}`, '', '', r.target.text, 'no', '', r.seconds.toFixed(1)]);
       continue;
     }
     const f = r.spread.figure;
@@ -74,6 +75,8 @@ export function renderTable(reports: readonly BenchmarkReport[]): string {
       `${r.ratio.toFixed(2)} [${q.min.toFixed(2)}–${q.max.toFixed(2)}]`,
       r.target.text,
       r.target.met ? 'yes' : `NO (${r.target.checks.filter((c) => !c.met).map((c) => `${c.on} ${fmt(c.actual)} vs ${c.op} ${fmt(c.value)}`).join('; ')})`,
+      String(r.runs),
+      r.seconds.toFixed(1),
     ]);
   }
   return pad(rows);

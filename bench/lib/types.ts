@@ -52,6 +52,11 @@ export interface Benchmark {
   target: { text: string; checks: TargetCheck[] };
   /** Run only when named in `--only` (a long or special-purpose benchmark outside the default run). */
   optIn?: boolean;
+  /**
+   * Paired runs when `--runs` is not given (default and --full sizes; --quick runs 1): fewer than
+   * the harness's 3 for a long benchmark whose figure varies little from run to run.
+   */
+  defaultRuns?: number;
   run(ctx: BenchContext): Promise<BenchOutput>;
 }
 
@@ -84,6 +89,9 @@ export interface BenchmarkReport {
   };
   sizes: Record<string, number | string>;
   notes: string[];
+  /** Paired runs made. */
+  runs: number;
+  /** Wall seconds of the whole benchmark: set-up, every run, tear-down. */
   seconds: number;
   error?: string;
 }

@@ -56,6 +56,8 @@ test('npm run bench -- --quick --json prints one JSON object with every benchmar
     };
     assert.ok(b, `benchmark ${name} is reported`);
     assert.equal(b.error, undefined, `${name} failed: ${String(b.error)}`);
+    assert.ok(positive(b.seconds), `${name}.seconds (its wall time) is reported`);
+    assert.equal(b.runs, 1, `${name}.runs: --quick makes one paired run`);
     for (const k of ['figure', 'baseline', 'ratio'] as const) {
       assert.ok(positive(b[k]), `${name}.${k} is a number > 0 (got ${String(b[k])})`);
       const s = b.spread[k];

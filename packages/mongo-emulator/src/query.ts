@@ -1,6 +1,6 @@
 /**
  * Query, projection, aggregation and update semantics come from mingo. This module builds one
- * mingo context with every operator, replaces `$dateTrunc` for sub-day units (mingo ignores the
+ * mingo context with every operator (`$in` from in-operator.ts), replaces `$dateTrunc` for sub-day units (mingo ignores the
  * timezone there, which is wrong for zones with a non-whole-hour offset), and translates mingo's
  * failures into the errors mongod reports.
  */
@@ -17,6 +17,7 @@ import { Query } from 'mingo/query';
 import type { Options as MingoOptions } from 'mingo/types';
 import { update as mingoUpdate } from 'mingo/updater';
 import { Code, CommandError } from './errors.js';
+import { $in } from './in-operator.js';
 
 type ExpressionFn = (obj: unknown, expr: unknown, options: MingoOptions) => unknown;
 
@@ -112,7 +113,7 @@ const context = Context.init({
   expression: { ...(expressionOperators as unknown as Record<string, ExpressionFn>), $dateTrunc, $toDate, $convert } as never,
   pipeline: pipelineOperators,
   projection: projectionOperators,
-  query: queryOperators,
+  query: { ...queryOperators, $in },
   window: windowOperators,
 });
 
