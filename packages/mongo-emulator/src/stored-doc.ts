@@ -13,7 +13,7 @@
  */
 import { BSON, ObjectId } from 'bson';
 import type { Document } from 'bson';
-import { documentFromElements, firstIdElement } from './bson-raw.js';
+import { documentFromElements, firstIdElement, pickElements } from './bson-raw.js';
 import { keyOf } from './keys.js';
 
 /** Decoded stored objects back to their encoded bytes, to reply without re-encoding. */
@@ -113,6 +113,18 @@ export class StoredDoc {
     const obj = BSON.deserialize(this.#raw!);
     rawOfObject.set(obj, this.#raw!);
     return obj;
+  }
+
+  /**
+   * For a read that looks only at the top-level fields `names` (UTF-8; pipeline-fields.ts): the
+   * kept object when there is one, else those elements alone decoded (not kept). Never embedded
+   * in a reply: the stored bytes are not remembered for it.
+   */
+  viewFields(names: readonly Uint8Array[]): Document {
+    if (this.#obj) return this.#obj;
+    if (keepDecoded) return this.obj;
+    const picked = pickElements(this.#raw!, names);
+    return picked ? BSON.deserialize(picked) : this.view();
   }
 
   /** The decoded object, if decoded already. */
