@@ -29,7 +29,7 @@
 import { spawn } from 'node:child_process';
 import { copyFile, link, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { MongoClient } from 'mongodb';
+import { MongoClient, ObjectId } from 'mongodb';
 import type { Db, Document } from 'mongodb';
 import { apiLog, apiLogsBetween, rng } from '@cron-log-service/mongo-emulator/traffic';
 import { CheckpointStore } from '../src/ledger/checkpoints.js';
@@ -40,6 +40,7 @@ import { factsPath } from '../src/spool/facts-file.js';
 import type { Benchmark, BenchContext, BenchOutput, RunSample } from './lib/types.js';
 import { HOUR, freshDir, sleep, uriWithDb } from './lib/common.js';
 import { startEmulatorProcess } from './lib/emulator-process.js';
+import { warmIndexKeys } from './lib/hour-stream.js';
 import { startS3rver } from './lib/s3rver-process.js';
 import type { S3Info } from './lib/s3rver-process.js';
 
@@ -76,6 +77,11 @@ interface BuiltHour {
 async function buildHour(db: Db, dir: string, name: 'small' | 'large', count: number, hour: number, log: (m: string) => void): Promise<BuiltHour> {
   const collection = `apilogs_${name}`;
   const coll = db.collection(collection);
+  // An index on the timestamp, as a deployment's API-log collection has: without one, `run`'s
+  // first query of the current hour scans the whole collection in one batch (at 3,000,000
+  // documents the emulator then answers nothing else for longer than the driver's monitor
+  // timeout, and the run fails with PoolClearedOnNetworkError).
+  await coll.createIndex({ createdAt: 1 });
   const spool = new Spool({ layout: spoolLayout(dir, `build-${name}`), gzipLevel: 6, timestampField: 'createdAt' });
   await spool.open(undefined);
   const encode = lineEncoder('analytics');
@@ -86,6 +92,10 @@ async function buildHour(db: Db, dir: string, name: 'small' | 'large', count: nu
   let inserted: Promise<unknown> = Promise.resolve();
   for (let i = 0; i < count; i += 10_000) {
     const docs = apiLogsBetween(r, Math.min(10_000, count - i), hour, hour + HOUR);
+    // `_id`s of their createdAt time, as live inserts of the hour get: ObjectIds made by the
+    // driver now would put the whole big hour in the current hour's `_id` range, which `run`'s
+    // first-hour query then reads (over 10 minutes at 3M documents in the emulator).
+    for (const doc of docs) (doc as Document)._id = new ObjectId(ObjectId.generate(Math.floor(doc.createdAt.getTime() / 1000)));
     await inserted;
     inserted = coll.insertMany(docs, { ordered: false });
     for (const doc of docs) spool.append(id, encode(doc));
@@ -94,6 +104,7 @@ async function buildHour(db: Db, dir: string, name: 'small' | 'large', count: nu
   }
   await inserted;
   await spool.flush();
+  await warmIndexKeys(coll, hour);
   const state = await spool.detach(id);
   await spool.close();
   const fileName = spoolFileName(id);
@@ -360,9 +371,19 @@ export const memoryBenchmark: Benchmark = {
     // The previous wall-clock hour: the reconcile after the seal covers the last 24 hours.
     const hour = Math.floor(Date.now() / HOUR) * HOUR - HOUR;
     // The oplog only has to hold the live inserts near its tip (the stream starts at "now").
-    const emu = await startEmulatorProcess({ oplogSize: 200_000, ...(ctx.cpuProfDir ? { cpuProfDir: ctx.cpuProfDir } : {}) });
+    // Decoded documents are not kept (--lean-documents): ~1 KB of the emulator's RSS per stored
+    // document instead of ~3.7 (a 10M hour: ~10 GB instead of ~37); its heap limit is set above
+    // what the hours need.
+    const emu = await startEmulatorProcess({
+      oplogSize: 200_000,
+      leanDocuments: true,
+      maxOldSpaceMiB: Math.max(8192, Math.ceil(((small + large) * 1024) / 2 ** 30) * 1024 + 2048),
+      ...(ctx.cpuProfDir ? { cpuProfDir: ctx.cpuProfDir } : {}),
+    });
     const s3 = await startS3rver();
-    const client = new MongoClient(emu.uri);
+    // The bench's own client waits out the emulator's one-time sort of an indexed field's keys
+    // (warmIndexKeys, after each hour is built; tens of seconds at 10M documents).
+    const client = new MongoClient(emu.uri, { serverSelectionTimeoutMS: 3_600_000, connectTimeoutMS: 0, socketTimeoutMS: 0 });
     await client.connect();
     const samples: RunSample[] = [];
     const t0 = performance.now();

@@ -329,3 +329,28 @@ export class BsonWriter {
     return this.#pos === 0 ? EMPTY : Buffer.from(this.#buf.subarray(0, this.#pos));
   }
 }
+
+/**
+ * The document made of the top-level elements of `raw` whose names are in `names` (as UTF-8
+ * bytes), in their order, copied as bytes; undefined when `raw` is malformed.
+ */
+export function pickElements(raw: Uint8Array, names: readonly Uint8Array[]): Buffer | undefined {
+  const last = raw.length - 1;
+  const picked: Uint8Array[] = [];
+  let pos = 4;
+  while (pos < last) {
+    const end = elementEnd(raw, pos);
+    if (end < 0 || end > last) return undefined;
+    for (const name of names) {
+      let same = raw[pos + 1 + name.length] === 0;
+      for (let j = 0; same && j < name.length; j++) same = raw[pos + 1 + j] === name[j];
+      if (same) {
+        picked.push(raw.subarray(pos, end));
+        break;
+      }
+    }
+    pos = end;
+  }
+  if (pos !== last) return undefined;
+  return documentFromElements(...picked);
+}

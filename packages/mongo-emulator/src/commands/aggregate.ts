@@ -13,8 +13,10 @@ import { documentsToExamine, isNaturalHint, objectsOf } from '../index-scan.js';
 import { oplogDocuments } from '../oplog-view.js';
 import { Pipeline } from '../query.js';
 import { checkPipelineOperators } from '../server-version.js';
+import { runSliced, slicedPlan } from '../sliced-aggregate.js';
+import type { StoredDoc } from '../stored-doc.js';
 import type { QueryOptions } from '../query.js';
-import { StoredDoc } from '../stored-doc.js';
+import { StoredDoc as Stored } from '../stored-doc.js';
 import { idFirst } from '../update.js';
 import { isView, refuseOnView, viewDocuments } from '../views.js';
 import { CursorReply, isReplicaSet, optionalArray, optionalBool, optionalDocument } from './context.js';
@@ -27,7 +29,7 @@ function batchSizeOf(ctx: CommandContext, cursorOpt: Document): number {
   return b;
 }
 
-export function aggregateCommand(ctx: CommandContext): CommandResult {
+export async function aggregateCommand(ctx: CommandContext): Promise<CommandResult> {
   const target = ctx.cmd.aggregate;
   const pipeline = optionalArray(ctx, 'pipeline');
   if (!pipeline) throw new CommandError(40414, "BSON field 'aggregate.pipeline' is missing but a required field", { codeName: 'IDLFailedToParse' });
@@ -95,6 +97,8 @@ export function aggregateCommand(ctx: CommandContext): CommandResult {
   const compiled = new Pipeline(runStages, query);
 
   let source: Iterable<Document>;
+  /** A collection's documents, for a pipeline that runs in slices (sliced-aggregate.ts). */
+  let stored: Iterable<StoredDoc> | undefined;
   let ns: string;
   if (typeof target === 'string') {
     ns = `${ctx.db}.${target}`;
@@ -105,11 +109,8 @@ export function aggregateCommand(ctx: CommandContext): CommandResult {
       const coll = engine.collection(ctx.db, target);
       const match = first && '$match' in first ? (first.$match as unknown) : undefined;
       const filter = match !== null && typeof match === 'object' && !Array.isArray(match) ? (match as Document) : {};
-      source = coll && isView(coll)
-        ? viewDocuments(engine.catalog, coll, query)
-        : coll
-        ? objectsOf(documentsToExamine(coll, filter, { collation, natural: isNaturalHint(ctx.cmd.hint), stats: ctx.server.queryExecutor }))
-        : [];
+      if (coll && !isView(coll)) stored = documentsToExamine(coll, filter, { collation, natural: isNaturalHint(ctx.cmd.hint), stats: ctx.server.queryExecutor });
+      source = coll && isView(coll) ? viewDocuments(engine.catalog, coll, query) : stored ? objectsOf(stored) : [];
     }
   } else {
     ns = `${ctx.db}.$cmd.aggregate`;
@@ -120,7 +121,8 @@ export function aggregateCommand(ctx: CommandContext): CommandResult {
     source = [];
   }
   ctx.server.opcounters.command++;
-  const results = compiled.run(source);
+  const sliced = stored ? slicedPlan(runStages) : undefined;
+  const results = sliced && stored ? await runSliced(sliced, stored, query) : compiled.run(source);
   if (outTarget !== undefined) {
     writeOut(ctx, outTarget, results);
     return new CursorReply(ns, 0n, new BatchWriter(true));
@@ -147,7 +149,7 @@ function writeOut(ctx: CommandContext, out: unknown, results: Document[]): void 
   validateNamespace(db, name);
   const { engine } = ctx.server;
   const coll = engine.ensureCollection(db, name);
-  const docs = results.map((d) => StoredDoc.fromObject(idFirst(d._id === undefined ? { _id: new ObjectId(), ...d } : d)));
+  const docs = results.map((d) => Stored.fromObject(idFirst(d._id === undefined ? { _id: new ObjectId(), ...d } : d)));
   const seen = new Set<string>();
   for (const d of docs) {
     if (seen.has(d.idKey)) throw coll.indexes.get('_id_')!.duplicateKeyError(coll.ns, { _id: d.id });
