@@ -308,7 +308,10 @@ async function runOnce(opts: { quick: boolean; child: string; uri: string; s3: S
       }
     }
   }
-  const liveCaptured = Number(stoppedLine?.meta?.captured ?? Number.NaN);
+  // No "stopped" line: `run` did not finish its clean stop within SHUTDOWN_GRACE_MS and exited
+  // without it (capture still behind when the drain gave up), so its count is unknown.
+  if (stoppedLine?.meta?.captured === undefined) throw new Error(`the run child exited (${String(code)}) without its "stopped" line (capture count unknown; a stop past SHUTDOWN_GRACE_MS?): ${err.slice(-2000)}`);
+  const liveCaptured = Number(stoppedLine.meta.captured);
   if (liveCaptured !== liveInserted) throw new Error(`the run child captured ${liveCaptured} of the ${liveInserted} documents inserted while it ran`);
   const ops = await db.collection(logs).find({ hourStart: new Date(hour.hour), op: { $in: ['seal', 'deliver', 'reconcile'] } }).toArray();
   const seal = ops.find((o) => o.op === 'seal');
