@@ -8,8 +8,7 @@
  * - `compareSourceIds`: streams the `_id`s MongoDB holds for the hour (the hour rule's query,
  *   src/seal/hour-query.ts) and counts those the archive lacks; `collect` receives every `_id`
  *   MongoDB holds for the hour, as MongoDB stores it, in the cursor's order (what purge deletes
- *   by, once none is lacking). `listSourceIds` starts that listing early, read ahead (bounded),
- *   so the server produces it while `readArchivedIds` reads the objects back.
+ *   by, once none is lacking).
  *
  * Memory is bounded whatever the hour's size (src/spool/archived-key-set.ts): the keys stay in
  * memory up to `budget.keysInMemory` (ID_KEYS_IN_MEMORY); a bigger hour's keys are
@@ -27,7 +26,6 @@ import { ArchivedKeySet } from '../spool/archived-key-set.js';
 import type { IdKey } from '../spool/document-ids.js';
 import { idKeyOf } from '../spool/document-ids.js';
 import type { KeyBudget } from '../spool/key-files.js';
-import { ReadAhead } from './read-ahead.js';
 
 /** What reading an hour's objects back found: a problem with them, or the `_id`s they hold. */
 export type ArchivedIds =
@@ -83,56 +81,19 @@ export interface SourceIds {
   lackingExamples: IdKey[];
 }
 
-/** One `_id` MongoDB holds for the hour: as MongoDB stores it, and its key. */
-export interface SourceId {
-  id: unknown;
-  key: IdKey;
-}
-
-/**
- * Starts listing MongoDB's `_id`s of the hour (the hour rule's query), read ahead up to
- * `readAhead` of them (src/reconcile/read-ahead.ts): started before `readArchivedIds`, the server
- * produces the listing while the objects are read back. The caller passes it to
- * `compareSourceIds` and closes it (idempotent; it closes the cursor).
- */
-/**
- * `_id`s a listing reads ahead by default: ~10 MB (an ObjectId, its key and their record each),
- * the whole hour up to 50,000 documents; a bigger hour's listing pauses there until the
- * comparison takes them.
- */
-export const SOURCE_READ_AHEAD = 50_000;
-
-export function listSourceIds(
-  ctx: Pick<ArchiveContext, 'collection' | 'timestampField' | 'jsonMode'>,
-  slot: Pick<HourSlot, 'start' | 'end'>,
-  readAhead: number = SOURCE_READ_AHEAD,
-): ReadAhead<SourceId> {
-  const idKey = idKeyOf(ctx.jsonMode);
-  const cursor = hourDocuments(ctx, slot, { _id: 1 });
-  async function* ids(): AsyncGenerator<SourceId> {
-    try {
-      for await (const doc of cursor) yield { id: doc._id, key: idKey(doc._id) };
-    } finally {
-      await cursor.close().catch(() => undefined);
-    }
-  }
-  return new ReadAhead(ids(), Math.max(1, readAhead));
-}
-
-/**
- * Compares MongoDB's `_id`s of the hour with `ids` (see the header): those of `listing` when
- * given (listSourceIds, started earlier), else listed now. `listing` is closed on return.
- */
+/** Compares MongoDB's `_id`s of the hour with `ids` (see the header). */
 export async function compareSourceIds(
   ctx: Pick<ArchiveContext, 'collection' | 'timestampField' | 'jsonMode'>,
   slot: Pick<HourSlot, 'start' | 'end'>,
   ids: ArchivedKeySet,
   collect?: (id: unknown, key: IdKey) => Promise<void>,
-  listing: ReadAhead<SourceId> = listSourceIds(ctx, slot),
 ): Promise<SourceIds> {
+  const idKey = idKeyOf(ctx.jsonMode);
+  const cursor = hourDocuments(ctx, slot, { _id: 1 });
   async function* keys(): AsyncGenerator<IdKey> {
-    for await (const { id, key } of listing) {
-      if (collect !== undefined) await collect(id, key);
+    for await (const doc of cursor) {
+      const key = idKey(doc._id);
+      if (collect !== undefined) await collect(doc._id, key);
       yield key;
     }
   }
@@ -140,6 +101,6 @@ export async function compareSourceIds(
     const c = await ids.compare(keys());
     return { archived: c.held, lacking: c.lacking, lackingExamples: c.lackingExamples };
   } finally {
-    await listing.close();
+    await cursor.close().catch(() => undefined);
   }
 }

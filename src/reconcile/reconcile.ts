@@ -18,7 +18,7 @@ import { countPerHour, ttlSeconds } from './mongo-counts.js';
 import type { ArchiveContext } from '../seal/context.js';
 import { readManifest } from '../seal/manifest.js';
 import { listHourObjects, reservedParts, unlistedObjects } from '../seal/hour-objects.js';
-import { compareSourceIds, listSourceIds, readArchivedIds } from './archived-ids.js';
+import { compareSourceIds, readArchivedIds } from './archived-ids.js';
 import type { RepairResult } from '../seal/rebuild.js';
 import { repairHour } from '../seal/rebuild.js';
 import type { HourFindings, HourStatus } from './verdict.js';
@@ -53,18 +53,12 @@ export interface ReconcileOptions {
 type DeepFinding = { problem: string } | { lacking: number };
 
 async function deepCheck(ctx: ArchiveContext, slot: HourSlot, manifest: Manifest): Promise<DeepFinding> {
-  // MongoDB lists the hour's `_id`s while the objects are read back.
-  const listing = listSourceIds(ctx, slot);
+  const read = await readArchivedIds(ctx, manifest);
+  if ('problem' in read) return { problem: read.problem };
   try {
-    const read = await readArchivedIds(ctx, manifest);
-    if ('problem' in read) return { problem: read.problem };
-    try {
-      return { lacking: (await compareSourceIds(ctx, slot, read.ids, undefined, listing)).lacking };
-    } finally {
-      await read.ids.close();
-    }
+    return { lacking: (await compareSourceIds(ctx, slot, read.ids)).lacking };
   } finally {
-    await listing.close();
+    await read.ids.close();
   }
 }
 

@@ -28,7 +28,7 @@ import type { HourSlot } from '../../hours/hour-clock.js';
 import type { CaptureCheckpoint } from '../../ledger/checkpoints.js';
 import type { HourRecord, PurgedObject } from '../../ledger/hour-states.js';
 import type { SourceIds } from '../../reconcile/archived-ids.js';
-import { compareSourceIds, listSourceIds, readArchivedIds } from '../../reconcile/archived-ids.js';
+import { compareSourceIds, readArchivedIds } from '../../reconcile/archived-ids.js';
 import type { ArchiveContext } from '../../seal/context.js';
 import { listHourObjects, reservedParts, unlistedObjects } from '../../seal/hour-objects.js';
 import type { Manifest } from '../../seal/manifest.js';
@@ -121,27 +121,20 @@ export async function proveHour(ctx: ArchiveContext, slot: HourSlot, record: Hou
   if (unlisted.length > 0) {
     return skip('unlisted-object', `not listed in the manifest, yet under the data prefix: ${unlisted.map((o) => o.key).join(', ')}; run reconcile --repair first`);
   }
-  // MongoDB lists the hour's `_id`s while the objects are read back (both are read before the
-  // comparison; nothing is deleted before both are complete).
-  const listing = listSourceIds(ctx, slot);
+  const read = await readArchivedIds(ctx, manifest);
+  if ('problem' in read) return skip(read.kind === 'repeated-id' ? 'repeated-id' : 'tampered-object', read.problem);
+  // MongoDB's `_id`s of the hour, in its order: all held by the archive once none is lacking.
+  const ids = new SourceIdList(ctx.workDirectory !== undefined ? { directory: ctx.workDirectory } : {});
+  let proven = false;
   try {
-    const read = await readArchivedIds(ctx, manifest);
-    if ('problem' in read) return skip(read.kind === 'repeated-id' ? 'repeated-id' : 'tampered-object', read.problem);
-    // MongoDB's `_id`s of the hour, in its order: all held by the archive once none is lacking.
-    const ids = new SourceIdList(ctx.workDirectory !== undefined ? { directory: ctx.workDirectory } : {});
-    let proven = false;
-    try {
-      const source = await compareSourceIds(ctx, slot, read.ids, (id, key) => ids.add(id, key), listing).finally(() => read.ids.close());
-      const why = sourceProblem(source, read.ids.size, record);
-      if (why !== undefined) return why;
-      const objects = manifest.parts.map((p) => ({ key: p.key, sha256: p.sha256, bytes: p.bytes, count: p.count }));
-      proven = true;
-      return { proven: true, manifest, objects, ids, resumed: record?.purge !== undefined };
-    } finally {
-      if (!proven) await ids.close();
-    }
+    const source = await compareSourceIds(ctx, slot, read.ids, (id, key) => ids.add(id, key)).finally(() => read.ids.close());
+    const why = sourceProblem(source, read.ids.size, record);
+    if (why !== undefined) return why;
+    const objects = manifest.parts.map((p) => ({ key: p.key, sha256: p.sha256, bytes: p.bytes, count: p.count }));
+    proven = true;
+    return { proven: true, manifest, objects, ids, resumed: record?.purge !== undefined };
   } finally {
-    await listing.close();
+    if (!proven) await ids.close();
   }
 }
 
