@@ -8,7 +8,8 @@
  * Used: the `_id` index and the first field of every ascending/descending index, for equality,
  * `$eq`, `$in`, `$gt`, `$gte`, `$lt`, `$lte` on numbers, strings, dates, ObjectIds and booleans
  * (the types for which mingo and the index order agree; strings only without a collation), and
- * `$or` when each clause can use an index (the union of the clauses' candidates). Every other
+ * `$or` when each clause can use an index (the union of the clauses' candidates); equalities on
+ * `_id` (`$eq`, `$in`) are used without planning the rest of the filter. Every other
  * predicate is left to the filter, and a filter no index serves scans the collection.
  *
  * The keys come from the collection's `OrderedKeys` (ordered-keys.ts); this file plans and runs
@@ -169,16 +170,19 @@ function planConj(p: Planner, conj: Conj): Plan | undefined {
   const consider = (plan: Plan | undefined): void => {
     if (plan && (!best || plan.cost < best.cost)) best = plan;
   };
+  const idAtoms = conj.atoms.get('_id');
+  if (idAtoms !== undefined && p.indexed.has('_id') && idAtoms.every((a) => a.values)) {
+    // Equalities on `_id`: lookups in the collection's map, for the values of the shortest list.
+    // Taken without planning the other predicates (as mongod's `_id` lookups): planning them
+    // brings their indexes up to date (ordered-keys.ts), which after deletes costs more than the
+    // lookups (the purge's `deleteMany({ _id: { $in }, $or: <hour rule> })`, batch after batch).
+    let ids = idAtoms[0]!.values!;
+    for (const a of idAtoms) if (a.values!.length < ids.length) ids = a.values!;
+    return { kind: 'ids', ids, cost: ids.length };
+  }
   for (const [path, atoms] of conj.atoms) {
     if (!p.indexed.has(path)) continue;
     const brackets = new Set(atoms.flatMap((a) => a.intervals.map((iv) => iv.b)));
-    if (path === '_id' && atoms.every((a) => a.values)) {
-      // Equalities on `_id`: lookups in the collection's map, for the values of the shortest list.
-      let ids = atoms[0]!.values!;
-      for (const a of atoms) if (a.values!.length < ids.length) ids = a.values!;
-      consider({ kind: 'ids', ids, cost: ids.length });
-      continue;
-    }
     const keys = p.coll.orderedKeys(path);
     const intersected = keys.multikey ? undefined : intersectAtoms(atoms);
     if (intersected) consider(keysPlan(keys, intersected, brackets));

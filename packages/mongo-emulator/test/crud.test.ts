@@ -15,6 +15,26 @@ import { connect, emulatorSuite, waitUntil } from './support.js';
 const suite = emulatorSuite('crud');
 const { fresh } = suite;
 
+test('a projection of the _id only: every _id type, sorted or not, skip, limit, several batches', async () => {
+  const c = fresh('find_ids');
+  const oid = new ObjectId();
+  const ids: unknown[] = [oid, 7, 'seven', { a: 1, b: [2, 3] }, new Date(Date.UTC(2024, 0, 1))];
+  await c.insertMany(ids.map((_id, i) => ({ _id, i, big: 'x'.repeat(100) })) as Document[]);
+  await c.insertMany(Array.from({ length: 1200 }, (_, k) => ({ i: 100 + k })));
+  const byI = await c.find({ i: { $lt: 5 } }, { projection: { _id: 1 } }).sort({ i: 1 }).toArray();
+  assert.deepEqual(byI, ids.map((_id) => ({ _id })));
+  assert.deepEqual(await c.find({ i: { $lt: 5 } }, { projection: { _id: true } }).sort({ i: -1 }).skip(1).limit(2).toArray(), [{ _id: { a: 1, b: [2, 3] } }, { _id: 'seven' }]);
+  // Unsorted, read in batches (the cursor's lazy path): only `_id`s, each document once.
+  const all = await c.find({}, { projection: { _id: 1 }, batchSize: 500 }).toArray();
+  assert.equal(all.length, 1205);
+  assert.ok(all.every((d) => Object.keys(d).length === 1 && '_id' in d));
+  assert.equal(new Set(all.map((d) => JSON.stringify(d._id))).size, 1205);
+  assert.deepEqual(await c.find({ i: 2 }, { projection: { _id: 1 } }).toArray(), [{ _id: 'seven' }]);
+  // Other projections keep mingo's answers.
+  assert.deepEqual(await c.find({ i: 1 }, { projection: { _id: 1, i: 1 } }).toArray(), [{ _id: 7, i: 1 }]);
+  assert.deepEqual(await c.find({ i: 1 }, { projection: { _id: 0 } }).toArray(), [{ i: 1, big: 'x'.repeat(100) }]);
+});
+
 test('insert and find with filter, sort, skip, limit, projection', async () => {
   const c = fresh('find');
   const res = await c.insertMany(Array.from({ length: 30 }, (_, i) => ({ i, even: i % 2 === 0, tags: [`t${i % 3}`], nested: { v: i * 10 } })));
