@@ -1,6 +1,7 @@
 /**
  * THE option table. Every configuration option is declared once here with its place in the
- * config object, its type (a zod schema), default, environment variable and documentation. The
+ * config object, its type (a value check, src/config/value-schema.ts), default, environment
+ * variable and documentation. The
  * `Config` type, the defaults, the env-name mapping, env coercion, validation messages and
  * docs/configuration.md (scripts/gen-config-docs.ts) are all derived from it.
  *
