@@ -51,10 +51,15 @@ export async function deliveredIds(ctx: Pick<ArchiveContext, 'destination' | 'ke
 export async function deliveredKeySet(ctx: Pick<ArchiveContext, 'destination' | 'keys' | 'ledger' | 'workDirectory'>, slot: HourSlot, exceptPart?: number, budget?: KeyBudget): Promise<ArchivedKeySet> {
   const parts = await presentParts(ctx, slot, exceptPart);
   const expected = parts.reduce((n, p) => n + p.count, 0);
-  const set = await ArchivedKeySet.open(expected, { ...(ctx.workDirectory !== undefined ? { directory: ctx.workDirectory } : {}), ...budget });
+  return partsKeySet(ctx.destination, parts, expected, { ...(ctx.workDirectory !== undefined ? { directory: ctx.workDirectory } : {}), ...budget });
+}
+
+/** Every `_id` of `parts` (read back in order) in an ArchivedKeySet for `expected` keys; the caller closes it. */
+export async function partsKeySet(destination: ArchiveContext['destination'], parts: readonly Pick<ManifestPart, 'key'>[], expected: number, budget: KeyBudget): Promise<ArchivedKeySet> {
+  const set = await ArchivedKeySet.open(expected, budget);
   try {
     for (const [i, part] of parts.entries()) {
-      for await (const { id } of objectLines(ctx.destination, part.key, newObjectRead())) if (set.add(id, i)) await set.flush();
+      for await (const { id } of objectLines(destination, part.key, newObjectRead())) if (set.add(id, i)) await set.flush();
     }
     return set;
   } catch (err) {

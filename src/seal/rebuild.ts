@@ -59,6 +59,7 @@ import type { HourObject } from './hour-objects.js';
 import { listHourObjects, listedParts, newObjectRead, objectLines, partProblem, reservedParts, unlistedObjects } from './hour-objects.js';
 import { hourDocuments, hourDocumentsById } from './hour-query.js';
 import type { Manifest, ManifestPart } from './manifest.js';
+import { partsKeySet } from './delivered-ids.js';
 import { deliveredPart, InvalidManifestError, readManifest, writeManifest } from './manifest.js';
 import { scanSpoolFile } from './scan.js';
 import { TypeTree, unknownTypes } from '../spool/type-summary.js';
@@ -108,17 +109,8 @@ interface Holdings {
 }
 
 /** Adds every `_id` of the kept parts to an ArchivedKeySet for `expected` keys (the external way). */
-async function keptKeySet(ctx: ArchiveContext, parts: readonly ManifestPart[], expected: number, budget: KeyBudget): Promise<ArchivedKeySet> {
-  const set = await ArchivedKeySet.open(expected, budget);
-  try {
-    for (const [i, part] of parts.entries()) {
-      for await (const { id } of objectLines(ctx.destination, part.key, newObjectRead())) if (set.add(id, i)) await set.flush();
-    }
-    return set;
-  } catch (err) {
-    await set.close();
-    throw err;
-  }
+function keptKeySet(ctx: ArchiveContext, parts: readonly ManifestPart[], expected: number, budget: KeyBudget): Promise<ArchivedKeySet> {
+  return partsKeySet(ctx.destination, parts, expected, budget);
 }
 
 async function readHoldings(ctx: ArchiveContext, slot: HourSlot, keyBudget: KeyBudget): Promise<Holdings> {
