@@ -181,6 +181,7 @@ async function purgeRange(ctx: PurgeContext, options: PurgeOptions, report: Purg
   const checkpoint = await new CheckpointStore(ctx.jobs, ctx.namespace).load();
   const held = await hoursHeldByCapture(checkpoint, options.spoolDirectory, ctx.namespace);
   const proofs = new ProofQueue(ctx, held, byStart, prefetchesProofs(options));
+  let finished = false;
   try {
     const slots = clock.slotsBetween(from, to);
     for (const slot of slots) if ((counts.get(slot.start) ?? 0) > 0) proofs.want(slot);
@@ -211,8 +212,9 @@ async function purgeRange(ctx: PurgeContext, options: PurgeOptions, report: Purg
       }
       options.onHour?.(row);
     }
+    finished = true;
   } finally {
-    await proofs.close();
+    await proofs.close(finished);
   }
 }
 
@@ -232,7 +234,9 @@ type Pending = { slot: HourSlot; proof: Promise<HourProof> };
  * The proofs of the hours to purge, oldest first, taken one at a time: `take(slot)` starts the
  * hour's proof unless it is under way, then (with `prefetch`) starts the next wanted hour's, so
  * that it runs while the caller deletes. At most two proofs exist at once (their `_id` lists
- * bounded like one). `close()` waits for a proof still under way and releases its `_id` list.
+ * bounded like one). `close(true)` waits for a proof still under way and releases its `_id`
+ * list; `close(false)` (the purge stopped: an error, a lost lease, SIGTERM) does not wait for it
+ * (an hour's read-back may take minutes) and releases the list whenever the proof ends.
  */
 class ProofQueue {
   private readonly wanted: HourSlot[] = [];
@@ -259,7 +263,7 @@ class ProofQueue {
 
   async take(slot: HourSlot): Promise<HourProof> {
     while (this.next < this.wanted.length && (this.wanted[this.next] as HourSlot).start <= slot.start) this.next++;
-    if (this.pending !== undefined && this.pending.slot.start !== slot.start) await this.close();
+    if (this.pending !== undefined && this.pending.slot.start !== slot.start) await this.close(true);
     const mine = this.pending ?? this.start(slot);
     this.pending = undefined;
     const upcoming = this.wanted[this.next];
@@ -270,12 +274,12 @@ class ProofQueue {
     return mine.proof;
   }
 
-  async close(): Promise<void> {
+  async close(wait: boolean): Promise<void> {
     const left = this.pending;
     this.pending = undefined;
     if (!left) return;
-    const proof = await left.proof.catch(() => undefined);
-    if (proof?.proven) await proof.ids.close();
+    const released = left.proof.then((p) => (p.proven ? p.ids.close() : undefined)).catch(() => undefined);
+    if (wait) await released;
   }
 }
 
