@@ -7,7 +7,9 @@
  *
  *  1. Prove the hour archived (proof.ts: ledger state, capture, manifest, objects read back and
  *     hashed, the deep `_id` check). Not proven: skipped, recorded in `logs` (op `purge`,
- *     outcome `skipped`, the reason), never touched.
+ *     outcome `skipped`, the reason), never touched. Without a rate limit the next hour's proof
+ *     is taken while this hour's deletes run (ProofQueue): the proof works mostly in this
+ *     process, the deletes in MongoDB.
  *  2. Record the marker `purge: { state: "purging", … }` in the hour's ledger record (journaled,
  *     majority) before the first delete. From then on MongoDB holding fewer documents than the
  *     archive is expected: a rerun after a crash proves MongoDB ⊆ archive (not equality) and
@@ -39,7 +41,7 @@ import { countPerHour } from '../../reconcile/mongo-counts.js';
 import { throwIfAborted } from '../../retry.js';
 import type { ArchiveContext } from '../../seal/context.js';
 import { DeletePacer, deleteBatches } from './delete-batches.js';
-import type { SkipReason } from './proof.js';
+import type { HourProof, SkipReason } from './proof.js';
 import { hoursHeldByCapture, proveHour } from './proof.js';
 
 /** What a purge needs besides the archive context. */
@@ -178,32 +180,106 @@ async function purgeRange(ctx: PurgeContext, options: PurgeOptions, report: Purg
   const counts = await countPerHour(ctx.collection, ctx.timestampField, from, to, clock.zone);
   const checkpoint = await new CheckpointStore(ctx.jobs, ctx.namespace).load();
   const held = await hoursHeldByCapture(checkpoint, options.spoolDirectory, ctx.namespace);
-  for (const slot of clock.slotsBetween(from, to)) {
-    throwIfAborted(run.signal);
-    const mongo = counts.get(slot.start) ?? 0;
-    const record = byStart.get(slot.start);
-    if (mongo === 0) {
-      // Nothing of the hour in MongoDB: an interrupted purge that had deleted everything is
-      // recorded as done; an hour purged earlier needs nothing.
-      if (record?.purge?.state === 'purging' && !options.dryRun) {
-        await finishHour(ctx, slot, record.purge, { deleted: 0, idsSha256: NO_IDS_SHA256, resumed: true, mongo, run });
-        const row: PurgeRow = { hour: slot.id, start: new Date(slot.start).toISOString(), action: 'purged', mongo, archived: record.purge.archived, deleted: 0, resumed: true, objects: record.purge.objects };
-        report.hours.push(row);
-        report.purged++;
-        options.onHour?.(row);
-      } else if (record?.purge) {
-        report.alreadyPurged++;
+  const proofs = new ProofQueue(ctx, held, byStart, prefetchesProofs(options));
+  let finished = false;
+  try {
+    const slots = clock.slotsBetween(from, to);
+    for (const slot of slots) if ((counts.get(slot.start) ?? 0) > 0) proofs.want(slot);
+    for (const slot of slots) {
+      throwIfAborted(run.signal);
+      const mongo = counts.get(slot.start) ?? 0;
+      const record = byStart.get(slot.start);
+      if (mongo === 0) {
+        // Nothing of the hour in MongoDB: an interrupted purge that had deleted everything is
+        // recorded as done; an hour purged earlier needs nothing.
+        if (record?.purge?.state === 'purging' && !options.dryRun) {
+          await finishHour(ctx, slot, record.purge, { deleted: 0, idsSha256: NO_IDS_SHA256, resumed: true, mongo, run });
+          const row: PurgeRow = { hour: slot.id, start: new Date(slot.start).toISOString(), action: 'purged', mongo, archived: record.purge.archived, deleted: 0, resumed: true, objects: record.purge.objects };
+          report.hours.push(row);
+          report.purged++;
+          options.onHour?.(row);
+        } else if (record?.purge) {
+          report.alreadyPurged++;
+        }
+        continue;
       }
-      continue;
+      const row = await purgeHour(ctx, slot, record, mongo, proofs, options, run);
+      report.hours.push(row);
+      if (row.action === 'skipped') report.skipped++;
+      else {
+        report.purged++;
+        report.deleted += row.deleted;
+      }
+      options.onHour?.(row);
     }
-    const row = await purgeHour(ctx, slot, record, mongo, held.has(slot.start), options, run);
-    report.hours.push(row);
-    if (row.action === 'skipped') report.skipped++;
-    else {
-      report.purged++;
-      report.deleted += row.deleted;
+    finished = true;
+  } finally {
+    await proofs.close(finished);
+  }
+}
+
+/**
+ * Whether the next hour's proof is taken while this hour's deletes run (the proof mostly works
+ * in this process: objects read back, gunzipped and hashed; the deletes mostly in MongoDB): only
+ * without a rate limit. A paced purge's deletes of one hour may take long, and a proof is taken
+ * right before the hour's deletes; its pace, not the proof, bounds its speed.
+ */
+function prefetchesProofs(options: Pick<PurgeOptions, 'maxDocumentsPerSecond'>): boolean {
+  return options.maxDocumentsPerSecond <= 0;
+}
+
+type Pending = { slot: HourSlot; proof: Promise<HourProof> };
+
+/**
+ * The proofs of the hours to purge, oldest first, taken one at a time: `take(slot)` starts the
+ * hour's proof unless it is under way, then (with `prefetch`) starts the next wanted hour's, so
+ * that it runs while the caller deletes. At most two proofs exist at once (their `_id` lists
+ * bounded like one). `close(true)` waits for a proof still under way and releases its `_id`
+ * list; `close(false)` (the purge stopped: an error, a lost lease, SIGTERM) does not wait for it
+ * (an hour's read-back may take minutes) and releases the list whenever the proof ends.
+ */
+class ProofQueue {
+  private readonly wanted: HourSlot[] = [];
+  private next = 0;
+  private pending: Pending | undefined;
+
+  constructor(
+    private readonly ctx: PurgeContext,
+    private readonly held: Set<number>,
+    private readonly records: Map<number, HourRecord>,
+    private readonly prefetch: boolean,
+  ) {}
+
+  want(slot: HourSlot): void {
+    this.wanted.push(slot);
+  }
+
+  private start(slot: HourSlot): Pending {
+    const proof = proveHour(this.ctx, slot, this.records.get(slot.start), this.held.has(slot.start));
+    // Settled by take() or close(); never an unhandled rejection meanwhile.
+    proof.catch(() => undefined);
+    return { slot, proof };
+  }
+
+  async take(slot: HourSlot): Promise<HourProof> {
+    while (this.next < this.wanted.length && (this.wanted[this.next] as HourSlot).start <= slot.start) this.next++;
+    if (this.pending !== undefined && this.pending.slot.start !== slot.start) await this.close(true);
+    const mine = this.pending ?? this.start(slot);
+    this.pending = undefined;
+    const upcoming = this.wanted[this.next];
+    if (this.prefetch && upcoming !== undefined) {
+      this.next++;
+      this.pending = this.start(upcoming);
     }
-    options.onHour?.(row);
+    return mine.proof;
+  }
+
+  async close(wait: boolean): Promise<void> {
+    const left = this.pending;
+    this.pending = undefined;
+    if (!left) return;
+    const released = left.proof.then((p) => (p.proven ? p.ids.close() : undefined)).catch(() => undefined);
+    if (wait) await released;
   }
 }
 
@@ -212,13 +288,13 @@ async function purgeHour(
   slot: HourSlot,
   record: HourRecord | undefined,
   mongo: number,
-  heldByCapture: boolean,
+  proofs: ProofQueue,
   options: PurgeOptions,
   run: RunState,
 ): Promise<PurgeRow> {
   const t0 = Date.now();
   const base = { hour: slot.id, start: new Date(slot.start).toISOString(), mongo };
-  const proof = await proveHour(ctx, slot, record, heldByCapture);
+  const proof = await proofs.take(slot);
   if (!proof.proven) {
     const row: PurgeRow = { ...base, action: 'skipped', archived: record?.count ?? null, deleted: 0, reason: proof.reason, detail: proof.detail };
     if (!options.dryRun) {
