@@ -22,6 +22,8 @@
  * Before the paired runs, each variant runs once untimed on a smaller load (warm-up).
  */
 import { rm } from 'node:fs/promises';
+import { PerformanceObserver, constants as perfConstants } from 'node:perf_hooks';
+import type { PerformanceEntry } from 'node:perf_hooks';
 import { MongoClient } from 'mongodb';
 import { tailerFor } from '../src/archiver.js';
 import { CHANGE_STREAM_BATCH_SIZE } from '../src/source/stream-client.js';
@@ -36,6 +38,27 @@ interface Mark {
   cpu: number;
   main: number;
   source: number;
+}
+
+/** Garbage collections of this process, counted from `start()` to `stop()` (perf_hooks 'gc' entries). */
+class GcCount {
+  major = 0;
+  minor = 0;
+  private readonly observer = new PerformanceObserver((list) => {
+    for (const e of list.getEntries()) this.add(e);
+  });
+  private add(e: PerformanceEntry): void {
+    const kind = ((e as unknown as { detail?: { kind?: number } | null }).detail)?.kind;
+    if (kind === perfConstants.NODE_PERFORMANCE_GC_MAJOR) this.major++;
+    else if (kind === perfConstants.NODE_PERFORMANCE_GC_MINOR) this.minor++;
+  }
+  start(): void {
+    this.observer.observe({ entryTypes: ['gc'] });
+  }
+  stop(): void {
+    for (const e of this.observer.takeRecords()) this.add(e);
+    this.observer.disconnect();
+  }
 }
 
 /** CPU seconds of this process's main thread (the one running JavaScript), from /proc. */
@@ -53,6 +76,9 @@ interface VariantResult {
   cpu: number;
   mainCpu: number;
   sourceCpu: number;
+  /** Mark-compacts and scavenges of this process over the window. */
+  majorGcs: number;
+  minorGcs: number;
   /** Archiver only: when the last event was read (s from go). */
   capturedSeconds?: number;
   /** Archiver only: spool members compressed at GZIP_BURST_LEVEL, and the spool's durable bytes. */
@@ -65,12 +91,15 @@ async function measured(
   run: (go: () => Promise<number>) => Promise<{ t0: number; capturedAt?: number; burstMembers?: number; spoolBytes?: number }>,
 ): Promise<VariantResult> {
   let m0: Mark | undefined;
+  const gcs = new GcCount();
   const go = async (): Promise<number> => {
     m0 = await mark(replay.pid);
+    gcs.start();
     return replay.go();
   };
   const { t0, capturedAt, burstMembers, spoolBytes } = await run(go);
   const done = performance.now();
+  gcs.stop();
   const m1 = await mark(replay.pid);
   const seconds = (done - t0) / 1000;
   const start = m0 as Mark;
@@ -79,6 +108,8 @@ async function measured(
     cpu: m1.cpu - start.cpu,
     mainCpu: m1.main - start.main,
     sourceCpu: m1.source - start.source,
+    majorGcs: gcs.major,
+    minorGcs: gcs.minor,
     ...(capturedAt !== undefined ? { capturedSeconds: (capturedAt - t0) / 1000 } : {}),
     ...(burstMembers !== undefined ? { burstMembers } : {}),
     ...(spoolBytes !== undefined ? { spoolBytes } : {}),
@@ -131,6 +162,7 @@ async function baselineRun(replay: ChangeReplayProcess, client: MongoClient, db:
 }
 
 const perEvent = (seconds: number, count: number): number => (seconds * 1e6) / count;
+const per100k = (n: number, count: number): number => (n * 100_000) / count;
 
 export const ceilingBenchmark: Benchmark = {
   name: 'ceiling',
@@ -181,16 +213,21 @@ export const ceilingBenchmark: Benchmark = {
             archiverSourceCpuMicrosPerEvent: perEvent(a.sourceCpu, count),
             archiverGzipBurstMembers: a.burstMembers ?? Number.NaN,
             archiverSpoolBytesPerEvent: (a.spoolBytes ?? Number.NaN) / count,
+            archiverMarkCompactsPer100k: per100k(a.majorGcs, count),
+            archiverScavengesPer100k: per100k(a.minorGcs, count),
             baselineSeconds: b.seconds,
             baselineCpuMicrosPerEvent: perEvent(b.cpu, count),
             baselineMainThreadCpuMicrosPerEvent: perEvent(b.mainCpu, count),
             baselineSourceCpuMicrosPerEvent: perEvent(b.sourceCpu, count),
+            baselineMarkCompactsPer100k: per100k(b.majorGcs, count),
+            baselineScavengesPer100k: per100k(b.minorGcs, count),
           },
         });
         ctx.log(
           `ceiling: run ${i + 1}/${ctx.runs}: ${Math.round(count / a.seconds)} vs ${Math.round(count / b.seconds)} events/s; ` +
             `CPU ${perEvent(a.cpu, count).toFixed(2)} vs ${perEvent(b.cpu, count).toFixed(2)} µs/event (main thread ${perEvent(a.mainCpu, count).toFixed(2)} vs ${perEvent(b.mainCpu, count).toFixed(2)}); ` +
-            `${a.burstMembers ?? 0} spool members at the burst level, ${((a.spoolBytes ?? 0) / count).toFixed(1)} spool bytes/event`,
+            `${a.burstMembers ?? 0} spool members at the burst level, ${((a.spoolBytes ?? 0) / count).toFixed(1)} spool bytes/event; ` +
+            `mark-compacts per 100k events ${per100k(a.majorGcs, count).toFixed(1)} vs ${per100k(b.majorGcs, count).toFixed(1)}, scavenges ${per100k(a.minorGcs, count).toFixed(1)} vs ${per100k(b.minorGcs, count).toFixed(1)}`,
         );
       }
     } finally {
@@ -206,6 +243,7 @@ export const ceilingBenchmark: Benchmark = {
         'CpuMicrosPerEvent: this process (all threads, zlib included) over the window / N; MainThreadCpuMicrosPerEvent: the CPU time of the thread running JavaScript (/proc/<pid>/task/<pid>/stat) / N, what the one core spends per event (zlib and fsync run on the libuv pool).',
         'archiverGzipBurstMembers: spool members (about 1 MiB of lines each) compressed at GZIP_BURST_LEVEL (default 1) because 2 or more were still being compressed; archiverSpoolBytesPerEvent: the spool files\' durable bytes / N (what the burst level costs in size).',
         'The figure includes the wait for the checkpoint after the last event (the stream is quiet for 20 ms, then flush + fsync); archiverCapturedSeconds is when the tailer had read the last event.',
+        'MarkCompactsPer100k / ScavengesPer100k: V8 garbage collections of this process over the window (perf_hooks \'gc\' entries, major / minor), per 100,000 events; the archiver\'s include the minor collections the raw change stream asks for (src/source/young-garbage.ts).',
         `Before the paired runs, each variant ran once untimed with ${warmCount} events (warm-up).`,
       ],
     };
