@@ -16,7 +16,7 @@
  * on V8's helper threads. Measured with an archiver alone in its process, as `run` is
  * (bench/extmem/ceiling-alone.ts, 150,000 replayed events, 4 rounds per tree alternated, load
  * 17-20 on 2 cores): 12.7-17.3 mark-compacts per 100,000 events before, 4.0-4.7 with these
- * collections (30-32 scavenges); CPU-µs per event of the threads other than the main one (V8's
+ * collections at 4 MiB of growth (30-32 scavenges; 2.7-3.3 at 2 MiB, below); CPU-µs per event of the threads other than the main one (V8's
  * helpers, zlib) 10.3-12.3 before, 6.3-8.9 after; of the whole process 20.3-24.9 before,
  * 13.6-20.2 after. A larger old generation
  * (`--initial-old-space-size`) does the same from the command line, but lets garbage grow to the
@@ -37,10 +37,14 @@ import { runInNewContext } from 'node:vm';
 
 /**
  * Growth of V8's external memory (bytes) since the last collection from which a minor
- * collection is asked for: below the ~8 MiB at which V8 starts a mark-compact (see the header),
- * about five getMore replies of 500 events with their socket chunks.
+ * collection is asked for: well below the ~8 MiB at which V8 starts a mark-compact (see the
+ * header; less with a smaller heap), about three getMore replies of 500 events with their socket
+ * chunks. Measured (bench/extmem/ceiling-alone.ts, second rounds, 2 runs each, load 12.5-13.9 on
+ * 2 cores): 2 MiB 2.7-3.3 mark-compacts and 50.7 scavenges per 100,000 events, 11.60-11.71 CPU-µs
+ * per event for the process; 4 MiB 5.3 and 28.7-29.3, 11.61-12.09 µs; 8 MiB 14.7-16.0 and
+ * 10.7-14.0, 14.46-14.74 µs (too late: V8's mark-compacts come first).
  */
-export const COLLECT_AFTER_GROWTH = 4 * 1024 * 1024;
+export const COLLECT_AFTER_GROWTH = 2 * 1024 * 1024;
 
 /** Asks V8 for a minor collection (synchronous). */
 export type MinorCollection = () => void;

@@ -73,7 +73,7 @@ function cannedStream(replies: Uint8Array[], collections: { n: number }): RawCha
     pipeline: [],
     batchSize: 2,
     maxAwaitTimeMS: 10,
-    // Every check sees 1 MiB more than the last: a collection each time (threshold 4 MiB).
+    // Every check sees 4 MiB more than the last: past the threshold (2 MiB), a collection each time.
     externalBytes: () => (external += 4 * 1024 * 1024),
     minorCollection: () => {
       collections.n++;
