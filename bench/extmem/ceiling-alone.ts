@@ -1,8 +1,8 @@
 /**
  * The capture ceiling of an archiver alone in its process, as `cron-log-service run` is: not one
- * of the `npm run bench` benchmarks (bench/ceiling.ts runs the Tailer in the bench process, beside
- * the bare driver loop of its baseline, whose JavaScript garbage changes how V8 collects the
- * archiver's), a measuring script for V8's collections (src/source/young-garbage.ts).
+ * of the `npm run bench` benchmarks (bench/ceiling.ts measures the pair, each side in a process
+ * of its own since 2026-12-07 18:00), a measuring script for V8's collections
+ * (src/source/young-garbage.ts): several rounds in one process, no baseline.
  *
  *   node --import tsx bench/extmem/ceiling-alone.ts [--count 150000] [--rounds 2]
  *
