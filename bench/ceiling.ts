@@ -16,21 +16,33 @@
  * line count (advanced only after gzip + write + fsync) reaches N.
  * Baseline: a bare driver `watch()` loop (batchSize CHANGE_STREAM_BATCH_SIZE) that only counts
  * events (`await stream.next()` N times); time from "go" until it has N.
- * CPU-µs per event (details): this process's CPU time (all threads: zlib runs on the libuv pool)
- * over the window, divided by N; `MainThread` the CPU time of the thread running JavaScript
- * (/proc/self/task/<pid>/stat) divided by N: what the one core spends per event.
- * Before the paired runs, each variant runs once untimed on a smaller load (warm-up).
+ * Each side runs in a process of its own (bench/children/ceiling-side.ts, one per side for the
+ * whole benchmark), as `cron-log-service run` or a user's loop would: until 2026-12-07 18:00 both
+ * ran in the bench process, where the heap (grown by the harness and the other side: a 16 MiB
+ * young generation, a high old-generation limit) made V8 collect neither side's garbage as it
+ * would alone (src/source/young-garbage.ts). The bare loop is slower alone (its decoded events
+ * fill a small young generation: 85-97 scavenges per 100,000 events).
+ * CPU-µs per event (details): the side process's CPU time (all threads: zlib runs on the libuv
+ * pool, V8's helpers mark and scavenge) over the window, divided by N; `MainThread` the CPU time
+ * of its thread running JavaScript (/proc/<pid>/task/<pid>/stat) divided by N: what the one core
+ * spends per event. Mark-compacts and scavenges per 100,000 events: the side process's V8
+ * collections over the window (perf_hooks 'gc' entries).
+ * Before the paired runs, each side runs once untimed on a smaller load (warm-up).
  */
+import { spawn } from 'node:child_process';
+import type { ChildProcessByStdio } from 'node:child_process';
+import { once } from 'node:events';
 import { rm } from 'node:fs/promises';
+import { createInterface } from 'node:readline';
+import type { Readable, Writable } from 'node:stream';
+import { fileURLToPath } from 'node:url';
 import { MongoClient } from 'mongodb';
-import { tailerFor } from '../src/archiver.js';
 import { CHANGE_STREAM_BATCH_SIZE } from '../src/source/stream-client.js';
 import type { Benchmark, BenchContext, BenchOutput, RunSample } from './lib/types.js';
-import { BENCH_HOUR, HOUR, benchConfig, freshDir, quietLog, settle, until } from './lib/common.js';
-import { cpuSecondsOf, ownCpuSeconds, startEmulatorProcess } from './lib/emulator-process.js';
+import { BENCH_HOUR, HOUR, freshDir } from './lib/common.js';
+import { cpuSecondsOf, startEmulatorProcess } from './lib/emulator-process.js';
 import { startChangeReplay } from './lib/change-replay-process.js';
 import type { ChangeReplayProcess } from './lib/change-replay-process.js';
-import { durableLines } from './capture.js';
 
 interface Mark {
   cpu: number;
@@ -38,21 +50,62 @@ interface Mark {
   source: number;
 }
 
-/** CPU seconds of this process's main thread (the one running JavaScript), from /proc. */
-async function mainThreadCpuSeconds(): Promise<number> {
-  return cpuSecondsOf(process.pid, process.pid);
+/** CPU seconds of a side's process (all threads), of its main thread, and of the source. */
+async function mark(side: SideProcess, sourcePid: number): Promise<Mark> {
+  return { cpu: await cpuSecondsOf(side.pid), main: await cpuSecondsOf(side.pid, side.pid), source: await cpuSecondsOf(sourcePid) };
 }
 
-async function mark(sourcePid: number): Promise<Mark> {
-  return { cpu: ownCpuSeconds(), main: await mainThreadCpuSeconds(), source: await cpuSecondsOf(sourcePid) };
+const SIDE_SCRIPT = fileURLToPath(new URL('./children/ceiling-side.ts', import.meta.url));
+
+/** One side of the pair in its own process (bench/children/ceiling-side.ts): JSON commands and replies by line. */
+class SideProcess {
+  private readonly child: ChildProcessByStdio<Writable, Readable, null>;
+  private waiters: Array<{ key: string; resolve: (o: Record<string, unknown>) => void }> = [];
+  private readonly exited: Promise<unknown>;
+
+  constructor(side: 'archiver' | 'baseline', uri: string, cpuProfDir?: string) {
+    this.child = spawn(process.execPath, [...(cpuProfDir !== undefined ? ['--cpu-prof', '--cpu-prof-dir', cpuProfDir] : []), '--import', 'tsx', SIDE_SCRIPT, JSON.stringify({ side, uri })], {
+      stdio: ['pipe', 'pipe', 'inherit'],
+    });
+    this.exited = once(this.child, 'exit');
+    createInterface({ input: this.child.stdout }).on('line', (line) => {
+      const o = JSON.parse(line) as Record<string, unknown>;
+      const i = this.waiters.findIndex((w) => o[w.key] === true);
+      if (i >= 0) this.waiters.splice(i, 1)[0]?.resolve(o);
+    });
+  }
+
+  get pid(): number {
+    return this.child.pid as number;
+  }
+
+  /** Resolves with the next reply that has `key: true`. */
+  reply(key: string): Promise<Record<string, unknown>> {
+    return new Promise((resolve, reject) => {
+      this.waiters.push({ key, resolve });
+      this.exited.then(() => reject(new Error(`the ceiling's ${key} reply never came: its side process exited`)), () => undefined);
+    });
+  }
+
+  send(cmd: object): void {
+    this.child.stdin.write(`${JSON.stringify(cmd)}\n`);
+  }
+
+  async close(): Promise<void> {
+    this.send({ op: 'exit' });
+    await this.exited;
+  }
 }
 
 interface VariantResult {
   seconds: number;
-  /** CPU seconds of this process (all threads), of its main thread (busy time), of the source. */
+  /** CPU seconds of the side's process (all threads), of its main thread (busy time), of the source. */
   cpu: number;
   mainCpu: number;
   sourceCpu: number;
+  /** Mark-compacts and scavenges of the side's process over the window. */
+  majorGcs: number;
+  minorGcs: number;
   /** Archiver only: when the last event was read (s from go). */
   capturedSeconds?: number;
   /** Archiver only: spool members compressed at GZIP_BURST_LEVEL, and the spool's durable bytes. */
@@ -60,77 +113,47 @@ interface VariantResult {
   spoolBytes?: number;
 }
 
-async function measured(
-  replay: ChangeReplayProcess,
-  run: (go: () => Promise<number>) => Promise<{ t0: number; capturedAt?: number; burstMembers?: number; spoolBytes?: number }>,
-): Promise<VariantResult> {
-  let m0: Mark | undefined;
-  const go = async (): Promise<number> => {
-    m0 = await mark(replay.pid);
-    return replay.go();
-  };
-  const { t0, capturedAt, burstMembers, spoolBytes } = await run(go);
+/** One run of a side: its stream opened and held, then timed from the replay's "go" until the side is done. */
+async function sideRun(side: SideProcess, replay: ChangeReplayProcess, db: string, dir: string, count: number): Promise<VariantResult> {
+  await replay.hold();
+  await replay.serve(count);
+  const opened = replay.opened();
+  const ready = side.reply('ready');
+  side.send({ op: 'prepare', db, dir, count });
+  await ready;
+  await opened;
+  const armed = side.reply('armed');
+  const finished = side.reply('done');
+  side.send({ op: 'arm' });
+  await armed;
+  const m0 = await mark(side, replay.pid);
+  const t0 = await replay.go();
+  const out = await finished;
   const done = performance.now();
-  const m1 = await mark(replay.pid);
+  const m1 = await mark(side, replay.pid);
+  const end = side.reply('finished');
+  side.send({ op: 'finish' });
+  await end;
   const seconds = (done - t0) / 1000;
-  const start = m0 as Mark;
+  const num = (k: string): number | undefined => (typeof out[k] === 'number' ? out[k] : undefined);
+  const capturedBefore = num('capturedMsBeforeDone');
+  const burstMembers = num('burstMembers');
+  const spoolBytes = num('spoolBytes');
   return {
     seconds,
-    cpu: m1.cpu - start.cpu,
-    mainCpu: m1.main - start.main,
-    sourceCpu: m1.source - start.source,
-    ...(capturedAt !== undefined ? { capturedSeconds: (capturedAt - t0) / 1000 } : {}),
+    cpu: m1.cpu - m0.cpu,
+    mainCpu: m1.main - m0.main,
+    sourceCpu: m1.source - m0.source,
+    majorGcs: num('majorGcs') ?? Number.NaN,
+    minorGcs: num('minorGcs') ?? Number.NaN,
+    ...(capturedBefore !== undefined ? { capturedSeconds: seconds - capturedBefore / 1000 } : {}),
     ...(burstMembers !== undefined ? { burstMembers } : {}),
     ...(spoolBytes !== undefined ? { spoolBytes } : {}),
   };
 }
 
-async function archiverRun(replay: ChangeReplayProcess, client: MongoClient, db: string, dir: string, count: number): Promise<VariantResult> {
-  await replay.hold();
-  await replay.serve(count);
-  const config = benchConfig(replay.uri, db, dir);
-  const tailer = tailerFor(config, client, quietLog);
-  const opened = replay.opened();
-  await tailer.start();
-  await opened;
-  await settle();
-  try {
-    return await measured(replay, async (go) => {
-      const t0 = await go();
-      let capturedAt = 0;
-      await until(() => {
-        if (capturedAt === 0 && tailer.stats().captured >= count) capturedAt = performance.now();
-        return durableLines(tailer.spool.state()) >= count;
-      }, 'the tailer to make every document durable', 300_000, 2);
-      const spoolBytes = tailer.spool.state().files.reduce((n, f) => n + f.offset, 0);
-      return { t0, capturedAt, burstMembers: tailer.stats().gzipBurstMembers, spoolBytes };
-    });
-  } finally {
-    await tailer.stop();
-  }
-}
-
-async function baselineRun(replay: ChangeReplayProcess, client: MongoClient, db: string, count: number): Promise<VariantResult> {
-  await replay.hold();
-  await replay.serve(count);
-  const stream = client.db(db).collection('apilogs').watch([], { batchSize: CHANGE_STREAM_BATCH_SIZE, maxAwaitTimeMS: 1000 });
-  const opened = replay.opened();
-  const first = stream.next();
-  await opened;
-  await settle();
-  try {
-    return await measured(replay, async (go) => {
-      const t0 = await go();
-      await first;
-      for (let n = 1; n < count; n++) await stream.next();
-      return { t0 };
-    });
-  } finally {
-    await stream.close();
-  }
-}
-
 const perEvent = (seconds: number, count: number): number => (seconds * 1e6) / count;
+const per100k = (n: number, count: number): number => (n * 100_000) / count;
 
 export const ceilingBenchmark: Benchmark = {
   name: 'ceiling',
@@ -153,19 +176,21 @@ export const ceilingBenchmark: Benchmark = {
     const replay = await startChangeReplay({ upstream: emu.uri, count, from: BENCH_HOUR, to: BENCH_HOUR + HOUR });
     const client = new MongoClient(replay.uri);
     await client.connect();
+    const archiver = new SideProcess('archiver', replay.uri, ctx.cpuProfDir);
+    const baseline = new SideProcess('baseline', replay.uri, ctx.cpuProfDir);
     const samples: RunSample[] = [];
     try {
       const warmDir = await freshDir(ctx.dir, 'ceiling-warm-up');
-      await archiverRun(replay, client, 'bench_ceiling_warm_a', warmDir, warmCount);
-      await baselineRun(replay, client, 'bench_ceiling_warm_b', warmCount);
+      await sideRun(archiver, replay, 'bench_ceiling_warm_a', warmDir, warmCount);
+      await sideRun(baseline, replay, 'bench_ceiling_warm_b', warmDir, warmCount);
       await rm(warmDir, { recursive: true, force: true });
       for (let i = 0; i < ctx.runs; i++) {
         const dir = await freshDir(ctx.dir, `ceiling-${i}`);
         let a: VariantResult | undefined;
         let b: VariantResult | undefined;
         for (const which of i % 2 === 1 ? ['baseline', 'archiver'] : ['archiver', 'baseline']) {
-          if (which === 'archiver') a = await archiverRun(replay, client, `bench_ceiling_a${i}`, dir, count);
-          else b = await baselineRun(replay, client, `bench_ceiling_b${i}`, count);
+          if (which === 'archiver') a = await sideRun(archiver, replay, `bench_ceiling_a${i}`, dir, count);
+          else b = await sideRun(baseline, replay, `bench_ceiling_b${i}`, dir, count);
         }
         await client.db(`bench_ceiling_a${i}`).dropDatabase();
         await rm(dir, { recursive: true, force: true });
@@ -181,19 +206,26 @@ export const ceilingBenchmark: Benchmark = {
             archiverSourceCpuMicrosPerEvent: perEvent(a.sourceCpu, count),
             archiverGzipBurstMembers: a.burstMembers ?? Number.NaN,
             archiverSpoolBytesPerEvent: (a.spoolBytes ?? Number.NaN) / count,
+            archiverMarkCompactsPer100k: per100k(a.majorGcs, count),
+            archiverScavengesPer100k: per100k(a.minorGcs, count),
             baselineSeconds: b.seconds,
             baselineCpuMicrosPerEvent: perEvent(b.cpu, count),
             baselineMainThreadCpuMicrosPerEvent: perEvent(b.mainCpu, count),
             baselineSourceCpuMicrosPerEvent: perEvent(b.sourceCpu, count),
+            baselineMarkCompactsPer100k: per100k(b.majorGcs, count),
+            baselineScavengesPer100k: per100k(b.minorGcs, count),
           },
         });
         ctx.log(
           `ceiling: run ${i + 1}/${ctx.runs}: ${Math.round(count / a.seconds)} vs ${Math.round(count / b.seconds)} events/s; ` +
             `CPU ${perEvent(a.cpu, count).toFixed(2)} vs ${perEvent(b.cpu, count).toFixed(2)} µs/event (main thread ${perEvent(a.mainCpu, count).toFixed(2)} vs ${perEvent(b.mainCpu, count).toFixed(2)}); ` +
-            `${a.burstMembers ?? 0} spool members at the burst level, ${((a.spoolBytes ?? 0) / count).toFixed(1)} spool bytes/event`,
+            `${a.burstMembers ?? 0} spool members at the burst level, ${((a.spoolBytes ?? 0) / count).toFixed(1)} spool bytes/event; ` +
+            `mark-compacts per 100k events ${per100k(a.majorGcs, count).toFixed(1)} vs ${per100k(b.majorGcs, count).toFixed(1)}, scavenges ${per100k(a.minorGcs, count).toFixed(1)} vs ${per100k(b.minorGcs, count).toFixed(1)}`,
         );
       }
     } finally {
+      await archiver.close();
+      await baseline.close();
       await client.close();
       await replay.close();
       await emu.close();
@@ -203,9 +235,11 @@ export const ceilingBenchmark: Benchmark = {
       sizes: { documents: count, warmUpDocuments: warmCount, batchSize: CHANGE_STREAM_BATCH_SIZE, checkpointIntervalMs: 1000 },
       notes: [
         'Source: bench/children/change-replay.ts (own process) replays pre-encoded insert events of ~400-byte API-log documents for the change stream and forwards every other command to the emulator (own process). SourceCpuMicrosPerEvent (details): its CPU per event over the window.',
-        'CpuMicrosPerEvent: this process (all threads, zlib included) over the window / N; MainThreadCpuMicrosPerEvent: the CPU time of the thread running JavaScript (/proc/<pid>/task/<pid>/stat) / N, what the one core spends per event (zlib and fsync run on the libuv pool).',
+        'Each side runs in a process of its own (bench/children/ceiling-side.ts), as `run` or a user\'s loop would (before 2026-12-07 18:00 both ran in the bench process, whose heap changed how V8 collected their garbage).',
+        'CpuMicrosPerEvent: the side\'s process (all threads, zlib and V8\'s helpers included) over the window / N; MainThreadCpuMicrosPerEvent: the CPU time of its thread running JavaScript (/proc/<pid>/task/<pid>/stat) / N, what the one core spends per event (zlib and fsync run on the libuv pool).',
         'archiverGzipBurstMembers: spool members (about 1 MiB of lines each) compressed at GZIP_BURST_LEVEL (default 1) because 2 or more were still being compressed; archiverSpoolBytesPerEvent: the spool files\' durable bytes / N (what the burst level costs in size).',
         'The figure includes the wait for the checkpoint after the last event (the stream is quiet for 20 ms, then flush + fsync); archiverCapturedSeconds is when the tailer had read the last event.',
+        'MarkCompactsPer100k / ScavengesPer100k: V8 garbage collections of the side\'s process over the window (perf_hooks \'gc\' entries, major / minor), per 100,000 events; the archiver\'s include the minor collections the raw change stream asks for (src/source/young-garbage.ts).',
         `Before the paired runs, each variant ran once untimed with ${warmCount} events (warm-up).`,
       ],
     };

@@ -33,6 +33,8 @@ import { CronLogError } from '../errors.js';
 import { nextMember, readDocumentMembers } from '../bson/elements.js';
 import type { Member } from '../bson/elements.js';
 import { ChangeEvent } from './change-event.js';
+import { YoungGarbage, minorCollection } from './young-garbage.js';
+import type { MinorCollection } from './young-garbage.js';
 
 /** What a change stream of the tailer reads (either client). */
 export interface ChangeStreamSpec {
@@ -56,6 +58,12 @@ export interface RawChangeStreamOptions extends ChangeStreamSpec {
   maxWireVersion?: number;
   /** Send the next getMore as soon as a batch with events arrives (see the header; default false). */
   readAhead?: boolean;
+  /**
+   * The minor collections asked for between batches (young-garbage.ts): default V8's, when
+   * its external memory grew by COLLECT_AFTER_GROWTH; null: none.
+   */
+  minorCollection?: MinorCollection | null;
+  externalBytes?: () => number;
 }
 
 /** The server's change stream batches carry no postBatchResumeToken (see the header). */
@@ -111,8 +119,10 @@ export class RawChangeStream {
   private ahead: Promise<Document> | undefined;
   private readonly event = new ChangeEvent();
   private readonly member: Member = { type: 0, keyFrom: 0, keyTo: 0, value: 0 };
+  private readonly young: YoungGarbage;
 
   constructor(private readonly options: RawChangeStreamOptions) {
+    this.young = new YoungGarbage(options.minorCollection !== undefined ? options.minorCollection : minorCollection(), options.externalBytes);
     this.startAt = options.startAtOperationTime;
     if (options.resumeAfter !== undefined) this.tokenValue = options.resumeAfter;
   }
@@ -152,12 +162,27 @@ export class RawChangeStream {
     return ev;
   }
 
-  /** Every event of the batch was returned: the postBatchResumeToken covers them. */
+  /** Minor collections asked for so far (young-garbage.ts). */
+  get minorCollections(): number {
+    return this.young.collections;
+  }
+
+  /**
+   * Every event of the batch was returned: the postBatchResumeToken covers them. The token's
+   * bytes are copied out of the reply, so that nothing holds the reply's buffers (about twice
+   * its size, see young-garbage.ts) once its batch is read.
+   */
   private batchDone(): void {
-    if (this.reply !== undefined && this.postBatchToken >= 0) {
-      this.tokenSrc = this.reply;
+    const reply = this.reply;
+    if (reply !== undefined && this.postBatchToken >= 0) {
+      this.tokenSrc = reply;
       this.tokenAt = this.postBatchToken;
       this.tokenValue = undefined;
+    }
+    if (reply !== undefined && this.tokenSrc === reply) {
+      const size = new DataView(reply.buffer, reply.byteOffset + this.tokenAt, 4).getInt32(0, true);
+      this.tokenSrc = Uint8Array.prototype.slice.call(reply, this.tokenAt, this.tokenAt + size);
+      this.tokenAt = 0;
     }
     this.reply = undefined;
   }
@@ -174,6 +199,8 @@ export class RawChangeStream {
       return true;
     }
     if (this.cursorId === 0n) return false;
+    // No reply read so far is referenced any more (batchDone): a good time for a scavenge.
+    this.young.due();
     try {
       const ahead = this.ahead;
       this.ahead = undefined;

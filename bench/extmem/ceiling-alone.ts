@@ -1,0 +1,87 @@
+/**
+ * The capture ceiling of an archiver alone in its process, as `cron-log-service run` is: not one
+ * of the `npm run bench` benchmarks (bench/ceiling.ts measures the pair, each side in a process
+ * of its own since 2026-12-07 18:00), a measuring script for V8's collections
+ * (src/source/young-garbage.ts): several rounds in one process, no baseline.
+ *
+ *   node --import tsx bench/extmem/ceiling-alone.ts [--count 150000] [--rounds 2]
+ *
+ * The emulator and the replay source (bench/children/change-replay.ts) run in their own
+ * processes, as in the ceiling benchmark; this process runs only Tailers (default config, as
+ * `tailerFor` builds them), one per round on a fresh spool, each timed from the replay's "go"
+ * until the spool's durable line count reaches --count. Per round: events/s; CPU-µs per event of
+ * this process (all threads), of its main thread, and of its other threads (zlib on libuv's pool,
+ * V8's helpers: marking, sweeping, scavenging); V8's mark-compacts and scavenges per 100,000
+ * events (perf_hooks 'gc' entries, over the window; the scavenges include those the raw change
+ * stream asked for). To compare trees, copy this script into the other tree and run it there.
+ */
+import { rm } from 'node:fs/promises';
+import { PerformanceObserver, constants as perfConstants } from 'node:perf_hooks';
+import { parseArgs } from 'node:util';
+import { MongoClient } from 'mongodb';
+import { tailerFor } from '../../src/archiver.js';
+import { BENCH_HOUR, HOUR, benchConfig, freshDir, quietLog, settle, until } from '../lib/common.js';
+import { cpuSecondsOf, ownCpuSeconds, startEmulatorProcess } from '../lib/emulator-process.js';
+import { startChangeReplay } from '../lib/change-replay-process.js';
+import { durableLines } from '../capture.js';
+
+const { values } = parseArgs({ options: { count: { type: 'string', default: '150000' }, rounds: { type: 'string', default: '2' }, dir: { type: 'string', default: '/tmp/ceiling-alone' } } });
+const count = Number(values.count);
+const rounds = Number(values.rounds);
+
+let majors = 0;
+let minors = 0;
+const observer = new PerformanceObserver((list) => {
+  for (const e of list.getEntries()) {
+    const kind = (e as unknown as { detail?: { kind?: number } | null }).detail?.kind;
+    if (kind === perfConstants.NODE_PERFORMANCE_GC_MAJOR) majors++;
+    else if (kind === perfConstants.NODE_PERFORMANCE_GC_MINOR) minors++;
+  }
+});
+observer.observe({ entryTypes: ['gc'] });
+
+const emu = await startEmulatorProcess({});
+const replay = await startChangeReplay({ upstream: emu.uri, count, from: BENCH_HOUR, to: BENCH_HOUR + HOUR });
+const client = new MongoClient(replay.uri);
+await client.connect();
+try {
+  for (let r = 0; r < rounds; r++) {
+    const db = `ceiling_alone_${r}`;
+    const dir = await freshDir(values.dir, `r${r}`);
+    await replay.hold();
+    await replay.serve(count);
+    const tailer = tailerFor(benchConfig(replay.uri, db, dir), client, quietLog);
+    const opened = replay.opened();
+    await tailer.start();
+    await opened;
+    await settle();
+    const cpu0 = ownCpuSeconds();
+    const main0 = await cpuSecondsOf(process.pid, process.pid);
+    const gc0 = { majors, minors };
+    const t0 = await replay.go();
+    await until(() => durableLines(tailer.spool.state()) >= count, 'every document durable', 300_000, 2);
+    const seconds = (performance.now() - t0) / 1000;
+    const cpu = ownCpuSeconds() - cpu0;
+    const main = (await cpuSecondsOf(process.pid, process.pid)) - main0;
+    // perf_hooks delivers 'gc' entries after the collection: let the last ones arrive.
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    const stats = tailer.stats();
+    const bytes = tailer.spool.state().files.reduce((n, f) => n + f.offset, 0);
+    await tailer.stop();
+    const us = (s: number): string => ((s * 1e6) / count).toFixed(2);
+    const per100k = (n: number): string => ((n * 100_000) / count).toFixed(1);
+    const load = (await import('node:os')).loadavg().map((l) => l.toFixed(2)).join(' ');
+    console.log(
+      `round ${r + 1}/${rounds}: ${Math.round(count / seconds)} events/s; CPU-µs per event: process ${us(cpu)}, main thread ${us(main)}, other threads ${us(cpu - main)}; ` +
+        `per 100k events: ${per100k(majors - gc0.majors)} mark-compacts, ${per100k(minors - gc0.minors)} scavenges; ` +
+        `${stats.gzipBurstMembers} members at the burst level, ${(bytes / count).toFixed(1)} spool bytes/event; load ${load}`,
+    );
+    await client.db(db).dropDatabase();
+    await rm(dir, { recursive: true, force: true });
+  }
+} finally {
+  observer.disconnect();
+  await client.close();
+  await replay.close();
+  await emu.close();
+}
