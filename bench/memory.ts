@@ -42,6 +42,7 @@ import { HOUR, freshDir, sleep, uriWithDb } from './lib/common.js';
 import { startEmulatorProcess } from './lib/emulator-process.js';
 import { warmIndexKeys } from './lib/hour-stream.js';
 import { startS3rver } from './lib/s3rver-process.js';
+import { RUN_ENV, RUN_NODE_FLAGS } from './lib/run-settings.js';
 import type { S3Info } from './lib/s3rver-process.js';
 
 const DB = 'bench_memory';
@@ -53,11 +54,6 @@ const CAPTURE_FIRST_MS = 2000;
 /** Capture goes on this long after the big hour's reconcile, before the inserts stop. */
 const AFTER_SEAL_MS = 1000;
 const PART_MIB = 8;
-/**
- * Node flags of the `run` child: those the Docker image (Dockerfile ENTRYPOINT) and the systemd
- * unit (deploy/cron-log-service.service NODE_OPTIONS) start it with.
- */
-export const RUN_NODE_FLAGS = ['--max-semi-space-size=4'];
 const QUEUE = 4;
 
 interface BuiltHour {
@@ -223,11 +219,11 @@ async function runOnce(opts: { quick: boolean; child: string; uri: string; s3: S
   const earlierLive = await liveColl.countDocuments({ createdAt: { $gte: new Date(liveHour) } });
   const reportPath = join(dir, 'memory.json');
   // BENCH_MEMORY_CHILD_FLAGS: the node/V8 flags of the `run` child instead of RUN_NODE_FLAGS
-  // (e.g. "" for none, or --trace-gc).
+  // (e.g. "" for none, or --trace-gc); its environment has RUN_ENV unless BENCH_MEMORY_CHILD_ENV=none.
   const extra = (process.env.BENCH_MEMORY_CHILD_FLAGS ?? RUN_NODE_FLAGS.join(' ')).split(' ').filter(Boolean);
   const child = spawn(process.execPath, [...extra, opts.child, 'run', '--config', configPath, '--no-env-file'], {
     stdio: ['ignore', 'pipe', 'pipe'],
-    env: { ...process.env, BENCH_MEMORY_REPORT: reportPath },
+    env: { ...process.env, ...(process.env.BENCH_MEMORY_CHILD_ENV === 'none' ? {} : RUN_ENV), BENCH_MEMORY_REPORT: reportPath },
   });
   let err = '';
   let started!: () => void;
@@ -434,7 +430,7 @@ export const memoryBenchmark: Benchmark = {
           setupSeconds: Math.round(setupSeconds * 10) / 10,
         },
         notes: [
-          `MiB = 2^20 bytes. Figure and baseline: the kernel peak RSS of the \`run\` process (VmHWM of /proc/self/status, reset by exec; getrusage's maxRSS, kept across fork and exec, would report this bench process's own RSS at the spawn when it is bigger: in details). The child runs compiled JavaScript with plain node and the flags the Docker image and the systemd unit use (${(process.env.BENCH_MEMORY_CHILD_FLAGS ?? RUN_NODE_FLAGS.join(' ')) || 'none'}), as an installed package does.`,
+          `MiB = 2^20 bytes. Figure and baseline: the kernel peak RSS of the \`run\` process (VmHWM of /proc/self/status, reset by exec; getrusage's maxRSS, kept across fork and exec, would report this bench process's own RSS at the spawn when it is bigger: in details). The child runs compiled JavaScript with plain node and the flags and environment the Docker image and the systemd unit use (${(process.env.BENCH_MEMORY_CHILD_FLAGS ?? RUN_NODE_FLAGS.join(' ')) || 'no flags'}; ${process.env.BENCH_MEMORY_CHILD_ENV === 'none' ? 'no added environment' : Object.entries(RUN_ENV).map(([k, v]) => `${k}=${v}`).join(' ')}), as an installed package does.`,
           'Peak* details: the highest of the process.memoryUsage() samples (every 50 ms) over the run; BeforeSeal*: before the seal run of the big hour began (capture only); DuringSeal*: from then to the end of its reconcile. loadedRssMiB: RSS once every module of the command line is loaded.',
           'The big hour is the previous wall-clock hour, in sealed/ (closed with its facts\' closing record, as `run` leaves a finished hour) and in MongoDB (the reconcile must pass). The live load is 3,000 inserts/s of the current hour (a batch every 50 ms) from the bench process.',
         ],
