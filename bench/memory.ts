@@ -316,6 +316,13 @@ async function runOnce(opts: { quick: boolean; child: string; uri: string; s3: S
   const sealStart = (seal.at as Date).getTime() - Number(seal.durationMs);
   const sealEnd = (rec.at as Date).getTime();
   const report = JSON.parse(await readFile(reportPath, 'utf8')) as MemoryReport;
+  // BENCH_MEMORY_KEEP=<dir>: keeps each run's samples and its ledger records there (investigations).
+  const keep = process.env.BENCH_MEMORY_KEEP;
+  if (keep) {
+    await mkdir(keep, { recursive: true });
+    await copyFile(reportPath, join(keep, `${tag}-samples.json`));
+    await writeFile(join(keep, `${tag}-ops.json`), JSON.stringify(await db.collection(logs).find({}).toArray()));
+  }
   await rm(dir, { recursive: true, force: true });
   return {
     cpuSeconds: report.cpuSeconds,
