@@ -7,8 +7,20 @@
  * timestamp falls at or after that hour's start (or, lacking a date in the timestamp field,
  * whose ObjectId time does) and is not in the spool yet is appended; then the stream resumes at
  * the cluster time read before the query, and events up to the cluster time read after it are
- * checked against the archived ids (the dedupe window), so nothing is archived twice. Streams
- * through a cursor: bounded memory but for the set of archived ids of the repaired hours.
+ * checked against the archived ids (the dedupe window), so nothing is archived twice.
+ *
+ * Memory does not grow with the hours repaired. The archived `_id`s (the spool's lines of the
+ * repaired hours; on a takeover also their delivered parts) are collected in a SpillingKeySet
+ * (src/spool/spilling-key-set.ts): a `Set` up to `keyBudget.keysInMemory` keys (default
+ * ID_KEYS_IN_MEMORY, 200,000), then sorted runs in temp files. Within the budget, one query
+ * streams every document, each checked against the Set, and the Set (with the ids written) is the
+ * dedupe window's. Past it (from the start, or once the written ids push the Set over it
+ * mid-query: what was written stays, the Set spills), the external way: the query's `_id`s are
+ * listed alone into an external sort, merged with the sorted archived keys, and the documents
+ * the archive lacks fetched by `_id` in batches of 1,000 (the same documents, each once); the
+ * dedupe window then asks a SortedKeyFile (src/spool/sorted-key-file.ts) of the archived and
+ * written keys, one block read per event, holding 1 key in 256 in memory. Temp files go under
+ * `keyBudget.directory` (the spool directory) and are removed when the window ends.
  */
 import { promises as fs } from 'node:fs';
 import { join } from 'node:path';
