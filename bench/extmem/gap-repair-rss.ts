@@ -15,13 +15,12 @@
  * seconds, the documents written and the size of its dedupe window's `_id` set.
  */
 import { spawn } from 'node:child_process';
-import { cp, mkdir, rm, writeFile } from 'node:fs/promises';
+import { cp, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { MongoClient } from 'mongodb';
 import { BENCH_HOUR, HOUR } from '../lib/common.js';
 import { insertGenerated } from '../lib/documents.js';
-import { startEmulatorProcess } from '../lib/emulator-process.js';
+import { closeEmulatorClient, openEmulatorClient } from './emulator-client.js';
 import { HourClock } from '../../src/hours/hour-clock.js';
 import { lineEncoder } from '../../src/spool/json-lines.js';
 import { Spool } from '../../src/spool/spool.js';
@@ -79,12 +78,9 @@ function runChild(root: string, uri: string, spoolDir: string): Promise<Record<s
 }
 
 const { docs, spooled, roots, runs, dir } = parseArgs(process.argv.slice(2));
-await rm(dir, { recursive: true, force: true });
-await mkdir(dir, { recursive: true });
-const emu = await startEmulatorProcess({ oplogSize: 10_000 });
-const client = new MongoClient(emu.uri, { connectTimeoutMS: 600_000, serverSelectionTimeoutMS: 600_000, socketTimeoutMS: 0 });
+const opened = await openEmulatorClient(dir);
+const { emu, client } = opened;
 try {
-  await client.connect();
   const coll = client.db(DB).collection('apilogs');
   process.stderr.write(`inserting ${docs} documents\n`);
   await insertGenerated(coll, docs, BENCH_HOUR, BENCH_HOUR + HOUR, { batch: 10_000 });
@@ -115,6 +111,5 @@ try {
     }
   }
 } finally {
-  await client.close();
-  await emu.close();
+  await closeEmulatorClient(opened);
 }

@@ -14,14 +14,12 @@
  * whether the check fits a fixed heap at all, not only how far V8 lets the heap grow.
  */
 import { spawn } from 'node:child_process';
-import { mkdir, rm } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
-import { MongoClient } from 'mongodb';
 import { openSharedContext } from '../../src/archive-context.js';
 import { repairHour } from '../../src/seal/rebuild.js';
 import { BENCH_HOUR, HOUR, benchConfig, quietLog } from '../lib/common.js';
 import { insertGenerated } from '../lib/documents.js';
-import { startEmulatorProcess } from '../lib/emulator-process.js';
+import { closeEmulatorClient, openEmulatorClient } from './emulator-client.js';
 
 const DB = 'extmem_rss';
 const CHILD = fileURLToPath(new URL('./reconcile-deep-child.ts', import.meta.url));
@@ -90,12 +88,9 @@ function runChild(root: string, uri: string, dir: string, heapMiB: number): Prom
 }
 
 const { docs, roots, runs, dir, heaps } = parseArgs(process.argv.slice(2));
-await rm(dir, { recursive: true, force: true });
-await mkdir(dir, { recursive: true });
-const emu = await startEmulatorProcess({ oplogSize: 10_000 });
-const client = new MongoClient(emu.uri, { connectTimeoutMS: 600_000, serverSelectionTimeoutMS: 600_000, socketTimeoutMS: 0 });
+const opened = await openEmulatorClient(dir);
+const { emu, client } = opened;
 try {
-  await client.connect();
   const config = benchConfig(emu.uri, DB, dir);
   const shared = openSharedContext(config, client, quietLog);
   const coll = client.db(DB).collection(config.collections.apiLogsCollectionName);
@@ -122,6 +117,5 @@ try {
     }
   }
 } finally {
-  await client.close();
-  await emu.close();
+  await closeEmulatorClient(opened);
 }
