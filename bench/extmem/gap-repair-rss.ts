@@ -5,14 +5,16 @@
  * measuring script.
  *
  *   node --import tsx bench/extmem/gap-repair-rss.ts --docs 1000000 \
- *     --root before=/tmp/gap-before --root after=. [--runs 1] [--spooled 0.5] [--dir /tmp/gap-repair-rss]
+ *     --root before=/tmp/gap-before --root after=. [--runs 1] [--spooled 0.5] [--child-heap 0,160] [--dir /tmp/gap-repair-rss]
  *
  * The emulator (its own process) gets `--docs` generated documents (~400 bytes) in one hour. This
  * tree writes the first `--spooled` fraction of them (in `_id` order) to a spool (what capture
  * had written before its resume token fell off the oplog). Then per run and per root
  * (alternating which goes first), a child process (gap-repair-child.ts) repairs the hour into a
  * copy of that spool with that root's sources and reports its peak RSS (VmHWM), seconds, CPU
- * seconds, the documents written and the size of its dedupe window's `_id` set.
+ * seconds, the documents written and the size of its dedupe window's `_id` set. `--child-heap
+ * 0,160` runs each root also with `--max-old-space-size=160` (0: V8's default): whether the
+ * repair fits a fixed heap at all, not only how far V8 lets the heap grow.
  */
 import { spawn } from 'node:child_process';
 import { cp, rm, writeFile } from 'node:fs/promises';
@@ -29,8 +31,9 @@ import { spoolLayout } from '../../src/spool/spool-files.js';
 const DB = 'gap_repair_rss';
 const CHILD = fileURLToPath(new URL('./gap-repair-child.ts', import.meta.url));
 
-function parseArgs(argv: string[]): { docs: number; spooled: number; roots: Array<[string, string]>; runs: number; dir: string } {
+function parseArgs(argv: string[]): { docs: number; spooled: number; roots: Array<[string, string]>; runs: number; dir: string; heaps: number[] } {
   let docs = 100_000;
+  let heaps = [0];
   let spooled = 0.5;
   let runs = 1;
   let dir = '/tmp/gap-repair-rss';
@@ -43,6 +46,9 @@ function parseArgs(argv: string[]): { docs: number; spooled: number; roots: Arra
         break;
       case '--spooled':
         spooled = Number(v);
+        break;
+      case '--child-heap':
+        heaps = v.split(',').map(Number);
         break;
       case '--runs':
         runs = Number(v);
@@ -60,24 +66,25 @@ function parseArgs(argv: string[]): { docs: number; spooled: number; roots: Arra
     }
   }
   if (roots.length === 0) roots.push(['this', fileURLToPath(new URL('../..', import.meta.url))]);
-  return { docs, spooled, roots, runs, dir };
+  return { docs, spooled, roots, runs, dir, heaps };
 }
 
-function runChild(root: string, uri: string, spoolDir: string): Promise<Record<string, unknown>> {
+function runChild(root: string, uri: string, spoolDir: string, heapMiB: number): Promise<Record<string, unknown>> {
   return new Promise((resolve) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', CHILD, root, uri, DB, spoolDir, String(BENCH_HOUR)], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const heap = heapMiB > 0 ? [`--max-old-space-size=${heapMiB}`] : [];
+    const child = spawn(process.execPath, [...heap, '--import', 'tsx', CHILD, root, uri, DB, spoolDir, String(BENCH_HOUR)], { stdio: ['ignore', 'pipe', 'pipe'] });
     let out = '';
     let err = '';
     child.stdout.on('data', (c: Buffer) => (out += c.toString()));
     child.stderr.on('data', (c: Buffer) => (err = (err + c.toString()).slice(-2000)));
     child.once('exit', (code, signal) => {
-      if (code !== 0) resolve({ failed: `exit ${String(code ?? signal)}: ${err.slice(-400)}` });
+      if (code !== 0) resolve({ failed: `exit ${String(code ?? signal)}: ${/FATAL ERROR[^\n]*|Error[^\n]*/.exec(err)?.[0] ?? err.slice(-200)}` });
       else resolve(JSON.parse(out.trim().split('\n').pop() ?? '{}') as Record<string, unknown>);
     });
   });
 }
 
-const { docs, spooled, roots, runs, dir } = parseArgs(process.argv.slice(2));
+const { docs, spooled, roots, runs, dir, heaps } = parseArgs(process.argv.slice(2));
 const opened = await openEmulatorClient(dir);
 const { emu, client } = opened;
 try {
@@ -102,11 +109,11 @@ try {
   await writeFile(join(base, 'state.json'), JSON.stringify(state));
   for (let r = 0; r < runs; r++) {
     const order = r % 2 === 0 ? roots : [...roots].reverse();
-    for (const [name, root] of order) {
+    for (const heapMiB of heaps) for (const [name, root] of order) {
       const spoolDir = join(dir, `spool-${name}-${r}`);
       await cp(base, spoolDir, { recursive: true });
-      const res = await runChild(root, emu.uri, spoolDir);
-      process.stdout.write(`${JSON.stringify({ run: r + 1, name, docs, spooled: inSpool, ...res })}\n`);
+      const res = await runChild(root, emu.uri, spoolDir, heapMiB);
+      process.stdout.write(`${JSON.stringify({ run: r + 1, name, docs, spooled: inSpool, maxOldSpaceMiB: heapMiB > 0 ? heapMiB : 'default', ...res })}\n`);
       await rm(spoolDir, { recursive: true, force: true });
     }
   }

@@ -1,8 +1,9 @@
 /**
  * A set of `_id` keys answering `has(key)` one key at a time with memory bounded whatever its
  * size: the keys, sorted and distinct, in one temp file, and in memory only the first key and
- * byte offset of every block of BLOCK_KEYS keys. A question binary-searches that index and reads
- * one block (a few KiB, synchronously: a change event's duplicate check is synchronous). What a
+ * byte offset of every block of BLOCK_KEYS keys. A question binary-searches that index, reads
+ * one block (a few KiB, synchronously: a change event's duplicate check is synchronous) and
+ * looks for the key's whole line in it. What a
  * gap repair's dedupe window checks events against when the archived `_id`s of the repaired
  * hours are too many to hold (src/source/gap-repair.ts); small sets stay a `Set` (memoryKeys).
  *
@@ -45,6 +46,8 @@ export function memoryKeys(set: Set<IdKey>): KeyProbe {
 export class SortedKeyFile implements KeyProbe {
   private fd: number | undefined;
   private buf = Buffer.alloc(64 * 1024);
+  /** The block in `buf` (-1: none): events arrive in insert order, ObjectId keys of neighbours share blocks. */
+  private cached = -1;
 
   private constructor(
     private readonly dir: string,
@@ -118,25 +121,21 @@ export class SortedKeyFile implements KeyProbe {
     if (firsts[lo] === key) return true;
     const start = this.offsets[lo] as number;
     const length = (this.offsets[lo + 1] as number) - start;
-    if (length > this.buf.length) this.buf = Buffer.alloc(length);
-    let read = 0;
-    while (read < length) {
-      const n = readSync(this.fd, this.buf, read, length - read, start + read);
-      if (n === 0) throw new Error(`SortedKeyFile: ${this.path} is shorter than written`);
-      read += n;
+    // The block after a newline, searched for the whole line `\n<key>\n` (native memmem: cheaper
+    // than decoding and splitting the block's 256 lines).
+    if (this.cached !== lo) {
+      this.cached = -1;
+      if (length + 1 > this.buf.length) this.buf = Buffer.alloc(length + 1);
+      this.buf[0] = 0x0a;
+      let read = 0;
+      while (read < length) {
+        const n = readSync(this.fd, this.buf, 1 + read, length - read, start + read);
+        if (n === 0) throw new Error(`SortedKeyFile: ${this.path} is shorter than written`);
+        read += n;
+      }
+      this.cached = lo;
     }
-    const lines = this.buf.toString('utf8', 0, length).split('\n');
-    // Sorted lines (the last one empty): binary search.
-    let a = 0;
-    let b = lines.length - 2;
-    while (a <= b) {
-      const mid = (a + b) >> 1;
-      const k = lines[mid] as string;
-      if (k === key) return true;
-      if (k < key) a = mid + 1;
-      else b = mid - 1;
-    }
-    return false;
+    return this.buf.subarray(0, length + 1).indexOf(`\n${key}\n`) >= 0;
   }
 
   async close(): Promise<void> {
