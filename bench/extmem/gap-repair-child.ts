@@ -5,7 +5,8 @@
  * checkpoints, keeps the dedupe window the stream would resume with). Then it asks the window
  * about 10,000 archived `_id`s (all must be held) and prints one JSON line: documents written,
  * window size, seconds, CPU seconds, the process's peak RSS (VmHWM of /proc/self/status: not
- * getrusage's maxRSS, which a child inherits across fork+exec) and peak heap used.
+ * getrusage's maxRSS, which a child inherits across fork+exec), peak heap used, and the heap
+ * live after a full GC before the repair and with the window held (run with --expose-gc).
  */
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -47,6 +48,12 @@ const sampler = setInterval(() => {
   peakHeap = Math.max(peakHeap, process.memoryUsage().heapUsed);
 }, 50);
 let window: Probe | undefined;
+/** Heap used after a full GC (run with --expose-gc), MiB. */
+const liveHeap = (): number => {
+  (globalThis as { gc?: () => void }).gc?.();
+  return process.memoryUsage().heapUsed / 1048576;
+};
+const liveBefore = liveHeap();
 const cpu0 = process.cpuUsage();
 const t0 = performance.now();
 const out = await repairGap(
@@ -77,6 +84,8 @@ const out = await repairGap(
   'history-lost',
 );
 const seconds = (performance.now() - t0) / 1000;
+// What stays live while the stream catches up: the dedupe window's ids.
+const liveWithWindow = liveHeap();
 // The window while the stream catches up: 10,000 questions about archived `_id`s.
 let held = 0;
 const t1 = performance.now();
@@ -89,5 +98,5 @@ await window?.close?.();
 await spool.close();
 await client.close();
 process.stdout.write(
-  `${JSON.stringify({ written: out.written, windowIds: size, windowHeld: held, seconds, probeSeconds, cpuSeconds: (cpu.user + cpu.system) / 1e6, peakRssMiB: await vmHWM(), peakHeapUsedMiB: peakHeap / 1048576 })}\n`,
+  `${JSON.stringify({ written: out.written, windowIds: size, windowHeld: held, seconds, probeSeconds, cpuSeconds: (cpu.user + cpu.system) / 1e6, peakRssMiB: await vmHWM(), peakHeapUsedMiB: peakHeap / 1048576, liveHeapBeforeMiB: liveBefore, liveHeapWithWindowMiB: liveWithWindow })}\n`,
 );

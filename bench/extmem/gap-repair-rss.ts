@@ -72,7 +72,7 @@ function parseArgs(argv: string[]): { docs: number; spooled: number; roots: Arra
 function runChild(root: string, uri: string, spoolDir: string, heapMiB: number): Promise<Record<string, unknown>> {
   return new Promise((resolve) => {
     const heap = heapMiB > 0 ? [`--max-old-space-size=${heapMiB}`] : [];
-    const child = spawn(process.execPath, [...heap, '--import', 'tsx', CHILD, root, uri, DB, spoolDir, String(BENCH_HOUR)], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [...heap, '--expose-gc', '--import', 'tsx', CHILD, root, uri, DB, spoolDir, String(BENCH_HOUR)], { stdio: ['ignore', 'pipe', 'pipe'] });
     let out = '';
     let err = '';
     child.stdout.on('data', (c: Buffer) => (out += c.toString()));
