@@ -83,7 +83,8 @@ export class SortedKeyFile implements KeyProbe {
         }
         prev = key;
         if (size % BLOCK_KEYS === 0) {
-          firsts.push(key);
+          // A copy: a key read from a file is a slice of its 1 MiB chunk, which it would keep alive.
+          firsts.push(Buffer.from(key, 'utf8').toString('utf8'));
           offsets.push(bytes + pendingBytes);
         }
         size++;
