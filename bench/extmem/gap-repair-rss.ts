@@ -16,13 +16,12 @@
  * 0,160` runs each root also with `--max-old-space-size=160` (0: V8's default): whether the
  * repair fits a fixed heap at all, not only how far V8 lets the heap grow.
  */
-import { spawn } from 'node:child_process';
 import { cp, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { BENCH_HOUR, HOUR } from '../lib/common.js';
 import { insertGenerated } from '../lib/documents.js';
-import { closeEmulatorClient, openEmulatorClient } from './emulator-client.js';
+import { closeEmulatorClient, openEmulatorClient, runJsonChild } from './measuring-harness.js';
 import { HourClock } from '../../src/hours/hour-clock.js';
 import { lineEncoder } from '../../src/spool/json-lines.js';
 import { Spool } from '../../src/spool/spool.js';
@@ -70,18 +69,7 @@ function parseArgs(argv: string[]): { docs: number; spooled: number; roots: Arra
 }
 
 function runChild(root: string, uri: string, spoolDir: string, heapMiB: number): Promise<Record<string, unknown>> {
-  return new Promise((resolve) => {
-    const heap = heapMiB > 0 ? [`--max-old-space-size=${heapMiB}`] : [];
-    const child = spawn(process.execPath, [...heap, '--expose-gc', '--import', 'tsx', CHILD, root, uri, DB, spoolDir, String(BENCH_HOUR)], { stdio: ['ignore', 'pipe', 'pipe'] });
-    let out = '';
-    let err = '';
-    child.stdout.on('data', (c: Buffer) => (out += c.toString()));
-    child.stderr.on('data', (c: Buffer) => (err = (err + c.toString()).slice(-2000)));
-    child.once('exit', (code, signal) => {
-      if (code !== 0) resolve({ failed: `exit ${String(code ?? signal)}: ${/FATAL ERROR[^\n]*|Error[^\n]*/.exec(err)?.[0] ?? err.slice(-200)}` });
-      else resolve(JSON.parse(out.trim().split('\n').pop() ?? '{}') as Record<string, unknown>);
-    });
-  });
+  return runJsonChild<Record<string, unknown>>(CHILD, [root, uri, DB, spoolDir, String(BENCH_HOUR)], heapMiB, ['--expose-gc']);
 }
 
 const { docs, spooled, roots, runs, dir, heaps } = parseArgs(process.argv.slice(2));
