@@ -13,15 +13,12 @@
  * `--child-heap 0,160` runs each root also with `--max-old-space-size=160` (0: V8's default):
  * whether the check fits a fixed heap at all, not only how far V8 lets the heap grow.
  */
-import { spawn } from 'node:child_process';
-import { mkdir, rm } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
-import { MongoClient } from 'mongodb';
 import { openSharedContext } from '../../src/archive-context.js';
 import { repairHour } from '../../src/seal/rebuild.js';
 import { BENCH_HOUR, HOUR, benchConfig, quietLog } from '../lib/common.js';
 import { insertGenerated } from '../lib/documents.js';
-import { startEmulatorProcess } from '../lib/emulator-process.js';
+import { closeEmulatorClient, openEmulatorClient, runJsonChild } from './measuring-harness.js';
 
 const DB = 'extmem_rss';
 const CHILD = fileURLToPath(new URL('./reconcile-deep-child.ts', import.meta.url));
@@ -75,27 +72,13 @@ interface ChildResult {
 
 /** Runs the child (`heapMiB` > 0: with --max-old-space-size); its result, or how it failed. */
 function runChild(root: string, uri: string, dir: string, heapMiB: number): Promise<ChildResult | { failed: string }> {
-  return new Promise((resolve) => {
-    const heap = heapMiB > 0 ? [`--max-old-space-size=${heapMiB}`] : [];
-    const child = spawn(process.execPath, [...heap, '--import', 'tsx', CHILD, root, uri, DB, dir, String(BENCH_HOUR)], { stdio: ['ignore', 'pipe', 'pipe'] });
-    let out = '';
-    let err = '';
-    child.stdout.on('data', (c: Buffer) => (out += c.toString()));
-    child.stderr.on('data', (c: Buffer) => (err = (err + c.toString()).slice(-2000)));
-    child.once('exit', (code, signal) => {
-      if (code !== 0) resolve({ failed: `exit ${String(code ?? signal)}: ${/FATAL ERROR[^\n]*|Error[^\n]*/.exec(err)?.[0] ?? err.slice(-200)}` });
-      else resolve(JSON.parse(out.trim().split('\n').pop() ?? '{}') as ChildResult);
-    });
-  });
+  return runJsonChild<ChildResult>(CHILD, [root, uri, DB, dir, String(BENCH_HOUR)], heapMiB);
 }
 
 const { docs, roots, runs, dir, heaps } = parseArgs(process.argv.slice(2));
-await rm(dir, { recursive: true, force: true });
-await mkdir(dir, { recursive: true });
-const emu = await startEmulatorProcess({ oplogSize: 10_000 });
-const client = new MongoClient(emu.uri, { connectTimeoutMS: 600_000, serverSelectionTimeoutMS: 600_000, socketTimeoutMS: 0 });
+const opened = await openEmulatorClient(dir);
+const { emu, client } = opened;
 try {
-  await client.connect();
   const config = benchConfig(emu.uri, DB, dir);
   const shared = openSharedContext(config, client, quietLog);
   const coll = client.db(DB).collection(config.collections.apiLogsCollectionName);
@@ -122,6 +105,5 @@ try {
     }
   }
 } finally {
-  await client.close();
-  await emu.close();
+  await closeEmulatorClient(opened);
 }

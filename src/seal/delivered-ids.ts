@@ -7,7 +7,7 @@
  * read into a set whose memory is bounded (deliveredKeySet).
  */
 import type { HourSlot } from '../hours/hour-clock.js';
-import type { IdKey } from '../spool/document-ids.js';
+import type { KeySink } from '../spool/spilling-key-set.js';
 import type { ArchiveContext } from './context.js';
 import { listedParts, newObjectRead, objectLines } from './hour-objects.js';
 import type { ManifestPart } from './manifest.js';
@@ -37,9 +37,9 @@ async function presentParts(ctx: Pick<ArchiveContext, 'destination' | 'keys' | '
  * the part numbered `exceptPart` (a file's own earlier delivery, listed by the manifest before
  * its ledger record).
  */
-export async function deliveredIds(ctx: Pick<ArchiveContext, 'destination' | 'keys' | 'ledger'>, slot: HourSlot, into: Set<IdKey>, exceptPart?: number): Promise<void> {
+export async function deliveredIds(ctx: Pick<ArchiveContext, 'destination' | 'keys' | 'ledger'>, slot: HourSlot, into: KeySink, exceptPart?: number): Promise<void> {
   for (const part of await presentParts(ctx, slot, exceptPart)) {
-    for await (const { id } of objectLines(ctx.destination, part.key, newObjectRead())) into.add(id);
+    for await (const { id } of objectLines(ctx.destination, part.key, newObjectRead())) if (into.add(id)) await into.flush();
   }
 }
 

@@ -42,7 +42,7 @@ import type { CaptureCheckpoint, PendingRepair } from '../ledger/checkpoints.js'
 import type { HourRecord, HourState } from '../ledger/hour-states.js';
 import type { Logger } from '../log.js';
 import type { OperationRecord } from '../ledger/operation-log.js';
-import type { IdKey } from '../spool/document-ids.js';
+import type { KeySink } from '../spool/spilling-key-set.js';
 import type { SpoolFileId, SpoolFileState, SpoolLayout, SpoolState } from '../spool/spool-files.js';
 import { fileKey, parseSpoolFileName, spoolFileName } from '../spool/spool-files.js';
 import type { GapRepairCapture } from './gap-repair.js';
@@ -55,7 +55,7 @@ export interface TakeoverArchive {
   /** Sets fields of the record of the hour starting at `hour`. */
   updateHour(hour: number, fields: Partial<HourRecord>): Promise<void>;
   /** Adds to `into` the `_id` keys held by the delivered parts of the hour starting at `hour`. */
-  deliveredIds(hour: number, into: Set<IdKey>): Promise<void>;
+  deliveredIds(hour: number, into: KeySink): Promise<void>;
   /** Records an operation in `logs`. */
   record(rec: OperationRecord): Promise<void>;
 }
@@ -244,9 +244,9 @@ export async function rebuildLostHours(capture: GapRepairCapture, archive: Takeo
   await repairGap(capture, p.from, 'host-takeover', {
     closedHoursToo: true,
     addArchived: async (into) => {
-      const held = into.size;
+      const held = await into.distinct();
       for (const slot of capture.clock.slotsBetween(p.from, to)) await archive.deliveredIds(slot.start, into);
-      alreadyDelivered = into.size - held;
+      alreadyDelivered = (await into.distinct()) - held;
     },
     beforeResume: async (out) => {
       const records = new Map((await archive.hourRecords(p.from, Date.now() + 3_600_000)).map((r) => [r.record.start.getTime(), r.record]));

@@ -71,6 +71,7 @@ import type { SpoolFileState } from '../spool/spool.js';
 import { HourClock } from '../hours/hour-clock.js';
 import { clusterTimeNow, tokenClusterTime } from './cluster-time.js';
 import type { IdKey } from '../spool/document-ids.js';
+import type { KeyBudget } from '../spool/key-files.js';
 import { idKeyOf } from '../spool/document-ids.js';
 import type { ChangeEvent } from './change-event.js';
 import { eventTimeReader, rawEventTimeReader } from '../hours/event-time.js';
@@ -79,7 +80,7 @@ import { silentLogger } from '../log.js';
 import type { CaptureMode, CaptureOperation } from '../config/index.js';
 import { CheckpointSchedule } from './checkpoint-schedule.js';
 import type { Dedupe, GapRepairCapture, RepairReason } from './gap-repair.js';
-import { collectArchivedIds, firstRebuiltHour, gapStart, repairGap } from './gap-repair.js';
+import { archivedIdsProbe, firstRebuiltHour, gapStart, repairGap } from './gap-repair.js';
 import type { TakeoverArchive } from './host-takeover.js';
 import { detectTakeover, rebuildLostHours } from './host-takeover.js';
 import { throwUnlessHistoryLost } from './resume-policy.js';
@@ -131,6 +132,11 @@ export interface TailerOptions {
   archive?: TakeoverArchive;
   /** The namespace lease's fence (once acquired): checkpoint saves carry its epoch (see the header). */
   fencing?: FenceHolder;
+  /**
+   * Internal (tests, benchmarks): the `_id` keys a gap repair or a dedupe window holds in memory
+   * (default ID_KEYS_IN_MEMORY; beyond, temp files under `spoolDirectory`: gap-repair.ts).
+   */
+  keyBudget?: KeyBudget;
   log?: Logger;
 }
 
@@ -439,13 +445,28 @@ export class Tailer {
    */
   private async restartQuery(fromMs: number, reason: RepairReason): Promise<void> {
     const fromHour = firstRebuiltHour(this.repairCapture(), fromMs);
-    const ids = await collectArchivedIds(this.spool, fromHour);
-    this.dedupe = { window: { until: new Timestamp({ t: Math.ceil(Date.now() / 1000), i: 0 }), fromHour }, ids };
+    const ids = await archivedIdsProbe(this.spool, fromHour, this.keyBudget);
+    const window = { until: new Timestamp({ t: Math.ceil(Date.now() / 1000), i: 0 }), fromHour };
+    this.setDedupe({ window, ids });
     this.observedToken = undefined;
     this.position = queryPositionBefore(fromHour);
     await this.spool.flush();
-    await this.saveCheckpoint(this.position, this.dedupe.window);
+    await this.saveCheckpoint(this.position, window);
     this.log.info('capture by query starts over from an hour', { reason, from: new Date(fromHour).toISOString(), alreadyInSpool: ids.size });
+  }
+
+  /** The `_id` budget of gap repairs and dedupe windows (see TailerOptions.keyBudget). */
+  private get keyBudget(): KeyBudget {
+    return { directory: this.options.spoolDirectory, ...this.options.keyBudget };
+  }
+
+  /** Replaces the dedupe window (undefined: none), freeing the ids of the one it replaces. */
+  private setDedupe(dedupe: Dedupe | undefined): void {
+    const old = this.dedupe;
+    this.dedupe = dedupe;
+    if (old !== undefined && old.ids !== dedupe?.ids) {
+      old.ids.close().catch((err: unknown) => this.log.warn('the ids of a dedupe window were not freed', { error: (err as Error).message }));
+    }
   }
 
   /**
@@ -649,7 +670,7 @@ export class Tailer {
       const w = this.dedupe;
       if (w) {
         if (clusterTime !== undefined && clusterTime.comp(w.window.until) > 0) {
-          this.dedupe = undefined;
+          this.setDedupe(undefined);
         } else if (w.ids.has(this.idKey(doc._id))) {
           this.statsValue.duplicatesSkipped++;
           return;
@@ -861,8 +882,8 @@ export class Tailer {
   }
 
   private async armDedupe(window: DedupeWindow): Promise<void> {
-    const ids = await collectArchivedIds(this.spool, window.fromHour);
-    this.dedupe = { window, ids };
+    const ids = await archivedIdsProbe(this.spool, window.fromHour, this.keyBudget);
+    this.setDedupe({ window, ids });
   }
 
   /**
@@ -885,6 +906,7 @@ export class Tailer {
       jsonMode: this.options.jsonMode,
       idKey: this.idKey,
       maxPendingBytes: this.options.maxPendingBytes,
+      keyBudget: this.keyBudget,
       closedHours: () => this.closedHours.keys(),
       append: (doc) => {
         const { ms } = this.readTime(doc, undefined, undefined);
@@ -897,7 +919,7 @@ export class Tailer {
         // In the checkpoint chain: no other flush or checkpoint runs meanwhile.
         const run = this.checkpointChain.then(async () => {
           this.statsValue.repaired += written;
-          this.dedupe = dedupe;
+          this.setDedupe(dedupe);
           // The repair is done: its checkpoint no longer marks it pending.
           this.pendingRepair = undefined;
           this.observedToken = undefined;
@@ -935,6 +957,7 @@ export class Tailer {
       }
     }
     await this.spool.close();
+    this.setDedupe(undefined);
   }
 
   async [Symbol.asyncDispose](): Promise<void> {

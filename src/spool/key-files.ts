@@ -186,25 +186,30 @@ export class ExternalSort {
         i = m;
       }
     };
-    for (const src of sources) {
-      const first = await src.next();
-      if (first.done !== true) heap.push({ key: first.value, src });
-    }
-    for (let i = Math.floor(heap.length / 2) - 1; i >= 0; i--) down(i);
-    while (heap.length > 0) {
-      const top = heap[0] as (typeof heap)[number];
-      yield top.key;
-      const next = await top.src.next();
-      if (next.done === true) {
-        const last = heap.pop() as (typeof heap)[number];
-        if (heap.length > 0) {
-          heap[0] = last;
+    // A reader that stops early (a merge-join whose other side ended) closes the runs' files.
+    try {
+      for (const src of sources) {
+        const first = await src.next();
+        if (first.done !== true) heap.push({ key: first.value, src });
+      }
+      for (let i = Math.floor(heap.length / 2) - 1; i >= 0; i--) down(i);
+      while (heap.length > 0) {
+        const top = heap[0] as (typeof heap)[number];
+        yield top.key;
+        const next = await top.src.next();
+        if (next.done === true) {
+          const last = heap.pop() as (typeof heap)[number];
+          if (heap.length > 0) {
+            heap[0] = last;
+            down(0);
+          }
+        } else {
+          top.key = next.value;
           down(0);
         }
-      } else {
-        top.key = next.value;
-        down(0);
       }
+    } finally {
+      for (const src of sources) await src.return(undefined);
     }
   }
 }
