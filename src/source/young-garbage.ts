@@ -49,19 +49,28 @@ export const COLLECT_AFTER_GROWTH = 2 * 1024 * 1024;
 /** Asks V8 for a minor collection (synchronous). */
 export type MinorCollection = () => void;
 
-let shared: MinorCollection | null | undefined;
+/** V8's `gc` function as `--expose-gc` defines it. */
+export type V8Gc = (options?: { type: 'minor' }) => unknown;
 
-/** V8's minor collection, or null where it cannot be had (see the header). */
-export function minorCollection(): MinorCollection | null {
-  if (shared !== undefined) return shared;
+let exposed: V8Gc | null | undefined;
+
+/** V8's `gc` function, or null where it cannot be had (see the header). */
+export function v8Gc(): V8Gc | null {
+  if (exposed !== undefined) return exposed;
   try {
     setFlagsFromString('--expose-gc');
     const gc = runInNewContext('gc') as unknown;
-    shared = typeof gc === 'function' ? (): void => void (gc as (options: { type: 'minor' }) => unknown)({ type: 'minor' }) : null;
+    exposed = typeof gc === 'function' ? (gc as V8Gc) : null;
   } catch {
-    shared = null;
+    exposed = null;
   }
-  return shared;
+  return exposed;
+}
+
+/** V8's minor collection, or null where it cannot be had (see the header). */
+export function minorCollection(): MinorCollection | null {
+  const gc = v8Gc();
+  return gc === null ? null : (): void => void gc({ type: 'minor' });
 }
 
 /** V8's count of the memory outside its heap that it accounts for (ArrayBuffers, zlib's). */
