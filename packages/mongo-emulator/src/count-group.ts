@@ -2,7 +2,9 @@
  * A fast path for one slice (sliced-aggregate.ts) of the archiver's count per hour
  * (src/reconcile/mongo-counts.ts): `[{ $match: <ranges> }, { $group: { _id: <arithmetic on a
  * date field>, n: { $sum: <integer> } } }]`, where the `_id` expression is made of a top-level
- * field path, number literals, `$toLong`, `$subtract`, `$add` and `$mod`.
+ * field path, number literals, `$toLong`, `$subtract`, `$add` and `$mod`; or `$dateTrunc` of a
+ * date field by the hour or the day, no time zone (the reconcile benchmark's raw baseline: served the
+ * same way, or the archiver's count alone would be, and the ratio would favour it).
  *
  * mingo evaluates that expression through its generic operator machinery at ~5 µs a document:
  * the purge benchmark's count per hour spent a third of the emulator's time for the purge there
@@ -46,6 +48,22 @@ function compileExpr(expr: unknown): Expr | undefined {
       return Number.isNaN(t) ? undefined : t;
     };
   }
+  if (op === '$dateTrunc') {
+    // { date, unit: 'hour' | 'day' } (no binSize, no timezone: UTC): the bench's raw count per
+    // hour, the baseline of the archiver's.
+    if (arg === null || typeof arg !== 'object' || Array.isArray(arg)) return undefined;
+    const a = arg as Document;
+    const unitMs = a.unit === 'hour' ? 3_600_000 : a.unit === 'day' ? 86_400_000 : undefined;
+    const extra = Object.keys(a).filter((k) => k !== 'date' && k !== 'unit');
+    const inner = compileExpr(a.date);
+    if (unitMs === undefined || extra.length > 0 || inner === undefined) return undefined;
+    return (doc) => {
+      const v = inner(doc);
+      if (!(v instanceof Date)) return undefined;
+      const t = v.getTime();
+      return Number.isNaN(t) ? undefined : new Date(Math.floor(t / unitMs) * unitMs);
+    };
+  }
   if (op === '$subtract' || op === '$add' || op === '$mod') {
     if (!Array.isArray(arg) || arg.length !== 2) return undefined;
     const a = compileExpr(arg[0]);
@@ -87,15 +105,17 @@ export function countGroupOf(stages: readonly Document[]): CountGroup | undefine
   const key = compileExpr((spec as Document)._id);
   if (key === undefined) return undefined;
   return (docs) => {
+    // Keys are all numbers or all dates (one expression); a date key groups by its time.
     const groups = new Map<number, Document>();
     for (const doc of docs) {
       const m = test(doc);
       if (m === undefined) return undefined;
       if (!m) continue;
-      const k = key(doc);
+      const v = key(doc);
+      const k = v instanceof Date ? v.getTime() : v;
       if (typeof k !== 'number' || !Number.isFinite(k) || Object.is(k, -0)) return undefined;
       const g = groups.get(k);
-      if (g === undefined) groups.set(k, { _id: k, [countField]: step });
+      if (g === undefined) groups.set(k, { _id: v, [countField]: step });
       else g[countField] = (g[countField] as number) + step;
     }
     return [...groups.values()];

@@ -38,6 +38,22 @@ test('a slice of the count per hour groups as mingo does', () => {
   }
 });
 
+test("a slice of a raw count per hour or day by $dateTrunc (the reconcile bench's baseline) groups as mingo does", () => {
+  for (const unit of ['hour', 'day']) {
+    for (const date of [{ date: '$createdAt', unit }]) {
+      const stages = [{ $match: { createdAt: { $gte: new Date(from - 30 * HOUR), $lt: new Date(to) } } }, { $group: { _id: { $dateTrunc: date }, n: { $sum: 1 } } }];
+      const fast = countGroupOf(stages);
+      assert.ok(fast, `taken for ${JSON.stringify(date)}`);
+      const ours = fast(docs);
+      assert.ok(ours && ours.length >= 1);
+      assert.deepEqual(ours, new Pipeline(stages).run(docs));
+    }
+  }
+  for (const odd of [{ date: '$createdAt', unit: 'hour', binSize: 2 }, { date: '$createdAt', unit: 'hour', timezone: 'UTC' }, { date: '$createdAt', unit: 'week' }]) {
+    assert.equal(countGroupOf([{ $match: { createdAt: { $gte: new Date(from) } } }, { $group: { _id: { $dateTrunc: odd }, n: { $sum: 1 } } }]), undefined, JSON.stringify(odd));
+  }
+});
+
 test('a slice with a document not decided here is left to mingo; other shapes are not taken', () => {
   const fast = countGroupOf(countPipeline(HOUR, 0));
   assert.ok(fast);
