@@ -18,7 +18,7 @@
  * nothing is asked for.
  */
 import { getHeapStatistics } from 'node:v8';
-import { v8Gc } from './young-garbage.js';
+import { GrowthCollections, v8Gc } from './young-garbage.js';
 
 /** Growth of the used heap (bytes) since the lowest it was after the last collection asked for. */
 export const COMPACT_AFTER_GROWTH = 4 * 1024 * 1024;
@@ -45,27 +45,13 @@ export function v8UsedHeapBytes(): number {
 }
 
 /** Asks for a full collection whenever the used heap has grown by `growth` since the lowest it was after the last one. */
-export class OldGarbage {
-  private low: number;
-  /** Full collections asked for so far. */
-  collections = 0;
-
-  constructor(
-    private readonly collect: MajorCollection | null,
-    private readonly usedHeap: () => number = v8UsedHeapBytes,
-    private readonly growth = COMPACT_AFTER_GROWTH,
-  ) {
-    this.low = collect === null ? 0 : usedHeap();
+export class OldGarbage extends GrowthCollections {
+  constructor(collect: MajorCollection | null, usedHeap: () => number = v8UsedHeapBytes, growth = COMPACT_AFTER_GROWTH) {
+    super(collect, usedHeap, growth);
   }
 
+  /** The archiver's check, every COMPACT_CHECK_MS. */
   check(): void {
-    if (this.collect === null) return;
-    const now = this.usedHeap();
-    // V8's own collections lowered it.
-    if (now < this.low) this.low = now;
-    if (now - this.low < this.growth) return;
-    this.collections++;
-    this.collect();
-    this.low = this.usedHeap();
+    this.due();
   }
 }

@@ -78,32 +78,42 @@ export function v8ExternalBytes(): number {
   return getHeapStatistics().external_memory;
 }
 
-/** Asks for a minor collection whenever external memory has grown by `growth` since the lowest it was after the last one. */
-export class YoungGarbage {
+/**
+ * Asks for a collection whenever `measure()` has grown by `growth` since the lowest it was after
+ * the last one asked for (a collection of V8's own lowers it too). YoungGarbage and OldGarbage
+ * (old-garbage.ts) are this with their measure and threshold.
+ */
+export class GrowthCollections {
   private low: number;
-  /** Minor collections asked for so far. */
+  /** Collections asked for so far. */
   collections = 0;
 
   constructor(
-    private readonly collect: MinorCollection | null,
-    private readonly external: () => number = v8ExternalBytes,
-    private readonly growth = COLLECT_AFTER_GROWTH,
+    private readonly collect: (() => void) | null,
+    private readonly measure: () => number,
+    private readonly growth: number,
   ) {
-    this.low = collect === null ? 0 : external();
+    this.low = collect === null ? 0 : measure();
   }
 
-  /**
-   * Called where no reply read so far is referenced any more (the stream is about to wait for
-   * the next one).
-   */
   due(): void {
     if (this.collect === null) return;
-    const now = this.external();
-    // A collection (V8's own, or the sweep of ours finishing on its thread) lowered it.
+    const now = this.measure();
     if (now < this.low) this.low = now;
     if (now - this.low < this.growth) return;
     this.collections++;
     this.collect();
-    this.low = this.external();
+    this.low = this.measure();
+  }
+}
+
+/**
+ * Asks for a minor collection whenever external memory has grown by `growth` since the lowest it
+ * was after the last one; `due()` is called where no reply read so far is referenced any more
+ * (the stream is about to wait for the next one).
+ */
+export class YoungGarbage extends GrowthCollections {
+  constructor(collect: MinorCollection | null, external: () => number = v8ExternalBytes, growth = COLLECT_AFTER_GROWTH) {
+    super(collect, external, growth);
   }
 }
