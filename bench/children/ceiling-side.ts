@@ -17,27 +17,19 @@
  * CPU time is read by the parent from /proc (this process, and its main thread).
  */
 import { createInterface } from 'node:readline';
-import { PerformanceObserver, constants as perfConstants } from 'node:perf_hooks';
 import { MongoClient } from 'mongodb';
 import type { ChangeStream } from 'mongodb';
 import { tailerFor } from '../../src/archiver.js';
 import type { Tailer } from '../../src/source/tailer.js';
 import { CHANGE_STREAM_BATCH_SIZE } from '../../src/source/stream-client.js';
 import { benchConfig, quietLog, settle, until } from '../lib/common.js';
+import { GcCounter } from '../lib/gc-counter.js';
 
 const args = JSON.parse(process.argv[2] ?? '') as { side: 'archiver' | 'baseline'; uri: string };
 const client = new MongoClient(args.uri);
 await client.connect();
 
-let majors = 0;
-let minors = 0;
-const observer = new PerformanceObserver((list) => {
-  for (const e of list.getEntries()) {
-    const kind = (e as unknown as { detail?: { kind?: number } | null }).detail?.kind;
-    if (kind === perfConstants.NODE_PERFORMANCE_GC_MAJOR) majors++;
-    else if (kind === perfConstants.NODE_PERFORMANCE_GC_MINOR) minors++;
-  }
-});
+const gcs = new GcCounter();
 
 let tailer: Tailer | undefined;
 let stream: ChangeStream | undefined;
@@ -94,18 +86,12 @@ async function handle(cmd: { op: string; db?: string; dir?: string; count?: numb
     reply({ ready: true });
   } else if (cmd.op === 'arm') {
     await settle();
-    const m0 = majors;
-    const n0 = minors;
-    observer.observe({ entryTypes: ['gc'] });
+    const gc0 = gcs.counts();
+    gcs.start();
     reply({ armed: true });
     const out = await run();
-    for (const e of observer.takeRecords()) {
-      const kind = (e as unknown as { detail?: { kind?: number } | null }).detail?.kind;
-      if (kind === perfConstants.NODE_PERFORMANCE_GC_MAJOR) majors++;
-      else if (kind === perfConstants.NODE_PERFORMANCE_GC_MINOR) minors++;
-    }
-    observer.disconnect();
-    reply({ done: true, majorGcs: majors - m0, minorGcs: minors - n0, ...out });
+    gcs.stop();
+    reply({ done: true, majorGcs: gcs.majors - gc0.majors, minorGcs: gcs.minors - gc0.minors, ...out });
   } else if (cmd.op === 'finish') {
     await tailer?.stop();
     await stream?.close();

@@ -16,7 +16,6 @@
  * stream asked for). To compare trees, copy this script into the other tree and run it there.
  */
 import { rm } from 'node:fs/promises';
-import { PerformanceObserver, constants as perfConstants } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
 import { MongoClient } from 'mongodb';
 import { tailerFor } from '../../src/archiver.js';
@@ -24,21 +23,14 @@ import { BENCH_HOUR, HOUR, benchConfig, freshDir, quietLog, settle, until } from
 import { cpuSecondsOf, ownCpuSeconds, startEmulatorProcess } from '../lib/emulator-process.js';
 import { startChangeReplay } from '../lib/change-replay-process.js';
 import { durableLines } from '../capture.js';
+import { GcCounter } from '../lib/gc-counter.js';
 
 const { values } = parseArgs({ options: { count: { type: 'string', default: '150000' }, rounds: { type: 'string', default: '2' }, dir: { type: 'string', default: '/tmp/ceiling-alone' } } });
 const count = Number(values.count);
 const rounds = Number(values.rounds);
 
-let majors = 0;
-let minors = 0;
-const observer = new PerformanceObserver((list) => {
-  for (const e of list.getEntries()) {
-    const kind = (e as unknown as { detail?: { kind?: number } | null }).detail?.kind;
-    if (kind === perfConstants.NODE_PERFORMANCE_GC_MAJOR) majors++;
-    else if (kind === perfConstants.NODE_PERFORMANCE_GC_MINOR) minors++;
-  }
-});
-observer.observe({ entryTypes: ['gc'] });
+const gcs = new GcCounter();
+gcs.start();
 
 const emu = await startEmulatorProcess({});
 const replay = await startChangeReplay({ upstream: emu.uri, count, from: BENCH_HOUR, to: BENCH_HOUR + HOUR });
@@ -57,7 +49,7 @@ try {
     await settle();
     const cpu0 = ownCpuSeconds();
     const main0 = await cpuSecondsOf(process.pid, process.pid);
-    const gc0 = { majors, minors };
+    const gc0 = gcs.counts();
     const t0 = await replay.go();
     await until(() => durableLines(tailer.spool.state()) >= count, 'every document durable', 300_000, 2);
     const seconds = (performance.now() - t0) / 1000;
@@ -65,6 +57,7 @@ try {
     const main = (await cpuSecondsOf(process.pid, process.pid)) - main0;
     // perf_hooks delivers 'gc' entries after the collection: let the last ones arrive.
     await new Promise((resolve) => setTimeout(resolve, 50));
+    const gc1 = gcs.counts();
     const stats = tailer.stats();
     const bytes = tailer.spool.state().files.reduce((n, f) => n + f.offset, 0);
     await tailer.stop();
@@ -73,14 +66,14 @@ try {
     const load = (await import('node:os')).loadavg().map((l) => l.toFixed(2)).join(' ');
     console.log(
       `round ${r + 1}/${rounds}: ${Math.round(count / seconds)} events/s; CPU-µs per event: process ${us(cpu)}, main thread ${us(main)}, other threads ${us(cpu - main)}; ` +
-        `per 100k events: ${per100k(majors - gc0.majors)} mark-compacts, ${per100k(minors - gc0.minors)} scavenges; ` +
+        `per 100k events: ${per100k(gc1.majors - gc0.majors)} mark-compacts, ${per100k(gc1.minors - gc0.minors)} scavenges; ` +
         `${stats.gzipBurstMembers} members at the burst level, ${(bytes / count).toFixed(1)} spool bytes/event; load ${load}`,
     );
     await client.db(db).dropDatabase();
     await rm(dir, { recursive: true, force: true });
   }
 } finally {
-  observer.disconnect();
+  gcs.stop();
   await client.close();
   await replay.close();
   await emu.close();
