@@ -106,6 +106,9 @@ interface VariantResult {
   /** Mark-compacts and scavenges of the side's process over the window. */
   majorGcs: number;
   minorGcs: number;
+  /** perf_hooks' event-loop utilisation of the side's main thread over the window, and its idle ms. */
+  eventLoopUtilization: number;
+  eventLoopIdleMs: number;
   /** Archiver only: when the last event was read (s from go). */
   capturedSeconds?: number;
   /** Archiver only: spool members compressed at GZIP_BURST_LEVEL, and the spool's durable bytes. */
@@ -146,6 +149,8 @@ async function sideRun(side: SideProcess, replay: ChangeReplayProcess, db: strin
     sourceCpu: m1.source - m0.source,
     majorGcs: num('majorGcs') ?? Number.NaN,
     minorGcs: num('minorGcs') ?? Number.NaN,
+    eventLoopUtilization: num('eventLoopUtilization') ?? Number.NaN,
+    eventLoopIdleMs: num('eventLoopIdleMs') ?? Number.NaN,
     ...(capturedBefore !== undefined ? { capturedSeconds: seconds - capturedBefore / 1000 } : {}),
     ...(burstMembers !== undefined ? { burstMembers } : {}),
     ...(spoolBytes !== undefined ? { spoolBytes } : {}),
@@ -208,18 +213,22 @@ export const ceilingBenchmark: Benchmark = {
             archiverSpoolBytesPerEvent: (a.spoolBytes ?? Number.NaN) / count,
             archiverMarkCompactsPer100k: per100k(a.majorGcs, count),
             archiverScavengesPer100k: per100k(a.minorGcs, count),
+            archiverEventLoopUtilization: a.eventLoopUtilization,
+            archiverEventLoopIdleMs: a.eventLoopIdleMs,
             baselineSeconds: b.seconds,
             baselineCpuMicrosPerEvent: perEvent(b.cpu, count),
             baselineMainThreadCpuMicrosPerEvent: perEvent(b.mainCpu, count),
             baselineSourceCpuMicrosPerEvent: perEvent(b.sourceCpu, count),
             baselineMarkCompactsPer100k: per100k(b.majorGcs, count),
             baselineScavengesPer100k: per100k(b.minorGcs, count),
+            baselineEventLoopUtilization: b.eventLoopUtilization,
           },
         });
         ctx.log(
           `ceiling: run ${i + 1}/${ctx.runs}: ${Math.round(count / a.seconds)} vs ${Math.round(count / b.seconds)} events/s; ` +
             `CPU ${perEvent(a.cpu, count).toFixed(2)} vs ${perEvent(b.cpu, count).toFixed(2)} µs/event (main thread ${perEvent(a.mainCpu, count).toFixed(2)} vs ${perEvent(b.mainCpu, count).toFixed(2)}); ` +
             `${a.burstMembers ?? 0} spool members at the burst level, ${((a.spoolBytes ?? 0) / count).toFixed(1)} spool bytes/event; ` +
+            `event-loop utilisation ${a.eventLoopUtilization.toFixed(3)} vs ${b.eventLoopUtilization.toFixed(3)}; ` +
             `mark-compacts per 100k events ${per100k(a.majorGcs, count).toFixed(1)} vs ${per100k(b.majorGcs, count).toFixed(1)}, scavenges ${per100k(a.minorGcs, count).toFixed(1)} vs ${per100k(b.minorGcs, count).toFixed(1)}`,
         );
       }

@@ -11,8 +11,10 @@
  *    first `next()` sent) → { ready: true }. The replay source holds the stream until "go".
  *  - { op: 'arm' }: collects the garbage of what ran before (settle), starts counting V8's
  *    collections and waits for the side to be done: → { armed: true } at once, then
- *    { done: true, capturedMsBeforeDone, majorGcs, minorGcs, burstMembers, spoolBytes } once the
- *    archiver's spool has every document durable (or the loop has read them all).
+ *    { done: true, capturedMsBeforeDone, majorGcs, minorGcs, eventLoopUtilization, eventLoopIdleMs,
+ *    burstMembers, spoolBytes } once the archiver's spool has every document durable (or the loop
+ *    has read them all); eventLoopUtilization: perf_hooks' over the window (1: the main thread
+ *    never waited).
  *  - { op: 'finish' }: stops the tailer / closes the stream → { finished: true }.
  * CPU time is read by the parent from /proc (this process, and its main thread).
  */
@@ -88,10 +90,12 @@ async function handle(cmd: { op: string; db?: string; dir?: string; count?: numb
     await settle();
     const gc0 = gcs.counts();
     gcs.start();
+    const elu0 = performance.eventLoopUtilization();
     reply({ armed: true });
     const out = await run();
+    const elu = performance.eventLoopUtilization(elu0);
     gcs.stop();
-    reply({ done: true, majorGcs: gcs.majors - gc0.majors, minorGcs: gcs.minors - gc0.minors, ...out });
+    reply({ done: true, majorGcs: gcs.majors - gc0.majors, minorGcs: gcs.minors - gc0.minors, eventLoopUtilization: elu.utilization, eventLoopIdleMs: elu.idle, ...out });
   } else if (cmd.op === 'finish') {
     await tailer?.stop();
     await stream?.close();
