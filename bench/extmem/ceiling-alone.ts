@@ -13,7 +13,8 @@
  * this process (all threads), of its main thread, and of its other threads (zlib on libuv's pool,
  * V8's helpers: marking, sweeping, scavenging); V8's mark-compacts and scavenges per 100,000
  * events (perf_hooks 'gc' entries, over the window; the scavenges include those the raw change
- * stream asked for). To compare trees, copy this script into the other tree and run it there.
+ * stream asked for); the main thread's event-loop utilisation (perf_hooks; idle: waiting for
+ * I/O). To compare trees, copy this script into the other tree and run it there.
  */
 import { rm } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
@@ -50,9 +51,11 @@ try {
     const cpu0 = ownCpuSeconds();
     const main0 = await cpuSecondsOf(process.pid, process.pid);
     const gc0 = gcs.counts();
+    const elu0 = performance.eventLoopUtilization();
     const t0 = await replay.go();
     await until(() => durableLines(tailer.spool.state()) >= count, 'every document durable', 300_000, 2);
     const seconds = (performance.now() - t0) / 1000;
+    const elu = performance.eventLoopUtilization(elu0);
     const cpu = ownCpuSeconds() - cpu0;
     const main = (await cpuSecondsOf(process.pid, process.pid)) - main0;
     // perf_hooks delivers 'gc' entries after the collection: let the last ones arrive.
@@ -67,7 +70,7 @@ try {
     console.log(
       `round ${r + 1}/${rounds}: ${Math.round(count / seconds)} events/s; CPU-µs per event: process ${us(cpu)}, main thread ${us(main)}, other threads ${us(cpu - main)}; ` +
         `per 100k events: ${per100k(gc1.majors - gc0.majors)} mark-compacts, ${per100k(gc1.minors - gc0.minors)} scavenges; ` +
-        `${stats.gzipBurstMembers} members at the burst level, ${(bytes / count).toFixed(1)} spool bytes/event; load ${load}`,
+        `event-loop utilisation ${elu.utilization.toFixed(3)} (idle ${Math.round(elu.idle)} ms); ${stats.gzipBurstMembers} members at the burst level, ${(bytes / count).toFixed(1)} spool bytes/event; load ${load}`,
     );
     await client.db(db).dropDatabase();
     await rm(dir, { recursive: true, force: true });
