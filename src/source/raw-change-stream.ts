@@ -22,6 +22,13 @@
  * so the server's reply (and its trip through the socket) overlaps the handling of this batch
  * rather than following it: at most one batch more in memory. Its error surfaces at the next
  * fetch, handled as above (the resume token then covers every event of the batch before it).
+ * The batch's events are read synchronously, so the reply's bytes are taken off the socket only
+ * when the reader lets the event loop turn: `turnDue` says when (every READ_AHEAD_TURN_EVERY
+ * events while that reply has not arrived). Without the turns a reply of 500 events (~300 KB)
+ * filled the socket's buffers, the server stopped sending it, and the next fetch waited for the
+ * rest: the ceiling benchmark's archiver waited on 250-300 of 300 fetches more than 1 ms
+ * (1.1-2.1 s of waiting per 150,000 events at load 7 on 2 cores); with a turn every 100 events,
+ * 23-52 fetches and 0.14-0.54 s (bench/extmem/ceiling-alone.ts, alternating rounds).
  * Each command selects its server: on a replica set that is the primary, which holds the cursor
  * (after a failover the getMore fails with CursorNotFound and the stream resumes on the new
  * primary). Behind mongos routers or a load balancer a command may reach another server than the
@@ -35,6 +42,12 @@ import type { Member } from '../bson/elements.js';
 import { ChangeEvent } from './change-event.js';
 import { YoungGarbage, minorCollection } from './young-garbage.js';
 import type { MinorCollection } from './young-garbage.js';
+
+/**
+ * Events read between two turns of the event loop while a getMore sent ahead has not arrived
+ * (see the header): a fifth of a batch of CHANGE_STREAM_BATCH_SIZE (500); a turn costs a few µs.
+ */
+export const READ_AHEAD_TURN_EVERY = 100;
 
 /** What a change stream of the tailer reads (either client). */
 export interface ChangeStreamSpec {
@@ -117,6 +130,9 @@ export class RawChangeStream {
   private startAt: Timestamp | undefined;
   /** The getMore sent ahead for the batch after the current one (readAhead). */
   private ahead: Promise<Document> | undefined;
+  /** Whether that getMore's reply (or error) has arrived; events read since the last turn. */
+  private aheadArrived = false;
+  private sinceTurn = 0;
   private readonly event = new ChangeEvent();
   private readonly member: Member = { type: 0, keyFrom: 0, keyTo: 0, value: 0 };
   private readonly young: YoungGarbage;
@@ -160,6 +176,18 @@ export class RawChangeStream {
     this.tokenValue = undefined;
     if (this.next >= this.batchEnd) this.batchDone();
     return ev;
+  }
+
+  /**
+   * Whether the reader should let the event loop turn (`await setImmediate`) before reading on:
+   * a getMore sent ahead has not arrived yet and READ_AHEAD_TURN_EVERY events were read since the
+   * last turn (see the header). Counts the read it is asked after.
+   */
+  turnDue(): boolean {
+    if (this.ahead === undefined || this.aheadArrived) return false;
+    if (++this.sinceTurn < READ_AHEAD_TURN_EVERY) return false;
+    this.sinceTurn = 0;
+    return true;
   }
 
   /** Minor collections asked for so far (young-garbage.ts). */
@@ -234,9 +262,14 @@ export class RawChangeStream {
     const id = this.cursorId;
     if (this.options.readAhead !== true || this.closed || id === undefined || id === 0n || this.reply === undefined) return;
     const ahead = this.getMore(id);
+    const arrived = (): void => {
+      if (this.ahead === ahead) this.aheadArrived = true;
+    };
     // Awaited by the next fetch (which handles its error); never an unhandled rejection meanwhile.
-    ahead.catch(() => undefined);
+    ahead.then(arrived, arrived);
     this.ahead = ahead;
+    this.aheadArrived = false;
+    this.sinceTurn = 0;
   }
 
   private commandOptions() {

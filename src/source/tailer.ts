@@ -61,6 +61,7 @@ import type { FenceHolder } from '../ledger/fence.js';
 import { isFenced } from '../ledger/fence.js';
 import { processAlive } from '../ledger/lease.js';
 import { hostname } from 'node:os';
+import { setImmediate as nextTurn } from 'node:timers/promises';
 import { BsonLineWriter } from '../spool/bson-lines.js';
 import type { DecodeOptions, JsonMode, LineEncoder } from '../spool/json-lines.js';
 import { decodeOptionsFor, lineEncoder } from '../spool/json-lines.js';
@@ -91,7 +92,7 @@ import type { RetryPolicy } from '../retry.js';
 import { retryPolicy, withRetry } from '../retry.js';
 import type { CaptureStream, StreamClient, StreamClientChoice } from './stream-client.js';
 import { CHANGE_STREAM_BATCH_SIZE, NO_PBRT_CHOICE, chooseStreamClient, openCaptureStream } from './stream-client.js';
-import { NoPostBatchResumeTokenError } from './raw-change-stream.js';
+import { NoPostBatchResumeTokenError, RawChangeStream } from './raw-change-stream.js';
 import { chooseCaptureMode, serverHello } from './capture-mode.js';
 import { isQueryPosition, queryPositionBefore, QueryStream } from './query-stream.js';
 
@@ -551,6 +552,8 @@ export class Tailer {
         for (let ev = stream.read(); ev !== undefined; ev = stream.read()) {
           this.handleEvent(ev);
           if (this.stopping) break reading;
+          // The next batch's reply comes off the socket while this one is handled (raw-change-stream.ts).
+          if (stream instanceof RawChangeStream && stream.turnDue()) await nextTurn();
           if (this.spool.pendingBytes >= this.options.maxPendingBytes) await this.relieve();
           // Compression keeps up or reading waits: uncompressed lines stay within a few MiB.
           if (this.spool.compressing > MAX_COMPRESSING) await this.spool.compressed(MAX_COMPRESSING);
