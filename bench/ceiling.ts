@@ -27,6 +27,11 @@
  * of its thread running JavaScript (/proc/<pid>/task/<pid>/stat) divided by N: what the one core
  * spends per event. Mark-compacts and scavenges per 100,000 events: the side process's V8
  * collections over the window (perf_hooks 'gc' entries).
+ * Event-loop utilisation (details): perf_hooks' of each side's main thread over the window; what
+ * is left is the time it waited for I/O (the next batch, a write).
+ * On one core (details archiverOneCore*): after each pair, the archiver runs once more with every
+ * thread of its process pinned to CPU 1 and the source and the emulator to CPU 0 (taskset), the
+ * issue's "on one core"; not part of the figure (bench/lib/cpu-affinity.ts).
  * Before the paired runs, each side runs once untimed on a smaller load (warm-up).
  */
 import { spawn } from 'node:child_process';
@@ -42,6 +47,7 @@ import type { Benchmark, BenchContext, BenchOutput, RunSample } from './lib/type
 import { BENCH_HOUR, HOUR, freshDir } from './lib/common.js';
 import { cpuSecondsOf, startEmulatorProcess } from './lib/emulator-process.js';
 import { startChangeReplay } from './lib/change-replay-process.js';
+import { ALL_CPUS, pinProcess, pinnable } from './lib/cpu-affinity.js';
 import type { ChangeReplayProcess } from './lib/change-replay-process.js';
 
 interface Mark {
@@ -184,6 +190,7 @@ export const ceilingBenchmark: Benchmark = {
     const archiver = new SideProcess('archiver', replay.uri, ctx.cpuProfDir);
     const baseline = new SideProcess('baseline', replay.uri, ctx.cpuProfDir);
     const samples: RunSample[] = [];
+    const pin = await pinnable();
     try {
       const warmDir = await freshDir(ctx.dir, 'ceiling-warm-up');
       await sideRun(archiver, replay, 'bench_ceiling_warm_a', warmDir, warmCount);
@@ -196,6 +203,19 @@ export const ceilingBenchmark: Benchmark = {
         for (const which of i % 2 === 1 ? ['baseline', 'archiver'] : ['archiver', 'baseline']) {
           if (which === 'archiver') a = await sideRun(archiver, replay, `bench_ceiling_a${i}`, dir, count);
           else b = await sideRun(baseline, replay, `bench_ceiling_b${i}`, dir, count);
+        }
+        // "On one core": the archiver's process (every thread) on CPU 1, the source and the emulator on CPU 0.
+        let one: VariantResult | undefined;
+        if (pin) {
+          await pinProcess(archiver.pid, '1');
+          await pinProcess(replay.pid, '0');
+          await pinProcess(emu.pid, '0');
+          try {
+            one = await sideRun(archiver, replay, `bench_ceiling_p${i}`, dir, count);
+          } finally {
+            for (const pid of [archiver.pid, replay.pid, emu.pid]) await pinProcess(pid, ALL_CPUS);
+          }
+          await client.db(`bench_ceiling_p${i}`).dropDatabase();
         }
         await client.db(`bench_ceiling_a${i}`).dropDatabase();
         await rm(dir, { recursive: true, force: true });
@@ -215,6 +235,10 @@ export const ceilingBenchmark: Benchmark = {
             archiverScavengesPer100k: per100k(a.minorGcs, count),
             archiverEventLoopUtilization: a.eventLoopUtilization,
             archiverEventLoopIdleMs: a.eventLoopIdleMs,
+            archiverOneCoreEventsPerSecond: one ? count / one.seconds : Number.NaN,
+            archiverOneCoreCpuMicrosPerEvent: one ? perEvent(one.cpu, count) : Number.NaN,
+            archiverOneCoreMainThreadCpuMicrosPerEvent: one ? perEvent(one.mainCpu, count) : Number.NaN,
+            archiverOneCoreEventLoopUtilization: one ? one.eventLoopUtilization : Number.NaN,
             baselineSeconds: b.seconds,
             baselineCpuMicrosPerEvent: perEvent(b.cpu, count),
             baselineMainThreadCpuMicrosPerEvent: perEvent(b.mainCpu, count),
@@ -229,6 +253,7 @@ export const ceilingBenchmark: Benchmark = {
             `CPU ${perEvent(a.cpu, count).toFixed(2)} vs ${perEvent(b.cpu, count).toFixed(2)} µs/event (main thread ${perEvent(a.mainCpu, count).toFixed(2)} vs ${perEvent(b.mainCpu, count).toFixed(2)}); ` +
             `${a.burstMembers ?? 0} spool members at the burst level, ${((a.spoolBytes ?? 0) / count).toFixed(1)} spool bytes/event; ` +
             `event-loop utilisation ${a.eventLoopUtilization.toFixed(3)} vs ${b.eventLoopUtilization.toFixed(3)}; ` +
+            (one ? `on one core ${Math.round(count / one.seconds)} events/s (CPU ${perEvent(one.cpu, count).toFixed(2)} µs/event, event-loop utilisation ${one.eventLoopUtilization.toFixed(3)}); ` : '') +
             `mark-compacts per 100k events ${per100k(a.majorGcs, count).toFixed(1)} vs ${per100k(b.majorGcs, count).toFixed(1)}, scavenges ${per100k(a.minorGcs, count).toFixed(1)} vs ${per100k(b.minorGcs, count).toFixed(1)}`,
         );
       }
@@ -250,6 +275,10 @@ export const ceilingBenchmark: Benchmark = {
         'The figure includes the wait for the checkpoint after the last event (the stream is quiet for 20 ms, then flush + fsync); archiverCapturedSeconds is when the tailer had read the last event.',
         'MarkCompactsPer100k / ScavengesPer100k: V8 garbage collections of the side\'s process over the window (perf_hooks \'gc\' entries, major / minor), per 100,000 events; the archiver\'s include the minor collections the raw change stream asks for (src/source/young-garbage.ts).',
         `Before the paired runs, each variant ran once untimed with ${warmCount} events (warm-up).`,
+        'EventLoopUtilization: perf_hooks\' eventLoopUtilization() of the side\'s main thread over the window (1 - the share of the window it waited in the event loop for I/O; time the thread was runnable but not running counts as used).',
+        pin
+          ? 'archiverOneCore*: after each pair, one more archiver run with its process (every thread: zlib\'s pool and V8\'s helpers too) pinned to CPU 1 and the source and the emulator pinned to CPU 0 (taskset -a -p), the issue\'s "on one core"; not part of the figure.'
+          : 'archiverOneCore*: NaN, taskset is not available here (or fewer than 2 CPUs).',
       ],
     };
   },
