@@ -10,7 +10,7 @@
  * CHANGE_STREAM_BATCH_SIZE, released by the same "go" once their stream is open.
  *
  * Measured: a real Tailer (built by `tailerFor`, exactly as `createArchiver` builds it, default
- * config: the raw change stream, analytics lines, gzip level 6 (level 1, GZIP_BURST_LEVEL, for
+ * config: the raw change stream, analytics lines, gzip level 6 (level 2, GZIP_BURST_LEVEL, for
  * members started while 2 or more are still being compressed), checkpoint every 1000 ms and when
  * the stream is quiet for 20 ms, every flush fsynced); time from "go" until the spool's durable
  * line count (advanced only after gzip + write + fsync) reaches N.
@@ -271,7 +271,7 @@ export const ceilingBenchmark: Benchmark = {
         'Source: bench/children/change-replay.ts (own process) replays pre-encoded insert events of ~400-byte API-log documents for the change stream and forwards every other command to the emulator (own process). SourceCpuMicrosPerEvent (details): its CPU per event over the window.',
         'Each side runs in a process of its own (bench/children/ceiling-side.ts), as `run` or a user\'s loop would (before 2026-12-07 18:00 both ran in the bench process, whose heap changed how V8 collected their garbage).',
         'CpuMicrosPerEvent: the side\'s process (all threads, zlib and V8\'s helpers included) over the window / N; MainThreadCpuMicrosPerEvent: the CPU time of its thread running JavaScript (/proc/<pid>/task/<pid>/stat) / N, what the one core spends per event (zlib and fsync run on the libuv pool).',
-        'archiverGzipBurstMembers: spool members (about 1 MiB of lines each) compressed at GZIP_BURST_LEVEL (default 1) because 2 or more were still being compressed; archiverSpoolBytesPerEvent: the spool files\' durable bytes / N (what the burst level costs in size).',
+        'archiverGzipBurstMembers: spool members (about 1 MiB of lines each) compressed at GZIP_BURST_LEVEL (default 2) because 2 or more were still being compressed; archiverSpoolBytesPerEvent: the spool files\' durable bytes / N (what the burst level costs in size).',
         'The figure includes the wait for the checkpoint after the last event (the stream is quiet for 20 ms, then flush + fsync); archiverCapturedSeconds is when the tailer had read the last event.',
         'MarkCompactsPer100k / ScavengesPer100k: V8 garbage collections of the side\'s process over the window (perf_hooks \'gc\' entries, major / minor), per 100,000 events; the archiver\'s include the minor collections the raw change stream asks for (src/source/young-garbage.ts).',
         `Before the paired runs, each variant ran once untimed with ${warmCount} events (warm-up).`,
