@@ -26,9 +26,9 @@
  * when the reader lets the event loop turn: `turnDue` says when (every READ_AHEAD_TURN_EVERY
  * events while that reply has not arrived). Without the turns a reply of 500 events (~300 KB)
  * filled the socket's buffers, the server stopped sending it, and the next fetch waited for the
- * rest: the ceiling benchmark's archiver waited on 250-300 of 300 fetches more than 1 ms
- * (1.1-2.1 s of waiting per 150,000 events at load 7 on 2 cores); with a turn every 100 events,
- * 23-52 fetches and 0.14-0.54 s (bench/extmem/ceiling-alone.ts, alternating rounds).
+ * rest: the ceiling benchmark's archiver waited more than 1 ms on 290-297 of 300 fetches (2.7-4.6 s
+ * in all per 150,000 events, at load 9-13 on 2 cores); with the turns on 29-52, 0.18-0.96 s
+ * (bench/extmem/ceiling-alone.ts, rounds alternating without and with them in one process).
  * Each command selects its server: on a replica set that is the primary, which holds the cursor
  * (after a failover the getMore fails with CursorNotFound and the stream resumes on the new
  * primary). Behind mongos routers or a load balancer a command may reach another server than the
