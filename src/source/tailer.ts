@@ -12,7 +12,9 @@
  *   starts on a schedule (checkpoint-schedule.ts: every `checkpointIntervalMs`, and when the
  *   stream goes quiet) and whenever more than `maxPendingBytes` wait in memory. Reading the
  *   stream waits when twice `maxPendingBytes` wait, or when more than MAX_COMPRESSING slabs of
- *   lines are being compressed, so memory stays bounded.
+ *   lines are being compressed, so memory stays bounded. While the raw stream's next batch is
+ *   on its way (read-ahead), reading lets the event loop turn every READ_AHEAD_TURN_EVERY events
+ *   so that its reply comes off the socket meanwhile (raw-change-stream.ts).
  * - An idle stream's resume token advances (postBatchResumeToken) and is checkpointed too; on a
  *   server without postBatchResumeToken (the driver's client then) it stays at the last event's.
  * - Which change-stream client reads the events is chosen from what the server advertises
