@@ -31,7 +31,7 @@
  * is left is the time it waited for I/O (the next batch, a write).
  * On one core (details archiverOneCore*): after each pair, the archiver runs once more with every
  * thread of its process pinned to CPU 1 and the source and the emulator to CPU 0 (taskset), the
- * issue's "on one core"; not part of the figure (bench/lib/cpu-affinity.ts).
+ * issue's "on one core"; not part of the figure, not with --quick (bench/lib/cpu-affinity.ts).
  * Before the paired runs, each side runs once untimed on a smaller load (warm-up).
  */
 import { spawn } from 'node:child_process';
