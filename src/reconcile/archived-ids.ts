@@ -6,7 +6,7 @@
  *   decodes), that no `_id` repeats within the hour and that the parts add up to the manifest's
  *   count; returns the set of the hour's archived `_id` keys (the caller closes it).
  * - `compareSourceIds`: streams the `_id`s MongoDB holds for the hour (the hour rule's query,
- *   src/seal/hour-query.ts) and counts those the archive lacks; `collect` receives every `_id`
+ *   read as raw BSON by src/seal/hour-ids.ts) and counts those the archive lacks; `collect` receives every `_id`
  *   MongoDB holds for the hour, as MongoDB stores it, in the cursor's order (what purge deletes
  *   by, once none is lacking).
  *
@@ -20,11 +20,10 @@
 import type { HourSlot } from '../hours/hour-clock.js';
 import type { ArchiveContext } from '../seal/context.js';
 import { newObjectRead, objectLines, partProblem } from '../seal/hour-objects.js';
-import { hourDocuments } from '../seal/hour-query.js';
+import { hourIds } from '../seal/hour-ids.js';
 import type { Manifest } from '../seal/manifest.js';
 import { ArchivedKeySet } from '../spool/archived-key-set.js';
 import type { IdKey } from '../spool/document-ids.js';
-import { idKeyOf } from '../spool/document-ids.js';
 import type { KeyBudget } from '../spool/key-files.js';
 
 /** What reading an hour's objects back found: a problem with them, or the `_id`s they hold. */
@@ -88,19 +87,12 @@ export async function compareSourceIds(
   ids: ArchivedKeySet,
   collect?: (id: unknown, key: IdKey) => Promise<void>,
 ): Promise<SourceIds> {
-  const idKey = idKeyOf(ctx.jsonMode);
-  const cursor = hourDocuments(ctx, slot, { _id: 1 });
-  async function* keys(): AsyncGenerator<IdKey> {
-    for await (const doc of cursor) {
-      const key = idKey(doc._id);
-      if (collect !== undefined) await collect(doc._id, key);
-      yield key;
+  async function* keys(): AsyncGenerator<IdKey[]> {
+    for await (const batch of hourIds(ctx, slot)) {
+      if (collect !== undefined) for (const { id, key } of batch) await collect(id, key);
+      yield batch.map((b) => b.key);
     }
   }
-  try {
-    const c = await ids.compare(keys());
-    return { archived: c.held, lacking: c.lacking, lackingExamples: c.lackingExamples };
-  } finally {
-    await cursor.close().catch(() => undefined);
-  }
+  const c = await ids.compare(keys());
+  return { archived: c.held, lacking: c.lacking, lackingExamples: c.lackingExamples };
 }
