@@ -29,7 +29,7 @@ before(async () => {
   await client.connect();
   coll = client.db('hour_ids').collection('apilogs');
   const at = (i: number): Date => new Date(H0 + i * 1000);
-  await coll.insertMany([
+  const docs: Document[] = [
     { _id: ObjectId.createFromTime(H0 / 1000 + 1), createdAt: at(1) },
     { _id: 'a-string', createdAt: at(2) },
     { _id: new Int32(7), createdAt: at(3) },
@@ -43,7 +43,8 @@ before(async () => {
     // Other hours.
     { _id: ObjectId.createFromTime(H0 / 1000 - 10), createdAt: new Date(H0 - 10_000) },
     { _id: 'next-hour', createdAt: new Date(H0 + 3_600_000) },
-  ]);
+  ];
+  await coll.insertMany(docs as never[]);
 });
 after(async () => {
   await client?.close();
