@@ -15,12 +15,13 @@
  *    driver's cursor with `raw: true`, which keeps to its server; each document read the same way.
  *
  * Written here rather than taken from the driver's cursor alone: the cursor decodes every
- * `{ _id }` into an object (or, with `raw: true`, wraps and copies each document). Measured
- * (2026-12-07, 2-core machine at load 11, the purge benchmark's 20,000 documents over 4 hours,
- * this process's CPU per listing of the 4 hours, mean of 10; bench/extmem/purge-alone.ts for the
- * purge as a whole): driver cursor 143 ms (batches of 1000), driver cursor `raw: true` 59-70 ms,
- * commands 15 ms; the emulator's CPU 107 → 33 ms (batches of 10,000: one reply an hour instead
- * of 5).
+ * `{ _id }` into an object (or, with `raw: true`, wraps and copies each document). Measured with
+ * bench/extmem/hour-ids-cpu.ts (2026-12-07, 2-core machine shared, load 11.5-12.9; the purge
+ * benchmark's 20,000 documents over 4 hours; CPU per listing of the 4 hours, mean of 10): the
+ * driver's cursor decoding objects (batches of 1,000, as before) 153 ms in this process and
+ * 114 ms in the emulator; this module through the driver's raw cursor 75 + 41 ms; through
+ * commands 22 + 39 ms (the emulator's share falls with the batches of 10,000: one reply an hour
+ * instead of 5).
  *
  * The first `find` is tried once more after a network error, as a retryable read; a cursor left
  * open by a consumer that stops early is killed.
