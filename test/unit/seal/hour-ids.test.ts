@@ -3,7 +3,8 @@
  * (BSON types kept: ObjectId, string, Int32, Long, Double, Decimal128, embedded document), the
  * same keys in both JSON modes, the same order, through several replies (small batches), both
  * ways (commands in a session; the driver's raw cursor for a collection that does not read from
- * the primary); a consumer that stops early leaves no cursor open.
+ * the primary, and on a server without logical sessions); a consumer that stops early leaves no
+ * cursor open.
  */
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
@@ -14,7 +15,7 @@ import { hourIds } from '../../../src/seal/hour-ids.js';
 import { hourDocuments } from '../../../src/seal/hour-query.js';
 import { idKeyOf } from '../../../src/spool/document-ids.js';
 import type { JsonMode } from '../../../src/spool/json-lines.js';
-import { startTestMongo } from '../../helpers/mongo.js';
+import { needsEmulator, startTestMongo } from '../../helpers/mongo.js';
 import type { TestMongo } from '../../helpers/mongo.js';
 
 const H0 = Date.parse('2024-03-10T05:00:00Z');
@@ -28,6 +29,14 @@ before(async () => {
   client = new MongoClient(mongo.uri);
   await client.connect();
   coll = client.db('hour_ids').collection('apilogs');
+  await insertDocs(coll);
+});
+after(async () => {
+  await client?.close();
+  await mongo?.close();
+});
+
+async function insertDocs(c: Collection<Document>): Promise<void> {
   const at = (i: number): Date => new Date(H0 + i * 1000);
   const docs: Document[] = [
     { _id: ObjectId.createFromTime(H0 / 1000 + 1), createdAt: at(1) },
@@ -44,12 +53,8 @@ before(async () => {
     { _id: ObjectId.createFromTime(H0 / 1000 - 10), createdAt: new Date(H0 - 10_000) },
     { _id: 'next-hour', createdAt: new Date(H0 + 3_600_000) },
   ];
-  await coll.insertMany(docs as never[]);
-});
-after(async () => {
-  await client?.close();
-  await mongo?.close();
-});
+  await c.insertMany(docs as never[]);
+}
 
 async function viaDriver(c: Collection<Document>, jsonMode: JsonMode): Promise<HourId[]> {
   const idKey = idKeyOf(jsonMode);
@@ -98,4 +103,22 @@ test('hourIds: a consumer that stops early leaves no cursor open', async () => {
     break;
   }
   assert.equal(await open(), before);
+});
+
+test('hourIds on a server without logical sessions: the driver cursor\'s values and keys', { skip: needsEmulator }, async () => {
+  const bare = await startTestMongo({ noSessions: true });
+  const c2 = new MongoClient(bare.uri);
+  try {
+    await c2.connect();
+    const c = c2.db('hour_ids').collection('apilogs');
+    await insertDocs(c);
+    for (const jsonMode of ['analytics', 'ejson'] as const) {
+      const expected = await viaDriver(c, jsonMode);
+      assert.equal(expected.length, 20);
+      assert.deepEqual((await viaBytes(c, jsonMode, 3)).ids, expected);
+    }
+  } finally {
+    await c2.close();
+    await bare.close();
+  }
 });
