@@ -110,7 +110,7 @@ function bufferOf(b: Uint8Array): Buffer {
  * Whether `find` and `getMore` sent as commands reach the server that holds the cursor, in a
  * session: a replica set member or standalone with logical sessions, no mongos, no load
  * balancer (the raw change stream's rule, src/source/stream-client.ts), and reads from the
- * primary. Asked once per client (its hello).
+ * primary. Asked once per client (its hello; again after a hello that failed).
  */
 const commandsFit = new WeakMap<MongoClient, Promise<boolean>>();
 function rawCommandsFit(db: Db, readPreference: ReadPreference | undefined): Promise<boolean> {
@@ -121,7 +121,11 @@ function rawCommandsFit(db: Db, readPreference: ReadPreference | undefined): Pro
   if (fits === undefined) {
     fits = serverHello(db).then(
       (hello) => changeStreamClientFor(client.options, hello).kind === 'raw',
-      () => false,
+      () => {
+        // Unknown (the hello failed): the driver's cursor this time, ask again next time.
+        commandsFit.delete(client);
+        return false;
+      },
     );
     commandsFit.set(client, fits);
   }
