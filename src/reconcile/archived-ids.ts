@@ -1,14 +1,15 @@
 /**
  * The deep check of an hour, in two halves that `reconcile --deep` and `purge` share:
  *
- * - `readArchivedIds`: reads back every object the hour's manifest lists (gunzipped, line by
- *   line) and checks it is the object the manifest describes (its SHA-256, line count, that it
- *   decodes), that no `_id` repeats within the hour and that the parts add up to the manifest's
- *   count; returns the set of the hour's archived `_id` keys (the caller closes it).
+ * - `readArchivedIds`: reads back every object the hour's manifest lists (gunzipped, each
+ *   line's `_id` read from its bytes: objectIdKeys in src/seal/hour-objects.ts) and checks it is
+ *   the object the manifest describes (its SHA-256, line count, that it decodes), that no `_id`
+ *   repeats within the hour and that the parts add up to the manifest's count; returns the set
+ *   of the hour's archived `_id` keys (the caller closes it).
  * - `compareSourceIds`: streams the `_id`s MongoDB holds for the hour (the hour rule's query,
- *   src/seal/hour-query.ts) and counts those the archive lacks; `collect` receives every `_id`
- *   MongoDB holds for the hour, as MongoDB stores it, in the cursor's order (what purge deletes
- *   by, once none is lacking).
+ *   read as raw BSON by src/seal/hour-ids.ts) and counts those the archive lacks; `collect`
+ *   receives every `_id` MongoDB holds for the hour, as MongoDB stores it, in the cursor's order
+ *   (what purge deletes by, once none is lacking).
  *
  * Memory is bounded whatever the hour's size (src/spool/archived-key-set.ts): the keys stay in
  * memory up to `budget.keysInMemory` (ID_KEYS_IN_MEMORY); a bigger hour's keys are
@@ -19,12 +20,11 @@
  */
 import type { HourSlot } from '../hours/hour-clock.js';
 import type { ArchiveContext } from '../seal/context.js';
-import { newObjectRead, objectLines, partProblem } from '../seal/hour-objects.js';
-import { hourDocuments } from '../seal/hour-query.js';
+import { newObjectRead, objectIdKeys, partProblem } from '../seal/hour-objects.js';
+import { hourIds } from '../seal/hour-ids.js';
 import type { Manifest } from '../seal/manifest.js';
 import { ArchivedKeySet } from '../spool/archived-key-set.js';
 import type { IdKey } from '../spool/document-ids.js';
-import { idKeyOf } from '../spool/document-ids.js';
 import type { KeyBudget } from '../spool/key-files.js';
 
 /** What reading an hour's objects back found: a problem with them, or the `_id`s they hold. */
@@ -53,7 +53,7 @@ export async function readArchivedIds(
     let total = 0;
     for (const [index, part] of manifest.parts.entries()) {
       const read = newObjectRead();
-      for await (const { id } of objectLines(ctx.destination, part.key, read)) if (ids.add(id, index)) await ids.flush();
+      for await (const keys of objectIdKeys(ctx.destination, part.key, read)) for (const id of keys) if (ids.add(id, index)) await ids.flush();
       const problem = partProblem(part, read);
       // A repeat met in an earlier part comes first; within a part, the object's problem does.
       const repeat = problem !== undefined || !ids.partitioned ? await ids.firstRepeat() : undefined;
@@ -88,19 +88,12 @@ export async function compareSourceIds(
   ids: ArchivedKeySet,
   collect?: (id: unknown, key: IdKey) => Promise<void>,
 ): Promise<SourceIds> {
-  const idKey = idKeyOf(ctx.jsonMode);
-  const cursor = hourDocuments(ctx, slot, { _id: 1 });
-  async function* keys(): AsyncGenerator<IdKey> {
-    for await (const doc of cursor) {
-      const key = idKey(doc._id);
-      if (collect !== undefined) await collect(doc._id, key);
-      yield key;
+  async function* keys(): AsyncGenerator<IdKey[]> {
+    for await (const batch of hourIds(ctx, slot)) {
+      if (collect !== undefined) for (const { id, key } of batch) await collect(id, key);
+      yield batch.map((b) => b.key);
     }
   }
-  try {
-    const c = await ids.compare(keys());
-    return { archived: c.held, lacking: c.lacking, lackingExamples: c.lackingExamples };
-  } finally {
-    await cursor.close().catch(() => undefined);
-  }
+  const c = await ids.compare(keys());
+  return { archived: c.held, lacking: c.lacking, lackingExamples: c.lackingExamples };
 }

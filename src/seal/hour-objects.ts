@@ -136,6 +136,106 @@ export async function* objectLines(destination: Destination, key: string, read: 
   }
 }
 
+/** The bytes of `{"_id":"` and `{"_id":{"$oid":"`: the shapes fastIdKey reads. */
+const ANALYTICS_ID = Buffer.from('{"_id":"');
+const EJSON_OID = Buffer.from('{"_id":{"$oid":"');
+
+/**
+ * The `_id` key of the line at `b[from, to)` (UTF-8, no line end) read from its bytes for
+ * fastIdKey's shapes, else lineIdKey of the decoded line (which throws when it is not JSON).
+ * Equal to lineIdKey(the decoded line): the shapes' delimiters are ASCII bytes, which never occur
+ * inside a multi-byte UTF-8 sequence, and the ejson shape is read only when the 24 bytes of the
+ * hex string are ASCII (one character each, as fastIdKey's character positions assume).
+ */
+export function lineIdKeyAt(b: Buffer, from: number, to: number): IdKey {
+  if (to - from > 8 && b.compare(ANALYTICS_ID, 0, 8, from, from + 8) === 0) {
+    const end = b.indexOf(0x22, from + 8);
+    if (end > 0 && end < to) {
+      const bs = b.indexOf(0x5c, from + 8);
+      if (bs < 0 || bs > end) return b.toString('utf8', from + 7, end + 1);
+    }
+  } else if (to - from > 41 && b[from + 40] === 0x22 && b[from + 41] === 0x7d && b.compare(EJSON_OID, 0, 16, from, from + 16) === 0) {
+    let ascii = true;
+    for (let k = from + 16; k < from + 40; k++) if ((b[k] as number) >= 0x80) ascii = false;
+    if (ascii) return b.toString('latin1', from + 7, from + 42);
+  }
+  return lineIdKey(b.toString('utf8', from, to));
+}
+
+/**
+ * The `_id` keys of the lines of the object at `key`, what objectLines gives as `id`, without a
+ * string per line: the gunzipped bytes are split at line ends (`\n`, a `\r` before it dropped,
+ * as split2 does) and each key read by lineIdKeyAt, a chunk's worth of keys at a time. Fills
+ * `read` and handles errors as objectLines does. Used where only the `_id`s matter (the deep
+ * check of reconcile and purge's proof: every line of the hour).
+ */
+export async function* objectIdKeys(destination: Destination, key: string, read: ObjectRead): AsyncGenerator<IdKey[]> {
+  read.lines = 0;
+  delete read.error;
+  const tap = new HashTap();
+  const gunzip = createGunzip({ chunkSize: 64 * 1024 });
+  const body = await destination.get(key);
+  const piping = pipeline(body as NodeJS.ReadableStream, tap, gunzip);
+  piping.catch(() => undefined);
+  // The start of a line that continues in the next chunk(s), piece by piece.
+  let carry: Buffer[] = [];
+  try {
+    const keys: IdKey[] = [];
+    /** Takes the line b[from, to) (its `\n` excluded); false once a line is not JSON. */
+    const take = (b: Buffer, from: number, to: number, ended: boolean): boolean => {
+      if (ended && to > from && b[to - 1] === 0x0d) to--;
+      if (to === from) return true;
+      try {
+        keys.push(lineIdKeyAt(b, from, to));
+      } catch (err) {
+        read.error = `${key} does not decode: line ${read.lines + 1} is not JSON (${(err as Error).message})`;
+        return false;
+      }
+      read.lines++;
+      return true;
+    };
+    // The keys before a line that is not JSON are handed out too, as objectLines does.
+    let failed = false;
+    for await (const chunk of gunzip as AsyncIterable<Buffer>) {
+      let b = chunk;
+      let at = 0;
+      let nl = b.indexOf(0x0a);
+      if (carry.length > 0 && nl >= 0) {
+        // The line that started in an earlier chunk ends here.
+        b = Buffer.concat([...carry, chunk.subarray(0, nl + 1)]);
+        carry = [];
+        failed = !take(b, 0, b.length - 1, true);
+        b = chunk;
+        at = nl + 1;
+        nl = b.indexOf(0x0a, at);
+      }
+      for (; nl >= 0 && !failed; nl = b.indexOf(0x0a, at)) {
+        failed = !take(b, at, nl, true);
+        at = nl + 1;
+      }
+      if (failed) {
+        if (keys.length > 0) yield keys.splice(0);
+        return;
+      }
+      if (at < b.length) carry.push(at === 0 ? b : b.subarray(at));
+      if (keys.length > 0) yield keys.splice(0);
+    }
+    await piping;
+    if (carry.length > 0) {
+      const last = Buffer.concat(carry);
+      take(last, 0, last.length, false);
+    }
+    if (keys.length > 0) yield keys.splice(0);
+  } catch (err) {
+    if (!isDecodeError(err)) throw err;
+    read.error = `${key} does not decode: ${(err as Error).message}`;
+  } finally {
+    gunzip.destroy();
+    read.bytes = tap.bytes;
+    read.sha256 = tap.digest();
+  }
+}
+
 /** A fresh ObjectRead to pass to objectLines. */
 export function newObjectRead(): ObjectRead {
   return { bytes: 0, sha256: '', lines: 0 };

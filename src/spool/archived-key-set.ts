@@ -138,15 +138,21 @@ export class ArchivedKeySet {
     return this.repeat.found;
   }
 
-  /** Compares the source's keys with the set (see the header). */
-  async compare(source: AsyncIterable<IdKey>): Promise<KeyComparison> {
+  /**
+   * Compares the source's keys with the set (see the header). The source yields keys, or arrays
+   * of keys (a reply's worth: one await per array, not per key).
+   */
+  async compare(source: AsyncIterable<IdKey | readonly IdKey[]>): Promise<KeyComparison> {
     const out: KeyComparison = { held: 0, lacking: 0, lackingExamples: [] };
     if (this.mem !== undefined) {
-      for await (const key of source) {
-        if (this.mem.has(key)) out.held++;
-        else {
-          out.lacking++;
-          if (out.lackingExamples.length < EXAMPLES) out.lackingExamples.push(key);
+      const mem = this.mem;
+      for await (const item of source) {
+        for (const key of typeof item === 'string' ? [item] : item) {
+          if (mem.has(key)) out.held++;
+          else {
+            out.lacking++;
+            if (out.lackingExamples.length < EXAMPLES) out.lackingExamples.push(key);
+          }
         }
       }
       return out;
@@ -155,7 +161,9 @@ export class ArchivedKeySet {
     await mine.flush();
     const theirs = new PartitionFiles(this.dir as string, `source-${Date.now()}`, mine.count, this.hash);
     let seq = 0;
-    for await (const key of source) if (theirs.add(seq++, key)) await theirs.flush();
+    for await (const item of source) {
+      for (const key of typeof item === 'string' ? [item] : item) if (theirs.add(seq++, key)) await theirs.flush();
+    }
     await theirs.flush();
     const examples: Array<{ seq: number; key: IdKey }> = [];
     for (let p = 0; p < mine.count; p++) {
@@ -214,7 +222,9 @@ export class ArchivedKeySet {
     await mine.flush();
     const theirs = new PartitionFiles(this.dir as string, `positions-${Date.now()}`, mine.count, this.hash);
     let seq = 0;
-    for await (const key of source) if (theirs.add(seq++, key)) await theirs.flush();
+    for await (const item of source) {
+      for (const key of typeof item === 'string' ? [item] : item) if (theirs.add(seq++, key)) await theirs.flush();
+    }
     await theirs.flush();
     for (let p = 0; p < mine.count; p++) {
       const held = new Set<IdKey>();
