@@ -59,7 +59,7 @@ import { CheckpointStore, positionSeconds } from '../ledger/checkpoints.js';
 import type { CheckpointOwner } from '../ledger/checkpoints.js';
 import type { FenceHolder } from '../ledger/fence.js';
 import { isFenced } from '../ledger/fence.js';
-import { processAlive } from '../ledger/lease.js';
+import { processAlive } from '../spool/local-process.js';
 import { hostname } from 'node:os';
 import { BsonLineWriter } from '../spool/bson-lines.js';
 import type { DecodeOptions, JsonMode, LineEncoder } from '../spool/json-lines.js';
@@ -72,6 +72,7 @@ import { HourClock } from '../hours/hour-clock.js';
 import { clusterTimeNow, tokenClusterTime } from './cluster-time.js';
 import type { IdKey } from '../spool/document-ids.js';
 import type { KeyBudget } from '../spool/key-files.js';
+import { removeKeyDirectoriesOfDeadProcesses } from '../spool/key-files.js';
 import { idKeyOf } from '../spool/document-ids.js';
 import type { ChangeEvent } from './change-event.js';
 import { eventTimeReader, rawEventTimeReader } from '../hours/event-time.js';
@@ -318,6 +319,9 @@ export class Tailer {
       return this.hadCheckpoint;
     }
     const { checkpoint: cp, previous } = await this.checkpoints.claim();
+    // Temp directories of a repair, backfill or purge killed on this host (their pid is gone).
+    const leftovers = await removeKeyDirectoriesOfDeadProcesses(this.options.spoolDirectory);
+    if (leftovers.length > 0) this.log.info('removed the temp directories of processes killed on this host', { directories: leftovers });
     let state = cp?.spool;
     this.pendingRepair = cp?.pendingRepair;
     if (cp && cp.pendingRepair === undefined) {
