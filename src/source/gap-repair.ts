@@ -154,8 +154,8 @@ async function* lackingOf(listed: AsyncIterable<string>, held: AsyncGenerator<Id
  * The external way (see the header): the query's `_id`s listed alone into an external sort,
  * merged with the archived keys (sorted), and the documents the archive lacks fetched by `_id`,
  * FETCH_BATCH at a time, in key order. A fetched document whose key is not the one listed (a
- * server that projected the `_id` with another type: the emulator sends an Int64 `_id` as a
- * double) is not written then: its own key is checked against the archive in a second pass.
+ * server that projected the `_id` with another type, as the emulator did with Int64 `_id`s
+ * before its projections kept number types) is not written then: its own key is checked against the archive in a second pass.
  * Returns how many were written and the files of the keys written (each ascending).
  */
 async function repairExternally(q: Omit<RepairQuery, 'ids' | 'maxIds'>, archived: SpillingKeySet, dir: string): Promise<{ written: number; writtenKeys: string[] }> {
