@@ -8,8 +8,9 @@
  * `typedLike(derived, sourceRaw)` gives each number of `derived` the type of the number at the
  * same path of the source document when their values are equal (a new value keeps the default:
  * the emulator does not track the type of values computed by an operator). Used by find's
- * projections (find, findAndModify) and by updates; not (yet) by aggregation stages, `distinct`
- * or a change stream's own pipeline, whose numbers keep the default types.
+ * projections (find, findAndModify), by updates, and by aggregations over a collection whose
+ * stages only reshape its documents keeping their `_id` (`keepsDocumentIds`); not (yet) by other
+ * aggregations, `distinct` or a change stream's own pipeline, whose numbers keep the default types.
  */
 import { BSON, Double, Int32, Long } from 'bson';
 import type { Document } from 'bson';
@@ -61,4 +62,24 @@ export function typedLike(derived: Document, source: Uint8Array | undefined | ((
   if (!holdsNumber(derived)) return derived;
   const raw = typeof source === 'function' ? source() : source;
   return raw === undefined ? derived : (typed(derived, BSON.deserialize(raw, { promoteValues: false })) as Document);
+}
+
+/** Stages whose every output is one input document, filtered, ordered or reshaped. */
+const RESHAPING = new Set(['$match', '$project', '$addFields', '$set', '$unset', '$sort', '$skip', '$limit']);
+
+/**
+ * Whether each result of `stages` is one input document reshaped with its `_id` kept (or
+ * removed), so that the stored document with the result's `_id` is the one it came from.
+ */
+export function keepsDocumentIds(stages: readonly Document[]): boolean {
+  return stages.every((stage) => {
+    const name = Object.keys(stage)[0];
+    if (name === undefined || !RESHAPING.has(name)) return false;
+    const spec = stage[name] as unknown;
+    if ((name === '$project' || name === '$addFields' || name === '$set') && spec !== null && typeof spec === 'object' && '_id' in spec) {
+      const id = (spec as Document)._id as unknown;
+      return id === 1 || id === true || id === 0 || id === false;
+    }
+    return true;
+  });
 }

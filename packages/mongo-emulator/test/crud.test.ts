@@ -35,7 +35,7 @@ test('a projection of the _id only: every _id type, sorted or not, skip, limit, 
   assert.deepEqual(await c.find({ i: 1 }, { projection: { _id: 0 } }).toArray(), [{ i: 1, big: 'x'.repeat(100) }]);
 });
 
-test('projections and updates keep the BSON number types (Int64, integral Double, Int32) of the stored document', async () => {
+test('projections, reshaping aggregations and updates keep the BSON number types (Int64, integral Double, Int32) of the stored document', async () => {
   const c = fresh('number_types');
   const raw = { promoteValues: false } as const;
   const typeOf = (v: unknown): string => (v as { _bsontype?: string })._bsontype ?? typeof v;
@@ -59,6 +59,11 @@ test('projections and updates keep the BSON number types (Int64, integral Double
     assert.deepEqual(docs.map((d) => typeOf(d._id)), want);
     assert.ok(docs.every((d) => typeOf(d.l) === 'Long' && typeOf(d.n.d) === 'Double' && typeOf(d.n.a[0]) === 'Long'));
   }
+  // Aggregations that reshape the documents (their `_id` kept); a `$group`'s numbers are its own.
+  const reshaped = await c.aggregate([{ $match: { i: { $gte: 0 } } }, { $sort: { i: 1 } }, { $project: { l: 1, n: 1 } }, { $addFields: { k: 1 } }], raw).toArray();
+  assert.deepEqual(reshaped.map((d) => typeOf(d._id)), want);
+  assert.ok(reshaped.every((d) => typeOf(d.l) === 'Long' && typeOf(d.n.d) === 'Double' && typeOf(d.n.a[0]) === 'Long' && typeOf(d.k) === 'Int32'));
+  assert.deepEqual((await c.aggregate([{ $group: { _id: null, n: { $sum: 1 } } }], raw).toArray()).map((d) => typeOf(d.n)), ['Int32']);
   const returned = await c.findOneAndUpdate({ i: 0 }, { $set: { z: 1 } }, { ...raw, projection: { _id: 1, l: 1 }, returnDocument: 'after' });
   assert.deepEqual([typeOf(returned!._id), typeOf(returned!.l)], ['Long', 'Long']);
   // An update rewrites the stored document: the fields it left alone keep their types.
