@@ -20,7 +20,9 @@
  * Progress goes to stderr; stdout carries only the JSON (or the table) — npm itself prints a
  * "> cron-log-service@… bench" banner on stdout, so pipe `npm run -s bench -- --json` (or
  * `node --import tsx bench/run.ts --json`). The exit code is 1 when a benchmark failed to run (not
- * when a target is missed). What each benchmark measures and the latest results: docs/performance.md.
+ * when a target is missed). SIGTERM, SIGINT or SIGHUP stop every child process the benchmarks
+ * started (lib/stop-children.ts), then the harness exits 128 + the signal. What each benchmark
+ * measures and the latest results: docs/performance.md.
  */
 import { mkdtemp, rm } from 'node:fs/promises';
 import { cpus, freemem, loadavg, tmpdir, totalmem } from 'node:os';
@@ -42,6 +44,7 @@ import { restoreBenchmark } from './restore.js';
 import { scaleBenchmark } from './scale.js';
 import { spoolBenchmark } from './spool.js';
 import { startupBenchmark } from './startup.js';
+import { stopChildrenOnSignals } from './lib/stop-children.js';
 
 const ALL: Benchmark[] = [
   spoolBenchmark,
@@ -63,6 +66,9 @@ function usage(message: string): never {
   process.stderr.write(`bench: ${message}\nusage: npm run bench -- [--json] [--quick|--full] [--only ${ALL.map((b) => b.name).join(',')}] [--runs N] [--hour-size 100k|1m|10m] [--cpu-prof DIR]\n`);
   process.exit(2);
 }
+
+// A SIGTERM, SIGINT or SIGHUP stops the emulators, s3rvers and archivers the benchmarks started.
+stopChildrenOnSignals();
 
 let parsed;
 try {

@@ -20,7 +20,6 @@
  * schedule, `/readyz` answers 200 naming the holder it waits for, `cronlog_role` says standby;
  * once it holds the lease it starts like any `run`.
  */
-import cron from 'node-cron';
 import type { ScheduledTask } from 'node-cron';
 import type { MongoClient } from 'mongodb';
 import type { SharedContext } from './archive-context.js';
@@ -34,7 +33,7 @@ import type { LeaseHolder } from './ledger/lease-holder.js';
 import { describeWaitingFor, takeLease } from './ledger/take-lease.js';
 import type { HttpServerHandle } from './observe/http-server.js';
 import { startHttpServer } from './observe/http-server.js';
-import { createLogger, nodeCronLogger } from './observe/logger.js';
+import { createLogger } from './observe/logger.js';
 import type { Role } from './observe/metrics.js';
 import { Metrics, captureReadiness, instrumentDestination, spoolSample, standbyReadiness } from './observe/metrics.js';
 import { alertMongoOutages } from './observe/mongo-outage-alerts.js';
@@ -44,6 +43,7 @@ import { createNotifier, purgeReportEvents, sealReportEvents } from './observe/w
 import { parseDuration } from './config/duration.js';
 import type { PurgeReport } from './ops/purge/purge.js';
 import { purgeHours } from './ops/purge/purge.js';
+import { scheduleSeal } from './ops/seal-schedule.js';
 import { oplogWindow } from './source/oplog-window.js';
 import { reconcileRecentHours } from './reconcile/recent-hours.js';
 import { addLateParts } from './reconcile/late-parts.js';
@@ -466,12 +466,10 @@ export async function createArchiver(input: Config | ConfigInput, options: Archi
     // close() during the last step: nothing more starts.
     throwIfAborted(closed.signal);
     if (options.schedule !== false) {
-      // node-cron's warnings (a missed run, an overlap) are our log lines, JSON under LOG_FORMAT=json.
-      task = cron.schedule(config.sealSchedule, scheduledSeal, {
+      task = scheduleSeal(config.sealSchedule, scheduledSeal, {
         timezone: config.timezone,
-        noOverlap: true,
         name: `seal:${ctx.namespace}`,
-        logger: nodeCronLogger(log.child({ component: 'seal-schedule' })),
+        log: log.child({ component: 'seal-schedule' }),
       });
     }
     headroomTimer = setInterval(() => void checkHeadroom().catch(() => undefined), HEADROOM_CHECK_MS);

@@ -22,6 +22,7 @@
 import { hostname } from 'node:os';
 import type { Collection, Document } from 'mongodb';
 import { CronLogError } from '../errors.js';
+import { processAlive } from '../spool/local-process.js';
 import type { FenceHolder, LeaseDoc } from './fence.js';
 import { Fence, describeHolder } from './fence.js';
 
@@ -30,15 +31,6 @@ export function leaseRenewalMs(ttlMs: number): number {
   return Math.max(100, Math.floor(ttlMs / 3));
 }
 
-/** Whether a process with this pid exists on this host. */
-export function processAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
 
 export class Lease {
   private readonly jobs: Collection<LeaseDoc>;

@@ -196,9 +196,8 @@ export function createLogger(
 }
 
 /**
- * node-cron's messages ("missed execution at …", "task still running, new execution blocked by
- * overlap prevention!", a failed task) as lines of `log`, instead of its own coloured console
- * lines: under LOG_FORMAT=json they are JSON like every other line.
+ * node-cron's messages ("missed execution at …", a failed task) as lines of `log`, instead of
+ * its own coloured console lines: under LOG_FORMAT=json they are JSON like every other line.
  */
 export function nodeCronLogger(log: Logger): NodeCronLogger {
   const split = (message: string | Error, err?: Error): [string, LogMeta | undefined] =>

@@ -11,7 +11,7 @@ import type { Collection, Document, MongoClient } from 'mongodb';
 import type { Config } from '../config/index.js';
 import { CheckpointStore, positionSeconds } from '../ledger/checkpoints.js';
 import { readLeaseHolder } from '../ledger/lease-holder.js';
-import { processAlive } from '../ledger/lease.js';
+import { processAlive } from '../spool/local-process.js';
 import { clusterTimeNow } from '../source/cluster-time.js';
 import { oplogWindow } from '../source/oplog-window.js';
 import type { ArchiveContext } from '../seal/context.js';

@@ -24,7 +24,7 @@
  */
 import { promises as fs } from 'node:fs';
 import { join } from 'node:path';
-import { EJSON } from 'bson';
+import { BSON } from 'mongodb';
 import type { Collection, Db, Document, Timestamp } from 'mongodb';
 import type { HourClock } from '../hours/hour-clock.js';
 import { timeRangeFilters } from '../hours/time-filter.js';
@@ -128,7 +128,7 @@ const FETCH_BATCH = 1000;
 
 /** A listed `_id`: its key, a tab, its value as canonical Extended JSON (JSON text never holds a raw tab: sorts by key first). */
 function listedLine(key: IdKey, id: unknown): string {
-  return `${key}\t${EJSON.stringify(id as never, { relaxed: false })}`;
+  return `${key}\t${BSON.EJSON.stringify(id as never, { relaxed: false })}`;
 }
 
 /** The listed lines (ascending) whose key `held` (ascending) lacks, each key once: [key, value]. */
@@ -143,7 +143,7 @@ async function* lackingOf(listed: AsyncIterable<string>, held: AsyncGenerator<Id
       prev = key;
       while (next.done !== true && next.value < key) next = await held.next();
       if (next.done !== true && next.value === key) continue;
-      yield [key, EJSON.parse(line.slice(tab + 1), { relaxed: false })];
+      yield [key, BSON.EJSON.parse(line.slice(tab + 1), { relaxed: false })];
     }
   } finally {
     await held.return(undefined);
@@ -154,8 +154,8 @@ async function* lackingOf(listed: AsyncIterable<string>, held: AsyncGenerator<Id
  * The external way (see the header): the query's `_id`s listed alone into an external sort,
  * merged with the archived keys (sorted), and the documents the archive lacks fetched by `_id`,
  * FETCH_BATCH at a time, in key order. A fetched document whose key is not the one listed (a
- * server that projected the `_id` with another type: the emulator sends an Int64 `_id` as a
- * double) is not written then: its own key is checked against the archive in a second pass.
+ * server that projected the `_id` with another type, as the emulator did with Int64 `_id`s
+ * before its projections kept number types) is not written then: its own key is checked against the archive in a second pass.
  * Returns how many were written and the files of the keys written (each ascending).
  */
 async function repairExternally(q: Omit<RepairQuery, 'ids' | 'maxIds'>, archived: SpillingKeySet, dir: string): Promise<{ written: number; writtenKeys: string[] }> {

@@ -54,14 +54,14 @@
  *   owner is not provably dead, the spool does not reuse its files (src/spool/spool.ts).
  */
 import type { ChangeStreamDocument, Collection, Db, Document, MongoClient, ResumeToken } from 'mongodb';
-import { EJSON, Timestamp } from 'bson';
+import { BSON, Timestamp } from 'mongodb';
 import { CronLogError } from '../errors.js';
 import type { CaptureCheckpoint, DedupeWindow, PendingRepair, StreamPosition } from '../ledger/checkpoints.js';
 import { CheckpointStore, positionSeconds } from '../ledger/checkpoints.js';
 import type { CheckpointOwner } from '../ledger/checkpoints.js';
 import type { FenceHolder } from '../ledger/fence.js';
 import { isFenced } from '../ledger/fence.js';
-import { processAlive } from '../ledger/lease.js';
+import { processAlive } from '../spool/local-process.js';
 import { hostname } from 'node:os';
 import { setImmediate as nextTurn } from 'node:timers/promises';
 import { BsonLineWriter } from '../spool/bson-lines.js';
@@ -75,6 +75,7 @@ import { HourClock } from '../hours/hour-clock.js';
 import { clusterTimeNow, tokenClusterTime } from './cluster-time.js';
 import type { IdKey } from '../spool/document-ids.js';
 import type { KeyBudget } from '../spool/key-files.js';
+import { removeKeyDirectoriesOfDeadProcesses } from '../spool/key-files.js';
 import { idKeyOf } from '../spool/document-ids.js';
 import type { ChangeEvent } from './change-event.js';
 import { eventTimeReader, rawEventTimeReader } from '../hours/event-time.js';
@@ -321,6 +322,9 @@ export class Tailer {
       return this.hadCheckpoint;
     }
     const { checkpoint: cp, previous } = await this.checkpoints.claim();
+    // Temp directories of a repair, backfill or purge killed on this host (their pid is gone).
+    const leftovers = await removeKeyDirectoriesOfDeadProcesses(this.options.spoolDirectory);
+    if (leftovers.length > 0) this.log.info('removed the temp directories of processes killed on this host', { directories: leftovers });
     let state = cp?.spool;
     this.pendingRepair = cp?.pendingRepair;
     if (cp && cp.pendingRepair === undefined) {
@@ -827,7 +831,7 @@ export class Tailer {
     for (const hour of this.closedHours.keys()) if (hour < weekAgo) this.closedHours.delete(hour);
     const closedHours = [...this.closedHours].map(([hour, lastPart]) => ({ hour, lastPart }));
     const pendingRepair = this.pendingRepair;
-    const posJson = EJSON.stringify({ position, dedupe: dedupe ?? null, pendingRepair: pendingRepair ?? null });
+    const posJson = BSON.EJSON.stringify({ position, dedupe: dedupe ?? null, pendingRepair: pendingRepair ?? null });
     const spoolJson = JSON.stringify({ spool, closedHours });
     if (posJson === this.savedPositionJson && spoolJson === this.savedSpoolJson) return;
     const cp: Omit<CaptureCheckpoint, 'updatedAt'> = { position, spool, dedupe, closedHours, since: this.since, ...(pendingRepair ? { pendingRepair } : {}) };

@@ -8,11 +8,13 @@
  * Written here, not taken from a library: what the passes need is 100 lines over node:fs
  * (append buffered records per partition, read a partition back in order, merge
  * sorted runs); the npm external-sort packages sort whole files of lines and know nothing of
- * partitions or the record's sequence number.
+ * partitions or the record's sequence number. The temp directories' names carry the pid and host
+ * of their process: a start removes those a killed process left (removeKeyDirectoriesOfDeadProcesses).
  */
 import { promises as fs } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { HOST_TAG, leftByDeadProcess } from './local-process.js';
 
 /** Keys one pass holds in memory at most, by default (a partition's worth: ~20-30 MB of heap). */
 export const ID_KEYS_IN_MEMORY = 200_000;
@@ -42,11 +44,39 @@ export function keyHash(key: string): number {
   return h >>> 0;
 }
 
-/** Makes a private temp directory under `directory` (created if needed). */
-export async function keyTempDirectory(directory: string | undefined, name: string): Promise<string> {
+/** The kinds of key temp directories (the first part of their names). */
+export type KeyDirectoryKind = 'archived-ids' | 'dedupe-ids' | 'gap-repair' | 'purge-ids' | 'repair-ids';
+
+/**
+ * A key temp directory's name: `<kind>-<pid>-<host tag>-<6 random characters>` (local-process.ts),
+ * so that a start can tell a killed process's leftovers (removeKeyDirectoriesOfDeadProcesses).
+ */
+const KEY_DIRECTORY = /^(?:archived-ids|dedupe-ids|gap-repair|purge-ids|repair-ids)-(\d+)-([0-9a-f]{8})-[A-Za-z0-9]{6}$/;
+
+/**
+ * Makes a private temp directory under `directory` (created if needed). Its user removes it when
+ * done; a process killed meanwhile leaves it for removeKeyDirectoriesOfDeadProcesses.
+ */
+export async function keyTempDirectory(directory: string | undefined, kind: KeyDirectoryKind): Promise<string> {
   const base = directory ?? tmpdir();
   await fs.mkdir(base, { recursive: true });
-  return fs.mkdtemp(join(base, `${name}-`));
+  return fs.mkdtemp(join(base, `${kind}-${process.pid}-${HOST_TAG}-`));
+}
+
+/**
+ * Removes the key temp directories under `directory` that a process of this host left when it
+ * was killed (its pid is gone); those of a live process (a repair, backfill or purge running
+ * beside) or of another host, and names it does not know, stay. Returns the names removed.
+ */
+export async function removeKeyDirectoriesOfDeadProcesses(directory: string): Promise<string[]> {
+  const removed: string[] = [];
+  for (const entry of await fs.readdir(directory, { withFileTypes: true }).catch(() => [])) {
+    const m = KEY_DIRECTORY.exec(entry.name);
+    if (!m || !entry.isDirectory() || !leftByDeadProcess(Number(m[1]), m[2]!)) continue;
+    await fs.rm(join(directory, entry.name), { recursive: true, force: true });
+    removed.push(entry.name);
+  }
+  return removed;
 }
 
 /**

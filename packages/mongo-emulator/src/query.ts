@@ -18,7 +18,9 @@ import type { Options as MingoOptions } from 'mingo/types';
 import { update as mingoUpdate } from 'mingo/updater';
 import { Code, CommandError } from './errors.js';
 import { $in } from './in-operator.js';
+import { typedLike } from './number-types.js';
 import { splitRangeFilter } from './range-filter.js';
+import { rawOf } from './stored-doc.js';
 
 type ExpressionFn = (obj: unknown, expr: unknown, options: MingoOptions) => unknown;
 
@@ -211,21 +213,42 @@ function idOnly(projection: Document | undefined): boolean {
 }
 
 function projectId(doc: Document): Document {
-  return doc._id === undefined ? {} : { _id: doc._id };
+  return doc._id === undefined ? {} : typedLike({ _id: doc._id }, () => rawOf(doc));
+}
+
+/**
+ * A projection of documents one at a time: mingo's (`projection` applied to each document given),
+ * its numbers typed like the stored document's (number-types.ts). For replies only.
+ */
+function projector(projection: Document, opts?: QueryOptions): (doc: Document) => Document {
+  let current: Document | undefined;
+  const feed = (): { done: boolean; value?: Document } => (current === undefined ? { done: true } : { done: false, value: current });
+  const cursor = new Query({}, mingoOptions(opts)).find<Document>(feed, projection);
+  return (doc) => {
+    current = doc;
+    const out = cursor.next() as Document;
+    current = undefined;
+    return typedLike(out, () => rawOf(doc));
+  };
+}
+
+/** The projection of find semantics of `projection` (undefined or empty: none), for replies. */
+function projectionOf(projection: Document | undefined, opts?: QueryOptions): ((doc: Document) => Document) | undefined {
+  if (projection === undefined || Object.keys(projection).length === 0) return undefined;
+  return idOnly(projection) ? projectId : projector(projection, opts);
 }
 
 /** Filter, sort, skip, limit and project documents with find semantics. */
 export function findDocuments(source: Iterable<Document>, spec: FindSpec, opts?: QueryOptions): Document[] {
   return withQueryErrors(() => {
     const q = new Query(spec.filter ?? {}, mingoOptions(opts));
-    const projection = spec.projection && Object.keys(spec.projection).length > 0 ? spec.projection : undefined;
-    const ids = idOnly(projection);
-    let cursor = q.find<Document>(source, ids ? undefined : projection);
+    const project = projectionOf(spec.projection, opts);
+    let cursor = q.find<Document>(source);
     if (spec.sort && Object.keys(spec.sort).length > 0) cursor = cursor.sort(spec.sort as never);
     if (spec.skip) cursor = cursor.skip(spec.skip);
     if (spec.limit) cursor = cursor.limit(spec.limit);
     const all = cursor.all();
-    return ids ? all.map(projectId) : all;
+    return project ? all.map(project) : all;
   });
 }
 
@@ -239,11 +262,10 @@ export function findDocumentsLazily(source: Iterable<Document>, spec: Omit<FindS
   }
   const cursor = withQueryErrors(() => {
     const q = new Query(spec.filter ?? {}, mingoOptions(opts));
-    const projection = spec.projection && Object.keys(spec.projection).length > 0 ? spec.projection : undefined;
-    const c = q.find<Document>(source, idOnly(projection) ? undefined : projection);
+    const c = q.find<Document>(source);
     return spec.skip ? c.skip(spec.skip) : c;
   });
-  const ids = idOnly(spec.projection);
+  const project = withQueryErrors(() => projectionOf(spec.projection, opts));
   // The limit is counted here: mingo's reads the source past it.
   let left = spec.limit ? spec.limit : Infinity;
   return {
@@ -251,8 +273,8 @@ export function findDocumentsLazily(source: Iterable<Document>, spec: Omit<FindS
       withQueryErrors(() => {
         if (left <= 0 || !cursor.hasNext()) return { done: true, value: undefined };
         left--;
-        const doc = cursor.next();
-        return { done: false, value: ids ? projectId(doc) : doc };
+        const doc = cursor.next() as Document;
+        return { done: false, value: project ? project(doc) : doc };
       }),
   };
 }

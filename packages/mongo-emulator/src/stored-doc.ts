@@ -15,6 +15,7 @@ import { BSON, ObjectId } from 'bson';
 import type { Document } from 'bson';
 import { documentFromElements, firstIdElement, pickElements } from './bson-raw.js';
 import { keyOf } from './keys.js';
+import { typedLike } from './number-types.js';
 
 /** Decoded stored objects back to their encoded bytes, to reply without re-encoding. */
 const rawOfObject = new WeakMap<object, Uint8Array>();
@@ -103,6 +104,15 @@ export class StoredDoc {
   /** From an object the emulator will never mutate again; `_id` must be present. */
   static fromObject(obj: Document): StoredDoc {
     return new StoredDoc(undefined, obj, obj._id);
+  }
+
+  /**
+   * A new version of `before` (an update): its bytes keep the number types of the fields the
+   * update left equal (number-types.ts); the object stays as mingo made it.
+   */
+  static updatedFrom(obj: Document, before: StoredDoc): StoredDoc {
+    const typed = typedLike(obj, () => before.raw);
+    return typed === obj ? new StoredDoc(undefined, obj, obj._id) : new StoredDoc(BSON.serialize(typed), obj, obj._id);
   }
 
   get raw(): Uint8Array {

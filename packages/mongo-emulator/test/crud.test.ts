@@ -6,7 +6,7 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { ObjectId, Timestamp } from 'mongodb';
+import { Double, Int32, Long, ObjectId, Timestamp } from 'mongodb';
 import type { Document, MongoBulkWriteError, MongoServerError } from 'mongodb';
 import { startEmulator } from '../src/index.js';
 import { needsEmulator, uniqueDbName } from '../src/testing.js';
@@ -33,6 +33,46 @@ test('a projection of the _id only: every _id type, sorted or not, skip, limit, 
   // Other projections keep mingo's answers.
   assert.deepEqual(await c.find({ i: 1 }, { projection: { _id: 1, i: 1 } }).toArray(), [{ _id: 7, i: 1 }]);
   assert.deepEqual(await c.find({ i: 1 }, { projection: { _id: 0 } }).toArray(), [{ i: 1, big: 'x'.repeat(100) }]);
+});
+
+test('projections, reshaping aggregations and updates keep the BSON number types (Int64, integral Double, Int32) of the stored document', async () => {
+  const c = fresh('number_types');
+  const raw = { promoteValues: false } as const;
+  const typeOf = (v: unknown): string => (v as { _bsontype?: string })._bsontype ?? typeof v;
+  const ids = [Long.fromNumber(5), Long.fromNumber(2 ** 40), Long.fromString('9007199254740993'), new Double(4), new Int32(3)];
+  await c.insertMany(ids.map((_id, i) => ({ _id, i, l: Long.fromNumber(6), n: { d: new Double(2), a: [Long.fromNumber(7)] } })) as Document[]);
+  const want = ['Long', 'Long', 'Long', 'Double', 'Int32'];
+  // The `_id`-only projection (sorted, unsorted, filtered by a range the fast path takes).
+  for (const docs of [
+    await c.find({}, { ...raw, projection: { _id: 1 } }).toArray(),
+    await c.find({}, { ...raw, projection: { _id: 1 } }).sort({ i: 1 }).toArray(),
+    await c.find({ i: { $gte: 0 } }, { ...raw, projection: { _id: 1 }, batchSize: 2 }).toArray(),
+  ]) {
+    assert.deepEqual(docs.map((d) => typeOf(d._id)), want);
+    assert.deepEqual(docs.map((d) => String(d._id)), ids.map(String));
+  }
+  // Other projections, nested fields and arrays included.
+  for (const docs of [
+    await c.find({}, { ...raw, projection: { _id: 1, l: 1, 'n.d': 1, 'n.a': 1 } }).toArray(),
+    await c.find({}, { ...raw, projection: { i: 0 }, batchSize: 2 }).toArray(),
+  ]) {
+    assert.deepEqual(docs.map((d) => typeOf(d._id)), want);
+    assert.ok(docs.every((d) => typeOf(d.l) === 'Long' && typeOf(d.n.d) === 'Double' && typeOf(d.n.a[0]) === 'Long'));
+  }
+  // Aggregations that reshape the documents (their `_id` kept); a `$group`'s numbers are its own.
+  const reshaped = await c.aggregate([{ $match: { i: { $gte: 0 } } }, { $sort: { i: 1 } }, { $project: { l: 1, n: 1 } }, { $addFields: { k: 1 } }], raw).toArray();
+  assert.deepEqual(reshaped.map((d) => typeOf(d._id)), want);
+  assert.ok(reshaped.every((d) => typeOf(d.l) === 'Long' && typeOf(d.n.d) === 'Double' && typeOf(d.n.a[0]) === 'Long' && typeOf(d.k) === 'Int32'));
+  assert.deepEqual((await c.aggregate([{ $group: { _id: null, n: { $sum: 1 } } }], raw).toArray()).map((d) => typeOf(d.n)), ['Int32']);
+  const returned = await c.findOneAndUpdate({ i: 0 }, { $set: { z: 1 } }, { ...raw, projection: { _id: 1, l: 1 }, returnDocument: 'after' });
+  assert.deepEqual([typeOf(returned!._id), typeOf(returned!.l)], ['Long', 'Long']);
+  // An update rewrites the stored document: the fields it left alone keep their types.
+  await c.updateMany({}, { $set: { z: 2 } });
+  const after = await c.find({}, raw).sort({ i: 1 }).toArray();
+  assert.deepEqual(after.map((d) => typeOf(d._id)), want);
+  assert.ok(after.every((d) => typeOf(d.l) === 'Long' && typeOf(d.n.d) === 'Double' && typeOf(d.n.a[0]) === 'Long'));
+  // Filters still compare the values as numbers.
+  assert.equal(await c.countDocuments({ l: 6, 'n.d': 2 }), 5);
 });
 
 test('insert and find with filter, sort, skip, limit, projection', async () => {

@@ -14,6 +14,7 @@ import type { Readable } from 'node:stream';
 import type { Destination } from '../../deliver/destination.js';
 import { CronLogError } from '../../errors.js';
 import type { ManifestPart } from '../../seal/manifest.js';
+import { processAlive } from '../../spool/local-process.js';
 
 /** One part of the hour, fetched and verified, at `path`. */
 export interface VerifiedPart {
@@ -34,20 +35,11 @@ export class PartIntegrityError extends CronLogError {
 
 const TEMP_NAME = /^restore-(\d+)-\d+-\d+\.ndjson\.gz$/;
 
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
-
 /** Removes the temp copies a restore killed on this host left in `dir` (its pid is gone). */
 async function removeStaleCopies(dir: string): Promise<void> {
   for (const name of await fs.readdir(dir).catch(() => [] as string[])) {
     const m = TEMP_NAME.exec(name);
-    if (m && Number(m[1]) !== process.pid && !alive(Number(m[1]))) await fs.rm(join(dir, name), { force: true }).catch(() => undefined);
+    if (m && Number(m[1]) !== process.pid && !processAlive(Number(m[1]))) await fs.rm(join(dir, name), { force: true }).catch(() => undefined);
   }
 }
 

@@ -4,7 +4,9 @@
  * and the lacking documents fetched by `_id`) gives exactly what the in-memory way gives: the
  * same results and the same new part, line for line, through a first part, a late part, and a
  * repair with a damaged part, unlisted objects to salvage (holding repeats and an `_id` MongoDB
- * also has) and new documents, in both JSON modes. The temp files are removed.
+ * also has) and new documents, in both JSON modes. The temp files are removed. Documents
+ * with Int64 `_id`s the archive lacks are added by the external way too (the emulator once listed
+ * those `_id`s as Int32: none matched the documents fetched by `_id`, and none was added).
  */
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
@@ -12,7 +14,7 @@ import { promises as fs } from 'node:fs';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { after, before, test } from 'node:test';
-import { ObjectId } from 'mongodb';
+import { Long, ObjectId } from 'mongodb';
 import { openSharedContext } from '../../../src/archive-context.js';
 import type { Destination } from '../../../src/deliver/destination.js';
 import { silentLogger } from '../../../src/log.js';
@@ -110,4 +112,26 @@ for (const jsonMode of ['analytics', 'ejson'] as const) test(`${jsonMode}: a rep
   assert.deepEqual(external.results, memory.results);
   assert.deepEqual(external.newParts, memory.newParts);
   assert.deepEqual(external.leftovers, []);
+});
+
+test('ejson: the external way adds the documents with Int64 _ids the archive lacks, and only those', async () => {
+  const env = await archiveEnv(mongo);
+  const ctx = openSharedContext(env.config({ jsonMode: 'ejson' }), env.client, silentLogger);
+  try {
+    const slot = ctx.clock.slotAt(H0);
+    const apilogs = env.client.db(env.db).collection('apilogs');
+    const insert = (ns: number[], from: number) => apilogs.insertMany(ns.map((n, i) => ({ _id: Long.fromNumber(n), createdAt: new Date(H0 + (from + i) * 1000), i })) as never[]);
+    await insert([5, 2 ** 40, 7], 0);
+    const first = await repairHour(ctx, slot, 'repair', undefined);
+    assert.equal(first.added, 3);
+    await insert([8, 2 ** 41], 10);
+    const late = await repairHour(ctx, slot, 'repair', { keysInMemory: 1 });
+    assert.deepEqual([late.added, late.fromMongo, late.count], [2, 2, 5]);
+    assert.deepEqual((await lines(ctx.destination, late.key!)).map((l) => (JSON.parse(l) as { _id: unknown })._id), [{ $numberLong: '8' }, { $numberLong: String(2 ** 41) }]);
+    const again = await repairHour(ctx, slot, 'repair', { keysInMemory: 1 });
+    assert.deepEqual([again.added, again.count], [0, 5]);
+  } finally {
+    await ctx.close();
+    await env.close();
+  }
 });

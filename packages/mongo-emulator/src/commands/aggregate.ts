@@ -11,12 +11,15 @@ import { validateNamespace } from '../engine.js';
 import { Code, CommandError, typeMismatch } from '../errors.js';
 import { documentsToExamine, isNaturalHint, objectsOf } from '../index-scan.js';
 import { oplogDocuments } from '../oplog-view.js';
+import { keyOf } from '../keys.js';
+import { keepsDocumentIds, typedLike } from '../number-types.js';
 import { Pipeline } from '../query.js';
 import { checkPipelineOperators } from '../server-version.js';
 import { runSliced, slicedPlan } from '../sliced-aggregate.js';
 import type { StoredDoc } from '../stored-doc.js';
 import type { QueryOptions } from '../query.js';
-import { StoredDoc as Stored } from '../stored-doc.js';
+import { StoredDoc as Stored, rawOf } from '../stored-doc.js';
+import type { Collection } from '../storage.js';
 import { idFirst } from '../update.js';
 import { isView, refuseOnView, viewDocuments } from '../views.js';
 import { CursorReply, isReplicaSet, optionalArray, optionalBool, optionalDocument } from './context.js';
@@ -99,6 +102,7 @@ export async function aggregateCommand(ctx: CommandContext): Promise<CommandResu
   let source: Iterable<Document>;
   /** A collection's documents, for a pipeline that runs in slices (sliced-aggregate.ts). */
   let stored: Iterable<StoredDoc> | undefined;
+  let collection: Collection | undefined;
   let ns: string;
   if (typeof target === 'string') {
     ns = `${ctx.db}.${target}`;
@@ -109,6 +113,7 @@ export async function aggregateCommand(ctx: CommandContext): Promise<CommandResu
       const coll = engine.collection(ctx.db, target);
       const match = first && '$match' in first ? (first.$match as unknown) : undefined;
       const filter = match !== null && typeof match === 'object' && !Array.isArray(match) ? (match as Document) : {};
+      if (coll && !isView(coll)) collection = coll;
       if (coll && !isView(coll)) stored = documentsToExamine(coll, filter, { collation, natural: isNaturalHint(ctx.cmd.hint), stats: ctx.server.queryExecutor });
       source = coll && isView(coll) ? viewDocuments(engine.catalog, coll, query) : stored ? objectsOf(stored) : [];
     }
@@ -127,11 +132,19 @@ export async function aggregateCommand(ctx: CommandContext): Promise<CommandResu
     writeOut(ctx, outTarget, results);
     return new CursorReply(ns, 0n, new BatchWriter(true));
   }
-  const cursor = new ResultCursor(cursors.newId(), ns, results);
+  // Reshaped documents keep the number types of the stored ones (number-types.ts).
+  const typed = collection !== undefined && keepsDocumentIds(runStages) ? results.map((r) => typedReply(r, collection)) : results;
+  const cursor = new ResultCursor(cursors.newId(), ns, typed);
   const out = new BatchWriter(true);
   const batch = cursor.next(batchSize, out);
   if (!batch.exhausted) cursors.add(cursor, ctx.lsid);
   return new CursorReply(ns, batch.exhausted ? 0n : cursor.id, out);
+}
+
+/** A result with the number types of the stored document it reshaped (its `_id`'s). */
+function typedReply(result: Document, coll: Collection): Document {
+  if (result._id === undefined || rawOf(result) !== undefined) return result;
+  return typedLike(result, () => coll.docByIdKey(keyOf(result._id))?.raw);
 }
 
 /** `$out`: the results replace the target collection (which keeps its indexes). */

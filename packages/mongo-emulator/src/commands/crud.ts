@@ -237,7 +237,7 @@ function runUpdate(ctx: CommandContext, name: string, spec: Document): UpdateOut
     const applied = applyUpdate(before, update, uc);
     outcome.matched++;
     if (!applied.changed) continue;
-    const next = StoredDoc.fromObject(applied.doc);
+    const next = StoredDoc.updatedFrom(applied.doc, doc);
     const desc = kind === 'replacement' ? undefined : describeUpdate(before, applied.doc, applied);
     ctx.operationTime = engine.update(coll!, doc, next, desc).ts;
     outcome.modified++;
@@ -357,7 +357,7 @@ export function findAndModifyCommand(ctx: CommandContext): CommandResult {
     const applied = applyUpdate(found.obj, update!, uc);
     let after = found.obj;
     if (applied.changed) {
-      const next = StoredDoc.fromObject(applied.doc);
+      const next = StoredDoc.updatedFrom(applied.doc, found);
       const desc = kind === 'replacement' ? undefined : describeUpdate(found.obj, applied.doc, applied);
       ctx.operationTime = engine.update(coll!, found, next, desc).ts;
       after = next.obj;
