@@ -27,6 +27,7 @@
  * <= 160 MiB and ratio <= 1.15.
  */
 import { spawn } from 'node:child_process';
+import { createWriteStream, mkdirSync } from 'node:fs';
 import { copyFile, link, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { MongoClient, ObjectId } from 'mongodb';
@@ -236,7 +237,12 @@ async function runOnce(opts: { quick: boolean; child: string; uri: string; s3: S
   // A gap repair (history lost: capture fell behind by more than the oplog holds) would make the
   // figure a repair's, not the seal's: the run fails then (see the oplog size in run()).
   let repaired = false;
+  // BENCH_MEMORY_KEEP=<dir>: the child's log goes there as it comes (kept when the run fails too).
+  const keepDir = process.env.BENCH_MEMORY_KEEP;
+  if (keepDir) mkdirSync(keepDir, { recursive: true });
+  const keepLog = keepDir ? createWriteStream(join(keepDir, `${tag}-stderr.log`)) : undefined;
   child.stderr.on('data', (d: Buffer) => {
+    keepLog?.write(d);
     err += d.toString();
     if (err.includes('"archiver started"')) started();
     if (err.includes(HISTORY_LOST)) repaired = true;
@@ -301,6 +307,7 @@ async function runOnce(opts: { quick: boolean; child: string; uri: string; s3: S
     child.kill('SIGTERM');
   }
   const code = await exited;
+  keepLog?.end();
   const runSeconds = (Date.now() - t0) / 1000;
   if (code !== 0) throw new Error(`the run child exited with ${String(code)}: ${err.slice(-2000)}`);
   if (repaired) throw new Error(`capture fell behind by more than the emulator's oplog holds and repaired the gap from a query: this run measured a gap repair, not the seal (raise OPLOG_PER_HOUR_DOCUMENT)`);
