@@ -24,7 +24,7 @@ import { repairHour } from '../seal/rebuild.js';
 import type { HourFindings, HourStatus } from './verdict.js';
 import { hourVerdict, passes, repairable } from './verdict.js';
 import type { HourClock, HourSlot } from '../hours/hour-clock.js';
-import type { PurgeRecord } from '../ledger/hour-states.js';
+import type { HourRecord, PurgeRecord } from '../ledger/hour-states.js';
 
 export type ReconcileStatus = HourStatus;
 
@@ -96,12 +96,63 @@ function repairSummary(r: RepairResult): string {
 
 /**
  * Hours checked at once by a reconcile without `--deep` or `--repair` (a handful of round trips
- * each: ledger, manifest, HEADs, listing, ledger update, operation record). Measured 2026-12-07
- * (`npm run bench -- --only reconcile`, a 500,000-document day on the emulator): one hour at a
- * time, the 24 hours' checks cost more than the whole count. `--deep` reads every object back
- * and `--repair` rewrites hours: those go one hour at a time, as before.
+ * each: manifest, HEADs, listing). Measured 2026-12-07 (`npm run bench -- --only reconcile`, a
+ * 500,000-document day on the emulator): one hour at a time, the 24 hours' checks cost more than
+ * the whole count. `--deep` reads every object back and `--repair` rewrites hours: those go one
+ * hour at a time, as before.
  */
 export const RECONCILE_CONCURRENCY = 8;
+
+/** A verdict on an hour, to be recorded (ledger state, operation record). */
+interface Verdict {
+  slot: HourSlot;
+  row: ReconcileRow;
+  durationMs: number;
+}
+
+/**
+ * Records verdicts as every reconcile did one hour at a time: the hour's state and reconcile
+ * record in the ledger (a failed ledger write is not an error: the record in `logs` is what
+ * counts), then one `reconcile` operation record per hour. Several verdicts cost one ledger write
+ * per day document and one insert into `logs`.
+ */
+async function recordVerdicts(ctx: ArchiveContext, verdicts: readonly Verdict[], opts: ReconcileOptions): Promise<void> {
+  if (verdicts.length === 0) return;
+  const at = new Date();
+  await ctx.ledger
+    .updateMany(
+      verdicts.map(({ slot, row }) => ({
+        slot,
+        fields: {
+          ...(row.archived !== null ? { state: passes(row.status) ? 'verified' : 'mismatch' } : {}),
+          reconcile: { mongo: row.mongo, archived: row.archived ?? 0, status: row.status, at },
+        },
+      })),
+    )
+    .catch(() => undefined);
+  await ctx.operations.recordMany(
+    verdicts.map(({ slot, row, durationMs }) => {
+      const ok = passes(row.status);
+      return {
+        op: 'reconcile',
+        hour: slot.id,
+        hourStart: new Date(slot.start),
+        outcome: ok ? 'ok' : 'error',
+        count: row.archived ?? 0,
+        durationMs,
+        details: {
+          mongo: row.mongo,
+          archived: row.archived,
+          status: row.status,
+          deep: opts.deep ?? false,
+          repaired: row.repaired ?? false,
+          ...(row.detail && ok ? { detail: row.detail } : {}),
+        },
+        ...(row.detail && !ok ? { error: row.detail } : {}),
+      };
+    }),
+  );
+}
 
 export async function reconcileRange(ctx: ArchiveContext, clock: HourClock, opts: ReconcileOptions): Promise<ReconcileRow[]> {
   const now = opts.now ?? Date.now();
@@ -110,50 +161,37 @@ export async function reconcileRange(ctx: ArchiveContext, clock: HourClock, opts
   const first = slots[0] as HourSlot;
   const last = slots[slots.length - 1] as HourSlot;
   const [counts, ttl] = await Promise.all([countPerHour(ctx.collection, ctx.timestampField, first.start, last.end, clock.zone), ttlSeconds(ctx.collection, ctx.timestampField)]);
-  const one = async (slot: HourSlot): Promise<ReconcileRow> => {
+  // One hour at a time (--deep, --repair: minutes per hour, and a repair changes the hour's
+  // ledger record): each hour's ledger record read when its check starts, its verdict recorded
+  // when it ends. Otherwise the hours' records are read in one go (after the count, as each
+  // hour's was), and the verdicts recorded together at the end: a few round trips for the range
+  // instead of three per hour.
+  const oneByOne = opts.deep === true || opts.repair === true;
+  const records = oneByOne ? undefined : await ctx.ledger.getMany(slots);
+  const recordOf = async (slot: HourSlot): Promise<HourRecord | undefined> => (records ? records.get(slot.id) : ctx.ledger.get(slot));
+  const one = async (slot: HourSlot): Promise<Verdict> => {
     const t0 = Date.now();
-    let row = await checkHour(ctx, slot, counts.get(slot.start) ?? 0, ttl, now, opts.deep ?? false);
+    let row = await checkHour(ctx, slot, await recordOf(slot), counts.get(slot.start) ?? 0, ttl, now, opts.deep ?? false);
     const due = slot.end <= (opts.dueBefore ?? now);
     if (opts.repair && due && repairable(row.status)) {
       const result = await repairHour(ctx, slot, 'repair');
       if (result.changed) {
         const recount = await countPerHour(ctx.collection, ctx.timestampField, slot.start, slot.end, clock.zone);
-        const again = await checkHour(ctx, slot, recount.get(slot.start) ?? 0, ttl, now, opts.deep ?? false);
+        const again = await checkHour(ctx, slot, await ctx.ledger.get(slot), recount.get(slot.start) ?? 0, ttl, now, opts.deep ?? false);
         row = { ...again, detail: [repairSummary(result), again.detail].filter(Boolean).join('; '), repaired: true };
       } else {
         row = { ...row, detail: [row.detail, `--repair: ${repairSummary(result)}`].filter(Boolean).join('; ') };
       }
     }
-    const ok = passes(row.status);
-    await ctx.ledger
-      .update(slot, {
-        ...(row.archived !== null ? { state: ok ? 'verified' : 'mismatch' } : {}),
-        reconcile: { mongo: row.mongo, archived: row.archived ?? 0, status: row.status, at: new Date() },
-      })
-      .catch(() => undefined);
-    await ctx.operations.record({
-      op: 'reconcile',
-      hour: slot.id,
-      hourStart: new Date(slot.start),
-      outcome: ok ? 'ok' : 'error',
-      count: row.archived ?? 0,
-      durationMs: Date.now() - t0,
-      details: {
-        mongo: row.mongo,
-        archived: row.archived,
-        status: row.status,
-        deep: opts.deep ?? false,
-        repaired: row.repaired ?? false,
-        ...(row.detail && ok ? { detail: row.detail } : {}),
-      },
-      ...(row.detail && !ok ? { error: row.detail } : {}),
-    });
-    return row;
+    const verdict = { slot, row, durationMs: Date.now() - t0 };
+    if (oneByOne) await recordVerdicts(ctx, [verdict], opts);
+    return verdict;
   };
   // Rows in hour order whatever order the hours finish in; the first failure stops new hours
-  // from starting, the ones under way finish, then it is thrown.
-  const rows: ReconcileRow[] = new Array<ReconcileRow>(slots.length);
-  const workers = opts.deep || opts.repair ? 1 : RECONCILE_CONCURRENCY;
+  // from starting, the ones under way finish and the verdicts reached are recorded, then it is
+  // thrown.
+  const verdicts: Array<Verdict | undefined> = new Array<Verdict | undefined>(slots.length);
+  const workers = oneByOne ? 1 : RECONCILE_CONCURRENCY;
   let next = 0;
   let failure: { err: unknown } | undefined;
   await Promise.all(
@@ -161,26 +199,34 @@ export async function reconcileRange(ctx: ArchiveContext, clock: HourClock, opts
       while (failure === undefined && next < slots.length) {
         const i = next++;
         try {
-          rows[i] = await one(slots[i] as HourSlot);
+          verdicts[i] = await one(slots[i] as HourSlot);
         } catch (err) {
           failure ??= { err };
         }
       }
     }),
   );
+  const reached = verdicts.filter((v): v is Verdict => v !== undefined);
+  if (!oneByOne) {
+    try {
+      await recordVerdicts(ctx, reached, opts);
+    } catch (err) {
+      failure ??= { err };
+    }
+  }
   if (failure !== undefined) throw failure.err;
-  return rows;
+  return reached.map((v) => v.row);
 }
 
 async function checkHour(
   ctx: ArchiveContext,
   slot: HourSlot,
+  record: HourRecord | undefined,
   mongo: number,
   ttl: number | undefined,
   now: number,
   deep: boolean,
 ): Promise<ReconcileRow> {
-  const record = await ctx.ledger.get(slot);
   const purge = record?.purge;
   const judge = (archived: number | null, findings: Pick<HourFindings, 'absent' | 'inconsistent' | 'lacking'>, detail?: string): ReconcileRow => {
     const status = hourVerdict({ slot, mongo, archived, ttlSeconds: ttl, now, purged: purge !== undefined, ...findings });
