@@ -12,6 +12,11 @@
  * Every status (ok, purged, expired-at-source, deleted-at-source, mismatch, missing, not-archived) is
  * decided by the one verdict of verdict.ts, which the seal run's reconcile (recent-hours.ts) uses
  * too; this module only gathers what the verdict looks at, and says why in `detail`.
+ *
+ * Round trips to MongoDB for a range: the count aggregation (it runs while the archive is read),
+ * one read of the hours' ledger records, and at the end one ledger write per day document and one
+ * insert of the hours' operation records. `deep` and `repair` go one hour at a time, reading the
+ * hour's ledger record when its check starts and recording its verdict when it ends.
  */
 import type { Manifest } from '../seal/manifest.js';
 import { countPerHour, ttlSeconds } from './mongo-counts.js';
@@ -160,24 +165,34 @@ export async function reconcileRange(ctx: ArchiveContext, clock: HourClock, opts
   if (slots.length === 0) return [];
   const first = slots[0] as HourSlot;
   const last = slots[slots.length - 1] as HourSlot;
-  const [counts, ttl] = await Promise.all([countPerHour(ctx.collection, ctx.timestampField, first.start, last.end, clock.zone), ttlSeconds(ctx.collection, ctx.timestampField)]);
   // One hour at a time (--deep, --repair: minutes per hour, and a repair changes the hour's
   // ledger record): each hour's ledger record read when its check starts, its verdict recorded
-  // when it ends. Otherwise the hours' records are read in one go (after the count, as each
-  // hour's was), and the verdicts recorded together at the end: a few round trips for the range
-  // instead of three per hour.
+  // when it ends. Otherwise the hours' records are read in one go and the verdicts recorded
+  // together at the end: a few round trips for the range instead of three per hour.
   const oneByOne = opts.deep === true || opts.repair === true;
-  const records = oneByOne ? undefined : await ctx.ledger.getMany(slots);
-  const recordOf = async (slot: HourSlot): Promise<HourRecord | undefined> => (records ? records.get(slot.id) : ctx.ledger.get(slot));
+  const records = oneByOne ? undefined : ctx.ledger.getMany(slots);
+  // MongoDB counts while the archive is read (the manifests, HEADs and listings need no count):
+  // an hour is judged once both are in. For a finished hour the order of the two reads makes no
+  // difference; for an hour still receiving documents neither order gives an exact answer (a
+  // count aggregation is no point-in-time snapshot on a real server either), and the seal run's
+  // reconcile (recent-hours.ts) reads the archive's side first too.
+  const mongoSide = Promise.all([countPerHour(ctx.collection, ctx.timestampField, first.start, last.end, clock.zone), ttlSeconds(ctx.collection, ctx.timestampField)]);
+  // Awaited by every hour; a failure before any hour awaits it is thrown by the hours' own.
+  mongoSide.catch(() => undefined);
+  records?.catch(() => undefined);
+  const recordOf = async (slot: HourSlot): Promise<HourRecord | undefined> => (records ? (await records).get(slot.id) : ctx.ledger.get(slot));
+  const deep = opts.deep ?? false;
   const one = async (slot: HourSlot): Promise<Verdict> => {
     const t0 = Date.now();
-    let row = await checkHour(ctx, slot, await recordOf(slot), counts.get(slot.start) ?? 0, ttl, now, opts.deep ?? false);
+    const found = await inspectHour(ctx, slot, await recordOf(slot), deep);
+    const [counts, ttl] = await mongoSide;
+    let row = judgeHour(slot, found, counts.get(slot.start) ?? 0, ttl, now);
     const due = slot.end <= (opts.dueBefore ?? now);
     if (opts.repair && due && repairable(row.status)) {
       const result = await repairHour(ctx, slot, 'repair');
       if (result.changed) {
         const recount = await countPerHour(ctx.collection, ctx.timestampField, slot.start, slot.end, clock.zone);
-        const again = await checkHour(ctx, slot, await ctx.ledger.get(slot), recount.get(slot.start) ?? 0, ttl, now, opts.deep ?? false);
+        const again = judgeHour(slot, await inspectHour(ctx, slot, await ctx.ledger.get(slot), deep), recount.get(slot.start) ?? 0, ttl, now);
         row = { ...again, detail: [repairSummary(result), again.detail].filter(Boolean).join('; '), repaired: true };
       } else {
         row = { ...row, detail: [row.detail, `--repair: ${repairSummary(result)}`].filter(Boolean).join('; ') };
@@ -218,41 +233,47 @@ export async function reconcileRange(ctx: ArchiveContext, clock: HourClock, opts
   return reached.map((v) => v.row);
 }
 
-async function checkHour(
-  ctx: ArchiveContext,
-  slot: HourSlot,
-  record: HourRecord | undefined,
-  mongo: number,
-  ttl: number | undefined,
-  now: number,
-  deep: boolean,
-): Promise<ReconcileRow> {
+/** What the archive holds of an hour, found without MongoDB's count: judgeHour gives the verdict. */
+interface ArchiveFinding {
+  /** The manifest's count; null without a (readable) manifest. */
+  archived: number | null;
+  findings: Pick<HourFindings, 'absent' | 'inconsistent' | 'lacking'>;
+  /** Why, when the finding itself says (else the verdict's count detail). */
+  detail?: string;
+  /** The hour's purge record in the ledger. */
+  purge: PurgeRecord | undefined;
+}
+
+function judgeHour(slot: HourSlot, found: ArchiveFinding, mongo: number, ttl: number | undefined, now: number): ReconcileRow {
+  const { archived, findings, purge } = found;
+  const status = hourVerdict({ slot, mongo, archived, ttlSeconds: ttl, now, purged: purge !== undefined, ...findings });
+  const why = found.detail ?? (status === 'purged' ? purgeDetail(purge, mongo) : countDetail(status, mongo, archived, ttl));
+  return { hour: slot.id, start: new Date(slot.start).toISOString(), mongo, archived, status, ...(why !== undefined ? { detail: why } : {}) };
+}
+
+async function inspectHour(ctx: ArchiveContext, slot: HourSlot, record: HourRecord | undefined, deep: boolean): Promise<ArchiveFinding> {
   const purge = record?.purge;
-  const judge = (archived: number | null, findings: Pick<HourFindings, 'absent' | 'inconsistent' | 'lacking'>, detail?: string): ReconcileRow => {
-    const status = hourVerdict({ slot, mongo, archived, ttlSeconds: ttl, now, purged: purge !== undefined, ...findings });
-    const why = detail ?? (status === 'purged' ? purgeDetail(purge, mongo) : countDetail(status, mongo, archived, ttl));
-    return { hour: slot.id, start: new Date(slot.start).toISOString(), mongo, archived, status, ...(why !== undefined ? { detail: why } : {}) };
-  };
+  const finding = (archived: number | null, findings: ArchiveFinding['findings'], detail?: string): ArchiveFinding => ({ archived, findings, purge, ...(detail !== undefined ? { detail } : {}) });
   let manifest: Manifest | undefined;
   try {
     manifest = await readManifest(ctx.destination, ctx.keys.manifestKey(slot));
   } catch (err) {
-    return judge(null, { inconsistent: true }, `manifest unreadable: ${(err as Error).message}`);
+    return finding(null, { inconsistent: true }, `manifest unreadable: ${(err as Error).message}`);
   }
-  if (!manifest) return judge(null, {});
+  if (!manifest) return finding(null, {});
   const archived = manifest.count;
   for (const part of manifest.parts) {
     const info = await ctx.destination.head(part.key);
-    if (!info) return judge(archived, { absent: true }, `${part.key} is listed in the manifest but absent`);
-    if (info.size !== part.bytes) return judge(archived, { inconsistent: true }, `${part.key} has ${info.size} bytes, the manifest says ${part.bytes}`);
+    if (!info) return finding(archived, { absent: true }, `${part.key} is listed in the manifest but absent`);
+    if (info.size !== part.bytes) return finding(archived, { inconsistent: true }, `${part.key} has ${info.size} bytes, the manifest says ${part.bytes}`);
   }
   const unlisted = unlistedObjects(await listHourObjects(ctx.destination, ctx.keys, slot), manifest.parts, reservedParts(record));
   if (unlisted.length > 0) {
     const keys = unlisted.map((o) => o.key).join(', ');
-    return judge(archived, { inconsistent: true }, `not listed in the manifest, yet under the data prefix: ${keys} (--repair adds what they hold that the hour lacks, then moves them out)`);
+    return finding(archived, { inconsistent: true }, `not listed in the manifest, yet under the data prefix: ${keys} (--repair adds what they hold that the hour lacks, then moves them out)`);
   }
-  if (!deep) return judge(archived, {});
+  if (!deep) return finding(archived, {});
   const found = await deepCheck(ctx, slot, manifest);
-  if ('problem' in found) return judge(archived, { inconsistent: true }, found.problem);
-  return judge(archived, { lacking: found.lacking }, found.lacking > 0 ? `MongoDB holds ${found.lacking} documents of the hour the archive lacks` : undefined);
+  if ('problem' in found) return finding(archived, { inconsistent: true }, found.problem);
+  return finding(archived, { lacking: found.lacking }, found.lacking > 0 ? `MongoDB holds ${found.lacking} documents of the hour the archive lacks` : undefined);
 }
