@@ -4,33 +4,19 @@
  * as a manifest, costs one buffer of its own size).
  */
 import assert from 'node:assert/strict';
-import { createHash, randomBytes } from 'node:crypto';
-import { appendFile, mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { randomBytes } from 'node:crypto';
+import { appendFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { after, before, test } from 'node:test';
-import { FileDestination } from '../../../src/deliver/file.js';
+import { test } from 'node:test';
+import { fileDestinationFixture } from '../../helpers/file-destination-fixture.js';
 
-let dir: string;
-let destination: FileDestination;
+const fx = fileDestinationFixture('cls-file-get-');
+const { put } = fx;
 const MiB = 1024 * 1024;
-
-before(async () => {
-  dir = await mkdtemp(join(tmpdir(), 'cls-file-get-'));
-  destination = new FileDestination({ directory: join(dir, 'archive') });
-});
-after(async () => {
-  await destination.close();
-  await rm(dir, { recursive: true, force: true });
-});
-
-async function put(key: string, body: Buffer): Promise<void> {
-  await destination.put({ key, source: { body }, size: body.length, sha256: createHash('sha256').update(body).digest('hex') });
-}
 
 async function chunksOf(key: string): Promise<Buffer[]> {
   const out: Buffer[] = [];
-  for await (const chunk of await destination.get(key)) out.push(chunk as Buffer);
+  for await (const chunk of await fx.destination().get(key)) out.push(chunk as Buffer);
   return out;
 }
 
@@ -52,8 +38,8 @@ test('objects read back exactly, in chunks of at most 1 MiB; an empty one as not
 test('a get reads the object as it was when opened: bytes appended in place afterwards are not read', async () => {
   const body = Buffer.from('line 1\nline 2\n');
   await put('b/object.ndjson', body);
-  const stream = await destination.get('b/object.ndjson');
-  await appendFile(join(dir, 'archive', 'b', 'object.ndjson'), 'appended in place\n');
+  const stream = await fx.destination().get('b/object.ndjson');
+  await appendFile(join(fx.dir(), 'archive', 'b', 'object.ndjson'), 'appended in place\n');
   const chunks: Buffer[] = [];
   for await (const chunk of stream) chunks.push(chunk as Buffer);
   assert.equal(Buffer.concat(chunks).toString(), body.toString());

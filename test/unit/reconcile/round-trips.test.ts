@@ -7,7 +7,6 @@
  * counted by the driver's command monitoring), with the file destination.
  */
 import assert from 'node:assert/strict';
-import { createHash } from 'node:crypto';
 import { after, before, test } from 'node:test';
 import { MongoClient } from 'mongodb';
 import type { CommandStartedEvent } from 'mongodb';
@@ -16,8 +15,8 @@ import { openSharedContext } from '../../../src/archive-context.js';
 import type { HourSlot } from '../../../src/hours/hour-clock.js';
 import { silentLogger } from '../../../src/log.js';
 import { reconcileRange } from '../../../src/reconcile/reconcile.js';
-import { writeManifest } from '../../../src/seal/manifest.js';
 import { archiveEnv } from '../../helpers/archive-env.js';
+import { archivedHour } from '../../helpers/archived-hour.js';
 import type { ArchiveEnv } from '../../helpers/archive-env.js';
 import { startTestMongo } from '../../helpers/mongo.js';
 import type { TestMongo } from '../../helpers/mongo.js';
@@ -34,18 +33,6 @@ before(async () => {
 after(async () => {
   await mongo.close();
 });
-
-/** An hour the archive says holds `archived` documents (ledger, manifest, one object) while MongoDB holds `inMongo`. */
-async function archivedHour(ctx: SharedContext, slot: HourSlot, archived: number, inMongo: number): Promise<void> {
-  if (inMongo > 0) await ctx.collection.insertMany(Array.from({ length: inMongo }, (_, i) => ({ createdAt: new Date(slot.start + i * 1000), i })));
-  const body = Buffer.from(`${archived} lines, as far as this test is concerned\n`);
-  const sha256 = createHash('sha256').update(body).digest('hex');
-  const key = ctx.keys.dataKey(slot, { index: 1, revision: 0 });
-  await ctx.destination.put({ key, source: { body }, size: body.length, sha256, contentType: 'application/x-ndjson' });
-  const part = { key, part: 1, revision: 0, count: archived, bytes: body.length, sha256, firstTimestamp: null, lastTimestamp: null, duplicatesRemoved: 0, sealedAt: new Date().toISOString() };
-  const manifestKey = await writeManifest(ctx, slot, [part]);
-  await ctx.ledger.update(slot, { state: 'delivered', count: archived, bytes: body.length, parts: [part], manifestKey, lastError: null });
-}
 
 /** The day's hours: every 5th with one document more in MongoDB (mismatch), hour 7 never archived, the rest ok. */
 async function day(ctx: SharedContext): Promise<{ slots: HourSlot[]; want: Record<string, string> }> {
@@ -84,11 +71,20 @@ async function counting(env: ArchiveEnv, fn: (ctx: SharedContext, commands: Map<
   }
 }
 
-test('reconcile of 24 hours reads the ledger once, writes it once per day document and logs once, and records every hour as before', async () => {
+/** A fresh environment with the day of day() written in it (through `setup`, a context of the test's client). */
+async function withDay(fn: (env: ArchiveEnv, setup: SharedContext, day: { slots: HourSlot[]; want: Record<string, string> }) => Promise<void>): Promise<void> {
   const env = await archiveEnv(mongo);
   const setup = openSharedContext(env.config(), env.client, silentLogger);
   try {
-    const { slots, want } = await day(setup);
+    await fn(env, setup, await day(setup));
+  } finally {
+    await setup.close();
+    await env.close();
+  }
+}
+
+test('reconcile of 24 hours reads the ledger once, writes it once per day document and logs once, and records every hour as before', async () => {
+  await withDay(async (env, setup, { slots, want }) => {
     await counting(env, async (ctx, commands) => {
       const rows = await reconcileRange(ctx, ctx.clock, { from: FROM, to: TO });
       assert.deepEqual(Object.fromEntries(rows.map((r) => [r.hour, r.status])), want);
@@ -129,17 +125,11 @@ test('reconcile of 24 hours reads the ledger once, writes it once per day docume
         return status === 'ok' ? { ...base, outcome: 'ok', details } : { ...base, outcome: 'error', details, ...(status === 'mismatch' ? { error: `MongoDB has ${mongo}, the archive ${archived}` } : {}) };
       }),
     );
-  } finally {
-    await setup.close();
-    await env.close();
-  }
+  });
 });
 
 test('a reconcile that fails part-way records the verdicts it reached, then throws', async () => {
-  const env = await archiveEnv(mongo);
-  const setup = openSharedContext(env.config(), env.client, silentLogger);
-  try {
-    const { slots } = await day(setup);
+  await withDay(async (env, setup, { slots }) => {
     const broken = slots[10] as HourSlot;
     const keyOf = (slot: HourSlot): string => setup.keys.dataKey(slot, { index: 1, revision: 0 });
     /** A listing of the broken hour's keys, and of no other hour's. */
@@ -161,8 +151,5 @@ test('a reconcile that fails part-way records the verdicts it reached, then thro
     assert.ok(!hours.has(broken.id), 'the failed hour has no verdict');
     for (const slot of slots.slice(0, 10)) assert.ok(hours.has(slot.id), `${slot.id}: started before the failure, finished and recorded`);
     for (const slot of slots) assert.equal((await setup.ledger.get(slot))?.reconcile !== undefined, hours.has(slot.id), `${slot.id}: ledger and logs agree`);
-  } finally {
-    await setup.close();
-    await env.close();
-  }
+  });
 });
