@@ -177,12 +177,14 @@ export async function reconcileRange(ctx: ArchiveContext, clock: HourClock, opts
   // count aggregation is no point-in-time snapshot on a real server either), and the seal run's
   // reconcile (recent-hours.ts) reads the archive's side first too.
   const mongoSide = Promise.all([countPerHour(ctx.collection, ctx.timestampField, first.start, last.end, clock.zone), ttlSeconds(ctx.collection, ctx.timestampField)]);
-  // Awaited by every hour; a failure before any hour awaits it is thrown by the hours' own.
+  // Awaited once the hours are inspected (a failure meanwhile is not an unhandled rejection).
   mongoSide.catch(() => undefined);
   records?.catch(() => undefined);
   const recordOf = async (slot: HourSlot): Promise<HourRecord | undefined> => (records ? (await records).get(slot.id) : ctx.ledger.get(slot));
   const deep = opts.deep ?? false;
-  const one = async (slot: HourSlot): Promise<Verdict> => {
+  // --deep, --repair: each hour inspected, judged (waiting for the count the first time),
+  // repaired when it needs it, and recorded before the next starts.
+  const oneAtATime = async (slot: HourSlot): Promise<Verdict> => {
     const t0 = Date.now();
     const found = await inspectHour(ctx, slot, await recordOf(slot), deep);
     const [counts, ttl] = await mongoSide;
@@ -199,14 +201,50 @@ export async function reconcileRange(ctx: ArchiveContext, clock: HourClock, opts
       }
     }
     const verdict = { slot, row, durationMs: Date.now() - t0 };
-    if (oneByOne) await recordVerdicts(ctx, [verdict], opts);
+    await recordVerdicts(ctx, [verdict], opts);
     return verdict;
+  };
+  // Otherwise every hour is inspected while MongoDB counts, all judged once the count is in.
+  const inspected = async (slot: HourSlot): Promise<Inspected> => {
+    const t0 = Date.now();
+    const found = await inspectHour(ctx, slot, await recordOf(slot), deep);
+    return { slot, found, durationMs: Date.now() - t0 };
   };
   // Rows in hour order whatever order the hours finish in; the first failure stops new hours
   // from starting, the ones under way finish and the verdicts reached are recorded, then it is
   // thrown.
-  const verdicts: Array<Verdict | undefined> = new Array<Verdict | undefined>(slots.length);
-  const workers = oneByOne ? 1 : RECONCILE_CONCURRENCY;
+  if (oneByOne) {
+    const { done, failure } = await eachSlot(slots, 1, oneAtATime);
+    if (failure !== undefined) throw failure.err;
+    return done.map((v) => v.row);
+  }
+  const checked = await eachSlot(slots, RECONCILE_CONCURRENCY, inspected);
+  let failure = checked.failure;
+  let verdicts: Verdict[] = [];
+  try {
+    const [counts, ttl] = await mongoSide;
+    verdicts = checked.done.map(({ slot, found, durationMs }) => ({ slot, row: judgeHour(slot, found, counts.get(slot.start) ?? 0, ttl, now), durationMs }));
+    await recordVerdicts(ctx, verdicts, opts);
+  } catch (err) {
+    failure ??= { err };
+  }
+  if (failure !== undefined) throw failure.err;
+  return verdicts.map((v) => v.row);
+}
+
+/** An hour's archive side, inspected (and how long that took). */
+interface Inspected {
+  slot: HourSlot;
+  found: ArchiveFinding;
+  durationMs: number;
+}
+
+/**
+ * `fn` of every slot, `workers` at once; the results of those that finished, in slot order, and
+ * the first failure (once one failed, no further slot starts; those under way finish).
+ */
+async function eachSlot<T>(slots: readonly HourSlot[], workers: number, fn: (slot: HourSlot) => Promise<T>): Promise<{ done: T[]; failure: { err: unknown } | undefined }> {
+  const results = new Array<{ value: T } | undefined>(slots.length);
   let next = 0;
   let failure: { err: unknown } | undefined;
   await Promise.all(
@@ -214,23 +252,14 @@ export async function reconcileRange(ctx: ArchiveContext, clock: HourClock, opts
       while (failure === undefined && next < slots.length) {
         const i = next++;
         try {
-          verdicts[i] = await one(slots[i] as HourSlot);
+          results[i] = { value: await fn(slots[i] as HourSlot) };
         } catch (err) {
           failure ??= { err };
         }
       }
     }),
   );
-  const reached = verdicts.filter((v): v is Verdict => v !== undefined);
-  if (!oneByOne) {
-    try {
-      await recordVerdicts(ctx, reached, opts);
-    } catch (err) {
-      failure ??= { err };
-    }
-  }
-  if (failure !== undefined) throw failure.err;
-  return reached.map((v) => v.row);
+  return { done: results.filter((r): r is { value: T } => r !== undefined).map((r) => r.value), failure };
 }
 
 /** What the archive holds of an hour, found without MongoDB's count: judgeHour gives the verdict. */
