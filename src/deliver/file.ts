@@ -8,7 +8,8 @@
  * fsynced (as are the parents of directories it had to create). A crash leaves at most a temp file,
  * which list() never reports; a reader never sees a partial object at the key. Memory is one
  * 1 MiB read buffer whatever the size. Re-putting the same bytes replaces the file with identical
- * content.
+ * content. get() reads the bytes the file held when it was opened, in reads sized to what is
+ * left (at most 1 MiB).
  *
  * head() computes the SHA-256 of the file (no sidecar files that consumers of the directory would
  * have to skip, and the answer is always the truth about the bytes on disk); the result is cached
@@ -269,7 +270,11 @@ export class FileDestination implements Destination {
       await fh.close();
       throw new ObjectNotFoundError(this.describe(), key);
     }
-    return fh.createReadStream({ highWaterMark: MiB });
+    // Up to the size the file had when it was opened (put() replaces a file by a rename, never
+    // in place), in reads of at most 1 MiB: a small object (a manifest) costs one buffer of its
+    // own size, not two of 1 MiB (the read that finds the end allocates one too).
+    const size = st.size;
+    return fh.createReadStream({ highWaterMark: Math.max(1, Math.min(MiB, size)), ...(size > 0 ? { end: size - 1 } : {}) });
   }
 
   /** Deletes an object at the destination (used by the probe on its own probe object; never a spool file). */

@@ -109,6 +109,16 @@ interface DayDoc extends Document {
   restored?: Record<string, RestoreMark>;
 }
 
+/** The `$set` of `update(slot, fields)` at `now`: the fields under `hours.<id>.`, with its start and updatedAt. */
+function hourFields(slot: HourSlot, fields: Partial<HourRecord>, now: Date): Record<string, unknown> {
+  const set: Record<string, unknown> = {
+    [`hours.${slot.id}.start`]: new Date(slot.start),
+    [`hours.${slot.id}.updatedAt`]: now,
+  };
+  for (const [k, v] of Object.entries(fields)) if (k !== 'start' && k !== 'updatedAt') set[`hours.${slot.id}.${k}`] = v;
+  return set;
+}
+
 export class HourLedger {
   private readonly jobs: Collection<DayDoc>;
 
@@ -135,14 +145,42 @@ export class HourLedger {
     return { record: doc?.hours?.[slot.id], restored: doc?.restored?.[slot.id] };
   }
 
+  /**
+   * The records of several hours (an hour without one is absent from the map, keyed by slot id):
+   * one read of their day documents, however many hours they are.
+   */
+  async getMany(slots: readonly HourSlot[]): Promise<Map<string, HourRecord>> {
+    const out = new Map<string, HourRecord>();
+    if (slots.length === 0) return out;
+    const days = [...new Set(slots.map((s) => this.dayId(s)))];
+    const projection = Object.fromEntries(slots.map((s) => [`hours.${s.id}`, 1]));
+    for await (const day of this.jobs.find({ _id: { $in: days } }, { projection })) {
+      for (const s of slots) {
+        const record = day.hours?.[s.id];
+        if (record !== undefined && day._id === this.dayId(s)) out.set(s.id, record);
+      }
+    }
+    return out;
+  }
+
   /** Sets fields of the hour's record (creating the day document when needed). */
   async update(slot: HourSlot, fields: Partial<HourRecord>): Promise<void> {
-    const set: Record<string, unknown> = {
-      [`hours.${slot.id}.start`]: new Date(slot.start),
-      [`hours.${slot.id}.updatedAt`]: new Date(),
-    };
-    for (const [k, v] of Object.entries(fields)) if (k !== 'start' && k !== 'updatedAt') set[`hours.${slot.id}.${k}`] = v;
-    await this.setOnDay(slot, set);
+    await this.setOnDay(slot, hourFields(slot, fields, new Date()));
+  }
+
+  /**
+   * Sets fields of several hours' records, as `update` of each would (the same fields, one
+   * `updatedAt` for all): one write per day document instead of one per hour.
+   */
+  async updateMany(updates: ReadonlyArray<{ slot: HourSlot; fields: Partial<HourRecord> }>): Promise<void> {
+    const now = new Date();
+    const byDay = new Map<string, { slot: HourSlot; set: Record<string, unknown> }>();
+    for (const { slot, fields } of updates) {
+      const day = byDay.get(this.dayId(slot));
+      if (day) Object.assign(day.set, hourFields(slot, fields, now));
+      else byDay.set(this.dayId(slot), { slot, set: hourFields(slot, fields, now) });
+    }
+    for (const { slot, set } of byDay.values()) await this.setOnDay(slot, set);
   }
 
   /**

@@ -37,10 +37,22 @@ export class OperationLog {
 
   async record(rec: OperationRecord): Promise<void> {
     await this.fencing?.check();
+    await this.logs.insertOne(this.document(rec, new Date()));
+  }
+
+  /** Records several operations, each as `record` would (one `at` for all): one insert. */
+  async recordMany(recs: readonly OperationRecord[]): Promise<void> {
+    if (recs.length === 0) return;
+    await this.fencing?.check();
+    const at = new Date();
+    await this.logs.insertMany(recs.map((rec) => this.document(rec, at)));
+  }
+
+  private document(rec: OperationRecord, at: Date): Document {
     const epoch = this.fencing?.epoch;
-    const doc: Document = { namespace: this.namespace, at: new Date(), ...rec, ...(epoch === undefined ? {} : { epoch }) };
+    const doc: Document = { namespace: this.namespace, at, ...rec, ...(epoch === undefined ? {} : { epoch }) };
     if (rec.error !== undefined) doc.error = redact(rec.error);
-    await this.logs.insertOne(doc);
+    return doc;
   }
 
   async recent(limit: number, filter: Document = {}): Promise<Document[]> {

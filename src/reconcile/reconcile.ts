@@ -12,6 +12,11 @@
  * Every status (ok, purged, expired-at-source, deleted-at-source, mismatch, missing, not-archived) is
  * decided by the one verdict of verdict.ts, which the seal run's reconcile (recent-hours.ts) uses
  * too; this module only gathers what the verdict looks at, and says why in `detail`.
+ *
+ * Round trips to MongoDB for a range: the count aggregation (it runs while the archive is read),
+ * one read of the hours' ledger records, and at the end one ledger write per day document and one
+ * insert of the hours' operation records. `deep` and `repair` go one hour at a time, reading the
+ * hour's ledger record when its check starts and recording its verdict when it ends.
  */
 import type { Manifest } from '../seal/manifest.js';
 import { countPerHour, ttlSeconds } from './mongo-counts.js';
@@ -24,7 +29,7 @@ import { repairHour } from '../seal/rebuild.js';
 import type { HourFindings, HourStatus } from './verdict.js';
 import { hourVerdict, passes, repairable } from './verdict.js';
 import type { HourClock, HourSlot } from '../hours/hour-clock.js';
-import type { PurgeRecord } from '../ledger/hour-states.js';
+import type { HourRecord, PurgeRecord } from '../ledger/hour-states.js';
 
 export type ReconcileStatus = HourStatus;
 
@@ -96,12 +101,63 @@ function repairSummary(r: RepairResult): string {
 
 /**
  * Hours checked at once by a reconcile without `--deep` or `--repair` (a handful of round trips
- * each: ledger, manifest, HEADs, listing, ledger update, operation record). Measured 2026-12-07
- * (`npm run bench -- --only reconcile`, a 500,000-document day on the emulator): one hour at a
- * time, the 24 hours' checks cost more than the whole count. `--deep` reads every object back
- * and `--repair` rewrites hours: those go one hour at a time, as before.
+ * each: manifest, HEADs, listing). Measured 2026-12-07 (`npm run bench -- --only reconcile`, a
+ * 500,000-document day on the emulator): one hour at a time, the 24 hours' checks cost more than
+ * the whole count. `--deep` reads every object back and `--repair` rewrites hours: those go one
+ * hour at a time, as before.
  */
 export const RECONCILE_CONCURRENCY = 8;
+
+/** A verdict on an hour, to be recorded (ledger state, operation record). */
+interface Verdict {
+  slot: HourSlot;
+  row: ReconcileRow;
+  durationMs: number;
+}
+
+/**
+ * Records verdicts as every reconcile did one hour at a time: the hour's state and reconcile
+ * record in the ledger (a failed ledger write is not an error: the record in `logs` is what
+ * counts), then one `reconcile` operation record per hour. Several verdicts cost one ledger write
+ * per day document and one insert into `logs`.
+ */
+async function recordVerdicts(ctx: ArchiveContext, verdicts: readonly Verdict[], opts: ReconcileOptions): Promise<void> {
+  if (verdicts.length === 0) return;
+  const at = new Date();
+  await ctx.ledger
+    .updateMany(
+      verdicts.map(({ slot, row }) => ({
+        slot,
+        fields: {
+          ...(row.archived !== null ? { state: passes(row.status) ? 'verified' : 'mismatch' } : {}),
+          reconcile: { mongo: row.mongo, archived: row.archived ?? 0, status: row.status, at },
+        },
+      })),
+    )
+    .catch(() => undefined);
+  await ctx.operations.recordMany(
+    verdicts.map(({ slot, row, durationMs }) => {
+      const ok = passes(row.status);
+      return {
+        op: 'reconcile',
+        hour: slot.id,
+        hourStart: new Date(slot.start),
+        outcome: ok ? 'ok' : 'error',
+        count: row.archived ?? 0,
+        durationMs,
+        details: {
+          mongo: row.mongo,
+          archived: row.archived,
+          status: row.status,
+          deep: opts.deep ?? false,
+          repaired: row.repaired ?? false,
+          ...(row.detail && ok ? { detail: row.detail } : {}),
+        },
+        ...(row.detail && !ok ? { error: row.detail } : {}),
+      };
+    }),
+  );
+}
 
 export async function reconcileRange(ctx: ArchiveContext, clock: HourClock, opts: ReconcileOptions): Promise<ReconcileRow[]> {
   const now = opts.now ?? Date.now();
@@ -109,51 +165,86 @@ export async function reconcileRange(ctx: ArchiveContext, clock: HourClock, opts
   if (slots.length === 0) return [];
   const first = slots[0] as HourSlot;
   const last = slots[slots.length - 1] as HourSlot;
-  const [counts, ttl] = await Promise.all([countPerHour(ctx.collection, ctx.timestampField, first.start, last.end, clock.zone), ttlSeconds(ctx.collection, ctx.timestampField)]);
-  const one = async (slot: HourSlot): Promise<ReconcileRow> => {
+  // One hour at a time (--deep, --repair: minutes per hour, and a repair changes the hour's
+  // ledger record): each hour's ledger record read when its check starts, its verdict recorded
+  // when it ends. Otherwise the hours' records are read in one go and the verdicts recorded
+  // together at the end: a few round trips for the range instead of three per hour.
+  const oneByOne = opts.deep === true || opts.repair === true;
+  const records = oneByOne ? undefined : ctx.ledger.getMany(slots);
+  // MongoDB counts while the archive is read (the manifests, HEADs and listings need no count):
+  // an hour is judged once both are in. For a finished hour the order of the two reads makes no
+  // difference; for an hour still receiving documents neither order gives an exact answer (a
+  // count aggregation is no point-in-time snapshot on a real server either), and the seal run's
+  // reconcile (recent-hours.ts) reads the archive's side first too.
+  const mongoSide = Promise.all([countPerHour(ctx.collection, ctx.timestampField, first.start, last.end, clock.zone), ttlSeconds(ctx.collection, ctx.timestampField)]);
+  // Awaited once the hours are inspected (a failure meanwhile is not an unhandled rejection).
+  mongoSide.catch(() => undefined);
+  records?.catch(() => undefined);
+  const recordOf = async (slot: HourSlot): Promise<HourRecord | undefined> => (records ? (await records).get(slot.id) : ctx.ledger.get(slot));
+  const deep = opts.deep ?? false;
+  // --deep, --repair: each hour inspected, judged (waiting for the count the first time),
+  // repaired when it needs it, and recorded before the next starts.
+  const oneAtATime = async (slot: HourSlot): Promise<Verdict> => {
     const t0 = Date.now();
-    let row = await checkHour(ctx, slot, counts.get(slot.start) ?? 0, ttl, now, opts.deep ?? false);
+    const found = await inspectHour(ctx, slot, await recordOf(slot), deep);
+    const [counts, ttl] = await mongoSide;
+    let row = judgeHour(slot, found, counts.get(slot.start) ?? 0, ttl, now);
     const due = slot.end <= (opts.dueBefore ?? now);
     if (opts.repair && due && repairable(row.status)) {
       const result = await repairHour(ctx, slot, 'repair');
       if (result.changed) {
         const recount = await countPerHour(ctx.collection, ctx.timestampField, slot.start, slot.end, clock.zone);
-        const again = await checkHour(ctx, slot, recount.get(slot.start) ?? 0, ttl, now, opts.deep ?? false);
+        const again = judgeHour(slot, await inspectHour(ctx, slot, await ctx.ledger.get(slot), deep), recount.get(slot.start) ?? 0, ttl, now);
         row = { ...again, detail: [repairSummary(result), again.detail].filter(Boolean).join('; '), repaired: true };
       } else {
         row = { ...row, detail: [row.detail, `--repair: ${repairSummary(result)}`].filter(Boolean).join('; ') };
       }
     }
-    const ok = passes(row.status);
-    await ctx.ledger
-      .update(slot, {
-        ...(row.archived !== null ? { state: ok ? 'verified' : 'mismatch' } : {}),
-        reconcile: { mongo: row.mongo, archived: row.archived ?? 0, status: row.status, at: new Date() },
-      })
-      .catch(() => undefined);
-    await ctx.operations.record({
-      op: 'reconcile',
-      hour: slot.id,
-      hourStart: new Date(slot.start),
-      outcome: ok ? 'ok' : 'error',
-      count: row.archived ?? 0,
-      durationMs: Date.now() - t0,
-      details: {
-        mongo: row.mongo,
-        archived: row.archived,
-        status: row.status,
-        deep: opts.deep ?? false,
-        repaired: row.repaired ?? false,
-        ...(row.detail && ok ? { detail: row.detail } : {}),
-      },
-      ...(row.detail && !ok ? { error: row.detail } : {}),
-    });
-    return row;
+    const verdict = { slot, row, durationMs: Date.now() - t0 };
+    await recordVerdicts(ctx, [verdict], opts);
+    return verdict;
+  };
+  // Otherwise every hour is inspected while MongoDB counts, all judged once the count is in.
+  const inspected = async (slot: HourSlot): Promise<Inspected> => {
+    const t0 = Date.now();
+    const found = await inspectHour(ctx, slot, await recordOf(slot), deep);
+    return { slot, found, durationMs: Date.now() - t0 };
   };
   // Rows in hour order whatever order the hours finish in; the first failure stops new hours
-  // from starting, the ones under way finish, then it is thrown.
-  const rows: ReconcileRow[] = new Array<ReconcileRow>(slots.length);
-  const workers = opts.deep || opts.repair ? 1 : RECONCILE_CONCURRENCY;
+  // from starting, the ones under way finish and the verdicts reached are recorded, then it is
+  // thrown.
+  if (oneByOne) {
+    const { done, failure } = await eachSlot(slots, 1, oneAtATime);
+    if (failure !== undefined) throw failure.err;
+    return done.map((v) => v.row);
+  }
+  const checked = await eachSlot(slots, RECONCILE_CONCURRENCY, inspected);
+  let failure = checked.failure;
+  let verdicts: Verdict[] = [];
+  try {
+    const [counts, ttl] = await mongoSide;
+    verdicts = checked.done.map(({ slot, found, durationMs }) => ({ slot, row: judgeHour(slot, found, counts.get(slot.start) ?? 0, ttl, now), durationMs }));
+    await recordVerdicts(ctx, verdicts, opts);
+  } catch (err) {
+    failure ??= { err };
+  }
+  if (failure !== undefined) throw failure.err;
+  return verdicts.map((v) => v.row);
+}
+
+/** An hour's archive side, inspected (and how long that took). */
+interface Inspected {
+  slot: HourSlot;
+  found: ArchiveFinding;
+  durationMs: number;
+}
+
+/**
+ * `fn` of every slot, `workers` at once; the results of those that finished, in slot order, and
+ * the first failure (once one failed, no further slot starts; those under way finish).
+ */
+async function eachSlot<T>(slots: readonly HourSlot[], workers: number, fn: (slot: HourSlot) => Promise<T>): Promise<{ done: T[]; failure: { err: unknown } | undefined }> {
+  const results = new Array<{ value: T } | undefined>(slots.length);
   let next = 0;
   let failure: { err: unknown } | undefined;
   await Promise.all(
@@ -161,52 +252,57 @@ export async function reconcileRange(ctx: ArchiveContext, clock: HourClock, opts
       while (failure === undefined && next < slots.length) {
         const i = next++;
         try {
-          rows[i] = await one(slots[i] as HourSlot);
+          results[i] = { value: await fn(slots[i] as HourSlot) };
         } catch (err) {
           failure ??= { err };
         }
       }
     }),
   );
-  if (failure !== undefined) throw failure.err;
-  return rows;
+  return { done: results.filter((r): r is { value: T } => r !== undefined).map((r) => r.value), failure };
 }
 
-async function checkHour(
-  ctx: ArchiveContext,
-  slot: HourSlot,
-  mongo: number,
-  ttl: number | undefined,
-  now: number,
-  deep: boolean,
-): Promise<ReconcileRow> {
-  const record = await ctx.ledger.get(slot);
+/** What the archive holds of an hour, found without MongoDB's count: judgeHour gives the verdict. */
+interface ArchiveFinding {
+  /** The manifest's count; null without a (readable) manifest. */
+  archived: number | null;
+  findings: Pick<HourFindings, 'absent' | 'inconsistent' | 'lacking'>;
+  /** Why, when the finding itself says (else the verdict's count detail). */
+  detail?: string;
+  /** The hour's purge record in the ledger. */
+  purge: PurgeRecord | undefined;
+}
+
+function judgeHour(slot: HourSlot, found: ArchiveFinding, mongo: number, ttl: number | undefined, now: number): ReconcileRow {
+  const { archived, findings, purge } = found;
+  const status = hourVerdict({ slot, mongo, archived, ttlSeconds: ttl, now, purged: purge !== undefined, ...findings });
+  const why = found.detail ?? (status === 'purged' ? purgeDetail(purge, mongo) : countDetail(status, mongo, archived, ttl));
+  return { hour: slot.id, start: new Date(slot.start).toISOString(), mongo, archived, status, ...(why !== undefined ? { detail: why } : {}) };
+}
+
+async function inspectHour(ctx: ArchiveContext, slot: HourSlot, record: HourRecord | undefined, deep: boolean): Promise<ArchiveFinding> {
   const purge = record?.purge;
-  const judge = (archived: number | null, findings: Pick<HourFindings, 'absent' | 'inconsistent' | 'lacking'>, detail?: string): ReconcileRow => {
-    const status = hourVerdict({ slot, mongo, archived, ttlSeconds: ttl, now, purged: purge !== undefined, ...findings });
-    const why = detail ?? (status === 'purged' ? purgeDetail(purge, mongo) : countDetail(status, mongo, archived, ttl));
-    return { hour: slot.id, start: new Date(slot.start).toISOString(), mongo, archived, status, ...(why !== undefined ? { detail: why } : {}) };
-  };
+  const finding = (archived: number | null, findings: ArchiveFinding['findings'], detail?: string): ArchiveFinding => ({ archived, findings, purge, ...(detail !== undefined ? { detail } : {}) });
   let manifest: Manifest | undefined;
   try {
     manifest = await readManifest(ctx.destination, ctx.keys.manifestKey(slot));
   } catch (err) {
-    return judge(null, { inconsistent: true }, `manifest unreadable: ${(err as Error).message}`);
+    return finding(null, { inconsistent: true }, `manifest unreadable: ${(err as Error).message}`);
   }
-  if (!manifest) return judge(null, {});
+  if (!manifest) return finding(null, {});
   const archived = manifest.count;
   for (const part of manifest.parts) {
     const info = await ctx.destination.head(part.key);
-    if (!info) return judge(archived, { absent: true }, `${part.key} is listed in the manifest but absent`);
-    if (info.size !== part.bytes) return judge(archived, { inconsistent: true }, `${part.key} has ${info.size} bytes, the manifest says ${part.bytes}`);
+    if (!info) return finding(archived, { absent: true }, `${part.key} is listed in the manifest but absent`);
+    if (info.size !== part.bytes) return finding(archived, { inconsistent: true }, `${part.key} has ${info.size} bytes, the manifest says ${part.bytes}`);
   }
   const unlisted = unlistedObjects(await listHourObjects(ctx.destination, ctx.keys, slot), manifest.parts, reservedParts(record));
   if (unlisted.length > 0) {
     const keys = unlisted.map((o) => o.key).join(', ');
-    return judge(archived, { inconsistent: true }, `not listed in the manifest, yet under the data prefix: ${keys} (--repair adds what they hold that the hour lacks, then moves them out)`);
+    return finding(archived, { inconsistent: true }, `not listed in the manifest, yet under the data prefix: ${keys} (--repair adds what they hold that the hour lacks, then moves them out)`);
   }
-  if (!deep) return judge(archived, {});
+  if (!deep) return finding(archived, {});
   const found = await deepCheck(ctx, slot, manifest);
-  if ('problem' in found) return judge(archived, { inconsistent: true }, found.problem);
-  return judge(archived, { lacking: found.lacking }, found.lacking > 0 ? `MongoDB holds ${found.lacking} documents of the hour the archive lacks` : undefined);
+  if ('problem' in found) return finding(archived, { inconsistent: true }, found.problem);
+  return finding(archived, { lacking: found.lacking }, found.lacking > 0 ? `MongoDB holds ${found.lacking} documents of the hour the archive lacks` : undefined);
 }

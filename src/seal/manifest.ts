@@ -34,6 +34,7 @@
 import { createHash } from 'node:crypto';
 import { createRequire } from 'node:module';
 import type { Destination } from '../deliver/destination.js';
+import { isObjectNotFound } from '../deliver/errors.js';
 import type { HourSlot } from '../hours/hour-clock.js';
 import type { ArchivedPart } from '../ledger/hour-states.js';
 import type { PartTypes } from '../spool/type-summary.js';
@@ -166,11 +167,20 @@ export function parseManifest(text: string, key: string): Manifest {
 /** What writing a manifest needs of the archive context. */
 export type ManifestContext = Pick<ArchiveContext, 'destination' | 'keys' | 'namespace' | 'timestampField' | 'jsonMode' | 'fencing'>;
 
-/** Reads the hour's manifest from the destination; undefined when there is none. */
+/**
+ * Reads the hour's manifest from the destination; undefined when there is none. One request: the
+ * get itself says when there is no object at the key (no HEAD first).
+ */
 export async function readManifest(destination: Destination, key: string): Promise<Manifest | undefined> {
-  if (!(await destination.head(key))) return undefined;
+  let body: NodeJS.ReadableStream;
+  try {
+    body = await destination.get(key);
+  } catch (err) {
+    if (isObjectNotFound(err)) return undefined;
+    throw err;
+  }
   const chunks: Buffer[] = [];
-  for await (const chunk of await destination.get(key)) chunks.push(Buffer.from(chunk as Buffer));
+  for await (const chunk of body) chunks.push(Buffer.from(chunk as Buffer));
   return parseManifest(Buffer.concat(chunks).toString('utf8'), key);
 }
 

@@ -2,8 +2,8 @@
  * Fenced writes (src/ledger/fence.ts) against the test MongoDB, through the official driver:
  * once a newer lease epoch wrote a document, the checkpoint saves, hour-state updates, seal
  * watermark and operation records of an older owner are refused with FENCED (naming the newer
- * owner) and change nothing; writers without a fence (reconcile, backfill) are not refused and
- * do not move the epoch.
+ * owner) and change nothing (their batched forms too); writers without a fence (reconcile,
+ * backfill) are not refused and do not move the epoch.
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
@@ -102,6 +102,9 @@ test('hour states, the seal watermark and operation records of an older epoch ar
   await assert.rejects(new HourLedger(jobs, namespace, a.fencing).update(slot, { state: 'sealed', count: 0 }), fenced(epochB));
   await assert.rejects(new SealWatermark(jobs, namespace, a.fencing).set(slot.start), fenced(epochB));
   await assert.rejects(new OperationLog(logs, namespace, a.fencing).record({ op: 'deliver', outcome: 'error' }), fenced(epochB));
+  // The batched forms too (a reconcile's verdicts).
+  await assert.rejects(new HourLedger(jobs, namespace, a.fencing).updateMany([{ slot, fields: { state: 'mismatch' } }]), fenced(epochB));
+  await assert.rejects(new OperationLog(logs, namespace, a.fencing).recordMany([{ op: 'reconcile', outcome: 'error' }]), fenced(epochB));
   const record = await new HourLedger(jobs, namespace).get(slot);
   assert.equal(record?.state, 'delivered');
   assert.equal(record?.count, 3);

@@ -5,17 +5,15 @@
  * their verdicts in the ledger and in `logs`. Against the test MongoDB, with the file destination.
  */
 import assert from 'node:assert/strict';
-import { createHash } from 'node:crypto';
 import { after, before, test } from 'node:test';
 import type { SharedContext } from '../../../src/archive-context.js';
 import { openSharedContext } from '../../../src/archive-context.js';
-import type { HourSlot } from '../../../src/hours/hour-clock.js';
 import { silentLogger } from '../../../src/log.js';
 import { reconcileRecentHours } from '../../../src/reconcile/recent-hours.js';
 import { reconcileRange } from '../../../src/reconcile/reconcile.js';
 import { hourVerdict, passes } from '../../../src/reconcile/verdict.js';
-import { writeManifest } from '../../../src/seal/manifest.js';
 import { archiveEnv } from '../../helpers/archive-env.js';
+import { archivedHour } from '../../helpers/archived-hour.js';
 import type { ArchiveEnv } from '../../helpers/archive-env.js';
 import { startTestMongo } from '../../helpers/mongo.js';
 import type { TestMongo } from '../../helpers/mongo.js';
@@ -30,29 +28,6 @@ before(async () => {
 after(async () => {
   await mongo.close();
 });
-
-/** An hour the archive says holds `archived` documents (ledger, manifest, one object) while MongoDB holds `inMongo`. */
-async function archivedHour(ctx: SharedContext, slot: HourSlot, archived: number, inMongo: number): Promise<void> {
-  await ctx.collection.insertMany(Array.from({ length: inMongo }, (_, i) => ({ createdAt: new Date(slot.start + i * 1000), i })));
-  const body = Buffer.from(`${archived} lines, as far as this test is concerned\n`);
-  const sha256 = createHash('sha256').update(body).digest('hex');
-  const key = ctx.keys.dataKey(slot, { index: 1, revision: 0 });
-  await ctx.destination.put({ key, source: { body }, size: body.length, sha256, contentType: 'application/x-ndjson' });
-  const part = {
-    key,
-    part: 1,
-    revision: 0,
-    count: archived,
-    bytes: body.length,
-    sha256,
-    firstTimestamp: null,
-    lastTimestamp: null,
-    duplicatesRemoved: 0,
-    sealedAt: new Date().toISOString(),
-  };
-  const manifestKey = await writeManifest(ctx, slot, [part]);
-  await ctx.ledger.update(slot, { state: 'delivered', count: archived, bytes: body.length, parts: [part], manifestKey, lastError: null });
-}
 
 async function withContext(fn: (env: ArchiveEnv, ctx: SharedContext) => Promise<void>): Promise<void> {
   const env = await archiveEnv(mongo);

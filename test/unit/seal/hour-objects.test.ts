@@ -7,34 +7,19 @@
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { promises as fs } from 'node:fs';
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
-import { after, before, test } from 'node:test';
-import { FileDestination } from '../../../src/deliver/file.js';
+import { test } from 'node:test';
 import { HourClock } from '../../../src/hours/hour-clock.js';
 import { DEFAULT_KEY_TEMPLATE, KeyLayout } from '../../../src/hours/keys.js';
 import type { ManifestPart } from '../../../src/seal/manifest.js';
 import { listHourObjects, newObjectRead, objectLines, partProblem, unlistedObjects } from '../../../src/seal/hour-objects.js';
 import { SUPERSEDED_PREFIX, moveOutOfDataPrefix, supersededKey } from '../../../src/seal/superseded.js';
+import { fileDestinationFixture } from '../../helpers/file-destination-fixture.js';
 
-let dir: string;
-let destination: FileDestination;
+const fx = fileDestinationFixture('cls-hour-objects-');
+const { put } = fx;
 const keys = new KeyLayout(DEFAULT_KEY_TEMPLATE, 'api-logs');
-
-before(async () => {
-  dir = await mkdtemp(join(tmpdir(), 'cls-hour-objects-'));
-  destination = new FileDestination({ directory: join(dir, 'archive') });
-});
-after(async () => {
-  await destination.close();
-  await rm(dir, { recursive: true, force: true });
-});
-
-async function put(key: string, body: Buffer): Promise<void> {
-  await destination.put({ key, source: { body }, size: body.length, sha256: createHash('sha256').update(body).digest('hex') });
-}
 
 function partOf(key: string, body: Buffer, count: number, index = 1): ManifestPart {
   return {
@@ -63,7 +48,7 @@ test('an hour lists every part and revision at its keys, and nothing else', asyn
     `${SUPERSEDED_PREFIX}api-logs/2024-01-15/00-01.ndjson.gz.0123456789abcdef`,
   ];
   for (const key of [...mine, ...others]) await put(key, Buffer.from(key));
-  const found = await listHourObjects(destination, keys, slot);
+  const found = await listHourObjects(fx.destination(), keys, slot);
   assert.deepEqual(found.map((o) => o.key), mine.slice().sort());
   assert.deepEqual(
     found.map((o) => [o.part.index, o.part.revision]),
@@ -83,8 +68,8 @@ test('the two occurrences of a local hour repeated by a DST fall-back are two ho
   const b = keys.dataKey(second);
   const b2 = keys.dataKey(second, { index: 2, revision: 0 });
   for (const key of [a, b, b2]) await put(key, Buffer.from(key));
-  assert.deepEqual((await listHourObjects(destination, keys, first)).map((o) => o.key), [a]);
-  assert.deepEqual((await listHourObjects(destination, keys, second)).map((o) => o.key), [b, b2]);
+  assert.deepEqual((await listHourObjects(fx.destination(), keys, first)).map((o) => o.key), [a]);
+  assert.deepEqual((await listHourObjects(fx.destination(), keys, second)).map((o) => o.key), [b, b2]);
 });
 
 test('an object read back: its lines and _ids, SHA-256 and size; bytes that do not decode are a finding, not an exception', async () => {
@@ -92,7 +77,7 @@ test('an object read back: its lines and _ids, SHA-256 and size; bytes that do n
   await put('t/good.ndjson.gz', good);
   const read = newObjectRead();
   const seen: string[] = [];
-  for await (const { id } of objectLines(destination, 't/good.ndjson.gz', read)) seen.push(id);
+  for await (const { id } of objectLines(fx.destination(), 't/good.ndjson.gz', read)) seen.push(id);
   assert.deepEqual(seen, ['"a"', '{"$oid":"0123456789abcdef01234567"}', '3']);
   assert.deepEqual(read, { bytes: good.length, sha256: createHash('sha256').update(good).digest('hex'), lines: 3 });
   assert.equal(partProblem(partOf('t/good.ndjson.gz', good, 3), read), undefined);
@@ -106,12 +91,12 @@ test('an object read back: its lines and _ids, SHA-256 and size; bytes that do n
   ] as const) {
     await put(name, body);
     const r = newObjectRead();
-    for await (const line of objectLines(destination, name, r)) void line;
+    for await (const line of objectLines(fx.destination(), name, r)) void line;
     assert.match(r.error ?? '', why, name);
     assert.match(partProblem(partOf(name, body, 2), r) ?? '', why, name);
   }
   await assert.rejects(async () => {
-    for await (const line of objectLines(destination, 't/absent.ndjson.gz', newObjectRead())) void line;
+    for await (const line of objectLines(fx.destination(), 't/absent.ndjson.gz', newObjectRead())) void line;
   }, 'an absent object is the destination\'s error, not a decode finding');
 });
 
@@ -120,15 +105,15 @@ test('a move out of the data prefix keeps a verified copy under _superseded/, th
   const body = gzipSync('{"_id":"x"}\n');
   const sha = createHash('sha256').update(body).digest('hex');
   await put(key, body);
-  const to = await moveOutOfDataPrefix(destination, key, join(dir, 'work'));
+  const to = await moveOutOfDataPrefix(fx.destination(), key, join(fx.dir(), 'work'));
   assert.equal(to, supersededKey(key, sha));
   assert.equal(to, `_superseded/${key}.${sha.slice(0, 16)}`);
   assert.ok(!to.startsWith(keys.listPrefix()) && !to.endsWith('.ndjson.gz'), 'outside the data prefix, and no *.ndjson.gz glob matches it');
-  assert.equal(await destination.head(key), undefined);
-  assert.deepEqual(await fs.readFile(join(dir, 'archive', ...to.split('/'))), body);
+  assert.equal(await fx.destination().head(key), undefined);
+  assert.deepEqual(await fs.readFile(join(fx.dir(), 'archive', ...to.split('/'))), body);
   // A move interrupted after its copy: the same bytes at the key again move to the same copy.
   await put(key, body);
-  assert.equal(await moveOutOfDataPrefix(destination, key, join(dir, 'work')), to);
-  assert.equal(await destination.head(key), undefined);
-  assert.deepEqual(await fs.readdir(join(dir, 'work')), [], 'no temp file is left behind');
+  assert.equal(await moveOutOfDataPrefix(fx.destination(), key, join(fx.dir(), 'work')), to);
+  assert.equal(await fx.destination().head(key), undefined);
+  assert.deepEqual(await fs.readdir(join(fx.dir(), 'work')), [], 'no temp file is left behind');
 });
