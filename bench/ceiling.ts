@@ -7,14 +7,14 @@
  * documents (one getMore reply is a copy of encoded events, a few µs of the source's CPU per
  * batch of 500), everything else (hello, ping, the checkpoints in `jobs`, the first start's query)
  * is forwarded to the emulator. Both sides read the same recording in batches of
- * CHANGE_STREAM_BATCH_SIZE, released by the same "go" once their stream is open.
+ * RAW_CHANGE_STREAM_BATCH_SIZE, released by the same "go" once their stream is open.
  *
  * Measured: a real Tailer (built by `tailerFor`, exactly as `createArchiver` builds it, default
  * config: the raw change stream, analytics lines, gzip level 6 (level 2, GZIP_BURST_LEVEL, for
  * members started while 2 or more are still being compressed), checkpoint every 1000 ms and when
  * the stream is quiet for 20 ms, every flush fsynced); time from "go" until the spool's durable
  * line count (advanced only after gzip + write + fsync) reaches N.
- * Baseline: a bare driver `watch()` loop (batchSize CHANGE_STREAM_BATCH_SIZE) that only counts
+ * Baseline: a bare driver `watch()` loop (batchSize RAW_CHANGE_STREAM_BATCH_SIZE) that only counts
  * events (`await stream.next()` N times); time from "go" until it has N.
  * Each side runs in a process of its own (bench/children/ceiling-side.ts, one per side for the
  * whole benchmark), as `cron-log-service run` or a user's loop would: until 2026-12-07 18:00 both
@@ -42,7 +42,7 @@ import { createInterface } from 'node:readline';
 import type { Readable, Writable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import { MongoClient } from 'mongodb';
-import { CHANGE_STREAM_BATCH_SIZE } from '../src/source/stream-client.js';
+import { RAW_CHANGE_STREAM_BATCH_SIZE } from '../src/source/stream-client.js';
 import type { Benchmark, BenchContext, BenchOutput, RunSample } from './lib/types.js';
 import { BENCH_HOUR, HOUR, freshDir } from './lib/common.js';
 import { cpuSecondsOf, startEmulatorProcess } from './lib/emulator-process.js';
@@ -267,7 +267,7 @@ export const ceilingBenchmark: Benchmark = {
     }
     return {
       samples,
-      sizes: { documents: count, warmUpDocuments: warmCount, batchSize: CHANGE_STREAM_BATCH_SIZE, checkpointIntervalMs: 1000 },
+      sizes: { documents: count, warmUpDocuments: warmCount, batchSize: RAW_CHANGE_STREAM_BATCH_SIZE, checkpointIntervalMs: 1000 },
       notes: [
         'Source: bench/children/change-replay.ts (own process) replays pre-encoded insert events of ~400-byte API-log documents for the change stream and forwards every other command to the emulator (own process). SourceCpuMicrosPerEvent (details): its CPU per event over the window.',
         'Each side runs in a process of its own (bench/children/ceiling-side.ts), as `run` or a user\'s loop would (before 2026-12-07 18:00 both ran in the bench process, whose heap changed how V8 collected their garbage).',

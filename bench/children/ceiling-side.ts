@@ -23,7 +23,7 @@ import { MongoClient } from 'mongodb';
 import type { ChangeStream } from 'mongodb';
 import { tailerFor } from '../../src/archiver.js';
 import type { Tailer } from '../../src/source/tailer.js';
-import { CHANGE_STREAM_BATCH_SIZE } from '../../src/source/stream-client.js';
+import { RAW_CHANGE_STREAM_BATCH_SIZE } from '../../src/source/stream-client.js';
 import { benchConfig, quietLog, settle, until } from '../lib/common.js';
 import { GcCounter } from '../lib/gc-counter.js';
 
@@ -81,7 +81,7 @@ async function handle(cmd: { op: string; db?: string; dir?: string; count?: numb
       tailer = tailerFor(benchConfig(args.uri, cmd.db as string, cmd.dir as string), client, quietLog);
       await tailer.start();
     } else {
-      stream = client.db(cmd.db as string).collection('apilogs').watch([], { batchSize: CHANGE_STREAM_BATCH_SIZE, maxAwaitTimeMS: 1000 });
+      stream = client.db(cmd.db as string).collection('apilogs').watch([], { batchSize: RAW_CHANGE_STREAM_BATCH_SIZE, maxAwaitTimeMS: 1000 });
       first = stream.next();
       first.catch(() => undefined);
     }

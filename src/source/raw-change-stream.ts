@@ -45,7 +45,7 @@ import type { MinorCollection } from './young-garbage.js';
 
 /**
  * Events read between two turns of the event loop while a getMore sent ahead has not arrived
- * (see the header): a fifth of a batch of CHANGE_STREAM_BATCH_SIZE (500); a turn costs a few µs.
+ * (see the header): a tenth of a batch of RAW_CHANGE_STREAM_BATCH_SIZE (1,000); a turn costs a few µs.
  */
 export const READ_AHEAD_TURN_EVERY = 100;
 

@@ -35,12 +35,25 @@ export type StreamClient = 'raw' | 'driver';
 export type CaptureStream = RawChangeStream | DriverChangeStream;
 
 /**
- * Events per getMore. Measured with the memory benchmark (catching up a 1,000,000-document
- * hour): with 1,000 the archiver's peak RSS was 265 MiB (V8 heap 141 MiB), with 500 it was
- * 185 MiB (91 MiB). On the emulator each getMore has a fixed cost, so capture from it is
- * slower with smaller batches; see docs/performance.md.
+ * Events per getMore of the driver's client (and of capture by query). Measured with the memory
+ * benchmark (catching up a 1,000,000-document hour), when every event was decoded by the driver:
+ * with 1,000 the archiver's peak RSS was 265 MiB (V8 heap 141 MiB), with 500 it was 185 MiB
+ * (91 MiB). On the emulator each getMore has a fixed cost, so capture from it is slower with
+ * smaller batches.
  */
 export const CHANGE_STREAM_BATCH_SIZE = 500;
+
+/**
+ * Events per getMore of the raw client, which keeps each reply as bytes (~600 bytes an event)
+ * and decodes nothing to objects: a batch of 1,000 is ~0.6 MB, at most one more read ahead.
+ * Measured 2026-12-07 21:41-21:46 (2 cores, load ~2, the machine slower than at 21:16): the
+ * ceiling benchmark, 3 paired runs per setting, alternated 500/1000/500/1000: 97,540 and 87,860
+ * vs 120,100 and 98,640 events/s, archiver 14.67 and 16.0 vs 11.8 and 14.47 CPU-us per event;
+ * `memory-catchup` (1,000,000 events at full speed) VmHWM 143.3 and 145.7 MiB with 500 vs 137.1
+ * and 136.6 with 1,000; `memory` (1M-document hour sealed while capturing) 109.8 vs 99.6 MiB with
+ * 1,000 (1.10).
+ */
+export const RAW_CHANGE_STREAM_BATCH_SIZE = 1000;
 
 /** The client chosen for a deployment, and why (logged at start). */
 export interface StreamClientChoice {
@@ -131,7 +144,7 @@ export function openCaptureStream(options: CaptureStreamOptions): CaptureStream 
     changeStream: fullDocument,
     ...resume,
     pipeline,
-    batchSize: CHANGE_STREAM_BATCH_SIZE,
+    batchSize: RAW_CHANGE_STREAM_BATCH_SIZE,
     maxAwaitTimeMS: options.maxAwaitTimeMS,
     ...(options.maxWireVersion !== undefined ? { maxWireVersion: options.maxWireVersion } : {}),
     readAhead: true,
