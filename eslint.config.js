@@ -13,15 +13,6 @@ export default tseslint.config(
     },
   },
   {
-    // One bson in the archiver: the driver's (CommonJS) copy, through `mongodb`'s exports. An
-    // `import ... from 'bson'` loads a second instance of it (its ES module build), whose classes
-    // are not the driver's (`instanceof` fails across the two).
-    files: ['src/**/*.ts'],
-    rules: {
-      'no-restricted-imports': ['error', { paths: [{ name: 'bson', message: "import BSON types and EJSON (BSON.EJSON) from 'mongodb': one bson instance, the driver's" }] }],
-    },
-  },
-  {
     files: ['**/*.cjs'],
     languageOptions: { sourceType: 'commonjs', globals: { module: 'writable', require: 'readonly' } },
   },

@@ -12,7 +12,7 @@
  * Reconcile's count query applies the same rule (time-filter.ts), so such a document is
  * archived once and counted in the hour it is filed under.
  */
-import type { Timestamp } from 'mongodb';
+import type { Timestamp } from 'bson';
 import { findMember, int32, keyBytes } from '../bson/elements.js';
 
 export type TimeSource = 'field' | 'objectId' | 'clusterTime' | 'wallTime';

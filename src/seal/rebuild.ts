@@ -34,8 +34,8 @@
  * seal does); the documents stream.
  */
 import { promises as fs, createWriteStream } from 'node:fs';
-import { BSON } from 'mongodb';
 import type { Document } from 'mongodb';
+import { EJSON } from 'bson';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
@@ -280,7 +280,7 @@ async function deliverNewPart(ctx: ArchiveContext, slot: HourSlot, index: number
           held.set.add(id);
         } else if (bitSet((plan as LackingPlan).skip, item++)) continue;
         chunk.push(line);
-        if (ctx.jsonMode === 'ejson') types.recordDocument(BSON.EJSON.parse(line, { relaxed: false }) as object);
+        if (ctx.jsonMode === 'ejson') types.recordDocument(EJSON.parse(line, { relaxed: false }) as object);
         else typesUnknown ??= `lines salvaged from ${object.key} (not listed by the manifest) do not carry BSON types in analytics mode`;
         lineCount++;
         seen(lineFacts(line, field).ts);

@@ -10,7 +10,7 @@
  * only hash collisions are re-checked exactly, in a second pass.
  */
 import { createHash } from 'node:crypto';
-import { BSON } from 'mongodb';
+import { EJSON } from 'bson';
 import { createReadStream, promises as fs } from 'node:fs';
 import { Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -199,7 +199,7 @@ export interface SealScan {
 export async function typesOfLines(path: string, jsonMode: JsonMode, why: string): Promise<PartTypes> {
   if (jsonMode !== 'ejson') return unknownTypes(`${why}; analytics lines do not carry BSON types`);
   const tree = new TypeTree();
-  for await (const line of readGzipLines(path)) tree.recordDocument(BSON.EJSON.parse(line, { relaxed: false }) as object);
+  for await (const line of readGzipLines(path)) tree.recordDocument(EJSON.parse(line, { relaxed: false }) as object);
   return tree.summary();
 }
 

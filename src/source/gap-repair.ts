@@ -24,7 +24,7 @@
  */
 import { promises as fs } from 'node:fs';
 import { join } from 'node:path';
-import { BSON } from 'mongodb';
+import { EJSON } from 'bson';
 import type { Collection, Db, Document, Timestamp } from 'mongodb';
 import type { HourClock } from '../hours/hour-clock.js';
 import { timeRangeFilters } from '../hours/time-filter.js';
@@ -128,7 +128,7 @@ const FETCH_BATCH = 1000;
 
 /** A listed `_id`: its key, a tab, its value as canonical Extended JSON (JSON text never holds a raw tab: sorts by key first). */
 function listedLine(key: IdKey, id: unknown): string {
-  return `${key}\t${BSON.EJSON.stringify(id as never, { relaxed: false })}`;
+  return `${key}\t${EJSON.stringify(id as never, { relaxed: false })}`;
 }
 
 /** The listed lines (ascending) whose key `held` (ascending) lacks, each key once: [key, value]. */
@@ -143,7 +143,7 @@ async function* lackingOf(listed: AsyncIterable<string>, held: AsyncGenerator<Id
       prev = key;
       while (next.done !== true && next.value < key) next = await held.next();
       if (next.done !== true && next.value === key) continue;
-      yield [key, BSON.EJSON.parse(line.slice(tab + 1), { relaxed: false })];
+      yield [key, EJSON.parse(line.slice(tab + 1), { relaxed: false })];
     }
   } finally {
     await held.return(undefined);

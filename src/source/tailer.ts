@@ -54,7 +54,7 @@
  *   owner is not provably dead, the spool does not reuse its files (src/spool/spool.ts).
  */
 import type { ChangeStreamDocument, Collection, Db, Document, MongoClient, ResumeToken } from 'mongodb';
-import { BSON, Timestamp } from 'mongodb';
+import { EJSON, Timestamp } from 'bson';
 import { CronLogError } from '../errors.js';
 import type { CaptureCheckpoint, DedupeWindow, PendingRepair, StreamPosition } from '../ledger/checkpoints.js';
 import { CheckpointStore, positionSeconds } from '../ledger/checkpoints.js';
@@ -831,7 +831,7 @@ export class Tailer {
     for (const hour of this.closedHours.keys()) if (hour < weekAgo) this.closedHours.delete(hour);
     const closedHours = [...this.closedHours].map(([hour, lastPart]) => ({ hour, lastPart }));
     const pendingRepair = this.pendingRepair;
-    const posJson = BSON.EJSON.stringify({ position, dedupe: dedupe ?? null, pendingRepair: pendingRepair ?? null });
+    const posJson = EJSON.stringify({ position, dedupe: dedupe ?? null, pendingRepair: pendingRepair ?? null });
     const spoolJson = JSON.stringify({ spool, closedHours });
     if (posJson === this.savedPositionJson && spoolJson === this.savedSpoolJson) return;
     const cp: Omit<CaptureCheckpoint, 'updatedAt'> = { position, spool, dedupe, closedHours, since: this.since, ...(pendingRepair ? { pendingRepair } : {}) };

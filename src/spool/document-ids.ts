@@ -4,14 +4,14 @@
  * checks after a repair, reconcile). Analytics mode: the JSON of the mapped `_id`; ejson: its
  * canonical Extended JSON.
  */
-import { BSON } from 'mongodb';
+import { EJSON } from 'bson';
 import type { JsonMode } from './json-lines.js';
 import { toAnalytics } from './json-lines.js';
 
 export type IdKey = string;
 
 export function idKeyOf(mode: JsonMode): (id: unknown) => IdKey {
-  if (mode === 'ejson') return (id) => BSON.EJSON.stringify(id as never, { relaxed: false });
+  if (mode === 'ejson') return (id) => EJSON.stringify(id as never, { relaxed: false });
   return (id) => JSON.stringify(toAnalytics(id));
 }
 

@@ -26,7 +26,7 @@
  * would come out as `gim` (the decoder maps `s` to `g` and drops `x` and `u`), and EJSON
  * refuses to write a `g` flag.
  */
-import { BSON } from 'mongodb';
+import { EJSON } from 'bson';
 
 export type JsonMode = 'analytics' | 'ejson';
 
@@ -171,6 +171,6 @@ export type LineEncoder = (doc: object) => string;
 
 /** Returns the encoder for a mode: document → one JSON line, without the trailing newline. */
 export function lineEncoder(mode: JsonMode): LineEncoder {
-  if (mode === 'ejson') return (doc) => BSON.EJSON.stringify(doc, { relaxed: false });
+  if (mode === 'ejson') return (doc) => EJSON.stringify(doc, { relaxed: false });
   return (doc) => JSON.stringify(isPlainJson(doc) ? doc : toAnalytics(doc));
 }

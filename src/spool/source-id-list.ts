@@ -13,7 +13,7 @@
 import { createHash } from 'node:crypto';
 import { promises as fs } from 'node:fs';
 import { join } from 'node:path';
-import { BSON } from 'mongodb';
+import { EJSON } from 'bson';
 import type { IdKey } from './document-ids.js';
 import type { KeyBudget } from './key-files.js';
 import { ExternalSort, ID_KEYS_IN_MEMORY, fileLines, keyTempDirectory } from './key-files.js';
@@ -56,7 +56,7 @@ export class SourceIdList {
       if (this.values.length > this.keysInMemory) await this.spill();
       return;
     }
-    const line = `${BSON.EJSON.stringify(id as never, { relaxed: false })}\n`;
+    const line = `${EJSON.stringify(id as never, { relaxed: false })}\n`;
     this.pending.push(line);
     this.pendingBytes += line.length;
     if (this.pendingBytes >= FLUSH_BYTES) await this.flush();
@@ -71,7 +71,7 @@ export class SourceIdList {
     const keys = this.keys;
     this.values = [];
     this.keys = [];
-    for (const v of values) this.pending.push(`${BSON.EJSON.stringify(v as never, { relaxed: false })}\n`);
+    for (const v of values) this.pending.push(`${EJSON.stringify(v as never, { relaxed: false })}\n`);
     await this.flush();
     for (const k of keys) if (this.sort?.add(k) === true) await this.sort.spill();
   }
@@ -92,7 +92,7 @@ export class SourceIdList {
     await this.flush();
     let batch: unknown[] = [];
     for await (const line of fileLines(this.file)) {
-      batch.push(BSON.EJSON.parse(line, { relaxed: false }));
+      batch.push(EJSON.parse(line, { relaxed: false }));
       if (batch.length >= size) {
         yield batch;
         batch = [];

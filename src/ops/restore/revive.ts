@@ -23,10 +23,8 @@
  * spool's facts): `_id` (a 24-hex string as an ObjectId) and the timestamp field (an ISO string
  * as a date) are revived; every other field keeps its JSON value (strings stay strings).
  */
-import { BSON, BSONRegExp, BSONSymbol, Binary, Code, Decimal128, Double, Int32, Long, MaxKey, MinKey, ObjectId, Timestamp, UUID } from 'mongodb';
 import type { Document } from 'mongodb';
-
-const { EJSON } = BSON;
+import { BSONRegExp, BSONSymbol, Binary, Code, Decimal128, Double, EJSON, Int32, Long, MaxKey, MinKey, ObjectId, Timestamp, UUID } from 'bson';
 import type { KnownTypes, PartTypes, TypeName } from '../../spool/type-summary.js';
 import { childPath, itemsPath, pathSegment, typesKnown } from '../../spool/type-summary.js';
 

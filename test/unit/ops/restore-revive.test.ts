@@ -62,12 +62,3 @@ test('fields the summary does not cover are kept as JSON and reported', () => {
   assert.equal(doc.extra, '2024-01-15T00:00:00.000Z');
   assert.deepEqual([...notes.uncovered], ['extra']);
 });
-
-test("ejson: revived values are the driver's BSON classes (one bson instance: instanceof holds)", async () => {
-  const mongodb = await import('mongodb');
-  const revive = partReviver('ejson', undefined, 'createdAt', newNotes());
-  const doc = revive('{"_id":{"$oid":"5f1d7a3b2c4e5f6a7b8c9d0e"},"createdAt":{"$date":{"$numberLong":"1"}},"l":{"$numberLong":"5"},"t":{"$timestamp":{"t":1,"i":2}}}');
-  assert.ok(doc._id instanceof mongodb.ObjectId, 'ObjectId');
-  assert.ok(doc.l instanceof mongodb.Long, 'Long');
-  assert.ok(doc.t instanceof mongodb.Timestamp, 'Timestamp');
-});
