@@ -14,9 +14,11 @@
  * V8's helpers: marking, sweeping, scavenging); V8's mark-compacts and scavenges per 100,000
  * events (perf_hooks 'gc' entries, over the window; the scavenges include those the raw change
  * stream asked for); the main thread's event-loop utilisation (perf_hooks; idle: waiting for
- * I/O). To compare trees, copy this script into the other tree and run it there.
+ * I/O); then the CPU per event of each of its threads (/proc/self/task; Node 20 names them all
+ * `node`: the main thread's id is the pid, the rest are libuv's pool and V8's helpers). To
+ * compare trees, copy this script into the other tree and run it there.
  */
-import { rm } from 'node:fs/promises';
+import { readdir, rm } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
 import { MongoClient } from 'mongodb';
 import { tailerFor } from '../../src/archiver.js';
@@ -29,6 +31,19 @@ import { GcCounter } from '../lib/gc-counter.js';
 const { values } = parseArgs({ options: { count: { type: 'string', default: '150000' }, rounds: { type: 'string', default: '2' }, dir: { type: 'string', default: '/tmp/ceiling-alone' } } });
 const count = Number(values.count);
 const rounds = Number(values.rounds);
+
+/** CPU seconds of this process's threads by thread id (Node 20 names them all `node`). */
+async function cpuByThread(): Promise<Map<string, number>> {
+  const out = new Map<string, number>();
+  for (const tid of await readdir('/proc/self/task')) {
+    try {
+      out.set(tid, await cpuSecondsOf(process.pid, Number(tid)));
+    } catch {
+      // the thread ended meanwhile
+    }
+  }
+  return out;
+}
 
 const gcs = new GcCounter();
 gcs.start();
@@ -48,6 +63,7 @@ try {
     await tailer.start();
     await opened;
     await settle();
+    const threads0 = await cpuByThread();
     const cpu0 = ownCpuSeconds();
     const main0 = await cpuSecondsOf(process.pid, process.pid);
     const gc0 = gcs.counts();
@@ -58,6 +74,7 @@ try {
     const elu = performance.eventLoopUtilization(elu0);
     const cpu = ownCpuSeconds() - cpu0;
     const main = (await cpuSecondsOf(process.pid, process.pid)) - main0;
+    const threads1 = await cpuByThread();
     // perf_hooks delivers 'gc' entries after the collection: let the last ones arrive.
     await new Promise((resolve) => setTimeout(resolve, 50));
     const gc1 = gcs.counts();
@@ -72,6 +89,8 @@ try {
         `per 100k events: ${per100k(gc1.majors - gc0.majors)} mark-compacts, ${per100k(gc1.minors - gc0.minors)} scavenges; ` +
         `event-loop utilisation ${elu.utilization.toFixed(3)} (idle ${Math.round(elu.idle)} ms); ${stats.gzipBurstMembers} members at the burst level, ${(bytes / count).toFixed(1)} spool bytes/event; load ${load}`,
     );
+    const byThread = [...threads1].map(([tid, s]) => [tid, s - (threads0.get(tid) ?? 0)] as const).filter(([, s]) => s > 0).sort((a, b) => b[1] - a[1]);
+    console.log(`  CPU-µs per event by thread (main ${process.pid}): ${byThread.map(([tid, s]) => `${tid} ${us(s)}`).join(', ')}`);
     await client.db(db).dropDatabase();
     await rm(dir, { recursive: true, force: true });
   }

@@ -400,7 +400,7 @@ export const optionTable = {
     default: 2,
     min: 1,
     max: 9,
-    doc: 'gzip level of the spool\'s members (about 1 MiB of lines each) started while capture outruns compression (two or more members still being compressed), until compression catches up: a burst is captured at about twice the speed for a sixth more bytes in the spool and the archive (API-log lines: level 2 takes 1.3 CPU-µs a line and writes 60.9 bytes, level 1 the same time and 64.5 bytes, level 6 3.0-3.3 µs and 52.3 bytes). The files stay valid gzip with the same lines. Equal to or above `GZIP_LEVEL`: off. Counted in `cronlog_spool_gzip_burst_members_total`.',
+    doc: 'gzip level of the spool\'s members (about 1 MiB of lines each) started while capture is catching up (the change stream\'s last batch came back full: the server holds more events than a batch) or outruns compression (two or more members still being compressed), until both end: a burst is captured at about twice the speed for a sixth more bytes in the spool and the archive (API-log lines: level 2 takes 1.3 CPU-µs a line and writes 60.9 bytes, level 1 the same time and 64.5 bytes, level 6 3.0-3.3 µs and 52.3 bytes). The files stay valid gzip with the same lines. Equal to or above `GZIP_LEVEL`: off. Counted in `cronlog_spool_gzip_burst_members_total`.',
   }),
   jsonMode: oneOf(['analytics', 'ejson'], {
     env: 'JSON_MODE',

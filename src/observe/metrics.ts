@@ -155,7 +155,7 @@ function instrumentsFor(registry: RegistryType) {
     mongoUp: gauge('mongo_up', '0 while MongoDB cannot be reached (capture waits and retries), else 1.'),
     mongoUnavailable: gauge('mongo_unavailable_seconds', 'How long MongoDB has been unreachable (0 while it is reachable).'),
     mongoOutages: counter('mongo_outages_total', 'MongoDB outages capture waited out (or is waiting out).'),
-    gzipBurstMembers: counter('spool_gzip_burst_members_total', 'Spool gzip members (about 1 MiB of lines each) compressed at GZIP_BURST_LEVEL because capture outran compression.'),
+    gzipBurstMembers: counter('spool_gzip_burst_members_total', 'Spool gzip members (about 1 MiB of lines each) compressed at GZIP_BURST_LEVEL because capture was catching up or outran compression.'),
     hoursSealed: counter('hours_sealed_total', 'Hours finished by a seal run: data hours delivered plus empty hours (manifest only).'),
     hoursDelivered: counter('hours_delivered_total', 'Hour objects delivered (a late part of an hour counts again).'),
     documentsArchived: counter('documents_archived_total', 'Documents in delivered hour objects.'),

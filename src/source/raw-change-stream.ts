@@ -133,6 +133,9 @@ export class RawChangeStream {
   /** Whether that getMore's reply (or error) has arrived; events read since the last turn. */
   private aheadArrived = false;
   private sinceTurn = 0;
+  /** Events read of the current batch; whether the batch before it was full. */
+  private batchEvents = 0;
+  private fullBatch = false;
   private readonly event = new ChangeEvent();
   private readonly member: Member = { type: 0, keyFrom: 0, keyTo: 0, value: 0 };
   private readonly young: YoungGarbage;
@@ -167,6 +170,7 @@ export class RawChangeStream {
     this.next = nextMember(b, this.next, m);
     if (m.type !== 0x03) throw new CronLogError('INTERNAL', `a change stream batch holds a BSON value of type ${m.type}, not a document`);
     const ev = this.event;
+    this.batchEvents++;
     ev.read(b, m.value);
     if (ev.tokenAt < 0) {
       throw new CronLogError('INTERNAL', 'A change stream document has been received that lacks a resume token (_id); the pipeline must keep _id');
@@ -188,6 +192,15 @@ export class RawChangeStream {
     if (++this.sinceTurn < READ_AHEAD_TURN_EVERY) return false;
     this.sinceTurn = 0;
     return true;
+  }
+
+  /**
+   * Whether the last batch read to its end held batchSize events: the server had more waiting
+   * than one batch, so the reader is behind the source (the spool's burst level, pending-lines.ts).
+   * A live stream's batches at the pace of the application's writes are far from full.
+   */
+  get behind(): boolean {
+    return this.fullBatch;
   }
 
   /** Minor collections asked for so far (young-garbage.ts). */
@@ -318,6 +331,8 @@ export class RawChangeStream {
     const view = new DataView(cursor.buffer, cursor.byteOffset, cursor.byteLength);
     this.cursorId = types[0] === 0x12 ? view.getBigInt64(id, true) : BigInt(view.getInt32(id, true));
     const size = view.getInt32(batch, true);
+    this.fullBatch = this.batchEvents >= this.options.batchSize;
+    this.batchEvents = 0;
     this.reply = cursor;
     this.next = batch + 4;
     this.batchEnd = batch + size - 1;

@@ -169,7 +169,7 @@ export interface TailerStats {
   mongoOutage: MongoOutage | undefined;
   /** MongoDB outages so far. */
   mongoOutages: number;
-  /** Spool gzip members compressed at the burst level (capture outran compression) so far. */
+  /** Spool gzip members compressed at the burst level (capture catching up or outrunning compression) so far. */
   gzipBurstMembers: number;
 }
 
@@ -567,6 +567,8 @@ export class Tailer {
         if (this.stopping) break;
         // The server ended the stream (no event said why): open it again from its position.
         if (!(await stream.fetch())) break;
+        // A full batch: the server holds more than a batch, capture is catching up.
+        if (stream instanceof RawChangeStream) this.spool.catchingUp = stream.behind;
         if (!opened) {
           opened = true;
           this.mongo.available();
@@ -578,6 +580,7 @@ export class Tailer {
       failure = err;
     }
     this.statsValue.streamOpen = false;
+    this.spool.catchingUp = false;
     const unavailable = failure !== undefined && !this.stopping && isMongoUnavailable(failure);
     if (unavailable && opened) this.mongo.unavailable(failure);
     // The token covers exactly the events returned (an interrupted fetch does not move it).

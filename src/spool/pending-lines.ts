@@ -10,8 +10,11 @@
  * Deflate looks back 32 KiB at most, so 1 MiB members compress as well as one large member.
  *
  * Burst level: when capture outruns compression (BURST_QUEUE members or more of the spool are
- * still being compressed as the next one starts), the next members are compressed at the pool's
- * burst level (GZIP_BURST_LEVEL, default 2) instead of GZIP_LEVEL, until the queue drains. Each
+ * still being compressed as the next one starts), or while capture is catching up (`catchingUp`,
+ * set by the tailer: its change stream's last batch came back full, so the server holds more
+ * events than a batch), the next members are compressed at the pool's burst level
+ * (GZIP_BURST_LEVEL, default 2) instead of GZIP_LEVEL, until the queue drains and capture has
+ * caught up. Each
  * member is a complete gzip member of its own, so a file of members at both levels is the same
  * valid multi-member gzip with the same lines; only its size changes. On the API-log documents
  * of the benchmarks (~395 bytes a line, 1 MiB members), level 1 takes 1.34-1.42 CPU-µs a line
@@ -55,6 +58,11 @@ export class SlabPool {
   /** Members compressed at the burst level so far. */
   burstMembers = 0;
   /**
+   * Capture is catching up (the tailer's change stream returned a full batch last): members
+   * start at the burst level whatever the queue (see the header).
+   */
+  catchingUp = false;
+  /**
    * @param burstLevel gzip level of members started while BURST_QUEUE or more are being
    *   compressed, when lower than the file's level; undefined, or a level at or above the
    *   file's, compresses every member at the file's level.
@@ -67,7 +75,7 @@ export class SlabPool {
   /** The level of the member starting now, for a file compressed at `level`. */
   levelFor(level: number): number {
     const burst = this.burstLevel;
-    if (burst === undefined || burst >= level || this.compressing.size < BURST_QUEUE) return level;
+    if (burst === undefined || burst >= level || (!this.catchingUp && this.compressing.size < BURST_QUEUE)) return level;
     this.burstMembers++;
     return burst;
   }

@@ -470,9 +470,17 @@ export class Spool {
     return this.pool.compressing.size;
   }
 
-  /** Members compressed at the burst level so far (capture outran compression; see pending-lines.ts). */
+  /** Members compressed at the burst level so far (capture catching up or outrunning compression; see pending-lines.ts). */
   get burstMembers(): number {
     return this.pool.burstMembers;
+  }
+
+  /**
+   * Whether capture is catching up (the change stream's last batch was full): members then
+   * start at the burst level (pending-lines.ts). Set by the tailer after each batch.
+   */
+  set catchingUp(value: boolean) {
+    this.pool.catchingUp = value;
   }
 
   /** Resolves once at most `max` slabs are being compressed. */

@@ -201,6 +201,31 @@ test('read-ahead: the next getMore is sent when a batch with events arrives; its
   }
 });
 
+test('behind: true once a batch read to its end was full (the server held more), false after a partial one', async () => {
+  const dbName = uniqueDbName('raw_behind');
+  const coll = client.db(dbName).collection('logs');
+  const start = await clusterTimeNow(client.db(dbName));
+  // 25 events waiting for a stream of batches of 10: two full batches, then 5.
+  await coll.insertMany(Array.from({ length: 25 }, (_, n) => ({ n })));
+  const stream = new RawChangeStream({ ...streamOptions(client, dbName), startAtOperationTime: start });
+  try {
+    const seen: boolean[] = [];
+    let read = 0;
+    while (read < 25) {
+      assert.equal(await stream.fetch(), true);
+      seen.push(stream.behind);
+      while (stream.read() !== undefined) read++;
+    }
+    // After each fetch: the batch before it (none, 10, 10, then 5 for the empty one that follows).
+    assert.deepEqual(seen, [false, true, true]);
+    assert.equal(await stream.fetch(), true);
+    assert.equal(stream.behind, false, 'the last batch held 5 of 10: caught up');
+  } finally {
+    await stream.close();
+    await client.db(dbName).dropDatabase();
+  }
+});
+
 /** A stream on `dbName`.logs through `own`, from now (or the start given), every event. */
 function streamOptions(own: MongoClient, dbName: string): RawChangeStreamOptions {
   return { client: own, db: own.db(dbName), collection: 'logs', changeStream: {}, pipeline: [], batchSize: 10, maxAwaitTimeMS: 300 };

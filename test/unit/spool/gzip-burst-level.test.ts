@@ -72,6 +72,22 @@ test('members started while the queue is long are compressed at the burst level,
   assert.equal(pool.burstMembers, 2);
 });
 
+test('while capture is catching up every member is at the burst level, whatever the queue; after, the file\'s level again', async () => {
+  const pool = new SlabPool(1);
+  pool.catchingUp = true;
+  const members = await spooled(pool, 6);
+  assert.deepEqual(xfl(members), [4, 4, 4, 4]);
+  assert.equal(pool.burstMembers, 4);
+  assertMembers(members, [1, 1, 1, 1]);
+  pool.catchingUp = false;
+  const next = await spooled(pool, 6, LINES.slice(0, 100));
+  assert.deepEqual(xfl(next), [0]);
+  // Without a burst level (or one at or above the file's) catching up changes nothing.
+  const off = new SlabPool(undefined);
+  off.catchingUp = true;
+  assert.deepEqual(xfl(await spooled(off, 6, LINES.slice(0, 100))), [0]);
+});
+
 test('without a burst level, or with one at or above the file\'s, every member is at the file\'s level', async () => {
   for (const [burst, level] of [
     [undefined, 6],
