@@ -11,7 +11,8 @@
  *
  * Measured: a real Tailer (built by `tailerFor`, exactly as `createArchiver` builds it, default
  * config: the raw change stream, analytics lines, gzip level 6 (level 2, GZIP_BURST_LEVEL, for
- * members started while 2 or more are still being compressed), checkpoint every 1000 ms and when
+ * members started while capture catches up, as here, or 2 or more are still being compressed),
+ * checkpoint every 1000 ms and when
  * the stream is quiet for 20 ms, every flush fsynced); time from "go" until the spool's durable
  * line count (advanced only after gzip + write + fsync) reaches N.
  * Baseline: a bare driver `watch()` loop (batchSize RAW_CHANGE_STREAM_BATCH_SIZE) that only counts
@@ -21,7 +22,12 @@
  * ran in the bench process, where the heap (grown by the harness and the other side: a 16 MiB
  * young generation, a high old-generation limit) made V8 collect neither side's garbage as it
  * would alone (src/source/young-garbage.ts). The bare loop is slower alone (its decoded events
- * fill a small young generation: 85-97 scavenges per 100,000 events).
+ * fill a small young generation: 85-97 scavenges per 100,000 events). Since 2026-12-07 23:05 the
+ * side's script is compiled to plain JavaScript (bench/lib/compile.ts) and runs under plain `node`,
+ * as an installed package does, the archiver with `run`'s deployed flags and environment
+ * (bench/lib/run-settings.ts); before, both sides ran under the tsx loader. (Alternated with the
+ * tree before the catch-up burst level, both compiled, load 4-5: 9.9-11.3 CPU-µs per event there
+ * against 8.0-9.1 here, so most of the step from 10.8 to 7.4 µs is the burst level, not this.)
  * CPU-µs per event (details): the side process's CPU time (all threads: zlib runs on the libuv
  * pool, V8's helpers mark and scavenge) over the window, divided by N; `MainThread` the CPU time
  * of its thread running JavaScript (/proc/<pid>/task/<pid>/stat) divided by N: what the one core
@@ -40,7 +46,6 @@ import { once } from 'node:events';
 import { rm } from 'node:fs/promises';
 import { createInterface } from 'node:readline';
 import type { Readable, Writable } from 'node:stream';
-import { fileURLToPath } from 'node:url';
 import { MongoClient } from 'mongodb';
 import { RAW_CHANGE_STREAM_BATCH_SIZE } from '../src/source/stream-client.js';
 import type { Benchmark, BenchContext, BenchOutput, RunSample } from './lib/types.js';
@@ -48,6 +53,7 @@ import { BENCH_HOUR, HOUR, freshDir } from './lib/common.js';
 import { cpuSecondsOf, startEmulatorProcess } from './lib/emulator-process.js';
 import { startChangeReplay } from './lib/change-replay-process.js';
 import { ALL_CPUS, pinProcess, pinnable } from './lib/cpu-affinity.js';
+import { RUN_ENV, RUN_NODE_FLAGS } from './lib/run-settings.js';
 import type { ChangeReplayProcess } from './lib/change-replay-process.js';
 
 interface Mark {
@@ -61,7 +67,6 @@ async function mark(side: SideProcess, sourcePid: number): Promise<Mark> {
   return { cpu: await cpuSecondsOf(side.pid), main: await cpuSecondsOf(side.pid, side.pid), source: await cpuSecondsOf(sourcePid) };
 }
 
-const SIDE_SCRIPT = fileURLToPath(new URL('./children/ceiling-side.ts', import.meta.url));
 
 /** One side of the pair in its own process (bench/children/ceiling-side.ts): JSON commands and replies by line. */
 class SideProcess {
@@ -69,9 +74,16 @@ class SideProcess {
   private waiters: Array<{ key: string; resolve: (o: Record<string, unknown>) => void }> = [];
   private readonly exited: Promise<unknown>;
 
-  constructor(side: 'archiver' | 'baseline', uri: string, cpuProfDir?: string) {
-    this.child = spawn(process.execPath, [...(cpuProfDir !== undefined ? ['--cpu-prof', '--cpu-prof-dir', cpuProfDir] : []), '--import', 'tsx', SIDE_SCRIPT, JSON.stringify({ side, uri })], {
+  /**
+   * @param script the side's script compiled to plain JavaScript (compileForNode), run by plain
+   *   `node` as an installed package runs; the archiver with `run`'s deployed flags and environment.
+   */
+  constructor(side: 'archiver' | 'baseline', uri: string, script: string, cpuProfDir?: string) {
+    const flags = side === 'archiver' ? RUN_NODE_FLAGS : [];
+    const env = side === 'archiver' ? RUN_ENV : {};
+    this.child = spawn(process.execPath, [...(cpuProfDir !== undefined ? ['--cpu-prof', '--cpu-prof-dir', cpuProfDir] : []), ...flags, script, JSON.stringify({ side, uri })], {
       stdio: ['pipe', 'pipe', 'inherit'],
+      env: { ...process.env, ...env },
     });
     this.exited = once(this.child, 'exit');
     createInterface({ input: this.child.stdout }).on('line', (line) => {
@@ -187,8 +199,10 @@ export const ceilingBenchmark: Benchmark = {
     const replay = await startChangeReplay({ upstream: emu.uri, count, from: BENCH_HOUR, to: BENCH_HOUR + HOUR });
     const client = new MongoClient(replay.uri);
     await client.connect();
-    const archiver = new SideProcess('archiver', replay.uri, ctx.cpuProfDir);
-    const baseline = new SideProcess('baseline', replay.uri, ctx.cpuProfDir);
+    const { compileForNode } = await import('./lib/compile.js'); // loads TypeScript: only when needed
+    const script = await compileForNode('bench/children/ceiling-side.ts');
+    const archiver = new SideProcess('archiver', replay.uri, script, ctx.cpuProfDir);
+    const baseline = new SideProcess('baseline', replay.uri, script, ctx.cpuProfDir);
     const samples: RunSample[] = [];
     // Not in --quick (the harness's own test runs it: no second archiver run there).
     const pin = ctx.profile !== 'quick' && (await pinnable());
@@ -270,9 +284,9 @@ export const ceilingBenchmark: Benchmark = {
       sizes: { documents: count, warmUpDocuments: warmCount, batchSize: RAW_CHANGE_STREAM_BATCH_SIZE, checkpointIntervalMs: 1000 },
       notes: [
         'Source: bench/children/change-replay.ts (own process) replays pre-encoded insert events of ~400-byte API-log documents for the change stream and forwards every other command to the emulator (own process). SourceCpuMicrosPerEvent (details): its CPU per event over the window.',
-        'Each side runs in a process of its own (bench/children/ceiling-side.ts), as `run` or a user\'s loop would (before 2026-12-07 18:00 both ran in the bench process, whose heap changed how V8 collected their garbage).',
+        'Each side runs in a process of its own (bench/children/ceiling-side.ts compiled to plain JavaScript, run by plain node as an installed package is; the archiver with run\'s deployed node flags and environment, bench/lib/run-settings.ts), as `run` or a user\'s loop would (before 2026-12-07 18:00 both ran in the bench process, whose heap changed how V8 collected their garbage; before 23:05 under the tsx loader).',
         'CpuMicrosPerEvent: the side\'s process (all threads, zlib and V8\'s helpers included) over the window / N; MainThreadCpuMicrosPerEvent: the CPU time of its thread running JavaScript (/proc/<pid>/task/<pid>/stat) / N, what the one core spends per event (zlib and fsync run on the libuv pool).',
-        'archiverGzipBurstMembers: spool members (about 1 MiB of lines each) compressed at GZIP_BURST_LEVEL (default 2) because 2 or more were still being compressed; archiverSpoolBytesPerEvent: the spool files\' durable bytes / N (what the burst level costs in size).',
+        'archiverGzipBurstMembers: spool members (about 1 MiB of lines each) compressed at GZIP_BURST_LEVEL (default 2) because capture was catching up (the change stream\'s batches came back full) or 2 or more were still being compressed; archiverSpoolBytesPerEvent: the spool files\' durable bytes / N (what the burst level costs in size).',
         'The figure includes the wait for the checkpoint after the last event (the stream is quiet for 20 ms, then flush + fsync); archiverCapturedSeconds is when the tailer had read the last event.',
         'MarkCompactsPer100k / ScavengesPer100k: V8 garbage collections of the side\'s process over the window (perf_hooks \'gc\' entries, major / minor), per 100,000 events; the archiver\'s include the minor collections the raw change stream asks for (src/source/young-garbage.ts).',
         `Before the paired runs, each variant ran once untimed with ${warmCount} events (warm-up).`,
