@@ -184,7 +184,6 @@ export function countGroupOf(stages: readonly Document[]): CountGroup | undefine
 
 const DATE = 0x09;
 const MAX_DATE_MS = 8.64e15;
-const MAX_LONG_AS_NUMBER = 2 ** 53;
 
 /** Field reads of a document's bytes, as `BSON.deserialize` would decode them (see Access). */
 function rawAccess(indexOf: (name: string) => number): Access<RawFields> {
@@ -207,11 +206,9 @@ function rawAccess(indexOf: (name: string) => number): Access<RawFields> {
             return r.double(r.offsets[i]!);
           case 0x10:
             return r.int32(r.offsets[i]!);
-          case 0x12: {
+          case 0x12:
             // bson decodes an int64 within ±2^53 as a number (promoteLongs), else as a Long.
-            const x = r.int64(r.offsets[i]!);
-            return x >= -MAX_LONG_AS_NUMBER && x <= MAX_LONG_AS_NUMBER ? x : undefined;
-          }
+            return r.int64AsNumber(r.offsets[i]!);
           case DATE: {
             const t = timeOf(r);
             return t === undefined ? undefined : new Date(t);

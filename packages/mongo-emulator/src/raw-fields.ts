@@ -83,6 +83,18 @@ export class RawFields {
     return hi * 4294967296 + lo;
   }
 
+  /**
+   * The int64 at `at` when it is within ±2^53 (what bson decodes as a number, promoteLongs),
+   * else undefined (decoded as a Long).
+   */
+  int64AsNumber(at: number): number | undefined {
+    const b = this.bytes;
+    const hi = b[at + 4]! | (b[at + 5]! << 8) | (b[at + 6]! << 16) | (b[at + 7]! << 24);
+    const lo = (b[at]! | (b[at + 1]! << 8) | (b[at + 2]! << 16) | (b[at + 3]! << 24)) >>> 0;
+    if (hi >= -0x20_0000 && (hi < 0x20_0000 || (hi === 0x20_0000 && lo === 0))) return hi * 4294967296 + lo;
+    return undefined;
+  }
+
   int32(at: number): number {
     const b = this.bytes;
     return b[at]! | (b[at + 1]! << 8) | (b[at + 2]! << 16) | (b[at + 3]! << 24);
