@@ -181,6 +181,24 @@ export class Collection {
     return keys;
   }
 
+  /**
+   * Brings the sorted keys of `path` up to date like `orderedKeys`, a slice of work between two
+   * turns of the event loop (`turn`) when that is a lot of work: building them over millions of
+   * documents, or merging in millions written since the last query, held the server for seconds.
+   * A query arriving meanwhile finishes the work at once.
+   */
+  async settleKeys(path: string, turn: () => Promise<void>): Promise<void> {
+    let keys = this.#ordered.get(path);
+    if (!keys) {
+      keys = new OrderedKeys(path, this.docs.values());
+      this.#ordered.set(path, keys);
+    }
+    if (!keys.heavy) return;
+    const steps = keys.refreshSteps((d) => this.docs.get(d.idKey) === d);
+    if (steps === undefined) return;
+    for (let r = steps.next(); r.done !== true; r = steps.next()) await turn();
+  }
+
   /** Takes over an index built for another collection object (rename). */
   adoptIndex(idx: Index): void {
     this.indexes.set(idx.name, idx);

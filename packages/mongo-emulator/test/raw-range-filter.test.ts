@@ -5,7 +5,8 @@
  * number, a string, a nested document, a field repeated in the bytes, ObjectIds and other `_id`s)
  * the answer is the decoded fast path's (range-filter.ts, itself checked against mingo),
  * `undefined` included; where both decide, mingo's; and the count's groups are the decoded
- * path's and mingo's.
+ * path's and mingo's; the `_id` listing from the bytes (id-listing.ts) replies what the decoded
+ * listing does, byte for byte, with skip and limit.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -13,7 +14,8 @@ import { BSON, Int32, Long, Double, ObjectId } from 'bson';
 import type { Document } from 'bson';
 import { documentFromElements, encodeElement } from '../src/bson-raw.js';
 import { countGroupOf, rawCountGroupOf } from '../src/count-group.js';
-import { Pipeline, compileFilter } from '../src/query.js';
+import { storedIdsLazily } from '../src/id-listing.js';
+import { Pipeline, compileFilter, findDocumentsLazily } from '../src/query.js';
 import { RawFields } from '../src/raw-fields.js';
 import { rawRangeFilterOf, rawReaderOf } from '../src/raw-range-filter.js';
 import { splitRangeFilter } from '../src/range-filter.js';
@@ -161,4 +163,25 @@ test('the count per hour grouped from the bytes equals the decoded fast path and
     assert.ok(rawDecided >= 2, `${JSON.stringify(stages)}: the good slices are decided from their bytes`);
   }
   assert.equal(rawCountGroupOf([{ $match: { createdAt: { $gte: new Date(from) }, v: 1 } }, { $group: { _id: '$k', n: { $sum: 1 } } }]), undefined, 'a filter with other clauses is not taken');
+});
+
+test('the _id listing from the bytes replies as the decoded listing, byte for byte, with skip and limit', () => {
+  const bytes = shapes();
+  const stored = bytes.map((b) => StoredDoc.fromStoredRaw(b) ?? StoredDoc.fromRaw(b, BSON.deserialize(b)._id));
+  const all = (it: Iterator<Document | Uint8Array>): Buffer[] => {
+    const out: Buffer[] = [];
+    for (let r = it.next(); r.done !== true; r = it.next()) out.push(Buffer.from(r.value instanceof Uint8Array ? r.value : BSON.serialize(r.value)));
+    return out;
+  };
+  let listed = 0;
+  for (const filter of FILTERS) {
+    for (const spec of [{}, { skip: 3 }, { limit: 5 }, { skip: 2, limit: 4 }]) {
+      const ours = all(storedIdsLazily(stored, filter, spec)!);
+      const decoded = all(findDocumentsLazily(stored.map((d) => d.view()), { filter, projection: { _id: 1 }, ...spec }));
+      listed += decoded.length;
+      assert.deepEqual(ours, decoded, `${JSON.stringify(filter)} ${JSON.stringify(spec)}`);
+    }
+  }
+  assert.ok(listed > 100);
+  assert.equal(storedIdsLazily(stored, { v: 1 }, {}), undefined, 'no range clause: the general path');
 });

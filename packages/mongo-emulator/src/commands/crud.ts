@@ -12,7 +12,9 @@ import { BatchWriter, DEFAULT_FIRST_BATCH, ResultCursor, cursorIdFrom } from '..
 import type { Batch } from '../cursors.js';
 import { validateNamespace } from '../engine.js';
 import { Code, CommandError, serverErrorLabels, typeMismatch } from '../errors.js';
-import { documentsToExamine, isNaturalHint, objectsOf } from '../index-scan.js';
+import { isIdOnly, storedIdsLazily } from '../id-listing.js';
+import { documentsToExamine, isNaturalHint, objectsOf, settleIndexes } from '../index-scan.js';
+import { rawRangeFilterOf } from '../raw-range-filter.js';
 import type { ScanStats } from '../index-scan.js';
 import { keyOf } from '../keys.js';
 import { oplogDocuments, oplogRange } from '../oplog-view.js';
@@ -402,7 +404,7 @@ function naturalOrder(sort: Document | undefined, hint: unknown): { reverse: boo
   return { reverse, natural, sort: rest };
 }
 
-export function findCommand(ctx: CommandContext): CommandResult {
+export async function findCommand(ctx: CommandContext): Promise<CommandResult> {
   const name = collectionArg(ctx);
   const ns = `${ctx.db}.${name}`;
   const { engine } = ctx.server;
@@ -422,7 +424,7 @@ export function findCommand(ctx: CommandContext): CommandResult {
       isOplog ? 'tailable cursors on the oplog are not supported by the emulator; use a change stream' : 'error processing query: tailable cursor requested on non capped collection',
     );
   }
-  let results: Document[] | Iterator<Document>;
+  let results: Document[] | Iterator<Document | Uint8Array>;
   if (isOplog) {
     const range = oplogRange(engine.oplog, filter);
     const source = oplogDocuments(engine.oplog, range.from, range.to, natural.reverse);
@@ -446,8 +448,11 @@ export function findCommand(ctx: CommandContext): CommandResult {
         results = d ? [d.view()] : [];
       } else {
         // A `$natural` sort or hint asks for a collection scan.
-        const scan = natural.natural || isNaturalHint(ctx.cmd.hint);
-        const examined = documentsToExamine(coll, filter, { collation: query.collation, natural: scan, stats: ctx.server.queryExecutor });
+        // An `_id` listing by a range filter is tested on the stored bytes (id-listing.ts).
+        const idListing = !natural.sort && isIdOnly(projection) && query.collation === undefined && rawRangeFilterOf(filter) !== undefined;
+        const scan = { collation: query.collation, natural: natural.natural || isNaturalHint(ctx.cmd.hint), stats: ctx.server.queryExecutor, denseScan: idListing };
+        await settleIndexes(coll, filter, scan);
+        const examined = documentsToExamine(coll, filter, scan);
         if (natural.sort) {
           let source: Iterable<Document> = objectsOf(examined);
           if (natural.reverse) source = [...source].reverse();
@@ -457,7 +462,8 @@ export function findCommand(ctx: CommandContext): CommandResult {
           // decoded, filtered and projected batch by batch as the cursor is read.
           const docs = Array.isArray(examined) ? (examined as StoredDoc[]) : Array.from(examined);
           if (natural.reverse) docs.reverse();
-          results = findDocumentsLazily(objectsOf(docs), { filter, skip, limit, ...(projection ? { projection } : {}) }, query);
+          const ids = idListing ? storedIdsLazily(docs, filter, { skip, limit }, query) : undefined;
+          results = ids ?? findDocumentsLazily(objectsOf(docs), { filter, skip, limit, ...(projection ? { projection } : {}) }, query);
         }
       }
     }
