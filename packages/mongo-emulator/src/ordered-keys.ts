@@ -295,26 +295,50 @@ export function setKeyStep(n: number): void {
   keyStep = n;
 }
 
+/** A merge in progress: the next entries of `a` and `b` and of `out`. */
+interface Merging {
+  a: Entry[];
+  b: Entry[];
+  out: Entry[];
+  i: number;
+  j: number;
+  o: number;
+}
+
+/** Merges up to `n` entries (a plain function: its loop optimizes, a generator's did not). */
+function mergeSome(m: Merging, n: number): void {
+  const { a, b, out } = m;
+  let { i, j, o } = m;
+  const end = Math.min(o + n, out.length);
+  while (o < end && i < a.length && j < b.length) {
+    const x = a[i]!;
+    const y = b[j]!;
+    if (y.b < x.b || (y.b === x.b && y.k < x.k)) {
+      out[o++] = y;
+      j++;
+    } else {
+      out[o++] = x;
+      i++;
+    }
+  }
+  while (o < end && i < a.length) out[o++] = a[i++]!;
+  while (o < end && j < b.length) out[o++] = b[j++]!;
+  m.i = i;
+  m.j = j;
+  m.o = o;
+}
+
 /** Sorted `a` and `b` merged, yielding every keyStep entries (a generator's return value). */
 function* mergeSteps(a: Entry[], b: Entry[]): Generator<void, Entry[]> {
   if (a.length === 0) return b;
   if (b.length === 0) return a;
   if (cmpEntries(a[a.length - 1]!, b[0]!) <= 0) return a.concat(b);
-  const out: Entry[] = new Array<Entry>(a.length + b.length);
-  let i = 0;
-  let j = 0;
-  let o = 0;
-  let budget = keyStep;
-  while (i < a.length && j < b.length) {
-    out[o++] = cmpEntries(b[j]!, a[i]!) < 0 ? b[j++]! : a[i++]!;
-    if (--budget === 0) {
-      budget = keyStep;
-      yield;
-    }
+  const m: Merging = { a, b, out: new Array<Entry>(a.length + b.length), i: 0, j: 0, o: 0 };
+  for (;;) {
+    mergeSome(m, keyStep);
+    if (m.o === m.out.length) return m.out;
+    yield;
   }
-  while (i < a.length) out[o++] = a[i++]!;
-  while (j < b.length) out[o++] = b[j++]!;
-  return out;
 }
 
 /** Runs a generator of steps to its end at once. */
