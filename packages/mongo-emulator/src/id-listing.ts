@@ -16,6 +16,7 @@ import type { Document } from 'bson';
 import { documentFromElements } from './bson-raw.js';
 import { compileFilter } from './query.js';
 import type { QueryOptions } from './query.js';
+import { ABSENT } from './raw-fields.js';
 import { rawRangeFilterOf, rawReaderOf } from './raw-range-filter.js';
 import type { StoredDoc } from './stored-doc.js';
 
@@ -35,7 +36,19 @@ export function storedIdsLazily(docs: Iterable<StoredDoc>, filter: Document, spe
   if (opts?.collation !== undefined) return undefined;
   const raw = rawRangeFilterOf(filter);
   if (raw === undefined) return undefined;
-  const { reader, test } = rawReaderOf(raw);
+  const { reader, test, indexOf } = rawReaderOf(raw, ['_id']);
+  const id = indexOf('_id');
+  /** The `{ _id }` document of the document loaded in `reader`, or undefined: it has no bytes. */
+  const idDocument = (): Buffer | undefined => {
+    if (reader.types[id] === ABSENT) return undefined;
+    const start = reader.starts[id]!;
+    const end = reader.ends[id]!;
+    const out = Buffer.allocUnsafe(end - start + 5);
+    out.writeInt32LE(out.length, 0);
+    reader.bytes.copy(out, 4, start, end);
+    out[out.length - 1] = 0;
+    return out;
+  };
   const whole = compileFilter(filter, opts);
   const it = docs[Symbol.iterator]();
   let skip = spec.skip ?? 0;
@@ -46,7 +59,8 @@ export function storedIdsLazily(docs: Iterable<StoredDoc>, filter: Document, spe
         const n = it.next();
         if (n.done === true) break;
         const d = n.value;
-        let m = d.loadFields(reader) ? test(reader) : undefined;
+        const loaded = d.loadFields(reader);
+        let m = loaded ? test(reader) : undefined;
         if (m === false) continue;
         if (m === undefined || !raw.complete) m = whole(d.view());
         if (!m) continue;
@@ -55,7 +69,7 @@ export function storedIdsLazily(docs: Iterable<StoredDoc>, filter: Document, spe
           continue;
         }
         left--;
-        return { done: false, value: documentFromElements(d.idElement()) };
+        return { done: false, value: (loaded ? idDocument() : undefined) ?? documentFromElements(d.idElement()) };
       }
       left = 0;
       return { done: true, value: undefined };

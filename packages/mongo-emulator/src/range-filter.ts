@@ -13,7 +13,8 @@
  * ObjectId), where mingo compares the same way (dates by their time, ObjectIds by their hex
  * string, which orders as their bytes); for anything else (missing, null, an array, another type)
  * it answers `undefined` and the caller asks mingo about the whole filter. So the answers are
- * mingo's.
+ * mingo's. The clauses are parsed once (`parseRangeFilter`) and compiled here into a test of
+ * decoded documents, and by raw-range-filter.ts into a test of a stored document's bytes.
  */
 import type { Document } from 'bson';
 import { ObjectId } from 'bson';

@@ -18,6 +18,9 @@ export class RawFields {
   /** Per name: its BSON type byte (ABSENT when missing), and its value's offset in `bytes`. */
   readonly types: Uint8Array;
   readonly offsets: Int32Array;
+  /** Per name: where its element starts (its type byte) and ends, in `bytes`. */
+  readonly starts: Int32Array;
+  readonly ends: Int32Array;
   /** The bytes of the document loaded last (a view of its whole buffer), and its range. */
   bytes: Buffer = Buffer.alloc(0);
   #buffer: ArrayBufferLike | undefined;
@@ -26,6 +29,8 @@ export class RawFields {
     this.#names = names.map((n) => Buffer.from(n, 'utf8'));
     this.types = new Uint8Array(names.length);
     this.offsets = new Int32Array(names.length);
+    this.starts = new Int32Array(names.length);
+    this.ends = new Int32Array(names.length);
   }
 
   /**
@@ -52,6 +57,7 @@ export class RawFields {
       if (p >= last) return false;
       const nameLen = p - nameAt;
       p++;
+      let matched = -1;
       for (let i = 0; i < names.length; i++) {
         const name = names[i]!;
         if (name.length !== nameLen) continue;
@@ -63,13 +69,18 @@ export class RawFields {
           }
         }
         if (same) {
-          this.types[i] = type;
-          this.offsets[i] = p;
+          matched = i;
           break;
         }
       }
       const next = valueEnd(b, type, p, last);
       if (next < 0) return false;
+      if (matched >= 0) {
+        this.types[matched] = type;
+        this.offsets[matched] = p;
+        this.starts[matched] = pos;
+        this.ends[matched] = next;
+      }
       pos = next;
     }
     return pos === last;

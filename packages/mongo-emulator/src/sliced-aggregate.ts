@@ -11,7 +11,11 @@
  * event loop for tens of seconds in one pass.
  *
  * Each input document is decoded only as far as the stages read it (pipeline-fields.ts). A slice
- * of the archiver's count per hour is grouped by count-group.ts (mingo's groups, faster).
+ * of the archiver's count per hour is grouped by count-group.ts from the documents' bytes (mingo's
+ * groups, faster), and the range clauses of any other pipeline's leading `$match` are tested on
+ * the bytes first, a document they reject never decoded (raw-range-filter.ts): the count's
+ * `_id`-time clause read every document of the hour to find the few without a date. The event
+ * loop turns every `sliceSize()` documents read, kept or not.
  * Like mongod's yielding reads, a write between two slices may or may not be seen.
  */
 import type { Document } from 'bson';
