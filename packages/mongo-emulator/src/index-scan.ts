@@ -19,6 +19,7 @@ import type { Document } from 'bson';
 import { isPlainObject, keyOf } from './keys.js';
 import { ANY, DATE, DATE_NAN, NUM, NUM_NAN, boundOf, cmpKey } from './ordered-keys.js';
 import type { Interval, OrderedKeys, Span } from './ordered-keys.js';
+import { greatestSeq } from './storage.js';
 import type { Collection } from './storage.js';
 import type { StoredDoc } from './stored-doc.js';
 
@@ -228,6 +229,48 @@ function runPlan(coll: Collection, plan: Plan, out: StoredDoc[], stats: ScanStat
   }
 }
 
+/** Marks the positions of a plan's candidates (current or not: the caller's filter decides). */
+function markPlan(coll: Collection, plan: Plan, wanted: Uint8Array, stats: ScanStats | undefined): void {
+  const mark = (d: StoredDoc): void => {
+    if (d.seq < wanted.length * 8) wanted[d.seq >>> 3]! |= 1 << (d.seq & 7);
+  };
+  switch (plan.kind) {
+    case 'ids':
+      for (const id of plan.ids) {
+        const d = coll.docByIdKey(keyOf(id));
+        if (stats) stats.scanned++;
+        if (d) mark(d);
+      }
+      return;
+    case 'keys':
+      for (const { run, start, end } of plan.spans) {
+        if (stats) stats.scanned += end - start;
+        for (let i = start; i < end; i++) mark(run[i]!.d);
+      }
+      return;
+    case 'union':
+      for (const sub of plan.plans) markPlan(coll, sub, wanted, stats);
+      return;
+  }
+}
+
+/**
+ * The collection's documents whose positions a plan marks, read lazily in natural order: what
+ * `naturalOrder` returns for dense candidates, without listing them first (a pass over millions
+ * of documents in one go). An entry of a replaced document marks its current version (the same
+ * position), which the caller's filter then tests.
+ */
+function* markedDocuments(coll: Collection, plan: Plan, stats: ScanStats | undefined): Generator<StoredDoc> {
+  const wanted = new Uint8Array((greatestSeq() >>> 3) + 1);
+  markPlan(coll, plan, wanted, stats);
+  for (const d of coll.docs.values()) {
+    if (d.seq < wanted.length * 8 && (wanted[d.seq >>> 3]! & (1 << (d.seq & 7))) !== 0) {
+      if (stats) stats.scannedObjects++;
+      yield d;
+    }
+  }
+}
+
 /** Counters of serverStatus `metrics.queryExecutor`. */
 export interface ScanStats {
   /** Index keys examined. */
@@ -320,12 +363,13 @@ export function documentsToExamine(coll: Collection, filter: Document, opts: Sca
     }
     return coll.docs.values();
   }
-  if (stats) stats.scannedObjects += found.length;
+  // Marked documents (markedDocuments) are counted as they are read.
+  if (stats && Array.isArray(found)) stats.scannedObjects += found.length;
   return found;
 }
 
 /** Candidates from indexes, in natural order without duplicates; undefined when no index helps. */
-function indexCandidates(coll: Collection, filter: Document, opts: ScanOptions): StoredDoc[] | undefined {
+function indexCandidates(coll: Collection, filter: Document, opts: ScanOptions): StoredDoc[] | Iterable<StoredDoc> | undefined {
   if (coll.docs.size === 0) return undefined;
   // String bounds follow the binary order; a collation (even `simple`, left to mingo) may not.
   const strings = opts.collation === undefined;
@@ -334,7 +378,13 @@ function indexCandidates(coll: Collection, filter: Document, opts: ScanOptions):
   if (conj.atoms.size === 0 && conj.ors.length === 0) return undefined;
   const plan = planConj({ coll, indexed: indexedPaths(coll) }, conj);
   const total = coll.docs.size;
-  if (!plan || plan.cost >= total || (opts.denseScan === true && plan.cost * DENSE >= total)) return undefined;
+  if (!plan || plan.cost >= total) return undefined;
+  if (opts.denseScan === true && plan.cost * DENSE >= total) {
+    // Half the collection or more: a scan. Else the candidates are marked by position, and the
+    // collection read in its order as the caller reads (those marked only).
+    if (plan.cost * 2 >= total) return undefined;
+    return markedDocuments(coll, plan, opts.stats);
+  }
   const out: StoredDoc[] = [];
   runPlan(coll, plan, out, opts.stats);
   return naturalOrder(coll, out);

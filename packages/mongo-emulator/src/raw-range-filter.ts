@@ -12,7 +12,7 @@
  */
 import type { Document } from 'bson';
 import { ABSENT, RawFields } from './raw-fields.js';
-import { conjunction, junction, parseRangeFilter } from './range-filter.js';
+import { conjunction, idInKey, junction, parseRangeFilter } from './range-filter.js';
 import type { ClauseNode, ValueNode } from './range-filter.js';
 
 /** true / false when decided from the bytes; undefined: decode the document and ask again. */
@@ -48,6 +48,10 @@ function valueTest(node: ValueNode): RawValueTest {
         }
         return op(0);
       };
+    }
+    case 'idIn': {
+      const { keys } = node;
+      return (r, i) => (r.types[i] === OBJECT_ID ? keys.has(idInKey(r.bytes, r.offsets[i]!)) : undefined);
     }
     case 'not': {
       const inner = allOf(node.inner);

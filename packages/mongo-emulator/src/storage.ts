@@ -13,6 +13,11 @@ import type { StoredDoc } from './stored-doc.js';
 /** Source of `StoredDoc.seq`: increasing over all collections. */
 let lastSeq = 0;
 
+/** The greatest position (`StoredDoc.seq`) given so far, in any collection. */
+export function greatestSeq(): number {
+  return lastSeq;
+}
+
 /** Values of a dotted path, expanding arrays like a multikey index; missing gives undefined. */
 export function valuesAtPath(doc: unknown, path: string): unknown[] {
   const out: unknown[] = [];

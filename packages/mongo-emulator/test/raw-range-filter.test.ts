@@ -3,8 +3,8 @@
  * src/raw-range-filter.ts, count-group.ts's rawCountGroupOf): for documents of every shape (a
  * date in and out of range, at the limits of valid dates and beyond, missing, null, an array, a
  * number, a string, a nested document, a field repeated in the bytes, ObjectIds and other `_id`s)
- * the answer is the decoded fast path's (range-filter.ts, itself checked against mingo),
- * `undefined` included; where both decide, mingo's; and the count's groups are the decoded
+ * the answer is the decoded fast path's (range-filter.ts), `undefined` included; where it
+ * decides, mingo's own (its `$in` too); and the count's groups are the decoded
  * path's and mingo's; the `_id` listing from the bytes (id-listing.ts) replies what the decoded
  * listing does, byte for byte, with skip and limit.
  */
@@ -12,6 +12,9 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { BSON, Int32, Long, Double, ObjectId } from 'bson';
 import type { Document } from 'bson';
+import { Context } from 'mingo/core';
+import * as queryOperators from 'mingo/operators/query';
+import { Query } from 'mingo/query';
 import { documentFromElements, encodeElement } from '../src/bson-raw.js';
 import { countGroupOf, rawCountGroupOf } from '../src/count-group.js';
 import { storedIdsLazily } from '../src/id-listing.js';
@@ -20,6 +23,9 @@ import { RawFields } from '../src/raw-fields.js';
 import { rawRangeFilterOf, rawReaderOf } from '../src/raw-range-filter.js';
 import { splitRangeFilter } from '../src/range-filter.js';
 import { StoredDoc } from '../src/stored-doc.js';
+
+/** mingo alone (its own `$in`, its comparisons), as test/range-filter.test.ts checks. */
+const mingoContext = Context.init({ query: queryOperators });
 
 const HOUR = 3_600_000;
 const from = Date.UTC(2024, 0, 15, 10);
@@ -75,6 +81,9 @@ const FILTERS: Document[] = [
   { createdAt: { $not: { $lt: new Date(to) } }, _id: { $lte: oid(to) } },
   { $and: [{ _id: { $gt: oid(from) } }, { createdAt: { $lt: new Date(to) } }] },
   { createdAt: { $gte: new Date(-8.64e15), $lte: new Date(8.64e15) } },
+  // The purge's deletes: `_id`s of the hour, and the hour rule.
+  { _id: { $in: [oid(from, 1), oid(from + 10, 40), oid(to, 90), oid(from - HOUR, 3)] }, ...hourRule },
+  { _id: { $not: { $in: [oid(from, 1), oid(from + 10, 40)] } }, createdAt: { $in: [oid(from, 2)] } },
 ];
 
 test('a range filter read from the bytes answers as the decoded fast path and mingo', () => {
@@ -86,6 +95,8 @@ test('a range filter read from the bytes answers as the decoded fast path and mi
     const { reader, test: rawTest } = rawReaderOf(raw);
     const split = splitRangeFilter(filter)!;
     const whole = compileFilter(filter);
+    const query = new Query(filter, { context: mingoContext, useStrictMode: true });
+    const mingo = (doc: Document): boolean => query.test(doc);
     for (const b of bytes) {
       const doc = BSON.deserialize(b);
       const stored = StoredDoc.fromStoredRaw(b) ?? StoredDoc.fromRaw(b, doc._id);
@@ -94,8 +105,9 @@ test('a range filter read from the bytes answers as the decoded fast path and mi
       assert.equal(got, split.test(doc), `${JSON.stringify(filter)} on ${JSON.stringify(doc)}`);
       if (got !== undefined) {
         decided++;
-        if (raw.complete) assert.equal(got, whole(doc), `mingo: ${JSON.stringify(filter)} on ${JSON.stringify(doc)}`);
+        if (raw.complete) assert.equal(got, mingo(doc), `mingo: ${JSON.stringify(filter)} on ${JSON.stringify(doc)}`);
       }
+      assert.equal(whole(doc), mingo(doc), `compileFilter: ${JSON.stringify(filter)} on ${JSON.stringify(doc)}`);
     }
   }
   assert.ok(decided > bytes.length, 'most documents are decided from their bytes');

@@ -14,7 +14,7 @@ import { validateNamespace } from '../engine.js';
 import { Code, CommandError, serverErrorLabels, typeMismatch } from '../errors.js';
 import { isIdOnly, storedIdsLazily } from '../id-listing.js';
 import { documentsToExamine, isNaturalHint, objectsOf, settleIndexes } from '../index-scan.js';
-import { rawRangeFilterOf } from '../raw-range-filter.js';
+import { rawRangeFilterOf, rawReaderOf } from '../raw-range-filter.js';
 import type { ScanStats } from '../index-scan.js';
 import { keyOf } from '../keys.js';
 import { oplogDocuments, oplogRange } from '../oplog-view.js';
@@ -182,12 +182,24 @@ export function matchingDocs(
     return d ? [d] : [];
   }
   const test = compileFilter(filter, opts.query);
+  // Range and `_id` `$in` clauses tested on the stored bytes first (raw-range-filter.ts): the
+  // purge's deletes by `_id` and hour decoded every document they removed.
+  const raw = opts.query?.collation === undefined ? rawRangeFilterOf(filter) : undefined;
+  const reader = raw ? rawReaderOf(raw).reader : undefined;
+  const matches = (d: StoredDoc): boolean => {
+    if (raw && reader && d.loadFields(reader)) {
+      const m = raw.test(reader);
+      if (m === false) return false;
+      if (m === true && raw.complete) return true;
+    }
+    return test(d.view());
+  };
   const limit = opts.limit ?? 0;
   const sort = opts.sort && Object.keys(opts.sort).length > 0 ? opts.sort : undefined;
   const out: StoredDoc[] = [];
   const examined = documentsToExamine(coll, filter, { collation: opts.query?.collation, natural: isNaturalHint(opts.hint), stats: opts.stats });
   for (const d of examined) {
-    if (!test(d.view())) continue;
+    if (!matches(d)) continue;
     out.push(d);
     if (!sort && limit > 0 && out.length >= limit) break;
   }
