@@ -14,7 +14,9 @@ export const MAX_BATCH_BYTES = 16 * 1024 * 1024 - 64 * 1024;
 export const DEFAULT_FIRST_BATCH = 101;
 export const CURSOR_TIMEOUT_MS = 10 * 60 * 1000;
 
-export function encodeDocument(doc: Document): Uint8Array {
+/** A result's bytes: a stored document's own, or its encoding; a result may come encoded already. */
+export function encodeDocument(doc: Document | Uint8Array): Uint8Array {
+  if (doc instanceof Uint8Array) return doc;
   return rawOf(doc) ?? BSON.serialize(doc);
 }
 
@@ -96,12 +98,12 @@ export class ResultCursor implements ServerCursor {
   lastUsed = Date.now();
   busy = false;
   readonly abort = new AbortController();
-  readonly #results: Iterator<Document>;
+  readonly #results: Iterator<Document | Uint8Array>;
   /** The next result, read ahead to know whether the cursor is exhausted. */
-  #next: IteratorResult<Document>;
+  #next: IteratorResult<Document | Uint8Array>;
   #remaining: number;
 
-  constructor(id: bigint, ns: string, results: Document[] | Iterator<Document>, limit = 0) {
+  constructor(id: bigint, ns: string, results: Document[] | Iterator<Document | Uint8Array>, limit = 0) {
     this.id = id;
     this.ns = ns;
     this.#results = Array.isArray(results) ? results[Symbol.iterator]() : results;

@@ -287,18 +287,77 @@ function search(run: readonly Entry[], b: number, k: Key | undefined, after: boo
   return lo;
 }
 
-function merge(a: Entry[], b: Entry[]): Entry[] {
+/** Entries merged or sorted between two turns of the event loop in a sliced refresh. */
+let keyStep = 16_384;
+
+/** Sets the entries of a step of a sliced refresh (tests make it small). */
+export function setKeyStep(n: number): void {
+  keyStep = n;
+}
+
+/** A merge in progress: the next entries of `a` and `b` and of `out`. */
+interface Merging {
+  a: Entry[];
+  b: Entry[];
+  out: Entry[];
+  i: number;
+  j: number;
+  o: number;
+}
+
+/** Merges up to `n` entries (a plain function: its loop optimizes, a generator's did not). */
+function mergeSome(m: Merging, n: number): void {
+  const { a, b, out } = m;
+  let { i, j, o } = m;
+  const end = Math.min(o + n, out.length);
+  while (o < end && i < a.length && j < b.length) {
+    const x = a[i]!;
+    const y = b[j]!;
+    if (y.b < x.b || (y.b === x.b && y.k < x.k)) {
+      out[o++] = y;
+      j++;
+    } else {
+      out[o++] = x;
+      i++;
+    }
+  }
+  while (o < end && i < a.length) out[o++] = a[i++]!;
+  while (o < end && j < b.length) out[o++] = b[j++]!;
+  m.i = i;
+  m.j = j;
+  m.o = o;
+}
+
+/** Sorted `a` and `b` merged, yielding every keyStep entries (a generator's return value). */
+function* mergeSteps(a: Entry[], b: Entry[]): Generator<void, Entry[]> {
   if (a.length === 0) return b;
   if (b.length === 0) return a;
   if (cmpEntries(a[a.length - 1]!, b[0]!) <= 0) return a.concat(b);
-  const out: Entry[] = new Array<Entry>(a.length + b.length);
-  let i = 0;
-  let j = 0;
-  let o = 0;
-  while (i < a.length && j < b.length) out[o++] = cmpEntries(b[j]!, a[i]!) < 0 ? b[j++]! : a[i++]!;
-  while (i < a.length) out[o++] = a[i++]!;
-  while (j < b.length) out[o++] = b[j++]!;
-  return out;
+  const m: Merging = { a, b, out: new Array<Entry>(a.length + b.length), i: 0, j: 0, o: 0 };
+  for (;;) {
+    mergeSome(m, keyStep);
+    if (m.o === m.out.length) return m.out;
+    yield;
+  }
+}
+
+/** Runs a generator of steps to its end at once. */
+function drain<T>(steps: Generator<void, T>): T {
+  for (;;) {
+    const r = steps.next();
+    if (r.done === true) return r.value;
+  }
+}
+
+/** Sorted runs merged into one, pairwise in order (adjacent runs of ordered keys concatenate). */
+function* mergeAllSteps(runs: Entry[][]): Generator<void, Entry[]> {
+  while (runs.length > 1) {
+    const next: Entry[][] = [];
+    for (let i = 0; i + 1 < runs.length; i += 2) next.push(yield* mergeSteps(runs[i]!, runs[i + 1]!));
+    if (runs.length % 2 === 1) next.push(runs[runs.length - 1]!);
+    runs = next;
+  }
+  return runs[0] ?? [];
 }
 
 /**
@@ -319,19 +378,50 @@ export class OrderedKeys {
   /** Some document has two keys or more. */
   multikey = false;
 
-  /** Keys of `docs`, the current documents of the collection. */
-  constructor(path: string, docs: Iterable<StoredDoc>) {
+  /**
+   * Work begun by `refreshSteps` and not finished: the next query finishes it (`refresh`), or
+   * the sliced refresh that began it.
+   */
+  #pending: Generator<void> | undefined;
+
+  /**
+   * Keys of `docs`, the current documents of the collection (a live iterator: documents written
+   * while the keys are built in slices are also `added`, and an entry twice is harmless).
+   */
+  constructor(path: string, docs: Iterator<StoredDoc>) {
     this.path = path;
     this.#parts = path.split('.');
     this.#name = this.#parts.length === 1 && path !== '_id' ? Buffer.from(path, 'utf8') : undefined;
-    const sink = new KeySink();
-    for (const d of docs) this.#keysOf(d, sink);
-    this.#main = sink.out.sort(cmpEntries);
+    this.#pending = this.#buildSteps(docs);
   }
 
   /** Documents written and not yet merged. */
   get backlog(): number {
     return this.#tail.length;
+  }
+
+  /** The keys of documents, sorted in runs of keyStep documents, yielding after each run. */
+  *#sortedRunsSteps(docs: Iterator<StoredDoc>, isCurrent: (d: StoredDoc) => boolean): Generator<void, Entry[][]> {
+    const runs: Entry[][] = [];
+    let sink = new KeySink();
+    let n = 0;
+    for (let r = docs.next(); r.done !== true; r = docs.next()) {
+      if (!isCurrent(r.value)) continue;
+      this.#keysOf(r.value, sink);
+      if (++n % keyStep === 0) {
+        runs.push(sink.out.sort(cmpEntries));
+        sink = new KeySink();
+        yield;
+      }
+    }
+    runs.push(sink.out.sort(cmpEntries));
+    return runs;
+  }
+
+  *#buildSteps(docs: Iterator<StoredDoc>): Generator<void> {
+    const runs = yield* this.#sortedRunsSteps(docs, () => true);
+    this.#main = yield* mergeAllSteps(runs);
+    this.#pending = undefined;
   }
 
   /** Entries (up to date after `refresh`). */
@@ -378,33 +468,65 @@ export class OrderedKeys {
 
   /** Merges the tail in (documents no longer current are skipped) and drops stale entries when many. */
   refresh(isCurrent: (d: StoredDoc) => boolean): void {
-    const compact = this.#stale > 1024 && this.#stale * 4 > this.size;
-    if (this.#tail.length === 0 && !compact) return;
-    const sink = new KeySink();
-    for (const d of this.#tail) if (isCurrent(d)) this.#keysOf(d, sink);
+    if (this.#pending !== undefined) drain(this.#pending);
+    const steps = this.refreshSteps(isCurrent);
+    if (steps !== undefined) drain(steps);
+  }
+
+  /**
+   * Whether bringing the keys up to date is more than a slice of work (a build, a big tail, a
+   * compaction): then `refreshSteps` is worth running a step per turn of the event loop.
+   */
+  get heavy(): boolean {
+    return this.#pending !== undefined || this.#tail.length > keyStep || this.#compactDue();
+  }
+
+  #compactDue(): boolean {
+    return this.#stale > 1024 && this.#stale * 4 > this.size;
+  }
+
+  /**
+   * The work of `refresh` as steps (a generator: a step between two turns of the event loop),
+   * or undefined when there is none. Queries made meanwhile finish it first (`refresh`).
+   */
+  refreshSteps(isCurrent: (d: StoredDoc) => boolean): Generator<void> | undefined {
+    if (this.#pending !== undefined) return this.#pending;
+    const compact = this.#compactDue();
+    if (this.#tail.length === 0 && !compact) return undefined;
+    this.#pending = this.#refreshSteps(isCurrent, compact);
+    return this.#pending;
+  }
+
+  *#refreshSteps(isCurrent: (d: StoredDoc) => boolean, compact: boolean): Generator<void> {
+    const tail = this.#tail;
     this.#tail = [];
-    const fresh = sink.out.sort(cmpEntries);
+    const fresh = yield* mergeAllSteps(yield* this.#sortedRunsSteps(tail[Symbol.iterator](), isCurrent));
     if (compact) {
-      this.#main = merge(this.#main, this.#recent).filter((e) => isCurrent(e.d));
+      const all = yield* mergeSteps(this.#main, this.#recent);
+      const kept: Entry[] = [];
+      for (let i = 0; i < all.length; i++) {
+        if (isCurrent(all[i]!.d)) kept.push(all[i]!);
+        if (i % keyStep === keyStep - 1) yield;
+      }
+      this.#main = kept;
       this.#recent = [];
       this.#stale = 0;
     }
     const main = this.#main;
     if (main.length === 0) {
-      this.#main = merge(this.#recent, fresh);
+      this.#main = yield* mergeSteps(this.#recent, fresh);
       this.#recent = [];
-      return;
-    }
-    if (this.#recent.length === 0 && fresh.length > 0 && cmpEntries(main[main.length - 1]!, fresh[0]!) <= 0) {
+    } else if (this.#recent.length === 0 && fresh.length > 0 && cmpEntries(main[main.length - 1]!, fresh[0]!) <= 0) {
       // Keys written in increasing order (ObjectIds, insertion times): an append.
       for (const e of fresh) main.push(e);
-      return;
+    } else {
+      this.#recent = yield* mergeSteps(this.#recent, fresh);
+      if (this.#recent.length * 8 > main.length) {
+        this.#main = yield* mergeSteps(main, this.#recent);
+        this.#recent = [];
+      }
     }
-    this.#recent = merge(this.#recent, fresh);
-    if (this.#recent.length * 8 > main.length) {
-      this.#main = merge(main, this.#recent);
-      this.#recent = [];
-    }
+    this.#pending = undefined;
   }
 
   /** The entries in an interval, in each run. */

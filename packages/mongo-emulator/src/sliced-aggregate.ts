@@ -11,13 +11,18 @@
  * event loop for tens of seconds in one pass.
  *
  * Each input document is decoded only as far as the stages read it (pipeline-fields.ts). A slice
- * of the archiver's count per hour is grouped by count-group.ts (mingo's groups, faster).
+ * of the archiver's count per hour is grouped by count-group.ts from the documents' bytes (mingo's
+ * groups, faster), and the range clauses of any other pipeline's leading `$match` are tested on
+ * the bytes first, a document they reject never decoded (raw-range-filter.ts): the count's
+ * `_id`-time clause read every document of the hour to find the few without a date. The event
+ * loop turns every `sliceSize()` documents read, kept or not.
  * Like mongod's yielding reads, a write between two slices may or may not be seen.
  */
 import type { Document } from 'bson';
-import { countGroupOf } from './count-group.js';
+import { countGroupOf, rawCountGroupOf } from './count-group.js';
 import { fieldsRead } from './pipeline-fields.js';
 import { Pipeline } from './query.js';
+import { rawRangeFilterOf, rawReaderOf } from './raw-range-filter.js';
 import type { QueryOptions } from './query.js';
 import type { StoredDoc } from './stored-doc.js';
 
@@ -74,25 +79,57 @@ function nextTurn(): Promise<void> {
   return new Promise((resolve) => setImmediate(resolve));
 }
 
+/**
+ * The range clauses of the pipeline's leading `$match` tested on each document's bytes, to skip
+ * without decoding it a document they reject (raw-range-filter.ts); undefined when there are none.
+ */
+function rawPrefilterOf(stages: readonly Document[]): ((d: StoredDoc) => boolean) | undefined {
+  const first = stages[0];
+  const match = first !== undefined && Object.keys(first).length === 1 ? (first.$match as unknown) : undefined;
+  if (match === null || typeof match !== 'object' || Array.isArray(match)) return undefined;
+  const filter = rawRangeFilterOf(match as Document);
+  if (filter === undefined) return undefined;
+  const { reader, test } = rawReaderOf(filter);
+  // The clauses are a conjunction with the rest of the filter: false rejects the document.
+  return (d) => !(d.loadFields(reader) && test(reader) === false);
+}
+
 /** Runs a pipeline planned by `slicedPlan` over stored documents, yielding between slices. */
 export async function runSliced(plan: SlicedPlan, docs: Iterable<StoredDoc>, opts: QueryOptions): Promise<Document[]> {
   const perSlice = new Pipeline(plan.perSlice, opts);
   const fast = opts.collation === undefined ? countGroupOf(plan.perSlice) : undefined;
+  // The count per hour: each slice grouped from the documents' bytes, decoded only when that
+  // does not decide it.
+  const rawFast = opts.collation === undefined ? rawCountGroupOf(plan.perSlice) : undefined;
+  const keep = rawFast === undefined && opts.collation === undefined ? rawPrefilterOf(plan.perSlice) : undefined;
   const combine = new Pipeline(plan.combine, opts);
   const { fields } = plan;
   const groups: Document[] = [];
   const batch: Document[] = [];
+  const stored: StoredDoc[] = [];
+  const decode = (d: StoredDoc): Document => (fields ? d.viewFields(fields) : d.view());
   const flush = (): void => {
+    if (rawFast !== undefined) {
+      const raw = rawFast(stored);
+      if (raw === undefined) for (const d of stored) batch.push(decode(d));
+      else for (const g of raw) groups.push(g);
+      stored.length = 0;
+    }
+    if (batch.length === 0 && groups.length > 0) return;
     for (const g of fast?.(batch) ?? perSlice.run(batch)) groups.push(g);
     batch.length = 0;
   };
+  // Documents read since the event loop last turned (those the prefilter skips count too).
+  let read = 0;
   for (const d of docs) {
-    batch.push(fields ? d.viewFields(fields) : d.view());
-    if (batch.length >= slice) {
-      flush();
+    if (rawFast !== undefined) stored.push(d);
+    else if (keep === undefined || keep(d)) batch.push(decode(d));
+    if (stored.length >= slice || batch.length >= slice) flush();
+    if (++read >= slice) {
+      read = 0;
       await nextTurn();
     }
   }
-  if (batch.length > 0 || groups.length === 0) flush();
+  if (stored.length > 0 || batch.length > 0 || groups.length === 0) flush();
   return combine.run(groups);
 }

@@ -13,6 +13,11 @@ import type { StoredDoc } from './stored-doc.js';
 /** Source of `StoredDoc.seq`: increasing over all collections. */
 let lastSeq = 0;
 
+/** The greatest position (`StoredDoc.seq`) given so far, in any collection. */
+export function greatestSeq(): number {
+  return lastSeq;
+}
+
 /** Values of a dotted path, expanding arrays like a multikey index; missing gives undefined. */
 export function valuesAtPath(doc: unknown, path: string): unknown[] {
   const out: unknown[] = [];
@@ -179,6 +184,24 @@ export class Collection {
     }
     keys.refresh((d) => this.docs.get(d.idKey) === d);
     return keys;
+  }
+
+  /**
+   * Brings the sorted keys of `path` up to date like `orderedKeys`, a slice of work between two
+   * turns of the event loop (`turn`) when that is a lot of work: building them over millions of
+   * documents, or merging in millions written since the last query, held the server for seconds.
+   * A query arriving meanwhile finishes the work at once.
+   */
+  async settleKeys(path: string, turn: () => Promise<void>): Promise<void> {
+    let keys = this.#ordered.get(path);
+    if (!keys) {
+      keys = new OrderedKeys(path, this.docs.values());
+      this.#ordered.set(path, keys);
+    }
+    if (!keys.heavy) return;
+    const steps = keys.refreshSteps((d) => this.docs.get(d.idKey) === d);
+    if (steps === undefined) return;
+    for (let r = steps.next(); r.done !== true; r = steps.next()) await turn();
   }
 
   /** Takes over an index built for another collection object (rename). */

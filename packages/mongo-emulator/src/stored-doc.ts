@@ -16,6 +16,7 @@ import type { Document } from 'bson';
 import { documentFromElements, firstIdElement, pickElements } from './bson-raw.js';
 import { keyOf } from './keys.js';
 import { typedLike } from './number-types.js';
+import type { RawFields } from './raw-fields.js';
 
 /** Decoded stored objects back to their encoded bytes, to reply without re-encoding. */
 const rawOfObject = new WeakMap<object, Uint8Array>();
@@ -158,6 +159,14 @@ export class StoredDoc {
     if (keepDecoded) return this.obj;
     const picked = pickElements(this.#raw!, names);
     return picked ? BSON.deserialize(picked) : this.view();
+  }
+
+  /**
+   * Loads the encoded bytes into `fields` (raw-fields.ts) to read some fields without decoding;
+   * false when the document has no bytes yet or they are malformed.
+   */
+  loadFields(fields: RawFields): boolean {
+    return this.#buf !== undefined && fields.load(this.#buf, this.#off, this.#len);
   }
 
   /** The decoded object, if decoded already. */

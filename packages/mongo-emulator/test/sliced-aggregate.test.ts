@@ -16,12 +16,14 @@ import { emulatorSuite } from './support.js';
 
 const T0 = Date.UTC(2024, 0, 15, 10);
 
-/** Varied documents: dates (some missing, some not dates), strings, numbers, arrays, nesting. */
+/** Varied documents: dates (some missing, null, in an array, not dates), strings, numbers, arrays, nesting. */
 function docs(n: number): Document[] {
   const out: Document[] = [];
   for (let i = 0; i < n; i++) {
     const d: Document = { _id: ObjectId.createFromTime(Math.floor(T0 / 1000) + i * 7), status: [200, 404, 500][i % 3], path: `/p/${i % 5}` };
-    if (i % 11 !== 0) d.createdAt = new Date(T0 + ((i * 7919) % 7_200_000));
+    if (i % 17 === 0) d.createdAt = [new Date(T0 - 5 * 3_600_000 + i)]; // outside the counts' range: $toLong of an array fails
+    else if (i % 19 === 0) d.createdAt = null;
+    else if (i % 11 !== 0) d.createdAt = new Date(T0 + ((i * 7919) % 7_200_000));
     else if (i % 22 === 0) d.createdAt = `not a date ${i}`;
     d.ms = i % 13 === 0 ? [i, i + 1] : i * 1.5;
     d.meta = { user: `u${i % 4}`, tags: i % 2 === 0 ? ['a', 'b'] : [] };

@@ -9,12 +9,13 @@ import { ChangeStreamCursor, parseChangeStreamStage } from '../change-stream.js'
 import { BatchWriter, DEFAULT_FIRST_BATCH, ResultCursor } from '../cursors.js';
 import { validateNamespace } from '../engine.js';
 import { Code, CommandError, typeMismatch } from '../errors.js';
-import { documentsToExamine, isNaturalHint, objectsOf } from '../index-scan.js';
+import { documentsToExamine, isNaturalHint, objectsOf, settleIndexes } from '../index-scan.js';
 import { oplogDocuments } from '../oplog-view.js';
 import { keyOf } from '../keys.js';
 import { keepsDocumentIds, typedLike } from '../number-types.js';
 import { Pipeline } from '../query.js';
 import { checkPipelineOperators } from '../server-version.js';
+import { rawRangeFilterOf } from '../raw-range-filter.js';
 import { runSliced, slicedPlan } from '../sliced-aggregate.js';
 import type { StoredDoc } from '../stored-doc.js';
 import type { QueryOptions } from '../query.js';
@@ -114,7 +115,13 @@ export async function aggregateCommand(ctx: CommandContext): Promise<CommandResu
       const match = first && '$match' in first ? (first.$match as unknown) : undefined;
       const filter = match !== null && typeof match === 'object' && !Array.isArray(match) ? (match as Document) : {};
       if (coll && !isView(coll)) collection = coll;
-      if (coll && !isView(coll)) stored = documentsToExamine(coll, filter, { collation, natural: isNaturalHint(ctx.cmd.hint), stats: ctx.server.queryExecutor });
+      if (coll && !isView(coll)) {
+        // A pipeline run in slices tests a leading range `$match` from the stored bytes.
+        const denseScan = collation === undefined && slicedPlan(runStages) !== undefined && rawRangeFilterOf(filter) !== undefined;
+        const scan = { collation, natural: isNaturalHint(ctx.cmd.hint), stats: ctx.server.queryExecutor, denseScan };
+        await settleIndexes(coll, filter, scan);
+        stored = documentsToExamine(coll, filter, scan);
+      }
       source = coll && isView(coll) ? viewDocuments(engine.catalog, coll, query) : stored ? objectsOf(stored) : [];
     }
   } else {
