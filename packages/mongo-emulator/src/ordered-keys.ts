@@ -500,6 +500,8 @@ export class OrderedKeys {
   *#refreshSteps(isCurrent: (d: StoredDoc) => boolean, compact: boolean): Generator<void> {
     const tail = this.#tail;
     this.#tail = [];
+    // Removals counted from here on are not all seen by this compaction: they stay counted.
+    const staleSeen = this.#stale;
     const fresh = yield* mergeAllSteps(yield* this.#sortedRunsSteps(tail[Symbol.iterator](), isCurrent));
     if (compact) {
       const all = yield* mergeSteps(this.#main, this.#recent);
@@ -510,7 +512,7 @@ export class OrderedKeys {
       }
       this.#main = kept;
       this.#recent = [];
-      this.#stale = 0;
+      this.#stale -= staleSeen;
     }
     const main = this.#main;
     if (main.length === 0) {

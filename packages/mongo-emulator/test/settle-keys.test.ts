@@ -100,3 +100,21 @@ test('settleIndexes prepares the indexed fields a filter names, through $or', as
   const { indexed, scanned } = found(coll, { $or: [{ createdAt: { $gte: new Date(T0 + HOUR) } }, { k: { $lt: 10 } }] });
   assert.deepEqual(indexed, scanned);
 });
+
+test('a compaction after many removals is done in slices; removals made meanwhile are still found out', async () => {
+  const coll = collection(3000);
+  await settleIndexes(coll, FILTERS[0]!);
+  const docs = [...coll.docs.values()];
+  for (let i = 0; i < 1200; i++) coll.remove(docs[i * 2]!);
+  let turns = 0;
+  await coll.settleKeys('createdAt', async () => {
+    await new Promise((resolve) => setImmediate(resolve));
+    turns++;
+    coll.remove(docs[2401 + turns]!);
+  });
+  assert.ok(turns > 10, `the compaction yielded (${turns} turns)`);
+  for (const filter of FILTERS) {
+    const { indexed, scanned } = found(coll, filter);
+    assert.deepEqual(indexed, scanned, JSON.stringify(filter));
+  }
+});
