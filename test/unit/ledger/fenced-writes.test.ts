@@ -28,14 +28,17 @@ interface Owner {
 }
 
 /** A namespace of the test's own, and a function that makes a new owner of it (a new epoch). */
-function fresh(): { jobs: Collection<Document>; logs: Collection<Document>; namespace: string; takeOver: (ttlMs?: number) => Promise<Owner> } {
+function fresh(): { jobs: Collection<Document>; logs: Collection<Document>; namespace: string; takeOver: (ttlMs?: number, frozen?: Owner) => Promise<Owner> } {
   const { jobs, namespace } = fixture.fresh();
   return {
     jobs,
     logs: fixture.db().collection('logs'),
     namespace,
-    async takeOver(ttlMs = 60_000) {
-      // The previous holder froze past its lease: expire it, then acquire.
+    async takeOver(ttlMs = 60_000, frozen?: Owner) {
+      // The previous holder froze past its lease: it renews no more (its renewal timer is
+      // stopped: a renewal landing between the expiry below and the acquire made the acquire
+      // fail with LEASE_HELD once under load), and its lease is expired; then acquire.
+      if (frozen !== undefined) await frozen.lease.release();
       await jobs.updateOne({ _id: `lease:${namespace}` as never }, { $set: { expiresAt: new Date(0) } });
       const fencing = new FenceHolder();
       const lease = new Lease(jobs, namespace, 'run', ttlMs, fencing);
@@ -67,7 +70,7 @@ test('a checkpoint claimed by a newer epoch refuses the older owner\'s saves; th
   const storeA = new CheckpointStore(jobs, namespace, a.fencing);
   assert.deepEqual(await storeA.claim(), { checkpoint: undefined, previous: {} });
   await storeA.save(checkpoint(100));
-  const b = await takeOver();
+  const b = await takeOver(60_000, a);
   const storeB = new CheckpointStore(jobs, namespace, b.fencing);
   const claimed = await storeB.claim();
   assert.equal(claimed.checkpoint?.spool.files[0]?.offset, 100, 'B reads what A saved');
@@ -93,7 +96,7 @@ test('hour states, the seal watermark and operation records of an older epoch ar
   await new HourLedger(jobs, namespace, a.fencing).update(slot, { state: 'sealed' });
   await new SealWatermark(jobs, namespace, a.fencing).set(slot.start);
   await new OperationLog(logs, namespace, a.fencing).record({ op: 'seal', outcome: 'ok' });
-  const b = await takeOver();
+  const b = await takeOver(60_000, a);
   await new HourLedger(jobs, namespace, b.fencing).update(slot, { state: 'delivered', count: 3 });
   await new SealWatermark(jobs, namespace, b.fencing).set(slot.end);
 
