@@ -6,6 +6,17 @@
  * range for the rest (served by the `_id` index); combined with `$or` each clause still uses its
  * index on a real server. Used by repair, rebuild/backfill and reconcile, so all count the same
  * documents.
+ *
+ * "Not an event-time date" is written `$or: [{f: {$not: {$gte: MIN}}}, {f: {$not: {$lt: END}}}]`,
+ * not `{f: {$not: {$gte: MIN, $lt: END}}}`: the same documents (De Morgan; each comparison
+ * traverses arrays on its own either way), but a real server's planner derives index bounds for
+ * a `$not` of one comparison only (MongoDB's Indexability::isBoundsGeneratingNot: a NOT whose
+ * child can use an index on its own field; a NOT over an AND cannot). Written as one `$not` of
+ * two, the clause can be answered only through the `_id` range, fetching every document
+ * inserted in the hour to find the (usually no) documents without a date; written as two, the
+ * index on the timestamp field can serve each branch with the bounds outside [MIN, END) (the
+ * planner picks between the two plans). Not verified with explain() here: no MongoDB server on
+ * this project's machines; the emulator answers both the same.
  */
 import type { Document } from 'mongodb';
 import { ObjectId } from 'mongodb';
@@ -33,6 +44,9 @@ export function timeRangeFilters(timestampField: string, from: number, to?: numb
   if (to !== undefined && Math.ceil(to / 1000) <= MAX_OBJECT_ID_SECONDS) ids.$lt = idAt(Math.ceil(to / 1000));
   return {
     byField: { [timestampField]: range },
-    byObjectId: { _id: ids, [timestampField]: { $not: { $gte: new Date(FIELD_TIME_MIN_MS), $lt: new Date(FIELD_TIME_END_MS) } } },
+    byObjectId: {
+      _id: ids,
+      $or: [{ [timestampField]: { $not: { $gte: new Date(FIELD_TIME_MIN_MS) } } }, { [timestampField]: { $not: { $lt: new Date(FIELD_TIME_END_MS) } } }],
+    },
   };
 }
