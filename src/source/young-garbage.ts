@@ -38,13 +38,19 @@ import { runInNewContext } from 'node:vm';
 /**
  * Growth of V8's external memory (bytes) since the last collection from which a minor
  * collection is asked for: well below the ~8 MiB at which V8 starts a mark-compact (see the
- * header; less with a smaller heap), about three getMore replies of 500 events with their socket
- * chunks. Measured (bench/extmem/ceiling-alone.ts, second rounds, 2 runs each, load 12.5-13.9 on
- * 2 cores): 2 MiB 2.7-3.3 mark-compacts and 50.7 scavenges per 100,000 events, 11.60-11.71 CPU-µs
- * per event for the process; 4 MiB 5.3 and 28.7-29.3, 11.61-12.09 µs; 8 MiB 14.7-16.0 and
- * 10.7-14.0, 14.46-14.74 µs (too late: V8's mark-compacts come first).
+ * header; less with a smaller heap): about one getMore reply of 1,000 events with its socket
+ * chunks, so in a catch-up nearly every batch ends with a scavenge. Measured with the ceiling
+ * benchmark (2026-12-07 23:55-00:05, compiled sides, `run`'s flags, 2 paired runs per setting,
+ * alternated, load 1.6-2.8), the archiver's CPU-µs per event pinned to one core: 2 MiB 7.40,
+ * 7.27, 8.80, 6.87 (4.7-6.7 mark-compacts and 31-32 scavenges per 100,000 events); 1 MiB 6.80,
+ * 6.67, 7.13, 6.60, 7.67, 7.00, 7.13, 7.27 (3.3-4.7 and 46-48); 512 KiB 7.13, 6.80, 6.80, 6.87
+ * (4.0-5.3 and 47-48: the check runs once a batch, so below a batch's growth nothing changes).
+ * Earlier, with batches of 500 (bench/extmem/ceiling-alone.ts, load 12.5-13.9): 2 MiB 2.7-3.3
+ * mark-compacts and 50.7 scavenges per 100,000 events, 11.60-11.71 CPU-µs per event; 4 MiB 5.3
+ * and 28.7-29.3, 11.61-12.09 µs; 8 MiB 14.7-16.0 and 10.7-14.0, 14.46-14.74 µs (too late: V8's
+ * mark-compacts come first).
  */
-export const COLLECT_AFTER_GROWTH = 2 * 1024 * 1024;
+export const COLLECT_AFTER_GROWTH = 1024 * 1024;
 
 /** Asks V8 for a minor collection (synchronous). */
 export type MinorCollection = () => void;
