@@ -40,7 +40,7 @@ import { runInNewContext } from 'node:vm';
  * collection is asked for: well below the ~8 MiB at which V8 starts a mark-compact (see the
  * header; less with a smaller heap): about one getMore reply of 1,000 events with its socket
  * chunks, so in a catch-up nearly every batch ends with a scavenge. Measured with the ceiling
- * benchmark (2026-12-07 23:55-00:05, compiled sides, `run`'s flags, 2 paired runs per setting,
+ * benchmark (2026-12-07 23:52-23:56 UTC, compiled sides, `run`'s flags, 2 paired runs per setting,
  * alternated, load 1.6-2.8), the archiver's CPU-µs per event pinned to one core: 2 MiB 7.40,
  * 7.27, 8.80, 6.87 (4.7-6.7 mark-compacts and 31-32 scavenges per 100,000 events); 1 MiB 6.80,
  * 6.67, 7.13, 6.60, 7.67, 7.00, 7.13, 7.27 (3.3-4.7 and 46-48); 512 KiB 7.13, 6.80, 6.80, 6.87
