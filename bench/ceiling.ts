@@ -186,10 +186,12 @@ export const ceilingBenchmark: Benchmark = {
   figure: 'events/s from the release of a replayed change stream until a Tailer (default config) has every document durable in the spool',
   baseline: 'events/s of a bare driver watch() loop counting the same replayed events (same source, same batch size)',
   target: {
-    text: 'ratio >= 1.5 and >= 150,000 events/s',
+    text: 'ratio >= 1.5 and >= 150,000 events/s, on one core too (details.archiverOneCoreEventsPerSecond)',
     checks: [
       { on: 'ratio', op: '>=', value: 1.5 },
       { on: 'figure', op: '>=', value: 150_000 },
+      // The "on one core": the archiver's run pinned to one CPU (not measured with --quick).
+      { on: 'detail', detail: 'archiverOneCoreEventsPerSecond', op: '>=', value: 150_000 },
     ],
   },
   async run(ctx: BenchContext): Promise<BenchOutput> {

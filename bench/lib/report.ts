@@ -15,8 +15,9 @@ export function buildReport(b: Benchmark, out: BenchOutput, seconds: number): Be
     const values = out.samples.map((s) => s.details?.[k]).filter((v): v is number => typeof v === 'number');
     details[k] = round(spread(values).median);
   }
-  const checks = b.target.checks.map((c: TargetCheck) => {
-    const actual = c.on === 'ratio' ? ratio : fig.median;
+  const measured = (c: TargetCheck): boolean => c.on !== 'detail' || Number.isFinite(details[c.detail ?? '']);
+  const checks = b.target.checks.filter(measured).map((c: TargetCheck) => {
+    const actual = c.on === 'ratio' ? ratio : c.on === 'detail' ? (details[c.detail ?? ''] as number) : fig.median;
     const met = c.op === '>=' ? actual >= c.value : actual <= c.value;
     // Margin: how far past the limit (positive = met by, negative = missed by), relative to it.
     const margin = c.op === '>=' ? actual / c.value - 1 : 1 - actual / c.value;
@@ -74,7 +75,7 @@ export function renderTable(reports: readonly BenchmarkReport[]): string {
       `${fmt(b.median)} [${fmt(b.min)}–${fmt(b.max)}]`,
       `${r.ratio.toFixed(2)} [${q.min.toFixed(2)}–${q.max.toFixed(2)}]`,
       r.target.text,
-      r.target.met ? 'yes' : `NO (${r.target.checks.filter((c) => !c.met).map((c) => `${c.on} ${fmt(c.actual)} vs ${c.op} ${fmt(c.value)}`).join('; ')})`,
+      r.target.met ? 'yes' : `NO (${r.target.checks.filter((c) => !c.met).map((c) => `${c.on === 'detail' ? c.detail : c.on} ${fmt(c.actual)} vs ${c.op} ${fmt(c.value)}`).join('; ')})`,
       String(r.runs),
       r.seconds.toFixed(1),
     ]);

@@ -11,8 +11,12 @@ export interface RunSample {
 }
 
 export interface TargetCheck {
-  /** What is compared: the median figure or the ratio of the medians. */
-  on: 'figure' | 'ratio';
+  /**
+   * What is compared: the median figure, the ratio of the medians, or the median of one of the
+   * details (`detail` names it; a check of a detail that was not measured, NaN, is left out).
+   */
+  on: 'figure' | 'ratio' | 'detail';
+  detail?: string;
   op: '>=' | '<=';
   value: number;
 }
