@@ -19,6 +19,7 @@ import type { QueryOptions } from './query.js';
 import { ABSENT } from './raw-fields.js';
 import { rawRangeFilterOf, rawReaderOf } from './raw-range-filter.js';
 import type { StoredDoc } from './stored-doc.js';
+import { skipLimitLazily } from './skip-limit.js';
 
 /** Whether `projection` keeps the `_id` only (`{ _id: 1 }` or `{ _id: true }`). */
 export function isIdOnly(projection: Document | undefined): boolean {
@@ -50,29 +51,16 @@ export function storedIdsLazily(docs: Iterable<StoredDoc>, filter: Document, spe
     return out;
   };
   const whole = compileFilter(filter, opts);
-  const it = docs[Symbol.iterator]();
-  let skip = spec.skip ?? 0;
-  let left = spec.limit ? spec.limit : Infinity;
-  return {
-    next: () => {
-      while (left > 0) {
-        const n = it.next();
-        if (n.done === true) break;
-        const d = n.value;
-        const loaded = d.loadFields(reader);
-        let m = loaded ? test(reader) : undefined;
-        if (m === false) continue;
-        if (m === undefined || !raw.complete) m = whole(d.view());
-        if (!m) continue;
-        if (skip > 0) {
-          skip--;
-          continue;
-        }
-        left--;
-        return { done: false, value: (loaded ? idDocument() : undefined) ?? documentFromElements(d.idElement()) };
-      }
-      left = 0;
-      return { done: true, value: undefined };
+  return skipLimitLazily(
+    docs,
+    (d) => {
+      const loaded = d.loadFields(reader);
+      let m = loaded ? test(reader) : undefined;
+      if (m === false) return undefined;
+      if (m === undefined || !raw.complete) m = whole(d.view());
+      if (!m) return undefined;
+      return (loaded ? idDocument() : undefined) ?? documentFromElements(d.idElement());
     },
-  };
+    spec,
+  );
 }

@@ -21,6 +21,7 @@ import { $in } from './in-operator.js';
 import { typedLike } from './number-types.js';
 import { splitRangeFilter } from './range-filter.js';
 import { rawOf } from './stored-doc.js';
+import { skipLimitLazily } from './skip-limit.js';
 
 type ExpressionFn = (obj: unknown, expr: unknown, options: MingoOptions) => unknown;
 
@@ -284,26 +285,7 @@ export function findDocumentsLazily(source: Iterable<Document>, spec: Omit<FindS
  * hour rule's `_id` listing): the same documents in the same order, projected as `{ _id }`.
  */
 function idsLazily(source: Iterable<Document>, test: (doc: Document) => boolean, spec: Pick<FindSpec, 'skip' | 'limit'>): Iterator<Document> {
-  const it = source[Symbol.iterator]();
-  let skip = spec.skip ?? 0;
-  let left = spec.limit ? spec.limit : Infinity;
-  return {
-    next: () => {
-      while (left > 0) {
-        const n = it.next();
-        if (n.done === true) break;
-        if (!test(n.value)) continue;
-        if (skip > 0) {
-          skip--;
-          continue;
-        }
-        left--;
-        return { done: false, value: projectId(n.value) };
-      }
-      left = 0;
-      return { done: true, value: undefined };
-    },
-  };
+  return skipLimitLazily(source, (doc) => (test(doc) ? projectId(doc) : undefined), spec);
 }
 
 /** Stages that never write into the objects they receive. */
