@@ -537,8 +537,10 @@ export async function createArchiver(input: Config | ConfigInput, options: Archi
           samples.stop();
           await http?.close().catch(() => undefined);
           metricsValue?.close();
-          // Bounded: with MongoDB unreachable the lease simply expires.
-          if (holdsLease) await Promise.race([lease.release(), sleep(LEASE_RELEASE_WAIT_MS)]);
+          // Bounded: with MongoDB unreachable the lease simply expires. Not tried at all when
+          // capture just found MongoDB unreachable (a stop is prompt during an outage).
+          const mongoAway = tailer.mongo.outage !== undefined || tailer.gaveUpOnMongo;
+          if (holdsLease && !mongoAway) await Promise.race([lease.release(), sleep(LEASE_RELEASE_WAIT_MS)]);
           await ctx.close().catch(() => undefined);
           if (ownsClient) await client.close().catch(() => undefined);
         }

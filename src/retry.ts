@@ -105,10 +105,16 @@ export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
   });
 }
 
-/** Settles as `promise` does, or rejects with `abortReason(signal)` as soon as `signal` aborts. */
+/**
+ * Settles as `promise` does, or rejects with `abortReason(signal)` as soon as `signal` aborts.
+ * `promise` is left to run; its own rejection, if it comes later, is handled (never unhandled).
+ */
 export function raceAbort<T>(promise: Promise<T>, signal: AbortSignal | undefined): Promise<T> {
   if (signal === undefined) return promise;
-  if (signal.aborted) return Promise.reject(abortReason(signal));
+  if (signal.aborted) {
+    promise.catch(() => undefined);
+    return Promise.reject(abortReason(signal));
+  }
   return new Promise<T>((resolve, reject) => {
     const onAbort = (): void => reject(abortReason(signal));
     signal.addEventListener('abort', onAbort, { once: true });

@@ -92,7 +92,7 @@ import { isMongoUnavailable, mongoServers } from './mongo-errors.js';
 import type { MongoOutage } from './mongo-outage.js';
 import { MongoOutageTracker } from './mongo-outage.js';
 import type { RetryPolicy } from '../retry.js';
-import { retryPolicy, withRetry } from '../retry.js';
+import { isAbortError, raceAbort, retryPolicy, throwIfAborted, withRetry } from '../retry.js';
 import type { CaptureStream, StreamClient, StreamClientChoice } from './stream-client.js';
 import { CHANGE_STREAM_BATCH_SIZE, NO_PBRT_CHOICE, chooseStreamClient, openCaptureStream } from './stream-client.js';
 import { NoPostBatchResumeTokenError, RawChangeStream } from './raw-change-stream.js';
@@ -191,6 +191,13 @@ function isSpoolFailure(err: unknown): err is CronLogError {
 /** Slabs (~1 MiB of lines each) being compressed at once before reading waits for them. */
 const MAX_COMPRESSING = 4;
 
+/**
+ * How long a stop waits for MongoDB to take a checkpoint write (the final one, or one in flight)
+ * before giving it up: with MongoDB reachable a write takes milliseconds; unreachable, the driver
+ * would wait for server selection (30 s by default), past the shutdown grace.
+ */
+export const STOP_SAVE_WAIT_MS = 2000;
+
 export class Tailer {
   readonly options: Required<Pick<TailerOptions, 'maxPendingBytes' | 'maxAwaitTimeMS'>> & TailerOptions;
   readonly spool: Spool;
@@ -202,6 +209,18 @@ export class Tailer {
   private readonly giveUpAfterMs: number;
   /** Aborted when capture stops: cuts a backoff wait short. */
   private readonly stopController = new AbortController();
+  /**
+   * Aborted once a stop has waited STOP_SAVE_WAIT_MS for MongoDB (at once when an outage is
+   * known): a checkpoint write waiting for server selection (up to serverSelectionTimeoutMS,
+   * 30 s by default) is given up, so a stop is prompt. The spool is flushed all the same; the
+   * next start resumes from the last checkpoint saved and cuts the spool back to it.
+   */
+  private readonly savesGivenUp = new AbortController();
+
+  /** Whether a stop gave up waiting for MongoDB (its last checkpoint writes were not saved). */
+  get gaveUpOnMongo(): boolean {
+    return this.savesGivenUp.signal.aborted;
+  }
   private readonly db: Db;
   private readonly coll: Collection<Document>;
   private readonly log: Logger;
@@ -495,6 +514,7 @@ export class Tailer {
       // delays the checkpoint (the next interval retries; nothing is lost meanwhile).
       if (isSpoolFailure(err)) this.fail(err);
       else if (isFenced(err)) return; // capture stopped (checkpoint() failed it)
+      else if (this.gaveUpOnMongo && isAbortError(err)) return; // stopping: see stop()
       else if (this.mongo.outage !== undefined && isMongoUnavailable(err)) this.log.debug('checkpoint not saved while MongoDB is unreachable', { error: (err as Error).message });
       else this.log.warn('checkpoint not saved; retrying at the next interval', { error: (err as Error).message });
     });
@@ -717,6 +737,7 @@ export class Tailer {
         (err: unknown) => {
           if (this.relieving === run) this.relieving = undefined;
           // The spool was flushed; only the checkpoint's write to MongoDB waits for it to be back.
+          if (this.savesGivenUp.signal.aborted && isAbortError(err)) return;
           if (isMongoUnavailable(err)) this.log.warn('checkpoint not saved: MongoDB is unreachable; retrying at the next interval', { error: (err as Error).message });
           else this.fail(err);
         },
@@ -838,7 +859,8 @@ export class Tailer {
     const spoolJson = JSON.stringify({ spool, closedHours });
     if (posJson === this.savedPositionJson && spoolJson === this.savedSpoolJson) return;
     const cp: Omit<CaptureCheckpoint, 'updatedAt'> = { position, spool, dedupe, closedHours, since: this.since, ...(pendingRepair ? { pendingRepair } : {}) };
-    await this.checkpoints.save(cp);
+    throwIfAborted(this.savesGivenUp.signal);
+    await raceAbort(this.checkpoints.save(cp), this.savesGivenUp.signal);
     this.saved = cp;
     this.savedPositionJson = posJson;
     this.savedSpoolJson = spoolJson;
@@ -880,7 +902,8 @@ export class Tailer {
     const spool = { ...saved.spool, files: [...saved.spool.files, ...added].sort((a, b) => a.hour - b.hour || a.part - b.part) };
     const cp = { ...saved, spool };
     try {
-      await this.checkpoints.save(cp);
+      throwIfAborted(this.savesGivenUp.signal);
+      await raceAbort(this.checkpoints.save(cp), this.savesGivenUp.signal);
       this.saved = cp;
       this.savedSpoolJson = '';
     } catch (err) {
@@ -949,14 +972,39 @@ export class Tailer {
   /** Stops reading, flushes, takes a final checkpoint. Idempotent. */
   async stop(): Promise<void> {
     this.schedule.stop();
+    let giveUpTimer: NodeJS.Timeout | undefined;
+    if (!this.stopRequested) {
+      this.stopRequested = true;
+      const giveUp = (): void => this.savesGivenUp.abort(new CronLogError('ABORTED', 'checkpoint write given up: capture stopped and MongoDB did not answer'));
+      if (this.mongo.outage !== undefined) giveUp();
+      else giveUpTimer = setTimeout(giveUp, STOP_SAVE_WAIT_MS).unref();
+    }
     if (!this.stopping) {
       this.stopping = true;
       this.stopController.abort();
       await this.stream?.close().catch(() => undefined);
     }
+    try {
+      await this.stopCapture();
+    } finally {
+      clearTimeout(giveUpTimer);
+    }
+  }
+
+  private stopRequested = false;
+
+  private async stopCapture(): Promise<void> {
     await this.running;
-    if (this.fatal === undefined && this.mongo.outage === undefined) {
-      await this.checkpoint();
+    if (this.fatal === undefined && this.mongo.outage === undefined && !this.gaveUpOnMongo) {
+      try {
+        await this.checkpoint();
+      } catch (err) {
+        // The spool was flushed; only the write to MongoDB was given up.
+        if (!(this.gaveUpOnMongo && isAbortError(err))) throw err;
+        this.log.warn(`final checkpoint not saved: MongoDB did not answer within ${STOP_SAVE_WAIT_MS} ms; the next start resumes from the last saved checkpoint`, {
+          server: this.mongo.server,
+        });
+      }
     } else {
       await this.checkpointChain;
       // MongoDB unreachable: the spool is made durable; the checkpoint stays where it was saved

@@ -159,12 +159,17 @@ test('MongoDB unreachable for 8 s: run stays up, reports it, resumes from its ch
   assert.equal(res.code, 0, `clean exit after SIGTERM:\n${res.stderr.slice(-3000)}`);
 });
 
-test('during an outage: SIGTERM stops run at once (exit 0), one-shot commands exit 3 naming the server, a new run waits, then gives up after mongoRetry.giveUpAfterSeconds (exit 3); a restart loses nothing', { timeout: 120_000 }, async () => {
-  const env2 = await archiveEnv(mongo);
-  const proxied = `mongodb://${proxy.address}/${env2.db}?directConnection=true&serverSelectionTimeoutMS=2000`;
-  const ns = `${env2.db}.apilogs`;
-  const coll = env2.client.db(env2.db).collection('apilogs');
+/** A fresh archive environment whose `run` reaches MongoDB through the proxy. */
+async function proxiedEnv(serverSelectionTimeoutMS: number) {
+  const env = await archiveEnv(mongo);
+  const proxied = `mongodb://${proxy.address}/${env.db}?directConnection=true&serverSelectionTimeoutMS=${serverSelectionTimeoutMS}`;
+  const coll = env.client.db(env.db).collection('apilogs');
   const batch = (n: number) => Array.from({ length: BATCH }, (_, i) => ({ createdAt: new Date(), batch: n, i }));
+  return { env, proxied, ns: `${env.db}.apilogs`, coll, batch };
+}
+
+test('during an outage: SIGTERM stops run at once (exit 0), one-shot commands exit 3 naming the server, a new run waits, then gives up after mongoRetry.giveUpAfterSeconds (exit 3); a restart loses nothing', { timeout: 120_000 }, async () => {
+  const { env: env2, proxied, ns, coll, batch } = await proxiedEnv(2000);
   try {
     const first = startCli(['run', '--no-env-file'], env2.env({ DB_URI: proxied, METRICS_PORT: '0' }));
     await first.waitFor('archiver started', 60_000);
@@ -178,7 +183,8 @@ test('during an outage: SIGTERM stops run at once (exit 0), one-shot commands ex
     first.child.kill('SIGTERM');
     const stopped = await first.exited;
     assert.equal(stopped.code, 0, stopped.stderr.slice(-3000));
-    assert.ok(Date.now() - signalledAt < 5000, 'a stop during an outage does not wait for MongoDB');
+    const stopMs = Date.now() - signalledAt;
+    assert.ok(stopMs < 5000, `a stop during an outage does not wait for MongoDB (took ${stopMs} ms):\n${stopped.stderr.slice(-3000)}`);
     assert.match(stopped.stderr, /final checkpoint not saved: MongoDB is unreachable/);
 
     // One-shot commands fail, with exit code 3 and a message naming the server and the cause.
@@ -216,5 +222,45 @@ test('during an outage: SIGTERM stops run at once (exit 0), one-shot commands ex
   } finally {
     await proxy.restore();
     await env2.close();
+  }
+});
+
+test('a stop during an outage gives up a checkpoint that waits for server selection: run exits at once, the spool flushed; a restart loses nothing', { timeout: 120_000 }, async () => {
+  // A long server selection timeout: a checkpoint write waits this long for MongoDB.
+  const { env: env3, proxied, ns, coll, batch } = await proxiedEnv(30_000);
+  try {
+    // The interval checkpoint and the quiet one (a quarter of it) come long after the first batch:
+    // when the stream breaks, the checkpoint capture takes then is the one that waits.
+    const first = startCli(['run', '--no-env-file'], env3.env({ DB_URI: proxied, METRICS_PORT: '0', CHECKPOINT_INTERVAL_MS: '60000' }));
+    await first.waitFor('change stream open', 60_000);
+    const base = /"url":"(http:\/\/[^"]+)"/.exec(first.output().stderr)?.[1];
+    await coll.insertMany(batch(1));
+    await waitFor(async () => (metric((await get(`${base}/metrics`)).text, 'cronlog_events_captured_total') ?? 0) >= BATCH, 20_000, 'the first batch captured (not yet checkpointed)');
+    await proxy.cut();
+    await coll.insertMany(batch(2));
+    // Capture cannot save batch 1's checkpoint now: whichever write asks first (the broken
+    // stream's, or the stop's final one), it waits for server selection.
+    await new Promise((r) => setTimeout(r, 500));
+    const signalledAt = Date.now();
+    first.child.kill('SIGTERM');
+    const stopped = await first.exited;
+    const stopMs = Date.now() - signalledAt;
+    assert.equal(stopped.code, 0, stopped.stderr.slice(-3000));
+    assert.ok(stopMs < 5000, `stopped in ${stopMs} ms, not at once:\n${stopped.stderr.slice(-3000)}`);
+    assert.doesNotMatch(stopped.stderr, /shutdown grace exceeded/);
+    assert.match(stopped.stderr, /final checkpoint not saved: MongoDB (is unreachable|did not answer within 2000 ms)/);
+
+    await proxy.restore();
+    const second = startCli(['run', '--no-env-file'], env3.env({ DB_URI: proxied }));
+    await second.waitFor('archiver started', 60_000);
+    await waitFor(async () => (await spoolNow(env3.spoolDirectory, ns)).length >= 2 * BATCH, 30_000, 'both batches spooled');
+    second.child.kill('SIGTERM');
+    assert.equal((await second.exited).code, 0);
+    const ids = (await coll.find({}, { projection: { _id: 1 } }).toArray()).map((d) => String(d._id)).sort();
+    assert.equal(ids.length, 2 * BATCH);
+    assert.deepEqual((await readSpool(env3.spoolDirectory, ns)).map((s) => String(s.doc._id)).sort(), ids, 'every document exactly once');
+  } finally {
+    await proxy.restore();
+    await env3.close();
   }
 });

@@ -159,3 +159,21 @@ test('raceAbort: the promise, or the abort reason as soon as the signal aborts',
   await assert.rejects(pending, /destroyed/);
   assert.equal(abortReason(AbortSignal.abort(new Error('x'))).code, 'ABORTED');
 });
+
+test('raceAbort: the raced promise rejecting later is never an unhandled rejection, aborted before or after', async () => {
+  const unhandled: unknown[] = [];
+  const onUnhandled = (reason: unknown): void => void unhandled.push(reason);
+  process.on('unhandledRejection', onUnhandled);
+  try {
+    const late = (): Promise<never> => new Promise((_, reject) => setTimeout(() => reject(new Error('topology closed')), 10));
+    await assert.rejects(raceAbort(late(), AbortSignal.abort()), (e: unknown) => e instanceof CronLogError && e.code === 'ABORTED');
+    const ac = new AbortController();
+    const pending = raceAbort(late(), ac.signal);
+    ac.abort();
+    await assert.rejects(pending, (e: unknown) => e instanceof CronLogError && e.code === 'ABORTED');
+    await new Promise((r) => setTimeout(r, 50));
+    assert.deepEqual(unhandled, []);
+  } finally {
+    process.off('unhandledRejection', onUnhandled);
+  }
+});
