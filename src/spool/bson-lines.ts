@@ -38,6 +38,13 @@ for (let i = 0; i < 256; i++) {
 const BASE64 = new TextEncoder().encode('ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/');
 const ESCAPES: Record<number, number> = { 8: 0x62, 9: 0x74, 10: 0x6e, 12: 0x66, 13: 0x72 };
 
+/** The two ASCII digits of 0-99, at 2n and 2n + 1. */
+const PAIRS = new Uint8Array(200);
+for (let i = 0; i < 100; i++) {
+  PAIRS[2 * i] = 0x30 + Math.floor(i / 10);
+  PAIRS[2 * i + 1] = 0x30 + (i % 10);
+}
+
 const f64 = new Float64Array(1);
 const f64Bytes = new Uint8Array(f64.buffer);
 
@@ -113,10 +120,26 @@ export class BsonLineWriter {
     while (i < end) {
       const type = b[i++] as number;
       const keyStart = i;
+      let kid: TypeNode | undefined;
+      // The key where it was last time, when it needs no escape: compared once, then copied.
+      const guess = node !== undefined && !isArray ? node.kids[index] : undefined;
+      const jsonKey = guess !== undefined ? sameKeyAt(guess, b, keyStart, end) : undefined;
+      if (jsonKey !== undefined) {
+        kid = guess;
+        i = keyStart + (guess as TypeNode).keyBytes.length + 1;
+        if (type !== 0x05) this.mark(kid as TypeNode, BSON_TYPE_BITS[type] as number);
+        index++;
+        if (!first) out[this.p++] = 0x2c;
+        first = false;
+        let p = this.p;
+        for (let k = 0; k < jsonKey.length; k++) out[p++] = jsonKey[k] as number;
+        this.p = p;
+        i = this.value(type, b, i, end, depth, kid);
+        continue;
+      }
       while (i < end && b[i] !== 0) i++;
       if (i >= end) throw UNSUPPORTED;
       const keyEnd = i++;
-      let kid: TypeNode | undefined;
       if (node !== undefined) {
         kid = isArray ? items : (this.types as TypeTree).kidBytes(node, index, b, keyStart, keyEnd);
         // Binary: marked by `binary` (its subtype decides).
@@ -320,14 +343,60 @@ export class BsonLineWriter {
     }
   }
 
-  /** A date as Date.prototype.toISOString writes it; null when out of the Date range. */
+  /** The day of the last date written (UTC ms of its midnight; NaN: none yet), and its `"YYYY-MM-DDT`. */
+  private dayStart = Number.NaN;
+  private readonly dayPrefix = new Uint8Array(12);
+
+  /**
+   * A date as Date.prototype.toISOString writes it; null when out of the Date range. The civil
+   * date of the last day written is kept: the dates of a capture mostly fall on the same day.
+   */
   private date(ms: number): void {
     if (!(Math.abs(ms) <= 8.64e15)) {
       this.ascii('null');
       return;
     }
+    let rest = ms - this.dayStart;
+    if (!(rest >= 0 && rest < 86_400_000)) {
+      if (!this.newDay(ms)) return;
+      rest = ms - this.dayStart;
+    }
+    const out = this.out;
+    let p = this.p;
+    const prefix = this.dayPrefix;
+    for (let k = 0; k < 12; k++) out[p++] = prefix[k] as number;
+    const h = Math.floor(rest / 3_600_000);
+    rest -= h * 3_600_000;
+    const m = Math.floor(rest / 60_000);
+    rest -= m * 60_000;
+    const s = Math.floor(rest / 1000);
+    const milli = rest - s * 1000;
+    // "HH:MM:SS.mmmZ"
+    out[p++] = PAIRS[2 * h] as number;
+    out[p++] = PAIRS[2 * h + 1] as number;
+    out[p++] = 0x3a;
+    out[p++] = PAIRS[2 * m] as number;
+    out[p++] = PAIRS[2 * m + 1] as number;
+    out[p++] = 0x3a;
+    out[p++] = PAIRS[2 * s] as number;
+    out[p++] = PAIRS[2 * s + 1] as number;
+    out[p++] = 0x2e;
+    const hundreds = Math.floor(milli / 100);
+    const below = milli - hundreds * 100;
+    out[p++] = 0x30 + hundreds;
+    out[p++] = PAIRS[2 * below] as number;
+    out[p++] = PAIRS[2 * below + 1] as number;
+    out[p++] = 0x5a;
+    out[p++] = 0x22;
+    this.p = p;
+  }
+
+  /**
+   * Makes the day of `ms` the kept one (dayStart, dayPrefix). A year outside 0-9999 (which
+   * toISOString writes with a sign and six digits) is written whole here instead: returns false.
+   */
+  private newDay(ms: number): boolean {
     const days = Math.floor(ms / 86_400_000);
-    let rest = ms - days * 86_400_000;
     // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
     const z = days + 719_468;
     const era = Math.floor(z / 146_097);
@@ -340,36 +409,38 @@ export class BsonLineWriter {
     const year = yoe + era * 400 + (month <= 2 ? 1 : 0);
     if (year < 0 || year > 9999) {
       this.ascii(`"${new Date(ms).toISOString()}"`);
-      return;
+      return false;
     }
-    const h = Math.floor(rest / 3_600_000);
-    rest -= h * 3_600_000;
-    const m = Math.floor(rest / 60_000);
-    rest -= m * 60_000;
-    const s = Math.floor(rest / 1000);
-    const milli = rest - s * 1000;
-    // "YYYY-MM-DDTHH:MM:SS.mmmZ"
-    this.out[this.p++] = 0x22;
-    this.digits(year, 4, 0x2d);
-    this.digits(month, 2, 0x2d);
-    this.digits(day, 2, 0x54);
-    this.digits(h, 2, 0x3a);
-    this.digits(m, 2, 0x3a);
-    this.digits(s, 2, 0x2e);
-    this.digits(milli, 3, 0x5a);
-    this.out[this.p++] = 0x22;
+    // `"YYYY-MM-DDT`
+    const prefix = this.dayPrefix;
+    prefix[0] = 0x22;
+    const century = Math.floor(year / 100);
+    const rest = year - century * 100;
+    prefix[1] = PAIRS[2 * century] as number;
+    prefix[2] = PAIRS[2 * century + 1] as number;
+    prefix[3] = PAIRS[2 * rest] as number;
+    prefix[4] = PAIRS[2 * rest + 1] as number;
+    prefix[5] = 0x2d;
+    prefix[6] = PAIRS[2 * month] as number;
+    prefix[7] = PAIRS[2 * month + 1] as number;
+    prefix[8] = 0x2d;
+    prefix[9] = PAIRS[2 * day] as number;
+    prefix[10] = PAIRS[2 * day + 1] as number;
+    prefix[11] = 0x54;
+    this.dayStart = days * 86_400_000;
+    return true;
   }
+}
 
-  /** `v` in `n` decimal digits (zero-padded), then the character `after`. */
-  private digits(v: number, n: number, after: number): void {
-    const out = this.out;
-    for (let k = n - 1; k >= 0; k--) {
-      out[this.p + k] = 0x30 + (v % 10);
-      v = Math.floor(v / 10);
-    }
-    this.p += n;
-    out[this.p++] = after;
-  }
+/** `node`'s `jsonKey` when the key at b[at] (NUL-terminated before `end`) is its key; else undefined. */
+function sameKeyAt(node: TypeNode, b: Uint8Array, at: number, end: number): Uint8Array | undefined {
+  const json = node.jsonKey;
+  if (json === undefined) return undefined;
+  const key = node.keyBytes;
+  const n = key.length;
+  if (at + n >= end || b[at + n] !== 0) return undefined;
+  for (let k = 0; k < n; k++) if (key[k] !== b[at + k]) return undefined;
+  return json;
 }
 
 function isProtoKey(b: Uint8Array, at: number): boolean {

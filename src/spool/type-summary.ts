@@ -97,12 +97,28 @@ export class TypeNode {
   items: TypeNode | undefined;
   /** UTF-8 bytes of the key (fast comparison with a key in BSON bytes). */
   readonly keyBytes: Uint8Array;
+  /**
+   * The key as a JSON line writes it, `"key":`, when it needs nothing but a copy: printable ASCII
+   * without `"` or `\`, not starting with a digit or `$`, not `__proto__` (bson-lines.ts copies
+   * it instead of checking and escaping the key's bytes again); else undefined.
+   */
+  readonly jsonKey: Uint8Array | undefined;
   constructor(
     readonly key: string,
     readonly depth: number,
   ) {
     this.keyBytes = Buffer.from(key, 'utf8');
+    this.jsonKey = plainKey(key) ? Buffer.from(`"${key}":`, 'latin1') : undefined;
   }
+}
+
+function plainKey(key: string): boolean {
+  if (key.length === 0 || key === '__proto__' || /^[0-9$]/.test(key)) return false;
+  for (let i = 0; i < key.length; i++) {
+    const c = key.charCodeAt(i);
+    if (c < 0x20 || c > 0x7e || c === 0x22 || c === 0x5c) return false;
+  }
+  return true;
 }
 
 /** The summary of a part as the manifest lists it. */

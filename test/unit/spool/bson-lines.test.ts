@@ -9,19 +9,20 @@ import { BSON, Binary, BSONRegExp, Code, DBRef, Decimal128, Double, Int32, Long,
 import type { Document } from 'bson';
 import { BsonLineWriter, MAX_JSON_BYTES_PER_BSON_BYTE } from '../../../src/spool/bson-lines.js';
 import { lineEncoder } from '../../../src/spool/json-lines.js';
+import { TypeTree } from '../../../src/spool/type-summary.js';
 import { apiLogsBetween, rng } from '@cron-log-service/mongo-emulator/traffic';
 
 const encode = lineEncoder('analytics');
 const writer = new BsonLineWriter();
 
 /** What the writer makes of `doc` (serialized at an offset inside a larger buffer), or -1. */
-function written(doc: Document): string | -1 {
+function written(doc: Document, types?: TypeTree): string | -1 {
   const bytes = BSON.serialize(doc);
   const src = new Uint8Array(bytes.length + 7);
   src.set(bytes, 3);
   const out = Buffer.alloc(bytes.length * MAX_JSON_BYTES_PER_BSON_BYTE + 10, 0xee);
   out[0] = 0x41;
-  const end = writer.write(src, 3, out, 1);
+  const end = writer.write(src, 3, out, 1, types);
   if (end < 0) return -1;
   assert.equal(out[0], 0x41, 'nothing written before the position given');
   return out.toString('utf8', 1, end);
@@ -32,8 +33,8 @@ function expected(doc: Document): string {
   return encode(BSON.deserialize(BSON.serialize(doc), { promoteLongs: false }));
 }
 
-function same(doc: Document, why: string): void {
-  const got = written(doc);
+function same(doc: Document, why: string, types?: TypeTree): void {
+  const got = written(doc, types);
   assert.notEqual(got, -1, `${why}: the writer left the document to the encoder`);
   assert.equal(got, expected(doc), why);
 }
@@ -70,6 +71,12 @@ test('dates: every instant the encoder can write, and null outside the Date rang
   for (let k = 0; k < 5000; k++) instants.push(Math.floor((r() - 0.5) * 2 * 8.64e15));
   for (let k = 0; k < 5000; k++) instants.push(Math.floor((r() - 0.3) * 1e13));
   for (const ms of instants) same({ at: new Date(ms) }, `date ${ms}`);
+  // The writer keeps the last day's date: runs within a day, across midnight, back and forth,
+  // and through years it does not keep (before 0, after 9999).
+  const day = Date.UTC(2024, 1, 29);
+  const runs = [day, day + 1, day + 86_399_999, day + 86_400_000, day - 1, day, day + 43_200_123, -62_198_755_200_000, day + 5, 253_402_300_800_000, day + 86_399_999, -1, 0, -86_400_000, -86_400_001];
+  for (const ms of runs) same({ at: new Date(ms) }, `date ${ms} in a run`);
+  for (let ms = day - 3_600_000; ms < day + 3_600_000; ms += 59_999) same({ at: new Date(ms) }, `date ${ms} near midnight`);
   // Out of the Date range (the driver decodes an Invalid Date; the encoder writes null).
   const bytes = BSON.serialize({ at: new Date(0) });
   new DataView(bytes.buffer, bytes.byteOffset).setBigInt64(8, 8_640_000_000_000_001n, true);
@@ -152,4 +159,29 @@ test('random documents: the same line as the encoder, or -1 only for what it doe
     assert.equal(got, expected(doc));
   }
   assert.ok(mapped > 2500, `most random documents are written by the writer (${mapped} of 3000)`);
+});
+
+test('with a type tree (the capture path): keys copied from the tree give the same line as the encoder', () => {
+  const types = new TypeTree();
+  const docs: Document[] = [
+    ...apiLogsBetween(rng(3), 300, Date.UTC(2024, 0, 15, 10), Date.UTC(2024, 0, 15, 11)),
+    { a: 1, ab: 2, abc: { a: 3, ab: [1, { a: 2 }] } },
+    { ab: 1, a: 2, abc: { ab: 3, a: [1, { b: 2 }] } },
+    { a: 1 },
+    { ab: 1, abc: 2, a: 3 },
+    { 'quote"key': 1, 'tab\tkey': 2, 'ké y': 3, '': 4, x: 5 },
+    { 'quote"key': 1, 'tab\tkey': 2, 'ké y': 3, '': 4, x: 5 },
+    { '1a': 1, $x: 2, __proto__x: 3 },
+  ];
+  for (const [i, doc] of docs.entries()) {
+    const got = written(doc, types);
+    if (got === -1) {
+      assert.ok(i === docs.length - 1, `document ${i} left to the encoder`);
+      continue;
+    }
+    assert.equal(got, expected(doc), `document ${i}`);
+    writer.commitTypes();
+  }
+  // Written twice: the second time every key is where the tree saw it.
+  for (const doc of docs.slice(0, 300)) same(doc, 'again', types);
 });
