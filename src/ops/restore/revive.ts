@@ -55,8 +55,8 @@ export type LineReviver = (line: string) => Document;
 export function partReviver(jsonMode: string, types: PartTypes | undefined, timestampField: string, notes: ReviveNotes): LineReviver {
   if (jsonMode === 'ejson') return (line) => EJSON.parse(line, { relaxed: false }) as Document;
   if (typesKnown(types)) {
-    const paths = new Map<string, readonly TypeName[]>(Object.entries(types.paths));
-    return (line) => reviveMembers(JSON.parse(line) as Record<string, unknown>, '', paths, notes) as Document;
+    const tree = new ReviveTree(types, notes);
+    return (line) => tree.members(JSON.parse(line) as Record<string, unknown>, tree.root) as Document;
   }
   return (line) => reviveLegacy(JSON.parse(line) as Record<string, unknown>, timestampField);
 }
@@ -76,55 +76,156 @@ export function reviveLegacy(doc: Record<string, unknown>, timestampField: strin
   return doc;
 }
 
-function reviveMembers(obj: Record<string, unknown>, path: string, paths: ReadonlyMap<string, readonly TypeName[]>, notes: ReviveNotes): Record<string, unknown> {
-  for (const key of Object.keys(obj)) obj[key] = reviveValue(obj[key], childPath(path, key), paths, notes);
-  return obj;
+/** Nodes made past this many (keys of documents with open-ended keys) are not kept. */
+const MAX_NODES = 10_000;
+
+/**
+ * One path of a summary with what reviving its values needs, worked out once: its types as
+ * flags, and the string forms to try in order (the typed ones first, then `binData:N`).
+ */
+class ReviveNode {
+  /** Child keys seen so far: their node, or null when the summary does not cover them. */
+  readonly kids = new Map<string, ReviveNode | null>();
+  /** The node of the elements when this path held an array (undefined: not looked up yet). */
+  items: ReviveNode | null | undefined;
+  readonly forms: ReadonlyArray<(s: string) => unknown>;
+  readonly array: boolean;
+  readonly object: boolean;
+  /** A `{t, i}` object is a timestamp (not when the path's objects have a field `t` of their own). */
+  readonly timestamp: boolean;
+  readonly int: boolean;
+  readonly long: boolean;
+  readonly double: boolean;
+  readonly decimal: boolean;
+  readonly string: boolean;
+  readonly code: boolean;
+  readonly symbol: boolean;
+
+  constructor(
+    readonly path: string,
+    types: readonly TypeName[],
+    paths: ReadonlyMap<string, readonly TypeName[]>,
+  ) {
+    const has = (t: TypeName): boolean => types.includes(t);
+    this.forms = [
+      ...STRING_FORMS.filter(([type]) => has(type)).map(([, make]) => make),
+      ...types
+        .filter((t) => t.startsWith('binData:'))
+        .map((t) => {
+          const subtype = Number(t.slice(8));
+          return (s: string): unknown => (BASE64.test(s) ? Binary.createFromBase64(s, subtype) : undefined);
+        }),
+    ];
+    this.array = has('array');
+    this.object = has('object');
+    this.timestamp = has('timestamp') && !(this.object && paths.has(childPath(path, 't')));
+    this.int = has('int');
+    this.long = has('long');
+    this.double = has('double');
+    this.decimal = has('decimal');
+    this.string = has('string');
+    this.code = has('javascript') || has('javascriptWithScope');
+    this.symbol = has('symbol');
+  }
 }
 
-function reviveValue(v: unknown, path: string, paths: ReadonlyMap<string, readonly TypeName[]>, notes: ReviveNotes): unknown {
-  const types = paths.get(path);
-  if (types === undefined) {
-    notes.uncovered.add(path);
-    return v;
+/** A summary's paths as a tree of ReviveNodes, made as the documents' keys are met. */
+class ReviveTree {
+  private readonly paths: ReadonlyMap<string, readonly TypeName[]>;
+  readonly root: ReviveNode;
+  private nodes = 0;
+
+  constructor(
+    types: KnownTypes,
+    private readonly notes: ReviveNotes,
+  ) {
+    this.paths = new Map<string, readonly TypeName[]>(Object.entries(types.paths));
+    this.root = new ReviveNode('', ['object'], this.paths);
   }
-  if (v === null) return null;
-  switch (typeof v) {
-    case 'boolean':
+
+  private node(path: string): ReviveNode | null {
+    const types = this.paths.get(path);
+    if (types === undefined) return null;
+    this.nodes++;
+    return new ReviveNode(path, types, this.paths);
+  }
+
+  private kid(parent: ReviveNode, key: string): ReviveNode | null {
+    const known = parent.kids.get(key);
+    if (known !== undefined) return known;
+    const node = this.node(childPath(parent.path, key));
+    if (this.nodes < MAX_NODES) parent.kids.set(key, node);
+    return node;
+  }
+
+  private itemsOf(parent: ReviveNode): ReviveNode | null {
+    if (parent.items === undefined) parent.items = this.node(itemsPath(parent.path));
+    return parent.items;
+  }
+
+  members(obj: Record<string, unknown>, node: ReviveNode): Record<string, unknown> {
+    for (const key of Object.keys(obj)) {
+      const kid = this.kid(node, key);
+      if (kid === null) this.notes.uncovered.add(childPath(node.path, key));
+      else obj[key] = this.value(obj[key], kid);
+    }
+    return obj;
+  }
+
+  private value(v: unknown, node: ReviveNode): unknown {
+    if (v === null) return null;
+    switch (typeof v) {
+      case 'boolean':
+        return v;
+      case 'number':
+        return this.number(v, node);
+      case 'string':
+        return this.string(v, node);
+      default:
+        break;
+    }
+    if (Array.isArray(v)) {
+      if (!node.array) this.notes.unexpected.add(node.path);
+      const items = this.itemsOf(node);
+      if (items === null) {
+        if (v.length > 0) this.notes.uncovered.add(itemsPath(node.path));
+        return v;
+      }
+      for (let i = 0; i < v.length; i++) v[i] = this.value(v[i], items);
       return v;
-    case 'number':
-      return reviveNumber(v, types, path, notes);
-    case 'string':
-      return reviveString(v, types, path, notes);
-    default:
-      break;
+    }
+    const o = v as Record<string, unknown>;
+    if (node.timestamp && isTimestampForm(o)) return new Timestamp({ t: o.t as number, i: o.i as number });
+    if (!node.object) this.notes.unexpected.add(node.path);
+    return this.members(o, node);
   }
-  if (Array.isArray(v)) {
-    if (!types.includes('array')) notes.unexpected.add(path);
-    const items = itemsPath(path);
-    for (let i = 0; i < v.length; i++) v[i] = reviveValue(v[i], items, paths, notes);
-    return v;
+
+  private number(n: number, node: ReviveNode): unknown {
+    const integral = Number.isInteger(n) && !Object.is(n, -0);
+    if (integral && node.int && n >= -2147483648 && n <= 2147483647) return new Int32(n);
+    if (integral && node.long) return Long.fromNumber(n);
+    if (node.double) return new Double(n);
+    if (node.decimal) return Decimal128.fromString(String(n));
+    this.notes.unexpected.add(node.path);
+    return n;
   }
-  const o = v as Record<string, unknown>;
-  if (types.includes('timestamp') && isTimestampForm(o) && !(types.includes('object') && paths.has(childPath(path, 't')))) {
-    return new Timestamp({ t: o.t as number, i: o.i as number });
+
+  private string(s: string, node: ReviveNode): unknown {
+    for (const make of node.forms) {
+      const v = make(s);
+      if (v !== undefined) return v;
+    }
+    if (node.string) return s;
+    if (node.code) return new Code(s);
+    if (node.symbol) return new BSONSymbol(s);
+    this.notes.unexpected.add(node.path);
+    return s;
   }
-  if (!types.includes('object')) notes.unexpected.add(path);
-  return reviveMembers(o, path, paths, notes);
 }
 
 function isTimestampForm(o: Record<string, unknown>): boolean {
   const keys = Object.keys(o);
   return keys.length === 2 && Number.isInteger(o.t) && Number.isInteger(o.i);
-}
-
-function reviveNumber(n: number, types: readonly TypeName[], path: string, notes: ReviveNotes): unknown {
-  const integral = Number.isInteger(n) && !Object.is(n, -0);
-  if (integral && types.includes('int') && n >= -2147483648 && n <= 2147483647) return new Int32(n);
-  if (integral && types.includes('long')) return Long.fromNumber(n);
-  if (types.includes('double')) return new Double(n);
-  if (types.includes('decimal')) return Decimal128.fromString(String(n));
-  notes.unexpected.add(path);
-  return n;
 }
 
 /** String forms, typed ones first; `string` (any text) is the last resort. */
@@ -146,22 +247,6 @@ const STRING_FORMS: ReadonlyArray<[TypeName, (s: string) => unknown]> = [
   ],
   ['binData', (s) => (BASE64.test(s) ? Binary.createFromBase64(s, 0) : undefined)],
 ];
-
-function reviveString(s: string, types: readonly TypeName[], path: string, notes: ReviveNotes): unknown {
-  for (const [type, make] of STRING_FORMS) {
-    if (!types.includes(type)) continue;
-    const v = make(s);
-    if (v !== undefined) return v;
-  }
-  for (const t of types) {
-    if (t.startsWith('binData:') && BASE64.test(s)) return Binary.createFromBase64(s, Number(t.slice(8)));
-  }
-  if (types.includes('string')) return s;
-  if (types.includes('javascript') || types.includes('javascriptWithScope')) return new Code(s);
-  if (types.includes('symbol')) return new BSONSymbol(s);
-  notes.unexpected.add(path);
-  return s;
-}
 
 /** What the revival of an hour could not do exactly, for its report. */
 export interface ReviveReport {

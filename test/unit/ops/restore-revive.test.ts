@@ -62,3 +62,41 @@ test('fields the summary does not cover are kept as JSON and reported', () => {
   assert.equal(doc.extra, '2024-01-15T00:00:00.000Z');
   assert.deepEqual([...notes.uncovered], ['extra']);
 });
+
+test('analytics: nested objects, arrays of objects, timestamps, binary subtypes and open-ended keys come back exactly', async () => {
+  const { Binary, Timestamp, UUID } = await import('bson');
+  const docs: Array<Record<string, unknown>> = [];
+  for (let i = 0; i < 300; i++) {
+    docs.push({
+      _id: new ObjectId(),
+      createdAt: new Date(1_700_000_000_000 + i),
+      req: { headers: { host: `h${i}`, size: new Int32(i) }, tags: ['a', `t${i}`], items: [{ sku: new ObjectId(), qty: new Int32(i), at: new Date(i) }] },
+      ts: new Timestamp({ t: 1_700_000_000 + i, i: i + 1 }),
+      // An object whose own field is `t`: never a timestamp.
+      pair: { t: new Int32(i), i: new Int32(i + 1) },
+      raw: new Binary(Buffer.from([i & 255, 1, 2]), 0),
+      custom: new Binary(Buffer.from([i & 255, 9]), 0x80),
+      id4: new UUID(),
+      // Keys no schema lists (ids as keys), within the summary's path cap.
+      byUser: i < 100 ? { [`u${i}`]: new Date(i) } : {},
+      grid: [[new Int32(1), new Int32(2)], []],
+    });
+  }
+  const { back, decoded, notes } = roundTrip(docs);
+  for (let i = 0; i < docs.length; i++) assert.equal(canonical(back[i]), canonical(decoded[i]), `document ${i}`);
+  assert.deepEqual([...notes.unexpected], []);
+  assert.deepEqual([...notes.uncovered], []);
+});
+
+test('past the reviver node cap (open-ended keys the summary does not cover), covered fields are still revived and every other key reported', () => {
+  const notes = newNotes();
+  const revive = partReviver('analytics', { paths: { _id: ['objectId'], createdAt: ['date'], n: ['int'] }, mixed: [] }, 'createdAt', notes);
+  for (let i = 0; i < 12_000; i++) {
+    const doc = revive(`{"_id":"5f1d7a3b2c4e5f6a7b8c9d0e","k${i}":"x","createdAt":"2024-01-15T00:00:00.000Z","n":${i}}`);
+    assert.equal(doc._id._bsontype, 'ObjectId', `line ${i}`);
+    assert.ok(doc.createdAt instanceof Date, `line ${i}`);
+    assert.equal(doc.n._bsontype, 'Int32', `line ${i}`);
+    assert.equal(doc[`k${i}`], 'x');
+  }
+  assert.equal(notes.uncovered.size, 12_000);
+});
