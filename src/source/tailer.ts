@@ -192,11 +192,13 @@ function isSpoolFailure(err: unknown): err is CronLogError {
 const MAX_COMPRESSING = 4;
 
 /**
- * How long a stop waits for MongoDB to take a checkpoint write (the final one, or one in flight)
- * before giving it up: with MongoDB reachable a write takes milliseconds; unreachable, the driver
- * would wait for server selection (30 s by default), past the shutdown grace.
+ * How long a stop waits for its checkpoint writes (the final one, or one in flight) before it
+ * asks whether MongoDB answers at all: a `ping` given STOP_PING_MS. No answer: the writes are
+ * given up (the driver would wait for server selection, 30 s by default, past the shutdown
+ * grace). An answer: MongoDB is there, only slow, and the stop keeps waiting for them.
  */
-export const STOP_SAVE_WAIT_MS = 2000;
+const STOP_SAVE_WAIT_MS = 1000;
+const STOP_PING_MS = 2500;
 
 export class Tailer {
   readonly options: Required<Pick<TailerOptions, 'maxPendingBytes' | 'maxAwaitTimeMS'>> & TailerOptions;
@@ -210,9 +212,9 @@ export class Tailer {
   /** Aborted when capture stops: cuts a backoff wait short. */
   private readonly stopController = new AbortController();
   /**
-   * Aborted once a stop has waited STOP_SAVE_WAIT_MS for MongoDB (at once when an outage is
-   * known): a checkpoint write waiting for server selection (up to serverSelectionTimeoutMS,
-   * 30 s by default) is given up, so a stop is prompt. The spool is flushed all the same; the
+   * Aborted by a stop that finds MongoDB unreachable (at once when an outage is known; else when
+   * a ping after STOP_SAVE_WAIT_MS gets no answer): a checkpoint write waiting for server
+   * selection (up to serverSelectionTimeoutMS, 30 s by default) is given up, so a stop is prompt. The spool is flushed all the same; the
    * next start resumes from the last checkpoint saved and cuts the spool back to it.
    */
   private readonly savesGivenUp = new AbortController();
@@ -977,7 +979,7 @@ export class Tailer {
       this.stopRequested = true;
       const giveUp = (): void => this.savesGivenUp.abort(new CronLogError('ABORTED', 'checkpoint write given up: capture stopped and MongoDB did not answer'));
       if (this.mongo.outage !== undefined) giveUp();
-      else giveUpTimer = setTimeout(giveUp, STOP_SAVE_WAIT_MS).unref();
+      else giveUpTimer = setTimeout(() => void this.giveUpUnlessAnswered(giveUp), STOP_SAVE_WAIT_MS).unref();
     }
     if (!this.stopping) {
       this.stopping = true;
@@ -993,6 +995,15 @@ export class Tailer {
 
   private stopRequested = false;
 
+  /** Gives the checkpoint writes up when MongoDB does not answer a ping (see STOP_SAVE_WAIT_MS). */
+  private async giveUpUnlessAnswered(giveUp: () => void): Promise<void> {
+    const answered = await this.db.command({ ping: 1 }, { signal: AbortSignal.timeout(STOP_PING_MS) }).then(
+      () => true,
+      () => false,
+    );
+    if (!answered) giveUp();
+  }
+
   private async stopCapture(): Promise<void> {
     await this.running;
     if (this.fatal === undefined && this.mongo.outage === undefined && !this.gaveUpOnMongo) {
@@ -1001,7 +1012,7 @@ export class Tailer {
       } catch (err) {
         // The spool was flushed; only the write to MongoDB was given up.
         if (!(this.gaveUpOnMongo && isAbortError(err))) throw err;
-        this.log.warn(`final checkpoint not saved: MongoDB did not answer within ${STOP_SAVE_WAIT_MS} ms; the next start resumes from the last saved checkpoint`, {
+        this.log.warn('final checkpoint not saved: MongoDB did not answer; the next start resumes from the last saved checkpoint', {
           server: this.mongo.server,
         });
       }
