@@ -61,7 +61,7 @@ export const optionTable = {
     doc:
       'MongoDB connection string of the application database: a replica set or sharded cluster (captured with a change stream), or a standalone server (captured by query, see `captureMode`). ' +
       'The database is the URI path (`mongodb://localhost:27017/myapp` → `myapp`) and is exposed as `config.database`. ' +
-      'Its password is never logged.',
+      'Its password is never logged. The URI\'s own options win over the archiver\'s: `serverSelectionTimeoutMS` (default 15000) and `appName` (default `cron-log-service`, what the server\'s logs and `currentOp` show).',
   }),
   uploadProvider: oneOf(['s3', 'azure', 'file'], {
     env: 'UPLOAD_PROVIDER',

@@ -1,7 +1,9 @@
 /**
  * The archiver's MongoClient: its options, and connecting with a clear error. Server selection
  * waits DEFAULT_SERVER_SELECTION_TIMEOUT_MS for a usable server unless the URI sets its own
- * `serverSelectionTimeoutMS` (options given to the driver would override the URI's).
+ * `serverSelectionTimeoutMS`, and the client names itself `cron-log-service` (in the server's
+ * logs, `currentOp`, the profiler) unless the URI sets its own `appName`: options given to the
+ * driver would override the URI's.
  */
 import { MongoClient } from 'mongodb';
 import { ConnectionString } from 'mongodb-connection-string-url';
@@ -11,10 +13,10 @@ import { isMongoUnavailable } from './mongo-errors.js';
 
 export const DEFAULT_SERVER_SELECTION_TIMEOUT_MS = 15_000;
 
-/** Whether the URI sets `serverSelectionTimeoutMS` (option names are case-insensitive). */
-function uriSetsSelectionTimeout(uri: string): boolean {
+/** Whether the URI sets the option `name` (option names are case-insensitive). */
+function uriSets(uri: string, name: string): boolean {
   try {
-    return [...new ConnectionString(uri).searchParams.keys()].some((k) => k.toLowerCase() === 'serverselectiontimeoutms');
+    return [...new ConnectionString(uri).searchParams.keys()].some((k) => k.toLowerCase() === name.toLowerCase());
   } catch {
     return false;
   }
@@ -22,9 +24,9 @@ function uriSetsSelectionTimeout(uri: string): boolean {
 
 /** A client for `uri` (not connected yet: the driver connects on the first operation). */
 export function createMongoClient(uri: string, options: { serverSelectionTimeoutMS?: number } = {}): MongoClient {
-  const timeout = options.serverSelectionTimeoutMS ?? (uriSetsSelectionTimeout(uri) ? undefined : DEFAULT_SERVER_SELECTION_TIMEOUT_MS);
+  const timeout = options.serverSelectionTimeoutMS ?? (uriSets(uri, 'serverSelectionTimeoutMS') ? undefined : DEFAULT_SERVER_SELECTION_TIMEOUT_MS);
   return new MongoClient(uri, {
-    appName: 'cron-log-service',
+    ...(uriSets(uri, 'appName') ? {} : { appName: 'cron-log-service' }),
     ...(timeout === undefined ? {} : { serverSelectionTimeoutMS: timeout }),
     retryWrites: true,
     retryReads: true,

@@ -194,7 +194,7 @@ const MAX_COMPRESSING = 4;
 /**
  * How long a stop waits for its checkpoint writes (the final one, or one in flight) before it
  * asks whether MongoDB answers at all: a `ping` given STOP_PING_MS. No answer: the writes are
- * given up (the driver would wait for server selection, 30 s by default, past the shutdown
+ * given up (the driver would wait for server selection, 15 s by default, past the shutdown
  * grace). An answer: MongoDB is there, only slow, and the stop keeps waiting for them.
  */
 const STOP_SAVE_WAIT_MS = 1000;
@@ -214,7 +214,7 @@ export class Tailer {
   /**
    * Aborted by a stop that finds MongoDB unreachable (at once when an outage is known; else when
    * a ping after STOP_SAVE_WAIT_MS gets no answer): a checkpoint write waiting for server
-   * selection (up to serverSelectionTimeoutMS, 30 s by default) is given up, so a stop is prompt. The spool is flushed all the same; the
+   * selection (up to serverSelectionTimeoutMS, 15 s by default) is given up, so a stop is prompt. The spool is flushed all the same; the
    * next start resumes from the last checkpoint saved and cuts the spool back to it.
    */
   private readonly savesGivenUp = new AbortController();

@@ -65,6 +65,16 @@ test("mongoServers names the URI's hosts (or its SRV name); createMongoClient le
   await Promise.all([multi.close(), own.close(), mixedCase.close(), given.close()]);
 });
 
+test("createMongoClient names itself cron-log-service unless the URI sets its own appName", async () => {
+  const plain = createMongoClient('mongodb://db1/app');
+  assert.equal(plain.options.appName, 'cron-log-service');
+  const named = createMongoClient('mongodb://db1/app?appName=billing-archiver');
+  assert.equal(named.options.appName, 'billing-archiver', "the URI's own (server logs, currentOp)");
+  const lower = createMongoClient('mongodb://db1/app?appname=billing-archiver');
+  assert.equal(lower.options.appName, 'billing-archiver');
+  await Promise.all([plain.close(), named.close(), lower.close()]);
+});
+
 test('mongoFailure: a feature the server lacks (MongoCompatibilityError) is named, with what to do, never an unexpected error', () => {
   const lacking = mongoFailure(new MongoCompatibilityError('Current topology does not support sessions'), 'db1:27017', 'capture');
   assert.equal(lacking?.code, 'MONGO_FAILED');
