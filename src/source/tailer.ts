@@ -214,8 +214,9 @@ export class Tailer {
   /**
    * Aborted by a stop that finds MongoDB unreachable (at once when an outage is known; else when
    * a ping after STOP_SAVE_WAIT_MS gets no answer): a checkpoint write waiting for server
-   * selection (up to serverSelectionTimeoutMS, 15 s by default) is given up, so a stop is prompt. The spool is flushed all the same; the
-   * next start resumes from the last checkpoint saved and cuts the spool back to it.
+   * selection (up to serverSelectionTimeoutMS, 15 s by default) is given up, so a stop is
+   * prompt. The spool is flushed all the same; the next start resumes from the last checkpoint
+   * saved and cuts the spool back to it.
    */
   private readonly savesGivenUp = new AbortController();
 
@@ -739,7 +740,7 @@ export class Tailer {
         (err: unknown) => {
           if (this.relieving === run) this.relieving = undefined;
           // The spool was flushed; only the checkpoint's write to MongoDB waits for it to be back.
-          if (this.savesGivenUp.signal.aborted && isAbortError(err)) return;
+          if (this.gaveUpOnMongo && isAbortError(err)) return; // stopping: see stop()
           if (isMongoUnavailable(err)) this.log.warn('checkpoint not saved: MongoDB is unreachable; retrying at the next interval', { error: (err as Error).message });
           else this.fail(err);
         },
