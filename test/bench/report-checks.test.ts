@@ -7,24 +7,10 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { buildReport, renderTable } from '../../bench/lib/report.js';
 import type { Benchmark } from '../../bench/lib/types.js';
+import { ceilingBenchmark } from '../../bench/ceiling.js';
 
-const bench: Benchmark = {
-  name: 'ceiling',
-  title: 't',
-  unit: 'events/s',
-  better: 'higher',
-  figure: 'f',
-  baseline: 'b',
-  target: {
-    text: 'ratio >= 1.5 and >= 150,000 events/s, on one core too',
-    checks: [
-      { on: 'ratio', op: '>=', value: 1.5 },
-      { on: 'figure', op: '>=', value: 150_000 },
-      { on: 'detail', detail: 'archiverOneCoreEventsPerSecond', op: '>=', value: 150_000 },
-    ],
-  },
-  run: () => Promise.reject(new Error('not run here')),
-};
+// The ceiling's own target, as `npm run bench` checks it.
+const bench: Benchmark = ceilingBenchmark;
 
 const samples = (oneCore: number[]) => oneCore.map((v, i) => ({ figure: 170_000 + i, baseline: 55_000, details: { archiverOneCoreEventsPerSecond: v } }));
 

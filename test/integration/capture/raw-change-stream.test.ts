@@ -4,26 +4,19 @@
  * capture depends on it: every event once across resumable failures, errors it cannot resume
  * from reach the caller, the resume token advances while idle, and close() ends a waiting read.
  */
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { MongoClient, Timestamp } from 'mongodb';
 import type { Document, MongoServerError } from 'mongodb';
 import { RawChangeStream } from '../../../src/source/raw-change-stream.js';
 import type { RawChangeStreamOptions } from '../../../src/source/raw-change-stream.js';
 import { clusterTimeNow, tokenClusterTime } from '../../../src/source/cluster-time.js';
-import { lockFailCommand, setFailCommand, startTestMongo, uniqueDbName } from '../../helpers/mongo.js';
+import { lockFailCommand, setFailCommand, uniqueDbName, useTestMongo } from '../../helpers/mongo.js';
 import type { TestMongo } from '../../helpers/mongo.js';
 
 let mongo: TestMongo;
 let client: MongoClient;
-before(async () => {
-  mongo = await startTestMongo();
-  client = await MongoClient.connect(mongo.uri);
-});
-after(async () => {
-  await client.close();
-  await mongo.close();
-});
+useTestMongo((m, c) => ([mongo, client] = [m, c]));
 
 /** Reads events (fetching batches as needed) until `n` were returned; their decoded documents. */
 async function take(stream: RawChangeStream, n: number): Promise<Document[]> {

@@ -7,25 +7,16 @@
  * them, documents); with `byField` the two clauses split the hour's documents without overlap;
  * and a scalar timestamp lands where the tailer's rule (src/hours/event-time.ts) puts it.
  */
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { MongoClient, ObjectId } from 'mongodb';
-import type { Document } from 'mongodb';
+import { ObjectId } from 'mongodb';
+import type { Document, MongoClient } from 'mongodb';
 import { FIELD_TIME_END_MS, FIELD_TIME_MIN_MS, eventTimeReader } from '../../../src/hours/event-time.js';
 import { timeRangeFilters } from '../../../src/hours/time-filter.js';
-import { startTestMongo, uniqueDbName } from '../../helpers/mongo.js';
-import type { TestMongo } from '../../helpers/mongo.js';
+import { uniqueDbName, useTestMongo } from '../../helpers/mongo.js';
 
-let mongo: TestMongo;
 let client: MongoClient;
-before(async () => {
-  mongo = await startTestMongo();
-  client = await MongoClient.connect(mongo.uri);
-});
-after(async () => {
-  await client.close();
-  await mongo.close();
-});
+useTestMongo((_mongo, c) => (client = c));
 
 const HOUR = 3_600_000;
 const FROM = Date.UTC(2024, 0, 15, 10);
